@@ -1,0 +1,1 @@
+"""Fixed points, comparisons, retrieval metrics, benchmarks, sweeps and figures."""

@@ -1,0 +1,55 @@
+"""Writing results: errors name the path; nothing is lost to a half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from astrogate.errors import InputError
+
+
+def to_jsonable(obj):
+    """NumPy arrays and scalars as lists and floats (float64 repr round-trips exactly)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def prepare_output(path: str | Path, what: str = "output") -> Path:
+    """Create the parent folder; an InputError naming the path if that is impossible."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder for {what} {str(path)!r}: {exc.strerror}") from None
+    if path.is_dir():
+        raise InputError(f"{what} {str(path)!r} is a folder, expected a file path")
+    return path
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Atomic write: a temporary file in the same folder, then a rename."""
+    path = prepare_output(path, "JSON output")
+    text = json.dumps(to_jsonable(data), indent=None, separators=(",", ":"))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write JSON output {str(path)!r}: {exc.strerror}") from None
+    return path

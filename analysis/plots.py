@@ -1,0 +1,59 @@
+"""Figures. Agg backend: no screen needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from astrogate.analysis.io import prepare_output  # noqa: E402
+
+
+def _recall_axes(result: dict, axes, label: str = "") -> None:
+    """Overlaps, gains and the Lyapunov function of one retrieval on three axes."""
+    t = np.asarray(result["t"])
+    traced = result["trace_patterns"]
+    target = result["target"]
+    for column, mu in enumerate(traced):
+        is_target = mu == target
+        style = dict(lw=2.2, color="C3", zorder=3) if is_target else dict(lw=0.9, alpha=0.7)
+        name = f"pattern {mu}" + (" (target)" if is_target else "")
+        axes[0].plot(t, np.asarray(result["overlap_trace"])[:, column], label=name, **style)
+        axes[1].plot(t, np.asarray(result["gain_trace"])[:, column], **style)
+    axes[2].plot(t, result["energy"], color="k")
+    axes[0].set_ylabel("overlap $m_\\mu$")
+    axes[1].set_ylabel("gain $g_\\mu$")
+    axes[2].set_ylabel("Lyapunov $L$")
+    axes[2].set_xlabel("time (ms, linear below 1 ms, then logarithmic)")
+    axes[2].set_xscale("symlog", linthresh=1.0)
+    if label:
+        axes[0].set_title(label, fontsize=10)
+    axes[0].legend(fontsize=7, loc="lower right")
+
+
+def plot_recall(result: dict, path: str | Path) -> Path:
+    path = prepare_output(path, "plot")
+    fig, axes = plt.subplots(3, 1, figsize=(6, 7), sharex=True)
+    _recall_axes(result, axes, f"{result['backend']}: K={result['K']}, N={result['N']}, beta={result['params']['beta']:g}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_side_by_side(results: dict[str, dict], path: str | Path, title: str = "") -> Path:
+    """One column per labelled retrieval (for example gated vs classical)."""
+    path = prepare_output(path, "plot")
+    fig, axes = plt.subplots(3, len(results), figsize=(5 * len(results), 7), sharex="col", squeeze=False)
+    for column, (label, result) in enumerate(results.items()):
+        _recall_axes(result, axes[:, column], label)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

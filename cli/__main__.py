@@ -1,0 +1,5 @@
+import sys
+
+from astrogate.main import main
+
+sys.exit(main())

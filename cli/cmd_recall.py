@@ -1,0 +1,48 @@
+"""astrogate recall: retrieve one pattern."""
+
+from __future__ import annotations
+
+import argparse
+
+from astrogate.options import (
+    add_model_options,
+    add_problem_options,
+    add_run_options,
+    params_from_args,
+    problem_from_args,
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "recall",
+        help="retrieve one pattern from a cue",
+        description="Retrieve one pattern: patterns and cue from .npy files or generated; prints a summary, "
+                    "optionally writes the full result as JSON and a figure of overlaps, gains and L over time.",
+    )
+    add_problem_options(parser)
+    add_model_options(parser)
+    add_run_options(parser)
+    parser.add_argument("--backend", choices=("abstract", "brian2"), default="abstract",
+                        help="the NumPy model or a Brian2 network (default %(default)s)")
+    parser.add_argument("--json", metavar="PATH", help="write the result (v, g, m, t, energy, ...) as JSON")
+    parser.add_argument("--plot", metavar="PATH.png", help="write overlaps, gains and L over time")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from astrogate.analysis.io import write_json
+    from astrogate.analysis.recall import run_recall, summary
+
+    params = params_from_args(args)
+    problem = problem_from_args(args)
+    result = run_recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
+                        backend=args.backend)
+    print(summary(result))
+    if args.json:
+        print(f"wrote {write_json(args.json, result)}")
+    if args.plot:
+        from astrogate.analysis.plots import plot_recall
+
+        print(f"wrote {plot_recall(result, args.plot)}")
+    return 0

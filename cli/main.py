@@ -1,0 +1,40 @@
+"""The `astrogate` command. Each subcommand lives in its own module with `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from astrogate import __version__
+from astrogate.errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from astrogate import cmd_demo, cmd_recall
+
+    parser = argparse.ArgumentParser(
+        prog="astrogate",
+        description="Astrocyte-gated associative memory: abstract model, Brian2 networks, benchmarks.",
+    )
+    parser.add_argument("--version", action="version", version=f"astrogate {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (cmd_recall, cmd_demo):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as exc:
+        print(f"astrogate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("astrogate: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

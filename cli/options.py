@@ -1,0 +1,61 @@
+"""Command-line options shared by the subcommands that run the model."""
+
+from __future__ import annotations
+
+import argparse
+
+from astrogate.models.parameters import Parameters
+
+_DEFAULTS = Parameters()
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model parameters (MODEL.md defaults)")
+    group.add_argument("--beta", type=float, default=None, help="allocation inverse temperature (default 20 N)")
+    group.add_argument("--gamma", type=float, default=_DEFAULTS.gamma, help="neural gain (default %(default)s)")
+    group.add_argument("--kappa", type=float, default=_DEFAULTS.kappa, help="coupling (default %(default)s)")
+    group.add_argument("--tau-u", type=float, default=_DEFAULTS.tau_u, help="neuron time constant, ms (default %(default)s)")
+    group.add_argument("--tau-g", type=float, default=_DEFAULTS.tau_g, help="astrocyte time constant, ms (default %(default)s)")
+    group.add_argument("--similarity", default=_DEFAULTS.similarity,
+                       help="F: quadratic, linear or power:n (default %(default)s)")
+    group.add_argument("--cue-scale", type=float, default=_DEFAULTS.cue_scale,
+                       help="u(0) = cue-scale * cue (default %(default)s)")
+    group.add_argument("--dt", type=float, default=_DEFAULTS.dt, help="time step, ms (default %(default)s)")
+
+
+def params_from_args(args: argparse.Namespace) -> Parameters:
+    return Parameters(gamma=args.gamma, kappa=args.kappa, beta=args.beta, tau_u=args.tau_u, tau_g=args.tau_g,
+                      similarity=args.similarity, dt=args.dt, cue_scale=args.cue_scale)
+
+
+def add_problem_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("patterns and cue (files, or generated)")
+    group.add_argument("--patterns", metavar="FILE.npy", help="K x N stored patterns")
+    group.add_argument("--cue", metavar="FILE.npy", help="cue of length N (with --patterns)")
+    group.add_argument("--target", type=int, default=None, help="index of the pattern the cue belongs to, if known")
+    group.add_argument("--K", type=int, default=400, help="generated: number of patterns (default %(default)s)")
+    group.add_argument("--N", type=int, default=200, help="generated: number of neurons (default %(default)s)")
+    group.add_argument("--correlation", type=float, default=0.0,
+                       help="generated: probability that a bit copies the shared parent (default %(default)s)")
+    group.add_argument("--flip", type=float, default=0.2, help="generated: fraction of cue bits flipped (default %(default)s)")
+    group.add_argument("--seed", type=int, default=0, help="generated: random seed (default %(default)s)")
+
+
+def problem_from_args(args: argparse.Namespace):
+    from astrogate.analysis.recall import file_problem, generated_problem
+    from astrogate.errors import InputError
+
+    if (args.patterns is None) != (args.cue is None):
+        raise InputError("--patterns and --cue go together: give both files, or neither to generate a problem")
+    if args.patterns is not None:
+        return file_problem(args.patterns, args.cue, args.target)
+    return generated_problem(args.K, args.N, args.correlation, args.flip, args.seed, args.target)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("integration")
+    group.add_argument("--duration", type=float, default=500.0, help="time limit, ms (default %(default)s)")
+    group.add_argument("--method", choices=("euler", "adaptive"), default="euler",
+                       help="forward Euler at --dt, or SciPy's adaptive LSODA (default %(default)s)")
+    group.add_argument("--tol", type=float, default=1e-8,
+                       help="converged when max|du/dt| and max|da/dt| < tol, in 1/ms (default %(default)s)")

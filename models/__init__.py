@@ -1,0 +1,1 @@
+"""Equations, parameters, patterns, the abstract NumPy model and the baselines. Nothing here runs Brian2."""

@@ -1,0 +1,58 @@
+"""Model parameters and their defaults (MODEL.md). Times are in milliseconds in the abstract model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+from astrogate.errors import InputError
+from astrogate.models.similarity import Similarity, parse_similarity
+
+# beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (MODEL.md)
+BETA_PER_NEURON = 20.0
+
+
+@dataclass(frozen=True)
+class Parameters:
+    gamma: float = 3.0  # neural gain of v = tanh(gamma u)
+    kappa: float = 1.0  # recurrent coupling
+    beta: float | None = None  # allocation inverse temperature; None -> 20 N
+    tau_u: float = 10.0  # ms, neurons
+    tau_g: float = 20.0  # ms, astrocytes
+    similarity: str = "quadratic"  # 'quadratic', 'linear' or 'power:n'
+    dt: float = 0.1  # ms, forward-Euler step (the Brian2 clock)
+    cue_scale: float = 0.5  # u(0) = cue_scale * cue
+
+    def __post_init__(self):
+        for name in ("gamma", "kappa", "tau_u", "tau_g", "dt", "cue_scale"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InputError(f"parameter {name} must be a finite number, got {value!r}")
+        for name in ("tau_u", "tau_g", "dt", "gamma"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"parameter {name} must be positive, got {getattr(self, name)!r}")
+        if self.kappa < 0:
+            raise InputError(f"parameter kappa must be >= 0, got {self.kappa!r}")
+        if self.beta is not None and (not math.isfinite(self.beta) or self.beta < 0):
+            raise InputError(f"parameter beta must be finite and >= 0, got {self.beta!r}")
+        parse_similarity(self.similarity)  # raises on an unknown name
+
+    @property
+    def F(self) -> Similarity:
+        return parse_similarity(self.similarity)
+
+    def beta_for(self, n_neurons: int) -> float:
+        return BETA_PER_NEURON * n_neurons if self.beta is None else float(self.beta)
+
+    def resolved(self, n_neurons: int) -> "Parameters":
+        """A copy with beta made explicit for a network of n_neurons."""
+        return replace(self, beta=self.beta_for(n_neurons))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def updated(self, **changes) -> "Parameters":
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes)
