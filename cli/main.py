@@ -9,10 +9,17 @@ from astrogate import __version__
 from astrogate.errors import InputError
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage mistakes as one line naming the problem (exit code 2), not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from astrogate import cmd_demo, cmd_recall
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="astrogate",
         description="Astrocyte-gated associative memory: abstract model, Brian2 networks, benchmarks.",
     )
