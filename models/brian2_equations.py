@@ -74,7 +74,7 @@ log_g = a - lse - log(Z)
 h = kappa_K * g * {dF}
 """
 
-# -- hub: population-wide sums of the astrocytes (and the Lyapunov function) ----------------------
+# -- hub: population-wide sums (a group of one, linked back to the astrocytes without an index) --------
 HUB_EQUATIONS = """
 Z                       : 1                  # sum_mu exp(a_mu - lse) (summed)
 lse                     : 1                  # logsumexp(a): previous step's until step 6

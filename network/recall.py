@@ -19,7 +19,9 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
+from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import validate_patterns
 from astrogate.network import builder, devices
 
 
@@ -27,11 +29,14 @@ class Brian2Session:
     """A device and (after the first run) a built network that later runs reuse where they can."""
 
     def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
-                 build_dir=None, record_every: float | None = None):
+                 build_dir=None, record_every: float | None = None, neuron: str = "rate"):
         self.choice = devices.check_device(device, target, build_dir)
-        if gating not in builder.eq.GATINGS:
-            raise InputError(f"unknown gating {gating!r}: use one of {', '.join(builder.eq.GATINGS)}")
+        if gating not in GATINGS:
+            raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
+        if neuron not in builder.NEURON_MODELS:
+            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(builder.NEURON_MODELS)}")
         self.gating = gating
+        self.neuron = neuron
         self.record_every = record_every
         self.handles: builder.NetworkHandles | None = None
         self.build_path = None  # standalone project folder
@@ -45,7 +50,7 @@ class Brian2Session:
 
         if not np.isfinite(duration) or duration <= 0:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
-        xi = builder.validate_patterns(patterns)
+        xi = validate_patterns(patterns)
         params = params.resolved(xi.shape[1])
         n_steps = int(round(duration / params.dt))
         if n_steps < 1:
@@ -56,7 +61,7 @@ class Brian2Session:
         start = time.perf_counter()
         if not reuse:
             self.build_path = devices.activate(self.choice, params.dt)
-            self.handles = builder.build_network(xi, params, self.gating, record_every=self.record_every)
+            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every)
         state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params)
         if self.choice.standalone:
             if not reuse:
