@@ -184,7 +184,9 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
                 else None, "gating": session.gating,
                 "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
-                "neuron_sample": handles.neuron_sample}
+                "neuron_sample": handles.neuron_sample,
+                # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
+                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0)))}
         return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
     finally:
         if own_session:

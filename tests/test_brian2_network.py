@@ -4,8 +4,10 @@ Tolerances: one network step is one abstract Euler step computed from the same s
 so the two differ only by floating-point round-off (summation order of the overlaps and inputs, operand
 order in the Euler update): ~1e-16 relative per step, and the dynamics contract, so the difference does
 not grow. Measured: final u and a within ~1e-13, traces within ~1e-15 (N = 30, K = 20, 500 steps).
-We assert 1e-9 (relative to the size of each quantity): tight enough to catch a lag of one step
-(a one-step delay in g or m changes the traces by ~1e-3 here), loose enough for any round-off.
+We assert 1e-9 (relative to the size of each quantity), on the traces as well as the final state: the final
+state alone cannot see a scheduling error. Measured on this problem: computing I_rec before the gains of the
+same step (a one-step lag) changes the gain traces by 0.07 and the overlap traces by 0.15, yet the final
+gains still agree to 1e-100, since both runs reach the same fixed point.
 """
 
 import numpy as np
@@ -53,8 +55,8 @@ def assert_agrees(net, ref):
 
 
 def assert_simplex_and_descent(net):
-    gains = np.asarray(net["gain_trace"])  # traced patterns only: check the full gains below
-    assert np.all(gains >= 0)
+    assert np.all(np.asarray(net["gain_trace"]) >= 0)
+    assert net["brian2"]["simplex_error"] < 1e-12  # every recorded step
     assert abs(np.sum(net["g"]) - 1.0) < 1e-12
     energy = np.asarray(net["energy"])
     assert np.max(np.diff(energy)) <= ROUND_OFF * max(1.0, np.max(np.abs(energy)))
@@ -73,7 +75,9 @@ def test_runtime_numpy_matches_abstract_euler(problem, gating):
 @pytest.mark.parametrize("similarity", ["linear", "power:3"])
 def test_other_similarities_match(problem, similarity):
     params = Parameters(similarity=similarity, beta=40.0)
-    assert_agrees(brian2(problem, params, target="numpy"), abstract(problem, params))
+    net = brian2(problem, params, target="numpy")
+    assert_agrees(net, abstract(problem, params))
+    assert_simplex_and_descent(net)
 
 
 def test_every_step_on_the_simplex_and_energy_descends_at_default_beta():
@@ -193,3 +197,7 @@ def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, 
     for key in ("u", "a", "g", "energy", "overlap_trace"):
         np.testing.assert_array_equal(third[key], first[key])
     assert_simplex_and_descent(first)
+    if gating == "factorised":  # the re-run with other patterns and parameters against a fresh build of them
+        fresh = brian2(other, other_params, device="cpp_standalone", gating=gating, build_dir=tmp_path)
+        for key in ("u", "a", "g", "energy", "overlap_trace", "gain_trace"):
+            np.testing.assert_array_equal(second[key], fresh[key])
