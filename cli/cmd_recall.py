@@ -47,6 +47,8 @@ def handle(args: argparse.Namespace) -> int:
         timings = result["timings"]
         print(f"Brian2 {result['brian2']['device']}: build {timings['build_seconds']:.2f} s, "
               f"run {timings['run_seconds']:.2f} s (runs the full duration; tol judges the end state)")
+        if result["brian2"]["build_dir"]:
+            print(f"standalone project kept in {result['brian2']['build_dir']}")
     if args.json:
         print(f"wrote {write_json(args.json, result)}")
     if args.plot:
