@@ -173,12 +173,12 @@ def cue_end(t_current: float, dt: float) -> float:
     the current at steps with step*dt < t_current; a midpoint makes the comparison in Brian2 round-off safe."""
     if t_current <= 0:
         return 0.0
-    n_on = int(np.ceil(t_current / dt - 1e-9))
+    n_on = int(np.ceil(t_current / dt))  # the first step without the cue, up to round-off, fixed below
     while n_on * dt < t_current:
         n_on += 1
-    while n_on > 0 and (n_on - 1) * dt >= t_current:
+    while (n_on - 1) * dt >= t_current:
         n_on -= 1
-    return (n_on - 0.5) * dt if n_on > 0 else 0.0
+    return (n_on - 0.5) * dt
 
 
 def apply_state(state: dict) -> None:
