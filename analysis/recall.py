@@ -147,8 +147,12 @@ def summary(result: dict) -> str:
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")
-    when = f"converged at t = {result['t_converged']:.1f} ms" if result["converged"] else \
-        f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
+    if result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
+        when = f"converged at t = {result['t_converged']:.1f} ms"
+    elif result["converged"]:  # the brian2 backend runs the full duration and judges the end state
+        when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
+    else:
+        when = f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
     if result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:
         energy = "L never increased (beyond round-off)"
     else:

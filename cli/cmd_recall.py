@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from astrogate.options import (
+    add_brian2_options,
     add_model_options,
     add_problem_options,
     add_run_options,
+    brian2_options_from_args,
     params_from_args,
     problem_from_args,
 )
@@ -25,6 +27,7 @@ def register(subparsers) -> None:
     add_run_options(parser)
     parser.add_argument("--backend", choices=("abstract", "brian2"), default="abstract",
                         help="the NumPy model or a Brian2 network (default %(default)s)")
+    add_brian2_options(parser)
     parser.add_argument("--json", metavar="PATH", help="write the result (v, g, m, t, energy, ...) as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="write overlaps, gains and L over time")
     parser.set_defaults(handler=handle)
@@ -35,10 +38,17 @@ def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.recall import run_recall, summary
 
     params = params_from_args(args)
+    brian2_options = brian2_options_from_args(args, args.backend)
     problem = problem_from_args(args)
     result = run_recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
-                        backend=args.backend)
+                        backend=args.backend, **brian2_options)
     print(summary(result))
+    if args.backend == "brian2":
+        timings = result["timings"]
+        print(f"Brian2 {result['brian2']['device']}: build {timings['build_seconds']:.2f} s, "
+              f"run {timings['run_seconds']:.2f} s (runs the full duration; tol judges the end state)")
+        if result["brian2"]["build_dir"]:
+            print(f"standalone project kept in {result['brian2']['build_dir']}")
     if args.json:
         print(f"wrote {write_json(args.json, result)}")
     if args.plot:

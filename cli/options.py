@@ -59,3 +59,37 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                        help="forward Euler at --dt, or SciPy's adaptive LSODA (default %(default)s)")
     group.add_argument("--tol", type=float, default=1e-8,
                        help="converged when max|du/dt| and max|da/dt| < tol, in 1/ms (default %(default)s)")
+
+
+def add_brian2_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Brian2 network (--backend brian2)")
+    group.add_argument("--device", default=None,
+                       help="runtime, cpp_standalone or cuda_standalone (default runtime)")
+    # not --target: that is already the index of the cue's pattern
+    group.add_argument("--codegen-target", dest="codegen_target", default=None,
+                       help="runtime code generation: cython or numpy (default cython)")
+    group.add_argument("--gating", default=None,
+                       help="factorised (neurons <-> astrocytes, O(NK)) or dense (N x N synapses gated by the "
+                            "astrocytes, O(KN^2), F quadratic only) (default factorised)")
+    group.add_argument("--build-dir", default=None, metavar="DIR",
+                       help="standalone devices: build in a fresh subfolder of DIR and keep it "
+                            "(default: a temporary folder, removed after the run)")
+
+
+# command-line dest -> run_recall keyword
+BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir"}
+
+
+def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") -> dict:
+    """The Brian2 options that were given, as run_recall keywords; an InputError for the abstract backend."""
+    from astrogate.errors import InputError
+
+    given = {dest: getattr(args, dest) for dest in BRIAN2_OPTIONS if getattr(args, dest) is not None}
+    if backend != "brian2":
+        if given:
+            flags = ", ".join("--" + dest.replace("_", "-") for dest in given)
+            raise InputError(f"{flags}: for --backend brian2 only")
+        return {}
+    if "codegen_target" in given and given.get("device", "runtime") != "runtime":
+        raise InputError("--codegen-target applies to --device runtime only")
+    return {BRIAN2_OPTIONS[dest]: value for dest, value in given.items()}

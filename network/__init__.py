@@ -1,1 +1,1 @@
-"""Brian2 networks of the model on a chosen device: builder, devices, monitors, stimulus."""
+"""Brian2 networks of the model: builder, devices, recall runs. Brian2 is imported here only."""

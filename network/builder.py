@@ -1,0 +1,192 @@
+"""Build the Brian2 network of models/brian2_equations.py for a pattern set.
+
+The builder creates objects on the active device (network/devices.py activates one); everything that
+may change between runs of one build (patterns, initial state, cue, parameters) is a group or synapse
+variable, set through `state_values`, so a standalone project re-runs with run_args without recompiling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp
+
+from astrogate.errors import InputError
+from astrogate.models import brian2_equations as eq
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import validate_patterns
+
+NEURON_MODELS = ("rate",)  # 'poisson' and 'lif' come with the spiking variant (issue 5)
+SLOT = "start"  # every derived quantity is computed here, before the 'groups' slot integrates u and a
+# explicit order within SLOT: a step of the network is one forward-Euler step of the abstract model
+ORDER = dict(rates=0, overlaps=1, numerators=2, normaliser=3, gains=4, lse=5, dense_weights=6, recurrent=7,
+             energy=8, monitors=9)
+NEURON_SAMPLE = 10  # neurons whose u and v are recorded
+
+
+@dataclass
+class NetworkHandles:
+    net: object  # brian2.Network
+    neurons: object
+    astrocytes: object
+    hub: object
+    synapses: dict  # name -> Synapses
+    monitors: dict  # name -> StateMonitor
+    N: int
+    K: int
+    gating: str
+    params: Parameters  # resolved (beta explicit)
+    neuron_sample: np.ndarray
+    record_every: float  # ms between monitor samples
+    extra: dict = field(default_factory=dict)
+
+
+def check_gating(gating: str, params: Parameters) -> None:
+    if gating not in eq.GATINGS:
+        raise InputError(f"unknown gating {gating!r}: use one of {', '.join(eq.GATINGS)}")
+    if gating == "dense" and params.F.kind != "quadratic":
+        raise InputError(f"dense gating is a Hebbian weight matrix and needs F quadratic, got {params.similarity!r}")
+
+
+def build_network(patterns, params: Parameters, gating: str = "factorised", neuron: str = "rate",
+                  record_every: float | None = None, neuron_sample: int = NEURON_SAMPLE,
+                  monitor_energy: bool = True) -> NetworkHandles:
+    """Groups, synapses, monitors and the Network for these patterns, on the active device.
+    Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running."""
+    import brian2 as b2
+
+    xi = validate_patterns(patterns)
+    K, N = xi.shape
+    params = params.resolved(N)
+    check_gating(gating, params)
+    if neuron not in NEURON_MODELS:
+        raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+    eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
+    record_every = params.dt if record_every is None else float(record_every)
+    if record_every < params.dt:
+        raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
+    F = params.F
+
+    neurons = b2.NeuronGroup(N, eq.NEURON_EQUATIONS, method="euler", name="neurons")
+    astrocytes = b2.NeuronGroup(K, eq.astrocyte_equations(F), method="euler", name="astrocytes")
+    hub = b2.NeuronGroup(1, eq.HUB_EQUATIONS, name="hub")
+    astrocytes.lse = b2.linked_var(hub, "lse")
+    astrocytes.Z = b2.linked_var(hub, "Z")
+
+    def step(group, code, order):
+        return group.run_regularly(code, when=SLOT, order=ORDER[order], name=f"{group.name}_{order}")
+
+    operations = [
+        step(neurons, eq.RATE_UPDATE, "rates"),
+        step(astrocytes, eq.NUMERATOR_UPDATE, "numerators"),
+        step(astrocytes, eq.gain_update(F, gating), "gains"),
+        step(hub, eq.LSE_UPDATE, "lse"),
+    ]
+
+    def summed(synapses, variable, order):
+        updater = synapses.summed_updaters[variable]
+        updater.when, updater.order = SLOT, ORDER[order]
+
+    synapses = {}
+    overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap")
+    overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+    summed(overlap, "m_post", "overlaps")
+    synapses["overlap"] = overlap
+    normaliser = b2.Synapses(astrocytes, hub, eq.NORMALISER_SYNAPSE, name="normaliser")
+    normaliser.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
+    summed(normaliser, "Z_post", "normaliser")
+    synapses["normaliser"] = normaliser
+    if gating == "factorised":
+        output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output")
+        output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
+        summed(output, "I_rec_post", "recurrent")
+        synapses["output"] = output
+    else:
+        recurrent = b2.Synapses(neurons, neurons, eq.DENSE_RECURRENT_SYNAPSE, name="recurrent")
+        recurrent.connect(i=np.tile(np.arange(N), N), j=np.repeat(np.arange(N), N))  # synapse post*N + pre
+        summed(recurrent, "I_rec_post", "recurrent")
+        gate = b2.Synapses(astrocytes, recurrent, eq.DENSE_GATE_SYNAPSE, name="gate")
+        gate.connect(i=np.repeat(np.arange(K), N * N), j=np.tile(np.arange(N * N), K))  # mu*N^2 + post*N + pre
+        summed(gate, "W_post", "dense_weights")
+        synapses.update(recurrent=recurrent, gate=gate)
+
+    monitors = {}
+    record_dt = record_every * b2.ms
+    monitors["astrocytes"] = b2.StateMonitor(astrocytes, ["m", "g"], record=True, dt=record_dt, when=SLOT,
+                                             order=ORDER["monitors"], name="astrocyte_monitor")
+    sample = np.unique(np.linspace(0, N - 1, min(neuron_sample, N)).astype(int))
+    monitors["neurons"] = b2.StateMonitor(neurons, ["u", "v"], record=sample, dt=record_dt, when=SLOT,
+                                          order=ORDER["monitors"], name="neuron_monitor")
+    if monitor_energy:
+        neural_energy = b2.Synapses(neurons, hub, eq.NEURAL_ENERGY_SYNAPSE, name="neural_energy")
+        neural_energy.connect(i=np.arange(N), j=np.zeros(N, dtype=int))
+        astro_energy = b2.Synapses(astrocytes, hub, eq.astro_energy_synapse(F), name="astro_energy")
+        astro_energy.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
+        for syn, variable in ((neural_energy, "L_neural_post"), (astro_energy, "L_astro_post")):
+            summed(syn, variable, "energy")  # O(N + K) per step, small beside the O(N K) gating
+        synapses.update(neural_energy=neural_energy, astro_energy=astro_energy)
+        monitors["energy"] = b2.StateMonitor(hub, "L", record=0, dt=record_dt, when=SLOT,
+                                             order=ORDER["monitors"], name="energy_monitor")
+
+    net = b2.Network(neurons, astrocytes, hub, *operations, *synapses.values(), *monitors.values())
+    return NetworkHandles(net, neurons, astrocytes, hub, synapses, monitors, N, K, gating, params, sample,
+                          record_every)
+
+
+def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t_current: float = 0.0,
+                 params: Parameters | None = None) -> dict:
+    """Everything a run may change, as {(group, variable name): value with units}.
+    patterns and params may differ from those of the build as long as K, N, F and dt stay the same."""
+    from brian2 import ms
+
+    xi = validate_patterns(patterns)
+    if xi.shape != (handles.K, handles.N):
+        raise InputError(f"patterns: this network was built for K x N = {handles.K} x {handles.N}, got {xi.shape}")
+    p = handles.params if params is None else params.resolved(handles.N)
+    if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
+        raise InputError("similarity and dt are compiled into the network: build a new one to change them")
+    check_gating(handles.gating, p)
+    values = eq.network_parameters(p, handles.N, handles.K)
+    u0 = np.asarray(u0, dtype=float)
+    a0 = np.zeros(handles.K) if a0 is None else np.asarray(a0, dtype=float)
+    if u0.shape != (handles.N,) or a0.shape != (handles.K,):
+        raise InputError(f"u0 and a0 must have lengths N = {handles.N} and K = {handles.K}")
+    n, a, hub, syn = handles.neurons, handles.astrocytes, handles.hub, handles.synapses
+    state = {(n, "u"): u0, (a, "a"): a0, (hub, "lse"): np.array([logsumexp(a0)])}
+    state[(n, "I_cue")] = np.zeros(handles.N) if current is None else np.asarray(current, dtype=float)
+    state[(n, "t_cue_end")] = cue_end(t_current, p.dt) * ms
+    for name in eq.NEURON_PARAMETERS:
+        state[(n, name)] = values[name]
+    for name in eq.ASTROCYTE_PARAMETERS:
+        state[(a, name)] = values[name]
+    state[(syn["overlap"], "weight")] = xi.ravel() / handles.N
+    if handles.gating == "factorised":
+        state[(syn["output"], "pattern")] = xi.ravel()
+    else:
+        state[(syn["gate"], "coactivation")] = np.einsum("mi,mj->mij", xi, xi).ravel() / handles.N
+    return state
+
+
+def cue_end(t_current: float, dt: float) -> float:
+    """A time between the last step with the cue on and the first without it: the abstract model applies
+    the current at steps with step*dt < t_current; a midpoint makes the comparison in Brian2 round-off safe."""
+    if t_current <= 0:
+        return 0.0
+    n_on = int(np.ceil(t_current / dt))  # the first step without the cue, up to round-off, fixed below
+    while n_on * dt < t_current:
+        n_on += 1
+    while (n_on - 1) * dt >= t_current:
+        n_on -= 1
+    return (n_on - 0.5) * dt
+
+
+def apply_state(state: dict) -> None:
+    """Set the values on the groups (runtime; on standalone they become the build's defaults)."""
+    for (group, name), value in state.items():
+        setattr(group, name, value)
+
+
+def run_args(state: dict) -> dict:
+    """The same values as standalone run_args."""
+    return {getattr(group, name): value for (group, name), value in state.items()}

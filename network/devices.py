@@ -1,0 +1,103 @@
+"""Choosing and resetting the Brian2 device.
+
+runtime          : Python drives the loop; code generated for `target` numpy or cython.
+cpp_standalone   : a C++ project, one fresh build directory per build (two builds in one directory
+                   give wrong results silently, MODEL.md); re-run with run_args without recompiling.
+cuda_standalone  : brian2cuda (hook below; preferences come with network/cuda.py).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from astrogate.errors import InputError
+
+DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
+TARGETS = ("cython", "numpy")
+STANDALONE = ("cpp_standalone", "cuda_standalone")
+# Cython's compiled-module cache, inside the project rather than the home folder
+CACHE_DIR = Path(__file__).resolve().parent.parent / ".brian_cache"
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    name: str  # one of DEVICES
+    target: str = "cython"  # runtime only
+    build_root: Path | None = None  # standalone: builds go in fresh subfolders of this folder
+
+    @property
+    def standalone(self) -> bool:
+        return self.name in STANDALONE
+
+
+def check_device(device: str, target: str = "cython", build_dir: str | Path | None = None) -> DeviceChoice:
+    """Validate the names; an InputError names the valid ones."""
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+    if target not in TARGETS:
+        raise InputError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    if device == "cuda_standalone":
+        try:
+            import brian2cuda  # noqa: F401  (registers the device)
+        except ImportError:
+            raise InputError("device cuda_standalone needs brian2cuda, which is not installed "
+                             "(pip install -e '.[cuda]')") from None
+    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None)
+
+
+def quiet_brian2() -> None:
+    """No debug logs or script copies in the temp folder; the Cython cache in the project."""
+    from brian2 import prefs
+
+    prefs.logging.file_log = False
+    prefs.logging.save_script = False
+    prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
+
+
+def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
+    """Reset Brian2 to a clean state on the chosen device and set the clock.
+    Returns the fresh build directory for standalone devices, None for runtime."""
+    from brian2 import defaultclock, device, ms, prefs, set_device
+
+    quiet_brian2()
+    build_dir = None
+    if choice.name == "runtime":
+        set_device("runtime")
+        prefs.codegen.target = choice.target
+    else:
+        build_dir = fresh_build_dir(choice.build_root)
+        if choice.name == "cuda_standalone":
+            # HOOK: network/cuda.py (a colleague's) configures the cuda_backend preferences here
+            # (detect_gpus, gpu_id, compute_capability, cuda_path, C++17 flags, cuRAND).
+            pass
+        set_device(choice.name, build_on_run=False)
+    # forget the objects and code of any earlier network on this device
+    device.reinit()
+    device.activate(build_on_run=False)
+    defaultclock.dt = dt_ms * ms  # reinit resets the clock
+    return build_dir
+
+
+def fresh_build_dir(root: Path | None) -> Path:
+    """A new, empty folder for one standalone build."""
+    base = Path(root) if root is not None else Path(tempfile.gettempdir()) / "astrogate-builds"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=base))
+    except OSError as exc:
+        raise InputError(f"cannot create a build directory under {str(base)!r}: {exc.strerror}") from None
+
+
+def reset_runtime() -> None:
+    """Back to the runtime device with default preferences (tests and after a standalone run)."""
+    from brian2 import defaultclock, device, ms, prefs, set_device
+
+    set_device("runtime")
+    device.reinit()
+    device.activate()
+    prefs.reset_to_defaults()
+    quiet_brian2()
+    defaultclock.dt = 0.1 * ms

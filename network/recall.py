@@ -1,0 +1,193 @@
+"""One retrieval on the Brian2 network, returned as the backend-independent result record.
+
+The network integrates with forward Euler at dt, one step of the network being one step of the abstract
+model's Euler integrator, and always runs the full duration: it has no cheap early stop. `tol` is used
+only to judge the end state: `converged` says whether max|du/dt| and max|da/dt| (the abstract model's
+right-hand side at the final state) are below tol; `t_converged` is NaN. Compare with the abstract model
+at tol = 0, which never stops early either.
+
+A `Brian2Session` keeps one build: on cpp_standalone a second run with the same N, K, F, gating, dt and
+duration re-runs the compiled binary with run_args (new patterns, cue, parameters) instead of recompiling.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+
+from astrogate.errors import InputError
+from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
+from astrogate.models.brian2_equations import GATINGS
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import validate_patterns
+from astrogate.network import builder, devices
+
+
+class Brian2Session:
+    """A device and (after the first run) a built network that later runs reuse where they can."""
+
+    def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
+                 build_dir=None, record_every: float | None = None, neuron: str = "rate"):
+        self.choice = devices.check_device(device, target, build_dir)
+        if gating not in GATINGS:
+            raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
+        if neuron not in builder.NEURON_MODELS:
+            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(builder.NEURON_MODELS)}")
+        self.gating = gating
+        self.neuron = neuron
+        self.record_every = record_every
+        self.handles: builder.NetworkHandles | None = None
+        self.build_path = None  # standalone project folder
+        self._build_key = None
+        self._runs = 0
+
+    def run(self, patterns, params: Parameters, u0, a0=None, duration: float = 500.0, current=None,
+            t_current: float = 0.0) -> tuple[builder.NetworkHandles, dict, dict]:
+        """Simulate; returns (handles, final state and traces as arrays, timings in seconds)."""
+        import brian2 as b2
+
+        if not np.isfinite(duration) or duration <= 0:
+            raise InputError(f"duration must be a positive number of ms, got {duration!r}")
+        xi = validate_patterns(patterns)
+        params = params.resolved(xi.shape[1])
+        n_steps = int(round(duration / params.dt))
+        if n_steps < 1:
+            raise InputError(f"duration {duration} ms is shorter than one step dt = {params.dt} ms")
+        key = (xi.shape, params.similarity, params.dt, n_steps, self.record_every)
+        timings = {}
+        reuse = self.choice.standalone and self._build_key == key
+        start = time.perf_counter()
+        if not reuse:
+            self.build_path = devices.activate(self.choice, params.dt)
+            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every)
+        state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params)
+        if self.choice.standalone:
+            if not reuse:
+                builder.apply_state(state)  # the build's defaults; each run passes its own as run_args
+                self.handles.net.run(n_steps * params.dt * b2.ms)
+                _build_standalone(self.build_path)
+                self._build_key = key
+            timings["build_seconds"] = time.perf_counter() - start
+            start = time.perf_counter()
+            self._runs += 1
+            b2.device.run(directory=str(self.build_path), results_directory=f"results_{self._runs}",
+                          with_output=False, run_args=builder.run_args(state))
+        else:
+            builder.apply_state(state)
+            self.handles.net.run(0 * b2.ms)  # code generation and Cython compilation
+            timings["build_seconds"] = time.perf_counter() - start
+            start = time.perf_counter()
+            self.handles.net.run(n_steps * params.dt * b2.ms)
+        timings["run_seconds"] = time.perf_counter() - start
+        timings["reused_build"] = reuse
+        return self.handles, read_results(self.handles), timings
+
+    def close(self) -> None:
+        """Remove a standalone build that lives in the temporary folder (a --build-dir one is kept)."""
+        if self.build_path is not None and self.choice.build_root is None:
+            shutil.rmtree(self.build_path, ignore_errors=True)
+        self.build_path = None
+        self._build_key = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _build_standalone(directory) -> None:
+    from brian2 import device
+
+    try:
+        device.build(directory=str(directory), compile=True, run=False, with_output=False)
+    except RuntimeError as exc:
+        raise InputError(f"the standalone project in {directory} did not compile ({exc}); "
+                         "cpp_standalone needs a C++ compiler (g++) on PATH") from None
+
+
+def read_results(handles: builder.NetworkHandles) -> dict:
+    """Final state and monitor traces as plain arrays, steps counted from 0."""
+    astro = handles.monitors["astrocytes"]
+    dt = handles.params.dt
+    results = {
+        "u": np.array(handles.neurons.u[:]),
+        "a": np.array(handles.astrocytes.a[:]),
+        "steps": np.rint(np.asarray(astro.t / _ms()) / dt).astype(int),
+        "m": np.array(astro.m[:]).T,
+        "g": np.array(astro.g[:]).T,
+        "neuron_u": np.array(handles.monitors["neurons"].u[:]).T,
+        "neuron_v": np.array(handles.monitors["neurons"].v[:]).T,
+    }
+    if "energy" in handles.monitors:
+        results["energy"] = np.array(handles.monitors["energy"].L[0])
+    return results
+
+
+def _ms():
+    from brian2 import ms
+
+    return ms
+
+
+def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, tol: float,
+                            record_every: float | None = None) -> Trajectory:
+    """The samples the abstract Euler integrator would keep (same steps, same times), plus the final state."""
+    dt = model.params.dt
+    wanted = sample_steps(n_steps, dt, record_every)
+    keep = np.isin(results["steps"], wanted[wanted < n_steps])
+    u, a = results["u"], results["a"]
+    du, da = model.derivatives(u, a)
+    converged = np.asarray(tol > 0 and max(np.max(np.abs(du)), np.max(np.abs(da))) < tol)
+    energy = results.get("energy")
+    return Trajectory(
+        t=np.append(results["steps"][keep], n_steps) * dt,
+        u=u,
+        a=a,
+        overlaps=np.vstack([results["m"][keep], model.overlaps(model.rates(u))]),
+        gains=np.vstack([results["g"][keep], model.gains(a)]),
+        energy=np.append(energy[keep], model.energy(u, a)) if energy is not None else np.array([model.energy(u, a)]),
+        converged=converged,
+        t_converged=np.asarray(np.nan),
+        steps=n_steps,
+        method="euler",
+        stop_reason="full duration",
+        extra={"neuron_u": results["neuron_u"][keep], "neuron_v": results["neuron_v"][keep]},
+    )
+
+
+def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",
+                      tol: float = 1e-8, device: str = "runtime", target: str = "cython",
+                      gating: str = "factorised", build_dir=None, record_every: float | None = None,
+                      current=None, t_current: float = 0.0, session: Brian2Session | None = None) -> dict:
+    """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
+    plus `brian2` (device, target, gating, build directory) and build/run times in `timings`.
+    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir
+    and record_every come from the session)."""
+    from astrogate.analysis.recall import result_record
+
+    if method != "euler":
+        raise InputError(f"the brian2 backend integrates with forward Euler at dt: method must be 'euler', got {method!r}")
+    if tol < 0 or not np.isfinite(tol):
+        raise InputError(f"tol must be >= 0, got {tol!r}")
+    own_session = session is None
+    if own_session:
+        session = Brian2Session(device, target, gating, build_dir, record_every)
+    try:
+        model = AstroGateModel(problem.patterns, params)
+        u0, a0 = model.initial_state(problem.cue)
+        handles, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
+        n_steps = int(round(duration / model.params.dt))
+        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
+        info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
+                else None, "gating": session.gating,
+                "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
+                "neuron_sample": handles.neuron_sample,
+                # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
+                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0)))}
+        return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
+    finally:
+        if own_session:
+            session.close()
