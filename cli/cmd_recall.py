@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("--backend", choices=("abstract", "brian2"), default="abstract",
                         help="the NumPy model or a Brian2 network (default %(default)s)")
     add_brian2_options(parser)
+    parser.add_argument("--build-only", metavar="DIR",
+                        help="standalone devices: generate and compile the project in a fresh subfolder of DIR "
+                             "and stop (for cuda_standalone on a machine without a GPU)")
     parser.add_argument("--json", metavar="PATH", help="write the result (v, g, m, t, energy, ...) as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="write overlaps, gains and L over time")
     parser.set_defaults(handler=handle)
@@ -40,6 +43,8 @@ def handle(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     brian2_options = brian2_options_from_args(args, args.backend)
     problem = problem_from_args(args)
+    if args.build_only is not None:
+        return build_only(args, problem, params, brian2_options)
     result = run_recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
                         backend=args.backend, **brian2_options)
     print(summary(result))
@@ -55,4 +60,29 @@ def handle(args: argparse.Namespace) -> int:
         from astrogate.analysis.plots import plot_recall
 
         print(f"wrote {plot_recall(result, args.plot)}")
+    return 0
+
+
+def build_only(args: argparse.Namespace, problem, params, brian2_options: dict) -> int:
+    from astrogate.errors import InputError
+    from astrogate.network.cuda import detect_compute_capability
+    from astrogate.network.recall import build_brian2_project
+
+    if args.backend != "brian2":
+        raise InputError("--build-only needs --backend brian2 and a standalone --device")
+    unused = set(brian2_options) - {"device", "gating", "compute_capability"}
+    if unused:
+        raise InputError(f"--build-only builds a project in its own folder: drop {', '.join(sorted(unused))}")
+    info = build_brian2_project(problem, params, args.build_only, duration=args.duration,
+                                device=brian2_options.get("device", "runtime"),
+                                gating=brian2_options.get("gating", "factorised"),
+                                compute_capability=brian2_options.get("compute_capability"))
+    what = f"{info['device']} project (compute capability {info['compute_capability']})" \
+        if info["device"] == "cuda_standalone" else f"{info['device']} project"
+    print(f"generated and compiled the {what} in {info['project']} ({info['build_seconds']:.1f} s); binary {info['binary']}")
+    if info["device"] == "cuda_standalone" and detect_compute_capability() is None:
+        print("no NVIDIA GPU on this machine: the CUDA project was not run. On a machine with a GPU, run "
+              "`astrogate recall --backend brian2 --device cuda_standalone ...` without --build-only.")
+    else:
+        print("not run (--build-only)")
     return 0

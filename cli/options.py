@@ -32,7 +32,8 @@ def add_problem_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("patterns and cue (files, or generated)")
     group.add_argument("--patterns", metavar="FILE.npy", help="K x N stored patterns")
     group.add_argument("--cue", metavar="FILE.npy", help="cue of length N (with --patterns)")
-    group.add_argument("--target", type=int, default=None, help="index of the pattern the cue belongs to, if known")
+    group.add_argument("--target-pattern", type=int, default=None, metavar="I",
+                       help="index of the pattern the cue belongs to, if known")
     group.add_argument("--K", type=int, default=400, help="generated: number of patterns (default %(default)s)")
     group.add_argument("--N", type=int, default=200, help="generated: number of neurons (default %(default)s)")
     group.add_argument("--correlation", type=float, default=0.0,
@@ -48,8 +49,8 @@ def problem_from_args(args: argparse.Namespace):
     if (args.patterns is None) != (args.cue is None):
         raise InputError("--patterns and --cue go together: give both files, or neither to generate a problem")
     if args.patterns is not None:
-        return file_problem(args.patterns, args.cue, args.target)
-    return generated_problem(args.K, args.N, args.correlation, args.flip, args.seed, args.target)
+        return file_problem(args.patterns, args.cue, args.target_pattern)
+    return generated_problem(args.K, args.N, args.correlation, args.flip, args.seed, args.target_pattern)
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +66,7 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Brian2 network (--backend brian2)")
     group.add_argument("--device", default=None,
                        help="runtime, cpp_standalone or cuda_standalone (default runtime)")
-    # not --target: that is already the index of the cue's pattern
-    group.add_argument("--codegen-target", dest="codegen_target", default=None,
+    group.add_argument("--target", dest="codegen_target", default=None,
                        help="runtime code generation: cython or numpy (default cython)")
     group.add_argument("--gating", default=None,
                        help="factorised (neurons <-> astrocytes, O(NK)) or dense (N x N synapses gated by the "
@@ -74,10 +74,16 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--build-dir", default=None, metavar="DIR",
                        help="standalone devices: build in a fresh subfolder of DIR and keep it "
                             "(default: a temporary folder, removed after the run)")
+    group.add_argument("--compute-capability", type=float, default=None, metavar="X.Y",
+                       help="cuda_standalone: GPU architecture to compile for (default: the GPU's, or 9.0 "
+                            "where there is none)")
 
 
+BRIAN2_FLAGS = {"device": "--device", "codegen_target": "--target", "gating": "--gating", "build_dir": "--build-dir",
+                "compute_capability": "--compute-capability"}
 # command-line dest -> run_recall keyword
-BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir"}
+BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir",
+                  "compute_capability": "compute_capability"}
 
 
 def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") -> dict:
@@ -87,9 +93,9 @@ def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") 
     given = {dest: getattr(args, dest) for dest in BRIAN2_OPTIONS if getattr(args, dest) is not None}
     if backend != "brian2":
         if given:
-            flags = ", ".join("--" + dest.replace("_", "-") for dest in given)
+            flags = ", ".join(BRIAN2_FLAGS[dest] for dest in given)
             raise InputError(f"{flags}: for --backend brian2 only")
         return {}
     if "codegen_target" in given and given.get("device", "runtime") != "runtime":
-        raise InputError("--codegen-target applies to --device runtime only")
+        raise InputError("--target (cython or numpy) applies to --device runtime only")
     return {BRIAN2_OPTIONS[dest]: value for dest, value in given.items()}

@@ -3,7 +3,8 @@
 runtime          : Python drives the loop; code generated for `target` numpy or cython.
 cpp_standalone   : a C++ project, one fresh build directory per build (two builds in one directory
                    give wrong results silently, MODEL.md); re-run with run_args without recompiling.
-cuda_standalone  : brian2cuda (hook below; preferences come with network/cuda.py).
+cuda_standalone  : brian2cuda, preferences from network/cuda.py; without a GPU the project can be
+                   generated and compiled but not run.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ class DeviceChoice:
     name: str  # one of DEVICES
     target: str = "cython"  # runtime only
     build_root: Path | None = None  # standalone: builds go in fresh subfolders of this folder
+    compute_capability: float | None = None  # cuda_standalone: None -> detected, or the default without a GPU
 
     @property
     def standalone(self) -> bool:
         return self.name in STANDALONE
 
 
-def check_device(device: str, target: str = "cython", build_dir: str | Path | None = None) -> DeviceChoice:
+def check_device(device: str, target: str = "cython", build_dir: str | Path | None = None,
+                 compute_capability: float | None = None) -> DeviceChoice:
     """Validate the names; an InputError names the valid ones."""
     if device not in DEVICES:
         raise InputError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
@@ -45,7 +48,12 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
         except ImportError:
             raise InputError("device cuda_standalone needs brian2cuda, which is not installed "
                              "(pip install -e '.[cuda]')") from None
-    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None)
+    if compute_capability is not None:
+        if device != "cuda_standalone":
+            raise InputError("a compute capability applies to device cuda_standalone only")
+        if not 5.0 <= compute_capability < 20.0:
+            raise InputError(f"compute capability {compute_capability!r} is not a CUDA one (for example 9.0 for an H100)")
+    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None, compute_capability)
 
 
 def quiet_brian2() -> None:
@@ -62,6 +70,8 @@ def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
     Returns the fresh build directory for standalone devices, None for runtime."""
     from brian2 import defaultclock, device, ms, prefs, set_device
 
+    # preferences of an earlier device (CUDA's compiler flags, say) must not leak into this one
+    prefs.reset_to_defaults()
     quiet_brian2()
     build_dir = None
     if choice.name == "runtime":
@@ -70,9 +80,9 @@ def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
     else:
         build_dir = fresh_build_dir(choice.build_root)
         if choice.name == "cuda_standalone":
-            # HOOK: network/cuda.py (a colleague's) configures the cuda_backend preferences here
-            # (detect_gpus, gpu_id, compute_capability, cuda_path, C++17 flags, cuRAND).
-            pass
+            from astrogate.network.cuda import configure_cuda
+
+            configure_cuda(build_dir, choice.compute_capability)
         set_device(choice.name, build_on_run=False)
     # forget the objects and code of any earlier network on this device
     device.reinit()

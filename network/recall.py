@@ -29,8 +29,9 @@ class Brian2Session:
     """A device and (after the first run) a built network that later runs reuse where they can."""
 
     def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
-                 build_dir=None, record_every: float | None = None, neuron: str = "rate"):
-        self.choice = devices.check_device(device, target, build_dir)
+                 build_dir=None, record_every: float | None = None, neuron: str = "rate",
+                 compute_capability: float | None = None):
+        self.choice = devices.check_device(device, target, build_dir, compute_capability)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
         if neuron not in builder.NEURON_MODELS:
@@ -44,8 +45,9 @@ class Brian2Session:
         self._runs = 0
 
     def run(self, patterns, params: Parameters, u0, a0=None, duration: float = 500.0, current=None,
-            t_current: float = 0.0) -> tuple[builder.NetworkHandles, dict, dict]:
-        """Simulate; returns (handles, final state and traces as arrays, timings in seconds)."""
+            t_current: float = 0.0, compile_only: bool = False) -> tuple[builder.NetworkHandles, dict | None, dict]:
+        """Simulate; returns (handles, final state and traces as arrays, timings in seconds).
+        compile_only (standalone devices): generate and compile the project, run nothing, results None."""
         import brian2 as b2
 
         if not np.isfinite(duration) or duration <= 0:
@@ -70,11 +72,15 @@ class Brian2Session:
                 _build_standalone(self.build_path)
                 self._build_key = key
             timings["build_seconds"] = time.perf_counter() - start
+            if compile_only:
+                return self.handles, None, timings
             start = time.perf_counter()
             self._runs += 1
             b2.device.run(directory=str(self.build_path), results_directory=f"results_{self._runs}",
                           with_output=False, run_args=builder.run_args(state))
         else:
+            if compile_only:
+                raise InputError("compile-only builds are for the standalone devices (cpp_standalone, cuda_standalone)")
             builder.apply_state(state)
             self.handles.net.run(0 * b2.ms)  # code generation and Cython compilation
             timings["build_seconds"] = time.perf_counter() - start
@@ -161,7 +167,8 @@ def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, 
 def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",
                       tol: float = 1e-8, device: str = "runtime", target: str = "cython",
                       gating: str = "factorised", build_dir=None, record_every: float | None = None,
-                      current=None, t_current: float = 0.0, session: Brian2Session | None = None) -> dict:
+                      current=None, t_current: float = 0.0, session: Brian2Session | None = None,
+                      compute_capability: float | None = None) -> dict:
     """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
     plus `brian2` (device, target, gating, build directory) and build/run times in `timings`.
     Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir
@@ -174,7 +181,10 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         raise InputError(f"tol must be >= 0, got {tol!r}")
     own_session = session is None
     if own_session:
-        session = Brian2Session(device, target, gating, build_dir, record_every)
+        session = Brian2Session(device, target, gating, build_dir, record_every,
+                                compute_capability=compute_capability)
+    if session.choice.name == "cuda_standalone":
+        require_gpu()
     try:
         model = AstroGateModel(problem.patterns, params)
         u0, a0 = model.initial_state(problem.cue)
@@ -191,3 +201,35 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     finally:
         if own_session:
             session.close()
+
+
+def require_gpu() -> None:
+    from astrogate.network.cuda import detect_compute_capability
+
+    if detect_compute_capability() is None:
+        raise InputError("no NVIDIA GPU found: cuda_standalone cannot run here; "
+                         "use --build-only DIR to generate and compile the CUDA project without running it")
+
+
+def build_brian2_project(problem, params: Parameters, build_dir, duration: float = 500.0, device: str = "cuda_standalone",
+                         gating: str = "factorised", neuron: str = "rate", compute_capability: float | None = None,
+                         record_every: float | None = None) -> dict:
+    """Generate and compile the standalone project of one retrieval in a fresh subfolder of build_dir,
+    without running it (for cuda_standalone on a machine without a GPU). Returns where and how long."""
+    if device not in devices.STANDALONE:
+        raise InputError(f"--build-only is for the standalone devices ({', '.join(devices.STANDALONE)}), not {device!r}")
+    session = Brian2Session(device, gating=gating, build_dir=build_dir, record_every=record_every, neuron=neuron,
+                            compute_capability=compute_capability)
+    model = AstroGateModel(problem.patterns, params)
+    u0, a0 = model.initial_state(problem.cue)
+    _, _, timings = session.run(model.xi, model.params, u0, a0, duration, compile_only=True)
+    binary = session.build_path / "main"
+    if not binary.exists():
+        raise InputError(f"the project in {session.build_path} compiled without producing {binary.name}")
+    info = {"device": device, "gating": gating, "neuron": neuron, "project": str(session.build_path),
+            "binary": str(binary), "build_seconds": timings["build_seconds"]}
+    if device == "cuda_standalone":
+        from brian2 import prefs
+
+        info["compute_capability"] = prefs.devices.cuda_standalone.cuda_backend.compute_capability
+    return info

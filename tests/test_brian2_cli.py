@@ -17,10 +17,10 @@ SMALL = ["--K", "10", "--N", "20", "--seed", "4"]
         (["recall", "--gating", "dense"], "--gating: for --backend brian2 only"),
         (["recall", "--backend", "brian2", "--device", "gpu"],
          "unknown device 'gpu': use one of runtime, cpp_standalone, cuda_standalone"),
-        (["recall", "--backend", "brian2", "--codegen-target", "fortran"], "use one of cython, numpy"),
+        (["recall", "--backend", "brian2", "--target", "fortran"], "use one of cython, numpy"),
         (["recall", "--backend", "brian2", "--gating", "sparse"], "use one of factorised, dense"),
         (["recall", "--backend", "brian2", "--method", "adaptive"], "method must be 'euler'"),
-        (["compare", "--device", "cpp_standalone", "--codegen-target", "numpy"], "applies to --device runtime only"),
+        (["compare", "--device", "cpp_standalone", "--target", "numpy"], "applies to --device runtime only"),
     ],
 )
 def test_bad_options_are_one_line_errors(argv, message, capsys):
@@ -33,7 +33,7 @@ def test_recall_json_has_the_abstract_keys_plus_brian2(tmp_path, capsys):
     paths = {backend: tmp_path / f"{backend}.json" for backend in ("abstract", "brian2")}
     common = ["recall", *SMALL, "--duration", "20", "--tol", "0"]
     assert main(common + ["--json", str(paths["abstract"])]) == 0
-    assert main(common + ["--backend", "brian2", "--codegen-target", "numpy", "--json", str(paths["brian2"])]) == 0
+    assert main(common + ["--backend", "brian2", "--target", "numpy", "--json", str(paths["brian2"])]) == 0
     abstract, network = (json.loads(paths[b].read_text()) for b in ("abstract", "brian2"))
     assert set(abstract) <= set(network)
     assert set(network) - set(abstract) == {"brian2"}
@@ -45,7 +45,7 @@ def test_recall_json_has_the_abstract_keys_plus_brian2(tmp_path, capsys):
 
 def test_compare_prints_discrepancies_and_writes_the_figure(tmp_path, capsys):
     plot, out = tmp_path / "compare.png", tmp_path / "compare.json"
-    argv = ["compare", *SMALL, "--duration", "20", "--codegen-target", "numpy", "--gating", "dense",
+    argv = ["compare", *SMALL, "--duration", "20", "--target", "numpy", "--gating", "dense",
             "--plot", str(plot), "--json", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
