@@ -1,6 +1,8 @@
 # make demo  : set everything up and run the main retrieval demo on its defaults
 # make test  : set up and run the default (fast) tests
-# make test-slow : the tests marked slow or compile (C++/CUDA builds; minutes)
+# make test-slow : the tests marked slow or compile (C++ builds; minutes)
+# make test-nvcc : compiles a CUDA project with nvcc (minutes; CI runs it after make test)
+# make test-gpu  : cpp_standalone against cuda_standalone on an NVIDIA GPU
 
 SHELL := /bin/bash
 VENV  := .venv
@@ -14,7 +16,7 @@ PYTHON312 := $(shell \
     ls -d "$$(pyenv root)"/versions/3.12*/bin/python3.12 | sort -V | tail -n 1; \
   fi)
 
-.PHONY: demo test test-slow venv clean
+.PHONY: demo test test-slow test-nvcc test-gpu venv clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml
 	  $(PYTHON312) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,cuda]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -39,6 +41,12 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m 'slow or compile'
+
+test-nvcc: $(STAMP)
+	$(PY) -m pytest -q -m nvcc
+
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m cuda
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache build *.egg-info

@@ -45,9 +45,10 @@ class Brian2Session:
         self._runs = 0
 
     def run(self, patterns, params: Parameters, u0, a0=None, duration: float = 500.0, current=None,
-            t_current: float = 0.0, compile_only: bool = False) -> tuple[builder.NetworkHandles, dict | None, dict]:
+            t_current: float = 0.0, stop_after: str | None = None) -> tuple[builder.NetworkHandles, dict | None, dict]:
         """Simulate; returns (handles, final state and traces as arrays, timings in seconds).
-        compile_only (standalone devices): generate and compile the project, run nothing, results None."""
+        stop_after (standalone devices): "code" generates the project, "binary" also compiles it;
+        nothing runs and the results are None."""
         import brian2 as b2
 
         if not np.isfinite(duration) or duration <= 0:
@@ -69,18 +70,18 @@ class Brian2Session:
             if not reuse:
                 builder.apply_state(state)  # the build's defaults; each run passes its own as run_args
                 self.handles.net.run(n_steps * params.dt * b2.ms)
-                _build_standalone(self.build_path)
-                self._build_key = key
+                _build_standalone(self.build_path, compile=stop_after != "code")
+                self._build_key = key if stop_after is None else None
             timings["build_seconds"] = time.perf_counter() - start
-            if compile_only:
+            if stop_after is not None:
                 return self.handles, None, timings
             start = time.perf_counter()
             self._runs += 1
             b2.device.run(directory=str(self.build_path), results_directory=f"results_{self._runs}",
                           with_output=False, run_args=builder.run_args(state))
         else:
-            if compile_only:
-                raise InputError("compile-only builds are for the standalone devices (cpp_standalone, cuda_standalone)")
+            if stop_after is not None:
+                raise InputError("build-only runs are for the standalone devices (cpp_standalone, cuda_standalone)")
             builder.apply_state(state)
             self.handles.net.run(0 * b2.ms)  # code generation and Cython compilation
             timings["build_seconds"] = time.perf_counter() - start
@@ -104,11 +105,11 @@ class Brian2Session:
         self.close()
 
 
-def _build_standalone(directory) -> None:
+def _build_standalone(directory, compile: bool = True) -> None:
     from brian2 import device
 
     try:
-        device.build(directory=str(directory), compile=True, run=False, with_output=False)
+        device.build(directory=str(directory), compile=compile, run=False, with_output=False)
     except RuntimeError as exc:
         raise InputError(f"the standalone project in {directory} did not compile ({exc}); "
                          "cpp_standalone needs a C++ compiler (g++) on PATH") from None
@@ -213,21 +214,22 @@ def require_gpu() -> None:
 
 def build_brian2_project(problem, params: Parameters, build_dir, duration: float = 500.0, device: str = "cuda_standalone",
                          gating: str = "factorised", neuron: str = "rate", compute_capability: float | None = None,
-                         record_every: float | None = None) -> dict:
-    """Generate and compile the standalone project of one retrieval in a fresh subfolder of build_dir,
-    without running it (for cuda_standalone on a machine without a GPU). Returns where and how long."""
+                         record_every: float | None = None, compile: bool = True) -> dict:
+    """Generate (and unless compile=False, compile) the standalone project of one retrieval in a fresh
+    subfolder of build_dir without running it (cuda_standalone on a machine without a GPU).
+    Returns where and how long."""
     if device not in devices.STANDALONE:
         raise InputError(f"--build-only is for the standalone devices ({', '.join(devices.STANDALONE)}), not {device!r}")
     session = Brian2Session(device, gating=gating, build_dir=build_dir, record_every=record_every, neuron=neuron,
                             compute_capability=compute_capability)
     model = AstroGateModel(problem.patterns, params)
     u0, a0 = model.initial_state(problem.cue)
-    _, _, timings = session.run(model.xi, model.params, u0, a0, duration, compile_only=True)
+    _, _, timings = session.run(model.xi, model.params, u0, a0, duration, stop_after="binary" if compile else "code")
     binary = session.build_path / "main"
-    if not binary.exists():
+    if compile and not binary.exists():
         raise InputError(f"the project in {session.build_path} compiled without producing {binary.name}")
     info = {"device": device, "gating": gating, "neuron": neuron, "project": str(session.build_path),
-            "binary": str(binary), "build_seconds": timings["build_seconds"]}
+            "binary": str(binary) if compile else None, "build_seconds": timings["build_seconds"]}
     if device == "cuda_standalone":
         from brian2 import prefs
 

@@ -1,0 +1,88 @@
+"""cuda_standalone through brian2cuda.
+
+- code generation for the networks: every run (no GPU or compiler needed beyond nvcc's presence);
+- one nvcc compilation (marker `nvcc`, minutes; CI runs it through `make test-nvcc`);
+- cpp_standalone against cuda_standalone on one network (marker `cuda`, needs a GPU; run by hand).
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from astrogate.analysis.recall import generated_problem, run_recall
+from astrogate.models.parameters import Parameters
+
+pytestmark = pytest.mark.brian2
+pytest.importorskip("brian2cuda", reason="the cuda extra is not installed")
+if shutil.which("nvcc") is None:
+    pytest.skip("no nvcc: the CUDA toolkit is needed to configure brian2cuda", allow_module_level=True)
+
+from astrogate.network.cuda import detect_compute_capability  # noqa: E402
+from astrogate.network.recall import build_brian2_project  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return generated_problem(K=20, N=30, correlation=0.3, flip=0.25, seed=3)
+
+
+def project_files(project: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in project.rglob("*") if p.suffix in (".cu", ".h") or p.name == "makefile"}
+
+
+@pytest.mark.parametrize("gating", ["factorised", "dense"])
+def test_cuda_code_is_generated_for_the_rate_network(tmp_path, problem, gating):
+    info = build_brian2_project(problem, Parameters(), tmp_path, duration=5.0, gating=gating, compile=False,
+                                compute_capability=8.0)
+    project = Path(info["project"])
+    files = project_files(project)
+    kernels = [name for name, text in files.items() if name.endswith("_codeobject.cu") and "__global__" in text]
+    # the model's own updates became CUDA kernels: neuron and astrocyte Euler steps, the gating sums
+    for part in ("neurons_stateupdater", "astrocytes_stateupdater", "hub_lse"):
+        assert any(name.startswith(part) for name in kernels), part
+    makefile = files["makefile"]
+    assert "-std=c++17" in makefile and "-arch=sm_80" in makefile
+    assert "-march=native" not in makefile  # the project must compile for another machine's CPU too
+    assert (project / "curand_link" / "libcurand.so").resolve().exists()
+    assert info["binary"] is None
+
+
+def test_compute_capability_is_checked(tmp_path, problem):
+    from astrogate.errors import InputError
+
+    with pytest.raises(InputError, match="not a CUDA one"):
+        build_brian2_project(problem, Parameters(), tmp_path, compile=False, compute_capability=100.0)
+
+
+@pytest.mark.nvcc
+def test_cuda_project_compiles_with_nvcc_and_says_it_cannot_run_without_a_gpu(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    proc = subprocess.run([str(bin_dir / "astrogate"), "recall", "--backend", "brian2", "--device", "cuda_standalone",
+                           "--build-only", str(tmp_path), "--K", "20", "--N", "30", "--duration", "10"],
+                          capture_output=True, text=True, timeout=3000)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    binaries = list(tmp_path.glob("build-*/main"))
+    assert len(binaries) == 1 and binaries[0].stat().st_size > 100_000
+    if detect_compute_capability() is None:
+        assert "no NVIDIA GPU on this machine: the CUDA project was not run" in proc.stdout
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("gating", ["factorised", "dense"])
+def test_cuda_standalone_agrees_with_cpp_standalone(problem, gating):
+    """As brian2cuda's own consistency tests: same network, both devices, float tolerance."""
+    if detect_compute_capability() is None:
+        pytest.skip("no NVIDIA GPU")
+    results = {device: run_recall(problem, Parameters(), duration=50.0, tol=0.0, backend="brian2",
+                                  device=device, gating=gating)
+               for device in ("cpp_standalone", "cuda_standalone")}
+    cpp, cuda = results["cpp_standalone"], results["cuda_standalone"]
+    assert cuda["retrieved"] == cpp["retrieved"]
+    np.testing.assert_allclose(cuda["g"], cpp["g"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(cuda["v"], cpp["v"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(cuda["overlap_trace"], cpp["overlap_trace"], rtol=0, atol=1e-9)
+    assert cuda["brian2"]["simplex_error"] < 1e-12
