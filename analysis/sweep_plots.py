@@ -1,0 +1,150 @@
+"""Figures of a sweep: heatmaps (phase diagrams) over two axes and line plots, faceted by a third axis.
+
+Axes beyond the plotted ones and the facet are averaged over (seeds, typically). Missing and
+failed points are NaN and left blank. Wherever the load K/N is an axis, the classical Hopfield
+capacity K/N = 0.138 is drawn in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from astrogate.analysis.io import prepare_output  # noqa: E402
+from astrogate.errors import InputError  # noqa: E402
+
+CLASSICAL_CAPACITY = 0.138  # K/N of the classical Hopfield network (Amit, Gutfreund & Sompolinsky 1985)
+LABELS = {
+    "load": "load K/N", "tau_ratio": r"$\tau_g / \tau_u$", "beta": r"$\beta$", "correlation": "pattern correlation",
+    "flip": "cue flips", "mask": "cue mask", "tau_g": r"$\tau_g$ (ms)", "tau_u": r"$\tau_u$ (ms)",
+    "accuracy": "accuracy (nearest memory = target)", "exact_match": "exact retrieval rate",
+    "final_overlap": "final overlap with target", "converged": "converged share", "t_converged": "t converged (ms)",
+}
+
+
+def choose_axes(dataset, x: str | None = None, y: str | None = None) -> tuple[str, str | None, str | None]:
+    """(x, y, facet): by default the first axes in the spec's order."""
+    dims = list(dataset.dims)
+    for name in (x, y):
+        if name is not None and name not in dims:
+            raise InputError(f"{name!r} is not an axis of this sweep; its axes are {', '.join(dims)}")
+    rest = [d for d in dims if d not in (x, y)]
+    x = x or rest.pop(0)
+    if y is None and rest:
+        y = rest.pop(0)
+    facet = rest[0] if rest else None
+    return x, y, facet
+
+
+def plot_sweep(dataset, out_dir: str | Path, metrics=None, x: str | None = None, y: str | None = None) -> list[Path]:
+    """Heatmaps (with two or more axes) and line plots of each metric; returns the files written."""
+    metrics = list(metrics or [m for m in dataset.data_vars if m not in ("status", "error")])
+    for metric in metrics:
+        if metric not in dataset.data_vars:
+            raise InputError(f"metric {metric!r} was not recorded; recorded: "
+                             f"{', '.join(m for m in dataset.data_vars if m not in ('status', 'error'))}")
+    x, y, facet = choose_axes(dataset, x, y)
+    keep = [d for d in (x, y, facet) if d]
+    reduced = dataset[metrics].mean(dim=[d for d in dataset.dims if d not in keep], skipna=True)
+    done = int((dataset["status"] == "ok").sum())
+    note = "" if done == dataset["status"].size else f" (partial: {done}/{dataset['status'].size} points)"
+    paths = []
+    for metric in metrics:
+        if y is not None:
+            paths.append(_figure(reduced[metric], x, y, facet, "heatmap", Path(out_dir) / f"heatmap_{metric}.png",
+                                 dataset.attrs.get("name", ""), note))
+        paths.append(_figure(reduced[metric], x, y, facet, "lines", Path(out_dir) / f"lines_{metric}.png",
+                             dataset.attrs.get("name", ""), note))
+    return paths
+
+
+def _figure(values, x, y, facet, kind, path, title, note) -> Path:
+    path = prepare_output(path, "plot")
+    panels = list(values[facet].values) if facet else [None]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.2, 3.8), squeeze=False)
+    for ax, value in zip(axes[0], panels):
+        panel = values.sel({facet: value}) if facet else values
+        image = _heatmap(ax, panel, x, y) if kind == "heatmap" else _lines(ax, panel, x, y)
+        if facet:
+            ax.set_title(f"{_label(facet)} = {_fmt(value)}{_capacity_note(facet, value)}", fontsize=9)
+    if kind == "heatmap":
+        fig.colorbar(image, ax=axes[0].tolist(), label=_label(values.name))
+    else:
+        axes[0][-1].legend(fontsize=7, title=_label(y) if y else None, title_fontsize=7, loc="best")
+    fig.suptitle(f"{title}: {_label(values.name)}{note}", fontsize=10)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _heatmap(ax, panel, x, y):
+    data = panel.transpose(y, x).values
+    xs, ys = panel[x].values, panel[y].values
+    # cells centred on the grid values, drawn on index positions so that log grids look even
+    image = ax.imshow(data, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
+                      extent=(-0.5, len(xs) - 0.5, -0.5, len(ys) - 0.5),
+                      vmin=0 if panel.name != "t_converged" else None,
+                      vmax=1 if panel.name not in ("t_converged", "run_seconds") else None)
+    ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], rotation=45, fontsize=7)
+    ax.set_yticks(range(len(ys)), [_fmt(v) for v in ys], fontsize=7)
+    ax.set_xlabel(_label(x))
+    ax.set_ylabel(_label(y))
+    for name, values, draw in ((x, xs, ax.axvline), (y, ys, ax.axhline)):
+        position = _capacity_position(name, values)
+        if position is not None:
+            draw(position, color="w", ls="--", lw=1.2)
+            ax.text(*((position, len(ys) - 0.6) if name == x else (len(xs) - 0.6, position)),
+                    " classical\n capacity", color="w", fontsize=7, va="top",
+                    ha="left" if name == x else "right")
+    return image
+
+
+def _lines(ax, panel, x, y):
+    xs = panel[x].values
+    for i, value in enumerate(panel[y].values if y else [None]):
+        line = panel.sel({y: value}) if y else panel
+        ax.plot(xs, line.values, marker="o", ms=3, color=plt.cm.viridis(i / max(1, panel.sizes.get(y, 1) - 1)),
+                label=_fmt(value) if y else None)
+    if _is_log(xs):
+        ax.set_xscale("log")
+    if _capacity_position(x, xs) is not None:
+        ax.axvline(CLASSICAL_CAPACITY, color="k", ls="--", lw=1)
+        ax.text(CLASSICAL_CAPACITY, ax.get_ylim()[1], " classical capacity", fontsize=7, va="top")
+    ax.set_xlabel(_label(x))
+    ax.set_ylabel(_label(panel.name))
+    return None
+
+
+def _capacity_position(name, values):
+    """Where K/N = 0.138 falls on a load axis, in index units (interpolated on log or linear scale)."""
+    if name != "load" or not values.min() <= CLASSICAL_CAPACITY <= values.max():
+        return None
+    scale = np.log if _is_log(values) else (lambda v: v)
+    return float(np.interp(scale(CLASSICAL_CAPACITY), scale(np.asarray(values, float)), np.arange(len(values))))
+
+
+def _capacity_note(name, value) -> str:
+    if name != "load":
+        return ""
+    return " (above classical capacity)" if value > CLASSICAL_CAPACITY else " (below classical capacity)"
+
+
+def _is_log(values) -> bool:
+    values = np.asarray(values, float)
+    if len(values) < 3 or np.any(values <= 0):
+        return False
+    return np.allclose(np.diff(np.log(values)), np.log(values[1] / values[0]), rtol=1e-6) or \
+        values.max() / values.min() > 50
+
+
+def _label(name) -> str:
+    return LABELS.get(name, str(name))
+
+
+def _fmt(value) -> str:
+    return f"{value:.3g}" if isinstance(value, (float, np.floating)) else str(value)
