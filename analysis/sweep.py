@@ -196,11 +196,11 @@ def make_client(scheduler: str | None = None, workers: int | None = None, **clus
             return Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    n_workers = workers or os.cpu_count() or 1
-    if n_workers < 1:
-        raise InputError(f"--workers must be >= 1, got {n_workers}")
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, **cluster_options)
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    # dashboard ":0": any free port, so that several clusters on one machine do not collide on 8787
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", **cluster_options)
     return Client(cluster)
 
 

@@ -27,9 +27,12 @@ LABELS = {
 }
 
 
+REPLICATES = "seed"  # an axis of replicates: averaged over, never a facet
+
+
 def choose_axes(dataset, x: str | None = None, y: str | None = None) -> tuple[str, str | None, str | None]:
-    """(x, y, facet): by default the first axes in the spec's order."""
-    dims = list(dataset.dims)
+    """(x, y, facet): by default the first axes in the spec's order, seeds last."""
+    dims = sorted(dataset.dims, key=lambda d: d == REPLICATES)  # stable: keeps the spec's order otherwise
     for name in (x, y):
         if name is not None and name not in dims:
             raise InputError(f"{name!r} is not an axis of this sweep; its axes are {', '.join(dims)}")
@@ -37,8 +40,8 @@ def choose_axes(dataset, x: str | None = None, y: str | None = None) -> tuple[st
     x = x or rest.pop(0)
     if y is None and rest:
         y = rest.pop(0)
-    facet = rest[0] if rest else None
-    return x, y, facet
+    facets = [d for d in rest if d != REPLICATES]
+    return x, y, facets[0] if facets else None
 
 
 def plot_sweep(dataset, out_dir: str | Path, metrics=None, x: str | None = None, y: str | None = None) -> list[Path]:
@@ -54,12 +57,11 @@ def plot_sweep(dataset, out_dir: str | Path, metrics=None, x: str | None = None,
     done = int((dataset["status"] == "ok").sum())
     note = "" if done == dataset["status"].size else f" (partial: {done}/{dataset['status'].size} points)"
     paths = []
+    suffix = "_".join(d for d in (x, y) if d)  # other choices of axes do not overwrite these figures
     for metric in metrics:
-        if y is not None:
-            paths.append(_figure(reduced[metric], x, y, facet, "heatmap", Path(out_dir) / f"heatmap_{metric}.png",
+        for kind in ("heatmap", "lines") if y is not None else ("lines",):
+            paths.append(_figure(reduced[metric], x, y, facet, kind, Path(out_dir) / f"{kind}_{metric}_{suffix}.png",
                                  dataset.attrs.get("name", ""), note))
-        paths.append(_figure(reduced[metric], x, y, facet, "lines", Path(out_dir) / f"lines_{metric}.png",
-                             dataset.attrs.get("name", ""), note))
     return paths
 
 
@@ -93,7 +95,8 @@ def _heatmap(ax, panel, x, y):
     ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], rotation=45, fontsize=7)
     ax.set_yticks(range(len(ys)), [_fmt(v) for v in ys], fontsize=7)
     ax.set_xlabel(_label(x))
-    ax.set_ylabel(_label(y))
+    if ax.get_subplotspec().is_first_col():
+        ax.set_ylabel(_label(y))
     for name, values, draw in ((x, xs, ax.axvline), (y, ys, ax.axhline)):
         position = _capacity_position(name, values)
         if position is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,11 @@ PARAMETER_FIELDS = tuple(f.name for f in fields(Parameters))
 PROBLEM_FIELDS = {
     "N": int, "K": int, "load": float, "tau_ratio": float,
     "correlation": float, "flip": float, "mask": float, "trials": int, "seed": int,
+}
+PROBLEM_LIMITS = {
+    "N": (lambda v: v >= 2, ">= 2"), "K": (lambda v: v >= 1, ">= 1"), "trials": (lambda v: v >= 1, ">= 1"),
+    "seed": (lambda v: v >= 0, ">= 0"), "load": (lambda v: v > 0, "> 0"), "tau_ratio": (lambda v: v > 0, "> 0"),
+    **{name: (lambda v: 0 <= v <= 1, "in [0, 1]") for name in ("correlation", "flip", "mask")},
 }
 PROBLEM_DEFAULTS = {"correlation": 0.0, "flip": 0.2, "mask": 0.0, "trials": 16, "seed": 0}
 # the same quantity given two ways: at most one of each pair
@@ -63,7 +68,6 @@ class SweepSpec:
     fixed: dict  # field -> value, problem defaults filled in
     axes: tuple[Axis, ...]
     metrics: tuple[str, ...]
-    extra: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -172,9 +176,8 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> SweepSpec:
     for a, b in EXCLUSIVE:
         if a in given and b in given:
             raise InputError(f"{path}:{swept.get(b) or loc.line('fixed', b) or 1}: give {a!r} or {b!r}, not both")
-    for required in ("N",):
-        if required not in given:
-            raise loc.error(f"{required!r} must be fixed or swept", "fixed")
+    if "N" not in given:
+        raise loc.error("'N' must be fixed or swept", "fixed")
     if "K" not in given and "load" not in given:
         raise loc.error("the number of patterns must be given, as 'K' or as 'load' (K / N)", "fixed")
     for key, value in PROBLEM_DEFAULTS.items():
@@ -266,7 +269,7 @@ def _grid(key: str, grid, loc: _Locator, table: str, line_key: str, occurrence: 
                             *where)
         num = grid["num"]
         if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-            raise loc.error(f"{key}: num must be a whole number >= 1", *where)
+            raise loc.error(f"{key}: num must be a whole number", *where)
         log = grid.get("log", False)
         if not isinstance(log, bool):
             raise loc.error(f"{key}: log must be true or false", *where)
@@ -309,11 +312,7 @@ def _check_value(key: str, value, loc: _Locator, table: str, line_key: str, occu
             raise loc.error(str(exc), *where) from None
         return value
     value = _typed(value, PROBLEM_FIELDS[key], loc, table, line_key, occurrence)
-    limits = {"N": (2, None), "K": (1, None), "trials": (1, None), "seed": (0, None), "load": (0, None),
-              "tau_ratio": (0, None), "correlation": (0, 1), "flip": (0, 1), "mask": (0, 1)}
-    low, high = limits[key]
-    strictly_positive = key in ("load", "tau_ratio")
-    if value < low or (strictly_positive and value <= 0) or (high is not None and value > high):
-        bound = f"> {low}" if strictly_positive else f">= {low}" if high is None else f"in [{low}, {high}]"
+    valid, bound = PROBLEM_LIMITS[key]
+    if not valid(value):
         raise loc.error(f"{key} must be {bound}, got {value!r}", *where)
     return value

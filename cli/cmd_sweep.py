@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -36,11 +37,7 @@ def register(subparsers) -> None:
 def handle_sweep(args: argparse.Namespace) -> int:
     from astrogate.analysis.sweep import make_client, run_sweep
     from astrogate.analysis.sweep_spec import load_spec
-    from astrogate.errors import InputError
-
     spec = load_spec(args.spec)  # all checks happen before a cluster starts
-    if args.workers is not None and args.workers < 1:
-        raise InputError(f"--workers must be >= 1, got {args.workers}")
     out = Path(args.out or Path("runs") / spec.name)
     client = make_client(args.scheduler, args.workers)
     try:
@@ -48,6 +45,9 @@ def handle_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {spec.name!r}: {spec.n_points} points ({' x '.join(map(str, spec.shape))}) on {where}; "
               f"writing to {out}")
         outcome = run_sweep(spec, out, client, resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished points are in {out / 'points'}; continue with --resume", file=sys.stderr)
+        raise
     finally:
         cluster = client.cluster
         client.close()

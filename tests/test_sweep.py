@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cloudpickle
@@ -78,7 +79,7 @@ def executions(log: Path) -> list[str]:
 def client(tmp_path_factory):
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                            local_directory=str(tmp_path_factory.mktemp("dask")))
     with Client(cluster) as client:
         yield client
@@ -217,6 +218,37 @@ def test_interrupted_then_resumed_runs_no_point_twice(client, tmp_path):
 
 
 @pytest.mark.timeout(240)
+def test_ctrl_c_on_the_command_then_resume(client, tmp_path):
+    """A real interruption: SIGINT to `astrogate sweep` half-way, then --resume on another cluster."""
+    text = SMALL.replace("seed = { values = [0, 1] }", "seed = { values = [0, 1, 2, 3] }").replace("60.0", "200.0")
+    spec_path, out = tmp_path / "spec.toml", tmp_path / "out"
+    spec_path.write_text(text)
+    spec = parse_spec(text, spec_path)
+    command = subprocess.Popen([sys.executable, "-m", "astrogate", "sweep", str(spec_path), "--workers", "1",
+                                "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(list((out / "points").glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    command.send_signal(signal.SIGINT)
+    _, stderr = command.communicate(timeout=60)
+    assert command.returncode == 130, stderr
+    assert "continue with --resume" in stderr
+    written = {path.stem: path.stat().st_mtime_ns for path in (out / "points").glob("*.json")}
+    assert 3 <= len(written) < spec.n_points, "the sweep was not interrupted half-way"
+
+    log = tmp_path / "resume.log"
+    resumed = run_sweep(spec, out, client, resume=True, progress=False,
+                        point_function=functools.partial(logged_point, log=str(log)))
+    assert resumed.complete and resumed.skipped == len(written) and resumed.ran == spec.n_points - len(written)
+    assert set(executions(log)).isdisjoint(written) and len(executions(log)) == resumed.ran
+    assert all(point_path(out, pid).stat().st_mtime_ns == mtime for pid, mtime in written.items())
+    run_sweep(spec, tmp_path / "straight", client, progress=False)
+    xr.testing.assert_identical(xr.open_dataset(out / "sweep.nc", engine="scipy").load(),
+                                xr.open_dataset(tmp_path / "straight" / "sweep.nc", engine="scipy").load())
+
+
+@pytest.mark.timeout(240)
 def test_killed_worker_its_points_rerun_elsewhere(client, tmp_path):
     spec = small_spec()
     log, marker = tmp_path / "exec.log", tmp_path / "kill-once"
@@ -261,7 +293,7 @@ def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys
     assert "0 points run, 8 already finished" in capsys.readouterr().out
     assert main(["plot", str(out)]) == 0
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert "heatmap_accuracy.png" in figures and "lines_accuracy.png" in figures
+    assert "heatmap_accuracy_load_beta.png" in figures and "lines_accuracy_load_beta.png" in figures
 
 
 def test_plot_of_a_partial_sweep(tmp_path):
@@ -273,7 +305,7 @@ def test_plot_of_a_partial_sweep(tmp_path):
     record = run_point(point.values, spec.model)
     (point_path(out, point.id)).write_text(json.dumps({"id": point.id, **record}))
     assert main(["plot", str(out), "--metric", "accuracy", "--x", "beta", "--y", "load"]) == 0
-    assert (out / "figures" / "heatmap_accuracy.png").stat().st_size > 0
+    assert (out / "figures" / "heatmap_accuracy_beta_load.png").stat().st_size > 0
 
 
 def test_malformed_spec_command_exits_2_naming_the_line(tmp_path, capsys):
