@@ -232,7 +232,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     ran = failed_now = 0
     try:
         for future in as_completed(futures):
-            point = futures[future]
+            point = futures.pop(future)  # dropping the future lets the cluster free its result
             if future.status == "finished":
                 record = future.result()
             elif future.status == "cancelled":

@@ -77,7 +77,8 @@ def _figure(values, x, y, facet, kind, path, title, note) -> Path:
     if kind == "heatmap":
         fig.colorbar(image, ax=axes[0].tolist(), label=_label(values.name))
     else:
-        axes[0][-1].legend(fontsize=7, title=_label(y) if y else None, title_fontsize=7, loc="best")
+        axes[0][-1].legend(fontsize=7, title=_label(y) if y else None, title_fontsize=7,
+                           loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"{title}: {_label(values.name)}{note}", fontsize=10)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -119,7 +120,8 @@ def _lines(ax, panel, x, y):
         ax.axvline(CLASSICAL_CAPACITY, color="k", ls="--", lw=1)
         ax.text(CLASSICAL_CAPACITY, ax.get_ylim()[1], " classical capacity", fontsize=7, va="top")
     ax.set_xlabel(_label(x))
-    ax.set_ylabel(_label(panel.name))
+    if ax.get_subplotspec().is_first_col():
+        ax.set_ylabel(_label(panel.name))
     return None
 
 

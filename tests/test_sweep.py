@@ -171,6 +171,33 @@ def test_a_raising_point_is_recorded_with_its_message():
     assert "InputError: patterns: need at least one pattern (K >= 1), got K = 0" == record["error"]
 
 
+def test_brian2_points_call_run_recall_per_trial_with_a_build_folder_per_process(monkeypatch, tmp_path):
+    """The backend hook, with a stand-in for the Brian2 network (branch brian2net) that runs the abstract model."""
+    import types
+
+    from astrogate.analysis.recall import run_recall
+
+    calls = []
+
+    def fake_brian2_recall(problem, params, duration, method, tol, **options):
+        calls.append(options)
+        return run_recall(problem, params, duration=duration, method=method, tol=tol)
+
+    monkeypatch.setitem(sys.modules, "astrogate.network.recall",
+                        types.SimpleNamespace(run_brian2_recall=fake_brian2_recall))
+    text = SMALL.replace("tol = 1e-4", 'tol = 1e-4\nbackend = "brian2"\ndevice = "cpp_standalone"')
+    spec = parse_spec(text, "b.toml")
+    point = enumerate_points(spec)[0]
+    record = run_point(point.values, spec.model, str(tmp_path / "build"))
+    assert record["status"] == "ok", record.get("traceback")
+    assert len(calls) == point.values["trials"]
+    assert {c["build_dir"] for c in calls} == {str(tmp_path / "build" / f"{socket.gethostname()}-{os.getpid()}")}
+    assert calls[0]["device"] == "cpp_standalone" and calls[0]["neuron"] == "rate"
+    abstract = run_point(point.values, small_spec().model)
+    np.testing.assert_allclose(record["metrics"]["final_overlap"], abstract["metrics"]["final_overlap"])
+    assert record["metrics"]["accuracy"] == abstract["metrics"]["accuracy"]
+
+
 # -- sweeps on a cluster ------------------------------------------------------------------
 
 @pytest.mark.timeout(180)
