@@ -176,13 +176,12 @@ def read_point(out: Path, pid: str) -> dict | None:
         return None  # a damaged file counts as not finished
 
 
-def prepare_out(spec: SweepSpec, out: Path, resume: bool) -> None:
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse to mix a new sweep into a folder that holds results, unless resuming."""
     existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
     if existing and not resume:
         raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
                          f"that sweep, or choose another --out")
-    (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
-    (out / SPEC_COPY).write_text(spec.text)
 
 
 def make_client(scheduler: str | None = None, workers: int | None = None, **cluster_options):
@@ -215,7 +214,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     from tqdm import tqdm
 
     out = Path(out)
-    prepare_out(spec, out, resume)
+    check_out(out, resume)
+    try:
+        (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
+        (out / SPEC_COPY).write_text(spec.text)
+    except OSError as exc:
+        raise InputError(f"cannot write the sweep folder {str(out)!r}: {exc.strerror}") from None
     points = enumerate_points(spec)
     finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
     pending = [p for p in points if p.id not in finished]

@@ -35,13 +35,13 @@ def register(subparsers) -> None:
 
 
 def handle_sweep(args: argparse.Namespace) -> int:
-    from astrogate.analysis.sweep import make_client, prepare_out, run_sweep
+    from astrogate.analysis.sweep import check_out, make_client, run_sweep
     from astrogate.analysis.sweep_spec import load_spec
 
     # all checks happen before a cluster starts
     spec = load_spec(args.spec)
     out = Path(args.out or Path("runs") / spec.name)
-    prepare_out(spec, out, args.resume)
+    check_out(out, args.resume)
     client = make_client(args.scheduler, args.workers)
     try:
         where = args.scheduler or f"a local cluster of {len(client.scheduler_info()['workers'])} workers"
