@@ -88,8 +88,9 @@ class _Locator:
         self.lines = text.splitlines()
 
     def line(self, table: str | None = None, key: str | None = None, occurrence: int = 0) -> int | None:
-        """The line of `key =` inside the `occurrence`-th [table] (or [[table]]); of the header if no key."""
-        current, seen = None, {}
+        """The line of `key =` inside the `occurrence`-th [table] (or [[table]]; table None: before any
+        header); the header's line if no key."""
+        current, seen = None, {None: 0}
         for number, text in enumerate(self.lines, start=1):
             header = self.HEADER.match(text)
             if header:
@@ -105,7 +106,7 @@ class _Locator:
         return None
 
     def error(self, problem: str, table: str | None = None, key: str | None = None, occurrence: int = 0) -> InputError:
-        number = self.line(table, key, occurrence) if table else None
+        number = self.line(table, key, occurrence) if table or key else None
         if number is None and table:
             number = self.line(table, None, occurrence)
         return InputError(f"{self.path}:{number or 1}: {problem}")
@@ -128,7 +129,10 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> SweepSpec:
         raise InputError(f"{path}:{where.group(1) if where else 1}: invalid TOML: {message}") from None
     loc = _Locator(path, text)
 
-    for section in data:
+    for section, content in data.items():
+        if not isinstance(content, (dict, list)):
+            raise loc.error(f"{section!r} is outside any table: model parameters and problem fields go under "
+                            f"[fixed] or [axes]", None, section)
         if section not in SECTIONS:
             raise loc.error(f"unknown section [{section}]; sections are {', '.join(SECTIONS)}", section)
     sweep = _table(data, "sweep", loc)

@@ -127,6 +127,7 @@ def test_point_ids_depend_on_everything_that_changes_a_result():
     ("tol = 1e-4", "tol = 1e-4\ndevice = 'cpp_standalone'", 7, "applies to backend = \"brian2\" only"),
     ("duration = 60.0", "duration = 60.0\nbackend = 'nest'", 6, "unknown backend 'nest'"),
     ("[sweep]", "[swep]", 1, "unknown section [swep]"),
+    ("[sweep]", "# a comment\nN = 30\n[sweep]", 2, "'N' is outside any table"),
     ("N = 30", "N = 30\nK = 4", 15, "give 'K' or 'load', not both"),
     ("trials = 4", "trials = 4\nbeta = 1.0", 11, "'beta' is both fixed and swept"),
     ("tol = 1e-4", "tol = 1e-4 x", 6, "invalid TOML"),
