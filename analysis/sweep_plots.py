@@ -67,56 +67,74 @@ def plot_sweep(dataset, out_dir: str | Path, metrics=None, x: str | None = None,
 
 def _figure(values, x, y, facet, kind, path, title, note) -> Path:
     path = prepare_output(path, "plot")
-    panels = list(values[facet].values) if facet else [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.2, 3.8), squeeze=False)
-    for ax, value in zip(axes[0], panels):
-        panel = values.sel({facet: value}) if facet else values
+    n_panels = values.sizes[facet] if facet else 1
+    fig, axes = plt.subplots(1, n_panels, figsize=(4.2 * n_panels + 1.2, 3.8), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        panel = values.isel({facet: i}) if facet else values
         image = _heatmap(ax, panel, x, y) if kind == "heatmap" else _lines(ax, panel, x, y)
         if facet:
-            ax.set_title(f"{_label(facet)} = {_fmt(value)}{_capacity_note(facet, value)}", fontsize=9)
+            value = values[facet].values[i] if facet in values.indexes else None
+            ax.set_title(f"{_label(facet)}: {_ticks(values, facet)[i]}{_capacity_note(facet, value)}", fontsize=9)
     if kind == "heatmap":
         fig.colorbar(image, ax=axes[0].tolist(), label=_label(values.name))
-    else:
-        axes[0][-1].legend(fontsize=7, title=_label(y) if y else None, title_fontsize=7,
-                           loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    elif y:
+        axes[0][-1].legend(fontsize=7, title=_label(y), title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"{title}: {_label(values.name)}{note}", fontsize=10)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
+def _ticks(data, dim) -> list[str]:
+    """Labels along an axis: its values, or for zipped fields their values joined ("tau_u=5, tau_g=10")."""
+    if dim in data.indexes:
+        return [_fmt(v) for v in data[dim].values]
+    zipped = [name for name, coord in data.coords.items() if coord.dims == (dim,)]
+    return [", ".join(f"{name}={_fmt(data[name].values[i])}" for name in zipped) for i in range(data.sizes[dim])]
+
+
+def _numeric(data, dim):
+    """The axis's values if it has one numeric coordinate, else None (zipped axes: positions)."""
+    if dim in data.indexes and np.issubdtype(data[dim].dtype, np.number):
+        return np.asarray(data[dim].values, float)
+    return None
+
+
 def _heatmap(ax, panel, x, y):
     data = panel.transpose(y, x).values
-    xs, ys = panel[x].values, panel[y].values
-    # cells centred on the grid values, drawn on index positions so that log grids look even
+    n_x, n_y = panel.sizes[x], panel.sizes[y]
+    # cells centred on index positions, so that log grids look even
     image = ax.imshow(data, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
-                      extent=(-0.5, len(xs) - 0.5, -0.5, len(ys) - 0.5),
+                      extent=(-0.5, n_x - 0.5, -0.5, n_y - 0.5),
                       vmin=0 if panel.name != "t_converged" else None,
                       vmax=1 if panel.name not in ("t_converged", "run_seconds") else None)
-    ax.set_xticks(range(len(xs)), [_fmt(v) for v in xs], rotation=45, fontsize=7)
-    ax.set_yticks(range(len(ys)), [_fmt(v) for v in ys], fontsize=7)
+    ax.set_xticks(range(n_x), _ticks(panel, x), rotation=45, fontsize=7, ha="right")
+    ax.set_yticks(range(n_y), _ticks(panel, y), fontsize=7)
     ax.set_xlabel(_label(x))
     if ax.get_subplotspec().is_first_col():
         ax.set_ylabel(_label(y))
-    for name, values, draw in ((x, xs, ax.axvline), (y, ys, ax.axhline)):
-        position = _capacity_position(name, values)
+    for name, draw in ((x, ax.axvline), (y, ax.axhline)):
+        position = _capacity_position(name, _numeric(panel, name))
         if position is not None:
             draw(position, color="w", ls="--", lw=1.2)
-            ax.text(*((position, len(ys) - 0.6) if name == x else (len(xs) - 0.6, position)),
-                    " classical\n capacity", color="w", fontsize=7, va="top",
-                    ha="left" if name == x else "right")
+            ax.text(*((position, n_y - 0.6) if name == x else (n_x - 0.6, position)),
+                    " classical\n capacity", color="w", fontsize=7, va="top", ha="left" if name == x else "right")
     return image
 
 
 def _lines(ax, panel, x, y):
-    xs = panel[x].values
-    for i, value in enumerate(panel[y].values if y else [None]):
-        line = panel.sel({y: value}) if y else panel
-        ax.plot(xs, line.values, marker="o", ms=3, color=plt.cm.viridis(i / max(1, panel.sizes.get(y, 1) - 1)),
-                label=_fmt(value) if y else None)
-    if _is_log(xs):
+    xs = _numeric(panel, x)
+    if xs is None:  # zipped: evenly spaced, labelled
+        xs = np.arange(panel.sizes[x])
+        ax.set_xticks(xs, _ticks(panel, x), rotation=45, fontsize=7, ha="right")
+    elif _is_log(xs):
         ax.set_xscale("log")
-    if _capacity_position(x, xs) is not None:
+    n_lines = panel.sizes[y] if y else 1
+    labels = _ticks(panel, y) if y else [None]
+    for i in range(n_lines):
+        line = panel.isel({y: i}) if y else panel
+        ax.plot(xs, line.values, marker="o", ms=3, color=plt.cm.viridis(i / max(1, n_lines - 1)), label=labels[i])
+    if _capacity_position(x, _numeric(panel, x)) is not None:
         ax.axvline(CLASSICAL_CAPACITY, color="k", ls="--", lw=1)
         ax.text(CLASSICAL_CAPACITY, ax.get_ylim()[1], " classical capacity", fontsize=7, va="top")
     ax.set_xlabel(_label(x))
@@ -127,14 +145,14 @@ def _lines(ax, panel, x, y):
 
 def _capacity_position(name, values):
     """Where K/N = 0.138 falls on a load axis, in index units (interpolated on log or linear scale)."""
-    if name != "load" or not values.min() <= CLASSICAL_CAPACITY <= values.max():
+    if name != "load" or values is None or not values.min() <= CLASSICAL_CAPACITY <= values.max():
         return None
     scale = np.log if _is_log(values) else (lambda v: v)
     return float(np.interp(scale(CLASSICAL_CAPACITY), scale(np.asarray(values, float)), np.arange(len(values))))
 
 
 def _capacity_note(name, value) -> str:
-    if name != "load":
+    if name != "load" or value is None:
         return ""
     return " (above classical capacity)" if value > CLASSICAL_CAPACITY else " (below classical capacity)"
 

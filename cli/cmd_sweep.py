@@ -44,7 +44,8 @@ def handle_sweep(args: argparse.Namespace) -> int:
     check_out(out, args.resume)
     client = make_client(args.scheduler, args.workers)
     try:
-        where = args.scheduler or f"a local cluster of {len(client.scheduler_info()['workers'])} workers"
+        n_workers = len(client.scheduler_info()["workers"])
+        where = args.scheduler or f"a local cluster of {n_workers} worker process{'es' if n_workers > 1 else ''}"
         print(f"sweep {spec.name!r}: {spec.n_points} points ({' x '.join(map(str, spec.shape))}) on {where}; "
               f"writing to {out}")
         outcome = run_sweep(spec, out, client, resume=args.resume, progress=not args.no_progress)

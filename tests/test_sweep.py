@@ -377,3 +377,19 @@ def test_sweep_on_a_separately_started_scheduler(tmp_path, capsys):
         for process in (worker, scheduler):
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
+
+
+def test_plot_of_zipped_and_single_axes_before_any_point_finished(tmp_path):
+    zipped = SMALL.replace("seed = { values = [0, 1] }", '\n[[zip]]\nname = "scales"\n'
+                           "tau_u = { values = [5.0, 10.0] }\ntau_g = { values = [10.0, 20.0] }")
+    single = SMALL.replace("beta = { values = [0.0, 600.0] }\n", "").replace("seed = { values = [0, 1] }\n", "")
+    for name, text in (("zipped", zipped), ("single", single)):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "spec.toml").write_text(text)
+        assert main(["plot", str(out), "--metric", "accuracy"]) == 0
+    assert {p.name for p in (tmp_path / "zipped" / "figures").iterdir()} == {
+        "heatmap_accuracy_load_beta.png", "lines_accuracy_load_beta.png"}
+    assert main(["plot", str(tmp_path / "zipped"), "--metric", "accuracy", "--x", "scales", "--y", "load"]) == 0
+    assert (tmp_path / "zipped" / "figures" / "heatmap_accuracy_scales_load.png").exists()
+    assert [p.name for p in (tmp_path / "single" / "figures").iterdir()] == ["lines_accuracy_load.png"]
