@@ -1,0 +1,324 @@
+"""Parameter sweeps: the points of a spec run as Dask tasks, each result written as soon as it arrives.
+
+Output folder (documented in runs/README.md):
+    OUT/spec.toml         copy of the spec the sweep ran with
+    OUT/points/<id>.json  one file per finished point (status "ok" or "failed" with the error)
+    OUT/sweep.nc          xarray Dataset over the swept axes (NaN where a point failed or is missing)
+    OUT/results.csv       tidy table, one row per point
+
+A point's id is a hash of everything that determines its result (its field values and the
+[model] settings), so a resumed sweep recognises finished points, and a changed spec never
+reuses a stale result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import socket
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from astrogate.analysis.io import write_json
+from astrogate.analysis.sweep_spec import PARAMETER_FIELDS, SweepSpec, load_spec
+from astrogate.errors import InputError
+
+POINTS_DIR = "points"
+SPEC_COPY = "spec.toml"
+DATASET_FILE = "sweep.nc"
+TABLE_FILE = "results.csv"
+
+
+@dataclass(frozen=True)
+class Point:
+    id: str
+    index: tuple[int, ...]  # position on the grid, one index per axis
+    values: dict  # every field of the point: the fixed ones and this point's swept ones
+
+
+def point_id(values: dict, model: dict) -> str:
+    canonical = json.dumps({"values": values, "model": model}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def enumerate_points(spec: SweepSpec) -> list[Point]:
+    points = []
+    for index in itertools.product(*(range(axis.size) for axis in spec.axes)):
+        values = dict(spec.fixed)
+        for axis, i in zip(spec.axes, index):
+            values.update({name: axis_values[i] for name, axis_values in axis.values.items()})
+        points.append(Point(point_id(values, spec.model), index, values))
+    return points
+
+
+# -- one point ----------------------------------------------------------------------------
+
+def run_point(values: dict, model: dict, build_root: str | None = None) -> dict:
+    """Run one point and return its record; never raises, so that one bad point cannot stop a sweep."""
+    start = time.perf_counter()
+    record = {"status": "ok", "metrics": None, "error": None}
+    try:
+        record["metrics"] = simulate_point(values, model, build_root)
+    except Exception as exc:  # any failure of a point is data for the sweep, not a crash
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc(limit=8))
+    record["run_seconds"] = time.perf_counter() - start
+    record["host"] = f"{socket.gethostname()}:{os.getpid()}"
+    return record
+
+
+def pattern_count(values: dict) -> int:
+    """K, given directly or as load = K / N."""
+    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
+
+
+def simulate_point(values: dict, model: dict, build_root: str | None = None) -> dict:
+    """Generate the point's patterns and cues from its seed, retrieve them, and measure.
+
+    Patterns come from `seed` alone (the same patterns at every point with the same K, N,
+    correlation and seed: common random numbers make neighbouring points comparable)."""
+    from astrogate.models.parameters import Parameters
+    from astrogate.models.patterns import flip_cue, mask_cue, random_patterns
+
+    N, K = values["N"], pattern_count(values)
+    params = Parameters().updated(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
+    if "tau_ratio" in values:
+        params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
+    rng = np.random.default_rng(values["seed"])
+    patterns = random_patterns(K, N, rng, values["correlation"])
+    targets = rng.integers(K, size=values["trials"])
+    cues = flip_cue(patterns[targets], values["flip"], rng)
+    if values["mask"] > 0:
+        cues = mask_cue(cues, values["mask"], rng)
+    run = dict(duration=model["duration"], method=model["method"], tol=model["tol"])
+    if model["backend"] == "abstract":
+        outcome = _retrieve_abstract(patterns, cues, params, run)
+    else:
+        outcome = _retrieve_brian2(patterns, cues, targets, params, run, model, build_root)
+    return _metrics(outcome, targets)
+
+
+def _retrieve_abstract(patterns, cues, params, run) -> dict:
+    from astrogate.models.abstract import AstroGateModel
+
+    model = AstroGateModel(patterns, params)
+    trajectory = model.run(cues, **run)  # all trials as one batch
+    v = model.rates(trajectory.u)
+    return dict(v=v, m=model.overlaps(v), xi=model.xi, max_gain=model.gains(trajectory.a).max(axis=-1),
+                converged=trajectory.converged, t_converged=trajectory.t_converged)
+
+
+def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
+    """One Brian2 run per trial, in this worker's own build folder.
+
+    Still to wire when the Brian2 builder lands (branch brian2net): build the network once per
+    worker and network structure and re-run it with run_args for each trial and point, instead
+    of one run_recall per trial."""
+    from astrogate.analysis.recall import RecallProblem, run_recall
+
+    build_dir = Path(build_root or "build/sweep") / f"{socket.gethostname()}-{os.getpid()}"
+    options = {key: model[key] for key in ("device", "neuron", "target", "gating")}
+    results = [run_recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2",
+                          build_dir=str(build_dir), **run, **options)
+               for cue, target in zip(cues, targets)]
+    def stacked(name):
+        return np.array([r[name] for r in results], dtype=float)
+
+    return dict(v=stacked("v"), m=stacked("m"), xi=patterns, max_gain=stacked("max_gain"),
+                converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"))
+
+
+def _metrics(outcome: dict, targets: np.ndarray) -> dict:
+    m, v, xi = outcome["m"], outcome["v"], outcome["xi"]
+    trials = np.arange(len(targets))
+    exact = np.all(np.sign(v) == np.sign(xi[targets]), axis=-1)
+    t_converged = outcome["t_converged"]
+    return {
+        "accuracy": float(np.mean(np.argmax(m, axis=-1) == targets)),  # nearest memory is the target
+        "exact_match": float(np.mean(exact)),  # sign(v) equals the target exactly
+        "final_overlap": float(np.mean(m[trials, targets])),
+        "converged": float(np.mean(outcome["converged"])),
+        "t_converged": float(np.nanmean(t_converged)) if np.any(np.isfinite(t_converged)) else float("nan"),
+        "max_gain": float(np.mean(outcome["max_gain"])),
+    }
+
+
+# -- the sweep ----------------------------------------------------------------------------
+
+@dataclass
+class SweepOutcome:
+    out: Path
+    total: int
+    skipped: int  # finished before this run (--resume)
+    ran: int  # finished in this run
+    failed: int  # failed points in the whole sweep
+    complete: bool
+
+
+def point_path(out: Path, pid: str) -> Path:
+    return out / POINTS_DIR / f"{pid}.json"
+
+
+def read_point(out: Path, pid: str) -> dict | None:
+    path = point_path(out, pid)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # a damaged file counts as not finished
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Refuse to mix a new sweep into a folder that holds results, unless resuming."""
+    existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
+    if existing and not resume:
+        raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
+                         f"that sweep, or choose another --out")
+
+
+def make_client(scheduler: str | None = None, workers: int | None = None, **cluster_options):
+    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        if workers is not None:
+            raise InputError("--workers applies to the local cluster only; a scheduler brings its own workers")
+        try:
+            return Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}")
+    # dashboard ":0": any free port, so that several clusters on one machine do not collide on 8787
+    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", **cluster_options)
+    return Client(cluster)
+
+
+def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, point_function=run_point,
+              max_points: int | None = None, progress: bool = True) -> SweepOutcome:
+    """Run the unfinished points of `spec` on `client`'s cluster, writing each result as it arrives.
+
+    point_function(values, model, build_root) -> record is run_point unless a test wraps it.
+    max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
+    """
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    out = Path(out)
+    check_out(out, resume)
+    try:
+        (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
+        (out / SPEC_COPY).write_text(spec.text)
+    except OSError as exc:
+        raise InputError(f"cannot write the sweep folder {str(out)!r}: {exc.strerror}") from None
+    points = enumerate_points(spec)
+    finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
+    pending = [p for p in points if p.id not in finished]
+    build_root = str((out / "build").resolve())
+    # a token per run keeps task keys unique on a long-lived scheduler
+    token = uuid.uuid4().hex[:8]
+    futures = {}
+    for p in pending:
+        future = client.submit(point_function, p.values, spec.model, build_root, key=f"point-{p.id}-{token}",
+                               pure=False)
+        futures[future] = p
+    bar = tqdm(total=len(points), initial=len(finished), unit="point", disable=not progress,
+               desc=spec.name, dynamic_ncols=True)
+    ran = failed_now = 0
+    try:
+        for future in as_completed(futures):
+            point = futures.pop(future)  # dropping the future lets the cluster free its result
+            if future.status == "finished":
+                record = future.result()
+            elif future.status == "cancelled":
+                continue
+            else:  # the task itself could not run (for example its workers kept dying)
+                exc = future.exception()
+                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+            _write_point(out, point, spec, record)
+            ran += 1
+            failed_now += record["status"] != "ok"
+            bar.update(1)
+            bar.set_postfix(failed=failed_now, refresh=False)
+            if max_points is not None and ran >= max_points:
+                break
+    finally:
+        bar.close()
+        client.cancel([f for f in futures if not f.done()])
+    complete = len(finished) + ran == len(points)
+    failed = sum((read_point(out, p.id) or {}).get("status") == "failed" for p in points)
+    if complete:
+        write_results(spec, out)
+    return SweepOutcome(out=out, total=len(points), skipped=len(finished), ran=ran, failed=failed,
+                        complete=complete)
+
+
+def _write_point(out: Path, point: Point, spec: SweepSpec, record: dict) -> None:
+    write_json(point_path(out, point.id), {"id": point.id, "index": list(point.index), "values": point.values,
+                                           "model": spec.model, **record})
+
+
+# -- assembling the results ---------------------------------------------------------------
+
+def collect(spec: SweepSpec, out: str | Path):
+    """(xarray Dataset over the axes, tidy pandas table) from the point files present, finished or not."""
+    import pandas as pd
+    import xarray as xr
+
+    out = Path(out)
+    points = enumerate_points(spec)
+    shape = spec.shape
+    data = {metric: np.full(shape, np.nan) for metric in spec.metrics}
+    status = np.full(shape, "missing", dtype=object)
+    error = np.full(shape, "", dtype=object)
+    rows = []
+    for p in points:
+        record = read_point(out, p.id) or {"status": "missing"}
+        status[p.index] = record["status"]
+        error[p.index] = record.get("error") or ""
+        metrics = record.get("metrics") or {}
+        for metric in spec.metrics:
+            value = record.get("run_seconds") if metric == "run_seconds" else metrics.get(metric)
+            data[metric][p.index] = np.nan if value is None else value
+        rows.append({"point": p.id, **p.values, "K": pattern_count(p.values), "status": record["status"],
+                     **{m: data[m][p.index] for m in spec.metrics}, "run_seconds": record.get("run_seconds"),
+                     "error": record.get("error") or ""})
+    dims = [axis.name for axis in spec.axes]
+    coords = {}
+    for axis in spec.axes:
+        for name, values in axis.values.items():
+            coords[name] = (axis.name, list(values))
+    variables = {metric: (dims, values) for metric, values in data.items()}
+    variables["status"] = (dims, status.astype(str))
+    variables["error"] = (dims, error.astype(str))
+    attrs = {"name": spec.name, "description": spec.description, "fixed": json.dumps(spec.fixed),
+             "model": json.dumps(spec.model)}
+    dataset = xr.Dataset(variables, coords=coords, attrs=attrs)
+    return dataset, pd.DataFrame(rows)
+
+
+def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
+    out = Path(out)
+    dataset, table = collect(spec, out)
+    dataset_path, table_path = out / DATASET_FILE, out / TABLE_FILE
+    dataset.to_netcdf(dataset_path, engine="scipy")
+    table.to_csv(table_path, index=False)
+    return dataset_path, table_path
+
+
+def load_sweep(out: str | Path):
+    """The spec a sweep folder ran with, and its results so far (Dataset, table)."""
+    out = Path(out)
+    if not (out / SPEC_COPY).is_file():
+        raise InputError(f"{out} is not a sweep folder (no {SPEC_COPY} in it)")
+    spec = load_spec(out / SPEC_COPY)
+    return (spec, *collect(spec, out))
