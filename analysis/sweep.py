@@ -115,19 +115,31 @@ def _retrieve_abstract(patterns, cues, params, run) -> dict:
                 converged=trajectory.converged, t_converged=trajectory.t_converged)
 
 
-def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
-    """One Brian2 run per trial, in this worker's own build folder.
+# one Brian2 session per worker process and device options: a session keeps its build and re-runs it
+# with run_args (new patterns, cues, parameters) while the network's structure stays the same
+_BRIAN2_SESSIONS: dict = {}
 
-    Still to wire when the Brian2 builder lands (branch brian2net): build the network once per
-    worker and network structure and re-run it with run_args for each trial and point, instead
-    of one run_recall per trial."""
-    from astrogate.analysis.recall import RecallProblem, run_recall
+
+def brian2_session(model: dict, build_root: str | None = None):
+    """This process's session for the spec's device options, in this process's own build folder."""
+    from astrogate.network.recall import Brian2Session
 
     build_dir = Path(build_root or "build/sweep") / f"{socket.gethostname()}-{os.getpid()}"
-    options = {key: model[key] for key in ("device", "neuron", "target", "gating")}
-    results = [run_recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2",
-                          build_dir=str(build_dir), **run, **options)
+    options = {key: model[key] for key in ("device", "target", "gating", "neuron")}
+    key = (str(build_dir), *options.values())
+    if key not in _BRIAN2_SESSIONS:
+        _BRIAN2_SESSIONS[key] = Brian2Session(build_dir=str(build_dir), **options)
+    return _BRIAN2_SESSIONS[key]
+
+
+def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
+    """One Brian2 run per trial, on this process's session (built once per network structure)."""
+    from astrogate.analysis.recall import RecallProblem, run_recall
+
+    session = brian2_session(model, build_root)
+    results = [run_recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
                for cue, target in zip(cues, targets)]
+
     def stacked(name):
         return np.array([r[name] for r in results], dtype=float)
 

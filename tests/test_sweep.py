@@ -172,31 +172,34 @@ def test_a_raising_point_is_recorded_with_its_message():
     assert "InputError: patterns: need at least one pattern (K >= 1), got K = 0" == record["error"]
 
 
-def test_brian2_points_call_run_recall_per_trial_with_a_build_folder_per_process(monkeypatch, tmp_path):
-    """The backend hook, with a stand-in for the Brian2 network (branch brian2net) that runs the abstract model."""
-    import types
-
-    from astrogate.analysis.recall import run_recall
-
-    calls = []
-
-    def fake_brian2_recall(problem, params, duration, method, tol, **options):
-        calls.append(options)
-        return run_recall(problem, params, duration=duration, method=method, tol=tol)
-
-    monkeypatch.setitem(sys.modules, "astrogate.network.recall",
-                        types.SimpleNamespace(run_brian2_recall=fake_brian2_recall))
-    text = SMALL.replace("tol = 1e-4", 'tol = 1e-4\nbackend = "brian2"\ndevice = "cpp_standalone"')
+@pytest.mark.brian2
+def test_brian2_points_equal_abstract_points():
+    """The Brian2 backend on the runtime device: one network step is one abstract Euler step."""
+    text = SMALL.replace("tol = 1e-4", 'tol = 0.0\nbackend = "brian2"\ndevice = "runtime"\ntarget = "numpy"')
     spec = parse_spec(text, "b.toml")
+    abstract_spec = parse_spec(SMALL.replace("tol = 1e-4", "tol = 0.0"), "a.toml")
     point = enumerate_points(spec)[0]
-    record = run_point(point.values, spec.model, str(tmp_path / "build"))
+    record = run_point(point.values, spec.model)
     assert record["status"] == "ok", record.get("traceback")
-    assert len(calls) == point.values["trials"]
-    assert {c["build_dir"] for c in calls} == {str(tmp_path / "build" / f"{socket.gethostname()}-{os.getpid()}")}
-    assert calls[0]["device"] == "cpp_standalone" and calls[0]["neuron"] == "rate"
-    abstract = run_point(point.values, small_spec().model)
-    np.testing.assert_allclose(record["metrics"]["final_overlap"], abstract["metrics"]["final_overlap"])
-    assert record["metrics"]["accuracy"] == abstract["metrics"]["accuracy"]
+    expected = run_point(point.values, abstract_spec.model)["metrics"]
+    for metric in ("accuracy", "exact_match", "final_overlap", "max_gain"):
+        np.testing.assert_allclose(record["metrics"][metric], expected[metric], rtol=1e-9, err_msg=metric)
+
+
+@pytest.mark.brian2
+@pytest.mark.compile
+def test_brian2_standalone_points_share_one_build_per_process(tmp_path):
+    from astrogate.analysis.sweep import brian2_session
+
+    text = SMALL.replace("tol = 1e-4", 'tol = 0.0\nbackend = "brian2"\ndevice = "cpp_standalone"')
+    spec = parse_spec(text, "b.toml")
+    points = [p for p in enumerate_points(spec) if p.values["load"] == enumerate_points(spec)[0].values["load"]]
+    assert len(points) >= 2  # same K x N, other beta or seed: no recompilation
+    for point in points:
+        assert run_point(point.values, spec.model, str(tmp_path))["status"] == "ok"
+    session = brian2_session(spec.model, str(tmp_path))
+    assert session._runs == sum(p.values["trials"] for p in points)
+    assert len(list(tmp_path.rglob("build-*/main"))) == 1
 
 
 # -- sweeps on a cluster ------------------------------------------------------------------
