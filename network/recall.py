@@ -21,6 +21,7 @@ from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 from astrogate.models.patterns import validate_patterns
 from astrogate.network import builder, devices
 
@@ -30,14 +31,17 @@ class Brian2Session:
 
     def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
                  build_dir=None, record_every: float | None = None, neuron: str = "rate",
-                 compute_capability: float | None = None):
+                 compute_capability: float | None = None, spiking: SpikingParameters | None = None):
         self.choice = devices.check_device(device, target, build_dir, compute_capability)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
         if neuron not in builder.NEURON_MODELS:
             raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(builder.NEURON_MODELS)}")
+        if spiking is not None and neuron not in SPIKING:
+            raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
         self.gating = gating
         self.neuron = neuron
+        self.spiking = (spiking or SpikingParameters()) if neuron in SPIKING else None
         self.record_every = record_every
         self.handles: builder.NetworkHandles | None = None
         self.build_path = None  # standalone project folder
@@ -63,7 +67,10 @@ class Brian2Session:
         start = time.perf_counter()
         if not reuse:
             self.build_path = devices.activate(self.choice, params.dt)
-            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every)
+            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every,
+                                                 spiking=self.spiking)
+            if self.spiking is not None:
+                b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build
         state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params)
         if self.choice.standalone:
             if not reuse:
@@ -129,6 +136,14 @@ def read_results(handles: builder.NetworkHandles) -> dict:
     }
     if "energy" in handles.monitors:
         results["energy"] = np.array(handles.monitors["energy"].L[0])
+    if "spike_counts" in handles.monitors:
+        results["spike_counts"] = np.array(handles.monitors["spike_counts"].count[:])
+        results["expected_counts"] = np.array(handles.neurons.expected[:])
+    if "raster" in handles.monitors:
+        raster = handles.monitors["raster"]
+        results["raster_i"] = np.array(raster.i[:])
+        results["raster_t"] = np.array(raster.t / _ms())
+        results["raster_neurons"] = len(raster.source)
     return results
 
 
@@ -168,11 +183,13 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
                       tol: float = 1e-8, device: str = "runtime", target: str = "cython",
                       gating: str = "factorised", build_dir=None, record_every: float | None = None,
                       current=None, t_current: float = 0.0, session: Brian2Session | None = None,
-                      compute_capability: float | None = None) -> dict:
+                      compute_capability: float | None = None, neuron: str = "rate",
+                      spiking: SpikingParameters | None = None) -> dict:
     """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
-    plus `brian2` (device, target, gating, build directory) and build/run times in `timings`.
-    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir
-    and record_every come from the session)."""
+    plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
+    and build/run times in `timings`.
+    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
+    record_every, neuron and spiking come from the session)."""
     from astrogate.analysis.recall import result_record
 
     if method != "euler":
@@ -181,8 +198,8 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         raise InputError(f"tol must be >= 0, got {tol!r}")
     own_session = session is None
     if own_session:
-        session = Brian2Session(device, target, gating, build_dir, record_every,
-                                compute_capability=compute_capability)
+        session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
+                                compute_capability=compute_capability, spiking=spiking)
     if session.choice.name == "cuda_standalone":
         require_gpu()
     try:
@@ -196,11 +213,37 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
                 "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
                 "neuron_sample": handles.neuron_sample,
                 # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
-                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0)))}
+                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
+                "neuron": session.neuron}
+        if session.spiking is not None:
+            info["spiking"] = spike_summary(model, session.spiking, results, duration)
         return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
     finally:
         if own_session:
             session.close()
+
+
+def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, duration: float) -> dict:
+    """Spiking parameters, per-neuron counts, the raster of the first neurons, and the rate-coded gains
+    against softmax(beta F(m_hat)) at every recorded step (all K patterns)."""
+    from astrogate.analysis.spiking import softmax_residual_trace
+
+    counts, expected = results["spike_counts"], results["expected_counts"]
+    residual = softmax_residual_trace(model, results["m"], results["g"])
+    return {
+        "params": sp.to_dict(),
+        "spike_counts": counts,
+        "expected_counts": expected,  # integral of nu_max (1 + tanh(gamma u)) / 2 over the run
+        "mean_rate_hz": float(counts.sum() / model.N / (duration * 1e-3)),
+        # (count - expected) / sqrt(expected) over all neurons together: ~N(0, 1) for Poisson neurons
+        "total_count_z": float((counts.sum() - expected.sum()) / np.sqrt(max(expected.sum(), 1.0))),
+        "raster_neurons": results["raster_neurons"],  # neurons 0 .. raster_neurons - 1
+        "raster_i": results["raster_i"],
+        "raster_t": results["raster_t"],
+        "trace_t": results["steps"] * model.params.dt,
+        "softmax_residual_trace": residual,  # max_mu |g - softmax(beta F(m_hat))| per recorded step
+        "mean_softmax_residual": float(np.mean(residual[len(residual) // 2:])),  # second half of the run
+    }
 
 
 def require_gpu() -> None:
