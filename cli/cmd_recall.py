@@ -52,6 +52,12 @@ def handle(args: argparse.Namespace) -> int:
         timings = result["timings"]
         print(f"Brian2 {result['brian2']['device']}: build {timings['build_seconds']:.2f} s, "
               f"run {timings['run_seconds']:.2f} s (runs the full duration; tol judges the end state)")
+        if "spiking" in result["brian2"]:
+            spikes = result["brian2"]["spiking"]
+            print(f"{result['brian2']['neuron']} neurons ({spikes['params']['readout']} readout, nu_max "
+                  f"{spikes['params']['nu_max']:g} Hz, tau_r {spikes['params']['tau_r']:g} ms): mean rate "
+                  f"{spikes['mean_rate_hz']:.1f} Hz; rate-coded gains vs softmax(beta F(m_hat)), second half: "
+                  f"mean max|difference| {spikes['mean_softmax_residual']:.2e}")
         if result["brian2"]["build_dir"]:
             print(f"standalone project kept in {result['brian2']['build_dir']}")
     if args.json:
@@ -70,12 +76,13 @@ def build_only(args: argparse.Namespace, problem, params, brian2_options: dict) 
 
     if args.backend != "brian2":
         raise InputError("--build-only needs --backend brian2 and a standalone --device")
-    unused = set(brian2_options) - {"device", "gating", "compute_capability"}
+    unused = set(brian2_options) - {"device", "gating", "compute_capability", "neuron", "spiking"}
     if unused:
         raise InputError(f"--build-only builds a project in its own folder: drop {', '.join(sorted(unused))}")
     info = build_brian2_project(problem, params, args.build_only, duration=args.duration,
                                 device=brian2_options.get("device", "runtime"),
                                 gating=brian2_options.get("gating", "factorised"),
+                                neuron=brian2_options.get("neuron", "rate"), spiking=brian2_options.get("spiking"),
                                 compute_capability=brian2_options.get("compute_capability"))
     what = f"{info['device']} project (compute capability {info['compute_capability']})" \
         if info["device"] == "cuda_standalone" else f"{info['device']} project"
