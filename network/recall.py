@@ -223,13 +223,17 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
             session.close()
 
 
+RESIDUAL_SAMPLES = 1000
+
+
 def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, duration: float) -> dict:
     """Spiking parameters, per-neuron counts, the raster of the first neurons, and the rate-coded gains
     against softmax(beta F(m_hat)) at every recorded step (all K patterns)."""
-    from astrogate.analysis.spiking import softmax_residual_trace
+    from astrogate.analysis.spiking import late_half, softmax_residual_trace
 
     counts, expected = results["spike_counts"], results["expected_counts"]
     residual = softmax_residual_trace(model, results["m"], results["g"])
+    stride = -(-len(residual) // RESIDUAL_SAMPLES)  # the record keeps at most RESIDUAL_SAMPLES of the trace
     return {
         "params": sp.to_dict(),
         "spike_counts": counts,
@@ -240,9 +244,12 @@ def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, d
         "raster_neurons": results["raster_neurons"],  # neurons 0 .. raster_neurons - 1
         "raster_i": results["raster_i"],
         "raster_t": results["raster_t"],
-        "trace_t": results["steps"] * model.params.dt,
-        "softmax_residual_trace": residual,  # max_mu |g - softmax(beta F(m_hat))| per recorded step
-        "mean_softmax_residual": float(np.mean(residual[len(residual) // 2:])),  # second half of the run
+        "trace_t": results["steps"][::stride] * model.params.dt,
+        "softmax_residual_trace": residual[::stride],  # max_mu |g - softmax(beta F(m_hat))|
+        "mean_softmax_residual": float(np.mean(late_half(residual))),  # second half, every recorded step
+        # all K, averaged over the second half (the record's traces keep only a few patterns)
+        "late_mean_gains": np.mean(late_half(results["g"]), axis=0),
+        "late_mean_overlaps": np.mean(late_half(results["m"]), axis=0),
     }
 
 
