@@ -217,3 +217,34 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron: str = "poisson",
+                             spiking: SpikingParameters | None = None, duration: float = 300.0,
+                             device: str = "runtime", target: str = "cython", build_dir=None) -> dict:
+    """Retrieve each cue (B x N) on one spiking network (a benchmark column beside the rate model).
+    One Brian2Session: on cpp_standalone the first trial compiles and the others re-run it with run_args;
+    the seed is compiled in, so every trial draws the same random-number stream.
+    Returns per-trial final states: 'v' = tanh(gamma u) (B x N), 'g' (B x K), the gains averaged over the
+    second half 'late_mean_gains' (B x K), 'retrieved', 'correct', 'exact_match', and timings."""
+    from astrogate.analysis.recall import RecallProblem
+    from astrogate.network.recall import Brian2Session, run_brian2_recall
+
+    cues = np.atleast_2d(np.asarray(cues, dtype=float))
+    targets = list(targets) if targets is not None else [None] * len(cues)
+    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "target_overlap", "run_seconds")
+    out = {key: [] for key in keys}
+    with Brian2Session(device, target, build_dir=build_dir, record_every=1.0, neuron=neuron,
+                       spiking=spiking or SpikingParameters()) as session:
+        for cue, goal in zip(cues, targets):
+            record = run_brian2_recall(RecallProblem(patterns, cue, goal), params, duration=duration, tol=0.0,
+                                       session=session)
+            out["v"].append(record["v"])
+            out["g"].append(record["g"])
+            out["late_mean_gains"].append(record["brian2"]["spiking"]["late_mean_gains"])
+            out["retrieved"].append(record["retrieved"])
+            out["correct"].append(goal is not None and record["retrieved"] == goal)
+            out["exact_match"].append(record["exact_match"])
+            out["target_overlap"].append(record["target_overlap"])
+            out["run_seconds"].append(record["timings"]["run_seconds"])
+    return {key: np.asarray(value) for key, value in out.items()}

@@ -26,8 +26,9 @@ drive that gives rate f:
 
     D(f) = V_th / (1 - exp(-(1/f - t_ref) / tau_m))
 
-f -> 0 gives D -> V_th (never reaches threshold: silent); f -> 1/t_ref needs an infinite drive, so
-nu_max must stay below 1/t_ref (checked). This is the continuous-time curve; forward Euler at dt and
+f -> 0 gives D -> V_th (never reaches threshold: silent); below about 1 / (t_ref + 37 tau_m) = 2.7 Hz
+exp(-(1/f - t_ref)/tau_m) < 1e-16 and D is V_th in double precision, so such rates come out silent.
+f -> 1/t_ref needs an infinite drive, so nu_max must stay below 1/t_ref (checked). This is the continuous-time curve; forward Euler at dt and
 spike detection on the step grid shift the rate by a few per cent (measured in README_spiking.md).
 
 The readout starts at the rate of the initial state (r(0) = rate(u(0))): as if the cue had been

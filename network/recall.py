@@ -71,7 +71,7 @@ class Brian2Session:
                                                  spiking=self.spiking)
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build
-        state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params)
+        state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params, self.spiking)
         if self.choice.standalone:
             if not reuse:
                 builder.apply_state(state)  # the build's defaults; each run passes its own as run_args
