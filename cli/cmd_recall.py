@@ -33,6 +33,8 @@ def register(subparsers) -> None:
                              "and stop (for cuda_standalone on a machine without a GPU)")
     parser.add_argument("--json", metavar="PATH", help="write the result (v, g, m, t, energy, ...) as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="write overlaps, gains and L over time")
+    parser.add_argument("--raster", metavar="PATH.png",
+                        help="spiking neurons: write the gains and rate-coded overlaps above a spike raster")
     parser.set_defaults(handler=handle)
 
 
@@ -42,6 +44,10 @@ def handle(args: argparse.Namespace) -> int:
 
     params = params_from_args(args)
     brian2_options = brian2_options_from_args(args, args.backend)
+    if args.raster and "spiking" not in brian2_options:
+        from astrogate.errors import InputError
+
+        raise InputError("--raster needs spiking neurons (--backend brian2 --neuron poisson or lif)")
     problem = problem_from_args(args)
     if args.build_only is not None:
         return build_only(args, problem, params, brian2_options)
@@ -66,6 +72,10 @@ def handle(args: argparse.Namespace) -> int:
         from astrogate.analysis.plots import plot_recall
 
         print(f"wrote {plot_recall(result, args.plot)}")
+    if args.raster:
+        from astrogate.analysis.spiking import plot_raster_and_gains
+
+        print(f"wrote {plot_raster_and_gains(result, args.raster)}")
     return 0
 
 
