@@ -165,6 +165,8 @@ def plot_scaling(rows: list[dict], path) -> Path:
         ax.plot(values, first * reference / reference[0], color="0.5", ls="--", lw=1, label="slope -1/2")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel(labels.get(axis, axis))
         ax.legend(fontsize=6)
     axs[0][0].set_ylabel("distance of the spiking gains")
