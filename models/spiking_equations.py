@@ -20,16 +20,21 @@ xi[mu, i] / (N tau_r) to a trace s_mu that decays with tau_r, so s_mu = sum_i xi
 (the constant -1 of v_hat summed analytically). Both readouts decay in the 'groups' slot and jump after
 the threshold of the same step, so with the same spikes they give the same m_hat up to round-off.
 
-LIF calibration: with reset and rest at 0, threshold V_th, membrane time constant tau_m and refractory
-period t_ref, a constant drive D > V_th fires every t_ref + tau_m ln(D / (D - V_th)). Solving for the
-drive that gives rate f:
+LIF calibration, for the network as simulated (forward Euler at dt, spikes on the step grid). With reset
+and rest at 0, threshold V_th, membrane time constant tau_m and refractory period t_ref = R dt, a neuron
+that spikes at step k is refractory for steps k+1 .. k+R-1; from step k+R each Euler step takes V to
+D - q (D - V), q = 1 - dt/tau_m, so after n steps V = D (1 - q^n), and it spikes at step k + R + n - 1 for
+the first n with V > V_th. With n = x + 1/2 on average over the fractional part of
+x = ln(1 - V_th/D) / ln q, the mean interval is (R - 1/2 + x) dt; setting it to 1/f:
 
-    D(f) = V_th / (1 - exp(-(1/f - t_ref) / tau_m))
+    D(f) = V_th / (1 - q^((1/f - t_ref)/dt + 1/2))
 
-f -> 0 gives D -> V_th (never reaches threshold: silent); below about 1 / (t_ref + 37 tau_m) = 2.7 Hz
-exp(-(1/f - t_ref)/tau_m) < 1e-16 and D is V_th in double precision, so such rates come out silent.
-f -> 1/t_ref needs an infinite drive, so nu_max must stay below 1/t_ref (checked). This is the continuous-time curve; forward Euler at dt and
-spike detection on the step grid shift the rate by a few per cent (measured in README_spiking.md).
+(for dt -> 0 this is the continuous-time inverse f-I curve V_th / (1 - exp(-(1/f - t_ref)/tau_m))).
+A constant drive fires at an integer number of steps, so a single neuron's rate is the target up to
+that rounding (ISI within dt/2: 1 % at 200 Hz, dt = 0.1 ms); drives that vary average it out.
+f -> 0 gives D -> V_th (silent); below about 1 / (t_ref + 37 tau_m) = 2.7 Hz q^x < 1e-16 and D is V_th in
+double precision, so such rates come out silent. f -> 1/t_ref needs an infinite drive, so nu_max must
+stay below 1/t_ref (checked).
 
 The readout starts at the rate of the initial state (r(0) = rate(u(0))): as if the cue had been
 presented long enough for the readout to settle. Starting from r = 0 the astrocytes would see
@@ -67,7 +72,7 @@ tau_r                   : second (shared, constant)  # readout time constant
 """
 LIF_EQUATIONS = """
 dV/dt = (V_drive - V) / tau_m : volt (unless refractory)  # membrane; reset and rest at 0
-V_drive = V_th / (1 - exp(-(1/(rate + 1e-9*Hz) - t_ref) / tau_m)) : volt  # drive firing at `rate`
+V_drive = V_th / (1 - (1 - dt/tau_m)**((1/(rate + 1e-9*Hz) - t_ref)/dt + 0.5)) : volt  # fires at `rate`
 V_th                    : volt (shared, constant)    # threshold above reset
 tau_m                   : second (shared, constant)  # membrane time constant
 t_ref                   : second (shared, constant)  # refractory period
@@ -104,7 +109,7 @@ class SpikingParameters:
     tau_m: float = 10.0  # ms, LIF membrane time constant
     t_ref: float = 2.0  # ms, LIF refractory period (nu_max < 1/t_ref)
     V_th: float = 20.0  # mV, LIF threshold above reset and rest
-    seed: int = 0  # Brian2's random numbers (Poisson draws) and the LIF initial membrane potentials
+    seed: int = 0  # Brian2's random numbers (Poisson draws) and the LIF initial phases
 
     def __post_init__(self):
         for name in ("nu_max", "tau_r", "tau_m", "t_ref", "V_th"):
@@ -126,14 +131,11 @@ class SpikingParameters:
                              f"{self.nu_max:g} must be below it")
         if self.tau_r < dt:
             raise InputError(f"tau_r = {self.tau_r} ms is shorter than the step dt = {dt} ms")
+        if neuron == "lif" and (self.tau_m <= dt or self.t_ref < dt):
+            raise InputError(f"LIF neurons need tau_m > dt and t_ref >= dt = {dt} ms")
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def updated(self, **changes) -> "SpikingParameters":
-        from dataclasses import replace
-
-        return replace(self, **changes)
 
 
 def target_rate(u, gamma: float, nu_max: float) -> np.ndarray:
@@ -141,19 +143,35 @@ def target_rate(u, gamma: float, nu_max: float) -> np.ndarray:
     return nu_max * (1.0 + np.tanh(gamma * np.asarray(u, dtype=float))) / 2.0
 
 
-def lif_rate(drive, sp: SpikingParameters) -> np.ndarray:
-    """Continuous-time LIF rate (Hz) for a constant drive in mV: 0 at or below threshold."""
+def lif_rate(drive, sp: SpikingParameters, dt: float) -> np.ndarray:
+    """Mean LIF rate (Hz) of the simulated neuron (dt in ms) for a constant drive in mV, averaged over the
+    rounding to whole steps: 0 at or below threshold."""
     drive = np.asarray(drive, dtype=float)
     above = drive > sp.V_th
-    isi = sp.t_ref + sp.tau_m * np.log(np.where(above, drive, 2 * sp.V_th) /
-                                       np.where(above, drive - sp.V_th, sp.V_th))
-    return np.where(above, 1e3 / isi, 0.0)
+    q = 1.0 - dt / sp.tau_m
+    steps = np.log(1.0 - sp.V_th / np.where(above, drive, 2 * sp.V_th)) / np.log(q)
+    return np.where(above, 1e3 / (sp.t_ref - dt / 2 + steps * dt), 0.0)
 
 
-def lif_drive(rate, sp: SpikingParameters) -> np.ndarray:
-    """The calibration: the drive (mV) whose continuous-time LIF rate is `rate` (Hz), as in the equations."""
+def lif_drive(rate, sp: SpikingParameters, dt: float) -> np.ndarray:
+    """The calibration of LIF_EQUATIONS: the drive (mV) whose mean rate is `rate` (Hz), dt in ms."""
     rate = np.asarray(rate, dtype=float) + RATE_FLOOR
-    return sp.V_th / (1.0 - np.exp(-(1e3 / rate - sp.t_ref) / sp.tau_m))
+    q = 1.0 - dt / sp.tau_m
+    return sp.V_th / (1.0 - q ** ((1e3 / rate - sp.t_ref) / dt + 0.5))
+
+
+def lif_initial_state(u0, gamma: float, sp: SpikingParameters, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Membrane potential (mV) and time since the last spike (ms) of LIF neurons that have been firing at
+    the rate of u(0) with phases uniform over the whole interspike interval, refractory part included
+    (a potential drawn uniformly below threshold covers only the part after it, which leaves the
+    population's firing periodic)."""
+    rate = target_rate(u0, gamma, sp.nu_max)
+    isi = 1e3 / (rate + RATE_FLOOR)  # ms
+    since_spike = np.random.default_rng(sp.seed).uniform(0.0, 1.0, np.shape(rate)) * isi
+    drive = lif_drive(rate, sp, dt)
+    charging_steps = np.maximum(since_spike - sp.t_ref, 0.0) / dt
+    V = drive * (1.0 - (1.0 - dt / sp.tau_m) ** charging_steps)
+    return np.minimum(V, np.nextafter(sp.V_th, 0.0)), since_spike
 
 
 def neuron_equations(neuron: str) -> str:

@@ -205,9 +205,9 @@ def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t
 
 def spiking_state_values(handles: NetworkHandles, xi: np.ndarray, u0: np.ndarray, p: Parameters,
                          sp: spk.SpikingParameters) -> dict:
-    """The readout starts at the rate of u(0) (spiking_equations explains why); LIF membranes start
-    spread uniformly below threshold so that neurons with equal drive do not fire in lockstep."""
-    from brian2 import Hz, mV
+    """The readout starts at the rate of u(0) (spiking_equations explains why); LIF neurons start at
+    uniformly random phases of their firing cycle at that rate, so that equal drives do not fire in lockstep."""
+    from brian2 import Hz, ms, mV
 
     if (sp.readout, sp.seed) != (handles.spiking.readout, handles.spiking.seed):
         raise InputError("the readout and the seed are compiled into the network: build a new one to change them")
@@ -218,7 +218,9 @@ def spiking_state_values(handles: NetworkHandles, xi: np.ndarray, u0: np.ndarray
     state[(n, "r")] = r0 * Hz
     state[(n, "expected")] = np.zeros(handles.N)
     if handles.neuron == "lif":
-        state[(n, "V")] = np.random.default_rng(sp.seed).uniform(0.0, sp.V_th, handles.N) * mV
+        V, since_spike = spk.lif_initial_state(u0, p.gamma, sp, p.dt)
+        state[(n, "V")] = V * mV
+        state[(n, "lastspike")] = -since_spike * ms
     if sp.readout == "event":
         state[(a, "nu_max")] = sp.nu_max * Hz
         state[(a, "tau_r")] = state[(n, "tau_r")]

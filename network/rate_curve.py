@@ -36,7 +36,9 @@ def measure_firing_rates(u_values, neuron: str, spiking: spk.SpikingParameters |
     neurons.I_cue = u
     neurons.t_cue_end = 2 * duration * b2.ms
     if neuron == "lif":
-        neurons.V = np.random.default_rng(spiking.seed).uniform(0.0, spiking.V_th, len(u)) * b2.mV
+        V, since_spike = spk.lif_initial_state(u, gamma, spiking, dt)
+        neurons.V = V * b2.mV
+        neurons.lastspike = -since_spike * b2.ms
     b2.Network(neurons, counter).run(duration * b2.ms, namespace={})
     counts = np.array(counter.count[:])
     return {"u": u, "counts": counts, "rate_hz": counts / (duration * 1e-3),
