@@ -21,8 +21,8 @@ from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
-from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 from astrogate.models.patterns import validate_patterns
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 from astrogate.network import builder, devices
 
 
@@ -241,9 +241,9 @@ def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, d
         "mean_rate_hz": float(counts.sum() / model.N / (duration * 1e-3)),
         # (count - expected) / sqrt(expected) over all neurons together: ~N(0, 1) for Poisson neurons
         "total_count_z": float((counts.sum() - expected.sum()) / np.sqrt(max(expected.sum(), 1.0))),
-        "raster_neurons": results["raster_neurons"],  # neurons 0 .. raster_neurons - 1
-        "raster_i": results["raster_i"],
-        "raster_t": results["raster_t"],
+        "raster_neurons": results.get("raster_neurons", 0),  # neurons 0 .. raster_neurons - 1
+        "raster_i": results.get("raster_i", np.array([], dtype=int)),
+        "raster_t": results.get("raster_t", np.array([])),
         "trace_t": results["steps"][::stride] * model.params.dt,
         "softmax_residual_trace": residual[::stride],  # max_mu |g - softmax(beta F(m_hat))|
         "mean_softmax_residual": float(np.mean(late_half(residual))),  # second half, every recorded step
