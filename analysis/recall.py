@@ -153,7 +153,9 @@ def summary(result: dict) -> str:
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
     else:
         when = f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
-    if result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:
+    if len(result["energy"]) == 1:
+        energy = "L not traced (spiking neurons: no Lyapunov function)"
+    elif result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:
         energy = "L never increased (beyond round-off)"
     else:
         energy = f"L increased by up to {result['energy_increase']:.3g} between samples"

@@ -36,6 +36,11 @@ def handle(args: argparse.Namespace) -> int:
 
     params = params_from_args(args)
     options = brian2_options_from_args(args)
+    if options.get("neuron", "rate") != "rate":
+        from astrogate.errors import InputError
+
+        raise InputError("compare checks the rate network against the abstract model to round-off; for spiking "
+                         "neurons use `astrogate recall --neuron ...` or `astrogate spiking-study`")
     problem = problem_from_args(args)
     both = run_both(problem, params, duration=args.duration, **options)
     diffs = discrepancies(both["brian2"], both["abstract"])

@@ -33,6 +33,8 @@ def register(subparsers) -> None:
                              "and stop (for cuda_standalone on a machine without a GPU)")
     parser.add_argument("--json", metavar="PATH", help="write the result (v, g, m, t, energy, ...) as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="write overlaps, gains and L over time")
+    parser.add_argument("--raster", metavar="PATH.png",
+                        help="spiking neurons: write the gains and rate-coded overlaps above a spike raster")
     parser.set_defaults(handler=handle)
 
 
@@ -42,6 +44,10 @@ def handle(args: argparse.Namespace) -> int:
 
     params = params_from_args(args)
     brian2_options = brian2_options_from_args(args, args.backend)
+    if args.raster and "spiking" not in brian2_options:
+        from astrogate.errors import InputError
+
+        raise InputError("--raster needs spiking neurons (--backend brian2 --neuron poisson or lif)")
     problem = problem_from_args(args)
     if args.build_only is not None:
         return build_only(args, problem, params, brian2_options)
@@ -52,6 +58,12 @@ def handle(args: argparse.Namespace) -> int:
         timings = result["timings"]
         print(f"Brian2 {result['brian2']['device']}: build {timings['build_seconds']:.2f} s, "
               f"run {timings['run_seconds']:.2f} s (runs the full duration; tol judges the end state)")
+        if "spiking" in result["brian2"]:
+            spikes = result["brian2"]["spiking"]
+            print(f"{result['brian2']['neuron']} neurons ({spikes['params']['readout']} readout, nu_max "
+                  f"{spikes['params']['nu_max']:g} Hz, tau_r {spikes['params']['tau_r']:g} ms): mean rate "
+                  f"{spikes['mean_rate_hz']:.1f} Hz; rate-coded gains vs softmax(beta F(m_hat)), second half: "
+                  f"mean max|difference| {spikes['mean_softmax_residual']:.2e}")
         if result["brian2"]["build_dir"]:
             print(f"standalone project kept in {result['brian2']['build_dir']}")
     if args.json:
@@ -60,6 +72,10 @@ def handle(args: argparse.Namespace) -> int:
         from astrogate.analysis.plots import plot_recall
 
         print(f"wrote {plot_recall(result, args.plot)}")
+    if args.raster:
+        from astrogate.analysis.spiking import plot_raster_and_gains
+
+        print(f"wrote {plot_raster_and_gains(result, args.raster)}")
     return 0
 
 
@@ -70,12 +86,13 @@ def build_only(args: argparse.Namespace, problem, params, brian2_options: dict) 
 
     if args.backend != "brian2":
         raise InputError("--build-only needs --backend brian2 and a standalone --device")
-    unused = set(brian2_options) - {"device", "gating", "compute_capability"}
+    unused = set(brian2_options) - {"device", "gating", "compute_capability", "neuron", "spiking"}
     if unused:
         raise InputError(f"--build-only builds a project in its own folder: drop {', '.join(sorted(unused))}")
     info = build_brian2_project(problem, params, args.build_only, duration=args.duration,
                                 device=brian2_options.get("device", "runtime"),
                                 gating=brian2_options.get("gating", "factorised"),
+                                neuron=brian2_options.get("neuron", "rate"), spiking=brian2_options.get("spiking"),
                                 compute_capability=brian2_options.get("compute_capability"))
     what = f"{info['device']} project (compute capability {info['compute_capability']})" \
         if info["device"] == "cuda_standalone" else f"{info['device']} project"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from astrogate.models.parameters import Parameters
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 
 _DEFAULTS = Parameters()
+_SPIKING = SpikingParameters()
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -77,20 +79,33 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--compute-capability", type=float, default=None, metavar="X.Y",
                        help="cuda_standalone: GPU architecture to compile for (default: the GPU's, or 9.0 "
                             "where there is none)")
+    group.add_argument("--neuron", default=None,
+                       help="rate (tanh), poisson or lif: spiking neurons talk to the astrocytes only through "
+                            "spikes (default rate)")
+    group.add_argument("--nu-max", type=float, default=None, metavar="HZ",
+                       help=f"spiking: largest firing rate, Hz (default {_SPIKING.nu_max:g}; LIF: below 1/t_ref)")
+    group.add_argument("--tau-r", type=float, default=None, metavar="MS",
+                       help=f"spiking: readout time constant of the rate estimate, ms (default {_SPIKING.tau_r:g})")
+    group.add_argument("--readout", default=None,
+                       help="spiking: trace (per-neuron low-pass of the spikes) or event (each spike updates the "
+                            "astrocytes' overlap traces) (default trace)")
 
 
 BRIAN2_FLAGS = {"device": "--device", "codegen_target": "--target", "gating": "--gating", "build_dir": "--build-dir",
-                "compute_capability": "--compute-capability"}
+                "compute_capability": "--compute-capability", "neuron": "--neuron", "nu_max": "--nu-max",
+                "tau_r": "--tau-r", "readout": "--readout"}
 # command-line dest -> run_recall keyword
 BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir",
-                  "compute_capability": "compute_capability"}
+                  "compute_capability": "compute_capability", "neuron": "neuron"}
+# command-line dest -> SpikingParameters field (run_recall's `spiking`; the Brian2 seed is --seed)
+SPIKING_OPTIONS = {"nu_max": "nu_max", "tau_r": "tau_r", "readout": "readout"}
 
 
 def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") -> dict:
     """The Brian2 options that were given, as run_recall keywords; an InputError for the abstract backend."""
     from astrogate.errors import InputError
 
-    given = {dest: getattr(args, dest) for dest in BRIAN2_OPTIONS if getattr(args, dest) is not None}
+    given = {dest: getattr(args, dest) for dest in BRIAN2_FLAGS if getattr(args, dest, None) is not None}
     if backend != "brian2":
         if given:
             flags = ", ".join(BRIAN2_FLAGS[dest] for dest in given)
@@ -98,4 +113,11 @@ def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") 
         return {}
     if "codegen_target" in given and given.get("device", "runtime") != "runtime":
         raise InputError("--target (cython or numpy) applies to --device runtime only")
-    return {BRIAN2_OPTIONS[dest]: value for dest, value in given.items()}
+    options = {BRIAN2_OPTIONS[dest]: value for dest, value in given.items() if dest in BRIAN2_OPTIONS}
+    spiking = {SPIKING_OPTIONS[dest]: value for dest, value in given.items() if dest in SPIKING_OPTIONS}
+    if given.get("neuron") in SPIKING:
+        options["spiking"] = SpikingParameters(seed=getattr(args, "seed", 0), **spiking)
+    elif spiking:
+        flags = ", ".join(BRIAN2_FLAGS[dest] for dest in given if dest in SPIKING_OPTIONS)
+        raise InputError(f"{flags}: for spiking neurons only (--neuron poisson or lif)")
+    return options

@@ -14,15 +14,17 @@ from scipy.special import logsumexp
 
 from astrogate.errors import InputError
 from astrogate.models import brian2_equations as eq
+from astrogate.models import spiking_equations as spk
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
 
-NEURON_MODELS = ("rate",)  # 'poisson' and 'lif' come with the spiking variant (issue 5)
+NEURON_MODELS = spk.NEURON_MODELS
 SLOT = "start"  # every derived quantity is computed here, before the 'groups' slot integrates u and a
 # explicit order within SLOT: a step of the network is one forward-Euler step of the abstract model
 ORDER = dict(rates=0, overlaps=1, numerators=2, normaliser=3, gains=4, lse=5, dense_weights=6, recurrent=7,
              energy=8, monitors=9)
 NEURON_SAMPLE = 10  # neurons whose u and v are recorded
+RASTER_NEURONS = 50  # spiking: the first neurons, whose every spike is recorded (all neurons' counts are)
 
 
 @dataclass
@@ -39,6 +41,8 @@ class NetworkHandles:
     params: Parameters  # resolved (beta explicit)
     neuron_sample: np.ndarray
     record_every: float  # ms between monitor samples
+    neuron: str = "rate"
+    spiking: spk.SpikingParameters | None = None  # None for rate neurons
     extra: dict = field(default_factory=dict)
 
 
@@ -51,9 +55,12 @@ def check_gating(gating: str, params: Parameters) -> None:
 
 def build_network(patterns, params: Parameters, gating: str = "factorised", neuron: str = "rate",
                   record_every: float | None = None, neuron_sample: int = NEURON_SAMPLE,
-                  monitor_energy: bool = True) -> NetworkHandles:
+                  monitor_energy: bool = True, spiking: spk.SpikingParameters | None = None,
+                  raster_neurons: int = RASTER_NEURONS) -> NetworkHandles:
     """Groups, synapses, monitors and the Network for these patterns, on the active device.
-    Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running."""
+    Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running.
+    Spiking neurons ('poisson', 'lif') take `spiking` (defaults if None); the Lyapunov function is
+    not monitored for them (it is not one for a stochastic network)."""
     import brian2 as b2
 
     xi = validate_patterns(patterns)
@@ -62,14 +69,27 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     check_gating(gating, params)
     if neuron not in NEURON_MODELS:
         raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+    is_spiking = neuron in spk.SPIKING
+    if is_spiking:
+        spiking = spiking or spk.SpikingParameters()
+        spiking.check(neuron, params.dt)
+        monitor_energy = False
+    else:
+        spiking = None
+    event_readout = is_spiking and spiking.readout == "event"
     eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
     record_every = params.dt if record_every is None else float(record_every)
     if record_every < params.dt:
         raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
     F = params.F
 
-    neurons = b2.NeuronGroup(N, eq.NEURON_EQUATIONS, method="euler", name="neurons")
-    astrocytes = b2.NeuronGroup(K, eq.astrocyte_equations(F), method="euler", name="astrocytes")
+    if is_spiking:
+        neurons = b2.NeuronGroup(N, spk.neuron_equations(neuron), method="euler", name="neurons",
+                                 **spk.neuron_group_options(neuron))
+    else:
+        neurons = b2.NeuronGroup(N, eq.NEURON_EQUATIONS, method="euler", name="neurons")
+    astro_equations = eq.astrocyte_equations(F) + (spk.EVENT_ASTROCYTE_EQUATIONS if event_readout else "")
+    astrocytes = b2.NeuronGroup(K, astro_equations, method="euler", name="astrocytes")
     hub = b2.NeuronGroup(1, eq.HUB_EQUATIONS, name="hub")
     astrocytes.lse = b2.linked_var(hub, "lse")
     astrocytes.Z = b2.linked_var(hub, "Z")
@@ -78,7 +98,8 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         return group.run_regularly(code, when=SLOT, order=ORDER[order], name=f"{group.name}_{order}")
 
     operations = [
-        step(neurons, eq.RATE_UPDATE, "rates"),
+        # what the astrocytes see: tanh(gamma u), or the spikes' rate-coded estimate
+        step(neurons, spk.READOUT_UPDATE if is_spiking else eq.RATE_UPDATE, "rates"),
         step(astrocytes, eq.NUMERATOR_UPDATE, "numerators"),
         step(astrocytes, eq.gain_update(F, gating), "gains"),
         step(hub, eq.LSE_UPDATE, "lse"),
@@ -89,9 +110,15 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         updater.when, updater.order = SLOT, ORDER[order]
 
     synapses = {}
-    overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap")
+    if event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
+        overlap = b2.Synapses(neurons, astrocytes, spk.EVENT_OVERLAP_SYNAPSE, on_pre=spk.EVENT_ON_SPIKE,
+                              name="overlap")
+        operations.append(step(astrocytes, spk.EVENT_OVERLAP_UPDATE, "overlaps"))
+    else:
+        overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap")
     overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
-    summed(overlap, "m_post", "overlaps")
+    if not event_readout:
+        summed(overlap, "m_post", "overlaps")
     synapses["overlap"] = overlap
     normaliser = b2.Synapses(astrocytes, hub, eq.NORMALISER_SYNAPSE, name="normaliser")
     normaliser.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
@@ -129,15 +156,21 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         monitors["energy"] = b2.StateMonitor(hub, "L", record=0, dt=record_dt, when=SLOT,
                                              order=ORDER["monitors"], name="energy_monitor")
 
+    if is_spiking:
+        monitors["spike_counts"] = b2.SpikeMonitor(neurons, record=False, name="spike_counter")
+        if raster_neurons > 0:
+            monitors["raster"] = b2.SpikeMonitor(neurons[:min(raster_neurons, N)], name="raster")
+
     net = b2.Network(neurons, astrocytes, hub, *operations, *synapses.values(), *monitors.values())
     return NetworkHandles(net, neurons, astrocytes, hub, synapses, monitors, N, K, gating, params, sample,
-                          record_every)
+                          record_every, neuron, spiking)
 
 
 def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t_current: float = 0.0,
-                 params: Parameters | None = None) -> dict:
+                 params: Parameters | None = None, spiking: spk.SpikingParameters | None = None) -> dict:
     """Everything a run may change, as {(group, variable name): value with units}.
-    patterns and params may differ from those of the build as long as K, N, F and dt stay the same."""
+    patterns and params may differ from those of the build as long as K, N, F and dt stay the same;
+    spiking parameters too, except the readout and the seed (compiled in)."""
     from brian2 import ms
 
     xi = validate_patterns(patterns)
@@ -165,6 +198,34 @@ def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t
         state[(syn["output"], "pattern")] = xi.ravel()
     else:
         state[(syn["gate"], "coactivation")] = np.einsum("mi,mj->mij", xi, xi).ravel() / handles.N
+    if handles.spiking is not None:
+        state.update(spiking_state_values(handles, xi, u0, p, spiking or handles.spiking))
+    return state
+
+
+def spiking_state_values(handles: NetworkHandles, xi: np.ndarray, u0: np.ndarray, p: Parameters,
+                         sp: spk.SpikingParameters) -> dict:
+    """The readout starts at the rate of u(0) (spiking_equations explains why); LIF neurons start at
+    uniformly random phases of their firing cycle at that rate, so that equal drives do not fire in lockstep."""
+    from brian2 import Hz, ms, mV
+
+    if (sp.readout, sp.seed) != (handles.spiking.readout, handles.spiking.seed):
+        raise InputError("the readout and the seed are compiled into the network: build a new one to change them")
+    sp.check(handles.neuron, p.dt)
+    n, a = handles.neurons, handles.astrocytes
+    state = {(n, name): value for name, value in spk.neuron_values(sp, handles.neuron).items()}
+    r0 = spk.target_rate(u0, p.gamma, sp.nu_max)
+    state[(n, "r")] = r0 * Hz
+    state[(n, "expected")] = np.zeros(handles.N)
+    if handles.neuron == "lif":
+        V, since_spike = spk.lif_initial_state(u0, p.gamma, sp, p.dt)
+        state[(n, "V")] = V * mV
+        state[(n, "lastspike")] = -since_spike * ms
+    if sp.readout == "event":
+        state[(a, "nu_max")] = sp.nu_max * Hz
+        state[(a, "tau_r")] = state[(n, "tau_r")]
+        state[(a, "pattern_mean")] = xi.mean(axis=1)
+        state[(a, "s")] = xi @ r0 / handles.N * Hz
     return state
 
 

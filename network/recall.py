@@ -22,6 +22,7 @@ from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 from astrogate.network import builder, devices
 
 
@@ -30,14 +31,17 @@ class Brian2Session:
 
     def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
                  build_dir=None, record_every: float | None = None, neuron: str = "rate",
-                 compute_capability: float | None = None):
+                 compute_capability: float | None = None, spiking: SpikingParameters | None = None):
         self.choice = devices.check_device(device, target, build_dir, compute_capability)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
         if neuron not in builder.NEURON_MODELS:
             raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(builder.NEURON_MODELS)}")
+        if spiking is not None and neuron not in SPIKING:
+            raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
         self.gating = gating
         self.neuron = neuron
+        self.spiking = (spiking or SpikingParameters()) if neuron in SPIKING else None
         self.record_every = record_every
         self.handles: builder.NetworkHandles | None = None
         self.build_path = None  # standalone project folder
@@ -64,8 +68,11 @@ class Brian2Session:
         start = time.perf_counter()
         if not reuse:
             self.build_path = devices.activate(self.choice, params.dt)
-            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every)
-        state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params)
+            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every,
+                                                 spiking=self.spiking)
+            if self.spiking is not None:
+                b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build
+        state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params, self.spiking)
         if self.choice.standalone:
             if not reuse:
                 builder.apply_state(state)  # the build's defaults; each run passes its own as run_args
@@ -130,6 +137,14 @@ def read_results(handles: builder.NetworkHandles) -> dict:
     }
     if "energy" in handles.monitors:
         results["energy"] = np.array(handles.monitors["energy"].L[0])
+    if "spike_counts" in handles.monitors:
+        results["spike_counts"] = np.array(handles.monitors["spike_counts"].count[:])
+        results["expected_counts"] = np.array(handles.neurons.expected[:])
+    if "raster" in handles.monitors:
+        raster = handles.monitors["raster"]
+        results["raster_i"] = np.array(raster.i[:])
+        results["raster_t"] = np.array(raster.t / _ms())
+        results["raster_neurons"] = len(raster.source)
     return results
 
 
@@ -169,11 +184,13 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
                       tol: float = 1e-8, device: str = "runtime", target: str = "cython",
                       gating: str = "factorised", build_dir=None, record_every: float | None = None,
                       current=None, t_current: float = 0.0, session: Brian2Session | None = None,
-                      compute_capability: float | None = None) -> dict:
+                      compute_capability: float | None = None, neuron: str = "rate",
+                      spiking: SpikingParameters | None = None) -> dict:
     """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
-    plus `brian2` (device, target, gating, build directory) and build/run times in `timings`.
-    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir
-    and record_every come from the session)."""
+    plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
+    and build/run times in `timings`.
+    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
+    record_every, neuron and spiking come from the session)."""
     from astrogate.analysis.recall import result_record
 
     if method != "euler":
@@ -182,8 +199,8 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         raise InputError(f"tol must be >= 0, got {tol!r}")
     own_session = session is None
     if own_session:
-        session = Brian2Session(device, target, gating, build_dir, record_every,
-                                compute_capability=compute_capability)
+        session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
+                                compute_capability=compute_capability, spiking=spiking)
     if session.choice.name == "cuda_standalone":
         require_gpu()
     try:
@@ -197,11 +214,44 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
                 "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
                 "neuron_sample": handles.neuron_sample,
                 # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
-                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0)))}
+                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
+                "neuron": session.neuron}
+        if session.spiking is not None:
+            info["spiking"] = spike_summary(model, session.spiking, results, duration)
         return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
     finally:
         if own_session:
             session.close()
+
+
+RESIDUAL_SAMPLES = 1000
+
+
+def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, duration: float) -> dict:
+    """Spiking parameters, per-neuron counts, the raster of the first neurons, and the rate-coded gains
+    against softmax(beta F(m_hat)) at every recorded step (all K patterns)."""
+    from astrogate.analysis.spiking import late_half, softmax_residual_trace
+
+    counts, expected = results["spike_counts"], results["expected_counts"]
+    residual = softmax_residual_trace(model, results["m"], results["g"])
+    stride = -(-len(residual) // RESIDUAL_SAMPLES)  # the record keeps at most RESIDUAL_SAMPLES of the trace
+    return {
+        "params": sp.to_dict(),
+        "spike_counts": counts,
+        "expected_counts": expected,  # integral of nu_max (1 + tanh(gamma u)) / 2 over the run
+        "mean_rate_hz": float(counts.sum() / model.N / (duration * 1e-3)),
+        # (count - expected) / sqrt(expected) over all neurons together: ~N(0, 1) for Poisson neurons
+        "total_count_z": float((counts.sum() - expected.sum()) / np.sqrt(max(expected.sum(), 1.0))),
+        "raster_neurons": results.get("raster_neurons", 0),  # neurons 0 .. raster_neurons - 1
+        "raster_i": results.get("raster_i", np.array([], dtype=int)),
+        "raster_t": results.get("raster_t", np.array([])),
+        "trace_t": results["steps"][::stride] * model.params.dt,
+        "softmax_residual_trace": residual[::stride],  # max_mu |g - softmax(beta F(m_hat))|
+        "mean_softmax_residual": float(np.mean(late_half(residual))),  # second half, every recorded step
+        # all K, averaged over the second half (the record's traces keep only a few patterns)
+        "late_mean_gains": np.mean(late_half(results["g"]), axis=0),
+        "late_mean_overlaps": np.mean(late_half(results["m"]), axis=0),
+    }
 
 
 def require_gpu() -> None:
@@ -214,14 +264,15 @@ def require_gpu() -> None:
 
 def build_brian2_project(problem, params: Parameters, build_dir, duration: float = 500.0, device: str = "cuda_standalone",
                          gating: str = "factorised", neuron: str = "rate", compute_capability: float | None = None,
-                         record_every: float | None = None, compile: bool = True) -> dict:
+                         record_every: float | None = None, spiking: SpikingParameters | None = None,
+                         compile: bool = True) -> dict:
     """Generate (and unless compile=False, compile) the standalone project of one retrieval in a fresh
     subfolder of build_dir without running it (cuda_standalone on a machine without a GPU).
     Returns where and how long."""
     if device not in devices.STANDALONE:
         raise InputError(f"--build-only is for the standalone devices ({', '.join(devices.STANDALONE)}), not {device!r}")
     session = Brian2Session(device, gating=gating, build_dir=build_dir, record_every=record_every, neuron=neuron,
-                            compute_capability=compute_capability)
+                            compute_capability=compute_capability, spiking=spiking)
     model = AstroGateModel(problem.patterns, params)
     u0, a0 = model.initial_state(problem.cue)
     _, _, timings = session.run(model.xi, model.params, u0, a0, duration, stop_after="binary" if compile else "code")

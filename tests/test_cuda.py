@@ -34,13 +34,15 @@ def project_files(project: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in project.rglob("*") if p.suffix in (".cu", ".h") or p.name == "makefile"}
 
 
-@pytest.mark.parametrize("gating", ["factorised", "dense"])
-def test_cuda_code_is_generated_for_the_rate_network(tmp_path, problem, gating):
-    info = build_brian2_project(problem, Parameters(), tmp_path, duration=5.0, gating=gating, compile=False,
-                                compute_capability=8.0)
+@pytest.mark.parametrize("gating, neuron", [("factorised", "rate"), ("dense", "rate"), ("factorised", "poisson"),
+                                            ("factorised", "lif")])
+def test_cuda_code_is_generated_for_rate_and_spiking_networks(tmp_path, problem, gating, neuron):
+    info = build_brian2_project(problem, Parameters(), tmp_path, duration=5.0, gating=gating, neuron=neuron,
+                                compile=False, compute_capability=8.0)
     project = Path(info["project"])
     files = project_files(project)
-    kernels = [name for name, text in files.items() if name.endswith("_codeobject.cu") and "__global__" in text]
+    # brian2cuda numbers repeated code objects (name_codeobject_1.cu) within one process
+    kernels = [name for name, text in files.items() if "_codeobject" in name and name.endswith(".cu") and "__global__" in text]
     # the model's own updates became CUDA kernels: neuron and astrocyte Euler steps, the gating sums
     for part in ("neurons_stateupdater", "astrocytes_stateupdater", "hub_lse"):
         assert any(name.startswith(part) for name in kernels), part
@@ -49,6 +51,10 @@ def test_cuda_code_is_generated_for_the_rate_network(tmp_path, problem, gating):
     assert "-march=native" not in makefile  # the project must compile for another machine's CPU too
     assert (project / "curand_link" / "libcurand.so").resolve().exists()
     assert info["binary"] is None
+    if neuron != "rate":  # spikes leave the neurons and reach the astrocytes' readout on the GPU
+        assert any("spike" in name or "thresholder" in name for name in kernels), sorted(kernels)
+        if neuron == "poisson":  # rand() became cuRAND draws
+            assert any("curand" in text for name, text in files.items() if name.endswith(".cu"))
 
 
 def test_compute_capability_is_checked(tmp_path, problem):

@@ -1,0 +1,252 @@
+"""Spiking retrievals against the softmax fixed point of the abstract model.
+
+The astrocytes of a spiking network see the rate-coded overlaps m_hat (models/spiking_equations.py).
+Two distances say how close its gains come to the abstract model:
+
+- the softmax residual max_mu |g_t - softmax(beta F(m_hat_t))_mu| at each recorded step, averaged over the
+  second half of the run (the first half holds the retrieval transient): how far the astrocytes are from
+  the fixed point of their own, noisy, input;
+- the time-averaged gains of the second half against the abstract model's fixed point g* for the same
+  cue (the abstract model run to convergence).
+
+The noise in m_hat comes from counting spikes: a neuron firing at rate f has a readout with variance
+f / (2 tau_r), so m_hat has a standard deviation ~ 1 / sqrt(N nu_max tau_r) and the residual should shrink
+like a power of N, nu_max and tau_r (the study fits the exponents).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import softmax
+
+from astrogate.models.abstract import AstroGateModel
+from astrogate.models.parameters import Parameters
+from astrogate.models.spiking_equations import SpikingParameters
+
+
+def softmax_residual_trace(model: AstroGateModel, m_hat: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """max_mu |g_t - softmax(beta F(m_hat_t))| for traces m_hat, g of shape (T, K)."""
+    target = softmax(model.beta * model.F.F(np.asarray(m_hat)), axis=-1)
+    return np.max(np.abs(np.asarray(g) - target), axis=-1)
+
+
+def late_half(trace: np.ndarray) -> np.ndarray:
+    """The second half of a trace (the retrieval transient is in the first)."""
+    trace = np.asarray(trace)
+    return trace[len(trace) // 2:]
+
+
+def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
+                        spiking: SpikingParameters | None = None, duration: float = 400.0,
+                        abstract_duration: float = 2000.0, record_every: float = 1.0, session=None,
+                        **brian2_options) -> dict:
+    """One spiking retrieval and the abstract model's fixed point for the same cue.
+    Returns both records and the distances of the module docstring."""
+    from astrogate.analysis.recall import run_recall
+
+    network = run_recall(problem, params, duration=duration, tol=0.0, backend="brian2", neuron=neuron,
+                         spiking=spiking, record_every=record_every, session=session, **brian2_options)
+    reference = run_recall(problem, params, duration=abstract_duration, tol=1e-9)
+    spikes = network["brian2"]["spiking"]
+    mean_gains = np.asarray(spikes["late_mean_gains"])
+    return {
+        "spiking": network,
+        "abstract": reference,
+        "same_retrieved": network["retrieved"] == reference["retrieved"],
+        "correct": problem.target is not None and network["retrieved"] == problem.target,
+        "mean_softmax_residual": spikes["mean_softmax_residual"],
+        "mean_gain_error": float(np.max(np.abs(mean_gains - np.asarray(reference["g"])))),
+        "abstract_converged": bool(reference["converged"]),
+    }
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The soft-gain regime where the residual is measurable: at the default beta = 20 N the gains are
+    one-hot to double precision (residual exactly 0) once a pattern is retrieved."""
+
+    K: int = 10
+    N: int = 100
+    beta: float = 10.0  # fixed (not 20 N) so that N changes only the number of spiking neurons
+    flip: float = 0.1
+    nu_max: float = 200.0  # Hz
+    tau_r: float = 20.0  # ms
+    duration: float = 400.0  # ms; the residual is averaged over the second half
+    neuron: str = "poisson"
+
+
+STUDY_AXES = {
+    "N": (50, 100, 200, 400),
+    "nu_max": (50.0, 100.0, 200.0, 400.0),
+    "tau_r": (5.0, 10.0, 20.0, 40.0),
+}
+QUICK_AXES = {"N": (50, 200), "nu_max": (50.0, 400.0), "tau_r": (5.0, 40.0)}
+
+
+def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None = None, seeds=(0, 1, 2),
+                  target: str = "numpy", progress=None) -> list[dict]:
+    """Vary N, nu_max and tau_r one at a time around `settings`; one row per run.
+    Each seed draws its own patterns and cue and its own spikes."""
+    from astrogate.analysis.recall import generated_problem
+
+    axes = STUDY_AXES if axes is None else axes
+    rows = []
+    for axis, values in axes.items():
+        for value in values:
+            point = {"N": settings.N, "nu_max": settings.nu_max, "tau_r": settings.tau_r, axis: value}
+            for seed in seeds:
+                problem = generated_problem(settings.K, int(point["N"]), 0.0, settings.flip, seed)
+                spiking = SpikingParameters(nu_max=point["nu_max"], tau_r=point["tau_r"], seed=seed)
+                both = spiking_vs_abstract(problem, Parameters(beta=settings.beta), settings.neuron, spiking,
+                                           settings.duration, device="runtime", target=target)
+                spikes = both["spiking"]["brian2"]["spiking"]
+                row = {"axis": axis, "N": int(point["N"]), "nu_max": point["nu_max"], "tau_r": point["tau_r"],
+                       "seed": seed, "neuron": settings.neuron, "K": settings.K, "beta": settings.beta,
+                       "mean_softmax_residual": both["mean_softmax_residual"],
+                       "mean_gain_error": both["mean_gain_error"], "correct": both["correct"],
+                       "same_retrieved": both["same_retrieved"], "mean_rate_hz": spikes["mean_rate_hz"],
+                       "run_seconds": both["spiking"]["timings"]["run_seconds"]}
+                rows.append(row)
+                if progress:
+                    progress(row)
+    return rows
+
+
+def fit_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:
+    """Least-squares slope of log(mean over seeds of `quantity`) against log(the varied parameter)."""
+    fits = {}
+    for axis in dict.fromkeys(row["axis"] for row in rows):
+        values = sorted({row[axis] for row in rows if row["axis"] == axis})
+        means = [np.mean([row[quantity] for row in rows if row["axis"] == axis and row[axis] == v]) for v in values]
+        if len(values) >= 2 and min(means) > 0:
+            fits[axis] = float(np.polyfit(np.log(values), np.log(means), 1)[0])
+    return fits
+
+
+def write_csv(rows: list[dict], path) -> Path:
+    from astrogate.analysis.io import prepare_output
+
+    path = prepare_output(path, "CSV output")
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def plot_scaling(rows: list[dict], path) -> Path:
+    """Residual and gain error against N, nu_max and tau_r (log-log), with the fitted exponents."""
+    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.plots import plt
+
+    path = prepare_output(path, "plot")
+    axes_names = list(dict.fromkeys(row["axis"] for row in rows))
+    labels = {"N": "N (neurons)", "nu_max": "$\\nu_{max}$ (Hz)", "tau_r": "$\\tau_r$ (ms)"}
+    quantities = {"mean_softmax_residual": ("max|g - softmax($\\beta F(\\hat m)$)|, time mean", "C0", "o"),
+                  "mean_gain_error": ("max|<g> - g* (abstract)|", "C3", "s")}
+    fits = {q: fit_exponents(rows, q) for q in quantities}
+    fig, axs = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.6), squeeze=False)
+    for ax, axis in zip(axs[0], axes_names):
+        sub = [row for row in rows if row["axis"] == axis]
+        values = sorted({row[axis] for row in sub})
+        for quantity, (label, color, marker) in quantities.items():
+            ax.plot([row[axis] for row in sub], [row[quantity] for row in sub], color=color, marker=marker,
+                    ls="none", alpha=0.35, ms=4)
+            means = [np.mean([row[quantity] for row in sub if row[axis] == v]) for v in values]
+            slope = fits[quantity].get(axis)
+            ax.plot(values, means, color=color, marker=marker,
+                    label=f"{label}, slope {slope:.2f}" if slope is not None else label)
+        reference = np.array(values, dtype=float) ** -0.5
+        first = np.mean([row["mean_softmax_residual"] for row in sub if row[axis] == values[0]])
+        ax.plot(values, first * reference / reference[0], color="0.5", ls="--", lw=1, label="slope -1/2")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlabel(labels.get(axis, axis))
+        ax.legend(fontsize=6)
+    axs[0][0].set_ylabel("distance of the spiking gains")
+    first = rows[0]
+    fig.suptitle(f"{first['neuron']} neurons, K={first['K']}, beta={first['beta']:g}: dots are seeds, "
+                 f"lines their means", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
+    """A spiking retrieval: gains and rate-coded overlaps over time above the raster of the first neurons,
+    sorted by their final activity so that retrieval shows as two bands."""
+    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.plots import plt
+
+    path = prepare_output(path, "plot")
+    spikes = record["brian2"]["spiking"]
+    t = np.asarray(record["t"])
+    pattern = record["target"] if record["target"] is not None else record["retrieved"]
+    fig, (ax_g, ax_m, ax_r) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True,
+                                           gridspec_kw={"height_ratios": [1.2, 0.8, 2]})
+    for column, mu in enumerate(record["trace_patterns"]):
+        style = dict(lw=2, color="C3", zorder=3) if mu == pattern else dict(lw=0.8, alpha=0.7)
+        name = f"pattern {mu}" + (" (target)" if mu == record["target"] else "")
+        ax_g.plot(t, np.asarray(record["gain_trace"])[:, column], label=name, **style)
+        ax_m.plot(t, np.asarray(record["overlap_trace"])[:, column], **style)
+    ax_g.set_ylabel("gain $g_\\mu$")
+    ax_g.legend(fontsize=6, loc="center right")
+    ax_m.set_ylabel("rate-coded\noverlap $\\hat m_\\mu$")
+    n_shown = min(max_neurons, spikes["raster_neurons"])
+    raster_i, raster_t = np.asarray(spikes["raster_i"]), np.asarray(spikes["raster_t"])
+    keep = raster_i < n_shown
+    # rows: neurons active at the end (the retrieved pattern's +1 bits) on top, then the silent ones
+    order = np.argsort(-np.sign(np.asarray(record["v"])[:n_shown]), kind="stable")
+    row_of = np.empty(n_shown, dtype=int)
+    row_of[order] = np.arange(n_shown)
+    ax_r.plot(raster_t[keep], row_of[raster_i[keep]], "|", color="k", ms=2.5, mew=0.6)
+    ax_r.set_ylim(n_shown, -1)
+    ax_r.set_ylabel(f"neuron (first {n_shown},\nactive at the end on top)")
+    ax_r.set_xlabel("time (ms)")
+    ax_r.set_xlim(0, t[-1])
+    params = spikes["params"]
+    ax_g.set_title(f"{record['brian2']['neuron']} neurons ({record['brian2']['device']}), K={record['K']}, "
+                   f"N={record['N']}, nu_max={params['nu_max']:g} Hz, tau_r={params['tau_r']:g} ms: "
+                   f"retrieved {record['retrieved']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron: str = "poisson",
+                             spiking: SpikingParameters | None = None, duration: float = 300.0,
+                             device: str = "runtime", target: str = "cython", build_dir=None) -> dict:
+    """Retrieve each cue (B x N) on one spiking network (a benchmark column beside the rate model).
+    One Brian2Session: on cpp_standalone the first trial compiles and the others re-run it with run_args;
+    the seed is compiled in, so every trial draws the same random-number stream.
+    Returns per-trial final states: 'v' = tanh(gamma u) (B x N), 'g' (B x K), the gains averaged over the
+    second half 'late_mean_gains' (B x K), 'retrieved', 'correct', 'exact_match', and timings."""
+    from astrogate.analysis.recall import RecallProblem
+    from astrogate.network.recall import Brian2Session, run_brian2_recall
+
+    cues = np.atleast_2d(np.asarray(cues, dtype=float))
+    targets = list(targets) if targets is not None else [None] * len(cues)
+    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "target_overlap", "run_seconds")
+    out = {key: [] for key in keys}
+    with Brian2Session(device, target, build_dir=build_dir, record_every=1.0, neuron=neuron,
+                       spiking=spiking or SpikingParameters()) as session:
+        for cue, goal in zip(cues, targets):
+            record = run_brian2_recall(RecallProblem(patterns, cue, goal), params, duration=duration, tol=0.0,
+                                       session=session)
+            out["v"].append(record["v"])
+            out["g"].append(record["g"])
+            out["late_mean_gains"].append(record["brian2"]["spiking"]["late_mean_gains"])
+            out["retrieved"].append(record["retrieved"])
+            out["correct"].append(goal is not None and record["retrieved"] == goal)
+            out["exact_match"].append(record["exact_match"])
+            out["target_overlap"].append(record["target_overlap"])
+            out["run_seconds"].append(record["timings"]["run_seconds"])
+    return {key: np.asarray(value) for key, value in out.items()}
