@@ -1,0 +1,1 @@
+"""Brian2 networks (issue 2, another branch); this placeholder lets the package install."""
