@@ -10,7 +10,7 @@ from astrogate.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from astrogate import cmd_demo, cmd_recall
+    from astrogate import cmd_bench, cmd_demo, cmd_recall
 
     parser = argparse.ArgumentParser(
         prog="astrogate",
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"astrogate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (cmd_recall, cmd_demo):
+    for module in (cmd_recall, cmd_demo, cmd_bench):
         module.register(subparsers)
     return parser
 
