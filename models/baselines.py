@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
@@ -125,12 +125,16 @@ class ClassicalHopfield(_AsyncNetwork):
 
 class DenseAssociativeMemory(_AsyncNetwork):
     """Krotov & Hopfield (2016): s_i <- sign(sum_mu F(xi_mu,i + h_mu,not i) - F(-xi_mu,i + h_mu,not i)),
-    h_mu,not i = sum_{j != i} xi_mu,j s_j; F(z) = z^n, or exp(z) (Demircigil et al. 2017)."""
+    h_mu,not i = sum_{j != i} xi_mu,j s_j; F(z) = z^n, or exp(z) (Demircigil et al. 2017).
+    For +-1 patterns the bracket is xi_mu,i D(h) with D(h) = F(h + 1) - F(h - 1), so the field of
+    neuron i is one product D(h_not i) @ xi[:, i]."""
 
     def __init__(self, patterns, power: int | str = 3, max_sweeps: int = 100, seed: int = 0):
         super().__init__(patterns, max_sweeps, seed)
         if power != "exp" and (not isinstance(power, int) or power < 2):
             raise InputError(f"dense associative memory: power must be an integer >= 2 or 'exp', got {power!r}")
+        if not np.all(np.abs(self.xi) == 1):
+            raise InputError("dense associative memory: patterns must have entries +-1")
         self.power = power
 
     def _context(self, state):
@@ -138,10 +142,11 @@ class DenseAssociativeMemory(_AsyncNetwork):
 
     def _field(self, context, state, i):
         h_rest = context["h"] - np.outer(state[:, i], self.xi[:, i])
-        up, down = h_rest + self.xi[:, i], h_rest - self.xi[:, i]
-        if self.power == "exp":  # compare the two sums in log space: exp(N) overflows for N > 709
-            return logsumexp(up, axis=1) - logsumexp(down, axis=1)
-        return np.sum(up**self.power - down**self.power, axis=1)
+        if self.power == "exp":  # exp(h+1) - exp(h-1) = 2 sinh(1) exp(h); rescaled per row: exp(N) overflows
+            D = np.exp(h_rest - h_rest.max(axis=1, keepdims=True))
+        else:
+            D = (h_rest + 1.0) ** self.power - (h_rest - 1.0) ** self.power
+        return D @ self.xi[:, i]
 
     def _update(self, context, state, i, new):
         context["h"] += np.outer(new - state[:, i], self.xi[:, i])
