@@ -402,8 +402,11 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
     table = pd.DataFrame([row for r in results for row in r["rows"]])
     runtime = time.perf_counter() - start
     paths = {"results.csv": out / "results.csv", "results.nc": out / "results.nc", "tuning.json": out / "tuning.json",
-             "summary.json": out / "summary.json"}
+             "summary.json": out / "summary.json", "results.md": out / "results.md"}
     table.to_csv(paths["results.csv"], index=False)
+    paths["results.md"].write_text("".join(
+        f"### {metric}\n\n{markdown_table(table, metric, loads=config.loads)}\n"
+        for metric in ("exact_match", "nearest_accuracy")))
     write_dataset(table, paths["results.nc"])
     _write_json(paths["tuning.json"], tuning)
     capped = sorted({f"{r['model']}: {r['status']}" for _, r in table.iterrows() if r["status"] != "ok"})
@@ -433,3 +436,26 @@ def _write_json(path: Path, data) -> None:
     from astrogate.analysis.io import write_json
 
     write_json(path, data)
+
+
+def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), models=None) -> str:
+    """A results table for the README: one row per (pattern set, corruption, load), one column per model,
+    each entry 'rate [95 % CI]'; '-' where the model was skipped by its cost cap."""
+    models = list(models or dict.fromkeys(table["model"]))
+    lines = ["| pattern set | corruption | K/N | " + " | ".join(models) + " |",
+             "|---|---|---|" + "---|" * len(models)]
+    for (spec, corruption), group in table.groupby(["pattern_set", "corruption"], sort=False):
+        for load in loads:
+            at = group[np.isclose(group["load"], load)]
+            if at.empty:
+                continue
+            cells = []
+            for model in models:
+                row = at[at["model"] == model]
+                if row.empty or row["status"].iloc[0] != "ok":
+                    cells.append("-")
+                    continue
+                r = row.iloc[0]
+                cells.append(f"{r[metric]:.2f} [{r[f'{metric}_lo']:.2f}, {r[f'{metric}_hi']:.2f}]")
+            lines.append(f"| {spec} | {corruption} | {load:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
