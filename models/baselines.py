@@ -223,8 +223,8 @@ class NeuronAstrocyteMemory(_Model):
     Synapses and processes start at equilibrium with the cue; time in units of tau_n.
     """
 
-    def __init__(self, patterns, gain: float = 3.0, tau_s: float = 0.5, tau_p: float = 0.5, dt: float = 0.05,
-                 max_steps: int = 400, tol: float = 1e-3, cue_scale: float = 0.5):
+    def __init__(self, patterns, gain: float = 3.0, tau_s: float = 0.5, tau_p: float = 0.5, dt: float = 0.1,
+                 max_steps: int = 300, tol: float = 1e-3, cue_scale: float = 0.5):
         super().__init__(patterns)
         self.gain, self.tau_s, self.tau_p, self.dt = float(gain), float(tau_s), float(tau_p), float(dt)
         self.max_steps, self.tol, self.cue_scale = int(max_steps), float(tol), float(cue_scale)
