@@ -1,0 +1,96 @@
+"""Retrieval metrics per trial and their confidence intervals.
+
+Per trial (a final state s, the stored patterns xi, the target index t, the cue c), with overlaps
+m_mu = xi_mu . s / N:
+- exact_match: s equals xi_t in every bit.
+- nearest_accuracy: argmax_mu m_mu = t (the state is closer to the target than to any other memory).
+- final_overlap: m_t; improvement: m_t minus the cue's overlap with the target.
+- sign_flip: m_t <= -0.9 (the network fell into the target's negative image).
+- mixture: a spurious mixture state: no stored pattern has |m_mu| >= 0.9, yet s has overlap >= 0.9
+  (in absolute value) with sign(sum of the three patterns of largest |m_mu|, each signed by its m_mu).
+Rates get Wilson 95 % intervals, means a percentile bootstrap 95 % interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+NEAR = 0.9  # overlap that counts as "at" a pattern or a mixture
+Z95 = float(norm.ppf(0.975))
+
+
+def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray, cues: np.ndarray) -> dict:
+    """Per-trial arrays (B,) for one batch of states."""
+    states = np.asarray(states, float)
+    xi = np.asarray(patterns, float)
+    targets = np.asarray(targets, int)
+    N = xi.shape[1]
+    rows = np.arange(states.shape[0])
+    m = states @ xi.T / N
+    m_target = m[rows, targets]
+    exact = np.all(states == xi[targets], axis=1)
+    nearest = np.argmax(m, axis=1) == targets
+    top3 = np.argsort(-np.abs(m), axis=1)[:, :3]
+    signed = np.take_along_axis(np.sign(m), top3, axis=1)[:, :, None] * xi[top3]
+    mixture_state = np.sign(signed.sum(axis=1))
+    mixture_overlap = np.abs(np.sum(mixture_state * states, axis=1)) / N
+    mixture = (np.max(np.abs(m), axis=1) < NEAR) & (mixture_overlap >= NEAR) & (xi.shape[0] >= 3)
+    cue_overlap = np.sum(np.asarray(cues, float) * xi[targets], axis=1) / N
+    return {
+        "exact_match": exact,
+        "nearest_accuracy": nearest,
+        "final_overlap": m_target,
+        "improvement": m_target - cue_overlap,
+        "sign_flip": m_target <= -NEAR,
+        "mixture": mixture,
+    }
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; (nan, nan) for no trials."""
+    if trials <= 0:
+        return float("nan"), float("nan")
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def bootstrap_interval(values, n_resamples: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (fixed seed: reruns give the same interval)."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_resamples, values.size))].mean(axis=1)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+RATES = ("exact_match", "nearest_accuracy", "sign_flip", "mixture", "not_converged")
+# column name -> per-trial array it averages
+MEANS = {"mean_overlap": "final_overlap", "mean_improvement": "improvement", "mean_steps": "steps"}
+
+
+def summarise(per_trial: dict) -> dict:
+    """One row of the results table: each rate with its Wilson interval, each mean with a bootstrap
+    interval. per_trial holds the arrays of trial_metrics plus 'steps' and 'converged'."""
+    trials = int(np.asarray(per_trial["exact_match"]).size)
+    values = dict(per_trial)
+    values["not_converged"] = ~np.asarray(per_trial["converged"], bool)
+    row = {"trials": trials}
+    for name in RATES:
+        hits = int(np.sum(values[name]))
+        row[name] = hits / trials if trials else float("nan")
+        row[f"{name}_lo"], row[f"{name}_hi"] = wilson_interval(hits, trials)
+    for column, name in MEANS.items():
+        data = np.asarray(values[name], float)
+        row[column] = float(np.mean(data)) if trials else float("nan")
+        row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_interval(data)
+    return row

@@ -1,0 +1,331 @@
+"""Retrieval models compared by the benchmark, all with one interface.
+
+    model = make_model(spec, patterns)          # patterns: K x N, entries +-1
+    result = model.retrieve(cues)               # cues: B x N (+-1, or 0 where unknown)
+    result.states (B x N, +-1, 0 where undecided), result.steps (B,), result.converged (B,)
+
+Every model is vectorised over the batch of cues. "steps" counts the model's own unit of work:
+full asynchronous sweeps for the discrete networks, update steps for modern Hopfield, Euler steps
+for the continuous ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import softmax
+
+from astrogate.errors import InputError
+from astrogate.models.abstract import AstroGateModel
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import validate_cue
+
+
+@dataclass
+class RetrievalResult:
+    states: np.ndarray  # B x N final states, +-1 (0 where a neuron ended exactly undecided)
+    steps: np.ndarray  # (B,) work units until the state settled (or the cap)
+    converged: np.ndarray  # (B,) bool: settled before the cap
+
+
+def _sign_keep(field: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """sign(field), keeping the previous value where the field is exactly zero."""
+    return np.where(field > 0, 1.0, np.where(field < 0, -1.0, previous))
+
+
+def _patterns(patterns) -> np.ndarray:
+    xi = np.asarray(patterns, dtype=float)
+    if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < 2:
+        raise InputError(f"patterns: expected a K x N matrix with K >= 1 and N >= 2, got shape {xi.shape}")
+    return xi
+
+
+class _Model:
+    name = "model"
+
+    def __init__(self, patterns):
+        self.xi = _patterns(patterns)
+        self.K, self.N = self.xi.shape
+
+    def _cues(self, cues) -> np.ndarray:
+        cues = validate_cue(cues, self.N)
+        return np.atleast_2d(cues).astype(float)
+
+    def retrieve(self, cues) -> RetrievalResult:
+        raise NotImplementedError
+
+
+# -- reference points ---------------------------------------------------------------------
+class CueUnchanged(_Model):
+    """The cue itself, returned as is: the floor every model should beat."""
+
+    def retrieve(self, cues):
+        cues = self._cues(cues)
+        B = cues.shape[0]
+        return RetrievalResult(np.sign(cues), np.zeros(B, int), np.ones(B, bool))
+
+
+class NearestPattern(_Model):
+    """Oracle: the stored pattern with the largest overlap with the cue (not a network)."""
+
+    def retrieve(self, cues):
+        cues = self._cues(cues)
+        best = np.argmax(cues @ self.xi.T, axis=1)
+        B = cues.shape[0]
+        return RetrievalResult(self.xi[best].copy(), np.zeros(B, int), np.ones(B, bool))
+
+
+# -- asynchronous discrete networks -------------------------------------------------------
+class _AsyncNetwork(_Model):
+    """Asynchronous sign updates in a random order per sweep, until a sweep changes no bit."""
+
+    def __init__(self, patterns, max_sweeps: int = 100, seed: int = 0):
+        super().__init__(patterns)
+        self.max_sweeps = int(max_sweeps)
+        self.rng = np.random.default_rng(seed)
+
+    def retrieve(self, cues):
+        state = self._cues(cues)
+        B = state.shape[0]
+        steps = np.full(B, self.max_sweeps)
+        converged = np.zeros(B, bool)
+        context = self._context(state)
+        for sweep in range(1, self.max_sweeps + 1):
+            changed = np.zeros(B, bool)
+            for i in self.rng.permutation(self.N):
+                new = _sign_keep(self._field(context, state, i), state[:, i])
+                flipped = new != state[:, i]
+                if np.any(flipped):
+                    self._update(context, state, i, new)
+                    state[:, i] = new
+                    changed |= flipped
+            newly = ~changed & ~converged
+            steps[newly] = sweep
+            converged |= ~changed
+            if np.all(converged):
+                break
+        return RetrievalResult(state, steps, converged)
+
+
+class ClassicalHopfield(_AsyncNetwork):
+    """Hopfield (1982): W = xi^T xi / N with zero diagonal, asynchronous sign updates."""
+
+    def _context(self, state):
+        W = self.xi.T @ self.xi / self.N
+        np.fill_diagonal(W, 0.0)
+        return {"W": W}
+
+    def _field(self, context, state, i):
+        return state @ context["W"][i]
+
+    def _update(self, context, state, i, new):
+        pass
+
+
+class DenseAssociativeMemory(_AsyncNetwork):
+    """Krotov & Hopfield (2016): s_i <- sign(sum_mu F(xi_mu,i + h_mu,not i) - F(-xi_mu,i + h_mu,not i)),
+    h_mu,not i = sum_{j != i} xi_mu,j s_j; F(z) = z^n, or exp(z) (Demircigil et al. 2017).
+    For +-1 patterns the bracket is xi_mu,i D(h) with D(h) = F(h + 1) - F(h - 1), so the field of
+    neuron i is one product D(h_not i) @ xi[:, i]."""
+
+    def __init__(self, patterns, power: int | str = 3, max_sweeps: int = 100, seed: int = 0):
+        super().__init__(patterns, max_sweeps, seed)
+        if power != "exp" and (not isinstance(power, int) or power < 2):
+            raise InputError(f"dense associative memory: power must be an integer >= 2 or 'exp', got {power!r}")
+        if not np.all(np.abs(self.xi) == 1):
+            raise InputError("dense associative memory: patterns must have entries +-1")
+        self.power = power
+
+    def _context(self, state):
+        return {"h": state @ self.xi.T}  # B x K fields, kept current as bits change
+
+    def _field(self, context, state, i):
+        h_rest = context["h"] - np.outer(state[:, i], self.xi[:, i])
+        if self.power == "exp":  # exp(h+1) - exp(h-1) = 2 sinh(1) exp(h); rescaled per row: exp(N) overflows
+            D = np.exp(h_rest - h_rest.max(axis=1, keepdims=True))
+        else:
+            D = (h_rest + 1.0) ** self.power - (h_rest - 1.0) ** self.power
+        return D @ self.xi[:, i]
+
+    def _update(self, context, state, i, new):
+        context["h"] += np.outer(new - state[:, i], self.xi[:, i])
+
+
+# -- continuous and one-shot networks -----------------------------------------------------
+class ContinuousHopfield(_Model):
+    """Hopfield (1984): du/dt = -u + W tanh(gain u), W = xi^T xi / N with zero diagonal, forward Euler
+    from u(0) = cue (time in units of the neuron time constant); settled when max|du/dt| < tol."""
+
+    def __init__(self, patterns, gain: float = 3.0, dt: float = 0.05, max_steps: int = 2000, tol: float = 1e-4):
+        super().__init__(patterns)
+        self.gain, self.dt, self.max_steps, self.tol = float(gain), float(dt), int(max_steps), float(tol)
+
+    def retrieve(self, cues):
+        u = self._cues(cues).copy()
+        W = self.xi.T @ self.xi / self.N
+        np.fill_diagonal(W, 0.0)
+        B = u.shape[0]
+        steps = np.full(B, self.max_steps)
+        converged = np.zeros(B, bool)
+        for step in range(self.max_steps):
+            du = np.tanh(self.gain * u) @ W - u
+            still = np.max(np.abs(du), axis=1) < self.tol
+            steps[still & ~converged] = step
+            converged |= still
+            if np.all(converged):
+                break
+            u += self.dt * du * ~converged[:, None]
+        return RetrievalResult(np.sign(u), steps, converged)
+
+
+class ModernHopfield(_Model):
+    """Ramsauer et al. (2020): x <- xi^T softmax(beta xi x); one step, or iterated until
+    max|x_new - x| < tol. The retrieved state is sign(x)."""
+
+    def __init__(self, patterns, beta: float, iterate: bool = False, max_steps: int = 100, tol: float = 1e-6):
+        super().__init__(patterns)
+        if not beta > 0:
+            raise InputError(f"modern Hopfield: beta must be positive, got {beta!r}")
+        self.beta, self.iterate, self.max_steps, self.tol = float(beta), bool(iterate), int(max_steps), float(tol)
+
+    def retrieve(self, cues):
+        x = self._cues(cues)
+        B = x.shape[0]
+        limit = self.max_steps if self.iterate else 1
+        steps = np.full(B, limit)
+        converged = np.zeros(B, bool) if self.iterate else np.ones(B, bool)
+        for step in range(1, limit + 1):
+            new = softmax(self.beta * (x @ self.xi.T), axis=1) @ self.xi
+            if self.iterate:
+                still = np.max(np.abs(new - x), axis=1) < self.tol
+                steps[still & ~converged] = step
+                converged |= still
+            x = new
+            if np.all(converged):
+                break
+        return RetrievalResult(np.sign(x), steps, converged)
+
+
+class NeuronAstrocyteMemory(_Model):
+    """Neuron-astrocyte associative memory after Kozachkov, Slotine & Krotov (arXiv 2311.08135).
+
+    A RECONSTRUCTION from the paper's description (neurons x_i, N^2 synapses s_ij, N^2 astrocytic
+    processes p_ij coupled by T_ijkl = sum_mu xi_mu,i xi_mu,j xi_mu,k xi_mu,l / N^3), not the authors' code:
+
+        tau_n dx_i/dt  = -x_i + sum_j s_ij v_j,                 v = tanh(gain x)
+        tau_p dp_ij/dt = -p_ij + v_i v_j                         (the process senses its synapse's pre/post activity)
+        tau_s ds_ij/dt = -s_ij + sum_kl T_ijkl tanh(p_kl)        (processes couple distant synapses)
+
+    With fast synapses and processes, s_ij -> xi_i xi_j m^2 / N and the neurons feel
+    sum_mu xi_mu,i tanh-scaled m_mu^3: a dense associative memory with F(m) ~ m^4. T is never built:
+    sum_kl T_ijkl q_kl = sum_mu xi_mu,i xi_mu,j (xi_mu^T q xi_mu) / N^3 costs O(K N^2) per cue.
+    Synapses and processes start at equilibrium with the cue; time in units of tau_n.
+    """
+
+    def __init__(self, patterns, gain: float = 3.0, tau_s: float = 0.5, tau_p: float = 0.5, dt: float = 0.1,
+                 max_steps: int = 300, tol: float = 1e-3, cue_scale: float = 0.5):
+        super().__init__(patterns)
+        self.gain, self.tau_s, self.tau_p, self.dt = float(gain), float(tau_s), float(tau_p), float(dt)
+        self.max_steps, self.tol, self.cue_scale = int(max_steps), float(tol), float(cue_scale)
+
+    def contract(self, q: np.ndarray) -> np.ndarray:
+        """sum_kl T_ijkl q_kl for a batch q (B x N x N), in O(B K N^2)."""
+        per_pattern = np.einsum("kn,bnm,km->bk", self.xi, q, self.xi, optimize=True)  # xi_mu^T q xi_mu
+        return np.matmul(self.xi.T[None] * per_pattern[:, None, :], self.xi[None]) / self.N**3
+
+    def retrieve(self, cues):
+        x = self.cue_scale * self._cues(cues)
+        v = np.tanh(self.gain * x)
+        p = v[:, :, None] * v[:, None, :]
+        s = self.contract(np.tanh(p))
+        B = x.shape[0]
+        steps = np.full(B, self.max_steps)
+        converged = np.zeros(B, bool)
+        for step in range(self.max_steps):
+            dx = np.einsum("bij,bj->bi", s, v) - x
+            dp = (v[:, :, None] * v[:, None, :] - p) / self.tau_p
+            ds = (self.contract(np.tanh(p)) - s) / self.tau_s
+            rate = np.maximum(np.abs(dx).max(1), np.maximum(np.abs(dp).max((1, 2)), np.abs(ds).max((1, 2)) * self.N))
+            still = rate < self.tol
+            steps[still & ~converged] = step
+            converged |= still
+            if np.all(converged):
+                break
+            x += self.dt * dx
+            p += self.dt * dp
+            s += self.dt * ds
+            v = np.tanh(self.gain * x)
+        return RetrievalResult(np.sign(x), steps, converged)
+
+
+class AstroGated(_Model):
+    """The astrocyte-gated network of MODEL.md (AstroGateModel, forward Euler) on the whole batch.
+
+    Runs in chunks of `chunk` ms; a cue has settled when sign(v) and the winning gain have not changed
+    over `stable_chunks` consecutive chunks (by default 30 ms, longer than tau_u and tau_g), or when
+    AstroGateModel's own convergence test passes. Settled cues leave the batch. steps = Euler steps.
+    """
+
+    def __init__(self, patterns, params: Parameters | None = None, chunk: float = 10.0, stable_chunks: int = 3,
+                 max_duration: float = 300.0, tol: float = 1e-6):
+        super().__init__(patterns)
+        self.model = AstroGateModel(self.xi, params or Parameters())
+        self.chunk, self.stable_chunks = float(chunk), int(stable_chunks)
+        self.max_duration, self.tol = float(max_duration), float(tol)
+
+    def retrieve(self, cues):
+        cues = self._cues(cues)
+        B = cues.shape[0]
+        u, a = self.model.initial_state(cues)
+        steps_per_chunk = int(round(self.chunk / self.model.params.dt))
+        n_chunks = int(np.ceil(self.max_duration / self.chunk))
+        steps = np.full(B, n_chunks * steps_per_chunk)
+        converged = np.zeros(B, bool)
+        active = np.arange(B)
+        last_signs, last_winner = np.sign(u), np.argmax(a, axis=1)
+        unchanged = np.zeros(B, int)
+        for chunk in range(1, n_chunks + 1):
+            run = self.model.run(cues[active], duration=self.chunk, tol=self.tol, record_every=self.chunk,
+                                 u0=u[active], a0=a[active])
+            u[active], a[active] = run.u, run.a
+            signs, winner = np.sign(run.u), np.argmax(run.a, axis=1)
+            same = np.all(signs == last_signs[active], axis=1) & (winner == last_winner[active])
+            unchanged[active] = np.where(same, unchanged[active] + 1, 0)
+            last_signs[active], last_winner[active] = signs, winner
+            done = (unchanged[active] >= self.stable_chunks) | run.converged
+            steps[active[done]] = chunk * steps_per_chunk
+            converged[active[done]] = True
+            active = active[~done]
+            if active.size == 0:
+                break
+        return RetrievalResult(np.sign(u), steps, converged)
+
+
+# -- the registry ---------------------------------------------------------------------------
+KINDS = {
+    "cue": CueUnchanged,
+    "oracle": NearestPattern,
+    "hopfield": ClassicalHopfield,
+    "hopfield-continuous": ContinuousHopfield,
+    "dense": DenseAssociativeMemory,
+    "modern": ModernHopfield,
+    "naam": NeuronAstrocyteMemory,
+    "gated": AstroGated,
+}
+
+
+def make_model(kind: str, patterns, **options) -> _Model:
+    """A model of the given kind; options are its constructor's keywords (for 'gated', the
+    Parameters fields plus chunk, stable_chunks, max_duration, tol)."""
+    if kind not in KINDS:
+        raise InputError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
+    if kind == "gated":
+        run_keys = {"chunk", "stable_chunks", "max_duration", "tol"}
+        run_options = {k: v for k, v in options.items() if k in run_keys}
+        params = Parameters().updated(**{k: v for k, v in options.items() if k not in run_keys})
+        return AstroGated(patterns, params, **run_options)
+    try:
+        return KINDS[kind](patterns, **options)
+    except TypeError as exc:
+        raise InputError(f"model kind {kind!r}: {exc}") from None

@@ -1,0 +1,124 @@
+"""Metrics, confidence intervals, pairing, config errors and `astrogate bench retrieval --quick` end to end."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astrogate.analysis.benchmark import cell_rng, config_from_dict, load_config, make_problem
+from astrogate.analysis.datasets import load_image_set
+from astrogate.analysis.metrics import bootstrap_interval, summarise, trial_metrics, wilson_interval
+from astrogate.errors import InputError
+from astrogate.main import main
+
+REQUIRED_COLUMNS = ["model", "family", "correlation", "load", "corruption", "trials", "exact_match",
+                    "nearest_accuracy", "mean_overlap"]
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    low, high = wilson_interval(8, 10)  # Wilson (1927) score interval, z = 1.96: 0.490 to 0.943
+    assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-3)
+    assert np.isnan(wilson_interval(0, 0)[0])
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_data():
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(1.0, 1.0, 30), rng.normal(1.0, 1.0, 3000)
+    lo_s, hi_s = bootstrap_interval(small)
+    lo_l, hi_l = bootstrap_interval(large)
+    assert lo_s < small.mean() < hi_s and lo_l < large.mean() < hi_l
+    assert hi_l - lo_l < (hi_s - lo_s) / 4
+    assert bootstrap_interval(np.full(5, 2.0)) == (2.0, 2.0)
+
+
+def test_trial_metrics_classify_target_sign_flip_mixture_and_other_memory():
+    rng = np.random.default_rng(1)
+    xi = rng.choice([-1.0, 1.0], size=(10, 201))
+    mixture = np.sign(xi[0] + xi[1] + xi[2])
+    states = np.stack([xi[0], -xi[0], mixture, xi[4]])
+    targets = np.zeros(4, int)
+    cues = np.stack([xi[0]] * 4)
+    m = trial_metrics(states, xi, targets, cues)
+    assert m["exact_match"].tolist() == [True, False, False, False]
+    # the mixture is equally close (overlap 1/2) to xi[0], xi[1] and xi[2]: its nearest-memory verdict is a tie
+    assert m["nearest_accuracy"][[0, 1, 3]].tolist() == [True, False, False]
+    assert m["sign_flip"].tolist() == [False, True, False, False]
+    assert m["mixture"].tolist() == [False, False, True, False]
+    assert m["improvement"][0] == pytest.approx(0.0) and m["final_overlap"][1] == pytest.approx(-1.0)
+    row = summarise({**m, "steps": np.arange(4), "converged": np.array([1, 1, 0, 1], bool)})
+    assert row["trials"] == 4 and row["exact_match"] == 0.25 and row["not_converged"] == 0.25
+    assert row["exact_match_lo"] < 0.25 < row["exact_match_hi"]
+
+
+def test_cells_are_paired_and_tuning_seeds_are_separate():
+    a = make_problem("corr:0.4", 50, 100, 8, "flip:0.2", cell_rng(3, "cells", "corr:0.4", 0.5, "flip:0.2", 0))
+    b = make_problem("corr:0.4", 50, 100, 8, "flip:0.2", cell_rng(3, "cells", "corr:0.4", 0.5, "flip:0.2", 0))
+    c = make_problem("corr:0.4", 50, 100, 8, "flip:0.2", cell_rng(3, "tuning", "corr:0.4", 0.5, "flip:0.2", 0))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_corruptions_and_image_sets():
+    digits = load_image_set("digits")
+    assert digits.N == 64 and set(np.unique(digits.images)) == {-1.0, 1.0}
+    assert len(np.unique(digits.images, axis=0)) == len(digits.images)
+    rng = np.random.default_rng(2)
+    patterns, targets, cues = make_problem("digits-same", 40, 64, 6, "occlude:0.5", rng)
+    image = cues.reshape(-1, 8, 8)
+    assert np.all(image[:, 4:] == 0) and np.array_equal(image[:, :4], patterns[targets].reshape(-1, 8, 8)[:, :4])
+    assert len(set(digits.labels[[np.flatnonzero((digits.images == p).all(1))[0] for p in patterns[targets]]])) == 1
+    _, _, masked = make_problem("iid", 10, 100, 3, "mask:0.3", rng)
+    assert np.all(np.sum(masked == 0, axis=1) == 30)
+    with pytest.raises(InputError, match="image pattern sets only"):
+        make_problem("iid", 10, 100, 3, "occlude:0.5", rng)
+
+
+def test_config_errors_name_the_file_and_the_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[benchmark]\nN = 10\ninstances = 1\ncues = 2\nloads = [1.0]\npattern_sets = ["iid"]\n'
+                    'corruptions = ["flip:0.1"]\nspeed = 3\n[models.cue]\nkind = "cue"\n')
+    with pytest.raises(InputError, match=r"bad\.toml.*benchmark\.speed"):
+        load_config(path)
+    base = {"benchmark": {"N": 10, "instances": 1, "cues": 2, "loads": [1.0], "pattern_sets": ["iid"],
+                          "corruptions": ["flip:0.1"]}, "models": {"cue": {"kind": "cue"}}}
+    config_from_dict(base)  # the valid base
+    with pytest.raises(InputError, match="models.x.kind"):
+        config_from_dict({**base, "models": {"x": {"kind": "perceptron"}}})
+    with pytest.raises(InputError, match="models.x"):
+        config_from_dict({**base, "models": {"x": {"kind": "modern", "beta": 1.0, "colour": 2}}})
+    with pytest.raises(InputError, match="pattern_sets"):
+        config_from_dict({**base, "benchmark": {**base["benchmark"], "pattern_sets": ["corr:2"]}})
+    with pytest.raises(InputError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("[benchmark\n")
+    assert main(["bench", "retrieval", "--config", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("astrogate: error:") and "bad.toml" in err and "\n" not in err
+
+
+def test_bench_retrieval_quick_end_to_end(tmp_path):
+    import xarray as xr
+
+    out = tmp_path / "quick"
+    assert main(["bench", "retrieval", "--quick", "--out", str(out), "--no-progress"]) == 0
+    table = pd.read_csv(out / "results.csv")
+    assert set(REQUIRED_COLUMNS) <= set(table.columns)
+    n_models = table["model"].nunique()
+    assert len(table) == n_models * len(table.groupby(["pattern_set", "load", "corruption"]))
+    ok = table[table["status"] == "ok"]
+    assert (ok["trials"] > 0).all() and ok[REQUIRED_COLUMNS[6:]].notna().all().all()
+    assert (table.loc[table["status"] != "ok", "trials"] == 0).all()  # caps are rows saying so, not gaps
+    oracle = ok[ok["model"] == "oracle"]
+    assert (oracle["exact_match"] == oracle["nearest_accuracy"]).all()  # the oracle returns a stored pattern
+    cue = ok[ok["model"] == "cue"]
+    assert (cue["exact_match"] == 0).all()
+    for name in ("results.nc", "tuning.json", "summary.json", "nearest_accuracy_vs_load.png",
+                 "exact_match_vs_load.png", "gallery.png"):
+        assert (out / name).is_file(), name
+    ds = xr.open_dataset(out / "results.nc", engine="scipy")
+    assert set(ds.sizes) == {"model", "pattern_set", "corruption", "load"}
