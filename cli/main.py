@@ -17,7 +17,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from astrogate import cmd_compare, cmd_demo, cmd_recall, cmd_sweep
+    from astrogate import cmd_bench_speed, cmd_compare, cmd_demo, cmd_recall, cmd_sweep
 
     parser = OneLineErrorParser(
         prog="astrogate",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"astrogate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (cmd_recall, cmd_compare, cmd_demo, cmd_sweep):
+    for module in (cmd_recall, cmd_compare, cmd_demo, cmd_sweep, cmd_bench_speed):
         module.register(subparsers)
     return parser
 

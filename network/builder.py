@@ -51,9 +51,11 @@ def check_gating(gating: str, params: Parameters) -> None:
 
 def build_network(patterns, params: Parameters, gating: str = "factorised", neuron: str = "rate",
                   record_every: float | None = None, neuron_sample: int = NEURON_SAMPLE,
-                  monitor_energy: bool = True) -> NetworkHandles:
+                  monitor_energy: bool = True, weight_dtype=None) -> NetworkHandles:
     """Groups, synapses, monitors and the Network for these patterns, on the active device.
-    Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running."""
+    Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running.
+    weight_dtype (for example numpy.float32): storage of the factorised gating weights, which dominate
+    the memory traffic of a step; None keeps Brian2's float64 (the default, used for every comparison)."""
     import brian2 as b2
 
     xi = validate_patterns(patterns)
@@ -89,7 +91,8 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         updater.when, updater.order = SLOT, ORDER[order]
 
     synapses = {}
-    overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap")
+    overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap",
+                          dtype=None if weight_dtype is None else {"weight": weight_dtype})
     overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
     summed(overlap, "m_post", "overlaps")
     synapses["overlap"] = overlap
@@ -98,7 +101,8 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     summed(normaliser, "Z_post", "normaliser")
     synapses["normaliser"] = normaliser
     if gating == "factorised":
-        output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output")
+        output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output",
+                             dtype=None if weight_dtype is None else {"pattern": weight_dtype})
         output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
         summed(output, "I_rec_post", "recurrent")
         synapses["output"] = output
