@@ -31,6 +31,9 @@ from astrogate.errors import InputError
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
+# the benchmark's Brian2 networks sum the overlaps synapse by synapse in neuron order (network/builder.py:
+# same results as the builder's default, without a chain of additions into one m_mu; docs/speed_notes.md)
+LAYOUT = "by_neuron"
 TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
 # bytes per synapse of a factorised gating Synapses: the weight and the int32 pre and post indices
 INDEX_BYTES = 4 + 4
@@ -48,12 +51,13 @@ class SpeedConfig:
     sizes: list[tuple[int, int]]  # (N, K)
     simulators: tuple[str, ...] = SIMULATORS
     repeats: int = 5
-    numpy_steps: int = 50
-    runtime_steps: tuple[int, int] = (20, 120)  # two durations, differenced (the longer one is grown to ~1 s)
-    standalone_steps: int = 2000
+    numpy_work: float = 5e8  # steps x N K of one timed NumPy sample (at least 3 steps, at most 50)
+    runtime_steps: tuple[int, int] = (5, 25)  # two durations, differenced (the longer one is grown to ~1 s)
+    standalone_work: float = 1e9  # steps x N K of one standalone run (~a few seconds here)
     batch: int = 128
     memory_cap_gb: float = 8.0
-    # cpp_standalone variants beyond 1 thread float64, as (threads, dtype) -> sizes they run at
+    # cpp_standalone variants beyond the base one (1 thread, float64, overlaps laid out by neuron),
+    # as (threads, weight dtype, overlap layout) -> the sizes they run at
     cpp_variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
 
@@ -65,13 +69,13 @@ class SpeedConfig:
 def full_config() -> SpeedConfig:
     sizes = [(N, K) for N in (10**3, 10**4, 10**5) for K in (10**2, 10**3, 10**4)]
     target = [(10**4, 10**3)]
-    return SpeedConfig(sizes=sizes, cpp_variant_sizes={(2, "float64"): target, (1, "float32"): target,
-                                                       (2, "float32"): target})
+    variants = [(1, "float64", "by_pattern"), (2, "float64", LAYOUT), (1, "float32", LAYOUT), (2, "float32", LAYOUT)]
+    return SpeedConfig(sizes=sizes, cpp_variant_sizes={v: target for v in variants})
 
 
 def quick_config() -> SpeedConfig:
     sizes = [(N, K) for N in (1000, 3000) for K in (100, 300)]
-    return SpeedConfig(sizes=sizes, repeats=3, numpy_steps=20, standalone_steps=500, batch=32,
+    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, batch=32,
                        cpp_variant_sizes={})
 
 
@@ -128,7 +132,10 @@ def peak_rss_mb() -> float:
 # -- measurements; each runs in its own process (see measure()) -----------------------------------------
 
 def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
-    """The two products of a step alone: xi @ v (K) and xi.T @ h (N), float64, BLAS."""
+    """The two products of a step alone: xi @ v (K) and xi.T @ h (N), float64, BLAS on one core and on
+    all cores; the faster of the two is the limit (on a shared machine either may win)."""
+    from threadpoolctl import threadpool_limits
+
     xi = random_patterns(N, K)
     rng = np.random.default_rng(1)
     v, h = rng.standard_normal(N), rng.standard_normal(K)
@@ -137,7 +144,10 @@ def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
         xi @ v
         xi.T @ h
 
-    return {"seconds_per_step": median_seconds(two_products, repeats, warmup=2)}
+    all_cores = median_seconds(two_products, repeats, warmup=2)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_core = median_seconds(two_products, repeats, warmup=2)
+    return {"seconds_per_step": min(one_core, all_cores), "one_core": one_core, "all_cores": all_cores}
 
 
 def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
@@ -201,7 +211,7 @@ def gemm_peak(repeats: int, n: int = 2048) -> float:
 
 
 def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int = 1,
-                weight_dtype: str = "float64", build_root: str | None = None) -> dict:
+                weight_dtype: str = "float64", layout: str = "by_pattern", build_root: str | None = None) -> dict:
     """The factorised Brian2 network (without its Lyapunov monitors, O(N + K) per step and more code to
     compile) per step: runtime/cython by differencing two run lengths; cpp_standalone and cuda_standalone
     (untested here: no GPU was lent) by the binary's own timer around the simulation loop, which leaves out
@@ -220,7 +230,7 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
         start = time.perf_counter()
         devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
         handles = builder.build_network(xi, params, record_every=n_long * DT_MS, monitor_energy=False,
-                                        weight_dtype=dtype)
+                                        weight_dtype=dtype, overlap_layout=layout)
         builder.apply_state(builder.state_values(handles, xi, u0))
         built = time.perf_counter() - start
         start = time.perf_counter()
@@ -250,7 +260,7 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
     if time_binary:  # the binary's own peak resident memory, written next to it
         b2.prefs.devices.cpp_standalone.run_cmd_unix = [time_binary, "-f", "%M", "-o", "peak_rss_kb.txt", "./main"]
     handles = builder.build_network(xi, params, record_every=n_steps * DT_MS, monitor_energy=False,
-                                    weight_dtype=dtype)
+                                    weight_dtype=dtype, overlap_layout=layout)
     builder.apply_state(builder.state_values(handles, xi, u0))
     handles.net.run(n_steps * DT_MS * b2.ms)
     try:
@@ -422,22 +432,26 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
         return None
 
     for N, K in config.sizes:
+        standalone_steps = int(np.clip(config.standalone_work / (N * K), 100, 5000))
+        numpy_steps = int(np.clip(config.numpy_work / (N * K), 3, 50))
         # always measured: every ratio is to it
         skip = too_big("numpy", N, K)
         r = {"status": skip} if skip else measure("time_matvec_limit", N=N, K=K, repeats=config.repeats)
         limit = r.get("seconds_per_step")
-        add(_row("matvec_limit", N, K, **_timing(r, limit), threads=os.cpu_count(), weight_dtype="float64",
-                 note="xi @ v and xi.T @ h, NumPy/BLAS, all cores"))
+        add(_row("matvec_limit", N, K, **_timing(r, limit), weight_dtype="float64",
+                 threads=(1 if r["one_core"] <= r["all_cores"] else os.cpu_count()) if limit else "",
+                 note=(f"xi @ v and xi.T @ h, NumPy/BLAS: 1 core {r['one_core'] * 1e6:.1f} us, "
+                       f"{os.cpu_count()} cores {r['all_cores'] * 1e6:.1f} us") if limit else ""))
         if "numpy" in sims:
             skip = too_big("numpy", N, K)
             r = {"status": skip} if skip else measure("time_numpy_reference", N=N, K=K, repeats=config.repeats,
-                                                      steps=config.numpy_steps)
+                                                      steps=numpy_steps)
             add(_row("numpy_reference", N, K, **_timing(r, limit), threads=os.cpu_count(), weight_dtype="float64",
                      note="AstroGateModel forward Euler, one cue"))
         if "batched" in sims:
             skip = too_big("numpy", N, K) or (None if config.batch * (N + K) * 8 * 6 < cap else "not measured: batch too large")
             r = {"status": skip} if skip else measure("time_batched", N=N, K=K, repeats=config.repeats,
-                                                      steps=max(3, config.numpy_steps // 5), batch=config.batch)
+                                                      steps=max(2, numpy_steps // 10), batch=config.batch)
             row = _row(f"numpy_batched_B{config.batch}", N, K, **_timing(r, limit), threads=os.cpu_count(),
                        weight_dtype="float64", note="per cue-step; B cues at once")
             if "trials_per_second" in r:
@@ -448,18 +462,18 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
         if "runtime" in sims:
             skip = too_big("brian2", N, K)
             r = {"status": skip} if skip else measure("time_brian2", N=N, K=K, repeats=config.repeats,
-                                                      device="runtime", steps=config.runtime_steps)
+                                                      device="runtime", steps=config.runtime_steps, layout=LAYOUT)
             add(_row("brian2_runtime_cython", N, K, **_timing(r, limit), threads=1, weight_dtype="float64",
                      synaptic_mb=synaptic_bytes(N, K) / 2**20,
                      note="peak includes the Python interpreter and Brian2"))
         if "cpp" in sims:
-            variants = [(1, "float64")] + [v for v, sizes in config.cpp_variant_sizes.items() if (N, K) in sizes]
-            for threads, dtype in variants:
+            variants = [(1, "float64", LAYOUT)] + [v for v, sizes in config.cpp_variant_sizes.items() if (N, K) in sizes]
+            for threads, dtype, layout in variants:
                 skip = too_big("brian2", N, K)
                 r = {"status": skip} if skip else measure(
                     "time_brian2", N=N, K=K, repeats=config.repeats, device="cpp_standalone",
-                    steps=config.standalone_steps, threads=threads, weight_dtype=dtype, build_root=build_root)
-                name = f"cpp_standalone_{threads}thread{'s' if threads > 1 else ''}" + ("_float32" if dtype == "float32" else "")
+                    steps=standalone_steps, threads=threads, weight_dtype=dtype, layout=layout, build_root=build_root)
+                name = f"cpp_standalone_{threads}thread{'s' if threads > 1 else ''}" + ("_float32" if dtype == "float32" else "") + ("" if layout == LAYOUT else f"_{layout}")
                 timing = _timing(r, limit)
                 if r.get("binary_peak_rss_mb") is not None:
                     timing["peak_rss_mb"] = r["binary_peak_rss_mb"]
@@ -475,10 +489,10 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
             # the CUDA project's code generation and nvcc compilation are tested without a GPU (make test-nvcc)
             r = {"status": "not measured: no GPU"} if capability is None else measure(
                 "time_brian2", N=N, K=K, repeats=config.repeats, device="cuda_standalone",
-                steps=config.standalone_steps, build_root=build_root)
+                steps=standalone_steps, layout=LAYOUT, build_root=build_root)
             add(_row("cuda_standalone", N, K, **_timing(r, limit), weight_dtype="float64"))
         if "naam" in sims:
-            r = measure("time_naam", N=N, K=K, repeats=config.repeats, steps=config.numpy_steps)
+            r = measure("time_naam", N=N, K=K, repeats=config.repeats, steps=numpy_steps)
             add(_row("naam", N, K, **_timing(r, limit), note="Kozachkov, Slotine & Krotov; O(N^2 K) per step"))
 
     exponents = fit_exponents(rows)

@@ -51,11 +51,16 @@ def check_gating(gating: str, params: Parameters) -> None:
 
 def build_network(patterns, params: Parameters, gating: str = "factorised", neuron: str = "rate",
                   record_every: float | None = None, neuron_sample: int = NEURON_SAMPLE,
-                  monitor_energy: bool = True, weight_dtype=None) -> NetworkHandles:
+                  monitor_energy: bool = True, weight_dtype=None,
+                  overlap_layout: str = "by_pattern") -> NetworkHandles:
     """Groups, synapses, monitors and the Network for these patterns, on the active device.
     Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running.
     weight_dtype (for example numpy.float32): storage of the factorised gating weights, which dominate
-    the memory traffic of a step; None keeps Brian2's float64 (the default, used for every comparison)."""
+    the memory traffic of a step; None keeps Brian2's float64 (the default, used for every comparison).
+    overlap_layout: the order of the neurons -> astrocytes synapses, "by_pattern" (synapse mu*N + i) or
+    "by_neuron" (synapse i*K + mu). Each m_mu sums its terms in the same order either way (same results);
+    "by_neuron" sends consecutive synapses to different astrocytes, so the summed-variable loop does not
+    wait on the previous addition to the same m_mu."""
     import brian2 as b2
 
     xi = validate_patterns(patterns)
@@ -93,7 +98,12 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     synapses = {}
     overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap",
                           dtype=None if weight_dtype is None else {"weight": weight_dtype})
-    overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+    if overlap_layout == "by_pattern":
+        overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+    elif overlap_layout == "by_neuron":
+        overlap.connect(i=np.repeat(np.arange(N), K), j=np.tile(np.arange(K), N))  # synapse i*K + mu
+    else:
+        raise InputError(f"unknown overlap_layout {overlap_layout!r}: use 'by_pattern' or 'by_neuron'")
     summed(overlap, "m_post", "overlaps")
     synapses["overlap"] = overlap
     normaliser = b2.Synapses(astrocytes, hub, eq.NORMALISER_SYNAPSE, name="normaliser")
@@ -135,7 +145,7 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
 
     net = b2.Network(neurons, astrocytes, hub, *operations, *synapses.values(), *monitors.values())
     return NetworkHandles(net, neurons, astrocytes, hub, synapses, monitors, N, K, gating, params, sample,
-                          record_every)
+                          record_every, extra={"overlap_layout": overlap_layout})
 
 
 def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t_current: float = 0.0,
@@ -164,7 +174,8 @@ def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t
         state[(n, name)] = values[name]
     for name in eq.ASTROCYTE_PARAMETERS:
         state[(a, name)] = values[name]
-    state[(syn["overlap"], "weight")] = xi.ravel() / handles.N
+    by_neuron = handles.extra.get("overlap_layout") == "by_neuron"
+    state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / handles.N
     if handles.gating == "factorised":
         state[(syn["output"], "pattern")] = xi.ravel()
     else:

@@ -85,3 +85,26 @@ def test_brian2_runtime_and_cpp_standalone_rows(tmp_path):
     check_measured(rows, {"matvec_limit", "brian2_runtime_cython", "cpp_standalone_1thread"})
     cpp = next(r for r in rows if r["simulator"] == "cpp_standalone_1thread")
     assert float(cpp["compile_seconds"]) > 0 and float(cpp["synaptic_mb"]) > 0
+
+
+@pytest.mark.brian2
+def test_overlap_layouts_give_identical_trajectories():
+    """The benchmark's 'by_neuron' synapse order sums each overlap in the same order as the default."""
+    import brian2 as b2
+    import numpy as np
+
+    from astrogate.models.parameters import Parameters
+    from astrogate.network import builder, devices
+
+    rng = np.random.default_rng(5)
+    xi = rng.choice([-1.0, 1.0], size=(12, 25))
+    u0 = 0.5 * xi[3] * np.where(rng.random(25) < 0.2, -1.0, 1.0)
+    params = Parameters(dt=0.1)
+    finals = {}
+    for layout in ("by_pattern", "by_neuron"):
+        devices.activate(devices.DeviceChoice("runtime", "numpy"), params.dt)
+        handles = builder.build_network(xi, params, overlap_layout=layout)
+        builder.apply_state(builder.state_values(handles, xi, u0))
+        handles.net.run(5 * b2.ms)
+        finals[layout] = np.concatenate([handles.neurons.u[:], handles.astrocytes.g[:]])
+    assert np.array_equal(finals["by_pattern"], finals["by_neuron"])
