@@ -60,7 +60,9 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     overlap_layout: the order of the neurons -> astrocytes synapses, "by_pattern" (synapse mu*N + i) or
     "by_neuron" (synapse i*K + mu). Each m_mu sums its terms in the same order either way (same results);
     "by_neuron" sends consecutive synapses to different astrocytes, so the summed-variable loop does not
-    wait on the previous addition to the same m_mu."""
+    wait on the previous addition to the same m_mu. "by_neuron" also creates both gating Synapses with
+    Brian2's all-to-all connect() (pre-major order: i*K + mu here, mu*N + i for the output, as the arrays
+    give), so no N K index arrays are built in Python or shipped to a standalone binary."""
     import brian2 as b2
 
     xi = validate_patterns(patterns)
@@ -101,7 +103,7 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     if overlap_layout == "by_pattern":
         overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
     elif overlap_layout == "by_neuron":
-        overlap.connect(i=np.repeat(np.arange(N), K), j=np.tile(np.arange(K), N))  # synapse i*K + mu
+        overlap.connect()  # all-to-all, pre-major: synapse i*K + mu
     else:
         raise InputError(f"unknown overlap_layout {overlap_layout!r}: use 'by_pattern' or 'by_neuron'")
     summed(overlap, "m_post", "overlaps")
@@ -113,7 +115,10 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     if gating == "factorised":
         output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output",
                              dtype=None if weight_dtype is None else {"pattern": weight_dtype})
-        output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
+        if overlap_layout == "by_neuron":
+            output.connect()  # all-to-all, pre-major: synapse mu*N + i
+        else:
+            output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
         summed(output, "I_rec_post", "recurrent")
         synapses["output"] = output
     else:
