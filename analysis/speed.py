@@ -38,7 +38,11 @@ TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
 # bytes per synapse of a factorised gating Synapses: the weight and the int32 pre and post indices
 INDEX_BYTES = 4 + 4
 # rough peak bytes per N*K of each kind of measurement, used only to refuse sizes that would not fit
-EST_BYTES_PER_NK = {"numpy": 24, "brian2": 200}
+# (measured at N K = 10^7: Brian2 runtime peaked at 88 B per N K, the cpp_standalone binary at 46)
+EST_BYTES_PER_NK = {"numpy": 24, "brian2": 100}
+# beta = 20 N, capped where the Brian2 network's shifted softmax would overflow (N = 10^5 at dt = 0.1 ms);
+# the cost of a step does not depend on beta
+BETA_CAP = 1e5
 
 SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam")
 CSV_COLUMNS = ("simulator", "N", "K", "seconds_per_step", "seconds_per_simulated_second", "ratio_to_limit",
@@ -129,6 +133,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
+def benchmark_parameters(N: int):
+    from astrogate.models.parameters import Parameters
+
+    return Parameters(dt=DT_MS, beta=min(Parameters().beta_for(N), BETA_CAP))
+
+
 # -- measurements; each runs in its own process (see measure()) -----------------------------------------
 
 def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
@@ -153,9 +163,8 @@ def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
 def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
     """AstroGateModel's forward-Euler step on one cue, as `recall --method euler` takes it."""
     from astrogate.models.abstract import AstroGateModel
-    from astrogate.models.parameters import Parameters
 
-    model = AstroGateModel(random_patterns(N, K), Parameters(dt=DT_MS))
+    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
     u, a = model.initial_state(model.xi[0])
     dt = model.params.dt
 
@@ -173,9 +182,8 @@ def time_batched(N: int, K: int, repeats: int, steps: int, batch: int) -> dict:
     """B cues at once (two matrix-matrix products per step) against the same two GEMMs alone and
     against the machine's GEMM throughput on a square product."""
     from astrogate.models.abstract import AstroGateModel
-    from astrogate.models.parameters import Parameters
 
-    model = AstroGateModel(random_patterns(N, K), Parameters(dt=DT_MS))
+    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
     rng = np.random.default_rng(2)
     u, a = model.initial_state(model.xi[rng.integers(0, K, size=batch)])
     dt = model.params.dt
@@ -218,11 +226,10 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
     loading the arrays."""
     import brian2 as b2
 
-    from astrogate.models.parameters import Parameters
     from astrogate.network import builder, devices
 
     xi = random_patterns(N, K)
-    params = Parameters(dt=DT_MS).resolved(N)
+    params = benchmark_parameters(N).resolved(N)
     dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
     u0 = params.cue_scale * xi[0]
     if device == "runtime":
@@ -571,14 +578,16 @@ def plot_speed(rows, path: Path, exponents: dict | None = None) -> Path:
 
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for sim in dict.fromkeys(r["simulator"] for r in measured(rows)):
-        pts = sorted((r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows) if r["simulator"] == sim)
-        label = sim
-        fit = (exponents or {}).get(sim, {})
-        slope = next((f["exponent"] for key, f in fit.items() if key != "all_sizes"), None)
-        if slope is not None:
-            label += f" (slope {slope:.2f})"
+        pts = [(r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows) if r["simulator"] == sim]
+        slope = (exponents or {}).get(sim, {}).get("all_sizes", {}).get("exponent")
+        label = sim + (" (per cue)" if sim.startswith("numpy_batched") else "")
+        label += f", slope {slope:.2f}" if slope is not None else ""
         style = dict(color="black", linewidth=2.5) if sim == "matvec_limit" else {}
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label, **style)
+        # markers: every size; line: the geometric mean over the sizes with the same N K
+        nks = sorted({p[0] for p in pts})
+        means = [math.exp(np.mean([math.log(t) for nk_, t in pts if nk_ == nk])) for nk in nks]
+        (line,) = ax.plot(nks, means, "-", label=label, **style)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=line.get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("N K (pattern matrix entries)")
