@@ -10,7 +10,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "runs" / "configs"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (retrieval)", description=__doc__)
+    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed)", description=__doc__)
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for register_benchmark in BENCHMARKS:
         register_benchmark(benchmarks)
@@ -31,7 +31,13 @@ def register_retrieval(benchmarks) -> None:
     parser.set_defaults(handler=handle_retrieval)
 
 
-BENCHMARKS = (register_retrieval,)
+def register_speed(benchmarks) -> None:
+    from astrogate.cmd_bench_speed import register_speed as register
+
+    register(benchmarks)
+
+
+BENCHMARKS = (register_retrieval, register_speed)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:

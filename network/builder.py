@@ -56,11 +56,20 @@ def check_gating(gating: str, params: Parameters) -> None:
 def build_network(patterns, params: Parameters, gating: str = "factorised", neuron: str = "rate",
                   record_every: float | None = None, neuron_sample: int = NEURON_SAMPLE,
                   monitor_energy: bool = True, spiking: spk.SpikingParameters | None = None,
-                  raster_neurons: int = RASTER_NEURONS) -> NetworkHandles:
+                  raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
+                  overlap_layout: str = "by_pattern") -> NetworkHandles:
     """Groups, synapses, monitors and the Network for these patterns, on the active device.
     Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running.
     Spiking neurons ('poisson', 'lif') take `spiking` (defaults if None); the Lyapunov function is
-    not monitored for them (it is not one for a stochastic network)."""
+    not monitored for them (it is not one for a stochastic network).
+    weight_dtype (for example numpy.float32): storage of the factorised gating weights, which dominate
+    the memory traffic of a step; None keeps Brian2's float64 (the default, used for every comparison).
+    overlap_layout: the order of the neurons -> astrocytes synapses, "by_pattern" (synapse mu*N + i) or
+    "by_neuron" (synapse i*K + mu). Each m_mu sums its terms in the same order either way (same results);
+    "by_neuron" sends consecutive synapses to different astrocytes, so the summed-variable loop does not
+    wait on the previous addition to the same m_mu. "by_neuron" also creates both gating Synapses with
+    Brian2's all-to-all connect() (pre-major order: i*K + mu here, mu*N + i for the output, as the arrays
+    give), so no N K index arrays are built in Python or shipped to a standalone binary."""
     import brian2 as b2
 
     xi = validate_patterns(patterns)
@@ -115,8 +124,14 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
                               name="overlap")
         operations.append(step(astrocytes, spk.EVENT_OVERLAP_UPDATE, "overlaps"))
     else:
-        overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap")
-    overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+        overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap",
+                              dtype=None if weight_dtype is None else {"weight": weight_dtype})
+    if overlap_layout == "by_pattern":
+        overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+    elif overlap_layout == "by_neuron":
+        overlap.connect()  # all-to-all, pre-major: synapse i*K + mu
+    else:
+        raise InputError(f"unknown overlap_layout {overlap_layout!r}: use 'by_pattern' or 'by_neuron'")
     if not event_readout:
         summed(overlap, "m_post", "overlaps")
     synapses["overlap"] = overlap
@@ -125,8 +140,12 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     summed(normaliser, "Z_post", "normaliser")
     synapses["normaliser"] = normaliser
     if gating == "factorised":
-        output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output")
-        output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
+        output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output",
+                             dtype=None if weight_dtype is None else {"pattern": weight_dtype})
+        if overlap_layout == "by_neuron":
+            output.connect()  # all-to-all, pre-major: synapse mu*N + i
+        else:
+            output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
         summed(output, "I_rec_post", "recurrent")
         synapses["output"] = output
     else:
@@ -163,7 +182,7 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
 
     net = b2.Network(neurons, astrocytes, hub, *operations, *synapses.values(), *monitors.values())
     return NetworkHandles(net, neurons, astrocytes, hub, synapses, monitors, N, K, gating, params, sample,
-                          record_every, neuron, spiking)
+                          record_every, neuron, spiking, extra={"overlap_layout": overlap_layout})
 
 
 def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t_current: float = 0.0,
@@ -193,7 +212,8 @@ def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t
         state[(n, name)] = values[name]
     for name in eq.ASTROCYTE_PARAMETERS:
         state[(a, name)] = values[name]
-    state[(syn["overlap"], "weight")] = xi.ravel() / handles.N
+    by_neuron = handles.extra.get("overlap_layout") == "by_neuron"
+    state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / handles.N
     if handles.gating == "factorised":
         state[(syn["output"], "pattern")] = xi.ravel()
     else:

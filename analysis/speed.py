@@ -1,0 +1,624 @@
+"""The speed benchmark (issue 8): every simulator of the model against the two-mat-vec limit.
+
+One step of the model is, at its core, two products of the K x N pattern matrix with a vector
+(overlaps m = xi v / N, then the gated input xi^T h). The limit is those two products alone, timed with
+NumPy/BLAS on float64 arrays of the same size (and with CuPy or PyTorch on a GPU, where one is present).
+Each simulator is timed per step on the same sizes and reported as a ratio to that limit.
+
+Every measurement runs in a fresh process, so that its peak resident memory (ru_maxrss) is its own;
+a standalone binary's peak is read from /usr/bin/time. Times are medians of repeats after a warm-up.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import platform
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from astrogate.errors import InputError
+
+DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
+STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
+# the benchmark's Brian2 networks sum the overlaps synapse by synapse in neuron order (network/builder.py:
+# same results as the builder's default, without a chain of additions into one m_mu; docs/speed_notes.md)
+LAYOUT = "by_neuron"
+TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
+# bytes per synapse of a factorised gating Synapses: the weight and the int32 pre and post indices
+INDEX_BYTES = 4 + 4
+# rough peak bytes per N*K of each kind of measurement, used only to refuse sizes that would not fit
+# (measured at N K = 10^7: Brian2 runtime peaked at 88 B per N K, the cpp_standalone binary at 46)
+EST_BYTES_PER_NK = {"numpy": 24, "brian2": 100}
+# beta = 20 N, capped where the Brian2 network's shifted softmax would overflow (N = 10^5 at dt = 0.1 ms);
+# the cost of a step does not depend on beta
+BETA_CAP = 1e5
+
+SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam")
+CSV_COLUMNS = ("simulator", "N", "K", "seconds_per_step", "seconds_per_simulated_second", "ratio_to_limit",
+               "build_seconds", "compile_seconds", "peak_rss_mb", "synaptic_mb", "threads", "weight_dtype",
+               "trials_per_second", "fraction_of_gemm_peak", "status", "note")
+
+
+@dataclass
+class SpeedConfig:
+    sizes: list[tuple[int, int]]  # (N, K)
+    simulators: tuple[str, ...] = SIMULATORS
+    repeats: int = 5
+    numpy_work: float = 5e8  # steps x N K of one timed NumPy sample (at least 3 steps, at most 50)
+    runtime_steps: tuple[int, int] = (5, 25)  # two durations, differenced (the longer one is grown to ~1 s)
+    standalone_work: float = 1e9  # steps x N K of one standalone run (~a few seconds here)
+    batch: int = 128
+    memory_cap_gb: float = 8.0
+    # cpp_standalone variants beyond the base one (1 thread, float64, overlaps laid out by neuron),
+    # as (threads, weight dtype, overlap layout) -> the sizes they run at
+    cpp_variant_sizes: dict = field(default_factory=dict)
+    build_root: str | None = None
+
+    @property
+    def memory_cap_bytes(self) -> float:
+        return self.memory_cap_gb * 2**30
+
+
+def full_config() -> SpeedConfig:
+    sizes = [(N, K) for N in (10**3, 10**4, 10**5) for K in (10**2, 10**3, 10**4)]
+    target = [(10**4, 10**3)]
+    variants = [(1, "float64", "by_pattern"), (2, "float64", LAYOUT), (1, "float32", LAYOUT), (2, "float32", LAYOUT)]
+    return SpeedConfig(sizes=sizes, cpp_variant_sizes={v: target for v in variants})
+
+
+def quick_config() -> SpeedConfig:
+    sizes = [(N, K) for N in (1000, 3000) for K in (100, 300)]
+    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, batch=32,
+                       cpp_variant_sizes={})
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs)."""
+    sizes = []
+    for item in text.split(","):
+        try:
+            N, K = (int(x) for x in item.split(":"))
+        except ValueError:
+            raise InputError(f"--sizes: {item!r} is not N:K (for example 1000:100)") from None
+        if N < 2 or K < 2:
+            raise InputError(f"--sizes: N and K must be at least 2, got {item!r}")
+        sizes.append((N, K))
+    return sizes
+
+
+def parse_simulators(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = sorted(set(names) - set(SIMULATORS))
+    if unknown or not names:
+        raise InputError(f"--simulators: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SIMULATORS)}")
+    return names
+
+
+# -- timing -------------------------------------------------------------------------------------------
+
+def median_seconds(fn, repeats: int, warmup: int = 1, min_seconds: float = 0.02) -> float:
+    """Median time of one call of fn: calls are batched so that each timed sample lasts min_seconds."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    inner = max(1, int(min_seconds / max(once, 1e-9)))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    return statistics.median(samples)
+
+
+def random_patterns(N: int, K: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 2, size=(K, N), dtype=np.int8) * 2 - 1).astype(np.float64)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+
+
+def benchmark_parameters(N: int):
+    from astrogate.models.parameters import Parameters
+
+    return Parameters(dt=DT_MS, beta=min(Parameters().beta_for(N), BETA_CAP))
+
+
+# -- measurements; each runs in its own process (see measure()) -----------------------------------------
+
+def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
+    """The two products of a step alone: xi @ v (K) and xi.T @ h (N), float64, BLAS on one core and on
+    all cores; the faster of the two is the limit (on a shared machine either may win)."""
+    from threadpoolctl import threadpool_limits
+
+    xi = random_patterns(N, K)
+    rng = np.random.default_rng(1)
+    v, h = rng.standard_normal(N), rng.standard_normal(K)
+
+    def two_products():
+        xi @ v
+        xi.T @ h
+
+    all_cores = median_seconds(two_products, repeats, warmup=2)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_core = median_seconds(two_products, repeats, warmup=2)
+    return {"seconds_per_step": min(one_core, all_cores), "one_core": one_core, "all_cores": all_cores}
+
+
+def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
+    """AstroGateModel's forward-Euler step on one cue, as `recall --method euler` takes it."""
+    from astrogate.models.abstract import AstroGateModel
+
+    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    u, a = model.initial_state(model.xi[0])
+    dt = model.params.dt
+
+    def run_steps():
+        nonlocal u, a
+        for _ in range(steps):
+            du, da = model.derivatives(u, a)
+            u = u + dt * du
+            a = a + dt * da
+
+    return {"seconds_per_step": median_seconds(run_steps, repeats, min_seconds=0) / steps}
+
+
+def time_batched(N: int, K: int, repeats: int, steps: int, batch: int) -> dict:
+    """B cues at once (two matrix-matrix products per step) against the same two GEMMs alone and
+    against the machine's GEMM throughput on a square product."""
+    from astrogate.models.abstract import AstroGateModel
+
+    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    rng = np.random.default_rng(2)
+    u, a = model.initial_state(model.xi[rng.integers(0, K, size=batch)])
+    dt = model.params.dt
+
+    def run_steps():
+        nonlocal u, a
+        for _ in range(steps):
+            du, da = model.derivatives(u, a)
+            u = u + dt * du
+            a = a + dt * da
+
+    step = median_seconds(run_steps, repeats, min_seconds=0) / steps
+    V, H = rng.standard_normal((batch, N)), rng.standard_normal((batch, K))
+    xi = model.xi
+
+    def two_gemms():
+        V @ xi.T
+        H @ xi
+
+    gemms = median_seconds(two_gemms, repeats, warmup=2)
+    flops = 4.0 * batch * N * K  # two products of B x N x K multiply-adds
+    return {"seconds_per_step": step / batch, "batch_seconds_per_step": step, "gemm_seconds": gemms,
+            "step_flops_per_second": flops / step, "gemm_flops_per_second": flops / gemms,
+            "peak_gemm_flops_per_second": gemm_peak(repeats),
+            "trials_per_second": batch / (step * TRIAL_MS / DT_MS)}
+
+
+def gemm_peak(repeats: int, n: int = 2048) -> float:
+    """The machine's float64 matrix-product throughput (flop/s), a square n x n product."""
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    return 2.0 * n**3 / median_seconds(lambda: A @ B, repeats, warmup=1)
+
+
+def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int = 1,
+                weight_dtype: str = "float64", layout: str = "by_pattern", build_root: str | None = None) -> dict:
+    """The factorised Brian2 network (without its Lyapunov monitors, O(N + K) per step and more code to
+    compile) per step: runtime/cython by differencing two run lengths; cpp_standalone and cuda_standalone
+    (untested here: no GPU was lent) by the binary's own timer around the simulation loop, which leaves out
+    loading the arrays."""
+    import brian2 as b2
+
+    from astrogate.network import builder, devices
+
+    xi = random_patterns(N, K)
+    params = benchmark_parameters(N).resolved(N)
+    dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
+    u0 = params.cue_scale * xi[0]
+    if device == "runtime":
+        n_short, n_long = steps
+        start = time.perf_counter()
+        devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
+        handles = builder.build_network(xi, params, record_every=n_long * DT_MS, monitor_energy=False,
+                                        weight_dtype=dtype, overlap_layout=layout)
+        builder.apply_state(builder.state_values(handles, xi, u0))
+        built = time.perf_counter() - start
+        start = time.perf_counter()
+        handles.net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
+        compiled = time.perf_counter() - start
+
+        def seconds(n):
+            start = time.perf_counter()
+            handles.net.run(n * DT_MS * b2.ms)
+            return time.perf_counter() - start
+
+        # a warm-up pair, then a long run sized so that the difference lasts about a second
+        rough = max(seconds(n_long) - seconds(n_short), 1e-6) / (n_long - n_short)
+        n_long = n_short + max(n_long - n_short, int(1.0 / rough))
+        differences = [(seconds(n_long) - seconds(n_short)) / (n_long - n_short) for _ in range(repeats)]
+        return {"seconds_per_step": statistics.median(differences), "build_seconds": built,
+                "compile_seconds": compiled}
+
+    n_steps = steps
+    start = time.perf_counter()
+    build_dir = devices.activate(devices.DeviceChoice(device, build_root=Path(build_root) if build_root else None),
+                                 DT_MS)
+    if device == "cpp_standalone":  # 0: code without OpenMP, Brian2's default
+        b2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count()}"]
+    time_binary = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    if time_binary:  # the binary's own peak resident memory, written next to it
+        b2.prefs.devices.cpp_standalone.run_cmd_unix = [time_binary, "-f", "%M", "-o", "peak_rss_kb.txt", "./main"]
+    handles = builder.build_network(xi, params, record_every=n_steps * DT_MS, monitor_energy=False,
+                                    weight_dtype=dtype, overlap_layout=layout)
+    builder.apply_state(builder.state_values(handles, xi, u0))
+    handles.net.run(n_steps * DT_MS * b2.ms)
+    try:
+        b2.device.build(directory=str(build_dir), compile=True, run=False, with_output=False)
+        built = time.perf_counter() - start
+        compiled = b2.device.timers["compile"]["make"]
+        loop_seconds, binary_peaks = [], []
+        for run in range(max(1, repeats)):
+            b2.device.run(directory=str(build_dir), with_output=False, results_directory=f"results_{run}")
+            loop_seconds.append(b2.device._last_run_time)
+            peak_file = build_dir / "peak_rss_kb.txt"
+            if peak_file.exists():
+                binary_peaks.append(float(peak_file.read_text().split()[-1]) / 1024.0)
+        g = np.asarray(handles.astrocytes.g[:])
+        if not np.all(np.isfinite(g)) or abs(g.sum() - 1.0) > 1e-6:
+            raise RuntimeError(f"{device} N={N} K={K}: gains off the simplex (sum {g.sum()})")
+    finally:
+        if build_root is None:
+            shutil.rmtree(build_dir, ignore_errors=True)
+    return {"seconds_per_step": statistics.median(loop_seconds) / n_steps, "build_seconds": built - compiled,
+            "compile_seconds": compiled, "binary_peak_rss_mb": max(binary_peaks) if binary_peaks else None}
+
+
+def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
+    """The two products on the GPU (CuPy, else PyTorch), synchronised per call."""
+    try:
+        import cupy as cp
+
+        xi = cp.asarray(random_patterns(N, K))
+        v, h = cp.ones(N), cp.ones(K)
+
+        def two_products():
+            xi @ v
+            xi.T @ h
+            cp.cuda.Device().synchronize()
+    except ImportError:
+        import torch
+
+        xi = torch.as_tensor(random_patterns(N, K), device="cuda")
+        v = torch.ones(N, dtype=torch.float64, device="cuda")
+        h = torch.ones(K, dtype=torch.float64, device="cuda")
+
+        def two_products():
+            xi @ v
+            xi.T @ h
+            torch.cuda.synchronize()
+
+    return {"seconds_per_step": median_seconds(two_products, repeats, warmup=3)}
+
+
+def _naam_step_timer(N: int, K: int):
+    """THE ONE PLACE TO CONNECT the NAAM baseline (Kozachkov, Slotine & Krotov; bench branch).
+
+    Expected from the baseline module: a callable that performs one forward-Euler step of NAAM on its
+    state for given N and K. Until it is merged this returns (None, reason) and the benchmark writes a
+    'not available' row. Returns (step, None) with step() taking one step when the baseline exists."""
+    try:
+        from astrogate.models import baselines  # noqa: F401  (bench branch; the name is not settled yet)
+    except ImportError:
+        return None, "not available: the NAAM baseline is not merged yet (bench branch)"
+    make = getattr(baselines, "naam_stepper", None)
+    if make is None:
+        return None, "not available: astrogate.models.baselines has no naam_stepper(N, K) yet"
+    return make(N, K), None
+
+
+def time_naam(N: int, K: int, repeats: int, steps: int) -> dict:
+    step, reason = _naam_step_timer(N, K)
+    if step is None:
+        return {"status": reason}
+
+    def run_steps():
+        for _ in range(steps):
+            step()
+
+    return {"seconds_per_step": median_seconds(run_steps, repeats, min_seconds=0) / steps}
+
+
+def _in_process(fn_name: str, kwargs: dict) -> dict:
+    result = globals()[fn_name](**kwargs)
+    result["process_peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def measure(fn_name: str, **kwargs) -> dict:
+    """Run one measurement in a fresh process; failures become a status, never a lost row."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        try:
+            return pool.submit(_in_process, fn_name, kwargs).result()
+        except Exception as exc:  # a failed build or an out-of-memory child must not end the benchmark
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            return {"status": f"failed: {type(exc).__name__}: {first_line}"[:300]}
+
+
+# -- the benchmark ---------------------------------------------------------------------------------------
+
+def synaptic_bytes(N: int, K: int, weight_bytes: int = 8) -> int:
+    """Both factorised gating Synapses (neurons -> astrocytes, astrocytes -> neurons): weight + indices."""
+    return 2 * N * K * (weight_bytes + INDEX_BYTES)
+
+
+def gpu_present() -> float | None:
+    from astrogate.network.cuda import detect_compute_capability
+
+    return detect_compute_capability()
+
+
+def machine_info() -> dict:
+    info = {"machine": platform.machine(), "processor": _cpu_name(), "cores": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import brian2
+
+        info["brian2"] = brian2.__version__
+    except ImportError:
+        pass
+    capability = gpu_present()
+    info["gpu"] = f"compute capability {capability}" if capability else "none"
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _row(simulator, N, K, **values) -> dict:
+    row = {column: "" for column in CSV_COLUMNS}
+    row.update(simulator=simulator, N=N, K=K, **values)
+    return row
+
+
+def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> dict:
+    """Measure everything of `config`, write OUT/speed.csv, OUT/speed.json and OUT/speed.png."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
+    sims = set(config.simulators)
+    capability = gpu_present() if ({"cuda", "gpu_limit"} & sims) else None
+    rows, batched = [], {}
+    cap = config.memory_cap_bytes
+    build_root = config.build_root or tempfile.mkdtemp(prefix="astrogate-speed-")
+    started = time.perf_counter()
+
+    def add(row):
+        rows.append(row)
+        what = f"{row['simulator']:<28} N={row['N']:<7} K={row['K']:<6}"
+        if row["seconds_per_step"] != "":
+            log(f"{what} {row['seconds_per_step'] * 1e6:12.1f} us/step"
+                + (f"  build {row['build_seconds']:.1f} s, compile {row['compile_seconds']:.1f} s"
+                   if row["compile_seconds"] != "" else "")
+                + (f"  peak {row['peak_rss_mb']:.0f} MB" if row["peak_rss_mb"] != "" else ""))
+        else:
+            log(f"{what} {row['status']}")
+
+    def too_big(kind, N, K):
+        need = EST_BYTES_PER_NK[kind] * N * K
+        if need > cap:
+            return (f"not measured: estimated {need / 2**30:.1f} GB > memory cap {config.memory_cap_gb:g} GB "
+                    f"(--memory-cap-gb)")
+        return None
+
+    for N, K in config.sizes:
+        standalone_steps = int(np.clip(config.standalone_work / (N * K), 100, 5000))
+        numpy_steps = int(np.clip(config.numpy_work / (N * K), 3, 50))
+        # always measured: every ratio is to it
+        skip = too_big("numpy", N, K)
+        r = {"status": skip} if skip else measure("time_matvec_limit", N=N, K=K, repeats=config.repeats)
+        limit = r.get("seconds_per_step")
+        add(_row("matvec_limit", N, K, **_timing(r, limit), weight_dtype="float64",
+                 threads=(1 if r["one_core"] <= r["all_cores"] else os.cpu_count()) if limit else "",
+                 note=(f"xi @ v and xi.T @ h, NumPy/BLAS: 1 core {r['one_core'] * 1e6:.1f} us, "
+                       f"{os.cpu_count()} cores {r['all_cores'] * 1e6:.1f} us") if limit else ""))
+        if "numpy" in sims:
+            skip = too_big("numpy", N, K)
+            r = {"status": skip} if skip else measure("time_numpy_reference", N=N, K=K, repeats=config.repeats,
+                                                      steps=numpy_steps)
+            add(_row("numpy_reference", N, K, **_timing(r, limit), threads=os.cpu_count(), weight_dtype="float64",
+                     note="AstroGateModel forward Euler, one cue"))
+        if "batched" in sims:
+            skip = too_big("numpy", N, K) or (None if config.batch * (N + K) * 8 * 6 < cap else "not measured: batch too large")
+            r = {"status": skip} if skip else measure("time_batched", N=N, K=K, repeats=config.repeats,
+                                                      steps=max(2, numpy_steps // 10), batch=config.batch)
+            row = _row(f"numpy_batched_B{config.batch}", N, K, **_timing(r, limit), threads=os.cpu_count(),
+                       weight_dtype="float64", note="per cue-step; B cues at once")
+            if "trials_per_second" in r:
+                row["trials_per_second"] = r["trials_per_second"]
+                row["fraction_of_gemm_peak"] = r["step_flops_per_second"] / r["peak_gemm_flops_per_second"]
+                batched[(N, K)] = {k: v for k, v in r.items() if k != "status"}
+            add(row)
+        if "runtime" in sims:
+            skip = too_big("brian2", N, K)
+            r = {"status": skip} if skip else measure("time_brian2", N=N, K=K, repeats=config.repeats,
+                                                      device="runtime", steps=config.runtime_steps, layout=LAYOUT)
+            add(_row("brian2_runtime_cython", N, K, **_timing(r, limit), threads=1, weight_dtype="float64",
+                     synaptic_mb=synaptic_bytes(N, K) / 2**20,
+                     note="peak includes the Python interpreter and Brian2"))
+        if "cpp" in sims:
+            variants = [(1, "float64", LAYOUT)] + [v for v, sizes in config.cpp_variant_sizes.items() if (N, K) in sizes]
+            for threads, dtype, layout in variants:
+                skip = too_big("brian2", N, K)
+                r = {"status": skip} if skip else measure(
+                    "time_brian2", N=N, K=K, repeats=config.repeats, device="cpp_standalone",
+                    steps=standalone_steps, threads=threads, weight_dtype=dtype, layout=layout, build_root=build_root)
+                name = f"cpp_standalone_{threads}thread{'s' if threads > 1 else ''}" + ("_float32" if dtype == "float32" else "") + ("" if layout == LAYOUT else f"_{layout}")
+                timing = _timing(r, limit)
+                if r.get("binary_peak_rss_mb") is not None:
+                    timing["peak_rss_mb"] = r["binary_peak_rss_mb"]
+                add(_row(name, N, K, **timing, threads=threads, weight_dtype=dtype,
+                         synaptic_mb=synaptic_bytes(N, K, np.dtype(dtype).itemsize) / 2**20,
+                         note="peak of the binary (/usr/bin/time); OpenMP" if threads > 1 else "peak of the binary"))
+        if "gpu_limit" in sims:
+            r = {"status": "not measured: no GPU"} if capability is None else measure(
+                "time_gpu_limit", N=N, K=K, repeats=config.repeats)
+            add(_row("gpu_matvec_limit", N, K, **_timing(r, limit), weight_dtype="float64",
+                     note="CuPy or PyTorch"))
+        if "cuda" in sims:
+            # the CUDA project's code generation and nvcc compilation are tested without a GPU (make test-nvcc)
+            r = {"status": "not measured: no GPU"} if capability is None else measure(
+                "time_brian2", N=N, K=K, repeats=config.repeats, device="cuda_standalone",
+                steps=standalone_steps, layout=LAYOUT, build_root=build_root)
+            add(_row("cuda_standalone", N, K, **_timing(r, limit), weight_dtype="float64"))
+        if "naam" in sims:
+            r = measure("time_naam", N=N, K=K, repeats=config.repeats, steps=numpy_steps)
+            add(_row("naam", N, K, **_timing(r, limit), note="Kozachkov, Slotine & Krotov; O(N^2 K) per step"))
+
+    exponents = fit_exponents(rows)
+    summary = {"machine": machine_info(), "config": _jsonable(asdict(config)), "exponents": exponents,
+               "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
+               "wall_seconds": time.perf_counter() - started}
+    write_csv(rows, out / "speed.csv")
+    plot_speed(rows, out / "speed.png", exponents)
+    from astrogate.analysis.io import write_json
+
+    write_json(out / "speed.json", summary)
+    if config.build_root is None:
+        shutil.rmtree(build_root, ignore_errors=True)
+    return {"rows": rows, **summary}
+
+
+def _timing(result: dict, limit: float | None) -> dict:
+    values = {"status": result.get("status", "measured")}
+    step = result.get("seconds_per_step")
+    if step is not None:
+        values["seconds_per_step"] = step
+        values["seconds_per_simulated_second"] = step * STEPS_PER_SECOND
+        if limit:
+            values["ratio_to_limit"] = step / limit
+    for key in ("build_seconds", "compile_seconds"):
+        if result.get(key) is not None:
+            values[key] = result[key]
+    if result.get("process_peak_rss_mb") is not None:
+        values["peak_rss_mb"] = result["process_peak_rss_mb"]
+    return values
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def measured(rows) -> list[dict]:
+    return [r for r in rows if r["seconds_per_step"] != ""]
+
+
+def fit_exponents(rows, min_nk: int = 10**6) -> dict:
+    """Per simulator, the slope of log(time per step) against log(N K): over every measured size, and
+    over the sizes with N K >= min_nk, where the O(N K) work outweighs the fixed cost of a step."""
+    out = {}
+    for sim in dict.fromkeys(r["simulator"] for r in measured(rows)):
+        points = [(r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows) if r["simulator"] == sim]
+        fits = {}
+        for label, pts in (("all_sizes", points), (f"nk_at_least_{min_nk:g}", [p for p in points if p[0] >= min_nk])):
+            if len({p[0] for p in pts}) >= 2 and all(p[1] > 0 for p in pts):
+                x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+                fits[label] = {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(pts)}
+        if fits:
+            out[sim] = fits
+    return out
+
+
+def write_csv(rows, path: Path) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return path
+
+
+def plot_speed(rows, path: Path, exponents: dict | None = None) -> Path:
+    """Time per step against N K, log-log, one line per simulator."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for sim in dict.fromkeys(r["simulator"] for r in measured(rows)):
+        pts = [(r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows) if r["simulator"] == sim]
+        slope = (exponents or {}).get(sim, {}).get("all_sizes", {}).get("exponent")
+        label = sim + (" (per cue)" if sim.startswith("numpy_batched") else "")
+        label += f", slope {slope:.2f}" if slope is not None else ""
+        style = dict(color="black", linewidth=2.5) if sim == "matvec_limit" else {}
+        # markers: every size; line: the geometric mean over the sizes with the same N K
+        nks = sorted({p[0] for p in pts})
+        means = [math.exp(np.mean([math.log(t) for nk_, t in pts if nk_ == nk])) for nk in nks]
+        (line,) = ax.plot(nks, means, "-", label=label, **style)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N K (pattern matrix entries)")
+    ax.set_ylabel("seconds per time step")
+    ax.set_title("Time per step; matvec_limit = the two mat-vec products alone")
+    ax.grid(True, which="both", alpha=0.3)
+    if measured(rows):
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def report(result: dict) -> str:
+    """The ratios to the limit, the batched model's throughput and the fitted exponents, as text."""
+    lines = [f"{'simulator':<30}{'N':>8}{'K':>7}{'us/step':>12}{'x limit':>10}{'build s':>9}{'compile s':>10}"
+             f"{'peak MB':>9}  status"]
+    for r in result["rows"]:
+        def fmt(key, scale=1.0, spec=".1f"):
+            return format(r[key] * scale, spec) if r[key] != "" else "-"
+        lines.append(f"{r['simulator']:<30}{r['N']:>8}{r['K']:>7}{fmt('seconds_per_step', 1e6):>12}"
+                     f"{fmt('ratio_to_limit', 1, '.2f'):>10}{fmt('build_seconds'):>9}{fmt('compile_seconds'):>10}"
+                     f"{fmt('peak_rss_mb', 1, '.0f'):>9}  {r['status']}")
+    for size, b in result["batched"].items():
+        lines.append(f"batched abstract model {size}: {b['trials_per_second']:.3g} trials/s "
+                     f"({TRIAL_MS:g} ms each), {b['step_flops_per_second'] / 1e9:.2f} GFLOP/s = "
+                     f"{b['step_flops_per_second'] / b['peak_gemm_flops_per_second']:.2f} of the machine's GEMM "
+                     f"peak ({b['peak_gemm_flops_per_second'] / 1e9:.2f} GFLOP/s), "
+                     f"{b['gemm_seconds'] / b['batch_seconds_per_step']:.2f} of its own two GEMMs")
+    for sim, fits in result["exponents"].items():
+        parts = ", ".join(f"{k}: {v['exponent']:.2f} ({v['points']} sizes)" for k, v in fits.items())
+        lines.append(f"exponent of time per step in N K, {sim}: {parts}")
+    return "\n".join(lines)

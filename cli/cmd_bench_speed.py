@@ -1,0 +1,63 @@
+"""astrogate bench speed: every simulator per time step against the two-mat-vec limit (issue 8).
+
+`register_speed(bench_subparsers)` adds `speed` to an `astrogate bench` group; `register(subparsers)`
+creates that group with `speed` alone, for as long as no other module provides the group.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks", description="Benchmarks of the simulators.")
+    register_speed(bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True))
+
+
+def register_speed(bench_subparsers) -> None:
+    from astrogate.analysis.speed import SIMULATORS
+
+    parser = bench_subparsers.add_parser(
+        "speed", help="time per step of every simulator against the two-mat-vec limit",
+        description="Times the NumPy reference, the batched abstract model, Brian2 runtime (cython), "
+                    "cpp_standalone (1 and 2 threads, float32 weights), cuda_standalone and NAAM where "
+                    "available, against the two dense mat-vec products of a step alone; writes "
+                    "OUT/speed.csv, OUT/speed.json and OUT/speed.png and prints the ratios.")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and one cpp_standalone build (minutes; for CI)")
+    parser.add_argument("--out", metavar="DIR", default="runs/speed", help="output folder (default %(default)s)")
+    parser.add_argument("--sizes", metavar="N:K,...", help="sizes instead of the preset's, e.g. 1000:100,3000:300")
+    parser.add_argument("--simulators", metavar="NAME,...",
+                        help=f"measure only these (the limit always): {','.join(SIMULATORS)}")
+    parser.add_argument("--repeats", type=int, help="timed repeats per measurement (median taken)")
+    parser.add_argument("--memory-cap-gb", type=float, help="sizes estimated above this are reported, not run "
+                                                            "(default 8)")
+    parser.add_argument("--build-dir", metavar="DIR", help="keep the standalone builds in DIR")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from astrogate.analysis.speed import full_config, parse_simulators, parse_sizes, quick_config, report, run_speed_benchmark
+    from astrogate.errors import InputError
+
+    config = quick_config() if args.quick else full_config()
+    if args.sizes:
+        config = replace(config, sizes=parse_sizes(args.sizes))
+    if args.simulators:
+        config = replace(config, simulators=parse_simulators(args.simulators))
+    if args.repeats is not None:
+        if args.repeats < 1:
+            raise InputError(f"--repeats must be at least 1, got {args.repeats}")
+        config = replace(config, repeats=args.repeats)
+    if args.memory_cap_gb is not None:
+        if args.memory_cap_gb <= 0:
+            raise InputError(f"--memory-cap-gb must be positive, got {args.memory_cap_gb}")
+        config = replace(config, memory_cap_gb=args.memory_cap_gb)
+    if args.build_dir:
+        config = replace(config, build_root=args.build_dir)
+    result = run_speed_benchmark(config, args.out)
+    print(report(result))
+    print(f"wrote {args.out}/speed.csv, speed.json, speed.png")
+    return 0
