@@ -160,12 +160,8 @@ def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
     return {"seconds_per_step": min(one_core, all_cores), "one_core": one_core, "all_cores": all_cores}
 
 
-def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
-    """AstroGateModel's forward-Euler step on one cue, as `recall --method euler` takes it."""
-    from astrogate.models.abstract import AstroGateModel
-
-    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
-    u, a = model.initial_state(model.xi[0])
+def euler_step_seconds(model, u, a, repeats: int, steps: int) -> float:
+    """Median seconds per forward-Euler step of the abstract model from state (u, a), one cue or a batch."""
     dt = model.params.dt
 
     def run_steps():
@@ -175,7 +171,16 @@ def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
             u = u + dt * du
             a = a + dt * da
 
-    return {"seconds_per_step": median_seconds(run_steps, repeats, min_seconds=0) / steps}
+    return median_seconds(run_steps, repeats, min_seconds=0) / steps
+
+
+def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
+    """AstroGateModel's forward-Euler step on one cue, as `recall --method euler` takes it."""
+    from astrogate.models.abstract import AstroGateModel
+
+    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    u, a = model.initial_state(model.xi[0])
+    return {"seconds_per_step": euler_step_seconds(model, u, a, repeats, steps)}
 
 
 def time_batched(N: int, K: int, repeats: int, steps: int, batch: int) -> dict:
@@ -186,16 +191,7 @@ def time_batched(N: int, K: int, repeats: int, steps: int, batch: int) -> dict:
     model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
     rng = np.random.default_rng(2)
     u, a = model.initial_state(model.xi[rng.integers(0, K, size=batch)])
-    dt = model.params.dt
-
-    def run_steps():
-        nonlocal u, a
-        for _ in range(steps):
-            du, da = model.derivatives(u, a)
-            u = u + dt * du
-            a = a + dt * da
-
-    step = median_seconds(run_steps, repeats, min_seconds=0) / steps
+    step = euler_step_seconds(model, u, a, repeats, steps)
     V, H = rng.standard_normal((batch, N)), rng.standard_normal((batch, K))
     xi = model.xi
 
