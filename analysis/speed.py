@@ -21,7 +21,7 @@ import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -31,8 +31,8 @@ from astrogate.errors import InputError
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
-# the benchmark's Brian2 networks sum the overlaps synapse by synapse in neuron order (network/builder.py:
-# same results as the builder's default, without a chain of additions into one m_mu; docs/speed_notes.md)
+# the builder's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
+# docs/speed_notes.md); the benchmark also times the old order, by pattern, at the target size
 LAYOUT = "by_neuron"
 TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
 # bytes per synapse of a factorised gating Synapses: the weight and the int32 pre and post indices
@@ -60,8 +60,8 @@ class SpeedConfig:
     standalone_work: float = 1e9  # steps x N K of one standalone run (~a few seconds here)
     batch: int = 128
     memory_cap_gb: float = 8.0
-    # cpp_standalone variants beyond the base one (1 thread, float64, overlaps laid out by neuron),
-    # as (threads, weight dtype, overlap layout) -> the sizes they run at
+    # cpp_standalone variants beyond the base one (CppVariant(): 1 thread, float64, by neuron, factorised),
+    # as CppVariant -> the sizes they run at
     cpp_variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
 
@@ -70,11 +70,30 @@ class SpeedConfig:
         return self.memory_cap_gb * 2**30
 
 
+@dataclass(frozen=True)
+class CppVariant:
+    """One cpp_standalone build of the benchmark's network."""
+    threads: int = 1  # OpenMP threads (1: built without OpenMP, Brian2's default)
+    weight_dtype: str = "float64"  # storage of the factorised gating weights
+    layout: str = LAYOUT  # order of the overlap synapses
+    gating: str = "factorised"  # or "wired": +-1 patterns as the wiring, no weights
+
+    @property
+    def name(self) -> str:
+        return (f"cpp_standalone_{self.threads}thread{'s' if self.threads > 1 else ''}"
+                + ("_float32" if self.weight_dtype == "float32" else "")
+                + ("" if self.layout == LAYOUT else f"_{self.layout}")
+                + ("_wired" if self.gating == "wired" else ""))
+
+
 def full_config() -> SpeedConfig:
     sizes = [(N, K) for N in (10**3, 10**4, 10**5) for K in (10**2, 10**3, 10**4)]
     target = [(10**4, 10**3)]
-    variants = [(1, "float64", "by_pattern"), (2, "float64", LAYOUT), (1, "float32", LAYOUT), (2, "float32", LAYOUT)]
-    return SpeedConfig(sizes=sizes, cpp_variant_sizes={v: target for v in variants})
+    at_target = [CppVariant(layout="by_pattern"), CppVariant(weight_dtype="float32"),
+                 CppVariant(threads=2, weight_dtype="float32")]
+    everywhere = [CppVariant(threads=2), CppVariant(gating="wired"), CppVariant(threads=2, gating="wired")]
+    return SpeedConfig(sizes=sizes, cpp_variant_sizes={**{v: target for v in at_target},
+                                                       **{v: sizes for v in everywhere}})
 
 
 def quick_config() -> SpeedConfig:
@@ -215,7 +234,8 @@ def gemm_peak(repeats: int, n: int = 2048) -> float:
 
 
 def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int = 1,
-                weight_dtype: str = "float64", layout: str = "by_pattern", build_root: str | None = None) -> dict:
+                weight_dtype: str = "float64", layout: str = LAYOUT, build_root: str | None = None,
+                gating: str = "factorised") -> dict:
     """The factorised Brian2 network (without its Lyapunov monitors, O(N + K) per step and more code to
     compile) per step: runtime/cython by differencing two run lengths; cpp_standalone and cuda_standalone
     (untested here: no GPU was lent) by the binary's own timer around the simulation loop, which leaves out
@@ -232,7 +252,7 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
         n_short, n_long = steps
         start = time.perf_counter()
         devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
-        handles = builder.build_network(xi, params, record_every=n_long * DT_MS, monitor_energy=False,
+        handles = builder.build_network(xi, params, gating, record_every=n_long * DT_MS, monitor_energy=False,
                                         weight_dtype=dtype, overlap_layout=layout)
         builder.apply_state(builder.state_values(handles, xi, u0))
         built = time.perf_counter() - start
@@ -262,7 +282,7 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
     time_binary = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     if time_binary:  # the binary's own peak resident memory, written next to it
         b2.prefs.devices.cpp_standalone.run_cmd_unix = [time_binary, "-f", "%M", "-o", "peak_rss_kb.txt", "./main"]
-    handles = builder.build_network(xi, params, record_every=n_steps * DT_MS, monitor_energy=False,
+    handles = builder.build_network(xi, params, gating, record_every=n_steps * DT_MS, monitor_energy=False,
                                     weight_dtype=dtype, overlap_layout=layout)
     builder.apply_state(builder.state_values(handles, xi, u0))
     handles.net.run(n_steps * DT_MS * b2.ms)
@@ -360,8 +380,11 @@ def measure(fn_name: str, **kwargs) -> dict:
 
 # -- the benchmark ---------------------------------------------------------------------------------------
 
-def synaptic_bytes(N: int, K: int, weight_bytes: int = 8) -> int:
-    """Both factorised gating Synapses (neurons -> astrocytes, astrocytes -> neurons): weight + indices."""
+def synaptic_bytes(N: int, K: int, weight_bytes: int = 8, gating: str = "factorised") -> int:
+    """Both gating Synapses (neurons -> astrocytes, astrocytes -> neurons): weight + indices per synapse;
+    wired gating: indices only, on the +1 entries (half of the N K entries of random +-1 patterns)."""
+    if gating == "wired":
+        return 2 * (N * K // 2) * INDEX_BYTES
     return 2 * N * K * (weight_bytes + INDEX_BYTES)
 
 
@@ -470,19 +493,20 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                      synaptic_mb=synaptic_bytes(N, K) / 2**20,
                      note="peak includes the Python interpreter and Brian2"))
         if "cpp" in sims:
-            variants = [(1, "float64", LAYOUT)] + [v for v, sizes in config.cpp_variant_sizes.items() if (N, K) in sizes]
-            for threads, dtype, layout in variants:
+            variants = [CppVariant()] + [v for v, sizes in config.cpp_variant_sizes.items() if (N, K) in sizes]
+            for v in variants:
                 skip = too_big("brian2", N, K)
                 r = {"status": skip} if skip else measure(
                     "time_brian2", N=N, K=K, repeats=config.repeats, device="cpp_standalone",
-                    steps=standalone_steps, threads=threads, weight_dtype=dtype, layout=layout, build_root=build_root)
-                name = f"cpp_standalone_{threads}thread{'s' if threads > 1 else ''}" + ("_float32" if dtype == "float32" else "") + ("" if layout == LAYOUT else f"_{layout}")
+                    steps=standalone_steps, threads=v.threads, weight_dtype=v.weight_dtype, layout=v.layout,
+                    build_root=build_root, gating=v.gating)
                 timing = _timing(r, limit)
                 if r.get("binary_peak_rss_mb") is not None:
                     timing["peak_rss_mb"] = r["binary_peak_rss_mb"]
-                add(_row(name, N, K, **timing, threads=threads, weight_dtype=dtype,
-                         synaptic_mb=synaptic_bytes(N, K, np.dtype(dtype).itemsize) / 2**20,
-                         note="peak of the binary (/usr/bin/time); OpenMP" if threads > 1 else "peak of the binary"))
+                add(_row(v.name, N, K, **timing, threads=v.threads, weight_dtype=v.weight_dtype,
+                         synaptic_mb=synaptic_bytes(N, K, np.dtype(v.weight_dtype).itemsize, v.gating) / 2**20,
+                         note="peak of the binary (/usr/bin/time)" + ("; OpenMP" if v.threads > 1 else "")
+                              + ("; wired gating (no weights, +1 entries only)" if v.gating == "wired" else "")))
         if "gpu_limit" in sims:
             r = {"status": "not measured: no GPU"} if capability is None else measure(
                 "time_gpu_limit", N=N, K=K, repeats=config.repeats)
@@ -499,7 +523,9 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
             add(_row("naam", N, K, **_timing(r, limit), note="Kozachkov, Slotine & Krotov; O(N^2 K) per step"))
 
     exponents = fit_exponents(rows)
-    summary = {"machine": machine_info(), "config": _jsonable(asdict(config)), "exponents": exponents,
+    settings = {f.name: getattr(config, f.name) for f in fields(config)}
+    settings["cpp_variant_sizes"] = {v.name: sizes for v, sizes in config.cpp_variant_sizes.items()}
+    summary = {"machine": machine_info(), "config": _jsonable(settings), "exponents": exponents,
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
     write_csv(rows, out / "speed.csv")

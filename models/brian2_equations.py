@@ -97,6 +97,31 @@ NORMALISER_SYNAPSE = "Z_post = numerator_pre : 1 (summed)"
 NEURAL_ENERGY_SYNAPSE = "L_neural_post = G_pre : 1 (summed)"
 ASTRO_ENERGY_SYNAPSE = "L_astro_post = -energy_scale_pre*g_pre*{F_pre} + entropy_weight_pre*g_pre*log_g_pre : 1 (summed)"
 
+# -- wired gating (factorised, +-1 patterns only): the patterns are the wiring, no weights ---------------
+# A synapse wherever pattern[mu, i] = +1 (about N K / 2 per direction, against N K weighted ones), each
+# moving only its two int32 indices. With S_mu = sum_{i: +1} v_i and T_i = sum_{mu: +1} h_mu,
+#     m_mu = (2 S_mu - sum_i v_i) / N,      I_rec_i = 2 T_i - sum_mu h_mu,
+# the two population totals going through the hub. The patterns are compiled into the build.
+WIRED_OVERLAP_SYNAPSE = "S_post = v_pre : 1 (summed)"
+WIRED_OUTPUT_SYNAPSE = "T_post = h_pre : 1 (summed)"
+RATE_TOTAL_SYNAPSE = "v_total_post = v_pre : 1 (summed)"
+OUTPUT_TOTAL_SYNAPSE = "h_total_post = h_pre : 1 (summed)"
+WIRED_NEURON_EQUATIONS = """
+T                       : 1                  # sum of h over the astrocytes wired to this neuron (summed)
+h_total                 : 1 (linked)         # hub: sum_mu h_mu
+"""
+WIRED_ASTROCYTE_EQUATIONS = """
+S                       : 1                  # sum of v over the neurons wired to this astrocyte (summed)
+v_total                 : 1 (linked)         # hub: sum_i v_i
+n_neurons               : 1 (shared, constant)       # N
+"""
+WIRED_HUB_EQUATIONS = """
+v_total                 : 1                  # sum_i v_i (summed)
+h_total                 : 1                  # sum_mu h_mu (summed)
+"""
+WIRED_OVERLAP_UPDATE = "m = (2*S - v_total) / n_neurons"
+WIRED_RECURRENT_UPDATE = "I_rec = 2*T - h_total"
+
 # -- dense tripartite gating (F quadratic only, O(K N^2); a small-N cross-check) --------------------
 # W_ij = (kappa/N) sum_mu K g_mu xi[mu, i] xi[mu, j]: each astrocyte gates every synapse of its pattern.
 DENSE_RECURRENT_SYNAPSE = """
@@ -110,7 +135,7 @@ W_post = h_pre * coactivation : 1 (summed)  # h = kappa K g m, and F'(m) = m: h 
 # with F quadratic h/m = kappa K g: the astrocyte gate of the dense form
 DENSE_GATE_OUTPUT = "h = kappa_K * g"
 
-GATINGS = ("factorised", "dense")
+GATINGS = ("factorised", "wired", "dense")
 
 
 def astrocyte_equations(F: Similarity) -> str:

@@ -17,12 +17,13 @@ from astrogate.models import brian2_equations as eq
 from astrogate.models import spiking_equations as spk
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
+from astrogate.network.parallel_sum import use_parallel_sums
 
 NEURON_MODELS = spk.NEURON_MODELS
 SLOT = "start"  # every derived quantity is computed here, before the 'groups' slot integrates u and a
 # explicit order within SLOT: a step of the network is one forward-Euler step of the abstract model
-ORDER = dict(rates=0, overlaps=1, numerators=2, normaliser=3, gains=4, lse=5, dense_weights=6, recurrent=7,
-             energy=8, monitors=9)
+ORDER = dict(rates=0, overlaps=1, wired_overlaps=2, numerators=3, normaliser=4, gains=5, lse=6, dense_weights=7,
+             recurrent=8, wired_recurrent=9, energy=10, monitors=11)
 NEURON_SAMPLE = 10  # neurons whose u and v are recorded
 RASTER_NEURONS = 50  # spiking: the first neurons, whose every spike is recorded (all neurons' counts are)
 
@@ -46,18 +47,21 @@ class NetworkHandles:
     extra: dict = field(default_factory=dict)
 
 
-def check_gating(gating: str, params: Parameters) -> None:
+def check_gating(gating: str, params: Parameters, xi: np.ndarray | None = None) -> None:
     if gating not in eq.GATINGS:
         raise InputError(f"unknown gating {gating!r}: use one of {', '.join(eq.GATINGS)}")
     if gating == "dense" and params.F.kind != "quadratic":
         raise InputError(f"dense gating is a Hebbian weight matrix and needs F quadratic, got {params.similarity!r}")
+    if gating == "wired" and xi is not None and not np.all(np.abs(xi) == 1.0):
+        raise InputError("wired gating makes a synapse wherever a pattern is +1 and needs patterns of +-1 entries "
+                         "only: use factorised gating for real-valued patterns")
 
 
 def build_network(patterns, params: Parameters, gating: str = "factorised", neuron: str = "rate",
                   record_every: float | None = None, neuron_sample: int = NEURON_SAMPLE,
                   monitor_energy: bool = True, spiking: spk.SpikingParameters | None = None,
                   raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
-                  overlap_layout: str = "by_pattern") -> NetworkHandles:
+                  overlap_layout: str = "by_neuron") -> NetworkHandles:
     """Groups, synapses, monitors and the Network for these patterns, on the active device.
     Call `apply_state` (runtime) or pass `state_values` as run_args (standalone) before running.
     Spiking neurons ('poisson', 'lif') take `spiking` (defaults if None); the Lyapunov function is
@@ -69,13 +73,17 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     "by_neuron" sends consecutive synapses to different astrocytes, so the summed-variable loop does not
     wait on the previous addition to the same m_mu. "by_neuron" also creates both gating Synapses with
     Brian2's all-to-all connect() (pre-major order: i*K + mu here, mu*N + i for the output, as the arrays
-    give), so no N K index arrays are built in Python or shipped to a standalone binary."""
+    give), so no N K index arrays are built in Python or shipped to a standalone binary.
+    gating "wired" (+-1 patterns): factorised gating with a weightless synapse wherever a pattern is +1
+    (models/brian2_equations.py); the patterns are compiled into the build, the layout does not apply."""
     import brian2 as b2
 
     xi = validate_patterns(patterns)
     K, N = xi.shape
     params = params.resolved(N)
-    check_gating(gating, params)
+    check_gating(gating, params, xi)
+    if overlap_layout not in ("by_pattern", "by_neuron"):
+        raise InputError(f"unknown overlap_layout {overlap_layout!r}: use 'by_pattern' or 'by_neuron'")
     if neuron not in NEURON_MODELS:
         raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
     is_spiking = neuron in spk.SPIKING
@@ -86,22 +94,28 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     else:
         spiking = None
     event_readout = is_spiking and spiking.readout == "event"
+    wired = gating == "wired"
+    if wired and event_readout:
+        raise InputError("wired gating reads the neurons' rates v; use the trace readout with it, not 'event'")
     eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
     record_every = params.dt if record_every is None else float(record_every)
     if record_every < params.dt:
         raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
     F = params.F
 
-    if is_spiking:
-        neurons = b2.NeuronGroup(N, spk.neuron_equations(neuron), method="euler", name="neurons",
-                                 **spk.neuron_group_options(neuron))
-    else:
-        neurons = b2.NeuronGroup(N, eq.NEURON_EQUATIONS, method="euler", name="neurons")
-    astro_equations = eq.astrocyte_equations(F) + (spk.EVENT_ASTROCYTE_EQUATIONS if event_readout else "")
+    neuron_equations = spk.neuron_equations(neuron) if is_spiking else eq.NEURON_EQUATIONS
+    neuron_options = spk.neuron_group_options(neuron) if is_spiking else {}
+    neurons = b2.NeuronGroup(N, neuron_equations + (eq.WIRED_NEURON_EQUATIONS if wired else ""), method="euler",
+                             name="neurons", **neuron_options)
+    astro_equations = (eq.astrocyte_equations(F) + (spk.EVENT_ASTROCYTE_EQUATIONS if event_readout else "")
+                       + (eq.WIRED_ASTROCYTE_EQUATIONS if wired else ""))
     astrocytes = b2.NeuronGroup(K, astro_equations, method="euler", name="astrocytes")
-    hub = b2.NeuronGroup(1, eq.HUB_EQUATIONS, name="hub")
+    hub = b2.NeuronGroup(1, eq.HUB_EQUATIONS + (eq.WIRED_HUB_EQUATIONS if wired else ""), name="hub")
     astrocytes.lse = b2.linked_var(hub, "lse")
     astrocytes.Z = b2.linked_var(hub, "Z")
+    if wired:
+        astrocytes.v_total = b2.linked_var(hub, "v_total")
+        neurons.h_total = b2.linked_var(hub, "h_total")
 
     def step(group, code, order):
         return group.run_regularly(code, when=SLOT, order=ORDER[order], name=f"{group.name}_{order}")
@@ -117,24 +131,34 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     def summed(synapses, variable, order):
         updater = synapses.summed_updaters[variable]
         updater.when, updater.order = SLOT, ORDER[order]
+        use_parallel_sums(updater)
 
     synapses = {}
-    if event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
+    if wired:
+        plus_by_neuron = np.nonzero(xi.T > 0)  # (i, mu), neuron-major: consecutive synapses, different astrocytes
+        overlap = b2.Synapses(neurons, astrocytes, eq.WIRED_OVERLAP_SYNAPSE, name="overlap")
+        overlap.connect(i=plus_by_neuron[0], j=plus_by_neuron[1])
+        summed(overlap, "S_post", "overlaps")
+        rate_total = b2.Synapses(neurons, hub, eq.RATE_TOTAL_SYNAPSE, name="rate_total")
+        rate_total.connect(i=np.arange(N), j=np.zeros(N, dtype=int))
+        summed(rate_total, "v_total_post", "overlaps")
+        operations.append(step(astrocytes, eq.WIRED_OVERLAP_UPDATE, "wired_overlaps"))
+        synapses.update(overlap=overlap, rate_total=rate_total)
+    elif event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
         overlap = b2.Synapses(neurons, astrocytes, spk.EVENT_OVERLAP_SYNAPSE, on_pre=spk.EVENT_ON_SPIKE,
                               name="overlap")
         operations.append(step(astrocytes, spk.EVENT_OVERLAP_UPDATE, "overlaps"))
     else:
         overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, name="overlap",
                               dtype=None if weight_dtype is None else {"weight": weight_dtype})
-    if overlap_layout == "by_pattern":
-        overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
-    elif overlap_layout == "by_neuron":
-        overlap.connect()  # all-to-all, pre-major: synapse i*K + mu
-    else:
-        raise InputError(f"unknown overlap_layout {overlap_layout!r}: use 'by_pattern' or 'by_neuron'")
-    if not event_readout:
-        summed(overlap, "m_post", "overlaps")
-    synapses["overlap"] = overlap
+    if not wired:
+        if overlap_layout == "by_pattern":
+            overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+        else:
+            overlap.connect()  # all-to-all, pre-major: synapse i*K + mu
+        if not event_readout:
+            summed(overlap, "m_post", "overlaps")
+        synapses["overlap"] = overlap
     normaliser = b2.Synapses(astrocytes, hub, eq.NORMALISER_SYNAPSE, name="normaliser")
     normaliser.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
     summed(normaliser, "Z_post", "normaliser")
@@ -148,6 +172,16 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
             output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
         summed(output, "I_rec_post", "recurrent")
         synapses["output"] = output
+    elif wired:
+        plus_by_pattern = np.nonzero(xi > 0)  # (mu, i), pattern-major: consecutive synapses, different neurons
+        output = b2.Synapses(astrocytes, neurons, eq.WIRED_OUTPUT_SYNAPSE, name="output")
+        output.connect(i=plus_by_pattern[0], j=plus_by_pattern[1])
+        summed(output, "T_post", "recurrent")
+        output_total = b2.Synapses(astrocytes, hub, eq.OUTPUT_TOTAL_SYNAPSE, name="output_total")
+        output_total.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
+        summed(output_total, "h_total_post", "recurrent")
+        operations.append(step(neurons, eq.WIRED_RECURRENT_UPDATE, "wired_recurrent"))
+        synapses.update(output=output, output_total=output_total)
     else:
         recurrent = b2.Synapses(neurons, neurons, eq.DENSE_RECURRENT_SYNAPSE, name="recurrent")
         recurrent.connect(i=np.tile(np.arange(N), N), j=np.repeat(np.arange(N), N))  # synapse post*N + pre
@@ -182,7 +216,8 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
 
     net = b2.Network(neurons, astrocytes, hub, *operations, *synapses.values(), *monitors.values())
     return NetworkHandles(net, neurons, astrocytes, hub, synapses, monitors, N, K, gating, params, sample,
-                          record_every, neuron, spiking, extra={"overlap_layout": overlap_layout})
+                          record_every, neuron, spiking,
+                          extra={"overlap_layout": overlap_layout, "wired_patterns": xi if wired else None})
 
 
 def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t_current: float = 0.0,
@@ -198,7 +233,11 @@ def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t
     p = handles.params if params is None else params.resolved(handles.N)
     if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
         raise InputError("similarity and dt are compiled into the network: build a new one to change them")
-    check_gating(handles.gating, p)
+    check_gating(handles.gating, p, xi)
+    wired = handles.extra.get("wired_patterns")
+    if wired is not None and not np.array_equal(xi, wired):
+        raise InputError("wired gating compiles the patterns into the network's synapses: build a new one to "
+                         "change them (factorised gating takes new patterns without rebuilding)")
     values = eq.network_parameters(p, handles.N, handles.K)
     u0 = np.asarray(u0, dtype=float)
     a0 = np.zeros(handles.K) if a0 is None else np.asarray(a0, dtype=float)
@@ -213,10 +252,13 @@ def state_values(handles: NetworkHandles, patterns, u0, a0=None, current=None, t
     for name in eq.ASTROCYTE_PARAMETERS:
         state[(a, name)] = values[name]
     by_neuron = handles.extra.get("overlap_layout") == "by_neuron"
-    state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / handles.N
+    if wired is not None:  # the patterns are the wiring; only N is a value
+        state[(a, "n_neurons")] = float(handles.N)
+    else:
+        state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / handles.N
     if handles.gating == "factorised":
         state[(syn["output"], "pattern")] = xi.ravel()
-    else:
+    elif handles.gating == "dense":
         state[(syn["gate"], "coactivation")] = np.einsum("mi,mj->mij", xi, xi).ravel() / handles.N
     if handles.spiking is not None:
         state.update(spiking_state_values(handles, xi, u0, p, spiking or handles.spiking))

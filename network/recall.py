@@ -7,11 +7,13 @@ right-hand side at the final state) are below tol; `t_converged` is NaN. Compare
 at tol = 0, which never stops early either.
 
 A `Brian2Session` keeps one build: on cpp_standalone a second run with the same N, K, F, gating, dt and
-duration re-runs the compiled binary with run_args (new patterns, cue, parameters) instead of recompiling.
+duration re-runs the compiled binary with run_args (new patterns, cue, parameters) instead of recompiling;
+with wired gating the patterns are the build's synapses, so new patterns rebuild.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 
@@ -63,6 +65,8 @@ class Brian2Session:
         if n_steps < 1:
             raise InputError(f"duration {duration} ms is shorter than one step dt = {params.dt} ms")
         key = (xi.shape, params.similarity, params.dt, n_steps, self.record_every)
+        if self.gating == "wired":  # the patterns are compiled into the synapses
+            key += (hashlib.sha256(xi.tobytes()).hexdigest(),)
         timings = {}
         reuse = self.choice.standalone and self._build_key == key
         start = time.perf_counter()

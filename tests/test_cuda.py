@@ -34,8 +34,8 @@ def project_files(project: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in project.rglob("*") if p.suffix in (".cu", ".h") or p.name == "makefile"}
 
 
-@pytest.mark.parametrize("gating, neuron", [("factorised", "rate"), ("dense", "rate"), ("factorised", "poisson"),
-                                            ("factorised", "lif")])
+@pytest.mark.parametrize("gating, neuron", [("factorised", "rate"), ("wired", "rate"), ("dense", "rate"),
+                                            ("factorised", "poisson"), ("factorised", "lif")])
 def test_cuda_code_is_generated_for_rate_and_spiking_networks(tmp_path, problem, gating, neuron):
     info = build_brian2_project(problem, Parameters(), tmp_path, duration=5.0, gating=gating, neuron=neuron,
                                 compile=False, compute_capability=8.0)
@@ -78,7 +78,7 @@ def test_cuda_project_compiles_with_nvcc_and_says_it_cannot_run_without_a_gpu(tm
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("gating", ["factorised", "dense"])
+@pytest.mark.parametrize("gating", ["factorised", "wired", "dense"])
 def test_cuda_standalone_agrees_with_cpp_standalone(problem, gating):
     """As brian2cuda's own consistency tests: same network, both devices, float tolerance."""
     if detect_compute_capability() is None:
