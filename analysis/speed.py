@@ -274,10 +274,8 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
 
     n_steps = steps
     start = time.perf_counter()
-    build_dir = devices.activate(devices.DeviceChoice(device, build_root=Path(build_root) if build_root else None),
-                                 DT_MS)
-    if device == "cpp_standalone":  # 0: code without OpenMP, Brian2's default
-        b2.prefs.devices.cpp_standalone.openmp_threads = threads if threads > 1 else 0
+    build_dir = devices.activate(devices.DeviceChoice(device, build_root=Path(build_root) if build_root else None,
+                                                      threads=threads), DT_MS)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count()}"]
     time_binary = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     if time_binary:  # the binary's own peak resident memory, written next to it

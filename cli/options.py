@@ -80,6 +80,8 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--compute-capability", type=float, default=None, metavar="X.Y",
                        help="cuda_standalone: GPU architecture to compile for (default: the GPU's, or 9.0 "
                             "where there is none)")
+    group.add_argument("--threads", type=int, default=None, metavar="T",
+                       help="cpp_standalone: OpenMP threads, the gating sums included (default 1: no OpenMP)")
     group.add_argument("--neuron", default=None,
                        help="rate (tanh), poisson or lif: spiking neurons talk to the astrocytes only through "
                             "spikes (default rate)")
@@ -93,11 +95,12 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
 
 
 BRIAN2_FLAGS = {"device": "--device", "codegen_target": "--target", "gating": "--gating", "build_dir": "--build-dir",
-                "compute_capability": "--compute-capability", "neuron": "--neuron", "nu_max": "--nu-max",
+                "compute_capability": "--compute-capability", "threads": "--threads", "neuron": "--neuron",
+                "nu_max": "--nu-max",
                 "tau_r": "--tau-r", "readout": "--readout"}
 # command-line dest -> run_recall keyword
 BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir",
-                  "compute_capability": "compute_capability", "neuron": "neuron"}
+                  "compute_capability": "compute_capability", "threads": "threads", "neuron": "neuron"}
 # command-line dest -> SpikingParameters field (run_recall's `spiking`; the Brian2 seed is --seed)
 SPIKING_OPTIONS = {"nu_max": "nu_max", "tau_r": "tau_r", "readout": "readout"}
 

@@ -29,6 +29,7 @@ class DeviceChoice:
     target: str = "cython"  # runtime only
     build_root: Path | None = None  # standalone: builds go in fresh subfolders of this folder
     compute_capability: float | None = None  # cuda_standalone: None -> detected, or the default without a GPU
+    threads: int = 1  # cpp_standalone: OpenMP threads (1: built without OpenMP, Brian2's default)
 
     @property
     def standalone(self) -> bool:
@@ -36,7 +37,7 @@ class DeviceChoice:
 
 
 def check_device(device: str, target: str = "cython", build_dir: str | Path | None = None,
-                 compute_capability: float | None = None) -> DeviceChoice:
+                 compute_capability: float | None = None, threads: int = 1) -> DeviceChoice:
     """Validate the names; an InputError names the valid ones."""
     if device not in DEVICES:
         raise InputError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
@@ -53,7 +54,12 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
             raise InputError("a compute capability applies to device cuda_standalone only")
         if not 5.0 <= compute_capability < 20.0:
             raise InputError(f"compute capability {compute_capability!r} is not a CUDA one (for example 9.0 for an H100)")
-    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None, compute_capability)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
+    if threads > 1 and device != "cpp_standalone":
+        raise InputError(f"threads (OpenMP) apply to device cpp_standalone only, not {device!r}")
+    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None, compute_capability,
+                        threads)
 
 
 def quiet_brian2() -> None:
@@ -84,6 +90,8 @@ def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
 
             configure_cuda(build_dir, choice.compute_capability)
         set_device(choice.name, build_on_run=False)
+        if choice.threads > 1:  # the gating sums use them too (network/parallel_sum.py)
+            prefs.devices.cpp_standalone.openmp_threads = choice.threads
     # forget the objects and code of any earlier network on this device
     device.reinit()
     device.activate(build_on_run=False)

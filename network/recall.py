@@ -33,8 +33,9 @@ class Brian2Session:
 
     def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
                  build_dir=None, record_every: float | None = None, neuron: str = "rate",
-                 compute_capability: float | None = None, spiking: SpikingParameters | None = None):
-        self.choice = devices.check_device(device, target, build_dir, compute_capability)
+                 compute_capability: float | None = None, spiking: SpikingParameters | None = None,
+                 threads: int = 1):
+        self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
         if neuron not in builder.NEURON_MODELS:
@@ -189,12 +190,12 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
                       gating: str = "factorised", build_dir=None, record_every: float | None = None,
                       current=None, t_current: float = 0.0, session: Brian2Session | None = None,
                       compute_capability: float | None = None, neuron: str = "rate",
-                      spiking: SpikingParameters | None = None) -> dict:
+                      spiking: SpikingParameters | None = None, threads: int = 1) -> dict:
     """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
     plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
     and build/run times in `timings`.
     Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
-    record_every, neuron and spiking come from the session)."""
+    record_every, neuron, spiking and threads come from the session)."""
     from astrogate.analysis.recall import result_record
 
     if method != "euler":
@@ -204,7 +205,7 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     own_session = session is None
     if own_session:
         session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
-                                compute_capability=compute_capability, spiking=spiking)
+                                compute_capability=compute_capability, spiking=spiking, threads=threads)
     if session.choice.name == "cuda_standalone":
         require_gpu()
     try:
@@ -219,7 +220,7 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
                 "neuron_sample": handles.neuron_sample,
                 # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
                 "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
-                "neuron": session.neuron}
+                "neuron": session.neuron, "threads": session.choice.threads}
         if session.spiking is not None:
             info["spiking"] = spike_summary(model, session.spiking, results, duration)
         return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)

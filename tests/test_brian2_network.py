@@ -258,3 +258,40 @@ def test_wired_gating_drives_spiking_neurons_as_the_weighted_network_does(proble
     np.testing.assert_array_equal(wired["brian2"]["spiking"]["spike_counts"], weighted["brian2"]["spiking"]["spike_counts"])
     np.testing.assert_allclose(wired["u"], weighted["u"], rtol=0, atol=ROUND_OFF * max(1.0, np.max(np.abs(weighted["u"]))))
     np.testing.assert_allclose(wired["g"], weighted["g"], rtol=0, atol=ROUND_OFF)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_cpp_standalone_sums_the_gating_with_every_thread(problem, tmp_path, threads):
+    """The gating sums use network/templates/summed_variable.cpp (code generation only; compiled and run
+    against the abstract model in the test below)."""
+    from astrogate.network.recall import Brian2Session
+
+    model = AstroGateModel(problem.patterns, Parameters())
+    u0, a0 = model.initial_state(problem.cue)
+    with Brian2Session("cpp_standalone", gating="wired", build_dir=tmp_path, threads=threads) as session:
+        session.run(model.xi, model.params, u0, a0, duration=1.0, stop_after="code")
+        code = {p.name: p.read_text() for p in (session.build_path / "code_objects").glob("*summed_variable*.cpp")}
+    for synapses in ("overlap", "output", "rate_total", "output_total", "normaliser", "neural_energy"):
+        source = next(text for name, text in code.items() if name.startswith(f"{synapses}_summed_variable"))
+        assert "_partial_sums" in source, synapses
+        assert ("#pragma omp for" in source) == (threads > 1), synapses
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(device="runtime", threads=2), "apply to device cpp_standalone only"),
+    (dict(device="cpp_standalone", threads=0), "threads must be a whole number >= 1"),
+])
+def test_bad_thread_counts_are_input_errors(problem, options, message):
+    with pytest.raises(InputError, match=message):
+        brian2(problem, Parameters(), **options)
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize("gating", ["factorised", "wired"])
+def test_cpp_standalone_with_two_threads_matches_abstract_euler(problem, gating, tmp_path):
+    """Two threads add the gating sums in another order: round-off only."""
+    params = Parameters()
+    net = brian2(problem, params, device="cpp_standalone", gating=gating, threads=2, build_dir=tmp_path)
+    assert net["brian2"]["threads"] == 2
+    assert_agrees(net, abstract(problem, params))
+    assert_simplex_and_descent(net)
