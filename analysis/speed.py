@@ -335,8 +335,8 @@ def _naam_step_timer(N: int, K: int):
 def time_naam(N: int, K: int, repeats: int) -> dict:
     """Median seconds per NAAM step, calls batched to >= 20 ms as for the limit (one step lasts longer from N of
     a few hundred on), with BLAS on all cores and on one core; the faster counts (on a shared machine the
-    all-core products wait for busy cores: up to 2x slower at N = 1000 here). The stepper's state moves on from call
-    to call, as in a retrieval."""
+    all-core products wait for busy cores: up to 2x slower at N = 1000 here). The stepper's state moves on
+    from call to call, as in a retrieval."""
     from threadpoolctl import threadpool_limits
 
     step = _naam_step_timer(N, K)
