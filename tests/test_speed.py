@@ -40,7 +40,8 @@ def test_quick_numpy_table_plot_and_unmeasured_rows(tmp_path, capsys):
     sims = {row["simulator"] for row in rows}
     assert {"matvec_limit", "numpy_reference", "numpy_batched_B32"} <= sims or {"matvec_limit", "numpy_reference"} <= sims
     assert {(int(r["N"]), int(r["K"])) for r in rows} == {(200, 20), (400, 30)}
-    check_measured(rows, {"matvec_limit", "numpy_reference", "naam"} | {s for s in sims if s.startswith("numpy_batched")})
+    batched_rows = {s for s in sims if s.startswith("numpy_batched")}
+    check_measured(rows, {"matvec_limit", "numpy_reference", "naam"} | batched_rows)
     batched = [r for r in rows if r["simulator"].startswith("numpy_batched")]
     assert batched and all(float(r["trials_per_second"]) > 0 and float(r["fraction_of_gemm_peak"]) > 0 for r in batched)
     # nothing is skipped silently: a row says why it was not measured
