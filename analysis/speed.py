@@ -40,10 +40,10 @@ INDEX_BYTES = 4 + 4
 # rough peak bytes per N*K of each kind of measurement, used only to refuse sizes that would not fit
 # (measured at N K = 10^7: Brian2 runtime peaked at 88 B per N K, the cpp_standalone binary at 46)
 EST_BYTES_PER_NK = {"numpy": 24, "brian2": 100}
-# NAAM (models/baselines.py) holds N x N processes and synapses per cue and N x N temporaries in a step:
-# measured 41 to 46 bytes per N^2 above the interpreter at N = 1000 to 4000, plus 24 per N K (patterns and
-# the contraction's K x N intermediates; 1000 x 3000 peaked at 120 MB above the interpreter)
-EST_NAAM_BYTES_PER_N2 = 48
+# NAAM (models/baselines.py) holds N x N processes and synapses per cue and N x N temporaries in a step, and
+# K x N patterns and contraction intermediates: peaks above the interpreter measured 41 to 51 bytes per N^2 at
+# N = 1000 to 4000, K = 100 to 300, and 120 MB at 1000 x 3000, 273 MB at 1000 x 10^4 (about 24 per N K more)
+EST_NAAM_BYTES = {"per_N2": 56, "per_NK": 28}
 # NAAM's seconds per step at N = 1000, K = 100 on this project's machine (2 shared cores: 0.064 to 0.112 s in
 # four measurements, the slowest kept); estimates the first NAAM size of a run, the run's own NAAM rows the later
 NAAM_REFERENCE_STEP = (1000, 100, 0.11)
@@ -380,7 +380,7 @@ def measure(fn_name: str, **kwargs) -> dict:
 def estimated_bytes(kind: str, N: int, K: int) -> float:
     """Rough peak bytes of one measurement, used only to refuse sizes that would not fit."""
     if kind == "naam":
-        return EST_NAAM_BYTES_PER_N2 * N**2 + EST_BYTES_PER_NK["numpy"] * N * K
+        return EST_NAAM_BYTES["per_N2"] * N**2 + EST_NAAM_BYTES["per_NK"] * N * K
     return EST_BYTES_PER_NK[kind] * N * K
 
 
