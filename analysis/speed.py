@@ -40,6 +40,13 @@ INDEX_BYTES = 4 + 4
 # rough peak bytes per N*K of each kind of measurement, used only to refuse sizes that would not fit
 # (measured at N K = 10^7: Brian2 runtime peaked at 88 B per N K, the cpp_standalone binary at 46)
 EST_BYTES_PER_NK = {"numpy": 24, "brian2": 100}
+# NAAM (models/baselines.py) holds N x N processes and synapses per cue and N x N temporaries in a step, and
+# K x N patterns and contraction intermediates: peaks above the interpreter measured 41 to 51 bytes per N^2 at
+# N = 1000 to 4000, K = 100 to 300, and 120 MB at 1000 x 3000, 273 MB at 1000 x 10^4 (about 24 per N K more)
+EST_NAAM_BYTES = {"per_N2": 56, "per_NK": 28}
+# NAAM's seconds per step at N = 1000, K = 100 on this project's machine (2 shared cores: 0.064 to 0.112 s in
+# four measurements, the slowest kept); estimates the first NAAM size of a run, the run's own NAAM rows the later
+NAAM_REFERENCE_STEP = (1000, 100, 0.11)
 # beta = 20 N, capped where the Brian2 network's shifted softmax would overflow (N = 10^5 at dt = 0.1 ms);
 # the cost of a step does not depend on beta
 BETA_CAP = 1e5
@@ -60,6 +67,8 @@ class SpeedConfig:
     standalone_work: float = 1e9  # steps x N K of one standalone run (~a few seconds here)
     batch: int = 128
     memory_cap_gb: float = 8.0
+    # a NAAM size whose measurement (warm-up and repeats) is estimated to take longer is reported, not run
+    naam_time_cap_s: float = 300.0
     # cpp_standalone variants beyond the base one (CppVariant(): 1 thread, float64, by neuron, factorised),
     # as CppVariant -> the sizes they run at
     cpp_variant_sizes: dict = field(default_factory=dict)
@@ -333,31 +342,39 @@ def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
 
 
 def _naam_step_timer(N: int, K: int):
-    """THE ONE PLACE TO CONNECT the NAAM baseline (Kozachkov, Slotine & Krotov; bench branch).
+    """The NAAM baseline on one cue (models/baselines.py::naam_stepper: K random +-1 patterns, pattern 0 with
+    10 % of its entries flipped as the cue): each call is one forward-Euler step of the N neurons, the N x N
+    astrocytic processes and the N x N synapses, O(K N^2). The `naam` rows time these calls."""
+    from astrogate.models.baselines import naam_stepper
 
-    Expected from the baseline module: a callable that performs one forward-Euler step of NAAM on its
-    state for given N and K. Until it is merged this returns (None, reason) and the benchmark writes a
-    'not available' row. Returns (step, None) with step() taking one step when the baseline exists."""
-    try:
-        from astrogate.models import baselines  # noqa: F401  (bench branch; the name is not settled yet)
-    except ImportError:
-        return None, "not available: the NAAM baseline is not merged yet (bench branch)"
-    make = getattr(baselines, "naam_stepper", None)
-    if make is None:
-        return None, "not available: astrogate.models.baselines has no naam_stepper(N, K) yet"
-    return make(N, K), None
+    return naam_stepper(N, K)
 
 
-def time_naam(N: int, K: int, repeats: int, steps: int) -> dict:
-    step, reason = _naam_step_timer(N, K)
-    if step is None:
-        return {"status": reason}
+def time_naam(N: int, K: int, repeats: int) -> dict:
+    """Median seconds per NAAM step, calls batched to >= 20 ms as for the limit (one step lasts longer from N of
+    a few hundred on), with BLAS on all cores and on one core; the faster counts (on a shared machine the
+    all-core products wait for busy cores: up to 2x slower at N = 1000 here). The stepper's state moves on
+    from call to call, as in a retrieval."""
+    from threadpoolctl import threadpool_limits
 
-    def run_steps():
-        for _ in range(steps):
-            step()
+    step = _naam_step_timer(N, K)
+    all_cores = median_seconds(step, repeats)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_core = median_seconds(step, repeats)
+    return {"seconds_per_step": min(one_core, all_cores), "one_core": one_core, "all_cores": all_cores}
 
-    return {"seconds_per_step": median_seconds(run_steps, repeats, min_seconds=0) / steps}
+
+def naam_step_estimate(N: int, K: int, measured_steps: list[tuple[int, int, float]]) -> float:
+    """An upper estimate of NAAM's seconds per step at (N, K) from measured steps (N_r, K_r, seconds), or
+    NAAM_REFERENCE_STEP before any: a step costs N^2 (a + b K), so t(N, K) <= t_r (N / N_r)^2 max(1, K / K_r);
+    the smallest of these bounds."""
+    return min(t * (N / n) ** 2 * max(1.0, K / k) for n, k, t in (measured_steps or [NAAM_REFERENCE_STEP]))
+
+
+def naam_calls(repeats: int) -> int:
+    """Steps of one NAAM measurement once a step lasts >= 20 ms: building the state (about one step), then
+    on all cores and on one core each the warm-up call, the call that sizes the batches and one per repeat."""
+    return 1 + 2 * (repeats + 2)
 
 
 def _in_process(fn_name: str, kwargs: dict) -> dict:
@@ -377,6 +394,13 @@ def measure(fn_name: str, **kwargs) -> dict:
 
 
 # -- the benchmark ---------------------------------------------------------------------------------------
+
+def estimated_bytes(kind: str, N: int, K: int) -> float:
+    """Rough peak bytes of one measurement, used only to refuse sizes that would not fit."""
+    if kind == "naam":
+        return EST_NAAM_BYTES["per_N2"] * N**2 + EST_NAAM_BYTES["per_NK"] * N * K
+    return EST_BYTES_PER_NK[kind] * N * K
+
 
 def synaptic_bytes(N: int, K: int, weight_bytes: int = 8, gating: str = "factorised") -> int:
     """Both gating Synapses (neurons -> astrocytes, astrocytes -> neurons): weight + indices per synapse;
@@ -449,10 +473,20 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
             log(f"{what} {row['status']}")
 
     def too_big(kind, N, K):
-        need = EST_BYTES_PER_NK[kind] * N * K
+        need = estimated_bytes(kind, N, K)
         if need > cap:
             return (f"not measured: estimated {need / 2**30:.1f} GB > memory cap {config.memory_cap_gb:g} GB "
                     f"(--memory-cap-gb)")
+        return None
+
+    naam_steps = []  # (N, K, seconds per step) of the NAAM rows measured so far
+
+    def too_slow_naam(N, K):
+        step = naam_step_estimate(N, K, naam_steps)
+        total = step * naam_calls(config.repeats)
+        if total > config.naam_time_cap_s:
+            return (f"not measured: estimated {step:.3g} s per step x {naam_calls(config.repeats)} steps = "
+                    f"{total / 60:.1f} min > time cap {config.naam_time_cap_s:g} s (--naam-time-cap-s)")
         return None
 
     for N, K in config.sizes:
@@ -517,17 +551,26 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                 steps=standalone_steps, layout=LAYOUT, build_root=build_root)
             add(_row("cuda_standalone", N, K, **_timing(r, limit), weight_dtype="float64"))
         if "naam" in sims:
-            r = measure("time_naam", N=N, K=K, repeats=config.repeats, steps=numpy_steps)
-            add(_row("naam", N, K, **_timing(r, limit), note="Kozachkov, Slotine & Krotov; O(N^2 K) per step"))
+            skip = too_big("naam", N, K) or too_slow_naam(N, K)
+            r = {"status": skip} if skip else measure("time_naam", N=N, K=K, repeats=config.repeats)
+            if r.get("seconds_per_step"):  # the fastest measured steps bound the later sizes' times
+                naam_steps.append((N, K, r["seconds_per_step"]))
+            fast = r.get("seconds_per_step")
+            add(_row("naam", N, K, **_timing(r, limit), weight_dtype="float64",
+                     threads=(1 if r["one_core"] <= r["all_cores"] else os.cpu_count()) if fast else "",
+                     note=(f"Kozachkov, Slotine & Krotov; one cue; O(N^2 K) per step: 1 core "
+                           f"{r['one_core'] * 1e3:.1f} ms, {os.cpu_count()} cores {r['all_cores'] * 1e3:.1f} ms")
+                     if fast else "Kozachkov, Slotine & Krotov; one cue; O(N^2 K) per step"))
 
     exponents = fit_exponents(rows)
     settings = {f.name: getattr(config, f.name) for f in fields(config)}
     settings["cpp_variant_sizes"] = {v.name: sizes for v, sizes in config.cpp_variant_sizes.items()}
     summary = {"machine": machine_info(), "config": _jsonable(settings), "exponents": exponents,
+               "naam_exponents": fit_naam_exponents(rows),
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
     write_csv(rows, out / "speed.csv")
-    plot_speed(rows, out / "speed.png", exponents)
+    plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
 
     write_json(out / "speed.json", summary)
@@ -564,6 +607,14 @@ def measured(rows) -> list[dict]:
     return [r for r in rows if r["seconds_per_step"] != ""]
 
 
+def log_log_slope(points) -> dict | None:
+    """Least-squares slope of log y against log x over (x, y) points, or None with fewer than two distinct x."""
+    if len({p[0] for p in points}) < 2 or not all(p[1] > 0 for p in points):
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(points)}
+
+
 def fit_exponents(rows, min_nk: int = 10**6) -> dict:
     """Per simulator, the slope of log(time per step) against log(N K): over every measured size, and
     over the sizes with N K >= min_nk, where the O(N K) work outweighs the fixed cost of a step."""
@@ -572,11 +623,24 @@ def fit_exponents(rows, min_nk: int = 10**6) -> dict:
         points = [(r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows) if r["simulator"] == sim]
         fits = {}
         for label, pts in (("all_sizes", points), (f"nk_at_least_{min_nk:g}", [p for p in points if p[0] >= min_nk])):
-            if len({p[0] for p in pts}) >= 2 and all(p[1] > 0 for p in pts):
-                x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-                fits[label] = {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(pts)}
+            fit = log_log_slope(pts)
+            if fit:
+                fits[label] = fit
         if fits:
             out[sim] = fits
+    return out
+
+
+def fit_naam_exponents(rows) -> dict:
+    """NAAM's time per step against N at each fixed K (N^2 K: expected 2) and against K at each fixed N
+    (expected 1 where the K N^2 contraction outweighs the O(N^2) elementwise work of a step)."""
+    naam = [r for r in measured(rows) if r["simulator"] == "naam"]
+    out = {"in_N": {}, "in_K": {}}
+    for fixed, free, key in (("K", "N", "in_N"), ("N", "K", "in_K")):
+        for value in sorted({r[fixed] for r in naam}):
+            fit = log_log_slope([(r[free], r["seconds_per_step"]) for r in naam if r[fixed] == value])
+            if fit:
+                out[key][f"{fixed}={value}"] = fit
     return out
 
 
@@ -589,8 +653,9 @@ def write_csv(rows, path: Path) -> Path:
     return path
 
 
-def plot_speed(rows, path: Path, exponents: dict | None = None) -> Path:
-    """Time per step against N K, log-log, one line per simulator."""
+def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: dict | None = None) -> Path:
+    """Time per step against N K, log-log, one line per simulator; NAAM's points also joined at each fixed K
+    (dotted: slope 2 in N there, its N^2 K cost)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -602,12 +667,23 @@ def plot_speed(rows, path: Path, exponents: dict | None = None) -> Path:
         slope = (exponents or {}).get(sim, {}).get("all_sizes", {}).get("exponent")
         label = sim + (" (per cue)" if sim.startswith("numpy_batched") else "")
         label += f", slope {slope:.2f}" if slope is not None else ""
+        if sim == "naam" and naam_exponents:
+            for key, name, fixed in (("in_N", "N", "K"), ("in_K", "K", "N")):
+                fits = naam_exponents.get(key, {})
+                if fits:
+                    label += f"; in {name}, {fixed} fixed: " + "/".join(f"{f['exponent']:.2f}" for f in fits.values())
         style = dict(color="black", linewidth=2.5) if sim == "matvec_limit" else {}
         # markers: every size; line: the geometric mean over the sizes with the same N K
         nks = sorted({p[0] for p in pts})
         means = [math.exp(np.mean([math.log(t) for nk_, t in pts if nk_ == nk])) for nk in nks]
         (line,) = ax.plot(nks, means, "-", label=label, **style)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=line.get_color())
+        if sim == "naam":
+            for K in sorted({r["K"] for r in measured(rows) if r["simulator"] == sim}):
+                at_K = sorted((r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows)
+                              if r["simulator"] == sim and r["K"] == K)
+                if len(at_K) > 1:
+                    ax.plot([p[0] for p in at_K], [p[1] for p in at_K], ":", color=line.get_color(), linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("N K (pattern matrix entries)")
@@ -615,7 +691,7 @@ def plot_speed(rows, path: Path, exponents: dict | None = None) -> Path:
     ax.set_title("Time per step; matvec_limit = the two mat-vec products alone")
     ax.grid(True, which="both", alpha=0.3)
     if measured(rows):
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="lower right")  # NAAM, where measured, fills the upper left
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -641,4 +717,9 @@ def report(result: dict) -> str:
     for sim, fits in result["exponents"].items():
         parts = ", ".join(f"{k}: {v['exponent']:.2f} ({v['points']} sizes)" for k, v in fits.items())
         lines.append(f"exponent of time per step in N K, {sim}: {parts}")
+    naam = result.get("naam_exponents", {})
+    for key, name, expected in (("in_N", "N", "2"), ("in_K", "K", "1 once the K N^2 products dominate")):
+        if naam.get(key):
+            parts = ", ".join(f"at {k}: {v['exponent']:.2f} ({v['points']} sizes)" for k, v in naam[key].items())
+            lines.append(f"exponent of NAAM's time per step in {name} (expected {expected}): {parts}")
     return "\n".join(lines)

@@ -20,9 +20,9 @@ def register_speed(bench_subparsers) -> None:
     parser = bench_subparsers.add_parser(
         "speed", help="time per step of every simulator against the two-mat-vec limit",
         description="Times the NumPy reference, the batched abstract model, Brian2 runtime (cython), "
-                    "cpp_standalone (1 and 2 threads, float32 weights), cuda_standalone and NAAM where "
-                    "available, against the two dense mat-vec products of a step alone; writes "
-                    "OUT/speed.csv, OUT/speed.json and OUT/speed.png and prints the ratios.")
+                    "cpp_standalone (1 and 2 threads, float32 weights), cuda_standalone where a GPU is "
+                    "present and the NAAM baseline (O(N^2 K)), against the two dense mat-vec products of a step "
+                    "alone; writes OUT/speed.csv, OUT/speed.json and OUT/speed.png and prints the ratios.")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and one cpp_standalone build (minutes; for CI)")
     parser.add_argument("--out", metavar="DIR", default="runs/speed", help="output folder (default %(default)s)")
@@ -32,6 +32,9 @@ def register_speed(bench_subparsers) -> None:
     parser.add_argument("--repeats", type=int, help="timed repeats per measurement (median taken)")
     parser.add_argument("--memory-cap-gb", type=float, help="sizes estimated above this are reported, not run "
                                                             "(default 8)")
+    parser.add_argument("--naam-time-cap-s", type=float, metavar="S",
+                        help="NAAM sizes whose measurement is estimated to take longer are reported, not run "
+                             "(default 300)")
     parser.add_argument("--build-dir", metavar="DIR", help="keep the standalone builds in DIR")
     parser.set_defaults(handler=handle)
 
@@ -55,6 +58,10 @@ def handle(args: argparse.Namespace) -> int:
         if args.memory_cap_gb <= 0:
             raise InputError(f"--memory-cap-gb must be positive, got {args.memory_cap_gb}")
         config = replace(config, memory_cap_gb=args.memory_cap_gb)
+    if args.naam_time_cap_s is not None:
+        if args.naam_time_cap_s <= 0:
+            raise InputError(f"--naam-time-cap-s must be positive, got {args.naam_time_cap_s}")
+        config = replace(config, naam_time_cap_s=args.naam_time_cap_s)
     if args.build_dir:
         config = replace(config, build_root=args.build_dir)
     result = run_speed_benchmark(config, args.out)

@@ -19,7 +19,7 @@ from scipy.special import softmax
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import validate_cue
+from astrogate.models.patterns import flip_cue, random_patterns, validate_cue
 
 
 @dataclass
@@ -207,6 +207,15 @@ class ModernHopfield(_Model):
         return RetrievalResult(np.sign(x), steps, converged)
 
 
+@dataclass
+class NaamState:
+    """NAAM's state for B cues: neurons x (B x N), processes p and synapses s (B x N x N), rates v = tanh(gain x)."""
+    x: np.ndarray
+    p: np.ndarray
+    s: np.ndarray
+    v: np.ndarray
+
+
 class NeuronAstrocyteMemory(_Model):
     """Neuron-astrocyte associative memory after Kozachkov, Slotine & Krotov (arXiv 2311.08135).
 
@@ -234,29 +243,63 @@ class NeuronAstrocyteMemory(_Model):
         per_pattern = np.einsum("kn,bnm,km->bk", self.xi, q, self.xi, optimize=True)  # xi_mu^T q xi_mu
         return np.matmul(self.xi.T[None] * per_pattern[:, None, :], self.xi[None]) / self.N**3
 
-    def retrieve(self, cues):
+    def initial_state(self, cues) -> NaamState:
+        """Neurons at cue_scale x cue; processes and synapses at their equilibrium with those neurons."""
         x = self.cue_scale * self._cues(cues)
         v = np.tanh(self.gain * x)
         p = v[:, :, None] * v[:, None, :]
-        s = self.contract(np.tanh(p))
-        B = x.shape[0]
+        return NaamState(x=x, p=p, s=self.contract(np.tanh(p)), v=v)
+
+    def derivatives(self, state: NaamState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(dx/dt, dp/dt, ds/dt) at `state`, time in units of tau_n."""
+        dx = np.einsum("bij,bj->bi", state.s, state.v) - state.x
+        dp = (state.v[:, :, None] * state.v[:, None, :] - state.p) / self.tau_p
+        ds = (self.contract(np.tanh(state.p)) - state.s) / self.tau_s
+        return dx, dp, ds
+
+    def euler_step(self, state: NaamState, derivatives=None) -> NaamState:
+        """One forward-Euler step of dt, in place; `derivatives` if already computed at `state`."""
+        dx, dp, ds = self.derivatives(state) if derivatives is None else derivatives
+        state.x += self.dt * dx
+        state.p += self.dt * dp
+        state.s += self.dt * ds
+        state.v = np.tanh(self.gain * state.x)
+        return state
+
+    def retrieve(self, cues):
+        state = self.initial_state(cues)
+        B = state.x.shape[0]
         steps = np.full(B, self.max_steps)
         converged = np.zeros(B, bool)
         for step in range(self.max_steps):
-            dx = np.einsum("bij,bj->bi", s, v) - x
-            dp = (v[:, :, None] * v[:, None, :] - p) / self.tau_p
-            ds = (self.contract(np.tanh(p)) - s) / self.tau_s
+            derivatives = dx, dp, ds = self.derivatives(state)
             rate = np.maximum(np.abs(dx).max(1), np.maximum(np.abs(dp).max((1, 2)), np.abs(ds).max((1, 2)) * self.N))
             still = rate < self.tol
             steps[still & ~converged] = step
             converged |= still
             if np.all(converged):
                 break
-            x += self.dt * dx
-            p += self.dt * dp
-            s += self.dt * ds
-            v = np.tanh(self.gain * x)
-        return RetrievalResult(np.sign(x), steps, converged)
+            self.euler_step(state, derivatives)
+        return RetrievalResult(np.sign(state.x), steps, converged)
+
+
+class NaamStepper:
+    """One cue of NAAM, stepped in place: each call is one `NeuronAstrocyteMemory.euler_step`."""
+
+    def __init__(self, model: NeuronAstrocyteMemory, cue):
+        self.model = model
+        self.state = model.initial_state(cue)
+
+    def __call__(self) -> NaamState:
+        return self.model.euler_step(self.state)
+
+
+def naam_stepper(N: int, K: int, seed: int = 0, flip: float = 0.1) -> NaamStepper:
+    """NAAM on K random +-1 patterns of N neurons, started from pattern 0 with a fraction `flip` of its
+    entries negated; calling it takes one forward-Euler step (O(K N^2), N x N processes and synapses)."""
+    rng = np.random.default_rng(seed)
+    model = NeuronAstrocyteMemory(random_patterns(K, N, rng))
+    return NaamStepper(model, flip_cue(model.xi[0], flip, rng))
 
 
 class AstroGated(_Model):
