@@ -184,6 +184,18 @@ def test_spiking_column_retrieves_above_the_classical_capacity_and_reports_its_c
     assert json.loads(spiking["options"])["beta"] == 80.0 * 64
 
 
+def test_tracked_configs_load_and_the_full_grid_has_the_spiking_column():
+    from astrogate.cmd_bench import CONFIG_DIR
+
+    for name in ("bench_full.toml", "bench_quick.toml", "bench_spiking.toml"):
+        load_config(CONFIG_DIR / name)
+    full = {m.name: m for m in load_config(CONFIG_DIR / "bench_full.toml").models}
+    spiking = full["gated-spiking"]
+    assert spiking.kind == "gated_spiking" and spiking.options["neuron"] == "poisson"
+    assert spiking.params_from == "gated-quadratic" and full["gated-quadratic"].tune
+    assert spiking.max_load < 1 and spiking.max_N <= 100  # capped: it costs ~0.2 s per cue
+
+
 def test_inherit_parameters_takes_the_tuned_model_parameters_only():
     from astrogate.analysis.benchmark import ModelSpec, inherit_parameters
 
