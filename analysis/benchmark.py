@@ -23,12 +23,18 @@ from astrogate.analysis.datasets import load_image_set, image_patterns
 from astrogate.analysis.metrics import summarise, trial_metrics
 from astrogate.errors import InputError
 from astrogate.models.baselines import KINDS, make_model
+from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import clustered_patterns, flip_cue, mask_cue, random_patterns
 
 IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
                   "mnist": ("mnist", False), "mnist-same": ("mnist", True)}
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
+# kinds whose class runs Brian2 and so lives in analysis/ (models/ runs no Brian2): see build_model
+BRIAN2_KINDS = ("gated_spiking",)
+ALL_KINDS = (*KINDS, *BRIAN2_KINDS)
+SEEDED_KINDS = ("hopfield", "dense", "gated_spiking")  # get a seed per pattern set unless the config gives one
+PARAMETER_FIELDS = frozenset(Parameters.__dataclass_fields__)
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -40,6 +46,7 @@ class ModelSpec:
     max_load: float = math.inf  # cost caps: cells above them are reported as skipped, never dropped
     max_N: int = 10**9
     tune: dict = field(default_factory=dict)  # option -> candidate values, tuned on separate seeds
+    params_from: str = ""  # a 'gated' model whose (tuned) model parameters this one takes, see inherit_parameters
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Config:
 
 BENCHMARK_KEYS = {"seed", "N", "instances", "cues", "loads", "pattern_sets", "corruptions", "image_corruptions",
                   "gallery_load", "gallery_cues"}
-MODEL_KEYS = {"kind", "max_load", "max_N", "tune"}
+MODEL_KEYS = {"kind", "max_load", "max_N", "tune", "params_from"}
 TUNING_KEYS = {"cells", "instances", "cues"}
 CELL_KEYS = {"pattern_set", "load", "corruption"}
 
@@ -110,23 +117,32 @@ def config_from_dict(data: dict, source: str = "<config>") -> Config:
     for name, spec in data.get("models", {}).items():
         if not isinstance(spec, dict) or "kind" not in spec:
             fail(f"models.{name}", "needs a kind")
-        if spec["kind"] not in KINDS:
-            fail(f"models.{name}.kind", f"unknown kind {spec['kind']!r} (known: {', '.join(KINDS)})")
+        if spec["kind"] not in ALL_KINDS:
+            fail(f"models.{name}.kind", f"unknown kind {spec['kind']!r} (known: {', '.join(ALL_KINDS)})")
         tune = spec.get("tune", {})
         if not isinstance(tune, dict) or not all(isinstance(v, list) and v for v in tune.values()):
             fail(f"models.{name}.tune", "must map option names to non-empty lists of candidate values")
+        params_from = spec.get("params_from", "")
+        if not isinstance(params_from, str):
+            fail(f"models.{name}.params_from", f"must be the name of a model, got {params_from!r}")
+        if params_from and tune:
+            fail(f"models.{name}.params_from", "a model takes its parameters from another model or tunes them, not both")
         options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
         models.append(ModelSpec(name, spec["kind"], options, float(spec.get("max_load", math.inf)),
-                                int(spec.get("max_N", 10**9)), tune))
+                                int(spec.get("max_N", 10**9)), tune, params_from))
         try:  # catches unknown options now rather than an hour into the run
             probe = {**options, **{k: v[0] for k, v in tune.items()}}
-            make_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
+            build_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
         except InputError as exc:
             fail(f"models.{name}", str(exc))
         except TypeError as exc:
             fail(f"models.{name}", f"bad option: {exc}")
     if not models:
         fail("models", "no models given")
+    kinds = {m.name: m.kind for m in models}
+    for m in models:
+        if m.params_from and kinds.get(m.params_from) != "gated":
+            fail(f"models.{m.name}.params_from", f"must name a model of kind 'gated' in this config, got {m.params_from!r}")
     tuning = data.get("tuning", {})
     for key in tuning:
         if key not in TUNING_KEYS:
@@ -147,6 +163,40 @@ def config_from_dict(data: dict, source: str = "<config>") -> Config:
         tuning_cues=int(tuning.get("cues", 16)), gallery_load=bench.get("gallery_load"),
         gallery_cues=int(bench.get("gallery_cues", 4)), source=source,
     )
+
+
+def build_model(kind: str, patterns, **options):
+    """make_model of models/baselines.py, or for the kinds that run Brian2 their class in analysis/
+    (imported only when such a model is asked for)."""
+    if kind == "gated_spiking":
+        from astrogate.analysis.spiking import make_spiking_model
+
+        return make_spiking_model(patterns, **options)
+    return make_model(kind, patterns, **options)
+
+
+def option_name(key: str) -> str:
+    """The option an options key sets: x for x, x_over_N and x_times_N."""
+    for suffix in ("_over_N", "_times_N"):
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def inherit_parameters(models: tuple) -> tuple:
+    """Models with params_from take that 'gated' model's model parameters (the Parameters fields: beta,
+    tau_g, similarity, ...; as tuned when it is tuned, so call this after tune_models); their own options
+    win. The rate model's run options (chunk, max_duration, ...) are not taken."""
+    by_name = {m.name: m for m in models}
+    inherited = []
+    for m in models:
+        if m.params_from:
+            own = {option_name(k) for k in m.options}
+            taken = {k: v for k, v in by_name[m.params_from].options.items()
+                     if option_name(k) in PARAMETER_FIELDS and option_name(k) not in own}
+            m = replace(m, options={**taken, **m.options})
+        inherited.append(m)
+    return tuple(inherited)
 
 
 def resolve_options(options: dict, N: int) -> dict:
@@ -271,10 +321,10 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
             if cap_reason(m, load, N):
                 continue
             options = resolve_options(m.options, N)
-            if m.kind in ("hopfield", "dense"):
+            if m.kind in SEEDED_KINDS:
                 options.setdefault("seed", model_seed)
             start = time.perf_counter()
-            result = make_model(m.kind, patterns, **options).retrieve(cues)
+            result = build_model(m.kind, patterns, **options).retrieve(cues)
             seconds[m.name] += time.perf_counter() - start
             metrics = trial_metrics(result.states, patterns, targets, cues)
             metrics["steps"], metrics["converged"] = result.steps, result.converged
@@ -398,6 +448,7 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
     n_tuning = len(config.tuning_cells) if any(m.tune for m in config.models) else 0
     with tqdm(total=len(cells) + n_tuning, desc="bench retrieval", unit="cell", disable=not show_progress) as bar:
         models, tuning = tune_models(config, workers, bar)
+        models = inherit_parameters(models)
         results = _map_cells(config, cells, models, workers, "cells", bar)
     table = pd.DataFrame([row for r in results for row in r["rows"]])
     runtime = time.perf_counter() - start
@@ -412,7 +463,9 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
     capped = sorted({f"{r['model']}: {r['status']}" for _, r in table.iterrows() if r["status"] != "ok"})
     summary = {"config": config.source, "seed": config.seed, "cells": len(cells), "workers": workers,
                "runtime_seconds": runtime, "models": {m.name: {"kind": m.kind, "options": m.options,
-                                                               "max_load": m.max_load, "max_N": m.max_N}
+                                                               "max_load": m.max_load, "max_N": m.max_N,
+                                                               **({"params_from": m.params_from}
+                                                                  if m.params_from else {})}
                                                       for m in models},
                "cost_caps": capped, "outputs": sorted(paths)}
     figures = plot_accuracy_vs_load(table, out)

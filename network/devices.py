@@ -21,6 +21,14 @@ TARGETS = ("cython", "numpy")
 STANDALONE = ("cpp_standalone", "cuda_standalone")
 # Cython's compiled-module cache, inside the project rather than the home folder
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".brian_cache"
+# counts device activations and resets in this process: a network built before the last one is gone
+_generation = 0
+
+
+def generation() -> int:
+    """How many times this process has activated or reset a device: a runtime network built under an
+    earlier generation has been forgotten by device.reinit() and must be built again."""
+    return _generation
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
     Returns the fresh build directory for standalone devices, None for runtime."""
     from brian2 import defaultclock, device, ms, prefs, set_device
 
+    global _generation
+    _generation += 1
     # preferences of an earlier device (CUDA's compiler flags, say) must not leak into this one
     prefs.reset_to_defaults()
     quiet_brian2()
@@ -113,6 +123,8 @@ def reset_runtime() -> None:
     """Back to the runtime device with default preferences (tests and after a standalone run)."""
     from brian2 import defaultclock, device, ms, prefs, set_device
 
+    global _generation
+    _generation += 1
     set_device("runtime")
     device.reinit()
     device.activate()

@@ -122,3 +122,117 @@ def test_bench_retrieval_quick_end_to_end(tmp_path):
         assert (out / name).is_file(), name
     ds = xr.open_dataset(out / "results.nc", engine="scipy")
     assert set(ds.sizes) == {"model", "pattern_set", "corruption", "load"}
+
+
+# -- the spiking column (gated_spiking: the gated network with Poisson neurons on Brian2) ---------------
+
+SPIKING_CONFIG = """
+[benchmark]
+seed = 0
+N = 64
+instances = 1
+cues = 8
+loads = [0.3, 1.0]
+pattern_sets = ["iid"]
+corruptions = ["flip:0.1"]
+
+[models.hopfield]
+kind = "hopfield"
+
+[models.gated]
+kind = "gated"
+beta_times_N = 80.0
+tau_g = 2.0
+max_duration = 100.0
+
+[models.gated-spiking]
+kind = "gated_spiking"
+neuron = "poisson"
+duration = 50.0
+target = "numpy"
+params_from = "gated"
+max_load = 0.5
+"""
+
+
+@pytest.mark.brian2
+def test_spiking_column_retrieves_above_the_classical_capacity_and_reports_its_cap(tmp_path):
+    """N = 64, K = 19 (load 0.3, above 0.138), iid patterns, 10 % flips, 8 cues, 50 ms of Poisson neurons
+    (runtime/numpy, ~3 s). Measured with seeds 0-9: the spiking column 80/80 exact, classical Hopfield
+    0 to 2 of 8 per seed; we assert at least 7/8 for the spiking column. Load 1.0 is above its cap 0.5."""
+    import json
+
+    config = tmp_path / "spiking.toml"
+    config.write_text(SPIKING_CONFIG)
+    out = tmp_path / "out"
+    assert main(["bench", "retrieval", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    table = pd.read_csv(out / "results.csv").set_index(["model", "load"])
+    spiking = table.loc[("gated-spiking", 0.3)]
+    assert spiking["status"] == "ok" and spiking["trials"] == 8
+    assert spiking["exact_match"] >= 7 / 8
+    assert table.loc[("hopfield", 0.3), "exact_match"] < 0.5  # the load is beyond the classical network
+    assert spiking["mean_steps"] == 500  # the full 50 ms: the spiking network has no early stop
+    capped = table.loc[("gated-spiking", 1.0)]
+    assert capped["status"] == "skipped: K/N = 1 above this model's cost cap 0.5" and capped["trials"] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "gated-spiking: skipped: K/N = 1 above this model's cost cap 0.5" in summary["cost_caps"]
+    # the rate model's parameters, its run options not
+    model = summary["models"]["gated-spiking"]
+    assert model["params_from"] == "gated"
+    assert model["options"] == {"beta_times_N": 80.0, "tau_g": 2.0, "neuron": "poisson", "duration": 50.0,
+                                "target": "numpy"}
+    assert json.loads(spiking["options"])["beta"] == 80.0 * 64
+
+
+def test_tracked_configs_load_and_the_full_grid_has_the_spiking_column():
+    from astrogate.cmd_bench import CONFIG_DIR
+
+    for name in ("bench_full.toml", "bench_quick.toml", "bench_spiking.toml"):
+        load_config(CONFIG_DIR / name)
+    full = {m.name: m for m in load_config(CONFIG_DIR / "bench_full.toml").models}
+    spiking = full["gated-spiking"]
+    assert spiking.kind == "gated_spiking" and spiking.options["neuron"] == "poisson"
+    assert spiking.params_from == "gated-quadratic" and full["gated-quadratic"].tune
+    assert spiking.max_load < 1 and spiking.max_N <= 100  # capped: it costs ~0.2 s per cue
+
+
+def test_inherit_parameters_takes_the_tuned_model_parameters_only():
+    from astrogate.analysis.benchmark import ModelSpec, inherit_parameters
+
+    rate = ModelSpec("rate", "gated", {"beta_times_N": 80.0, "tau_g": 2.0, "similarity": "linear", "max_duration": 50.0})
+    spiking = ModelSpec("spk", "gated_spiking", {"beta": 5.0, "duration": 40.0}, params_from="rate")
+    _, inherited = inherit_parameters((rate, spiking))
+    # its own beta wins over the rate model's beta_times_N; max_duration is a run option of the rate model
+    assert inherited.options == {"tau_g": 2.0, "similarity": "linear", "beta": 5.0, "duration": 40.0}
+
+
+@pytest.mark.parametrize(
+    "spec, key, message",
+    [
+        ({"neuron": "izhikevich"}, "models.spk", "option neuron = 'izhikevich': use one of poisson, lif"),
+        ({"device": "cuda_standalone"}, "models.spk", "option device = 'cuda_standalone': use one of runtime, cpp_standalone"),
+        ({"duration": -5.0}, "models.spk", "option duration = -5.0"),
+        ({"nu_max": 20000.0}, "models.spk", "cannot fire more than once per step"),
+        ({"colour": 2}, "models.spk", "unknown parameter(s): colour"),
+        ({"params_from": "hop"}, "models.spk.params_from", "must name a model of kind 'gated'"),
+        ({"params_from": "rate", "tune": {"tau_g": [2.0, 20.0]}}, "models.spk.params_from", "not both"),
+    ],
+)
+def test_spiking_column_bad_options_are_one_line_errors(spec, key, message):
+    base = {"benchmark": {"N": 10, "instances": 1, "cues": 2, "loads": [1.0], "pattern_sets": ["iid"],
+                          "corruptions": ["flip:0.1"]},
+            "models": {"hop": {"kind": "hopfield"}, "rate": {"kind": "gated"},
+                       "spk": {"kind": "gated_spiking", **spec}},
+            "tuning": {"cells": [{"pattern_set": "iid", "load": 1.0, "corruption": "flip:0.1"}]}}
+    with pytest.raises(InputError) as error:
+        config_from_dict(base, "bench.toml")
+    text = str(error.value)
+    assert f"key {key!r}" in text and message in text and "\n" not in text
+
+
+def test_spiking_column_bad_neuron_on_the_command_line(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text(SPIKING_CONFIG.replace('neuron = "poisson"', 'neuron = "izhikevich"'))
+    assert main(["bench", "retrieval", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "models.gated-spiking" in err and "option neuron = 'izhikevich'" in err

@@ -155,6 +155,39 @@ def test_cue_as_current_matches(problem):
     assert np.max(np.abs(results["m"] - reference.overlaps[:-1])) < ROUND_OFF
 
 
+@pytest.mark.parametrize("neuron", ["rate", "poisson", "lif"])
+def test_runtime_session_reruns_its_build_bit_for_bit(problem, neuron):
+    """A runtime session re-runs its network (store/restore, Brian2's seed set again) for a new cue, new
+    patterns, new parameters and another duration: every result equals a fresh build's, bit for bit.
+    A new seed, or another session activating the device in between, builds anew."""
+    from astrogate.models.spiking_equations import SpikingParameters
+    from astrogate.network.recall import Brian2Session
+
+    spiking = SpikingParameters(seed=4) if neuron != "rate" else None
+    other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
+    other_params = Parameters().updated(beta=300.0, tau_g=5.0, gamma=2.0)
+    runs = [(problem, Parameters(), 20.0), (other, other_params, 20.0), (problem, Parameters(), 10.0)]
+    inputs = []
+    for prob, params, duration in runs:
+        model = AstroGateModel(prob.patterns, params)
+        inputs.append((model.xi, params, *model.initial_state(prob.cue), duration))
+    session = Brian2Session("runtime", "numpy", record_every=1.0, neuron=neuron, spiking=spiking)
+    reused = [session.run(*args) for args in inputs]
+    assert [timings["reused_build"] for _, _, timings in reused] == [False, True, True]
+    for args, (_, results, _) in zip(inputs[1:], reused[1:]):  # the first run is a fresh build
+        _, reference, timings = Brian2Session("runtime", "numpy", record_every=1.0, neuron=neuron,
+                                              spiking=spiking).run(*args)
+        assert not timings["reused_build"] and results.keys() == reference.keys()
+        for key in results:
+            np.testing.assert_array_equal(results[key], reference[key], err_msg=key)
+    # the fresh sessions above activated the device anew: this session's network is gone
+    assert not session.run(*inputs[0])[2]["reused_build"]
+    assert session.run(*inputs[0])[2]["reused_build"]
+    if spiking is not None:  # the seed is set at the build
+        session.spiking = SpikingParameters(seed=5)
+        assert not session.run(*inputs[0])[2]["reused_build"]
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -295,3 +328,18 @@ def test_cpp_standalone_with_two_threads_matches_abstract_euler(problem, gating,
     assert net["brian2"]["threads"] == 2
     assert_agrees(net, abstract(problem, params))
     assert_simplex_and_descent(net)
+
+
+def test_runtime_session_rebuilds_wired_gating_for_new_patterns(problem):
+    from astrogate.network.recall import Brian2Session, run_brian2_recall
+
+    params = Parameters()
+    other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
+    with Brian2Session("runtime", "numpy", gating="wired") as session:
+        first = run_brian2_recall(problem, params, duration=DURATION, tol=0.0, session=session)
+        again = run_brian2_recall(problem, params.updated(beta=300.0), duration=DURATION, tol=0.0, session=session)
+        new = run_brian2_recall(other, params, duration=DURATION, tol=0.0, session=session)
+    assert again["timings"]["reused_build"] and not new["timings"]["reused_build"]
+    assert_agrees(first, abstract(problem, params))
+    assert_agrees(again, abstract(problem, params.updated(beta=300.0)))
+    assert_agrees(new, abstract(other, params))
