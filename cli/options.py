@@ -72,7 +72,7 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
                        help="runtime code generation: cython or numpy (default cython)")
     group.add_argument("--gating", default=None,
                        help="factorised (neurons <-> astrocytes, O(NK)), wired (the same with +-1 patterns as the wiring: "
-                            "a synapse per +1 entry, no weights, about 2x faster) or dense (N x N synapses gated by the "
+                            "a synapse per +1 entry, no weights, about 3x faster) or dense (N x N synapses gated by the "
                             "astrocytes, O(KN^2), F quadratic only) (default factorised)")
     group.add_argument("--build-dir", default=None, metavar="DIR",
                        help="standalone devices: build in a fresh subfolder of DIR and keep it "
