@@ -134,16 +134,22 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         use_parallel_sums(updater)
 
     synapses = {}
+
+    def hub_sum(group, equation, variable, order, name):
+        """A population-wide sum into the one-element hub, O(size of the group) per step."""
+        to_hub = b2.Synapses(group, hub, equation, name=name)
+        to_hub.connect(i=np.arange(len(group)), j=np.zeros(len(group), dtype=int))
+        summed(to_hub, variable, order)
+        synapses[name] = to_hub
+
     if wired:
         plus_by_neuron = np.nonzero(xi.T > 0)  # (i, mu), neuron-major: consecutive synapses, different astrocytes
         overlap = b2.Synapses(neurons, astrocytes, eq.WIRED_OVERLAP_SYNAPSE, name="overlap")
         overlap.connect(i=plus_by_neuron[0], j=plus_by_neuron[1])
         summed(overlap, "S_post", "overlaps")
-        rate_total = b2.Synapses(neurons, hub, eq.RATE_TOTAL_SYNAPSE, name="rate_total")
-        rate_total.connect(i=np.arange(N), j=np.zeros(N, dtype=int))
-        summed(rate_total, "v_total_post", "overlaps")
+        synapses["overlap"] = overlap
+        hub_sum(neurons, eq.RATE_TOTAL_SYNAPSE, "v_total_post", "overlaps", "rate_total")
         operations.append(step(astrocytes, eq.WIRED_OVERLAP_UPDATE, "wired_overlaps"))
-        synapses.update(overlap=overlap, rate_total=rate_total)
     elif event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
         overlap = b2.Synapses(neurons, astrocytes, spk.EVENT_OVERLAP_SYNAPSE, on_pre=spk.EVENT_ON_SPIKE,
                               name="overlap")
@@ -159,10 +165,7 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         if not event_readout:
             summed(overlap, "m_post", "overlaps")
         synapses["overlap"] = overlap
-    normaliser = b2.Synapses(astrocytes, hub, eq.NORMALISER_SYNAPSE, name="normaliser")
-    normaliser.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
-    summed(normaliser, "Z_post", "normaliser")
-    synapses["normaliser"] = normaliser
+    hub_sum(astrocytes, eq.NORMALISER_SYNAPSE, "Z_post", "normaliser", "normaliser")
     if gating == "factorised":
         output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, name="output",
                              dtype=None if weight_dtype is None else {"pattern": weight_dtype})
@@ -177,11 +180,9 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         output = b2.Synapses(astrocytes, neurons, eq.WIRED_OUTPUT_SYNAPSE, name="output")
         output.connect(i=plus_by_pattern[0], j=plus_by_pattern[1])
         summed(output, "T_post", "recurrent")
-        output_total = b2.Synapses(astrocytes, hub, eq.OUTPUT_TOTAL_SYNAPSE, name="output_total")
-        output_total.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
-        summed(output_total, "h_total_post", "recurrent")
+        synapses["output"] = output
+        hub_sum(astrocytes, eq.OUTPUT_TOTAL_SYNAPSE, "h_total_post", "recurrent", "output_total")
         operations.append(step(neurons, eq.WIRED_RECURRENT_UPDATE, "wired_recurrent"))
-        synapses.update(output=output, output_total=output_total)
     else:
         recurrent = b2.Synapses(neurons, neurons, eq.DENSE_RECURRENT_SYNAPSE, name="recurrent")
         recurrent.connect(i=np.tile(np.arange(N), N), j=np.repeat(np.arange(N), N))  # synapse post*N + pre
@@ -199,13 +200,9 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
     monitors["neurons"] = b2.StateMonitor(neurons, ["u", "v"], record=sample, dt=record_dt, when=SLOT,
                                           order=ORDER["monitors"], name="neuron_monitor")
     if monitor_energy:
-        neural_energy = b2.Synapses(neurons, hub, eq.NEURAL_ENERGY_SYNAPSE, name="neural_energy")
-        neural_energy.connect(i=np.arange(N), j=np.zeros(N, dtype=int))
-        astro_energy = b2.Synapses(astrocytes, hub, eq.astro_energy_synapse(F), name="astro_energy")
-        astro_energy.connect(i=np.arange(K), j=np.zeros(K, dtype=int))
-        for syn, variable in ((neural_energy, "L_neural_post"), (astro_energy, "L_astro_post")):
-            summed(syn, variable, "energy")  # O(N + K) per step, small beside the O(N K) gating
-        synapses.update(neural_energy=neural_energy, astro_energy=astro_energy)
+        # O(N + K) per step, small beside the O(N K) gating
+        hub_sum(neurons, eq.NEURAL_ENERGY_SYNAPSE, "L_neural_post", "energy", "neural_energy")
+        hub_sum(astrocytes, eq.astro_energy_synapse(F), "L_astro_post", "energy", "astro_energy")
         monitors["energy"] = b2.StateMonitor(hub, "L", record=0, dt=record_dt, when=SLOT,
                                              order=ORDER["monitors"], name="energy_monitor")
 
