@@ -142,14 +142,21 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         summed(to_hub, variable, order)
         synapses[name] = to_hub
 
+    def wired_half(source, target, plus, name, sum_on_plus, total, update, order):
+        """One direction of wired gating: a weightless synapse source -> target on every +1 entry (`plus`:
+        the (source, target) index pairs, source-major), the sum over them and the source's total into the hub,
+        and the target's update that makes m or I_rec of the two (a sum over +1 entries is (total + x.v)/2)."""
+        wiring = b2.Synapses(source, target, sum_on_plus[0], name=name)
+        wiring.connect(i=plus[0], j=plus[1])
+        summed(wiring, sum_on_plus[1], order)
+        synapses[name] = wiring
+        hub_sum(source, *total, order, f"{name}_total")
+        operations.append(step(target, update, f"wired_{order}"))
+
     if wired:
-        plus_by_neuron = np.nonzero(xi.T > 0)  # (i, mu), neuron-major: consecutive synapses, different astrocytes
-        overlap = b2.Synapses(neurons, astrocytes, eq.WIRED_OVERLAP_SYNAPSE, name="overlap")
-        overlap.connect(i=plus_by_neuron[0], j=plus_by_neuron[1])
-        summed(overlap, "S_post", "overlaps")
-        synapses["overlap"] = overlap
-        hub_sum(neurons, eq.RATE_TOTAL_SYNAPSE, "v_total_post", "overlaps", "rate_total")
-        operations.append(step(astrocytes, eq.WIRED_OVERLAP_UPDATE, "wired_overlaps"))
+        # (i, mu), neuron-major: consecutive synapses feed different astrocytes
+        wired_half(neurons, astrocytes, np.nonzero(xi.T > 0), "overlap", (eq.WIRED_OVERLAP_SYNAPSE, "S_post"),
+                   (eq.RATE_TOTAL_SYNAPSE, "v_total_post"), eq.WIRED_OVERLAP_UPDATE, "overlaps")
     elif event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
         overlap = b2.Synapses(neurons, astrocytes, spk.EVENT_OVERLAP_SYNAPSE, on_pre=spk.EVENT_ON_SPIKE,
                               name="overlap")
@@ -176,13 +183,9 @@ def build_network(patterns, params: Parameters, gating: str = "factorised", neur
         summed(output, "I_rec_post", "recurrent")
         synapses["output"] = output
     elif wired:
-        plus_by_pattern = np.nonzero(xi > 0)  # (mu, i), pattern-major: consecutive synapses, different neurons
-        output = b2.Synapses(astrocytes, neurons, eq.WIRED_OUTPUT_SYNAPSE, name="output")
-        output.connect(i=plus_by_pattern[0], j=plus_by_pattern[1])
-        summed(output, "T_post", "recurrent")
-        synapses["output"] = output
-        hub_sum(astrocytes, eq.OUTPUT_TOTAL_SYNAPSE, "h_total_post", "recurrent", "output_total")
-        operations.append(step(neurons, eq.WIRED_RECURRENT_UPDATE, "wired_recurrent"))
+        # (mu, i), pattern-major: consecutive synapses feed different neurons
+        wired_half(astrocytes, neurons, np.nonzero(xi > 0), "output", (eq.WIRED_OUTPUT_SYNAPSE, "T_post"),
+                   (eq.OUTPUT_TOTAL_SYNAPSE, "h_total_post"), eq.WIRED_RECURRENT_UPDATE, "recurrent")
     else:
         recurrent = b2.Synapses(neurons, neurons, eq.DENSE_RECURRENT_SYNAPSE, name="recurrent")
         recurrent.connect(i=np.tile(np.arange(N), N), j=np.repeat(np.arange(N), N))  # synapse post*N + pre

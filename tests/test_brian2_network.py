@@ -304,7 +304,7 @@ def test_cpp_standalone_sums_the_gating_with_every_thread(problem, tmp_path, thr
     with Brian2Session("cpp_standalone", gating="wired", build_dir=tmp_path, threads=threads) as session:
         session.run(model.xi, model.params, u0, a0, duration=1.0, stop_after="code")
         code = {p.name: p.read_text() for p in (session.build_path / "code_objects").glob("*summed_variable*.cpp")}
-    for synapses in ("overlap", "output", "rate_total", "output_total", "normaliser", "neural_energy"):
+    for synapses in ("overlap", "output", "overlap_total", "output_total", "normaliser", "neural_energy"):
         source = next(text for name, text in code.items() if name.startswith(f"{synapses}_summed_variable"))
         assert "_partial_sums" in source, synapses
         assert ("#pragma omp for" in source) == (threads > 1), synapses
