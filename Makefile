@@ -3,6 +3,7 @@
 # make test-slow : the tests marked slow or compile (C++ builds; minutes)
 # make test-nvcc : compiles a CUDA project with nvcc (minutes; CI runs it after make test)
 # make test-gpu  : cpp_standalone against cuda_standalone on an NVIDIA GPU
+# make gpu-wheels: .whl/ = the wheels a GPU machine lacks + astrogate's own (docs/gpu_session.md)
 
 SHELL := /bin/bash
 VENV  := .venv
@@ -16,7 +17,7 @@ PYTHON312 := $(shell \
     ls -d "$$(pyenv root)"/versions/3.12*/bin/python3.12 | sort -V | tail -n 1; \
   fi)
 
-.PHONY: demo test test-slow test-nvcc test-gpu venv clean
+.PHONY: demo test test-slow test-nvcc test-gpu gpu-wheels venv clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
@@ -47,6 +48,9 @@ test-nvcc: $(STAMP)
 
 test-gpu: $(STAMP)
 	$(PY) -m pytest -q -m cuda
+
+gpu-wheels: $(STAMP)
+	$(PY) .ci/gpu_wheels.py
 
 clean:
 	rm -rf $(VENV) runs/demo .pytest_cache build *.egg-info

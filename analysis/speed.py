@@ -463,6 +463,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
 
     def add(row):
         rows.append(row)
+        write_csv(rows, out / "speed.csv")  # after every row: a run stopped part-way keeps what it measured
         what = f"{row['simulator']:<28} N={row['N']:<7} K={row['K']:<6}"
         if row["seconds_per_step"] != "":
             log(f"{what} {row['seconds_per_step'] * 1e6:12.1f} us/step"
