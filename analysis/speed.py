@@ -1081,7 +1081,8 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     ax.set_yscale("log")
     ax.set_xlabel("N K (pattern matrix entries)")
     ax.set_ylabel("seconds per time step")
-    ax.set_title("Time per step; matvec_limit = the two mat-vec products alone (dashed: on the GPU)")
+    gpu = any(r["simulator"].startswith(("cuda_standalone", "gpu_")) for r in measured(rows))
+    ax.set_title("Time per step; matvec_limit = the two mat-vec products alone" + (" (dashed: on the GPU)" if gpu else ""))
     ax.grid(True, which="both", alpha=0.3)
     if measured(rows):  # outside the axes: inside, it covered the points at N K = 10^7
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
