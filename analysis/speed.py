@@ -785,12 +785,14 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                 add(standalone_row(v, N, K, limit, too_big("brian2", N, K, v.gating)))
         gpu_limit = None
         if {"gpu_limit", "cuda"} & sims:  # every cuda ratio is to it
-            r = {"status": "not measured: no GPU"} if capability is None else measure(
-                "time_gpu_limit", N=N, K=K, repeats=config.repeats)
+            skip = "not measured: no GPU" if capability is None else too_big("numpy", N, K)
+            r = {"status": skip} if skip else measure("time_gpu_limit", N=N, K=K, repeats=config.repeats)
             gpu_limit = r.get("seconds_per_step")
-            add(_row("gpu_matvec_limit", N, K, **_timing(r, gpu_limit), weight_dtype="float64",
-                     note=(f"xi @ v and xi.T @ h, {r['library']}, {GPU_LIMIT_BATCH} pairs per synchronisation; "
-                           f"{gpu_limit / limit:.3g} x the CPU limit" if gpu_limit and limit else "CuPy or PyTorch")))
+            note = f"xi @ v and xi.T @ h, {r.get('library', 'CuPy or PyTorch')}, float64"
+            if gpu_limit:
+                note += f", {GPU_LIMIT_BATCH} pairs per synchronisation"
+                note += f"; {gpu_limit / limit:.3g} x the CPU limit" if limit else ""
+            add(_row("gpu_matvec_limit", N, K, **_timing(r, gpu_limit), weight_dtype="float64", note=note))
         if "cuda" in sims:
             for v in config.variants("cuda", (N, K)):
                 skip = "not measured: no GPU" if capability is None else too_big("cuda", N, K, v.gating)
