@@ -354,10 +354,20 @@ def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
         return time.perf_counter() - start
 
     # a warm-up pair, then a long run sized so that the difference lasts about a second
-    rough = max(seconds(n_long) - seconds(n_short), 1e-6) / (n_long - n_short)
-    n_long = n_short + max(n_long - n_short, int(1.0 / rough))
+    t_long = seconds(n_long)
+    n_long = long_run_steps(t_long, seconds(n_short), n_long, n_short)
     differences = [(seconds(n_long) - seconds(n_short)) / (n_long - n_short) for _ in range(repeats)]
     return {"seconds_per_step": statistics.median(differences), "build_seconds": built, "compile_seconds": compiled}
+
+
+def long_run_steps(t_long: float, t_short: float, n_long: int, n_short: int, seconds: float = 1.0) -> int:
+    """Steps of the long run so that it lasts about `seconds` longer than the short one, from a timed pair.
+    On a busy machine the pair's difference can come out near or below zero (a seeming step of nanoseconds
+    once asked for 2 x 10^7 steps, hours of runtime); then the long run's time per step, which includes the
+    per-run overhead and so bounds a step from above, sizes it instead (shorter, never longer)."""
+    difference = t_long - t_short
+    per_step = difference / (n_long - n_short) if difference > 0.1 * t_long else t_long / n_long
+    return n_short + max(n_long - n_short, int(seconds / max(per_step, 1e-9)))
 
 
 # written by the instrumented cuda_standalone binary into each results folder (cuda_instrumentation())

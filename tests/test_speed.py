@@ -433,3 +433,12 @@ def test_the_table_reads_back_and_replots(tmp_path, capsys):
     assert "targets at N = 10000, K = 1000:" in printed and "2.5x (cuda_standalone_wired vs gpu_matvec_limit)" in printed
     assert main(["bench", "speed", "--replot", str(out), "--sizes", "100:10"]) == 2
     assert main(["bench", "speed", "--replot", str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_runtime_long_run_is_sized_from_the_pair_and_bounded_when_it_is_noise():
+    # 0.4 ms a step and 1 ms per run: 25 steps in 11 ms, 5 in 3 ms -> about 2500 steps for a second
+    assert speed.long_run_steps(0.011, 0.003, 25, 5) == 5 + 2500
+    # the short run took longer than the long one (a busy machine): the long run's 0.44 ms a step sizes it
+    assert speed.long_run_steps(0.011, 0.012, 25, 5) == 5 + int(1.0 / (0.011 / 25))
+    # never fewer steps than the pair had
+    assert speed.long_run_steps(10.0, 1.0, 25, 5) == 25
