@@ -37,9 +37,33 @@ LAYOUT = "by_neuron"
 TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
 # bytes per synapse of a factorised gating Synapses: the weight and the int32 pre and post indices
 INDEX_BYTES = 4 + 4
-# rough peak bytes per N*K of each kind of measurement, used only to refuse sizes that would not fit
-# (measured at N K = 10^7: Brian2 runtime peaked at 88 B per N K, the cpp_standalone binary at 46)
-EST_BYTES_PER_NK = {"numpy": 24, "brian2": 100}
+# rough peak bytes per N*K of one Brian2 measurement, used only to refuse sizes that would not fit. A
+# standalone measurement is a Python process that builds the project and then runs the binary while it still
+# holds its arrays, so its peak is the two together. Measured at N = 10^4, K = 10^3 (N K = 10^7):
+# - factorised: Brian2 runtime peaked at 871 MB (88 B per N K, the interpreter's ~150 MB included); for
+#   cpp_standalone the Python process at 624 MB and the binary at 462 MB (46 B per N K): at most 114 B per
+#   N K together, 98 above the interpreter;
+# - wired: the binary at 268 MB (27 to 30 B per N K at N K = 10^6 and 10^7 in docs/figures/speed.csv), but the
+#   Python process at 994 MB, 843 MB of it held while the binary runs: Brian2 keeps the connect(i, j) arrays
+#   of the two wired Synapses in its standalone array cache and as static arrays, and the builder's index
+#   arrays are int64; 1111 MB together, 116 B per N K (100 above the interpreter).
+# So wired gating needs a little more memory than factorised in the benchmark, not less (the binary alone
+# needs less). With margins of about 10 and 20 % over the figures above the interpreter:
+EST_BYTES_PER_NK = {"numpy": 24, "brian2": 110, "brian2_wired": 120}
+# cuda_standalone, host: the same Python process, and a binary that creates the synapses on the host as
+# cpp_standalone does (the same host arrays, copied to the GPU afterwards) and then looks for repeated (pre, post)
+# pairs with a std::map holding every synapse of the Synapses just created (brian2cuda's
+# templates/synapses_create_*.cu; cpp_standalone builds that map only for a multisynaptic index): a
+# red-black tree node of about 48 bytes per synapse of the larger gating Synapses (N K factorised, N K / 2
+# wired). So the host needs more for cuda_standalone than for cpp_standalone, not less. Not measured: no GPU.
+CUDA_MAP_BYTES_PER_SYNAPSE = 48
+# cuda_standalone, GPU: per synapse the weight (8 bytes, factorised only) and the int32 pre and post indices,
+# 2 N K synapses factorised (32 B per N K), N K wired (8 B per N K); x 1.5 for brian2cuda's per-neuron counts
+# and allocation granularity, plus 1 GiB for the CUDA context, the kernels and the device heap (128 MB).
+# Checked against the GPU's own memory (nvidia-smi), not against --memory-cap-gb. Not measured: no GPU.
+EST_GPU_BYTES_PER_NK = {"factorised": 48, "wired": 12}
+EST_GPU_FIXED_BYTES = 2**30
+DEFAULT_GPU_MEMORY_BYTES = 80e9  # an H100's, where nvidia-smi does not say
 # NAAM (models/baselines.py) holds N x N processes and synapses per cue and N x N temporaries in a step, and
 # K x N patterns and contraction intermediates: peaks above the interpreter measured 41 to 51 bytes per N^2 at
 # N = 1000 to 4000, K = 100 to 300, and 120 MB at 1000 x 3000, 273 MB at 1000 x 10^4 (about 24 per N K more)
@@ -53,8 +77,46 @@ BETA_CAP = 1e5
 
 SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam")
 CSV_COLUMNS = ("simulator", "N", "K", "seconds_per_step", "seconds_per_simulated_second", "ratio_to_limit",
-               "build_seconds", "compile_seconds", "peak_rss_mb", "synaptic_mb", "threads", "weight_dtype",
-               "trials_per_second", "fraction_of_gemm_peak", "status", "note")
+               "build_seconds", "compile_seconds", "peak_rss_mb", "gpu_memory_mb", "synaptic_mb", "threads",
+               "weight_dtype", "trials_per_second", "fraction_of_gemm_peak", "status", "note")
+CPP, CUDA = "cpp_standalone", "cuda_standalone"
+# the size of issue 8's targets
+TARGET_SIZE = (10**4, 10**3)
+
+
+@dataclass(frozen=True)
+class StandaloneVariant:
+    """One standalone build of the benchmark's network, on cpp_standalone or cuda_standalone."""
+    device: str = CPP
+    threads: int = 1  # OpenMP threads, cpp_standalone only (1: built without OpenMP, Brian2's default)
+    weight_dtype: str = "float64"  # storage of the factorised gating weights
+    layout: str = LAYOUT  # order of the overlap synapses
+    gating: str = "factorised"  # or "wired": +-1 patterns as the wiring, no weights
+
+    def __post_init__(self):
+        if self.device not in (CPP, CUDA):
+            raise InputError(f"a standalone variant is on {CPP} or {CUDA}, not {self.device!r}")
+        if self.device == CUDA and self.threads != 1:
+            raise InputError("threads (OpenMP) apply to cpp_standalone only")
+
+    @property
+    def simulator(self) -> str:
+        return "cpp" if self.device == CPP else "cuda"
+
+    @property
+    def name(self) -> str:
+        base = CUDA if self.device == CUDA else f"{CPP}_{self.threads}thread{'s' if self.threads > 1 else ''}"
+        return (base + ("_float32" if self.weight_dtype == "float32" else "")
+                + ("" if self.layout == LAYOUT else f"_{self.layout}")
+                + ("_wired" if self.gating == "wired" else ""))
+
+
+def cuda_variant(**fields_) -> StandaloneVariant:
+    return StandaloneVariant(device=CUDA, **fields_)
+
+
+# the variant each device runs at every size (1 thread, float64, by neuron, factorised)
+BASE_VARIANTS = {"cpp": StandaloneVariant(), "cuda": cuda_variant()}
 
 
 @dataclass
@@ -64,51 +126,54 @@ class SpeedConfig:
     repeats: int = 5
     numpy_work: float = 5e8  # steps x N K of one timed NumPy sample (at least 3 steps, at most 50)
     runtime_steps: tuple[int, int] = (5, 25)  # two durations, differenced (the longer one is grown to ~1 s)
-    standalone_work: float = 1e9  # steps x N K of one standalone run (~a few seconds here)
+    standalone_work: float = 1e9  # steps x N K of one cpp_standalone run (~a few seconds here)
+    # steps x N K of one cuda_standalone run: a GPU step is ~100x shorter; at least 1000 steps, so that the
+    # loop (timed between two cudaDeviceSynchronize) outweighs launching and synchronising
+    cuda_work: float = 1e10
     batch: int = 128
     memory_cap_gb: float = 8.0
     # a NAAM size whose measurement (warm-up and repeats) is estimated to take longer is reported, not run
     naam_time_cap_s: float = 300.0
-    # cpp_standalone variants beyond the base one (CppVariant(): 1 thread, float64, by neuron, factorised),
-    # as CppVariant -> the sizes they run at
-    cpp_variant_sizes: dict = field(default_factory=dict)
+    # standalone variants beyond each device's base one (BASE_VARIANTS), as StandaloneVariant -> the sizes
+    # they run at; each runs where its device's simulator ("cpp", "cuda") is selected
+    variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
 
     @property
     def memory_cap_bytes(self) -> float:
         return self.memory_cap_gb * 2**30
 
-
-@dataclass(frozen=True)
-class CppVariant:
-    """One cpp_standalone build of the benchmark's network."""
-    threads: int = 1  # OpenMP threads (1: built without OpenMP, Brian2's default)
-    weight_dtype: str = "float64"  # storage of the factorised gating weights
-    layout: str = LAYOUT  # order of the overlap synapses
-    gating: str = "factorised"  # or "wired": +-1 patterns as the wiring, no weights
-
-    @property
-    def name(self) -> str:
-        return (f"cpp_standalone_{self.threads}thread{'s' if self.threads > 1 else ''}"
-                + ("_float32" if self.weight_dtype == "float32" else "")
-                + ("" if self.layout == LAYOUT else f"_{self.layout}")
-                + ("_wired" if self.gating == "wired" else ""))
+    def variants(self, simulator: str, size: tuple[int, int]) -> list[StandaloneVariant]:
+        """The builds of one device ("cpp" or "cuda") at one size: its base variant, then the others."""
+        return [BASE_VARIANTS[simulator]] + [v for v, sizes in self.variant_sizes.items()
+                                             if v.simulator == simulator and tuple(size) in map(tuple, sizes)]
 
 
 def full_config() -> SpeedConfig:
     sizes = [(N, K) for N in (10**3, 10**4, 10**5) for K in (10**2, 10**3, 10**4)]
-    target = [(10**4, 10**3)]
-    at_target = [CppVariant(layout="by_pattern"), CppVariant(weight_dtype="float32"),
-                 CppVariant(threads=2, weight_dtype="float32")]
-    everywhere = [CppVariant(threads=2), CppVariant(gating="wired"), CppVariant(threads=2, gating="wired")]
-    return SpeedConfig(sizes=sizes, cpp_variant_sizes={**{v: target for v in at_target},
-                                                       **{v: sizes for v in everywhere}})
+    target = [TARGET_SIZE]
+    at_target = [StandaloneVariant(layout="by_pattern"), StandaloneVariant(weight_dtype="float32"),
+                 StandaloneVariant(threads=2, weight_dtype="float32")]
+    everywhere = [StandaloneVariant(threads=2), StandaloneVariant(gating="wired"),
+                  StandaloneVariant(threads=2, gating="wired"), cuda_variant(gating="wired")]
+    return SpeedConfig(sizes=sizes, variant_sizes={**{v: target for v in at_target},
+                                                   **{v: sizes for v in everywhere}})
+
+
+def targets_config() -> SpeedConfig:
+    """Issue 8's target size alone, with every row its targets are computed from (targets()): the CPU and
+    GPU limits, the batched model, cpp_standalone on 1 and 2 threads with factorised and wired gating, and
+    cuda_standalone with both gatings; 3 repeats. For a machine lent for minutes (a GPU one)."""
+    target = [TARGET_SIZE]
+    variants = [StandaloneVariant(threads=2), StandaloneVariant(gating="wired"),
+                StandaloneVariant(threads=2, gating="wired"), cuda_variant(gating="wired")]
+    return SpeedConfig(sizes=target, simulators=("numpy", "batched", "cpp", "cuda", "gpu_limit"), repeats=3,
+                       variant_sizes={v: target for v in variants})
 
 
 def quick_config() -> SpeedConfig:
     sizes = [(N, K) for N in (1000, 3000) for K in (100, 300)]
-    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, batch=32,
-                       cpp_variant_sizes={})
+    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -245,100 +310,241 @@ def gemm_peak(repeats: int, n: int = 2048) -> float:
 def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int = 1,
                 weight_dtype: str = "float64", layout: str = LAYOUT, build_root: str | None = None,
                 gating: str = "factorised") -> dict:
-    """The factorised Brian2 network (without its Lyapunov monitors, O(N + K) per step and more code to
-    compile) per step: runtime/cython by differencing two run lengths; cpp_standalone and cuda_standalone
-    (untested here: no GPU was lent) by the binary's own timer around the simulation loop, which leaves out
-    loading the arrays."""
-    import brian2 as b2
+    """The Brian2 network (factorised or wired gating, without its Lyapunov monitors, O(N + K) per step and
+    more code to compile) per step: runtime/cython by differencing two run lengths; cpp_standalone by the
+    binary's own timer around the simulation loop, which leaves out loading the arrays; cuda_standalone by a
+    timer of ours around the loop between two cudaDeviceSynchronize (cuda_instrumentation())."""
+    if device == "runtime":
+        return _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating)
+    variant = StandaloneVariant(device=device, threads=threads, weight_dtype=weight_dtype, layout=layout,
+                                gating=gating)
+    return _time_standalone(N, K, repeats, variant, steps, build_root)
 
-    from astrogate.network import builder, devices
+
+def _benchmark_network(N: int, K: int, weight_dtype: str, layout: str, gating: str, record_steps: int):
+    """The benchmark's network on the active device, its state applied; returns its handles."""
+    from astrogate.network import builder
 
     xi = random_patterns(N, K)
     params = benchmark_parameters(N).resolved(N)
     dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
-    u0 = params.cue_scale * xi[0]
-    if device == "runtime":
-        n_short, n_long = steps
-        start = time.perf_counter()
-        devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
-        handles = builder.build_network(xi, params, gating, record_every=n_long * DT_MS, monitor_energy=False,
-                                        weight_dtype=dtype, overlap_layout=layout)
-        builder.apply_state(builder.state_values(handles, xi, u0))
-        built = time.perf_counter() - start
-        start = time.perf_counter()
-        handles.net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
-        compiled = time.perf_counter() - start
+    handles = builder.build_network(xi, params, gating, record_every=record_steps * DT_MS, monitor_energy=False,
+                                    weight_dtype=dtype, overlap_layout=layout)
+    builder.apply_state(builder.state_values(handles, xi, params.cue_scale * xi[0]))
+    return handles
 
-        def seconds(n):
-            start = time.perf_counter()
-            handles.net.run(n * DT_MS * b2.ms)
-            return time.perf_counter() - start
 
-        # a warm-up pair, then a long run sized so that the difference lasts about a second
-        rough = max(seconds(n_long) - seconds(n_short), 1e-6) / (n_long - n_short)
-        n_long = n_short + max(n_long - n_short, int(1.0 / rough))
-        differences = [(seconds(n_long) - seconds(n_short)) / (n_long - n_short) for _ in range(repeats)]
-        return {"seconds_per_step": statistics.median(differences), "build_seconds": built,
-                "compile_seconds": compiled}
+def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
+    import brian2 as b2
 
-    n_steps = steps
+    from astrogate.network import devices
+
+    n_short, n_long = steps
     start = time.perf_counter()
-    build_dir = devices.activate(devices.DeviceChoice(device, build_root=Path(build_root) if build_root else None,
-                                                      threads=threads), DT_MS)
+    devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
+    handles = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    handles.net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
+    compiled = time.perf_counter() - start
+
+    def seconds(n):
+        start = time.perf_counter()
+        handles.net.run(n * DT_MS * b2.ms)
+        return time.perf_counter() - start
+
+    # a warm-up pair, then a long run sized so that the difference lasts about a second
+    t_long = seconds(n_long)
+    n_long = long_run_steps(t_long, seconds(n_short), n_long, n_short)
+    differences = [(seconds(n_long) - seconds(n_short)) / (n_long - n_short) for _ in range(repeats)]
+    return {"seconds_per_step": statistics.median(differences), "build_seconds": built, "compile_seconds": compiled}
+
+
+def long_run_steps(t_long: float, t_short: float, n_long: int, n_short: int, seconds: float = 1.0) -> int:
+    """Steps of the long run so that it lasts about `seconds` longer than the short one, from a timed pair.
+    On a busy machine the pair's difference can come out near or below zero (a seeming step of nanoseconds
+    once asked for 2 x 10^7 steps, hours of runtime); then the long run's time per step, which includes the
+    per-run overhead and so bounds a step from above, sizes it instead (shorter, never longer)."""
+    difference = t_long - t_short
+    per_step = difference / (n_long - n_short) if difference > 0.1 * t_long else t_long / n_long
+    return n_short + max(n_long - n_short, int(seconds / max(per_step, 1e-9)))
+
+
+# written by the instrumented cuda_standalone binary into each results folder (cuda_instrumentation())
+CUDA_RUN_FILE = "astrogate_cuda_run.txt"
+
+
+def cuda_instrumentation(gpu_id: int = 0) -> dict[str, str]:
+    """C++ for brian2cuda's main.cu slots (device.insert_code), as {slot: code}.
+
+    brian2cuda's own loop timer (Network::_last_run_time, which `device._last_run_time` reads) stops without
+    synchronising the GPU: kernel launches are asynchronous, so it measures how fast the host queues the
+    kernels, not how long the GPU takes (the final cudaDeviceSynchronize comes after the timer). This timer
+    starts and stops after a cudaDeviceSynchronize. The GPU memory in use (cudaMemGetInfo, the whole GPU) is
+    read once the context exists, before the project's arrays, and again after the loop, when everything the
+    project allocates is still allocated: the difference is the project's GPU memory."""
+    return {
+        "before_start": "\n".join([
+            "// astrogate speed benchmark: the GPU memory in use before the project's arrays (CUDA context)",
+            f"CUDA_SAFE_CALL(cudaSetDevice({int(gpu_id)}));",
+            "CUDA_SAFE_CALL(cudaFree(0));",
+            "size_t _astrogate_free = 0, _astrogate_total = 0;",
+            "CUDA_SAFE_CALL(cudaMemGetInfo(&_astrogate_free, &_astrogate_total));",
+            "const size_t _astrogate_context_used = _astrogate_total - _astrogate_free;",
+            "struct timespec _astrogate_start, _astrogate_end;",
+        ]),
+        "before_network_run": "\n".join([
+            "// astrogate speed benchmark: the loop's timer starts on an idle GPU",
+            "CUDA_SAFE_CALL(cudaDeviceSynchronize());",
+            "clock_gettime(CLOCK_MONOTONIC, &_astrogate_start);",
+        ]),
+        "after_network_run": "\n".join([
+            "// astrogate speed benchmark: ... and stops once the GPU has finished the loop's kernels",
+            "CUDA_SAFE_CALL(cudaDeviceSynchronize());",
+            "clock_gettime(CLOCK_MONOTONIC, &_astrogate_end);",
+            "CUDA_SAFE_CALL(cudaMemGetInfo(&_astrogate_free, &_astrogate_total));",
+            "{",
+            f'    std::ofstream _astrogate_out((brian::results_dir + "{CUDA_RUN_FILE}").c_str());',
+            "    _astrogate_out.precision(17);",
+            '    _astrogate_out << "loop_seconds " << (double)(_astrogate_end.tv_sec - _astrogate_start.tv_sec)'
+            ' + 1e-9 * (double)(_astrogate_end.tv_nsec - _astrogate_start.tv_nsec) << std::endl;',
+            '    _astrogate_out << "brian2cuda_loop_seconds " << Network::_last_run_time << std::endl;',
+            '    _astrogate_out << "gpu_used_bytes_context " << _astrogate_context_used << std::endl;',
+            '    _astrogate_out << "gpu_used_bytes_after_loop " << (_astrogate_total - _astrogate_free) << std::endl;',
+            '    _astrogate_out << "gpu_total_bytes " << _astrogate_total << std::endl;',
+            "}",
+        ]),
+    }
+
+
+def read_cuda_run_file(path: str | Path) -> dict[str, float]:
+    """CUDA_RUN_FILE as {key: value}: loop_seconds (synchronised), brian2cuda_loop_seconds (brian2cuda's
+    unsynchronised timer), gpu_used_bytes_context, gpu_used_bytes_after_loop, gpu_total_bytes."""
+    values = {}
+    for line in Path(path).read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            values[parts[0]] = float(parts[1])
+    missing = {"loop_seconds", "gpu_used_bytes_context", "gpu_used_bytes_after_loop"} - set(values)
+    if missing:
+        raise RuntimeError(f"{path}: no {', '.join(sorted(missing))}")
+    return values
+
+
+def standalone_steps(variant: StandaloneVariant, N: int, K: int, config: SpeedConfig) -> int:
+    """Steps of one run of a standalone binary: about config's work per run, within bounds."""
+    if variant.device == CUDA:
+        return int(np.clip(config.cuda_work / (N * K), 1000, 20000))
+    return int(np.clip(config.standalone_work / (N * K), 100, 5000))
+
+
+def build_standalone_project(N: int, K: int, variant: StandaloneVariant, n_steps: int,
+                             build_root: str | None = None, compile: bool = True) -> tuple:
+    """Generate (and compile) the benchmark's project for one variant in a fresh folder under build_root;
+    returns (handles, build folder, seconds to build including compilation, seconds of `make`)."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+
+    start = time.perf_counter()
+    build_dir = devices.activate(devices.DeviceChoice(variant.device, threads=variant.threads,
+                                                      build_root=Path(build_root) if build_root else None), DT_MS)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{os.cpu_count()}"]
     time_binary = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
-    if time_binary:  # the binary's own peak resident memory, written next to it
+    if time_binary:  # the binary's own peak resident memory (host), written next to it
         b2.prefs.devices.cpp_standalone.run_cmd_unix = [time_binary, "-f", "%M", "-o", "peak_rss_kb.txt", "./main"]
-    handles = builder.build_network(xi, params, gating, record_every=n_steps * DT_MS, monitor_energy=False,
-                                    weight_dtype=dtype, overlap_layout=layout)
-    builder.apply_state(builder.state_values(handles, xi, u0))
+    if variant.device == CUDA:
+        # kernels loaded with the context, before the timed loop, not at their first launch
+        b2.prefs.devices.cpp_standalone.run_environment_variables = {"CUDA_MODULE_LOADING": "EAGER"}
+        gpu_id = b2.prefs.devices.cuda_standalone.cuda_backend.gpu_id
+        for slot, code in cuda_instrumentation(gpu_id).items():
+            b2.device.insert_code(slot, code)
+    handles = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
     handles.net.run(n_steps * DT_MS * b2.ms)
+    b2.device.build(directory=str(build_dir), compile=compile, run=False, with_output=False)
+    compiled = b2.device.timers["compile"].get("make", 0.0) if compile else 0.0
+    return handles, build_dir, time.perf_counter() - start, compiled
+
+
+def _time_standalone(N: int, K: int, repeats: int, variant: StandaloneVariant, n_steps: int,
+                     build_root: str | None) -> dict:
+    import brian2 as b2
+
+    handles, build_dir, built, compiled = build_standalone_project(N, K, variant, n_steps, build_root)
     try:
-        b2.device.build(directory=str(build_dir), compile=True, run=False, with_output=False)
-        built = time.perf_counter() - start
-        compiled = b2.device.timers["compile"]["make"]
-        loop_seconds, binary_peaks = [], []
+        loop_seconds, binary_peaks, cuda_runs = [], [], []
+        previous = None
         for run in range(max(1, repeats)):
-            b2.device.run(directory=str(build_dir), with_output=False, results_directory=f"results_{run}")
-            loop_seconds.append(b2.device._last_run_time)
+            results = f"results_{run}"
+            b2.device.run(directory=str(build_dir), with_output=False, results_directory=results)
+            if variant.device == CUDA:
+                cuda_runs.append(read_cuda_run_file(build_dir / results / CUDA_RUN_FILE))
+                loop_seconds.append(cuda_runs[-1]["loop_seconds"])
+            else:
+                loop_seconds.append(b2.device._last_run_time)
             peak_file = build_dir / "peak_rss_kb.txt"
             if peak_file.exists():
                 binary_peaks.append(float(peak_file.read_text().split()[-1]) / 1024.0)
+            if previous is not None:  # every results folder holds all synapses' arrays: keep the last only
+                shutil.rmtree(build_dir / previous, ignore_errors=True)
+            previous = results
         g = np.asarray(handles.astrocytes.g[:])
         if not np.all(np.isfinite(g)) or abs(g.sum() - 1.0) > 1e-6:
-            raise RuntimeError(f"{device} N={N} K={K}: gains off the simplex (sum {g.sum()})")
+            raise RuntimeError(f"{variant.device} N={N} K={K}: gains off the simplex (sum {g.sum()})")
     finally:
         if build_root is None:
             shutil.rmtree(build_dir, ignore_errors=True)
-    return {"seconds_per_step": statistics.median(loop_seconds) / n_steps, "build_seconds": built - compiled,
-            "compile_seconds": compiled, "binary_peak_rss_mb": max(binary_peaks) if binary_peaks else None}
+    result = {"seconds_per_step": statistics.median(loop_seconds) / n_steps, "build_seconds": built - compiled,
+              "compile_seconds": compiled, "binary_peak_rss_mb": max(binary_peaks) if binary_peaks else None,
+              "steps": n_steps}
+    if cuda_runs:
+        result.update(cuda_summary(cuda_runs, n_steps))
+    return result
+
+
+def cuda_summary(runs: list[dict], n_steps: int) -> dict:
+    """The GPU memory of the project (the most over the runs, the CUDA context left out) and brian2cuda's own
+    (unsynchronised) loop timer, from read_cuda_run_file of each run."""
+    project = max(r["gpu_used_bytes_after_loop"] - r["gpu_used_bytes_context"] for r in runs)
+    summary = {"gpu_memory_mb": project / 2**20,
+               "gpu_context_mb": max(r["gpu_used_bytes_context"] for r in runs) / 2**20}
+    host_timer = [r["brian2cuda_loop_seconds"] for r in runs if "brian2cuda_loop_seconds" in r]
+    if host_timer:
+        summary["brian2cuda_seconds_per_step"] = statistics.median(host_timer) / n_steps
+    return summary
+
+
+GPU_LIMIT_BATCH = 20  # pairs of products queued between two synchronisations
 
 
 def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
-    """The two products on the GPU (CuPy, else PyTorch), synchronised per call."""
+    """The two products on the GPU (CuPy, else PyTorch), float64, as the cuda_standalone loop runs its
+    kernels: GPU_LIMIT_BATCH pairs queued back to back, then one synchronisation; time per pair."""
     try:
         import cupy as cp
 
+        library = "CuPy"
         xi = cp.asarray(random_patterns(N, K))
         v, h = cp.ones(N), cp.ones(K)
-
-        def two_products():
-            xi @ v
-            xi.T @ h
-            cp.cuda.Device().synchronize()
+        synchronize = cp.cuda.Device().synchronize
     except ImportError:
-        import torch
-
+        try:
+            import torch
+        except ImportError:
+            return {"status": "not measured: neither CuPy nor PyTorch can be imported here"}
+        library = "PyTorch"
         xi = torch.as_tensor(random_patterns(N, K), device="cuda")
         v = torch.ones(N, dtype=torch.float64, device="cuda")
         h = torch.ones(K, dtype=torch.float64, device="cuda")
+        synchronize = torch.cuda.synchronize
 
-        def two_products():
+    def pairs():
+        for _ in range(GPU_LIMIT_BATCH):
             xi @ v
             xi.T @ h
-            torch.cuda.synchronize()
+        synchronize()
 
-    return {"seconds_per_step": median_seconds(two_products, repeats, warmup=3)}
+    return {"seconds_per_step": median_seconds(pairs, repeats, warmup=3) / GPU_LIMIT_BATCH, "library": library}
 
 
 def _naam_step_timer(N: int, K: int):
@@ -395,11 +601,23 @@ def measure(fn_name: str, **kwargs) -> dict:
 
 # -- the benchmark ---------------------------------------------------------------------------------------
 
-def estimated_bytes(kind: str, N: int, K: int) -> float:
-    """Rough peak bytes of one measurement, used only to refuse sizes that would not fit."""
+def estimated_bytes(kind: str, N: int, K: int, gating: str = "factorised") -> float:
+    """Rough peak host bytes of one measurement ("numpy", "brian2", "cuda" or "naam"), used only to refuse
+    sizes that would not fit."""
     if kind == "naam":
         return EST_NAAM_BYTES["per_N2"] * N**2 + EST_NAAM_BYTES["per_NK"] * N * K
-    return EST_BYTES_PER_NK[kind] * N * K
+    if kind == "numpy":
+        return EST_BYTES_PER_NK["numpy"] * N * K
+    wired = gating == "wired"
+    per_nk = EST_BYTES_PER_NK["brian2_wired" if wired else "brian2"]
+    if kind == "cuda":
+        per_nk += CUDA_MAP_BYTES_PER_SYNAPSE * (0.5 if wired else 1.0)
+    return per_nk * N * K
+
+
+def estimated_gpu_bytes(N: int, K: int, gating: str = "factorised") -> float:
+    """Rough GPU bytes of a cuda_standalone measurement."""
+    return EST_GPU_BYTES_PER_NK["wired" if gating == "wired" else "factorised"] * N * K + EST_GPU_FIXED_BYTES
 
 
 def synaptic_bytes(N: int, K: int, weight_bytes: int = 8, gating: str = "factorised") -> int:
@@ -414,6 +632,12 @@ def gpu_present() -> float | None:
     from astrogate.network.cuda import detect_compute_capability
 
     return detect_compute_capability()
+
+
+def gpu_memory_bytes() -> float | None:
+    from astrogate.network.cuda import detect_gpu_memory_bytes
+
+    return detect_gpu_memory_bytes()
 
 
 def machine_info() -> dict:
@@ -447,6 +671,36 @@ def _row(simulator, N, K, **values) -> dict:
     return row
 
 
+def standalone_row_values(v: StandaloneVariant, N: int, K: int, result: dict, limit: float | None) -> dict:
+    """The row of one standalone variant from its measurement (time_brian2's result, or {"status": why not});
+    limit: the CPU limit for cpp_standalone, the GPU limit of the same size for cuda_standalone."""
+    timing = _timing(result, limit)
+    cuda = v.device == CUDA
+    python_peak = result.get("process_peak_rss_mb")
+    notes = [("peak: host memory of the binary (/usr/bin/time)" if cuda else "peak of the binary (/usr/bin/time)")]
+    if result.get("binary_peak_rss_mb") is not None:
+        timing["peak_rss_mb"] = result["binary_peak_rss_mb"]
+        if python_peak is not None:
+            notes.append(f"the Python process that built it {python_peak:.0f} MB")
+    elif python_peak is not None:  # no /usr/bin/time: the column holds the Python process's peak
+        notes[0] = "peak: the Python process that built the project (no /usr/bin/time)"
+    if v.threads > 1:
+        notes.append("OpenMP")
+    if cuda:
+        notes.append("x limit: to gpu_matvec_limit")
+        if result.get("gpu_memory_mb") is not None:
+            notes.append(f"GPU memory: cudaMemGetInfo after the loop less the {result['gpu_context_mb']:.0f} MB in "
+                         f"use before the project's arrays (CUDA context)")
+        if result.get("brian2cuda_seconds_per_step") is not None:
+            notes.append(f"loop timed between two cudaDeviceSynchronize, {result['steps']} steps; brian2cuda's own "
+                         f"unsynchronised timer {result['brian2cuda_seconds_per_step'] * 1e6:.1f} us/step")
+    if v.gating == "wired":
+        notes.append("wired gating (no weights, +1 entries only)")
+    return _row(v.name, N, K, **timing, threads=v.threads, weight_dtype=v.weight_dtype,
+                synaptic_mb=synaptic_bytes(N, K, np.dtype(v.weight_dtype).itemsize, v.gating) / 2**20,
+                note="; ".join(notes))
+
+
 def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> dict:
     """Measure everything of `config`, write OUT/speed.csv, OUT/speed.json and OUT/speed.png."""
     out = Path(out_dir)
@@ -456,6 +710,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
         raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
     sims = set(config.simulators)
     capability = gpu_present() if ({"cuda", "gpu_limit"} & sims) else None
+    gpu_memory = (gpu_memory_bytes() or DEFAULT_GPU_MEMORY_BYTES) if capability else DEFAULT_GPU_MEMORY_BYTES
     rows, batched = [], {}
     cap = config.memory_cap_bytes
     build_root = config.build_root or tempfile.mkdtemp(prefix="astrogate-speed-")
@@ -473,12 +728,24 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
         else:
             log(f"{what} {row['status']}")
 
-    def too_big(kind, N, K):
-        need = estimated_bytes(kind, N, K)
+    def too_big(kind, N, K, gating="factorised"):
+        need = estimated_bytes(kind, N, K, gating)
         if need > cap:
             return (f"not measured: estimated {need / 2**30:.1f} GB > memory cap {config.memory_cap_gb:g} GB "
                     f"(--memory-cap-gb)")
+        if kind == "cuda" and estimated_gpu_bytes(N, K, gating) > gpu_memory:
+            return (f"not measured: estimated {estimated_gpu_bytes(N, K, gating) / 2**30:.1f} GB of GPU memory > "
+                    f"the GPU's {gpu_memory / 2**30:.1f} GB")
         return None
+
+    def standalone_row(v: StandaloneVariant, N, K, limit, skip) -> dict:
+        """Measure one standalone variant (unless skip says why not) and make its row; cuda rows' limit is the
+        GPU limit of the same size."""
+        r = {"status": skip} if skip else measure(
+            "time_brian2", N=N, K=K, repeats=config.repeats, device=v.device,
+            steps=standalone_steps(v, N, K, config), threads=v.threads, weight_dtype=v.weight_dtype,
+            layout=v.layout, build_root=build_root, gating=v.gating)
+        return standalone_row_values(v, N, K, r, limit)
 
     naam_steps = []  # (N, K, seconds per step) of the NAAM rows measured so far
 
@@ -491,7 +758,6 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
         return None
 
     for N, K in config.sizes:
-        standalone_steps = int(np.clip(config.standalone_work / (N * K), 100, 5000))
         numpy_steps = int(np.clip(config.numpy_work / (N * K), 3, 50))
         # always measured: every ratio is to it
         skip = too_big("numpy", N, K)
@@ -526,31 +792,22 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                      synaptic_mb=synaptic_bytes(N, K) / 2**20,
                      note="peak includes the Python interpreter and Brian2"))
         if "cpp" in sims:
-            variants = [CppVariant()] + [v for v, sizes in config.cpp_variant_sizes.items() if (N, K) in sizes]
-            for v in variants:
-                skip = too_big("brian2", N, K)
-                r = {"status": skip} if skip else measure(
-                    "time_brian2", N=N, K=K, repeats=config.repeats, device="cpp_standalone",
-                    steps=standalone_steps, threads=v.threads, weight_dtype=v.weight_dtype, layout=v.layout,
-                    build_root=build_root, gating=v.gating)
-                timing = _timing(r, limit)
-                if r.get("binary_peak_rss_mb") is not None:
-                    timing["peak_rss_mb"] = r["binary_peak_rss_mb"]
-                add(_row(v.name, N, K, **timing, threads=v.threads, weight_dtype=v.weight_dtype,
-                         synaptic_mb=synaptic_bytes(N, K, np.dtype(v.weight_dtype).itemsize, v.gating) / 2**20,
-                         note="peak of the binary (/usr/bin/time)" + ("; OpenMP" if v.threads > 1 else "")
-                              + ("; wired gating (no weights, +1 entries only)" if v.gating == "wired" else "")))
-        if "gpu_limit" in sims:
-            r = {"status": "not measured: no GPU"} if capability is None else measure(
-                "time_gpu_limit", N=N, K=K, repeats=config.repeats)
-            add(_row("gpu_matvec_limit", N, K, **_timing(r, limit), weight_dtype="float64",
-                     note="CuPy or PyTorch"))
+            for v in config.variants("cpp", (N, K)):
+                add(standalone_row(v, N, K, limit, too_big("brian2", N, K, v.gating)))
+        gpu_limit = None
+        if {"gpu_limit", "cuda"} & sims:  # every cuda ratio is to it
+            skip = "not measured: no GPU" if capability is None else too_big("numpy", N, K)
+            r = {"status": skip} if skip else measure("time_gpu_limit", N=N, K=K, repeats=config.repeats)
+            gpu_limit = r.get("seconds_per_step")
+            note = f"xi @ v and xi.T @ h, {r.get('library', 'CuPy or PyTorch')}, float64"
+            if gpu_limit:
+                note += f", {GPU_LIMIT_BATCH} pairs per synchronisation"
+                note += f"; {gpu_limit / limit:.3g} x the CPU limit" if limit else ""
+            add(_row("gpu_matvec_limit", N, K, **_timing(r, gpu_limit), weight_dtype="float64", note=note))
         if "cuda" in sims:
-            # the CUDA project's code generation and nvcc compilation are tested without a GPU (make test-nvcc)
-            r = {"status": "not measured: no GPU"} if capability is None else measure(
-                "time_brian2", N=N, K=K, repeats=config.repeats, device="cuda_standalone",
-                steps=standalone_steps, layout=LAYOUT, build_root=build_root)
-            add(_row("cuda_standalone", N, K, **_timing(r, limit), weight_dtype="float64"))
+            for v in config.variants("cuda", (N, K)):
+                skip = "not measured: no GPU" if capability is None else too_big("cuda", N, K, v.gating)
+                add(standalone_row(v, N, K, gpu_limit, skip))
         if "naam" in sims:
             skip = too_big("naam", N, K) or too_slow_naam(N, K)
             r = {"status": skip} if skip else measure("time_naam", N=N, K=K, repeats=config.repeats)
@@ -565,8 +822,9 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
 
     exponents = fit_exponents(rows)
     settings = {f.name: getattr(config, f.name) for f in fields(config)}
-    settings["cpp_variant_sizes"] = {v.name: sizes for v, sizes in config.cpp_variant_sizes.items()}
-    summary = {"machine": machine_info(), "config": _jsonable(settings), "exponents": exponents,
+    settings["variant_sizes"] = {v.name: sizes for v, sizes in config.variant_sizes.items()}
+    summary = {"machine": machine_info(), "config": _jsonable(settings), "targets": targets(rows),
+               "exponents": exponents,
                "naam_exponents": fit_naam_exponents(rows),
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
@@ -593,7 +851,101 @@ def _timing(result: dict, limit: float | None) -> dict:
             values[key] = result[key]
     if result.get("process_peak_rss_mb") is not None:
         values["peak_rss_mb"] = result["process_peak_rss_mb"]
+    if result.get("gpu_memory_mb") is not None:
+        values["gpu_memory_mb"] = result["gpu_memory_mb"]
     return values
+
+
+# issue 8's targets at TARGET_SIZE
+TARGETS = {
+    "cpp_ratio_to_limit": "cpp_standalone within 2x of the two-mat-vec limit (CPU)",
+    "batched_fraction_of_gemm_peak": "batched abstract model at least half the machine's GEMM throughput",
+    "cuda_speedup_over_cpp": "cuda_standalone at least 20x faster per step than cpp_standalone (1 or 2 threads)",
+    "cuda_ratio_to_gpu_limit": "cuda_standalone within 3x of the GPU mat-vec limit",
+}
+TARGET_BOUNDS = {"cpp_ratio_to_limit": ("<=", 2.0), "batched_fraction_of_gemm_peak": (">=", 0.5),
+                 "cuda_speedup_over_cpp": (">=", 20.0), "cuda_ratio_to_gpu_limit": ("<=", 3.0)}
+
+
+def _number(value) -> float | None:
+    return None if value in ("", None) else float(value)
+
+
+def targets(rows, size: tuple[int, int] = TARGET_SIZE) -> dict:
+    """Issue 8's four targets at `size`, computed from the rows of one run: per target its value, whether
+    it is met, which rows it compares, or why it was not measured. cpp_standalone: the fastest row with 1 or
+    2 threads, any variant; cuda_standalone: the fastest row, any variant, against the fastest cpp row and
+    against gpu_matvec_limit of the same size."""
+    N, K = size
+    at = [r for r in rows if int(r["N"]) == N and int(r["K"]) == K]
+    where = f"N = {N}, K = {K}"
+
+    def fastest(prefix, max_threads=None):
+        """(fastest measured row or None, why not) among the rows whose simulator starts with prefix."""
+        candidates = [r for r in at if r["simulator"].startswith(prefix)
+                      and (max_threads is None or _number(r.get("threads")) is None
+                           or _number(r["threads"]) <= max_threads)]
+        done = [r for r in candidates if _number(r["seconds_per_step"]) is not None]
+        if done:
+            return min(done, key=lambda r: _number(r["seconds_per_step"])), None
+        if candidates:
+            return None, candidates[0]["status"] or "not measured"
+        return None, f"not measured: no {prefix} row at {where} in this run"
+
+    def entry(key, value, compared, why_not=None):
+        op, bound = TARGET_BOUNDS[key]
+        if value is None:
+            return {"target": TARGETS[key], "value": None, "met": None, "status": why_not, "rows": compared}
+        met = value <= bound if op == "<=" else value >= bound
+        return {"target": TARGETS[key], "value": value, "met": bool(met), "status": "measured", "rows": compared}
+
+    out = {"N": N, "K": K}
+    cpp, cpp_why = fastest("cpp_standalone", max_threads=2)
+    cpu_limit, cpu_why = fastest("matvec_limit")
+    if cpp and cpu_limit:
+        out["cpp_ratio_to_limit"] = entry("cpp_ratio_to_limit", _number(cpp["seconds_per_step"])
+                                          / _number(cpu_limit["seconds_per_step"]), [cpp["simulator"], "matvec_limit"])
+    else:
+        out["cpp_ratio_to_limit"] = entry("cpp_ratio_to_limit", None, [], cpp_why or cpu_why)
+    batched = [r for r in at if r["simulator"].startswith("numpy_batched")]
+    fraction = [r for r in batched if _number(r.get("fraction_of_gemm_peak")) is not None]
+    if fraction:
+        out["batched_fraction_of_gemm_peak"] = entry("batched_fraction_of_gemm_peak",
+                                                     _number(fraction[0]["fraction_of_gemm_peak"]),
+                                                     [fraction[0]["simulator"]])
+    else:
+        out["batched_fraction_of_gemm_peak"] = entry(
+            "batched_fraction_of_gemm_peak", None, [],
+            batched[0]["status"] if batched else f"not measured: no numpy_batched row at {where} in this run")
+    cuda, cuda_why = fastest("cuda_standalone")
+    gpu_limit, gpu_why = fastest("gpu_matvec_limit")
+    if cuda and cpp:
+        out["cuda_speedup_over_cpp"] = entry("cuda_speedup_over_cpp", _number(cpp["seconds_per_step"])
+                                             / _number(cuda["seconds_per_step"]), [cuda["simulator"], cpp["simulator"]])
+    else:
+        out["cuda_speedup_over_cpp"] = entry("cuda_speedup_over_cpp", None, [], cuda_why or cpp_why)
+    if cuda and gpu_limit:
+        out["cuda_ratio_to_gpu_limit"] = entry("cuda_ratio_to_gpu_limit", _number(cuda["seconds_per_step"])
+                                               / _number(gpu_limit["seconds_per_step"]),
+                                               [cuda["simulator"], "gpu_matvec_limit"])
+    else:
+        out["cuda_ratio_to_gpu_limit"] = entry("cuda_ratio_to_gpu_limit", None, [], cuda_why or gpu_why)
+    return out
+
+
+def targets_report(block: dict) -> list[str]:
+    """The targets block as lines of text."""
+    lines = [f"targets at N = {block['N']}, K = {block['K']}:"]
+    for key, text in TARGETS.items():
+        t = block.get(key)
+        if t is None:
+            continue
+        if t["value"] is None:
+            lines.append(f"  {text}: {t['status']}")
+        else:
+            value = f"{t['value']:.3g}" + ("x" if key != "batched_fraction_of_gemm_peak" else "")
+            lines.append(f"  {text}: {value} ({' vs '.join(t['rows'])}): {'met' if t['met'] else 'NOT met'}")
+    return lines
 
 
 def _jsonable(value):
@@ -654,6 +1006,50 @@ def write_csv(rows, path: Path) -> Path:
     return path
 
 
+INT_COLUMNS = ("N", "K", "threads")
+TEXT_COLUMNS = ("simulator", "weight_dtype", "status", "note")
+
+
+def read_csv(path: Path) -> list[dict]:
+    """speed.csv back as rows like the benchmark's own (numbers as numbers, "" where empty); columns that an
+    older table lacks (gpu_memory_mb) are empty."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
+        rows = []
+        for raw in reader:
+            row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
+            for column in CSV_COLUMNS[3:]:
+                value = raw.get(column, "") or ""
+                if value != "" and column not in TEXT_COLUMNS:
+                    value = int(float(value)) if column in INT_COLUMNS else float(value)
+                row[column] = value
+            rows.append(row)
+    return rows
+
+
+def replot(out_dir: str | Path) -> dict:
+    """Re-draw OUT/speed.png from OUT/speed.csv, without measuring; the exponents are fitted again from the
+    table (as the run fitted them), the batched figures taken from OUT/speed.json where it exists. Returns
+    the result as run_speed_benchmark does (report() prints it), with the targets computed from the table."""
+    out = Path(out_dir)
+    table = out / "speed.csv"
+    if not table.is_file():
+        raise InputError(f"--replot: no {table}")
+    rows = read_csv(table)
+    result = {"rows": rows, "exponents": fit_exponents(rows), "naam_exponents": fit_naam_exponents(rows),
+              "targets": targets(rows), "batched": {}}
+    summary = out / "speed.json"
+    if summary.is_file():
+        import json
+
+        result["batched"] = json.loads(summary.read_text()).get("batched", {})
+    plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
+    return result
+
+
 def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: dict | None = None) -> Path:
     """Time per step against N K, log-log, one line per simulator; NAAM's points also joined at each fixed K
     (dotted: slope 2 in N there, its N^2 K cost)."""
@@ -662,8 +1058,10 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for sim in dict.fromkeys(r["simulator"] for r in measured(rows)):
+    fig, ax = plt.subplots(figsize=(7.5, 5))  # the legend goes to the right of the axes, outside
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = "osD^v"  # a colour comes back after len(colours) lines, with the next marker
+    for index, sim in enumerate(dict.fromkeys(r["simulator"] for r in measured(rows))):
         pts = [(r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows) if r["simulator"] == sim]
         slope = (exponents or {}).get(sim, {}).get("all_sizes", {}).get("exponent")
         label = sim + (" (per cue)" if sim.startswith("numpy_batched") else "")
@@ -673,43 +1071,50 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
                 fits = naam_exponents.get(key, {})
                 if fits:
                     label += f"; in {name}, {fixed} fixed: " + "/".join(f"{f['exponent']:.2f}" for f in fits.values())
-        style = dict(color="black", linewidth=2.5) if sim == "matvec_limit" else {}
+        # the limits black and thick; the GPU's rows dashed
+        style = {"color": colours[index % len(colours)], "marker": markers[index // len(colours) % len(markers)],
+                 "linestyle": "--" if sim.startswith(("cuda_standalone", "gpu_")) else "-"}
+        if sim in ("matvec_limit", "gpu_matvec_limit"):
+            style.update(color="black", linewidth=2.5, marker="o")
         # markers: every size; line: the geometric mean over the sizes with the same N K
         nks = sorted({p[0] for p in pts})
         means = [math.exp(np.mean([math.log(t) for nk_, t in pts if nk_ == nk])) for nk in nks]
-        (line,) = ax.plot(nks, means, "-", label=label, **style)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o", color=line.get_color())
+        ax.plot(nks, means, label=label, linestyle=style["linestyle"], color=style["color"],
+                linewidth=style.get("linewidth", 1.5), marker=style["marker"], markevery=[])
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="none", marker=style["marker"],
+                color=style["color"])
+        line_colour = style["color"]
         if sim == "naam":
             for K in sorted({r["K"] for r in measured(rows) if r["simulator"] == sim}):
                 at_K = sorted((r["N"] * r["K"], r["seconds_per_step"]) for r in measured(rows)
                               if r["simulator"] == sim and r["K"] == K)
                 if len(at_K) > 1:
-                    ax.plot([p[0] for p in at_K], [p[1] for p in at_K], ":", color=line.get_color(), linewidth=1)
+                    ax.plot([p[0] for p in at_K], [p[1] for p in at_K], ":", color=line_colour, linewidth=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("N K (pattern matrix entries)")
     ax.set_ylabel("seconds per time step")
-    ax.set_title("Time per step; matvec_limit = the two mat-vec products alone")
+    gpu = any(r["simulator"].startswith(("cuda_standalone", "gpu_")) for r in measured(rows))
+    ax.set_title("Time per step; matvec_limit = the two mat-vec products alone" + (" (dashed: on the GPU)" if gpu else ""))
     ax.grid(True, which="both", alpha=0.3)
-    if measured(rows):
-        ax.legend(fontsize=7, loc="lower right")  # NAAM, where measured, fills the upper left
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    if measured(rows):  # outside the axes: inside, it covered the points at N K = 10^7
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
 def report(result: dict) -> str:
-    """The ratios to the limit, the batched model's throughput and the fitted exponents, as text."""
+    """The ratios to the limits, the batched model's throughput, the fitted exponents and the targets, as text."""
     lines = [f"{'simulator':<30}{'N':>8}{'K':>7}{'us/step':>12}{'x limit':>10}{'build s':>9}{'compile s':>10}"
-             f"{'peak MB':>9}  status"]
+             f"{'peak MB':>9}{'GPU MB':>8}  status"]
     for r in result["rows"]:
         def fmt(key, scale=1.0, spec=".1f"):
-            return format(r[key] * scale, spec) if r[key] != "" else "-"
+            return format(r[key] * scale, spec) if r.get(key, "") != "" else "-"
         lines.append(f"{r['simulator']:<30}{r['N']:>8}{r['K']:>7}{fmt('seconds_per_step', 1e6):>12}"
                      f"{fmt('ratio_to_limit', 1, '.2f'):>10}{fmt('build_seconds'):>9}{fmt('compile_seconds'):>10}"
-                     f"{fmt('peak_rss_mb', 1, '.0f'):>9}  {r['status']}")
-    for size, b in result["batched"].items():
+                     f"{fmt('peak_rss_mb', 1, '.0f'):>9}{fmt('gpu_memory_mb', 1, '.0f'):>8}  {r['status']}")
+    for size, b in result.get("batched", {}).items():
         lines.append(f"batched abstract model {size}: {b['trials_per_second']:.3g} trials/s "
                      f"({TRIAL_MS:g} ms each), {b['step_flops_per_second'] / 1e9:.2f} GFLOP/s = "
                      f"{b['step_flops_per_second'] / b['peak_gemm_flops_per_second']:.2f} of the machine's GEMM "
@@ -723,4 +1128,6 @@ def report(result: dict) -> str:
         if naam.get(key):
             parts = ", ".join(f"at {k}: {v['exponent']:.2f} ({v['points']} sizes)" for k, v in naam[key].items())
             lines.append(f"exponent of NAAM's time per step in {name} (expected {expected}): {parts}")
+    if result.get("targets"):
+        lines += targets_report(result["targets"])
     return "\n".join(lines)

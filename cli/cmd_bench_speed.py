@@ -20,11 +20,20 @@ def register_speed(bench_subparsers) -> None:
     parser = bench_subparsers.add_parser(
         "speed", help="time per step of every simulator against the two-mat-vec limit",
         description="Times the NumPy reference, the batched abstract model, Brian2 runtime (cython), "
-                    "cpp_standalone (1 and 2 threads, float32 weights), cuda_standalone where a GPU is "
-                    "present and the NAAM baseline (O(N^2 K)), against the two dense mat-vec products of a step "
-                    "alone; writes OUT/speed.csv, OUT/speed.json and OUT/speed.png and prints the ratios.")
-    parser.add_argument("--quick", action="store_true",
+                    "cpp_standalone (1 and 2 threads, float32 weights, wired gating), cuda_standalone "
+                    "(factorised and wired gating) where a GPU is present and the NAAM baseline (O(N^2 K)), "
+                    "against the two dense mat-vec products of a step alone (on the GPU too); writes "
+                    "OUT/speed.csv, OUT/speed.json and OUT/speed.png and prints the ratios and the targets.")
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true",
                         help="small sizes and one cpp_standalone build (minutes; for CI)")
+    preset.add_argument("--targets", action="store_true",
+                        help="only N = 10^4, K = 10^3 and the rows the targets are computed from (CPU and GPU "
+                             "limits, batched model, cpp_standalone and cuda_standalone with factorised and wired "
+                             "gating); for a machine lent for minutes")
+    preset.add_argument("--replot", metavar="DIR",
+                        help="measure nothing: re-draw DIR/speed.png from DIR/speed.csv and print the table and "
+                             "the targets")
     parser.add_argument("--out", metavar="DIR", default="runs/speed", help="output folder (default %(default)s)")
     parser.add_argument("--sizes", metavar="N:K,...", help="sizes instead of the preset's, e.g. 1000:100,3000:300")
     parser.add_argument("--simulators", metavar="NAME,...",
@@ -42,10 +51,21 @@ def register_speed(bench_subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from astrogate.analysis.speed import full_config, parse_simulators, parse_sizes, quick_config, report, run_speed_benchmark
+    from astrogate.analysis.speed import (full_config, parse_simulators, parse_sizes, quick_config, replot, report,
+                                          run_speed_benchmark, targets_config)
     from astrogate.errors import InputError
 
-    config = quick_config() if args.quick else full_config()
+    if args.replot:
+        given = [flag for flag, value in (("--sizes", args.sizes), ("--simulators", args.simulators),
+                                          ("--repeats", args.repeats), ("--memory-cap-gb", args.memory_cap_gb),
+                                          ("--naam-time-cap-s", args.naam_time_cap_s),
+                                          ("--build-dir", args.build_dir)) if value is not None]
+        if given:
+            raise InputError(f"--replot measures nothing: {', '.join(given)} do not apply")
+        print(report(replot(args.replot)))
+        print(f"wrote {args.replot}/speed.png")
+        return 0
+    config = quick_config() if args.quick else targets_config() if args.targets else full_config()
     if args.sizes:
         config = replace(config, sizes=parse_sizes(args.sizes))
     if args.simulators:

@@ -70,22 +70,38 @@ def find_curand() -> tuple[str, str]:
     raise InputError("cuRAND headers or library not found in the nvidia-curand package")
 
 
-def detect_compute_capability() -> float | None:
-    """The first GPU's compute capability from nvidia-smi, or None where there is no GPU."""
+def query_gpu(field: str) -> str | None:
+    """The first GPU's value of an nvidia-smi --query-gpu field (for example compute_cap, memory.total), or
+    None where there is no GPU (no nvidia-smi, or it fails)."""
     if not shutil.which("nvidia-smi"):
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         return None
+    return lines[0].strip()
+
+
+def _number(text: str | None) -> float | None:
     try:
-        return float(lines[0])
+        return float(text) if text is not None else None
     except ValueError:
         return None
+
+
+def detect_compute_capability() -> float | None:
+    """The first GPU's compute capability from nvidia-smi, or None where there is no GPU."""
+    return _number(query_gpu("compute_cap"))
+
+
+def detect_gpu_memory_bytes() -> float | None:
+    """The first GPU's memory (nvidia-smi's memory.total, MiB), in bytes, or None where there is no GPU."""
+    mib = _number(query_gpu("memory.total"))
+    return mib * 2**20 if mib is not None else None
 
 
 def configure_cuda(build_dir: str | Path, compute_capability: float | None = None) -> CudaSetup:

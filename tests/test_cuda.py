@@ -5,6 +5,7 @@
 - cpp_standalone against cuda_standalone on one network (marker `cuda`, needs a GPU; run by hand).
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -92,3 +93,35 @@ def test_cuda_standalone_agrees_with_cpp_standalone(problem, gating):
     np.testing.assert_allclose(cuda["v"], cpp["v"], rtol=0, atol=1e-9)
     np.testing.assert_allclose(cuda["overlap_trace"], cpp["overlap_trace"], rtol=0, atol=1e-9)
     assert cuda["brian2"]["simplex_error"] < 1e-12
+
+
+@pytest.mark.parametrize("gating", ["factorised", "wired"])
+def test_speed_benchmark_cuda_project_times_its_loop_on_an_idle_gpu(tmp_path, gating):
+    """The speed benchmark's cuda_standalone project (analysis/speed.py): both gatings generate CUDA kernels,
+    and main.cu reads the GPU memory before the arrays and times the loop between two cudaDeviceSynchronize
+    (brian2cuda's own timer does not wait for the GPU)."""
+    from astrogate.analysis import speed
+
+    variant = speed.cuda_variant(gating=gating)
+    _, build_dir, _, _ = speed.build_standalone_project(30, 20, variant, 1000, str(tmp_path), compile=False)
+    files = project_files(build_dir)
+    main_cu = files["main.cu"]
+    # the Network's name is numbered (network_1) after others in the same process
+    order = [re.search(pattern, main_cu).start() for pattern in (
+        r"_astrogate_context_used = ", r"brian_start\(\);", r"clock_gettime\(CLOCK_MONOTONIC, &_astrogate_start\)",
+        r"\bnetwork\w*\.run\(", r"clock_gettime\(CLOCK_MONOTONIC, &_astrogate_end\)", re.escape(speed.CUDA_RUN_FILE))]
+    assert order == sorted(order)
+    assert main_cu.count("cudaDeviceSynchronize()") >= 3
+    kernels = [name for name, text in files.items() if name.endswith(".cu") and "__global__" in text]
+    assert any(name.startswith("overlap_summed_variable") for name in kernels), sorted(kernels)
+    # the cpp-only parallel-sum template is not used on cuda_standalone
+    assert not any("_partial_sums" in text for name, text in files.items() if "summed_variable" in name)
+
+
+@pytest.mark.nvcc
+def test_speed_benchmark_cuda_project_compiles_with_nvcc(tmp_path):
+    from astrogate.analysis import speed
+
+    _, build_dir, built, compiled = speed.build_standalone_project(30, 20, speed.cuda_variant(gating="wired"), 1000,
+                                                                   str(tmp_path), compile=True)
+    assert (build_dir / "main").stat().st_size > 100_000 and compiled > 0

@@ -197,3 +197,248 @@ def test_overlap_layouts_give_identical_trajectories():
         handles.net.run(5 * b2.ms)
         finals[layout] = np.concatenate([handles.neurons.u[:], handles.astrocytes.g[:]])
     assert np.array_equal(finals["by_pattern"], finals["by_neuron"])
+
+
+# -- standalone variants, the GPU rows and the targets, without a GPU ----------------------------------------
+
+from astrogate.analysis import speed  # noqa: E402
+
+
+def test_standalone_variants_are_named_per_device():
+    assert speed.StandaloneVariant().name == "cpp_standalone_1thread"
+    assert speed.StandaloneVariant(threads=2, gating="wired").name == "cpp_standalone_2threads_wired"
+    assert speed.cuda_variant().name == "cuda_standalone"
+    assert speed.cuda_variant(gating="wired").name == "cuda_standalone_wired"
+    assert speed.cuda_variant(weight_dtype="float32").name == "cuda_standalone_float32"
+    with pytest.raises(speed.InputError, match="cpp_standalone only"):
+        speed.cuda_variant(threads=2)
+    full = speed.full_config()
+    target = speed.TARGET_SIZE
+    assert [v.name for v in full.variants("cuda", (1000, 100))] == ["cuda_standalone", "cuda_standalone_wired"]
+    assert "cpp_standalone_1thread_by_pattern" in [v.name for v in full.variants("cpp", target)]
+    assert "cpp_standalone_1thread_by_pattern" not in [v.name for v in full.variants("cpp", (1000, 100))]
+    names = {v.name for sim in ("cpp", "cuda") for v in speed.targets_config().variants(sim, target)}
+    assert names == {"cpp_standalone_1thread", "cpp_standalone_2threads", "cpp_standalone_1thread_wired",
+                     "cpp_standalone_2threads_wired", "cuda_standalone", "cuda_standalone_wired"}
+    assert speed.targets_config().sizes == [target]
+
+
+def test_standalone_steps_give_cuda_longer_runs():
+    config = speed.full_config()
+    N, K = speed.TARGET_SIZE
+    assert speed.standalone_steps(speed.StandaloneVariant(), N, K, config) == 100
+    assert speed.standalone_steps(speed.cuda_variant(), N, K, config) == 1000
+    assert speed.standalone_steps(speed.cuda_variant(), 1000, 100, config) == 20000
+
+
+def test_memory_estimates_per_gating_and_device():
+    N, K = 10**4, 10**4
+    factorised, wired = speed.estimated_bytes("brian2", N, K), speed.estimated_bytes("brian2", N, K, "wired")
+    # the measurement process holds the connect(i, j) arrays of wired gating: a little more than factorised
+    assert factorised == 110 * N * K and wired == 120 * N * K
+    # brian2cuda's host adds a std::map over the synapses of one Synapses (N K factorised, N K / 2 wired)
+    assert speed.estimated_bytes("cuda", N, K) == (110 + 48) * N * K
+    assert speed.estimated_bytes("cuda", N, K, "wired") == (120 + 24) * N * K
+    assert speed.estimated_gpu_bytes(N, K, "wired") < speed.estimated_gpu_bytes(N, K) < 80e9
+
+
+def write_cuda_run_file(path, loop=0.05, host=0.002, context=500 * 2**20, after=900 * 2**20):
+    path.write_text(f"loop_seconds {loop}\nbrian2cuda_loop_seconds {host}\ngpu_used_bytes_context {context}\n"
+                    f"gpu_used_bytes_after_loop {after}\ngpu_total_bytes {80 * 2**30}\n")
+    return path
+
+
+def test_the_cuda_run_file_is_read_and_summarised(tmp_path):
+    runs = [speed.read_cuda_run_file(write_cuda_run_file(tmp_path / f"run{i}.txt", loop=0.05 + 0.01 * i,
+                                                         after=(900 + i) * 2**20)) for i in range(3)]
+    assert runs[0]["loop_seconds"] == 0.05 and runs[0]["gpu_total_bytes"] == 80 * 2**30
+    summary = speed.cuda_summary(runs, n_steps=1000)
+    assert summary["gpu_memory_mb"] == pytest.approx(402) and summary["gpu_context_mb"] == pytest.approx(500)
+    assert summary["brian2cuda_seconds_per_step"] == pytest.approx(2e-6)
+    (tmp_path / "bad.txt").write_text("loop_seconds 1\n")
+    with pytest.raises(RuntimeError, match="gpu_used_bytes_after_loop"):
+        speed.read_cuda_run_file(tmp_path / "bad.txt")
+
+
+def test_cuda_instrumentation_times_the_loop_between_two_synchronisations():
+    code = speed.cuda_instrumentation(gpu_id=0)
+    assert set(code) == {"before_start", "before_network_run", "after_network_run"}
+    for slot in ("before_network_run", "after_network_run"):
+        assert code[slot].index("cudaDeviceSynchronize") < code[slot].index("clock_gettime")
+    assert speed.CUDA_RUN_FILE in code["after_network_run"] and "cudaMemGetInfo" in code["before_start"]
+
+
+def test_a_cuda_row_is_compared_with_the_gpu_limit():
+    result = {"seconds_per_step": 2e-4, "build_seconds": 3.0, "compile_seconds": 60.0, "binary_peak_rss_mb": 900.0,
+              "process_peak_rss_mb": 1000.0, "gpu_memory_mb": 250.0, "gpu_context_mb": 520.0,
+              "brian2cuda_seconds_per_step": 1e-5, "steps": 1000}
+    row = speed.standalone_row_values(speed.cuda_variant(gating="wired"), 10**4, 10**3, result, limit=5e-5)
+    assert row["simulator"] == "cuda_standalone_wired" and row["ratio_to_limit"] == pytest.approx(4.0)
+    assert row["peak_rss_mb"] == 900.0 and row["gpu_memory_mb"] == 250.0 and row["threads"] == 1
+    assert row["synaptic_mb"] == pytest.approx(2 * 5 * 10**6 * 8 / 2**20)
+    for words in ("host memory of the binary", "gpu_matvec_limit", "520 MB", "cudaDeviceSynchronize", "10.0 us",
+                  "wired gating"):
+        assert words in row["note"], words
+    unmeasured = speed.standalone_row_values(speed.cuda_variant(), 10**4, 10**3, {"status": "not measured: no GPU"}, None)
+    assert unmeasured["seconds_per_step"] == "" and unmeasured["ratio_to_limit"] == ""
+    assert unmeasured["status"] == "not measured: no GPU"
+    # without /usr/bin/time the peak is the Python process's, and the note says so
+    cpp = speed.standalone_row_values(speed.StandaloneVariant(threads=2), 1000, 100,
+                                      {"seconds_per_step": 1e-3, "process_peak_rss_mb": 300.0}, limit=1e-4)
+    assert cpp["peak_rss_mb"] == 300.0 and cpp["note"].startswith("peak: the Python process")
+    assert cpp["ratio_to_limit"] == pytest.approx(10.0) and "OpenMP" in cpp["note"]
+
+
+def synthetic_rows(gpu: bool):
+    """Rows of one run at the target size: CPU limit 8 ms, cpp 43 / 24 / 10 ms (2 threads, wired) and a 4-thread
+    row (not a target's), batched 0.73 of the GEMM peak, and with a GPU the GPU limit 0.06 ms and cuda 0.4 / 0.15 ms."""
+    N, K = speed.TARGET_SIZE
+
+    def row(sim, seconds, threads="", status="measured", **extra):
+        return speed._row(sim, N, K, seconds_per_step=seconds, threads=threads, status=status, **extra)
+
+    no_gpu = "not measured: no GPU"
+    return [row("matvec_limit", 8e-3, 2), row("numpy_batched_B128", 7e-4, 2, fraction_of_gemm_peak=0.73),
+            row("cpp_standalone_1thread", 43e-3, 1), row("cpp_standalone_2threads", 24e-3, 2),
+            row("cpp_standalone_2threads_wired", 10e-3, 2), row("cpp_standalone_4threads_wired", 4e-3, 4),
+            row("gpu_matvec_limit", 6e-5 if gpu else "", status="measured" if gpu else no_gpu),
+            row("cuda_standalone", 4e-4 if gpu else "", 1, status="measured" if gpu else no_gpu),
+            row("cuda_standalone_wired", 1.5e-4 if gpu else "", 1, status="measured" if gpu else no_gpu),
+            speed._row("cpp_standalone_1thread", 1000, 100, seconds_per_step=1e-6, threads=1, status="measured")]
+
+
+def test_targets_from_the_rows_of_a_run_with_a_gpu():
+    t = speed.targets(synthetic_rows(gpu=True))
+    assert (t["N"], t["K"]) == speed.TARGET_SIZE
+    # the fastest cpp row with 1 or 2 threads (not the 4-thread one, not another size's)
+    assert t["cpp_ratio_to_limit"]["value"] == pytest.approx(1.25) and t["cpp_ratio_to_limit"]["met"]
+    assert t["cpp_ratio_to_limit"]["rows"] == ["cpp_standalone_2threads_wired", "matvec_limit"]
+    assert t["batched_fraction_of_gemm_peak"]["value"] == 0.73 and t["batched_fraction_of_gemm_peak"]["met"]
+    speedup = t["cuda_speedup_over_cpp"]
+    assert speedup["value"] == pytest.approx(10e-3 / 1.5e-4) and speedup["met"]
+    assert speedup["rows"] == ["cuda_standalone_wired", "cpp_standalone_2threads_wired"]
+    ratio = t["cuda_ratio_to_gpu_limit"]
+    assert ratio["value"] == pytest.approx(2.5) and ratio["met"] and ratio["status"] == "measured"
+    text = "\n".join(speed.targets_report(t))
+    assert "66.7x (cuda_standalone_wired vs cpp_standalone_2threads_wired): met" in text
+    assert "2.5x (cuda_standalone_wired vs gpu_matvec_limit): met" in text
+
+
+def test_targets_not_met_and_not_measured():
+    rows = synthetic_rows(gpu=True)
+    for row in rows:
+        if row["simulator"] == "cuda_standalone_wired":
+            row["seconds_per_step"] = 2e-3  # 5x over cpp, 33x the GPU limit; the factorised one is faster
+    t = speed.targets(rows)
+    assert t["cuda_speedup_over_cpp"]["value"] == pytest.approx(25.0) and t["cuda_speedup_over_cpp"]["met"]
+    assert t["cuda_ratio_to_gpu_limit"]["value"] == pytest.approx(4e-4 / 6e-5)
+    assert t["cuda_ratio_to_gpu_limit"]["met"] is False
+    assert "NOT met" in "\n".join(speed.targets_report(t))
+    # a GPU, but no GPU limit (neither CuPy nor PyTorch): the cuda ratio says why, the speedup is there
+    no_limit = [dict(r, seconds_per_step="", status="not measured: neither CuPy nor PyTorch can be imported here")
+                if r["simulator"] == "gpu_matvec_limit" else r for r in rows]
+    t = speed.targets(no_limit)
+    assert t["cuda_ratio_to_gpu_limit"]["value"] is None and "CuPy" in t["cuda_ratio_to_gpu_limit"]["status"]
+    assert t["cuda_speedup_over_cpp"]["value"] is not None
+
+
+def test_targets_without_a_gpu_say_so():
+    t = speed.targets(synthetic_rows(gpu=False))
+    for key in ("cuda_speedup_over_cpp", "cuda_ratio_to_gpu_limit"):
+        assert t[key]["value"] is None and t[key]["met"] is None and t[key]["status"] == "not measured: no GPU"
+    assert t["cpp_ratio_to_limit"]["met"]
+    text = "\n".join(speed.targets_report(t))
+    assert "at least 20x faster per step than cpp_standalone (1 or 2 threads): not measured: no GPU" in text
+    # a run without the target size, or without the rows
+    t = speed.targets([speed._row("matvec_limit", 1000, 100, seconds_per_step=1e-5, status="measured")])
+    assert t["cpp_ratio_to_limit"]["status"] == "not measured: no cpp_standalone row at N = 10000, K = 1000 in this run"
+    assert t["cuda_speedup_over_cpp"]["status"].startswith("not measured: no cuda_standalone row")
+    assert t["batched_fraction_of_gemm_peak"]["status"].startswith("not measured: no numpy_batched row")
+
+
+def fake_measure(calls):
+    """measure() as on a machine with a GPU, without one: fixed timings per measurement."""
+    def measure(fn_name, **kwargs):
+        calls.append((fn_name, kwargs))
+        if fn_name == "time_matvec_limit":
+            return {"seconds_per_step": 8e-3, "one_core": 1.4e-2, "all_cores": 8e-3, "process_peak_rss_mb": 130.0}
+        if fn_name == "time_gpu_limit":
+            return {"seconds_per_step": 5e-5, "library": "CuPy", "process_peak_rss_mb": 600.0}
+        if fn_name == "time_brian2":
+            cuda = kwargs["device"] == "cuda_standalone"
+            wired = kwargs["gating"] == "wired"
+            seconds = (1e-4 if wired else 2e-4) if cuda else (10e-3 if wired else 40e-3) / kwargs["threads"]
+            result = {"seconds_per_step": seconds, "build_seconds": 2.0, "compile_seconds": 30.0,
+                      "binary_peak_rss_mb": 400.0, "process_peak_rss_mb": 900.0, "steps": kwargs["steps"]}
+            if cuda:
+                result.update(gpu_memory_mb=300.0, gpu_context_mb=500.0, brian2cuda_seconds_per_step=1e-6)
+            return result
+        raise AssertionError(fn_name)
+    return measure
+
+
+def test_a_run_with_a_gpu_compares_cuda_with_the_gpu_limit_and_states_the_targets(tmp_path, monkeypatch, capsys):
+    """The benchmark's loop on a pretended GPU machine (measurements replaced): cuda rows for both gatings,
+    their ratios to the GPU limit, and the targets in speed.json and in the report."""
+    calls = []
+    monkeypatch.setattr(speed, "gpu_present", lambda: 9.0)
+    monkeypatch.setattr(speed, "gpu_memory_bytes", lambda: 80 * 2**30)
+    monkeypatch.setattr(speed, "measure", fake_measure(calls))
+    monkeypatch.setattr(speed, "targets_config", lambda: speed.SpeedConfig(
+        sizes=[speed.TARGET_SIZE, (10**5, 10**5)], simulators=("cpp", "cuda", "gpu_limit"), repeats=1,
+        variant_sizes={v: [speed.TARGET_SIZE] for v in (speed.StandaloneVariant(threads=2, gating="wired"),
+                                                         speed.cuda_variant(gating="wired"))}))
+    out = tmp_path / "speed"
+    assert main(["bench", "speed", "--targets", "--memory-cap-gb", "2000", "--out", str(out)]) == 0
+    rows = {(r["simulator"], int(r["N"])): r for r in read_rows(out)}
+    cuda = rows[("cuda_standalone_wired", 10**4)]
+    assert float(cuda["ratio_to_limit"]) == pytest.approx(2.0) and float(cuda["gpu_memory_mb"]) == 300.0
+    assert float(rows[("cuda_standalone", 10**4)]["ratio_to_limit"]) == pytest.approx(4.0)
+    assert float(rows[("gpu_matvec_limit", 10**4)]["ratio_to_limit"]) == 1.0
+    assert "CuPy" in rows[("gpu_matvec_limit", 10**4)]["note"]
+    assert float(rows[("cpp_standalone_2threads_wired", 10**4)]["ratio_to_limit"]) == pytest.approx(0.625)
+    cuda_steps = {kw["steps"] for fn, kw in calls if fn == "time_brian2" and kw["device"] == "cuda_standalone"}
+    assert cuda_steps == {1000}
+    # N K = 10^10: cuda_standalone would need ~450 GB of GPU memory: not tried
+    assert "of GPU memory > the GPU's 80.0 GB" in rows[("cuda_standalone", 10**5)]["status"]
+    assert not [kw for fn, kw in calls if fn == "time_brian2" and kw["N"] == 10**5 and kw["device"] == "cuda_standalone"]
+    t = json.loads((out / "speed.json").read_text())["targets"]
+    assert t["cuda_speedup_over_cpp"]["value"] == pytest.approx(50.0) and t["cuda_speedup_over_cpp"]["met"]
+    assert t["cuda_ratio_to_gpu_limit"]["value"] == pytest.approx(2.0)
+    printed = capsys.readouterr().out
+    assert "targets at N = 10000, K = 1000:" in printed and "50x (cuda_standalone_wired vs " in printed
+
+
+def test_the_table_reads_back_and_replots(tmp_path, capsys):
+    rows = synthetic_rows(gpu=True)
+    for row in rows:
+        row.update(seconds_per_simulated_second="", note="a, b")
+    out = tmp_path / "speed"
+    out.mkdir()
+    speed.write_csv(rows, out / "speed.csv")
+    back = speed.read_csv(out / "speed.csv")
+    assert [r["simulator"] for r in back] == [r["simulator"] for r in rows]
+    assert back[2]["seconds_per_step"] == pytest.approx(43e-3) and back[2]["threads"] == 1 and back[2]["N"] == 10**4
+    assert back[0]["note"] == "a, b" and back[0]["gpu_memory_mb"] == ""
+    # a table written before the gpu_memory_mb column
+    old = out / "old.csv"
+    lines = (out / "speed.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    drop = header.index("gpu_memory_mb")
+    old.write_text("\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in lines[:3]))
+    assert speed.read_csv(old)[1]["fraction_of_gemm_peak"] == 0.73 and speed.read_csv(old)[1]["gpu_memory_mb"] == ""
+    assert main(["bench", "speed", "--replot", str(out)]) == 0
+    assert (out / "speed.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "targets at N = 10000, K = 1000:" in printed and "2.5x (cuda_standalone_wired vs gpu_matvec_limit)" in printed
+    assert main(["bench", "speed", "--replot", str(out), "--sizes", "100:10"]) == 2
+    assert main(["bench", "speed", "--replot", str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_runtime_long_run_is_sized_from_the_pair_and_bounded_when_it_is_noise():
+    # 0.4 ms a step and 1 ms per run: 25 steps in 11 ms, 5 in 3 ms -> about 2500 steps for a second
+    assert speed.long_run_steps(0.011, 0.003, 25, 5) == 5 + 2500
+    # the short run took longer than the long one (a busy machine): the long run's 0.44 ms a step sizes it
+    assert speed.long_run_steps(0.011, 0.012, 25, 5) == 5 + int(1.0 / (0.011 / 25))
+    # never fewer steps than the pair had
+    assert speed.long_run_steps(10.0, 1.0, 25, 5) == 25
