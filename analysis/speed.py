@@ -899,14 +899,18 @@ def targets(rows, size: tuple[int, int] = TARGET_SIZE) -> dict:
         met = value <= bound if op == "<=" else value >= bound
         return {"target": TARGETS[key], "value": value, "met": bool(met), "status": "measured", "rows": compared}
 
+    def time_ratio(key, row, reference, why_not, speedup=False):
+        """entry() of row's time per step over the reference row's (speedup: the reference's over row's), both
+        rows listed; or of why_not where either row is missing."""
+        if not (row and reference):
+            return entry(key, None, [], why_not)
+        mine, theirs = _number(row["seconds_per_step"]), _number(reference["seconds_per_step"])
+        return entry(key, theirs / mine if speedup else mine / theirs, [row["simulator"], reference["simulator"]])
+
     out = {"N": N, "K": K}
     cpp, cpp_why = fastest("cpp_standalone", max_threads=2)
     cpu_limit, cpu_why = fastest("matvec_limit")
-    if cpp and cpu_limit:
-        out["cpp_ratio_to_limit"] = entry("cpp_ratio_to_limit", _number(cpp["seconds_per_step"])
-                                          / _number(cpu_limit["seconds_per_step"]), [cpp["simulator"], "matvec_limit"])
-    else:
-        out["cpp_ratio_to_limit"] = entry("cpp_ratio_to_limit", None, [], cpp_why or cpu_why)
+    out["cpp_ratio_to_limit"] = time_ratio("cpp_ratio_to_limit", cpp, cpu_limit, cpp_why or cpu_why)
     batched = [r for r in at if r["simulator"].startswith("numpy_batched")]
     fraction = [r for r in batched if _number(r.get("fraction_of_gemm_peak")) is not None]
     if fraction:
@@ -919,17 +923,8 @@ def targets(rows, size: tuple[int, int] = TARGET_SIZE) -> dict:
             batched[0]["status"] if batched else f"not measured: no numpy_batched row at {where} in this run")
     cuda, cuda_why = fastest("cuda_standalone")
     gpu_limit, gpu_why = fastest("gpu_matvec_limit")
-    if cuda and cpp:
-        out["cuda_speedup_over_cpp"] = entry("cuda_speedup_over_cpp", _number(cpp["seconds_per_step"])
-                                             / _number(cuda["seconds_per_step"]), [cuda["simulator"], cpp["simulator"]])
-    else:
-        out["cuda_speedup_over_cpp"] = entry("cuda_speedup_over_cpp", None, [], cuda_why or cpp_why)
-    if cuda and gpu_limit:
-        out["cuda_ratio_to_gpu_limit"] = entry("cuda_ratio_to_gpu_limit", _number(cuda["seconds_per_step"])
-                                               / _number(gpu_limit["seconds_per_step"]),
-                                               [cuda["simulator"], "gpu_matvec_limit"])
-    else:
-        out["cuda_ratio_to_gpu_limit"] = entry("cuda_ratio_to_gpu_limit", None, [], cuda_why or gpu_why)
+    out["cuda_speedup_over_cpp"] = time_ratio("cuda_speedup_over_cpp", cuda, cpp, cuda_why or cpp_why, speedup=True)
+    out["cuda_ratio_to_gpu_limit"] = time_ratio("cuda_ratio_to_gpu_limit", cuda, gpu_limit, cuda_why or gpu_why)
     return out
 
 
