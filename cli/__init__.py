@@ -1,3 +1,1 @@
-"""astrogate: astrocyte-gated associative memory (a reconstruction of Vivet & Arenas, 2026)."""
-
-__version__ = "0.1.0"
+"""The `astrogate` command line: a thin layer over the public Python API (one module per subcommand)."""

@@ -32,7 +32,7 @@ def register_retrieval(benchmarks) -> None:
 
 
 def register_speed(benchmarks) -> None:
-    from astrogate.cmd_bench_speed import register_speed as register
+    from astrogate.cli.cmd_bench_speed import register_speed as register
 
     register(benchmarks)
 

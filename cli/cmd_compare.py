@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from astrogate.options import (
+from astrogate.cli.options import (
     add_brian2_options,
     add_model_options,
     add_problem_options,

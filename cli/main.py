@@ -17,7 +17,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from astrogate import cmd_bench, cmd_compare, cmd_demo, cmd_recall, cmd_spiking, cmd_sweep
+    from astrogate.cli import cmd_bench, cmd_compare, cmd_demo, cmd_recall, cmd_spiking, cmd_sweep
 
     parser = OneLineErrorParser(
         prog="astrogate",

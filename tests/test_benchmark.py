@@ -8,7 +8,7 @@ from astrogate.analysis.benchmark import cell_rng, config_from_dict, load_config
 from astrogate.analysis.datasets import load_image_set
 from astrogate.analysis.metrics import bootstrap_interval, summarise, trial_metrics, wilson_interval
 from astrogate.errors import InputError
-from astrogate.main import main
+from astrogate.cli.main import main
 
 REQUIRED_COLUMNS = ["model", "family", "correlation", "load", "corruption", "trials", "exact_match",
                     "nearest_accuracy", "mean_overlap"]
@@ -185,7 +185,7 @@ def test_spiking_column_retrieves_above_the_classical_capacity_and_reports_its_c
 
 
 def test_tracked_configs_load_and_the_full_grid_has_the_spiking_column():
-    from astrogate.cmd_bench import CONFIG_DIR
+    from astrogate.cli.cmd_bench import CONFIG_DIR
 
     for name in ("bench_full.toml", "bench_quick.toml", "bench_spiking.toml"):
         load_config(CONFIG_DIR / name)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from astrogate.main import main
+from astrogate.cli.main import main
 
 pytestmark = pytest.mark.brian2
 SMALL = ["--K", "10", "--N", "20", "--seed", "4"]

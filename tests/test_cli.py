@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from astrogate.main import main
+from astrogate.cli.main import main
 
 
 def independent_euler(xi, cue, steps, beta, gamma=3.0, kappa=1.0, tau_u=10.0, tau_g=20.0, dt=0.1, cue_scale=0.5):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from astrogate.analysis.speed import CSV_COLUMNS, NAAM_REFERENCE_STEP, fit_exponents, naam_step_estimate
-from astrogate.main import main
+from astrogate.cli.main import main
 from astrogate.models.baselines import NeuronAstrocyteMemory, naam_stepper
 
 TINY = "200:20,400:30"

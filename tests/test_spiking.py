@@ -30,7 +30,7 @@ import pytest
 
 from astrogate.analysis.recall import generated_problem
 from astrogate.errors import InputError
-from astrogate.main import main
+from astrogate.cli.main import main
 from astrogate.models.parameters import Parameters
 from astrogate.models.spiking_equations import SpikingParameters, lif_drive, lif_rate, target_rate
 

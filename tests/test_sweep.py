@@ -28,7 +28,7 @@ from astrogate.analysis.sweep import (
 )
 from astrogate.analysis.sweep_spec import parse_spec
 from astrogate.errors import InputError
-from astrogate.main import main
+from astrogate.cli.main import main
 
 # the wrapped point functions below travel to the worker processes by value, not by module name
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -1,0 +1,5 @@
+import sys
+
+from astrogate.cli.main import main
+
+sys.exit(main())

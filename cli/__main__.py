@@ -1,5 +1,0 @@
-import sys
-
-from astrogate.main import main
-
-sys.exit(main())
