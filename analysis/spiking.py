@@ -279,7 +279,7 @@ SPIKING_BENCH_OPTIONS = ("neuron", "duration", "nu_max", "tau_r", "readout", "de
 
 
 class SpikingGated:
-    """The gated network of MODEL.md with spiking neurons (Brian2), as a retrieval-benchmark model:
+    """The gated network (docs/model.md) with spiking neurons (Brian2), as a retrieval-benchmark model:
     `retrieve(cues)` returns the RetrievalResult of models/baselines.py, so the benchmark's metrics apply.
 
     Each call is one `spiking_retrieval_trials`: one Brian2Session for the pattern set, one run of

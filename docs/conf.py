@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,7 +45,39 @@ html_theme = "furo"
 html_title = f"astrogate {release}"
 html_static_path: list[str] = []
 
+# MathJax from the installed package (the docs extra), copied next to the pages: math renders offline
+MATHJAX_PACKAGE = "mathjax"  # import name of django-static-mathjax
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2")  # what tex-chtml loads, relative to es5/
+mathjax_path = "mathjax/tex-chtml.js"  # relative to _static/
+
+
+
+
+def _escape_bars(app, what, name, obj, options, lines):
+    # docstrings write |x| for absolute values and norms; reST would read |...| as a substitution
+    lines[:] = [line.replace("|", r"\|") for line in lines]
+
+
+def _copy_mathjax(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None:
+        raise RuntimeError("MathJax is not installed: pip install -e '.[docs]' (django-static-mathjax)")
+    es5 = Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5"
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for name in MATHJAX_FILES:
+        source, copy = es5 / name, target / name
+        if source.is_dir():
+            shutil.copytree(source, copy, dirs_exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+
 
 def setup(app):
     # pages for the scripts of examples/ are written before Sphinx reads the sources
     app.connect("builder-inited", lambda app: example_pages.write_pages(DOCS))
+    # before napoleon (priority 500) turns numpy sections into reST
+    app.connect("autodoc-process-docstring", _escape_bars, priority=400)
+    app.connect("build-finished", _copy_mathjax)

@@ -1,4 +1,4 @@
-"""The abstract (NumPy) astrocyte-gated associative memory of MODEL.md.
+"""The abstract (NumPy) astrocyte-gated associative memory (the model page of the docs, docs/model.md).
 
     tau_u du/dt = -u + kappa K sum_mu g_mu F'(m_mu) xi[mu] + I(t)
     tau_g da/dt = beta F(m) - a,    g = softmax(a),    m = xi v / N,    v = tanh(gamma u)
@@ -102,7 +102,7 @@ class AstroGateModel:
         return self.params.kappa * self.K
 
     def energy(self, u, a) -> np.ndarray:
-        """Lyapunov function L(u, a) of MODEL.md (valid for I = 0).
+        """Lyapunov function L(u, a) of the model (docs/model.md, valid for I = 0).
         For beta = 0 the entropy term is left out: the gains then stay uniform from a(0) = 0 and
         L is the classical continuous Hopfield energy."""
         gamma = self.params.gamma
@@ -157,7 +157,7 @@ class AstroGateModel:
         cue: (N,) or (B, N); gives u(0) = cue_scale * cue unless u0 is given.
         current: optional input I (same shape as cue) applied while t < t_current.
         record_every: sampling interval of the traces in ms; by default about 400 samples spaced
-            logarithmically in time, since the retrieval transient lasts a few ms of a long run.
+        logarithmically in time, since the retrieval transient lasts a few ms of a long run.
         """
         if not np.isfinite(duration) or duration <= 0:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")

@@ -303,7 +303,7 @@ def naam_stepper(N: int, K: int, seed: int = 0, flip: float = 0.1) -> NaamSteppe
 
 
 class AstroGated(_Model):
-    """The astrocyte-gated network of MODEL.md (AstroGateModel, forward Euler) on the whole batch.
+    """The astrocyte-gated network of this package (docs/model.md; AstroGateModel, forward Euler) on the whole batch.
 
     Runs in chunks of `chunk` ms; a cue has settled when sign(v) and the winning gain have not changed
     over `stable_chunks` consecutive chunks (by default 30 ms, longer than tau_u and tau_g), or when

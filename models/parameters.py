@@ -1,4 +1,4 @@
-"""Model parameters and their defaults (MODEL.md). Times are in milliseconds in the abstract model."""
+"""Model parameters and their defaults (docs/model.md, "Parameters and their defaults"). Times are in milliseconds in the abstract model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from astrogate.errors import InputError
 from astrogate.models.similarity import Similarity, parse_similarity
 
-# beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (MODEL.md)
+# beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (docs/model.md)
 BETA_PER_NEURON = 20.0
 
 

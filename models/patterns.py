@@ -62,7 +62,7 @@ def _corrupt(pattern, fraction, rng, new_values):
 
 
 def normalise_patterns(patterns: np.ndarray) -> np.ndarray:
-    """Real-valued patterns scaled so that mean(xi[mu]**2) = 1 (MODEL.md); +-1 patterns are unchanged."""
+    """Real-valued patterns scaled so that mean(xi[mu]**2) = 1 (docs/model.md); +-1 patterns are unchanged."""
     power = np.mean(patterns**2, axis=1, keepdims=True)
     if np.any(power == 0):
         row = int(np.flatnonzero(power[:, 0] == 0)[0])
