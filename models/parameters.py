@@ -15,7 +15,7 @@ BETA_PER_NEURON = 20.0
 
 @dataclass(frozen=True)
 class Parameters:
-    """Parameters of the model (MODEL.md's defaults). Times are plain numbers in ms, or Brian2 quantities
+    """Parameters of the model (the defaults of the model page, docs/model.md). Times are plain numbers in ms, or Brian2 quantities
     (``tau_u=10*ms``), which are converted to ms."""
 
     gamma: float = 3.0  # neural gain of v = tanh(gamma u)
