@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from astrogate.errors import InputError
 
 def to_jsonable(obj):
     """NumPy arrays and scalars as lists and floats (float64 repr round-trips exactly)."""
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # dicts and result objects such as RecallResult
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]

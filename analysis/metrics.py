@@ -14,6 +14,7 @@ Rates get Wilson 95 % intervals, means a percentile bootstrap 95 % interval.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import softmax
 from scipy.stats import norm
 
 NEAR = 0.9  # overlap that counts as "at" a pattern or a mixture
@@ -94,3 +95,15 @@ def summarise(per_trial: dict) -> dict:
         row[column] = float(np.mean(data)) if trials else float("nan")
         row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_interval(data)
     return row
+
+
+def softmax_residual_trace(model, m_hat: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """max_mu |g_t - softmax(beta F(m_hat_t))| for traces m_hat, g of shape (T, K)."""
+    target = softmax(model.beta * model.F.F(np.asarray(m_hat)), axis=-1)
+    return np.max(np.abs(np.asarray(g) - target), axis=-1)
+
+
+def late_half(trace: np.ndarray) -> np.ndarray:
+    """The second half of a trace (the retrieval transient is in the first)."""
+    trace = np.asarray(trace)
+    return trace[len(trace) // 2:]

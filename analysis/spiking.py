@@ -30,18 +30,8 @@ from astrogate.models.baselines import RetrievalResult
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
-
-
-def softmax_residual_trace(model: AstroGateModel, m_hat: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """max_mu |g_t - softmax(beta F(m_hat_t))| for traces m_hat, g of shape (T, K)."""
-    target = softmax(model.beta * model.F.F(np.asarray(m_hat)), axis=-1)
-    return np.max(np.abs(np.asarray(g) - target), axis=-1)
-
-
-def late_half(trace: np.ndarray) -> np.ndarray:
-    """The second half of a trace (the retrieval transient is in the first)."""
-    trace = np.asarray(trace)
-    return trace[len(trace) // 2:]
+from astrogate.analysis.metrics import late_half, softmax_residual_trace
+from astrogate.analysis.recall import RecallProblem, generated_problem, run_brian2_recall, recall
 
 
 def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
@@ -50,11 +40,10 @@ def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
                         **brian2_options) -> dict:
     """One spiking retrieval and the abstract model's fixed point for the same cue.
     Returns both records and the distances of the module docstring."""
-    from astrogate.analysis.recall import run_recall
 
-    network = run_recall(problem, params, duration=duration, tol=0.0, backend="brian2", neuron=neuron,
+    network = recall(problem, params, duration=duration, tol=0.0, backend="brian2", neuron=neuron,
                          spiking=spiking, record_every=record_every, session=session, **brian2_options)
-    reference = run_recall(problem, params, duration=abstract_duration, tol=1e-9)
+    reference = recall(problem, params, duration=abstract_duration, tol=1e-9)
     spikes = network["brian2"]["spiking"]
     mean_gains = np.asarray(spikes["late_mean_gains"])
     return {
@@ -95,7 +84,6 @@ def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None =
                   target: str = "numpy", progress=None) -> list[dict]:
     """Vary N, nu_max and tau_r one at a time around `settings`; one row per run.
     Each seed draws its own patterns and cue and its own spikes."""
-    from astrogate.analysis.recall import generated_problem
 
     axes = STUDY_AXES if axes is None else axes
     rows = []
@@ -237,8 +225,7 @@ def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron
     the collector (gc.freeze) until the last trial is done (gc.unfreeze).
     Returns per-trial final states: 'v' = tanh(gamma u) (B x N), 'g' (B x K), the gains averaged over the
     second half 'late_mean_gains' (B x K), 'retrieved', 'correct', 'exact_match', and timings."""
-    from astrogate.analysis.recall import RecallProblem
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
 
     cues = np.atleast_2d(np.asarray(cues, dtype=float))
     targets = list(targets) if targets is not None else [None] * len(cues)

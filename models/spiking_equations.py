@@ -47,7 +47,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from brian2 import Hz, ms, mV  # units only
 
 from astrogate.errors import InputError
 from astrogate.models.units import convert_fields
@@ -191,6 +190,8 @@ def neuron_group_options(neuron: str) -> dict:
 
 def neuron_values(sp: SpikingParameters, neuron: str) -> dict:
     """Shared neuron variables with units."""
+    from brian2 import Hz, ms, mV  # units only; imported here so that the parameters alone need no Brian2
+
     values = {"nu_max": sp.nu_max * Hz, "tau_r": sp.tau_r * ms}
     if neuron == "lif":
         values.update(V_th=sp.V_th * mV, tau_m=sp.tau_m * ms, t_ref=sp.t_ref * ms)
