@@ -48,6 +48,15 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
     }
 
 
+def log_log_slope(points) -> dict | None:
+    """Least-squares slope of log y against log x over (x, y) points, or None with fewer than two distinct x
+    or a y <= 0: the exponent of a power law y ~ x^exponent."""
+    if len({p[0] for p in points}) < 2 or not all(p[1] > 0 for p in points):
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(points)}
+
+
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (nan, nan) for no trials."""
     if trials <= 0:

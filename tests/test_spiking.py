@@ -144,7 +144,8 @@ def test_recall_cli_spiking_json(tmp_path, capsys):
 
 def test_raster_and_scaling_figures(tmp_path):
     from astrogate.analysis.recall import recall
-    from astrogate.analysis.spiking import fit_exponents, plot_raster_and_gains, plot_scaling, write_csv
+    from astrogate.analysis.io import write_csv
+    from astrogate.analysis.spiking import plot_raster_and_gains, plot_scaling, scaling_exponents
 
     problem = generated_problem(K=10, N=40, seed=0)
     record = recall(problem, Parameters(), duration=60.0, tol=0.0, backend="brian2", target="numpy",
@@ -154,7 +155,7 @@ def test_raster_and_scaling_figures(tmp_path):
     rows = [{"axis": axis, "N": 100, "nu_max": 200.0, "tau_r": 20.0, axis: value, "seed": 0, "neuron": "poisson",
              "K": 10, "beta": 10.0, "mean_softmax_residual": 0.3 * value**slope, "mean_gain_error": 0.1 * value**-1.0}
             for axis, slope in (("N", -0.5), ("nu_max", -0.25)) for value in (10.0, 40.0, 160.0)]
-    fits = fit_exponents(rows)
+    fits = scaling_exponents(rows)
     assert abs(fits["N"] + 0.5) < 1e-9 and abs(fits["nu_max"] + 0.25) < 1e-9
     assert plot_scaling(rows, tmp_path / "scaling.png").stat().st_size > 10_000
     assert write_csv(rows, tmp_path / "rows.csv").read_text().count("\n") == len(rows) + 1
