@@ -75,9 +75,17 @@ TUNING_KEYS = {"cells", "instances", "cues"}
 CELL_KEYS = {"pattern_set", "load", "corruption"}
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and check a benchmark TOML file; every error names the file and the key."""
-    path = Path(path)
+NAMED_CONFIGS = ("quick", "full", "spiking")  # shipped with the package as bench_<name>.toml
+
+
+def load_benchmark_config(config: str | Path = "full") -> Config:
+    """A shipped benchmark config by name ("quick": the small grid, "full", "spiking") or a TOML file of the
+    same form; every error names the file and the key."""
+    if str(config) in NAMED_CONFIGS:
+        from astrogate.configs import config_path
+
+        config = config_path(f"bench_{config}.toml")
+    path = Path(config)
     if not path.is_file():
         raise InputError(f"config file {str(path)!r} does not exist")
     try:

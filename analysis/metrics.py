@@ -16,6 +16,7 @@ Rates get Wilson 95 % intervals, means a percentile bootstrap 95 % interval.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import softmax
 from scipy.stats import norm
 
 NEAR = 0.9  # overlap that counts as "at" a pattern or a mixture
@@ -47,6 +48,15 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
         "sign_flip": m_target <= -NEAR,
         "mixture": mixture,
     }
+
+
+def log_log_slope(points) -> dict | None:
+    """Least-squares slope of log y against log x over (x, y) points, or None with fewer than two distinct x
+    or a y <= 0: the exponent of a power law y ~ x^exponent."""
+    if len({p[0] for p in points}) < 2 or not all(p[1] > 0 for p in points):
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(points)}
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -96,3 +106,15 @@ def summarise(per_trial: dict) -> dict:
         row[column] = float(np.mean(data)) if trials else float("nan")
         row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_interval(data)
     return row
+
+
+def softmax_residual_trace(model, m_hat: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """max_mu |g_t - softmax(beta F(m_hat_t))| for traces m_hat, g of shape (T, K)."""
+    target = softmax(model.beta * model.F.F(np.asarray(m_hat)), axis=-1)
+    return np.max(np.abs(np.asarray(g) - target), axis=-1)
+
+
+def late_half(trace: np.ndarray) -> np.ndarray:
+    """The second half of a trace (the retrieval transient is in the first)."""
+    trace = np.asarray(trace)
+    return trace[len(trace) // 2:]

@@ -21,6 +21,7 @@ import socket
 import time
 import traceback
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,10 +135,10 @@ def brian2_session(model: dict, build_root: str | None = None):
 
 def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
     """One Brian2 run per trial, on this process's session (built once per network structure)."""
-    from astrogate.analysis.recall import RecallProblem, run_recall
+    from astrogate.analysis.recall import RecallProblem, recall
 
     session = brian2_session(model, build_root)
-    results = [run_recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
+    results = [recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
                for cue, target in zip(cues, targets)]
 
     def stacked(name):
@@ -215,6 +216,37 @@ def make_client(scheduler: str | None = None, workers: int | None = None, **clus
     return Client(cluster)
 
 
+def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
+    """Submit {key: (item, (function, *arguments))} to `client` and yield (item, record) as each finishes, with
+    a progress bar over `total` (`initial` of them done before). A task that could not run at all (its workers
+    kept dying, say) yields a "failed" record; stopping early (break) cancels what is still pending."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    token = uuid.uuid4().hex[:8]  # keeps task keys unique on a long-lived scheduler
+    futures = {client.submit(*call, key=f"{key}-{token}", pure=False): item
+               for key, (item, call) in submissions.items()}
+    bar = tqdm(total=total, initial=initial, unit="point", disable=not progress, desc=desc, dynamic_ncols=True)
+    failed = 0
+    try:
+        for future in as_completed(futures):
+            item = futures.pop(future)  # dropping the future lets the cluster free its result
+            if future.status == "finished":
+                record = future.result()
+            elif future.status == "cancelled":
+                continue
+            else:
+                exc = future.exception()
+                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+            failed += record["status"] != "ok"
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+            yield item, record
+    finally:
+        bar.close()
+        client.cancel([f for f in futures if not f.done()])
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, point_function=run_point,
               max_points: int | None = None, progress: bool = True) -> SweepOutcome:
     """Run the unfinished points of `spec` on `client`'s cluster, writing each result as it arrives.
@@ -222,9 +254,6 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     point_function(values, model, build_root) -> record is run_point unless a test wraps it.
     max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
     """
-    from distributed import as_completed
-    from tqdm import tqdm
-
     out = Path(out)
     check_out(out, resume)
     try:
@@ -236,36 +265,15 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
     pending = [p for p in points if p.id not in finished]
     build_root = str((out / "build").resolve())
-    # a token per run keeps task keys unique on a long-lived scheduler
-    token = uuid.uuid4().hex[:8]
-    futures = {}
-    for p in pending:
-        future = client.submit(point_function, p.values, spec.model, build_root, key=f"point-{p.id}-{token}",
-                               pure=False)
-        futures[future] = p
-    bar = tqdm(total=len(points), initial=len(finished), unit="point", disable=not progress,
-               desc=spec.name, dynamic_ncols=True)
-    ran = failed_now = 0
-    try:
-        for future in as_completed(futures):
-            point = futures.pop(future)  # dropping the future lets the cluster free its result
-            if future.status == "finished":
-                record = future.result()
-            elif future.status == "cancelled":
-                continue
-            else:  # the task itself could not run (for example its workers kept dying)
-                exc = future.exception()
-                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+    submissions = {f"point-{p.id}": (p, (point_function, p.values, spec.model, build_root)) for p in pending}
+    ran = 0
+    with closing(stream_results(client, submissions, total=len(points), initial=len(finished), desc=spec.name,
+                                progress=progress)) as results:
+        for point, record in results:
             _write_point(out, point, spec, record)
             ran += 1
-            failed_now += record["status"] != "ok"
-            bar.update(1)
-            bar.set_postfix(failed=failed_now, refresh=False)
             if max_points is not None and ran >= max_points:
                 break
-    finally:
-        bar.close()
-        client.cancel([f for f in futures if not f.done()])
     complete = len(finished) + ran == len(points)
     failed = sum((read_point(out, p.id) or {}).get("status") == "failed" for p in points)
     if complete:

@@ -113,7 +113,13 @@ class _Locator:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
+    """A sweep spec from a TOML file, or a shipped study by name ("study_load_taug", "study_beta_correlation")."""
     path = Path(path)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        from astrogate.configs import config_path
+
+        if config_path(f"{path}.toml").is_file():
+            path = config_path(f"{path}.toml")
     if not path.is_file():
         raise InputError(f"sweep spec {str(path)!r} does not exist")
     return parse_spec(path.read_text(), path)

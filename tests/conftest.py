@@ -11,7 +11,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 # -- Brian2: every test marked `brian2` starts and ends on the runtime device with default preferences,
-# no debug logs in the temp folder and the Cython cache in the project (.brian_cache/)
+# no debug logs in the temp folder and the Cython cache in the user cache folder (network/devices.py)
 import pytest  # noqa: E402
 
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from astrogate.analysis.io import write_csv
 from astrogate.analysis.speed import CSV_COLUMNS, NAAM_REFERENCE_STEP, fit_exponents, naam_step_estimate
 from astrogate.cli.main import main
 from astrogate.models.baselines import NeuronAstrocyteMemory, naam_stepper
@@ -416,7 +417,7 @@ def test_the_table_reads_back_and_replots(tmp_path, capsys):
         row.update(seconds_per_simulated_second="", note="a, b")
     out = tmp_path / "speed"
     out.mkdir()
-    speed.write_csv(rows, out / "speed.csv")
+    write_csv(rows, out / "speed.csv", speed.CSV_COLUMNS, float_format=".6g")
     back = speed.read_csv(out / "speed.csv")
     assert [r["simulator"] for r in back] == [r["simulator"] for r in rows]
     assert back[2]["seconds_per_step"] == pytest.approx(43e-3) and back[2]["threads"] == 1 and back[2]["N"] == 10**4

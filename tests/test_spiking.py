@@ -143,18 +143,19 @@ def test_recall_cli_spiking_json(tmp_path, capsys):
 
 
 def test_raster_and_scaling_figures(tmp_path):
-    from astrogate.analysis.recall import run_recall
-    from astrogate.analysis.spiking import fit_exponents, plot_raster_and_gains, plot_scaling, write_csv
+    from astrogate.analysis.recall import recall
+    from astrogate.analysis.io import write_csv
+    from astrogate.analysis.spiking import plot_raster_and_gains, plot_scaling, scaling_exponents
 
     problem = generated_problem(K=10, N=40, seed=0)
-    record = run_recall(problem, Parameters(), duration=60.0, tol=0.0, backend="brian2", target="numpy",
+    record = recall(problem, Parameters(), duration=60.0, tol=0.0, backend="brian2", target="numpy",
                         neuron="poisson", record_every=1.0)
     assert plot_raster_and_gains(record, tmp_path / "raster.png").stat().st_size > 10_000
     # synthetic rows with known exponents: the fit must find them
     rows = [{"axis": axis, "N": 100, "nu_max": 200.0, "tau_r": 20.0, axis: value, "seed": 0, "neuron": "poisson",
              "K": 10, "beta": 10.0, "mean_softmax_residual": 0.3 * value**slope, "mean_gain_error": 0.1 * value**-1.0}
             for axis, slope in (("N", -0.5), ("nu_max", -0.25)) for value in (10.0, 40.0, 160.0)]
-    fits = fit_exponents(rows)
+    fits = scaling_exponents(rows)
     assert abs(fits["N"] + 0.5) < 1e-9 and abs(fits["nu_max"] + 0.25) < 1e-9
     assert plot_scaling(rows, tmp_path / "scaling.png").stat().st_size > 10_000
     assert write_csv(rows, tmp_path / "rows.csv").read_text().count("\n") == len(rows) + 1
@@ -206,7 +207,8 @@ def test_cpp_standalone_lif_recall_at_high_load_and_rerun(tmp_path):
     """The issue's `recall --neuron lif --device cpp_standalone`; a second cue and other nu_max and tau_r
     re-run the same binary with run_args."""
     from astrogate.analysis.recall import RecallProblem
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     problem = generated_problem(seed=1, **HIGH_LOAD)
     other = RecallProblem(problem.patterns, -problem.patterns[7], None)  # cue: the negated pattern 7
