@@ -53,6 +53,14 @@ mathjax_path = "mathjax/tex-chtml.js"  # relative to _static/
 
 
 
+def _skip_public_names(app, what, name, obj, skip, options):
+    # a public name is documented once, as astrogate.NAME (docs/api/index.md), not again under its module:
+    # two entries would make every reference to it (type hints included) ambiguous
+    if what == "module" and name in astrogate.__all__ and getattr(astrogate, name, None) is obj:
+        return True
+    return None
+
+
 def _escape_bars(app, what, name, obj, options, lines):
     # docstrings write |x| for absolute values and norms; reST would read |...| as a substitution
     lines[:] = [line.replace("|", r"\|") for line in lines]
@@ -80,4 +88,5 @@ def setup(app):
     app.connect("builder-inited", lambda app: example_pages.write_pages(DOCS))
     # before napoleon (priority 500) turns numpy sections into reST
     app.connect("autodoc-process-docstring", _escape_bars, priority=400)
+    app.connect("autodoc-skip-member", _skip_public_names)
     app.connect("build-finished", _copy_mathjax)
