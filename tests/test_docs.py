@@ -74,6 +74,18 @@ def test_api_page_names_only_public_objects():
     assert not stale, f"the API page documents names that astrogate does not export: {sorted(stale)}"
 
 
+def test_every_module_has_an_api_page_entry():
+    documented = set()
+    for page in (DOCS / "api").glob("*.md"):
+        documented |= set(re.findall(r"^\.\. automodule::\s+([\w.]+)", page.read_text(encoding="utf-8"), flags=re.M))
+    modules = {"astrogate", "astrogate.errors"}
+    for folder, package in (("models", "astrogate.models"), ("network", "astrogate.network"),
+                            ("analysis", "astrogate.analysis")):
+        modules |= {f"{package}.{p.stem}" for p in (ROOT / folder).glob("*.py") if p.stem != "__init__"}
+    missing = sorted(modules - documented)
+    assert not missing, f"modules missing from the API pages (docs/api/*.md): {missing}"
+
+
 # -- references outside the repository --------------------------------------------------------
 # built from pieces so that this file does not match itself
 OUTSIDE = [re.compile(p) for p in (r"\.\./" + "shared", "MODEL" + r"\.md", r"/" + r"work/", r"\.library/")]
