@@ -32,7 +32,7 @@ def test_the_five_line_retrieval():
     problem = ag.generated_problem(K=400, N=200, correlation=0.4, flip=0.2, seed=0)
     result = ag.recall(problem)
     assert result.retrieved == problem.target and result.exact_match
-    assert result["target_overlap"] == result.target_overlap > 0.99
+    assert result["final_overlap"] == result.final_overlap > 0.99 and result.nearest_accuracy
     record = result.to_dict()
     assert isinstance(record, dict) and record["retrieved"] == problem.target
     assert np.array_equal(np.sign(result.v), problem.patterns[problem.target])
