@@ -218,7 +218,7 @@ def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron
 
     cues = np.atleast_2d(np.asarray(cues, dtype=float))
     targets = list(targets) if targets is not None else [None] * len(cues)
-    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "target_overlap", "run_seconds")
+    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "final_overlap", "run_seconds")
     out = {key: [] for key in keys}
     frozen = False
     try:
@@ -245,7 +245,7 @@ def _append_trial(out: dict, record: dict, goal) -> None:
     out["retrieved"].append(record["retrieved"])
     out["correct"].append(goal is not None and record["retrieved"] == goal)
     out["exact_match"].append(record["exact_match"])
-    out["target_overlap"].append(record["target_overlap"])
+    out["final_overlap"].append(record["final_overlap"])
     out["run_seconds"].append(record["timings"]["run_seconds"])
 
 
