@@ -21,6 +21,7 @@ import xarray as xr
 from astrogate.analysis.sweep import (
     collect,
     enumerate_points,
+    load_sweep,
     point_id,
     point_path,
     run_point,
@@ -312,7 +313,7 @@ def test_failed_point_is_recorded_and_the_sweep_goes_on(client, tmp_path):
 # -- the commands -------------------------------------------------------------------------
 
 @pytest.mark.timeout(180)
-def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys):
+def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys, saved_figures):
     spec_path = tmp_path / "small.toml"
     spec_path.write_text(SMALL)
     out = tmp_path / "out"
@@ -325,6 +326,17 @@ def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys
     assert main(["plot", str(out)]) == 0
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert "heatmap_nearest_accuracy_load_beta.png" in figures and "lines_nearest_accuracy_load_beta.png" in figures
+    # the heatmap's cells and the lines' points are the dataset's values (means over the other axes)
+    dataset = load_sweep(out)[1]
+    values = dataset["nearest_accuracy"].mean(dim=[d for d in dataset.dims if d not in ("load", "beta")])
+    heatmap = saved_figures["heatmap_nearest_accuracy_load_beta.png"].axes[0]
+    np.testing.assert_allclose(heatmap.images[0].get_array(), values.transpose("beta", "load").values)
+    assert (heatmap.get_xlabel(), heatmap.get_ylabel()) == ("load K/N", "$\\beta$")
+    lines = [line for line in saved_figures["lines_nearest_accuracy_load_beta.png"].axes[0].lines
+             if line.get_marker() == "o"]
+    assert len(lines) == values.sizes["beta"]
+    for i, line in enumerate(lines):
+        np.testing.assert_allclose(line.get_ydata(), values.isel(beta=i).values)
 
 
 def test_plot_of_a_partial_sweep(tmp_path):
