@@ -58,4 +58,4 @@ gpu-wheels: $(STAMP)
 	$(PY) .ci/gpu_wheels.py
 
 clean:
-	rm -rf $(VENV) runs/demo .pytest_cache build *.egg-info docs/_build docs/examples
+	rm -rf $(VENV) runs/demo .pytest_cache build *.egg-info docs/_build docs/examples docs/api/modules

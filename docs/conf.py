@@ -12,7 +12,7 @@ import astrogate
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))
 
-import example_pages  # noqa: E402  (docs/example_pages.py: one page per script of examples/)
+import generated_pages  # noqa: E402  (docs/generated_pages.py: example and module pages)
 
 project = "astrogate"
 author = "the astrogate developers"
@@ -84,8 +84,8 @@ def _copy_mathjax(app, exception):
 
 
 def setup(app):
-    # pages for the scripts of examples/ are written before Sphinx reads the sources
-    app.connect("builder-inited", lambda app: example_pages.write_pages(DOCS))
+    # pages for the scripts of examples/ and the modules are written before Sphinx reads the sources
+    app.connect("builder-inited", lambda app: generated_pages.write_pages(DOCS))
     # before napoleon (priority 500) turns numpy sections into reST
     app.connect("autodoc-process-docstring", _escape_bars, priority=400)
     app.connect("autodoc-skip-member", _skip_public_names)
