@@ -12,17 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from astrogate.analysis.metrics import late_half, softmax_residual_trace
+from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_metrics
+from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import (
-    flip_cue,
-    load_array,
-    random_patterns,
-    validate_cue,
-    validate_patterns,
-)
+from astrogate.models.patterns import load_array, validate_cue, validate_patterns
 
 BACKENDS = ("abstract", "brian2")
 # traces in the result are kept for the patterns that matter most (by final overlap), not all K
@@ -53,14 +48,8 @@ def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.
                       target: int | None = None) -> RecallProblem:
     """K random +-1 patterns of N bits by the parent model (pairwise correlation `correlation`), a target
     (random unless given) and a cue made by flipping a fraction `flip` of the target's bits."""
-    rng = np.random.default_rng(seed)
-    patterns = random_patterns(K, N, rng, correlation)
-    if target is None:
-        target = int(rng.integers(K))
-    elif not 0 <= target < K:
-        raise InputError(f"target {target} is not a pattern index (0 <= target < K = {K})")
-    cue = flip_cue(patterns[target], flip, rng)
-    return RecallProblem(patterns, cue, target,
+    patterns, target, cue = generated_set(K, N, np.random.default_rng(seed), correlation, flip=flip, targets=target)
+    return RecallProblem(patterns, cue, int(target),
                          dict(source="generated", K=K, N=N, correlation=correlation, flip=flip, seed=seed))
 
 
@@ -77,7 +66,8 @@ class RecallResult(Mapping):
     (``result["exact_match"]``); `to_dict` gives the plain dict that ``astrogate recall --json`` writes.
 
     Fields for every backend: backend, params, problem, K, N, target, retrieved (index of the pattern of
-    largest overlap), exact_match (sign(v) equals that pattern in every bit), target_overlap, cue_overlap,
+    largest overlap), exact_match (sign(v) equals the target in every bit; the retrieved pattern where no target
+    is given), nearest_accuracy (retrieved == target), final_overlap (the overlap with the target), cue_overlap,
     max_gain, softmax_residual (max |g - softmax(beta F(m))| at the end), energy_increase, energy_scale,
     converged, stop_reason, t_converged (ms), steps, method, the traces t (ms), energy, trace_patterns,
     overlap_trace, gain_trace, the final state v, u (N), a, g, m (K), and timings (s). The brian2 backend
@@ -239,6 +229,9 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     g = model.gains(trajectory.a)
     retrieved = int(np.argmax(m))
     traced = _traced_patterns(m, problem.target)
+    # the metrics of analysis/metrics.py, against the target (or, with none given, the retrieved pattern)
+    goal = retrieved if problem.target is None else problem.target
+    measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None])
     energy = np.asarray(trajectory.energy)
     record = {
         "backend": backend,
@@ -248,8 +241,9 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "N": model.N,
         "target": problem.target,
         "retrieved": retrieved,
-        "exact_match": bool(np.array_equal(np.sign(v), np.sign(model.xi[retrieved]))),
-        "target_overlap": None if problem.target is None else float(m[problem.target]),
+        "exact_match": bool(measured["exact_match"][0]),
+        "nearest_accuracy": None if problem.target is None else bool(measured["nearest_accuracy"][0]),
+        "final_overlap": None if problem.target is None else float(measured["final_overlap"][0]),
         "cue_overlap": None if problem.target is None else float(model.xi[problem.target] @ problem.cue / model.N),
         "max_gain": float(g.max()),
         "softmax_residual": float(model.fixed_point_residual(trajectory.u, trajectory.a)),
@@ -290,7 +284,7 @@ def summary(result: dict) -> str:
     retrieved = f"retrieved pattern {result['retrieved']} ({'exact' if result['exact_match'] else 'not exact'})"
     if result["target"] is not None:
         verdict = "correct" if result["retrieved"] == result["target"] else f"WRONG, target was {result['target']}"
-        retrieved += f", {verdict}; overlap with target {result['target_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
+        retrieved += f", {verdict}; overlap with target {result['final_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")

@@ -16,7 +16,6 @@ like a power of N, nu_max and tau_r (the study fits the exponents).
 
 from __future__ import annotations
 
-import csv
 import gc
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +23,14 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
+from astrogate.analysis.metrics import late_half, log_log_slope, softmax_residual_trace
+from astrogate.analysis.recall import RecallProblem, generated_problem, recall, run_brian2_recall
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.baselines import RetrievalResult
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
-from astrogate.analysis.metrics import late_half, softmax_residual_trace
-from astrogate.analysis.recall import RecallProblem, generated_problem, run_brian2_recall, recall
 
 
 def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
@@ -108,26 +107,16 @@ def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None =
     return rows
 
 
-def fit_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:
-    """Least-squares slope of log(mean over seeds of `quantity`) against log(the varied parameter)."""
+def scaling_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:
+    """Per varied parameter, the exponent of `quantity` (its mean over seeds) as a power of that parameter."""
     fits = {}
     for axis in dict.fromkeys(row["axis"] for row in rows):
         values = sorted({row[axis] for row in rows if row["axis"] == axis})
         means = [np.mean([row[quantity] for row in rows if row["axis"] == axis and row[axis] == v]) for v in values]
-        if len(values) >= 2 and min(means) > 0:
-            fits[axis] = float(np.polyfit(np.log(values), np.log(means), 1)[0])
+        fit = log_log_slope(list(zip(values, means)))
+        if fit:
+            fits[axis] = fit["exponent"]
     return fits
-
-
-def write_csv(rows: list[dict], path) -> Path:
-    from astrogate.analysis.io import prepare_output
-
-    path = prepare_output(path, "CSV output")
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def plot_scaling(rows: list[dict], path) -> Path:
@@ -140,7 +129,7 @@ def plot_scaling(rows: list[dict], path) -> Path:
     labels = {"N": "N (neurons)", "nu_max": "$\\nu_{max}$ (Hz)", "tau_r": "$\\tau_r$ (ms)"}
     quantities = {"mean_softmax_residual": ("max|g - softmax($\\beta F(\\hat m)$)|, time mean", "C0", "o"),
                   "mean_gain_error": ("max|<g> - g* (abstract)|", "C3", "s")}
-    fits = {q: fit_exponents(rows, q) for q in quantities}
+    fits = {q: scaling_exponents(rows, q) for q in quantities}
     fig, axs = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.6), squeeze=False)
     for ax, axis in zip(axs[0], axes_names):
         sub = [row for row in rows if row["axis"] == axis]
@@ -229,7 +218,7 @@ def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron
 
     cues = np.atleast_2d(np.asarray(cues, dtype=float))
     targets = list(targets) if targets is not None else [None] * len(cues)
-    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "target_overlap", "run_seconds")
+    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "final_overlap", "run_seconds")
     out = {key: [] for key in keys}
     frozen = False
     try:
@@ -256,7 +245,7 @@ def _append_trial(out: dict, record: dict, goal) -> None:
     out["retrieved"].append(record["retrieved"])
     out["correct"].append(goal is not None and record["retrieved"] == goal)
     out["exact_match"].append(record["exact_match"])
-    out["target_overlap"].append(record["target_overlap"])
+    out["final_overlap"].append(record["final_overlap"])
     out["run_seconds"].append(record["timings"]["run_seconds"])
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.io import write_json
+from astrogate.analysis.metrics import trial_metrics
 from astrogate.analysis.sweep_spec import PARAMETER_FIELDS, SweepSpec, load_spec
 from astrogate.errors import InputError
 
@@ -85,25 +86,21 @@ def simulate_point(values: dict, model: dict, build_root: str | None = None) -> 
 
     Patterns come from `seed` alone (the same patterns at every point with the same K, N,
     correlation and seed: common random numbers make neighbouring points comparable)."""
+    from astrogate.analysis.problems import generated_set
     from astrogate.models.parameters import Parameters
-    from astrogate.models.patterns import flip_cue, mask_cue, random_patterns
 
     N, K = values["N"], pattern_count(values)
     params = Parameters().updated(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
     if "tau_ratio" in values:
         params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
-    rng = np.random.default_rng(values["seed"])
-    patterns = random_patterns(K, N, rng, values["correlation"])
-    targets = rng.integers(K, size=values["trials"])
-    cues = flip_cue(patterns[targets], values["flip"], rng)
-    if values["mask"] > 0:
-        cues = mask_cue(cues, values["mask"], rng)
+    patterns, targets, cues = generated_set(K, N, np.random.default_rng(values["seed"]), values["correlation"],
+                                            n_cues=values["trials"], flip=values["flip"], mask=values["mask"])
     run = dict(duration=model["duration"], method=model["method"], tol=model["tol"])
     if model["backend"] == "abstract":
         outcome = _retrieve_abstract(patterns, cues, params, run)
     else:
         outcome = _retrieve_brian2(patterns, cues, targets, params, run, model, build_root)
-    return _metrics(outcome, targets)
+    return _metrics(outcome, targets, cues)
 
 
 def _retrieve_abstract(patterns, cues, params, run) -> dict:
@@ -148,15 +145,12 @@ def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) ->
                 converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"))
 
 
-def _metrics(outcome: dict, targets: np.ndarray) -> dict:
-    m, v, xi = outcome["m"], outcome["v"], outcome["xi"]
-    trials = np.arange(len(targets))
-    exact = np.all(np.sign(v) == np.sign(xi[targets]), axis=-1)
+def _metrics(outcome: dict, targets: np.ndarray, cues: np.ndarray) -> dict:
+    """Means over the point's trials of the retrieval metrics (analysis/metrics.py) and of the run's own."""
+    per_trial = trial_metrics(outcome["v"], outcome["xi"], targets, cues)
     t_converged = outcome["t_converged"]
     return {
-        "accuracy": float(np.mean(np.argmax(m, axis=-1) == targets)),  # nearest memory is the target
-        "exact_match": float(np.mean(exact)),  # sign(v) equals the target exactly
-        "final_overlap": float(np.mean(m[trials, targets])),
+        **{name: float(np.mean(per_trial[name])) for name in ("nearest_accuracy", "exact_match", "final_overlap")},
         "converged": float(np.mean(outcome["converged"])),
         "t_converged": float(np.nanmean(t_converged)) if np.any(np.isfinite(t_converged)) else float("nan"),
         "max_gain": float(np.mean(outcome["max_gain"])),

@@ -33,8 +33,8 @@ PROBLEM_DEFAULTS = {"correlation": 0.0, "flip": 0.2, "mask": 0.0, "trials": 16, 
 # the same quantity given two ways: at most one of each pair
 EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"))
 
-METRICS = ("accuracy", "exact_match", "final_overlap", "converged", "t_converged", "max_gain", "run_seconds")
-DEFAULT_METRICS = ("accuracy", "exact_match", "final_overlap", "converged", "t_converged")
+METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged", "max_gain", "run_seconds")
+DEFAULT_METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged")
 
 BACKENDS = ("abstract", "brian2")
 BRIAN2_DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")

@@ -69,5 +69,4 @@ def run_brian2_beside(problem, params, duration: float, reference: dict) -> dict
     print(f"build {network['timings']['build_seconds']:.1f} s, run {network['timings']['run_seconds']:.1f} s; "
           f"against the abstract model (which stopped at convergence): same pattern: {diffs['same_retrieved']}, "
           f"max|g difference| = {diffs['max_abs_gain']:.1e}, max|v difference| = {diffs['max_abs_rate']:.1e}\n")
-    network["discrepancies"] = diffs
-    return network
+    return {**network.to_dict(), "discrepancies": diffs}

@@ -29,7 +29,7 @@ from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
-from astrogate.models.spiking_equations import NEURON_MODELS, SPIKING, SpikingParameters
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
 from astrogate.network import devices
 from astrogate.network.memory import AstrocyteGatedMemory
 
@@ -47,8 +47,7 @@ class Brian2Session:
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
-        if neuron not in NEURON_MODELS:
-            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+        check_neuron_model(neuron)
         if spiking is not None and neuron not in SPIKING:
             raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
         self.gating = gating

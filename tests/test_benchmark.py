@@ -101,7 +101,7 @@ def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.startswith("astrogate: error:") and "bad.toml" in err and "\n" not in err
 
 
-def test_bench_retrieval_quick_end_to_end(tmp_path):
+def test_bench_retrieval_quick_end_to_end(tmp_path, saved_figures):
     import xarray as xr
 
     out = tmp_path / "quick"
@@ -117,9 +117,22 @@ def test_bench_retrieval_quick_end_to_end(tmp_path):
     assert (oracle["exact_match"] == oracle["nearest_accuracy"]).all()  # the oracle returns a stored pattern
     cue = ok[ok["model"] == "cue"]
     assert (cue["exact_match"] == 0).all()
-    for name in ("results.nc", "tuning.json", "summary.json", "nearest_accuracy_vs_load.png",
-                 "exact_match_vs_load.png", "gallery.png"):
+    for name in ("results.nc", "tuning.json", "summary.json", "gallery.png"):
         assert (out / name).is_file(), name
+    # each panel (pattern set, corruption) draws every model's measured loads at its table values
+    for metric in ("nearest_accuracy", "exact_match"):
+        panels = [ax for ax in saved_figures[f"{metric}_vs_load.png"].axes if ax.get_visible() and ax.lines]
+        cells = ok.groupby(["pattern_set", "corruption"])
+        assert len(panels) == cells.ngroups
+        for ax in panels:
+            spec, corruption = ax.get_title().split(", ")
+            cell = cells.get_group((spec, corruption))
+            drawn = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+            assert set(drawn) == set(cell["model"])
+            for model, rows in cell.groupby("model"):
+                rows = rows.sort_values("load")
+                np.testing.assert_allclose(drawn[model].get_xdata(), rows["load"])
+                np.testing.assert_allclose(drawn[model].get_ydata(), rows[metric])
     ds = xr.open_dataset(out / "results.nc", engine="scipy")
     assert set(ds.sizes) == {"model", "pattern_set", "corruption", "load"}
 
