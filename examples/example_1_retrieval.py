@@ -57,7 +57,7 @@ def main(size="full"):
     ax_g.set(xscale="log", xlabel="t (ms)", ylabel="gain $g_\\mu$")
 
     results = {"target": problem.target, "retrieved": result.retrieved, "exact_match": result.exact_match,
-               "target_overlap": result.target_overlap, "cue_overlap": result.cue_overlap,
+               "final_overlap": result.final_overlap, "cue_overlap": result.cue_overlap,
                "max_gain": result.max_gain, "t_converged": result.t_converged,
                "trace_patterns": list(result.trace_patterns)}
     return results, figure

@@ -75,11 +75,12 @@ def main(size="full"):
 
     results = {}
     for memory, problem in ((timed, timed_problem), (poisson, poisson_problem)):
-        state = memory.state()
+        state = memory.state()  # u, v, m, a, g after the run
         retrieved = int(np.argmax(state["m"]))
+        target = problem.patterns[problem.target]
         results[memory.name] = {"target": problem.target, "retrieved": retrieved,
-                                "exact_match": bool(np.array_equal(np.sign(state["v"]), problem.patterns[retrieved])),
-                                "target_overlap": float(state["m"][problem.target]),
+                                "exact_match": bool(np.array_equal(np.sign(state["v"]), target)),
+                                "final_overlap": float(state["m"][problem.target]),
                                 "target_gain": float(state["g"][problem.target])}
         print(f"{memory.name}: target {problem.target}, retrieved {retrieved}, "
               f"overlap {state['m'][problem.target]:.3f}, gain {state['g'][problem.target]:.3f}")

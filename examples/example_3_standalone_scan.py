@@ -15,7 +15,8 @@ fraction of cues retrieved exactly (sign of the rates equal to the target in eve
 largest gain is the target's; right: the final largest gain. Small beta leaves the gains spread over many
 patterns: a classical Hopfield network far over its capacity. From beta ~ N on the gains commit to one pattern,
 but at first often to a correlated competitor; only at beta ~ 10 N and above do the astrocytes pick the target
-reliably. One run is checked against the abstract model's forward Euler at the same dt (`ag.AstroGateModel`).
+reliably (a run retrieves exactly when its largest gain is the target's). One run is checked against the
+abstract model's forward Euler at the same dt (`ag.AstroGateModel`).
 """
 
 import matplotlib

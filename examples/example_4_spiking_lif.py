@@ -62,11 +62,12 @@ def main(size="full"):
     counts = np.bincount(spikes.i[late], minlength=N)
     rate = counts / float(duration / 2)  # Hz (duration in seconds)
     results = {"target": problem.target, "retrieved": retrieved,
-               "exact_match": bool(np.array_equal(np.sign(state["v"]), problem.patterns[retrieved])),
-               "target_overlap": float(state["m"][problem.target]), "target_gain": float(state["g"][problem.target]),
-               "rate_plus_hz": float(rate[target_bits > 0].mean()), "rate_minus_hz": float(rate[target_bits < 0].mean()),
+               "exact_match": bool(np.array_equal(np.sign(state["v"]), target_bits)),
+               "final_overlap": float(state["m"][problem.target]), "target_gain": float(state["g"][problem.target]),
+               "rate_plus_hz": float(rate[target_bits > 0].mean()),
+               "rate_minus_hz": float(rate[target_bits < 0].mean()),
                "spikes": int(spikes.num_spikes)}
-    print(f"target {problem.target}, retrieved {retrieved}; rate-coded overlap {results['target_overlap']:.3f}, "
+    print(f"target {problem.target}, retrieved {retrieved}; rate-coded overlap {results['final_overlap']:.3f}, "
           f"gain {results['target_gain']:.3f}; second half: {results['rate_plus_hz']:.0f} Hz on the target's +1 bits, "
           f"{results['rate_minus_hz']:.1f} Hz on its -1 bits")
 

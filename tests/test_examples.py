@@ -93,14 +93,14 @@ def test_example_1_retrieval(tmp_path):
     out = run_example("example_1_retrieval", tmp_path)
     results = out["results"]
     assert results["retrieved"] == results["target"] and results["exact_match"]
-    assert results["target_overlap"] > 0.99 > 0.9 > results["cue_overlap"]
+    assert results["final_overlap"] > 0.99 > 0.9 > results["cue_overlap"]
     ax_m, ax_g = out["axes"]
     assert ax_g["xlabel"] == "t (ms)" and ax_g["xscale"] == "log"
     traced = len(results["trace_patterns"])
     assert len(ax_m["lines"]) == traced and len(ax_g["lines"]) == traced + 1  # + the uniform-gain line
     target_m, target_g = line(ax_m, "target"), line(ax_g, "target")
     assert target_m["label"] == f"target ({results['target']})"
-    assert target_m["y"][-1] == pytest.approx(results["target_overlap"], abs=1e-12)
+    assert target_m["y"][-1] == pytest.approx(results["final_overlap"], abs=1e-12)
     assert target_g["y"][0] == pytest.approx(1 / 40) and target_g["y"][-1] == pytest.approx(results["max_gain"])
     assert np.all(np.diff(target_m["x"]) > 0) and target_m["x"][-1] == pytest.approx(results["t_converged"])
 
@@ -151,7 +151,7 @@ def test_example_4_spiking_lif(tmp_path):
     out = run_example("example_4_spiking_lif", tmp_path)
     results = out["results"]
     assert results["retrieved"] == results["target"] and results["exact_match"]
-    assert results["target_gain"] > 0.99 and results["target_overlap"] > 0.7
+    assert results["target_gain"] > 0.99 and results["final_overlap"] > 0.7
     # after the retrieval the target's +1 bits fire near nu_max = 200 Hz, its -1 bits are nearly silent
     assert results["rate_plus_hz"] > 150 and results["rate_minus_hz"] < 10
     ax_raster, ax_m, ax_g = out["axes"]
@@ -188,5 +188,5 @@ def test_example_6_explore(tmp_path):
     assert np.all((fraction >= 0) & (fraction <= 1)) and np.all(fraction[:, -1] == 1.0)  # beta = 30 N retrieves
     ax_fraction, ax_overlap = out["axes"][:2]  # then their colour bars
     np.testing.assert_allclose(ax_fraction["images"][0], fraction)
-    np.testing.assert_allclose(ax_overlap["images"][0], results["target_overlap"])
+    np.testing.assert_allclose(ax_overlap["images"][0], results["final_overlap"])
     assert ax_fraction["texts"] == [f"{value:.2f}" for value in fraction.ravel()]
