@@ -103,6 +103,14 @@ class AstrocyteGatedMemory(_brian_object_base()):
     N, K : int
     params : Parameters
         Resolved (beta explicit).
+
+    Notes
+    -----
+    Your own monitors: the values derived from the state (v, m, g, h, I_rec, the hub's Z and L) are computed
+    at the start of each step, before the Euler step; ``I_ext`` is set where your code sets it (``before_groups``
+    above). A `StateMonitor` in its default 'start' slot records them one step late (and their initial zeros
+    at t = 0); record them with ``when="end"`` to get the value at t for the sample at t (u and a, the state
+    itself, in the default slot).
     """
 
     add_to_magic_network = True

@@ -153,6 +153,33 @@ def test_a_timed_array_input_drives_the_neurons():
     assert int(np.argmax(mem.state()["m"])) == target
 
 
+def test_user_monitors_at_the_steps_end_record_the_derived_values_at_their_time():
+    """The docstring's recipe: g, m, v recorded with when="end" are softmax(a), xi v / N, tanh(gamma u) of the
+    state recorded in the default slot at the same time; recorded in the default slot they are one step late."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, _ = problem(13)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    logits = b2.StateMonitor(mem.astrocytes, "a", record=True)
+    membranes = b2.StateMonitor(mem.neurons, "u", record=True)
+    derived = b2.StateMonitor(mem.astrocytes, ["g", "m"], record=True, when="end")
+    rates = b2.StateMonitor(mem.neurons, "v", record=True, when="end")
+    late = b2.StateMonitor(mem.astrocytes, "g", record=True)
+    b2.Network(mem, logits, membranes, derived, rates, late).run(STEPS * params.dt * b2.ms)
+    model = AstroGateModel(xi, params)
+    np.testing.assert_allclose(derived.g.T, model.gains(logits.a.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rates.v.T, model.rates(membranes.u.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(derived.m.T, model.overlaps(model.rates(membranes.u.T)), rtol=0, atol=1e-12)
+    assert np.ptp(derived.g[:, -1]) > 0.5  # the gains moved: the comparison below is not of constants
+    np.testing.assert_allclose(late.g[:, 1:], derived.g[:, :-1], rtol=0, atol=1e-12)
+    assert np.all(late.g[:, 0] == 0)
+
+
 def test_spiking_options_take_quantities():
     import brian2 as b2
 
