@@ -134,6 +134,7 @@ class HeteroAssociativeMemory:
         self.kappa_v, self.tau_y = float(kappa_v), float(tau_y)
         self.F = self.params.F
         self._key_model = None
+        self._value_weight = None
 
     @property
     def key_model(self) -> AstroGateModel:
@@ -159,11 +160,12 @@ class HeteroAssociativeMemory:
     @property
     def value_weight(self) -> float:
         """c of the module docstring: the weight of |y - kappa_v zeta^T g|^2 / 2 in L."""
-        sigma = float(np.linalg.norm(self.zeta, 2))
-        if self.kappa_v * sigma == 0:
-            return 1.0
-        return self.params.kappa * self.n * self.d * self.params.tau_g / (
-            self.beta * self.tau_y * self.kappa_v**2 * sigma**2)
+        if self._value_weight is None:
+            sigma = float(np.linalg.norm(self.zeta, 2))
+            self._value_weight = 1.0 if self.kappa_v * sigma == 0 else (
+                self.params.kappa * self.n * self.d * self.params.tau_g
+                / (self.beta * self.tau_y * self.kappa_v**2 * sigma**2))
+        return self._value_weight
 
     def astrocyte_energy(self, a: np.ndarray, m: np.ndarray) -> np.ndarray:
         """-kappa n d sum g F(m) + (kappa n d / beta) sum g ln g: L_key without the neural term, (T,)."""
