@@ -78,7 +78,10 @@ class AttentionResult:
         return (f"attention ({self.mode} mode, {self.backend}, F {self.similarity}, scale {self.scale:.6g}, "
                 f"beta {self.beta:.6g}): {T} queries, {self.gains.shape[1]} keys, {D} value dimensions; {state}; "
                 f"max |outputs - softmax attention| = {self.output_distance:.3e}, "
-                f"max |gains - softmax weights| = {self.gain_distance:.3e}; {self.runtime_seconds:.2f} s")
+                f"max |gains - softmax weights| = {self.gain_distance:.3e}; {self.runtime_seconds:.2f} s"
+                + (f" (Brian2 {self.extra['layout']} layout: {self.extra['steps']} steps, build "
+                   f"{self.extra['build_seconds']:.2f} s, run {self.extra['run_seconds']:.2f} s)"
+                   if self.backend == "brian2" else ""))
 
 
 def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale: float | None = None,
