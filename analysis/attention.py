@@ -94,11 +94,11 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
     mode "query": key rates clamped at each query; gains -> softmax(scale d F(K q / d)), outputs -> kappa_v V^T g.
         Defaults F linear and scale 1/sqrt(d): softmax(Q K^T / sqrt(d)) V.
     mode "retrieval": the key neurons run the gated dynamics (params, default MODEL.md's: F quadratic,
-        beta 20 d) from u(0) = cue_scale q, cleaning the query, and the values follow; abstract backend only.
+        beta 20 d) from u(0) = cue_scale q, cleaning the query, and the values follow the gains.
         similarity and scale, if given, override params' F and beta (beta = scale * d).
-    backend "abstract" (NumPy) or "brian2" (query mode; runtime device, `target` numpy or cython for the
-        network's code objects, default Brian2's preference; `layout` "batched" or "per_query" and `chunk`
-        ms between convergence checks: network/attention.py).
+    backend "abstract" (NumPy) or "brian2" (runtime device; `target` numpy or cython for the network's code
+        objects, default Brian2's preference; `chunk` ms between convergence checks; query mode's `layout`
+        "batched" or "per_query"; retrieval mode is one AstrocyteGatedMemory per query: network/attention.py).
     duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol for every query.
     The distances to softmax attention use `scale` (default 1/sqrt(d)) whatever the mode and F."""
     Q, K, V = validate_qkv(Q, K, V)
@@ -128,20 +128,23 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
         duration = QUERY_DURATION if mode == "query" else RETRIEVAL_DURATION
     if tol is None:
         tol = QUERY_TOL if mode == "query" else RETRIEVAL_TOL
-    if backend == "brian2" and mode == "retrieval":
-        raise InputError("retrieval mode runs on the abstract backend only (the Brian2 backend has query mode)")
     if backend == "abstract" and (target is not None or layout != "batched"):
         raise InputError("target and layout are options of the Brian2 backend (backend='brian2')")
+    if mode == "retrieval" and layout != "batched":
+        raise InputError("layout applies to query mode: retrieval mode on Brian2 is one AstrocyteGatedMemory per query")
     start = time.perf_counter()
     extra = {}
     if backend == "abstract":
         trajectory = memory.run(Q, mode, duration=duration, tol=tol, record_every=record_every)
         outputs, gains, converged = trajectory.y, trajectory.gains, trajectory.converged
     else:
-        from astrogate.network.attention import run_query_network
+        from astrogate.network.attention import run_query_network, run_retrieval_network
 
         trajectory = None
-        run = run_query_network(memory, Q, duration=duration, tol=tol, target=target, chunk=chunk, layout=layout)
+        if mode == "query":
+            run = run_query_network(memory, Q, duration=duration, tol=tol, target=target, chunk=chunk, layout=layout)
+        else:
+            run = run_retrieval_network(memory, Q, duration=duration, tol=tol, target=target, chunk=chunk)
         outputs, gains, converged = run["outputs"], run["gains"], run["converged"]
         extra = {key: value for key, value in run.items() if key not in ("outputs", "gains", "converged")}
     return AttentionResult(outputs=outputs, gains=gains, reference_outputs=ref_outputs, reference_gains=ref_gains,

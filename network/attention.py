@@ -1,4 +1,7 @@
-"""Query-mode attention as a Brian2 network: T queries against one set of n keys and values.
+"""Attention as Brian2 networks: T queries against one set of n keys and values.
+
+Retrieval mode (RetrievalNetwork) is the library's AstrocyteGatedMemory, one per query, with value neurons
+attached to its astrocytes as a user would attach them. Query mode (QueryNetwork), below, clamps the key rates.
 
 Per query t (models/attention.py has the equations):
 
@@ -213,19 +216,86 @@ class QueryNetwork:
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def run_query_network(memory, queries, duration: float, tol: float, target: str | None = None, chunk: float = 50.0,
-                      layout: str = "batched") -> dict:
-    """Build the network and run it in chunks of `chunk` ms until every query has max|da/dt|, max|dy/dt| < tol
-    (1/ms, judged from the network's own variables after each chunk) or `duration` ms.
-    Returns outputs (T x D), gains (T x n) = softmax of the final logits, converged (T,), steps, timings."""
-    if not np.isfinite(chunk) or chunk <= 0:
+def use_code_objects(obj, codeobj_class) -> None:
+    """Make `obj` and everything it contains generate code for `codeobj_class` (None: leave them as built)."""
+    if codeobj_class is None:
+        return
+    obj.codeobj_class = codeobj_class
+    for contained in getattr(obj, "contained_objects", []):
+        use_code_objects(contained, codeobj_class)
+
+
+class RetrievalNetwork:
+    """Retrieval mode as a user of the library builds it: one AstrocyteGatedMemory per query (the keys as its
+    patterns, started from the query by set_cue), and D value neurons per memory driven by its astrocytes' gains
+    through n D synapses (I_k = sum_mu V[mu, k] g_mu, summed after the memory's gains of the step), on the
+    memory's clock. The memories compute no Lyapunov function (energy=False)."""
+
+    def __init__(self, memory, queries, target: str | None = None, prefix: str | None = None):
+        import brian2 as b2
+
+        from astrogate.network.memory import ORDER as MEMORY_ORDER
+        from astrogate.network.memory import SLOT as MEMORY_SLOT
+        from astrogate.network.memory import AstrocyteGatedMemory
+
+        check_runtime_device()
+        queries = np.atleast_2d(np.asarray(queries, dtype=float))
+        self.memory = memory
+        self.layout = "memories"
+        self.prefix = prefix or f"attention{next(_instances)}"
+        codeobj_class = code_object_class(target)
+        self.memories, self.values, objects = [], [], []
+        for t, query in enumerate(queries):
+            name = f"{self.prefix}_q{t}"
+            mem = AstrocyteGatedMemory(memory.xi, memory.params, name=name, energy=False)
+            mem.set_cue(query)
+            values = b2.NeuronGroup(memory.D, VALUE_EQUATIONS, method="euler", clock=mem.clock,
+                                    name=f"{name}_values", codeobj_class=codeobj_class)
+            values.y = 0.0
+            values.kappa_v = memory.kappa_v
+            values.tau_y = memory.tau_y * b2.ms
+            routing = b2.Synapses(mem.astrocytes, values, VALUE_SYNAPSE, clock=mem.clock,
+                                  name=f"{name}_value_input", codeobj_class=codeobj_class)
+            routing.connect()  # all-to-all, pre-major: synapse mu*D + k
+            routing.value = memory.zeta.ravel()
+            updater = routing.summed_updaters["I_value_post"]
+            updater.when, updater.order = MEMORY_SLOT, MEMORY_ORDER["gains"] + 1  # this step's gains
+            use_code_objects(mem, codeobj_class)
+            self.memories.append(mem)
+            self.values.append(values)
+            objects += [mem, values, routing]
+        self.net = b2.Network(*objects, name=f"{self.prefix}_network")
+        self.steps = 0
+
+    def run_steps(self, n_steps: int) -> None:
+        import brian2 as b2
+
+        self.net.run(n_steps * self.memory.params.dt * b2.ms)
+        self.steps += n_steps
+
+    def state(self) -> dict:
+        """Final gains, outputs, key state and right-hand sides (1/ms), as the abstract retrieval mode judges them."""
+        u = np.array([mem.state()["u"] for mem in self.memories])
+        a = np.array([mem.state()["a"] for mem in self.memories])
+        y = np.array([np.asarray(values.y[:]) for values in self.values])
+        key_model = self.memory.key_model
+        du, da = key_model.derivatives(u, a)
+        g = key_model.gains(a)
+        dy = (self.memory.value_drive(g) - y) / self.memory.tau_y
+        rate = np.max(np.abs(np.concatenate([du, da, dy], axis=1)), axis=1)
+        return {"u": u, "a": a, "y": y, "gains": g, "rate": rate}
+
+
+def check_chunk(chunk: float) -> None:
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, float)) or not np.isfinite(chunk) or chunk <= 0:
         raise InputError(f"chunk must be a positive number of ms, got {chunk!r}")
-    dt = memory.params.dt
+
+
+def run_network(network, duration: float, tol: float, chunk: float) -> tuple[dict, float]:
+    """Run in chunks of `chunk` ms until every query's rate of change is below tol or `duration` ms is reached."""
+    dt = network.memory.params.dt
     total = int(round(duration / dt))
     per_chunk = max(1, int(round(chunk / dt)))
-    start = time.perf_counter()
-    network = QueryNetwork(memory, queries, layout, target)
-    build_seconds = time.perf_counter() - start
     start = time.perf_counter()
     state = network.state()
     while network.steps < total:
@@ -233,6 +303,32 @@ def run_query_network(memory, queries, duration: float, tol: float, target: str 
         state = network.state()
         if np.all(state["rate"] < tol):
             break
+    return state, time.perf_counter() - start
+
+
+def run_retrieval_network(memory, queries, duration: float, tol: float, target: str | None = None,
+                          chunk: float = 50.0) -> dict:
+    """Retrieval mode on Brian2 (RetrievalNetwork), run as run_query_network runs query mode."""
+    check_chunk(chunk)
+    start = time.perf_counter()
+    network = RetrievalNetwork(memory, queries, target)
+    build_seconds = time.perf_counter() - start
+    state, run_seconds = run_network(network, duration, tol, chunk)
+    return {"outputs": state["y"], "gains": state["gains"], "converged": state["rate"] < tol, "u": state["u"],
+            "steps": network.steps, "layout": network.layout, "build_seconds": build_seconds,
+            "run_seconds": run_seconds, "network": network}
+
+
+def run_query_network(memory, queries, duration: float, tol: float, target: str | None = None, chunk: float = 50.0,
+                      layout: str = "batched") -> dict:
+    """Build the network and run it in chunks of `chunk` ms until every query has max|da/dt|, max|dy/dt| < tol
+    (1/ms, judged from the network's own variables after each chunk) or `duration` ms.
+    Returns outputs (T x D), gains (T x n) = softmax of the final logits, converged (T,), steps, timings."""
+    check_chunk(chunk)
+    start = time.perf_counter()
+    network = QueryNetwork(memory, queries, layout, target)
+    build_seconds = time.perf_counter() - start
+    state, run_seconds = run_network(network, duration, tol, chunk)
     return {"outputs": state["y"], "gains": state["gains"], "converged": state["rate"] < tol,
             "steps": network.steps, "layout": layout, "build_seconds": build_seconds,
-            "run_seconds": time.perf_counter() - start, "network": network}
+            "run_seconds": run_seconds, "network": network}

@@ -157,7 +157,7 @@ def test_bad_input_is_one_line(change, message):
     (dict(mode="keys"), "unknown mode"), (dict(backend="gpu"), "unknown backend"),
     (dict(scale=-1.0), "scale must be a positive number"), (dict(scale=float("nan")), "scale must be"),
     (dict(kappa_v=float("inf")), "kappa_v must be a finite number"), (dict(tau_y=0.0), "tau_y must be positive"),
-    (dict(mode="retrieval", backend="brian2"), "retrieval mode runs on the abstract backend only"),
+    (dict(mode="retrieval", backend="brian2", layout="per_query"), "layout applies to query mode"),
     (dict(target="numpy"), "options of the Brian2 backend"), (dict(similarity="cubic"), "unknown similarity"),
 ])
 def test_bad_options_are_one_line(options, message):

@@ -52,6 +52,45 @@ def test_brian2_steps_are_the_abstract_model_steps():
         assert np.max(np.abs(net.outputs - abstract.reference_outputs)) > 1e-3  # 30 ms: not there yet
 
 
+def retrieval_problem(seed=4):
+    from astrogate.models.patterns import flip_cue, random_patterns
+
+    rng = np.random.default_rng(seed)
+    K = random_patterns(20, 32, rng, correlation=0.3)
+    V = rng.choice([-1.0, 1.0], size=(20, 5))
+    targets = np.array([0, 3, 7])
+    return flip_cue(K[targets], 0.2, rng), K, V, targets
+
+
+def test_brian2_retrieval_mode_is_the_abstract_retrieval_mode():
+    """AstrocyteGatedMemory per query with value neurons attached: step for step the abstract model's run."""
+    import brian2 as b2
+
+    b2.prefs.codegen.target = "numpy"
+    Q, K, V, targets = retrieval_problem()
+    abstract = attention(Q, K, V, mode="retrieval", duration=30.0, tol=0.0)
+    net = attention(Q, K, V, mode="retrieval", backend="brian2", duration=30.0, tol=0.0)
+    assert net.extra["steps"] == abstract.trajectory.steps == 300
+    assert np.max(np.abs(net.extra["u"] - abstract.trajectory.u)) < 1e-12
+    assert np.max(np.abs(net.gains - abstract.gains)) < 1e-12
+    assert np.max(np.abs(net.outputs - abstract.outputs)) < 1e-12
+    assert np.max(np.abs(net.outputs)) > 0.1  # the values have moved
+    names = {obj.name for obj in net.extra["network"].net.objects}
+    assert all(name.startswith("attention") for name in names)
+
+
+@pytest.mark.slow
+def test_brian2_retrieval_mode_routes_the_cleaned_queries_values():
+    import brian2 as b2
+
+    b2.prefs.codegen.target = "numpy"
+    Q, K, V, targets = retrieval_problem()
+    result = attention(Q, K, V, mode="retrieval", backend="brian2")
+    assert np.all(result.converged)
+    np.testing.assert_array_equal(np.argmax(result.gains, axis=1), targets)
+    np.testing.assert_array_equal(np.sign(result.outputs), V[targets])
+
+
 def test_brian2_network_leaves_the_users_brian2_alone():
     import brian2 as b2
 
