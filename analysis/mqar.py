@@ -217,10 +217,14 @@ def plot_mqar(rows: list[dict]):
                 err = np.array([[row[metric] - row[f"{metric}_lo"] for row in cell],
                                 [row[f"{metric}_hi"] - row[metric] for row in cell]])
                 gated = method.startswith("gated")
-                ax.errorbar(x, y, yerr=err, label=method, color=cmap(k % 10), lw=2.0 if gated else 1.2,
-                            ls="-" if gated else ("--" if method != "nearest-key" else ":"),
-                            marker="o" if gated else "s", ms=3, capsize=2)
+                # softmax is drawn wide and pale: gated-query lies on it
+                style = dict(lw=4.0, alpha=0.45) if method == "softmax" else dict(lw=2.0 if gated else 1.2)
+                ax.errorbar(x, y, yerr=err, label=method, color=cmap(k % 10),
+                            ls="-" if gated or method == "softmax" else ("--" if method != "nearest-key" else ":"),
+                            marker="o" if gated else "s", ms=3, capsize=2, **style)
             ax.set_xscale("log", base=2)
+            ax.set_xticks(x, [str(int(v)) for v in x])
+            ax.minorticks_off()
             ax.set_ylim(-0.03, 1.03)
             if r == 0:
                 ax.set_title(f"key correlation {correlation:g}, query noise {noise:g}", fontsize=8)
@@ -250,6 +254,9 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+FIGURE = "mqar_accuracy_vs_load.png"
+
+
 def write_mqar(result: dict, out: str | Path) -> list[Path]:
     """results.csv, summary.json, table.md and mqar_accuracy_vs_load.png in `out`."""
     import csv
@@ -268,15 +275,43 @@ def write_mqar(result: dict, out: str | Path) -> list[Path]:
         writer.writeheader()
         writer.writerows(rows)
     json_path = write_json(out / "summary.json", result["summary"])
+    return [csv_path, json_path, *write_table_and_figure(rows, out)]
+
+
+def write_table_and_figure(rows: list[dict], out: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
     table_path = out / "table.md"
     table_path.write_text(markdown_table(rows) + "\n")
     fig = plot_mqar(rows)
-    fig_path = out / "mqar_accuracy_vs_load.png"
+    fig_path = out / FIGURE
     fig.savefig(fig_path, dpi=120)
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
-    return [csv_path, json_path, table_path, fig_path]
+    return [table_path, fig_path]
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    """The rows of a results.csv written by write_mqar."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"MQAR results file {str(path)!r} does not exist")
+    try:
+        with open(path, newline="") as fh:
+            rows = [{key: value if key == "method" else float(value) for key, value in row.items()}
+                    for row in csv.DictReader(fh)]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"{str(path)!r} is not an MQAR results.csv ({exc})") from None
+    if not rows or "accuracy" not in rows[0]:
+        raise InputError(f"{str(path)!r} is not an MQAR results.csv (no rows with an accuracy column)")
+    return rows
+
+
+def replot(out: str | Path) -> list[Path]:
+    """Table and figure again from out/results.csv, without running anything."""
+    out = Path(out)
+    return write_table_and_figure(read_rows(out / "results.csv"), out)
 
 
 def config_with(config: MqarConfig, **changes) -> MqarConfig:

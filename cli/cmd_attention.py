@@ -126,6 +126,7 @@ def register_mqar(benchmarks) -> None:
     parser.add_argument("--D", type=int, default=None, help="value width (default 64)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no line per cell")
+    parser.add_argument("--replot", metavar="DIR", help="redraw table.md and the figure from DIR/results.csv; run nothing")
     parser.set_defaults(handler=handle_mqar)
 
 
@@ -142,8 +143,11 @@ def parse_loads(text: str | None):
 
 
 def handle_mqar(args: argparse.Namespace) -> int:
-    from astrogate.analysis.mqar import QUICK, MqarConfig, config_with, run_mqar, write_mqar
+    from astrogate.analysis.mqar import QUICK, MqarConfig, config_with, replot, run_mqar, write_mqar
 
+    if args.replot:
+        print("wrote " + ", ".join(str(path) for path in replot(args.replot)))
+        return 0
     config = config_with(QUICK if args.quick else MqarConfig(), loads=parse_loads(args.loads),
                          sequences=args.sequences, queries=args.queries, d=args.d, D=args.D, seed=args.seed)
     result = run_mqar(config, show_progress=not args.no_progress)

@@ -1,12 +1,11 @@
 """astrogate attention and astrogate bench mqar: files, one-line errors, the MQAR table and figure."""
 
-import csv
 import json
 
 import numpy as np
 import pytest
 
-from astrogate.analysis.mqar import QUICK, MqarConfig, make_sequence, markdown_table, plot_mqar, score
+from astrogate.analysis.mqar import QUICK, MqarConfig, make_sequence, markdown_table, plot_mqar, read_rows, score
 from astrogate.cli.main import main
 from astrogate.errors import InputError
 
@@ -73,6 +72,7 @@ def test_attention_bad_files_are_one_line_errors(arrays, bad, message, capsys):
     (["attention", "--scale", "0"], "scale must be a positive number"),
     (["bench", "mqar", "--loads", "4,x"], "--loads: expected whole numbers"),
     (["bench", "mqar", "--loads", "0"], "MQAR load must be a whole number >= 1"),
+    (["bench", "mqar", "--replot", "nowhere"], "MQAR results file 'nowhere/results.csv' does not exist"),
 ])
 def test_attention_bad_options_are_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -104,9 +104,7 @@ def test_mqar_sequences_and_scoring():
 def test_mqar_quick_run_figure_and_table(tmp_path, capsys):
     code, stdout, _ = run_cli(["bench", "mqar", "--quick", "--out", str(tmp_path), "--no-progress"], capsys)
     assert code == 0 and "MQAR: 24 cells" in stdout
-    with open(tmp_path / "results.csv") as fh:
-        rows = [{key: value if key == "method" else float(value) for key, value in row.items()}
-                for row in csv.DictReader(fh)]
+    rows = read_rows(tmp_path / "results.csv")
     assert len(rows) == len(QUICK.loads) * len(QUICK.interference) * len(QUICK.methods)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["gated_query_max_distance_to_softmax"] < 1e-8
@@ -122,6 +120,8 @@ def test_mqar_quick_run_figure_and_table(tmp_path, capsys):
     assert len(axes) == 2 * len(QUICK.interference)
     first = axes[0]
     assert first.get_title() == "key correlation 0, query noise 0.1"
+    bottom = axes[len(QUICK.interference)]
+    assert [tick.get_text() for tick in bottom.get_xticklabels()] == [str(n) for n in QUICK.loads]
     bars = first.containers  # one errorbar per method: its data line and its interval segments
     assert [bar.get_label() for bar in bars] == list(QUICK.methods)
     for bar in bars:
