@@ -29,6 +29,7 @@ not change Brian2's preferences, device or default clock. It runs on the runtime
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 
@@ -216,6 +217,22 @@ class QueryNetwork:
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
+@contextlib.contextmanager
+def codegen_target(target: str | None):
+    """Brian2's codegen.target set to `target` inside the block and restored after it (None: unchanged)."""
+    from brian2 import prefs
+
+    if target is None:
+        yield
+        return
+    before = prefs.codegen.target
+    prefs.codegen.target = target
+    try:
+        yield
+    finally:
+        prefs.codegen.target = before
+
+
 def use_code_objects(obj, codeobj_class) -> None:
     """Make `obj` and everything it contains generate code for `codeobj_class` (None: leave them as built)."""
     if codeobj_class is None:
@@ -229,14 +246,12 @@ class RetrievalNetwork:
     """Retrieval mode as a user of the library builds it: one AstrocyteGatedMemory per query (the keys as its
     patterns, started from the query by set_cue), and D value neurons per memory driven by its astrocytes' gains
     through n D synapses (I_k = sum_mu V[mu, k] g_mu, summed after the memory's gains of the step), on the
-    memory's clock. The memories compute no Lyapunov function (energy=False)."""
+    memory's clock. The memories compute no Lyapunov function (energy=False). A `target` is Brian2's codegen.target
+    while the memories are built (their connect() runs code then; restored afterwards) and the code objects of
+    everything here at run time."""
 
     def __init__(self, memory, queries, target: str | None = None, prefix: str | None = None):
         import brian2 as b2
-
-        from astrogate.network.memory import ORDER as MEMORY_ORDER
-        from astrogate.network.memory import SLOT as MEMORY_SLOT
-        from astrogate.network.memory import AstrocyteGatedMemory
 
         check_runtime_device()
         queries = np.atleast_2d(np.asarray(queries, dtype=float))
@@ -245,27 +260,37 @@ class RetrievalNetwork:
         self.prefix = prefix or f"attention{next(_instances)}"
         codeobj_class = code_object_class(target)
         self.memories, self.values, objects = [], [], []
-        for t, query in enumerate(queries):
-            name = f"{self.prefix}_q{t}"
-            mem = AstrocyteGatedMemory(memory.xi, memory.params, name=name, energy=False)
-            mem.set_cue(query)
-            values = b2.NeuronGroup(memory.D, VALUE_EQUATIONS, method="euler", clock=mem.clock,
-                                    name=f"{name}_values", codeobj_class=codeobj_class)
-            values.y = 0.0
-            values.kappa_v = memory.kappa_v
-            values.tau_y = memory.tau_y * b2.ms
-            routing = b2.Synapses(mem.astrocytes, values, VALUE_SYNAPSE, clock=mem.clock,
-                                  name=f"{name}_value_input", codeobj_class=codeobj_class)
-            routing.connect()  # all-to-all, pre-major: synapse mu*D + k
-            routing.value = memory.zeta.ravel()
-            updater = routing.summed_updaters["I_value_post"]
-            updater.when, updater.order = MEMORY_SLOT, MEMORY_ORDER["gains"] + 1  # this step's gains
-            use_code_objects(mem, codeobj_class)
-            self.memories.append(mem)
-            self.values.append(values)
-            objects += [mem, values, routing]
+        with codegen_target(target):  # the memories' connect() runs code as they are built
+            for t, query in enumerate(queries):
+                objects += self._memory_with_values(memory, query, f"{self.prefix}_q{t}", codeobj_class)
         self.net = b2.Network(*objects, name=f"{self.prefix}_network")
         self.steps = 0
+
+    def _memory_with_values(self, memory, query, name, codeobj_class) -> list:
+        """One AstrocyteGatedMemory started from `query`, its value neurons and the routing synapses."""
+        import brian2 as b2
+
+        from astrogate.network.memory import ORDER as MEMORY_ORDER
+        from astrogate.network.memory import SLOT as MEMORY_SLOT
+        from astrogate.network.memory import AstrocyteGatedMemory
+
+        mem = AstrocyteGatedMemory(memory.xi, memory.params, name=name, energy=False)
+        mem.set_cue(query)
+        values = b2.NeuronGroup(memory.D, VALUE_EQUATIONS, method="euler", clock=mem.clock, name=f"{name}_values",
+                                codeobj_class=codeobj_class)
+        values.y = 0.0
+        values.kappa_v = memory.kappa_v
+        values.tau_y = memory.tau_y * b2.ms
+        routing = b2.Synapses(mem.astrocytes, values, VALUE_SYNAPSE, clock=mem.clock, name=f"{name}_value_input",
+                              codeobj_class=codeobj_class)
+        routing.connect()  # all-to-all, pre-major: synapse mu*D + k
+        routing.value = memory.zeta.ravel()
+        updater = routing.summed_updaters["I_value_post"]
+        updater.when, updater.order = MEMORY_SLOT, MEMORY_ORDER["gains"] + 1  # this step's gains
+        use_code_objects(mem, codeobj_class)
+        self.memories.append(mem)
+        self.values.append(values)
+        return [mem, values, routing]
 
     def run_steps(self, n_steps: int) -> None:
         import brian2 as b2

@@ -112,6 +112,17 @@ def test_brian2_network_leaves_the_users_brian2_alone():
     assert np.allclose(mine.x[:], np.exp(-1 / 5), rtol=1e-3)
 
 
+def test_target_applies_to_the_attention_objects_only():
+    """With Brian2's default codegen preference, target='numpy' runs both modes without leaving a preference set."""
+    import brian2 as b2
+
+    before = b2.prefs.codegen.target
+    Q, K, V, _ = retrieval_problem()
+    attention(Q[:1], K, V, mode="retrieval", backend="brian2", target="numpy", duration=1.0, tol=0.0)
+    attention(Q[:1], K, V, backend="brian2", target="numpy", duration=1.0, tol=0.0)
+    assert b2.prefs.codegen.target == before
+
+
 def test_brian2_backend_needs_the_runtime_device():
     import brian2 as b2
 
