@@ -36,9 +36,9 @@ import numpy as np
 
 from astrogate.analysis.attention import QUERY_DURATION, attention, linear_attention, softmax_attention
 from astrogate.analysis.metrics import wilson_interval
+from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.baselines import ModernHopfield
-from astrogate.models.patterns import flip_cue, random_patterns
 
 METHODS = ("softmax", "linear", "gated-query", "gated-retrieval", "modern-hopfield", "nearest-key")
 
@@ -99,10 +99,10 @@ class Sequence:
 
 def make_sequence(n: int, d: int, D: int, T: int, correlation: float, noise: float,
                   rng: np.random.Generator) -> Sequence:
-    keys = random_patterns(n, d, rng, correlation)
-    values = rng.choice([-1.0, 1.0], size=(n, D))
+    """n pairs, and T (at most n) distinct keys asked for, as queries with a fraction `noise` of bits flipped."""
     targets = rng.choice(n, size=min(T, n), replace=False)
-    queries = flip_cue(keys[targets], noise, rng)
+    keys, targets, queries = generated_set(n, d, rng, correlation, flip=noise, targets=targets)
+    values = rng.choice([-1.0, 1.0], size=(n, D))
     return Sequence(keys, values, queries, targets)
 
 
@@ -131,7 +131,9 @@ def mechanism_outputs(method: str, seq: Sequence, config: MqarConfig) -> tuple[n
 
 
 def score(outputs: np.ndarray, seq: Sequence) -> tuple[np.ndarray, np.ndarray]:
-    """(correct, exact) per query: decoded to the nearest value of the sequence; sign(y) equal to the value."""
+    """(correct, exact) per query: decoded to the nearest value of the sequence; sign(y) equal to the value.
+    Not metrics.trial_metrics: that scores +-1 states, and decoding the sign of a blend (linear attention's, say)
+    would throw away what the dot product with the values still sees."""
     decoded = np.argmax(outputs @ seq.values.T, axis=1)
     correct = decoded == seq.targets
     exact = np.all(np.sign(outputs) == seq.values[seq.targets], axis=1)
