@@ -48,6 +48,9 @@ def linear_attention(Q, K, V, scale: float | None = None) -> np.ndarray:
 
 @dataclass
 class AttentionResult:
+    """What `attention` returns: the outputs and gains at the end of the run, softmax attention computed apart
+    from the model (reference_outputs, reference_gains) and their distances, and how the run went."""
+
     outputs: np.ndarray  # (T, D) value-neuron rates at the end of the run
     gains: np.ndarray  # (T, n) astrocytic gains: the attention matrix
     reference_outputs: np.ndarray  # (T, D) softmax(Q K^T scale) V

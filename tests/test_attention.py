@@ -90,6 +90,19 @@ def test_retrieval_mode_cleans_corrupted_queries_and_routes_their_values():
     assert np.max(np.abs(result.reference_outputs - V[targets])) > 0.1
 
 
+def test_exported_at_the_root_without_brian2():
+    import subprocess
+    import sys
+
+    import astrogate as ag
+
+    assert ag.attention is attention
+    code = ("import sys, numpy as np, astrogate as ag; r = ag.attention(np.ones((2, 3)), np.eye(3), np.eye(3)); "
+            "print(isinstance(r, ag.AttentionResult), 'brian2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
+
+
 # -- the Lyapunov function ---------------------------------------------------------------------------------
 def increases(energy):
     """Largest step-to-step increase of L, relative to its size (round-off is ~1e-15)."""
