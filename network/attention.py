@@ -37,6 +37,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from astrogate.errors import InputError
+from astrogate.models.abstract import AstroGateModel
 
 LAYOUTS = ("batched", "per_query")
 TARGETS = ("numpy", "cython")
@@ -151,13 +152,21 @@ class QueryBlock:
         m = np.asarray(self.astrocytes.m[:]).reshape(self.T, memory.n)
         y = np.asarray(self.values.y[:]).reshape(self.T, memory.D)
         gains = np.asarray(self.astrocytes.g[:]).reshape(self.T, memory.n)  # softmax(a) of the last step's start
-        from astrogate.models.abstract import AstroGateModel
-
         g_now = AstroGateModel.gains(a)
         da = (memory.beta * memory.F.F(m) - a) / memory.params.tau_g
         dy = (memory.value_drive(g_now) - y) / memory.tau_y
         return {"a": a, "y": y, "gains_last_step": gains, "gains": g_now,
                 "rate": np.maximum(np.max(np.abs(da), axis=1), np.max(np.abs(dy), axis=1))}
+
+
+def check_softmax_range(memory, queries: np.ndarray) -> None:
+    """The shifted exponents a - lse_previous stay below one step's change of a logit, dt/tau_g max|beta F(m)|
+    (a moves from 0 towards the constant beta F(m)), plus ln n; exp overflows above ~709."""
+    drive = np.max(np.abs(memory.beta * memory.F.F(memory.query_overlaps(queries))))
+    margin = memory.params.dt / memory.params.tau_g * drive + np.log(memory.n)
+    if margin > 700:
+        raise InputError(f"dt/tau_g * max|beta F(m)| + ln n = {margin:.0f} is too large for the network's shifted "
+                         f"softmax (exp overflows above ~709): use a smaller dt or scale")
 
 
 def check_runtime_device() -> None:
@@ -193,6 +202,7 @@ class QueryNetwork:
             raise InputError(f"unknown layout {layout!r}: use 'batched' or 'per_query'")
         check_runtime_device()
         queries = np.atleast_2d(np.asarray(queries, dtype=float))
+        check_softmax_range(memory, queries)
         self.memory = memory
         self.layout = layout
         self.prefix = prefix or f"attention{next(_instances)}"

@@ -134,7 +134,8 @@ def test_brian2_backend_needs_the_runtime_device():
 
 @pytest.mark.parametrize("options, message", [(dict(layout="grid"), "unknown layout"),
                                               (dict(target="cuda"), "unknown target"),
-                                              (dict(chunk=0.0), "chunk must be")])
+                                              (dict(chunk=0.0), "chunk must be"),
+                                              (dict(scale=1e7), "too large for the network's shifted softmax")])
 def test_brian2_bad_options(options, message):
     Q, K, V = qkv(2, 4, 3, 2)
     with pytest.raises(InputError, match=message):
