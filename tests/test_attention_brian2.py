@@ -2,7 +2,7 @@
 
 Tolerances: a network step is one Euler step of HeteroAssociativeMemory.run computed from the same state in the
 same order, so at a fixed duration the two agree to round-off (measured 1e-16; asserted 1e-12). Run to
-convergence (checked every `chunk` ms) the network is within ~1e-9 of softmax attention; the issue asks 1e-6.
+convergence (checked every `chunk` ms) the network is within 2.3e-10 of softmax attention (measured); asserted 1e-6.
 """
 
 import math
