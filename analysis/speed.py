@@ -33,7 +33,7 @@ from astrogate.errors import InputError
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
-# the builder's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
+# the memory's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
 # docs/speed_notes.md); the benchmark also times the old order, by pattern, at the target size
 LAYOUT = "by_neuron"
 TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
@@ -47,7 +47,7 @@ INDEX_BYTES = 4 + 4
 #   N K together, 98 above the interpreter;
 # - wired: the binary at 268 MB (27 to 30 B per N K at N K = 10^6 and 10^7 in docs/figures/speed.csv), but the
 #   Python process at 994 MB, 843 MB of it held while the binary runs: Brian2 keeps the connect(i, j) arrays
-#   of the two wired Synapses in its standalone array cache and as static arrays, and the builder's index
+#   of the two wired Synapses in its standalone array cache and as static arrays, and the memory's index
 #   arrays are int64; 1111 MB together, 116 B per N K (100 above the interpreter).
 # So wired gating needs a little more memory than factorised in the benchmark, not less (the binary alone
 # needs less). With margins of about 10 and 20 % over the figures above the interpreter:
