@@ -244,11 +244,18 @@ def codegen_target(target: str | None):
 
 
 def use_code_objects(obj, codeobj_class) -> None:
-    """Make `obj` and everything it contains generate code for `codeobj_class` (None: leave them as built)."""
+    """Make `obj` (a Brian2 object, or a collection of them such as AstrocyteGatedMemory) and everything it
+    contains generate code for `codeobj_class` (None: leave them as built)."""
+    from brian2 import BrianObject
+
     if codeobj_class is None:
         return
-    obj.codeobj_class = codeobj_class
-    for contained in getattr(obj, "contained_objects", []):
+    if isinstance(obj, BrianObject):
+        obj.codeobj_class = codeobj_class
+        children = obj.contained_objects
+    else:
+        children = list(obj)
+    for contained in children:
         use_code_objects(contained, codeobj_class)
 
 

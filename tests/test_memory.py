@@ -113,19 +113,24 @@ def test_new_patterns_and_cues_without_rebuilding():
     assert int(np.argmax(mem.state()["g"])) == target
 
 
-def test_magic_run_collects_the_memory_and_its_objects():
+def test_the_memory_is_a_collection_of_top_level_brian2_objects():
+    """net.add(mem) adds each object itself (brian2cuda finds Synapses among a network's top-level objects only),
+    and a user's monitor of the hub's Lyapunov function sees it fall."""
     import brian2 as b2
 
     from astrogate.network.memory import AstrocyteGatedMemory
 
     b2.prefs.codegen.target = "numpy"
-    b2.start_scope()
     params = Parameters()
     xi, cue, _ = problem(5)
     mem = AstrocyteGatedMemory(xi, params)
     mem.set_cue(cue)
-    monitor = b2.StateMonitor(mem.hub, "L", record=0)
-    b2.run(2 * b2.ms)
+    monitor = b2.StateMonitor(mem.hub, "L", record=0, when="end")
+    net = b2.Network(monitor)
+    net.add(mem)
+    assert set(mem.synapses.values()) <= net.objects and {mem.neurons, mem.astrocytes, mem.hub} <= net.objects
+    assert all(obj.name.startswith("agm_") for obj in mem)
+    net.run(2 * b2.ms)
     energy = monitor.L[0]
     assert len(energy) == 20 and np.all(np.diff(energy) <= 1e-9 * np.max(np.abs(energy)))
     model, u, a = abstract_euler(xi, cue, params, steps=20)
