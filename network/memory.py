@@ -124,6 +124,14 @@ class AstrocyteGatedMemory:
     above). A `StateMonitor` in its default 'start' slot records them one step late (and their initial zeros
     at t = 0); record them with ``when="end"`` to get the value at t for the sample at t (u and a, the state
     itself, in the default slot).
+
+    The groups' parameters are their own variables (tau_u, tau_g, beta, gamma, nu_max, tau_r, ...): a name
+    of your script that is the same makes Brian2 warn that it is ignored; pass ``namespace={...}`` to
+    ``Network.run`` with what your own objects use.
+
+    On a standalone device, ``device.run(run_args=mem.run_args(mem.state_values(patterns, u0, ...)))`` runs
+    the build with other values; `state` reads m against ``mem.patterns`` and v with ``mem.params``, so set
+    them to what the run used (as tests/test_memory.py does) before reading the state of such a run.
     """
 
     def __init__(self, patterns, params: Parameters | None = None, *, neuron: str = "rate",
