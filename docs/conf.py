@@ -32,6 +32,8 @@ source_suffix = {".md": "markdown"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+# docstrings write `name` for code: reST's single backticks render as code, not italics
+default_role = "literal"
 
 # numpy-style docstrings
 napoleon_google_docstring = False

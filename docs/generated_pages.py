@@ -5,8 +5,7 @@
 - docs/api/modules/ (git-ignored): one page per layer (models, network, analysis, cli) with an automodule of
   each of its modules.
 
-Example pages:
-A page is the script's module docstring (its first line is the title), the figure the script wrote into
+An example's page is its module docstring (reST; the first line is the title), the figure the script wrote into
 docs/figures/examples/<script stem>.png when that file exists, and the script itself (literalinclude). The
 figures are tracked files drawn by running each example at its full size, so the docs build runs no example.
 """
@@ -30,7 +29,11 @@ def page_text(script: Path, docs: Path) -> str:
     docstring = ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or ""
     title, _, body = docstring.strip().partition("\n")
     title = title.strip().rstrip(".") or script.stem
-    lines = [f"# {title}", "", body.strip(), ""]
+    body = body.strip("\n")
+    if body and set(body.splitlines()[0].strip()) <= set("=-~") and body.splitlines()[0].strip():
+        body = body.partition("\n")[2]  # the reST underline of the title
+    # the examples' docstrings are reST (Brian2's examples write theirs so): rendered as such
+    lines = [f"# {title}", "", "```{eval-rst}", body.strip(), "```", ""]
     figure = FIGURES / f"{script.stem}.png"
     if (docs / figure).exists():
         lines += [f"```{{image}} ../{figure.as_posix()}", f":alt: the figure of {script.name}", "```", ""]
@@ -45,16 +48,24 @@ def page_text(script: Path, docs: Path) -> str:
     return "\n".join(lines)
 
 
+def is_example(script: Path) -> bool:
+    # helpers the scripts share (example_utils.py) get no page of their own
+    return not script.name.startswith("_") and not script.stem.endswith("utils")
+
+
 def example_pages(docs: Path) -> dict[Path, str]:
     """docs/examples/<stem>.md for every examples/*.py, and the index."""
     scripts = sorted((docs.parent / "examples").glob("*.py"))
     out = docs / "examples"
-    pages = {out / f"{s.stem}.md": page_text(s, docs) for s in scripts if not s.name.startswith("_")}
+    pages = {out / f"{s.stem}.md": page_text(s, docs) for s in scripts if is_example(s)}
+    # examples/README.md (title included) introduces them where it exists
+    readme = docs.parent / "examples" / "README.md"
+    intro = "```{include} ../../examples/README.md\n```\n" if readme.is_file() else INDEX_INTRO
     if pages:
         entries = "\n".join(path.stem for path in sorted(pages))
-        index = f"{INDEX_INTRO}\n```{{toctree}}\n:maxdepth: 1\n\n{entries}\n```\n"
+        index = f"{intro}\n```{{toctree}}\n:maxdepth: 1\n\n{entries}\n```\n"
     else:
-        index = INDEX_INTRO + "\nThere are no scripts in `examples/` in this checkout.\n"
+        index = intro + "\nThere are no scripts in `examples/` in this checkout.\n"
     pages[out / "index.md"] = index
     return pages
 
