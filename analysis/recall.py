@@ -13,6 +13,7 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory
+from astrogate.models.checks import seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import (
     flip_cue,
@@ -48,7 +49,7 @@ class RecallProblem:
 def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.2, seed: int = 0,
                       target: int | None = None) -> RecallProblem:
     """Patterns by the parent model and a cue made by flipping a fraction of the target's bits."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     patterns = random_patterns(K, N, rng, correlation)
     if target is None:
         target = int(rng.integers(K))
@@ -153,7 +154,7 @@ def summary(result: dict) -> str:
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
     else:
         when = f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
-    if len(result["energy"]) == 1:
+    if "spiking" in (result.get("brian2") or {}):
         energy = "L not traced (spiking neurons: no Lyapunov function)"
     elif result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:
         energy = "L never increased (beyond round-off)"

@@ -993,12 +993,15 @@ def fit_naam_exponents(rows) -> dict:
 
 
 def write_csv(rows, path: Path) -> Path:
-    with open(path, "w", newline="") as f:
+    from astrogate.files import write_output
+
+    def write(f):
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
+
+    return write_output(path, "CSV output", write)
 
 
 INT_COLUMNS = ("N", "K", "threads")
@@ -1008,19 +1011,26 @@ TEXT_COLUMNS = ("simulator", "weight_dtype", "status", "note")
 def read_csv(path: Path) -> list[dict]:
     """speed.csv back as rows like the benchmark's own (numbers as numbers, "" where empty); columns that an
     older table lacks (gpu_memory_mb) are empty."""
-    with open(path, newline="") as f:
+    import io
+
+    from astrogate.files import read_text
+
+    with io.StringIO(read_text(path, "speed table"), newline="") as f:
         reader = csv.DictReader(f)
         missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
         if missing:
             raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
         rows = []
         for raw in reader:
-            row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
-            for column in CSV_COLUMNS[3:]:
-                value = raw.get(column, "") or ""
-                if value != "" and column not in TEXT_COLUMNS:
-                    value = int(float(value)) if column in INT_COLUMNS else float(value)
-                row[column] = value
+            try:
+                row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
+                for column in CSV_COLUMNS[3:]:
+                    value = raw.get(column, "") or ""
+                    if value != "" and column not in TEXT_COLUMNS:
+                        value = int(float(value)) if column in INT_COLUMNS else float(value)
+                    row[column] = value
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{path}:{reader.line_num}: not a row of a speed table ({exc})") from None
             rows.append(row)
     return rows
 
@@ -1040,7 +1050,12 @@ def replot(out_dir: str | Path) -> dict:
     if summary.is_file():
         import json
 
-        result["batched"] = json.loads(summary.read_text()).get("batched", {})
+        from astrogate.files import read_text
+
+        try:
+            result["batched"] = json.loads(read_text(summary, "speed summary")).get("batched", {})
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise InputError(f"{summary}: not a speed summary ({exc})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
     return result
 
@@ -1052,6 +1067,8 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import save_figure
 
     fig, ax = plt.subplots(figsize=(7.5, 5))  # the legend goes to the right of the axes, outside
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -1094,8 +1111,7 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     ax.grid(True, which="both", alpha=0.3)
     if measured(rows):  # outside the axes: inside, it covered the points at N K = 10^7
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

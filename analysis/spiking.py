@@ -132,19 +132,19 @@ def fit_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> 
 
 
 def write_csv(rows: list[dict], path) -> Path:
-    from astrogate.analysis.io import prepare_output
+    from astrogate.files import write_output
 
-    path = prepare_output(path, "CSV output")
-    with open(path, "w", newline="") as fh:
+    def write(fh):
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    return path
+
+    return write_output(path, "CSV output", write)
 
 
 def plot_scaling(rows: list[dict], path) -> Path:
     """Residual and gain error against N, nu_max and tau_r (log-log), with the fitted exponents."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
@@ -178,15 +178,14 @@ def plot_scaling(rows: list[dict], path) -> Path:
     fig.suptitle(f"{first['neuron']} neurons, K={first['K']}, beta={first['beta']:g}: dots are seeds, "
                  f"lines their means", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
 def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     """A spiking retrieval: gains and rate-coded overlaps over time above the raster of the first neurons,
     sorted by their final activity so that retrieval shows as two bands."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
@@ -220,8 +219,7 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
                    f"N={record['N']}, nu_max={params['nu_max']:g} Hz, tau_r={params['tau_r']:g} ms: "
                    f"retrieved {record['retrieved']}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 

@@ -14,7 +14,6 @@ reuses a stale result.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import socket
@@ -26,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.io import write_json
-from astrogate.analysis.sweep_spec import PARAMETER_FIELDS, SweepSpec, load_spec
+from astrogate.analysis.io import write_json, write_netcdf, write_table
+from astrogate.analysis.sweep_spec import SweepSpec, load_spec, point_parameters, point_values
 from astrogate.errors import InputError
+from astrogate.files import write_text
 
 POINTS_DIR = "points"
 SPEC_COPY = "spec.toml"
@@ -49,13 +49,7 @@ def point_id(values: dict, model: dict) -> str:
 
 
 def enumerate_points(spec: SweepSpec) -> list[Point]:
-    points = []
-    for index in itertools.product(*(range(axis.size) for axis in spec.axes)):
-        values = dict(spec.fixed)
-        for axis, i in zip(spec.axes, index):
-            values.update({name: axis_values[i] for name, axis_values in axis.values.items()})
-        points.append(Point(point_id(values, spec.model), index, values))
-    return points
+    return [Point(point_id(values, spec.model), index, values) for index, values in point_values(spec)]
 
 
 # -- one point ----------------------------------------------------------------------------
@@ -84,13 +78,10 @@ def simulate_point(values: dict, model: dict, build_root: str | None = None) -> 
 
     Patterns come from `seed` alone (the same patterns at every point with the same K, N,
     correlation and seed: common random numbers make neighbouring points comparable)."""
-    from astrogate.models.parameters import Parameters
     from astrogate.models.patterns import flip_cue, mask_cue, random_patterns
 
     N, K = values["N"], pattern_count(values)
-    params = Parameters().updated(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
-    if "tau_ratio" in values:
-        params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
+    params = point_parameters(values)
     rng = np.random.default_rng(values["seed"])
     patterns = random_patterns(K, N, rng, values["correlation"])
     targets = rng.integers(K, size=values["trials"])
@@ -188,12 +179,26 @@ def read_point(out: Path, pid: str) -> dict | None:
         return None  # a damaged file counts as not finished
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Refuse to mix a new sweep into a folder that holds results, unless resuming."""
+def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
+    """Refuse to mix a new sweep into a folder that holds results, unless resuming the same sweep: a
+    resumed sweep must have the points and the [model] settings of the spec that folder ran with (its
+    name, description, comments and metrics may differ), so that no folder holds points of two specs."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"sweep output {str(out)!r} is not a folder")
     existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
     if existing and not resume:
         raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
                          f"that sweep, or choose another --out")
+    if resume and spec is not None and (out / SPEC_COPY).is_file():
+        try:
+            before = load_spec(out / SPEC_COPY)
+        except InputError as exc:
+            raise InputError(f"--resume: the spec {out / SPEC_COPY} of that sweep is unreadable ({exc})") from None
+        if ([p.id for p in enumerate_points(before)] != [p.id for p in enumerate_points(spec)]
+                or before.model != spec.model):
+            raise InputError(f"--resume: {spec.path} is not the spec the sweep in {out} ran with ({out / SPEC_COPY}: "
+                             f"other points or [model] settings); resume with that spec, or choose another --out")
 
 
 def make_client(scheduler: str | None = None, workers: int | None = None, **cluster_options):
@@ -226,12 +231,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     from tqdm import tqdm
 
     out = Path(out)
-    check_out(out, resume)
+    check_out(out, resume, spec)
     try:
         (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
-        (out / SPEC_COPY).write_text(spec.text)
     except OSError as exc:
         raise InputError(f"cannot write the sweep folder {str(out)!r}: {exc.strerror}") from None
+    write_text(out / SPEC_COPY, spec.text, "spec copy")  # check_out made sure it has the same points
     points = enumerate_points(spec)
     finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
     pending = [p for p in points if p.id not in finished]
@@ -322,8 +327,8 @@ def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     dataset, table = collect(spec, out)
     dataset_path, table_path = out / DATASET_FILE, out / TABLE_FILE
-    dataset.to_netcdf(dataset_path, engine="scipy")
-    table.to_csv(table_path, index=False)
+    write_netcdf(dataset_path, dataset)
+    write_table(table_path, table)
     return dataset_path, table_path
 
 

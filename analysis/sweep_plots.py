@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from astrogate.analysis.io import prepare_output  # noqa: E402
+from astrogate.analysis.io import prepare_output, save_figure  # noqa: E402
 from astrogate.errors import InputError  # noqa: E402
 
 CLASSICAL_CAPACITY = 0.138  # K/N of the classical Hopfield network (Amit, Gutfreund & Sompolinsky 1985)
@@ -80,8 +80,7 @@ def _figure(values, x, y, facet, kind, path, title, note) -> Path:
     elif y:
         axes[0][-1].legend(fontsize=7, title=_label(y), title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"{title}: {_label(values.name)}{note}", fontsize=10)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from astrogate.cli.options import count
+
 # the config files live in the repository, next to the package folders
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "runs" / "configs"
 
@@ -26,7 +28,8 @@ def register_retrieval(benchmarks) -> None:
                              f"or bench_quick.toml with --quick)")
     parser.add_argument("--quick", action="store_true", help="the small grid (under two minutes on 2 cores)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=1, help="processes running cells in parallel (default 1)")
+    parser.add_argument("--workers", type=count("--workers"), default=1,
+                        help="processes running cells in parallel, at most one per core (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle_retrieval)
 
@@ -42,10 +45,7 @@ BENCHMARKS = (register_retrieval, register_speed)
 
 def handle_retrieval(args: argparse.Namespace) -> int:
     from astrogate.analysis.benchmark import load_config, run_benchmark
-    from astrogate.errors import InputError
 
-    if args.workers < 1:
-        raise InputError(f"--workers must be at least 1, got {args.workers}")
     path = args.config or CONFIG_DIR / ("bench_quick.toml" if args.quick else "bench_full.toml")
     config = load_config(path)
     result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress)

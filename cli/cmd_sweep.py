@@ -41,7 +41,7 @@ def handle_sweep(args: argparse.Namespace) -> int:
     # all checks happen before a cluster starts
     spec = load_spec(args.spec)
     out = Path(args.out or Path("runs") / spec.name)
-    check_out(out, args.resume)
+    check_out(out, args.resume, spec)
     client = make_client(args.scheduler, args.workers)
     try:
         n_workers = len(client.scheduler_info()["workers"])
