@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.models.checks import MAX_COUNT, comma_list
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
@@ -177,21 +178,21 @@ def quick_config() -> SpeedConfig:
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs)."""
+    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs), each size once (in the order given)."""
     sizes = []
-    for item in text.split(","):
+    for item in comma_list(text, "--sizes"):
         try:
             N, K = (int(x) for x in item.split(":"))
         except ValueError:
             raise InputError(f"--sizes: {item!r} is not N:K (for example 1000:100)") from None
-        if N < 2 or K < 2:
-            raise InputError(f"--sizes: N and K must be at least 2, got {item!r}")
+        if not (2 <= N <= MAX_COUNT and 2 <= K <= MAX_COUNT):
+            raise InputError(f"--sizes: N and K must be whole numbers from 2 to {MAX_COUNT}, got {item!r}")
         sizes.append((N, K))
-    return sizes
+    return list(dict.fromkeys(sizes))
 
 
 def parse_simulators(text: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    names = tuple(comma_list(text, "--simulators"))
     unknown = sorted(set(names) - set(SIMULATORS))
     if unknown or not names:
         raise InputError(f"--simulators: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SIMULATORS)}")

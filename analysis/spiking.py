@@ -27,6 +27,7 @@ from scipy.special import softmax
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.baselines import RetrievalResult
+from astrogate.models.checks import euler_steps, fraction, nonnegative_number, pattern_bytes, require_memory, whole_number
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
@@ -82,6 +83,16 @@ class StudySettings:
     duration: float = 400.0  # ms; the residual is averaged over the second half
     neuron: str = "poisson"
 
+    def __post_init__(self):
+        whole_number(self.K, "K", minimum=2)
+        whole_number(self.N, "N", minimum=2)
+        nonnegative_number(self.beta, "beta")
+        fraction(self.flip, "flip")
+        euler_steps(self.duration, Parameters().dt)
+        if self.neuron not in SPIKING:
+            raise InputError(f"unknown spiking neuron {self.neuron!r}: use one of {', '.join(SPIKING)}")
+        SpikingParameters(nu_max=self.nu_max, tau_r=self.tau_r)
+
 
 STUDY_AXES = {
     "N": (50, 100, 200, 400),
@@ -97,7 +108,12 @@ def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None =
     Each seed draws its own patterns and cue and its own spikes."""
     from astrogate.analysis.recall import generated_problem
 
+    from astrogate.network.recall import network_bytes
+
     axes = STUDY_AXES if axes is None else axes
+    largest_N = max([settings.N, *(int(v) for v in axes.get("N", ()))])
+    require_memory(network_bytes(settings.K, largest_N) + pattern_bytes(settings.K, largest_N),
+                   f"a spiking network of K = {settings.K} astrocytes and N = {largest_N} neurons")
     rows = []
     for axis, values in axes.items():
         for value in values:

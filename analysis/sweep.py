@@ -29,6 +29,7 @@ from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.sweep_spec import SweepSpec, load_spec, point_parameters, point_values
 from astrogate.errors import InputError
 from astrogate.files import write_text
+from astrogate.models.checks import cap_workers
 
 POINTS_DIR = "points"
 SPEC_COPY = "spec.toml"
@@ -201,8 +202,14 @@ def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
                              f"other points or [model] settings); resume with that spec, or choose another --out")
 
 
-def make_client(scheduler: str | None = None, workers: int | None = None, **cluster_options):
-    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes."""
+def make_client(scheduler: str | None = None, workers: int | None = None, tasks: int | None = None, log=print,
+                **cluster_options):
+    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes
+    (at most one per core and per task; log says so when fewer than asked for are started).
+
+    The local cluster listens on the loopback only, its dashboard included (any free port, so that several
+    clusters on one machine do not collide on 8787): to serve a dashboard to other machines, start
+    `dask scheduler` and `dask worker` yourself and pass --scheduler (runs/README.md)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -210,14 +217,48 @@ def make_client(scheduler: str | None = None, workers: int | None = None, **clus
             raise InputError("--workers applies to the local cluster only; a scheduler brings its own workers")
         try:
             return Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
-    # dashboard ":0": any free port, so that several clusters on one machine do not collide on 8787
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", **cluster_options)
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an unknown protocol (bogus://)
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    n_workers, note = cap_workers(os.cpu_count() or 1 if workers is None else workers,
+                                  tasks if tasks is not None else 2**31, "point")
+    if note and workers is not None:
+        log(note)
+    options = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", preload=[__name__])
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **{**options, **cluster_options})
     return Client(cluster)
+
+
+def dask_setup(worker) -> None:
+    """Dask preload of the local cluster's workers (make_client). Ctrl-C in a terminal reaches every process
+    of the job, the workers too, which then print tracebacks; the client shuts them down, so they ignore it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
+    """Close the client (and the local cluster it started). After an interruption the cancelled tasks'
+    warnings of the shutdown are noise: the finished points are on disk, so they are not shown."""
+    import logging
+
+    if interrupted:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        try:
+            client.run(_quiet_logs)
+        except Exception:  # a worker already gone: nothing left to quieten
+            pass
+    cluster = client.cluster
+    client.close()
+    if own_cluster and cluster is not None:
+        cluster.close()
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, point_function=run_point,

@@ -36,6 +36,8 @@ def choose_axes(dataset, x: str | None = None, y: str | None = None) -> tuple[st
     for name in (x, y):
         if name is not None and name not in dims:
             raise InputError(f"{name!r} is not an axis of this sweep; its axes are {', '.join(dims)}")
+    if x is not None and x == y:
+        raise InputError(f"--x and --y are both {x!r}: choose two different axes ({', '.join(dims)})")
     rest = [d for d in dims if d not in (x, y)]
     x = x or rest.pop(0)
     if y is None and rest:

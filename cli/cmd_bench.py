@@ -28,7 +28,7 @@ def register_retrieval(benchmarks) -> None:
                              f"or bench_quick.toml with --quick)")
     parser.add_argument("--quick", action="store_true", help="the small grid (under two minutes on 2 cores)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
-    parser.add_argument("--workers", type=count("--workers"), default=1,
+    parser.add_argument("--workers", type=count("value"), default=1,
                         help="processes running cells in parallel, at most one per core (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle_retrieval)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -35,14 +34,15 @@ def register(subparsers) -> None:
 
 
 def handle_sweep(args: argparse.Namespace) -> int:
-    from astrogate.analysis.sweep import check_out, make_client, run_sweep
+    from astrogate.analysis.sweep import check_out, close_client, make_client, run_sweep
     from astrogate.analysis.sweep_spec import load_spec
 
     # all checks happen before a cluster starts
     spec = load_spec(args.spec)
     out = Path(args.out or Path("runs") / spec.name)
     check_out(out, args.resume, spec)
-    client = make_client(args.scheduler, args.workers)
+    client = make_client(args.scheduler, args.workers, spec.n_points)
+    interrupted = False
     try:
         n_workers = len(client.scheduler_info()["workers"])
         where = args.scheduler or f"a local cluster of {n_workers} worker process{'es' if n_workers > 1 else ''}"
@@ -50,13 +50,10 @@ def handle_sweep(args: argparse.Namespace) -> int:
               f"writing to {out}")
         outcome = run_sweep(spec, out, client, resume=args.resume, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"interrupted: the finished points are in {out / 'points'}; continue with --resume", file=sys.stderr)
-        raise
+        interrupted = True
+        raise KeyboardInterrupt(f"the finished points are in {out / 'points'}; continue with --resume") from None
     finally:
-        cluster = client.cluster
-        client.close()
-        if cluster is not None and not args.scheduler:
-            cluster.close()
+        close_client(client, own_cluster=not args.scheduler, interrupted=interrupted)
     print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")
     if outcome.complete:
         print(f"wrote {out / 'sweep.nc'} and {out / 'results.csv'}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from astrogate import __version__
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A job started in the background of a script begins with SIGINT ignored; Brian2 (imported with the
+    # parser) then wraps SIG_IGN as if it were a function and fails on the first SIGINT. Python's own
+    # handler makes every SIGINT the KeyboardInterrupt handled below.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -38,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"astrogate: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("astrogate: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"astrogate: interrupted{f': {exc}' if str(exc) else ''}", file=sys.stderr)
         return 130
 
 

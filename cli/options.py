@@ -57,16 +57,6 @@ def count(name: str, minimum: int = 1, maximum: int = checks.MAX_COUNT):
 seed_type = _argument_type(_whole, checks.seed, "a seed (a whole number >= 0)")
 
 
-def nonempty_list(text: str, option: str) -> list[str]:
-    """A comma-separated list with no empty items, repeats dropped (first occurrence kept)."""
-    items = [item.strip() for item in text.split(",")]
-    if not any(items):
-        raise InputError(f"{option}: empty list")
-    if not all(items):
-        raise InputError(f"{option}: an empty item in {text!r}")
-    return list(dict.fromkeys(items))
-
-
 def check_outputs(args: argparse.Namespace) -> None:
     """--json, --plot and --raster checked before the run that fills them (a figure's format, not a folder)."""
     from astrogate.analysis.io import prepare_output

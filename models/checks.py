@@ -70,6 +70,16 @@ def seed(value, name: str = "seed") -> int:
     return whole_number(value, name, 0, MAX_SEED)
 
 
+def comma_list(text: str, name: str) -> list[str]:
+    """A comma-separated list with no empty items, repeats dropped (first occurrence kept)."""
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise InputError(f"{name}: empty list")
+    if not all(items):
+        raise InputError(f"{name}: an empty item in {text!r}")
+    return list(dict.fromkeys(items))
+
+
 def euler_steps(duration: float, dt: float) -> int:
     """The number of forward-Euler steps of a run, refused when it is absurd (and before int() overflows)."""
     duration = positive_number(duration, "duration")
