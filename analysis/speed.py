@@ -323,16 +323,19 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
 
 
 def _benchmark_network(N: int, K: int, weight_dtype: str, layout: str, gating: str, record_steps: int):
-    """The benchmark's network on the active device, its state applied; returns its handles."""
-    from astrogate.network import builder
+    """The benchmark's memory (the library's AstrocyteGatedMemory, without its Lyapunov sums) on the active
+    device, its state applied, in a Network; returns (memory, network)."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
 
     xi = random_patterns(N, K)
     params = benchmark_parameters(N).resolved(N)
     dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
-    handles = builder.build_network(xi, params, gating, record_every=record_steps * DT_MS, monitor_energy=False,
-                                    weight_dtype=dtype, overlap_layout=layout)
-    builder.apply_state(builder.state_values(handles, xi, params.cue_scale * xi[0]))
-    return handles
+    memory = AstrocyteGatedMemory(xi, params, gating=gating, record_every=record_steps * DT_MS, energy=False,
+                                  weight_dtype=dtype, overlap_layout=layout)
+    memory.set_cue(xi[0])
+    return memory, b2.Network(memory)
 
 
 def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
@@ -343,15 +346,15 @@ def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
     n_short, n_long = steps
     start = time.perf_counter()
     devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
-    handles = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
+    _, net = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    handles.net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
+    net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
     compiled = time.perf_counter() - start
 
     def seconds(n):
         start = time.perf_counter()
-        handles.net.run(n * DT_MS * b2.ms)
+        net.run(n * DT_MS * b2.ms)
         return time.perf_counter() - start
 
     # a warm-up pair, then a long run sized so that the difference lasts about a second
@@ -460,8 +463,8 @@ def build_standalone_project(N: int, K: int, variant: StandaloneVariant, n_steps
         gpu_id = b2.prefs.devices.cuda_standalone.cuda_backend.gpu_id
         for slot, code in cuda_instrumentation(gpu_id).items():
             b2.device.insert_code(slot, code)
-    handles = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
-    handles.net.run(n_steps * DT_MS * b2.ms)
+    handles, net = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
+    net.run(n_steps * DT_MS * b2.ms)
     b2.device.build(directory=str(build_dir), compile=compile, run=False, with_output=False)
     compiled = b2.device.timers["compile"].get("make", 0.0) if compile else 0.0
     return handles, build_dir, time.perf_counter() - start, compiled

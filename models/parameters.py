@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from astrogate.errors import InputError
 from astrogate.models.checks import euler_stable_dt
 from astrogate.models.similarity import Similarity, parse_similarity
+from astrogate.models.units import convert_fields
 
 # beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (MODEL.md)
 BETA_PER_NEURON = 20.0
@@ -15,6 +16,9 @@ BETA_PER_NEURON = 20.0
 
 @dataclass(frozen=True)
 class Parameters:
+    """Parameters of the model (MODEL.md's defaults). Times are plain numbers in ms, or Brian2 quantities
+    (``tau_u=10*ms``), which are converted to ms."""
+
     gamma: float = 3.0  # neural gain of v = tanh(gamma u)
     kappa: float = 1.0  # recurrent coupling
     beta: float | None = None  # allocation inverse temperature; None -> 20 N
@@ -25,6 +29,7 @@ class Parameters:
     cue_scale: float = 0.5  # u(0) = cue_scale * cue
 
     def __post_init__(self):
+        convert_fields(self, {"tau_u": "ms", "tau_g": "ms", "dt": "ms"})
         for name in asdict(self):
             check_field(name, getattr(self, name))
         # the one check of several fields together: dt against the time constants

@@ -50,6 +50,7 @@ import numpy as np
 from brian2 import Hz, ms, mV  # units only
 
 from astrogate.errors import InputError
+from astrogate.models.units import convert_fields
 
 NEURON_MODELS = ("rate", "poisson", "lif")
 SPIKING = ("poisson", "lif")
@@ -57,13 +58,14 @@ READOUTS = ("trace", "event")
 
 # -- neurons: u as in the rate model, spikes at rate nu_max (1 + tanh(gamma u)) / 2 ----------------------
 SPIKING_NEURON_EQUATIONS = """
-du/dt = (-u + I_rec + I_cue*int(t < t_cue_end)) / tau_u : 1
+du/dt = (-u + I_rec + I_cue*int(t < t_cue_end) + I_ext) / tau_u : 1
 rate = nu_max * (1 + tanh(gamma*u)) / 2 : Hz  # intended firing rate
 dr/dt = -r / tau_r : Hz                      # readout trace; += 1/tau_r per spike, so r estimates the rate
 dexpected/dt = rate : 1                      # integral of the intended rate: the expected spike count
 v                       : 1                  # rate-coded estimate 2 r / nu_max - 1, stored once per step
 I_rec                   : 1                  # recurrent input kappa K sum_mu g_mu F'(m_hat_mu) xi[mu, i] (summed)
 I_cue                   : 1                  # cue current, applied while t < t_cue_end
+I_ext                   : 1                  # the user's input (0 unless driven: run_regularly, summed synapses)
 gamma                   : 1 (shared, constant)       # neural gain
 tau_u                   : second (shared, constant)  # neuron time constant
 t_cue_end               : second (shared, constant)  # the cue current is on while t < t_cue_end
@@ -101,7 +103,8 @@ EVENT_OVERLAP_UPDATE = "m = 2*s/nu_max - pattern_mean"
 
 @dataclass(frozen=True)
 class SpikingParameters:
-    """Spiking neurons and the rate readout (times in ms, rates in Hz, potentials in mV)."""
+    """Spiking neurons and the rate readout (times in ms, rates in Hz, potentials in mV; Brian2 quantities
+    such as ``nu_max=100*Hz`` are converted to those units)."""
 
     nu_max: float = 200.0  # Hz, firing rate at tanh(gamma u) = 1
     tau_r: float = 20.0  # ms, readout time constant (rate estimate averages over ~tau_r)
@@ -112,6 +115,7 @@ class SpikingParameters:
     seed: int = 0  # Brian2's random numbers (Poisson draws) and the LIF initial phases
 
     def __post_init__(self):
+        convert_fields(self, {"nu_max": "Hz", "tau_r": "ms", "tau_m": "ms", "t_ref": "ms", "V_th": "mV"})
         for name in ("nu_max", "tau_r", "tau_m", "t_ref", "V_th"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

@@ -77,12 +77,13 @@ def test_wired_gating_has_a_synapse_per_plus_one_entry(problem):
     """The wiring is the patterns: (i, mu) connected from neurons to astrocytes, and (mu, i) back, exactly where
     pattern[mu, i] = +1; the overlaps it computes are those of the weighted network (traces compared above)."""
     from astrogate.models.patterns import validate_patterns
-    from astrogate.network import builder, devices
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
 
     xi = validate_patterns(problem.patterns)
     params = Parameters().resolved(xi.shape[1])
     devices.activate(devices.DeviceChoice("runtime", "numpy"), params.dt)
-    handles = builder.build_network(xi, params, "wired")
+    handles = AstrocyteGatedMemory(xi, params, gating="wired")
     plus = np.zeros_like(xi, dtype=bool)
     plus[np.asarray(handles.synapses["overlap"].j[:]), np.asarray(handles.synapses["overlap"].i[:])] = True
     np.testing.assert_array_equal(plus, xi > 0)
@@ -95,7 +96,8 @@ def test_wired_gating_has_a_synapse_per_plus_one_entry(problem):
 def test_wired_gating_refuses_what_it_cannot_wire(problem):
     from astrogate.analysis.recall import RecallProblem
     from astrogate.models.spiking_equations import SpikingParameters
-    from astrogate.network import builder, devices
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
 
     real = RecallProblem(problem.patterns * np.linspace(0.5, 1.5, problem.patterns.shape[1]), problem.cue)
     with pytest.raises(InputError, match="wired gating .* needs patterns of \\+-1 entries"):
@@ -105,9 +107,9 @@ def test_wired_gating_refuses_what_it_cannot_wire(problem):
                spiking=SpikingParameters(readout="event"))
     params = Parameters().resolved(problem.patterns.shape[1])
     devices.activate(devices.DeviceChoice("runtime", "numpy"), params.dt)
-    handles = builder.build_network(problem.patterns, params, "wired")
+    handles = AstrocyteGatedMemory(problem.patterns, params, gating="wired")
     with pytest.raises(InputError, match="compiles the patterns into the network"):
-        builder.state_values(handles, -problem.patterns, params.cue_scale * problem.cue)
+        handles.state_values(-problem.patterns, params.cue_scale * problem.cue)
 
 
 @pytest.mark.parametrize("similarity", ["linear", "power:3"])
@@ -305,7 +307,7 @@ def test_cpp_standalone_sums_the_gating_with_every_thread(problem, tmp_path, thr
         session.run(model.xi, model.params, u0, a0, duration=1.0, stop_after="code")
         code = {p.name: p.read_text() for p in (session.build_path / "code_objects").glob("*summed_variable*.cpp")}
     for synapses in ("overlap", "output", "overlap_total", "output_total", "normaliser", "neural_energy"):
-        source = next(text for name, text in code.items() if name.startswith(f"{synapses}_summed_variable"))
+        source = next(text for name, text in code.items() if name.startswith(f"agm_{synapses}_summed_variable"))
         assert "_partial_sums" in source, synapses
         assert ("#pragma omp for" in source) == (threads > 1), synapses
 

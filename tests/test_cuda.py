@@ -45,7 +45,7 @@ def test_cuda_code_is_generated_for_rate_and_spiking_networks(tmp_path, problem,
     # brian2cuda numbers repeated code objects (name_codeobject_1.cu) within one process
     kernels = [name for name, text in files.items() if "_codeobject" in name and name.endswith(".cu") and "__global__" in text]
     # the model's own updates became CUDA kernels: neuron and astrocyte Euler steps, the gating sums
-    for part in ("neurons_stateupdater", "astrocytes_stateupdater", "hub_lse"):
+    for part in ("agm_neurons_stateupdater", "agm_astrocytes_stateupdater", "agm_hub_lse"):
         assert any(name.startswith(part) for name in kernels), part
     makefile = files["makefile"]
     assert "-std=c++17" in makefile and "-arch=sm_80" in makefile
@@ -113,7 +113,7 @@ def test_speed_benchmark_cuda_project_times_its_loop_on_an_idle_gpu(tmp_path, ga
     assert order == sorted(order)
     assert main_cu.count("cudaDeviceSynchronize()") >= 3
     kernels = [name for name, text in files.items() if name.endswith(".cu") and "__global__" in text]
-    assert any(name.startswith("overlap_summed_variable") for name in kernels), sorted(kernels)
+    assert any(name.startswith("agm_overlap_summed_variable") for name in kernels), sorted(kernels)
     # the cpp-only parallel-sum template is not used on cuda_standalone
     assert not any("_partial_sums" in text for name, text in files.items() if "summed_variable" in name)
 

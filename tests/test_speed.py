@@ -183,7 +183,8 @@ def test_overlap_layouts_give_identical_trajectories():
     import numpy as np
 
     from astrogate.models.parameters import Parameters
-    from astrogate.network import builder, devices
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
 
     rng = np.random.default_rng(5)
     xi = rng.choice([-1.0, 1.0], size=(12, 25))
@@ -192,10 +193,10 @@ def test_overlap_layouts_give_identical_trajectories():
     finals = {}
     for layout in ("by_pattern", "by_neuron"):
         devices.activate(devices.DeviceChoice("runtime", "numpy"), params.dt)
-        handles = builder.build_network(xi, params, overlap_layout=layout)
-        builder.apply_state(builder.state_values(handles, xi, u0))
-        handles.net.run(5 * b2.ms)
-        finals[layout] = np.concatenate([handles.neurons.u[:], handles.astrocytes.g[:]])
+        memory = AstrocyteGatedMemory(xi, params, overlap_layout=layout)
+        memory.apply_state(memory.state_values(u0=u0))
+        b2.Network(memory).run(5 * b2.ms)
+        finals[layout] = np.concatenate([memory.neurons.u[:], memory.astrocytes.g[:]])
     assert np.array_equal(finals["by_pattern"], finals["by_neuron"])
 
 
