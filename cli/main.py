@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 
+import numpy as np
+
 from astrogate import __version__
 from astrogate.errors import InputError
 
@@ -40,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        # overflow is caught where it matters (a non-finite state is an error naming when and where), so
+        # NumPy's floating-point warnings would only add lines to that one-line error
+        with np.errstate(all="ignore"):
+            return int(args.handler(args) or 0)
     except InputError as exc:
         print(f"astrogate: error: {exc}", file=sys.stderr)
         return 2
