@@ -117,6 +117,9 @@ def _config_from_dict(data: dict, source: str) -> Config:
     for key in ("N", "instances", "cues"):
         if isinstance(bench[key], bool) or not isinstance(bench[key], int) or not 1 <= bench[key] <= MAX_COUNT:
             fail(f"benchmark.{key}", f"must be a positive integer, got {bench[key]!r}")
+    for key in ("pattern_sets", "corruptions"):
+        if not isinstance(bench[key], list) or not bench[key] or not all(isinstance(x, str) for x in bench[key]):
+            fail(f"benchmark.{key}", "must be a non-empty list of names")
     loads = bench["loads"]
     if not isinstance(loads, list) or not loads or not all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in loads):

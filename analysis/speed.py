@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.models.checks import MAX_COUNT, comma_list
+from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
@@ -139,6 +139,16 @@ class SpeedConfig:
     # they run at; each runs where its device's simulator ("cpp", "cuda") is selected
     variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
+
+    def __post_init__(self):
+        # the caps turn measurements off: NaN would compare False and silently turn the cap off instead
+        for name in ("memory_cap_gb", "naam_time_cap_s", "numpy_work", "standalone_work", "cuda_work"):
+            positive_number(getattr(self, name), name)
+        for name in ("repeats", "batch"):
+            whole_number(getattr(self, name), name, minimum=1)
+        if not self.sizes or not self.simulators:
+            raise InputError("a speed benchmark needs at least one size and one simulator")
+        self.sizes = list(dict.fromkeys(tuple(size) for size in self.sizes))
 
     @property
     def memory_cap_bytes(self) -> float:

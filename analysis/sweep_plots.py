@@ -33,6 +33,8 @@ REPLICATES = "seed"  # an axis of replicates: averaged over, never a facet
 def choose_axes(dataset, x: str | None = None, y: str | None = None) -> tuple[str, str | None, str | None]:
     """(x, y, facet): by default the first axes in the spec's order, seeds last."""
     dims = sorted(dataset.dims, key=lambda d: d == REPLICATES)  # stable: keeps the spec's order otherwise
+    if not dims:
+        raise InputError("this sweep has no axes (a single point): nothing to plot against")
     for name in (x, y):
         if name is not None and name not in dims:
             raise InputError(f"{name!r} is not an axis of this sweep; its axes are {', '.join(dims)}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from astrogate.cli.options import count
+
 
 def register(subparsers) -> None:
     sweep = subparsers.add_parser(
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
                     "to OUT/points at once; at the end OUT/sweep.nc (xarray) and OUT/results.csv.")
     sweep.add_argument("spec", metavar="SPEC", help="sweep spec, a TOML file (see runs/configs/)")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    sweep.add_argument("--workers", type=int, default=None,
+    sweep.add_argument("--workers", type=count("value"), default=None,
                        help="worker processes of the local cluster (default: one per core)")
     sweep.add_argument("--out", metavar="DIR", help="output folder (default runs/<spec name>)")
     sweep.add_argument("--resume", action="store_true", help="continue a sweep in OUT, skipping finished points")
