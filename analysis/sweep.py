@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.io import write_json, write_netcdf, write_table
-from astrogate.analysis.sweep_spec import SweepSpec, load_spec, point_parameters, point_values
+from astrogate.analysis.sweep_spec import SweepSpec, load_spec, pattern_count, point_parameters, point_values
 from astrogate.errors import InputError
 from astrogate.files import write_text
 from astrogate.models.checks import cap_workers
@@ -67,11 +67,6 @@ def run_point(values: dict, model: dict, build_root: str | None = None) -> dict:
     record["run_seconds"] = time.perf_counter() - start
     record["host"] = f"{socket.gethostname()}:{os.getpid()}"
     return record
-
-
-def pattern_count(values: dict) -> int:
-    """K, given directly or as load = K / N."""
-    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
 
 
 def simulate_point(values: dict, model: dict, build_root: str | None = None) -> dict:

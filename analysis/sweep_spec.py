@@ -218,11 +218,15 @@ def point_parameters(values: dict) -> Parameters:
     return Parameters(**params)
 
 
+def pattern_count(values: dict) -> int:
+    """K, given directly or as load = K / N."""
+    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
+
+
 def point_bytes(values: dict, model: dict) -> int:
     """Estimated peak memory of one point: its patterns and its batch of trials with their traces; a Brian2
     network also holds about 2 N K synapses (weights and indices)."""
-    N = values["N"]
-    K = values["K"] if "K" in values else max(1, int(round(values["load"] * N)))
+    N, K = values["N"], pattern_count(values)
     trials = values["trials"]
     traces = 2 * 8 * TRACE_SAMPLES * trials * K
     synapses = 2 * N * K * 48 if model["backend"] == "brian2" else 0
@@ -248,6 +252,9 @@ def _check_points(spec: SweepSpec, loc: _Locator) -> None:
                 euler_steps(spec.model["duration"], params.dt)
             except InputError as exc:
                 raise loc.error(f"at {where}: {exc}", "axes" if spec.axes else "fixed") from None
+        if pattern_count(values) < 1:
+            raise loc.error(f"at {where}: load = {values['load']:g} with N = {values['N']} is K = "
+                            f"{values['load'] * values['N']:.3g}, which rounds to no pattern", "axes" if spec.axes else "fixed")
         need = point_bytes(values, spec.model)
         if need > available:
             raise loc.error(f"at {where}: a point needs about {gib(need)} of memory, more than the {gib(available)} "

@@ -87,6 +87,8 @@ def euler_steps(duration: float, dt: float) -> int:
     if not math.isfinite(ratio) or ratio > MAX_STEPS:
         raise InputError(f"duration {duration:g} ms at dt = {dt:g} ms is {ratio:.3g} steps, more than "
                          f"{MAX_STEPS:.0e}: shorten the duration")
+    if round(ratio) < 1:
+        raise InputError(f"duration {duration:g} ms is shorter than one step dt = {dt:g} ms")
     return int(round(ratio))
 
 

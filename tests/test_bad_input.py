@@ -554,3 +554,15 @@ def test_the_local_cluster_listens_on_the_loopback_only():
         close_client(client, own_cluster=True)
     assert addresses and all(ip == "127.0.0.1" for ip in addresses), addresses
     assert "127.0.0.1" in dashboard
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("N = 20\nK = 4", "N = 2\nload = 0.2"), "rounds to no pattern"),
+    (("duration = 50.0", "duration = 0.01"), "shorter than one step"),
+])
+def test_sweep_points_that_would_fail_are_refused_up_front(tmp_path, change, fragment):
+    """Found by the fuzz test: specs accepted whose points then failed."""
+    from astrogate.analysis.sweep_spec import parse_spec
+
+    with pytest.raises(InputError, match=fragment):
+        parse_spec(SPEC.format(name="s", trials=2).replace(*change), tmp_path / "s.toml")

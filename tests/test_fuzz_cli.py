@@ -65,18 +65,21 @@ BAD_NUMBERS = ["nan", "inf", "-inf", "-1", "0", "1e308", "-1e308", "abc", "", "1
                "0x10", "1,5", " "]
 
 
-def number_text(low: float, high: float, integer: bool = False):
+def number_text(low: float, high: float, integer: bool = False, bad=()):
+    """(values in range, as text; values that should be refused or overflow, as text)."""
     good = (st.integers(int(low), int(high)) if integer else st.floats(low, high, allow_nan=False)).map(str)
-    return st.one_of(good, st.sampled_from(BAD_NUMBERS))
+    return good, st.sampled_from([*BAD_NUMBERS, *bad])
 
 
-RECALL_NUMBERS = {
-    "--K": number_text(1, 30, True), "--N": number_text(2, 40, True), "--seed": number_text(0, 2**32 + 5, True),
-    "--duration": number_text(0.05, 100.0), "--dt": number_text(0.05, 2.0), "--tau-u": number_text(0.5, 30.0),
-    "--tau-g": number_text(0.5, 40.0), "--beta": number_text(0.0, 1e4), "--gamma": number_text(0.1, 10.0),
-    "--kappa": st.one_of(number_text(0.0, 10.0), st.just("1e308")), "--cue-scale": number_text(-2.0, 2.0),
-    "--flip": number_text(-0.5, 1.5), "--correlation": number_text(-0.5, 1.5), "--tol": number_text(0.0, 1e-2),
-    "--target-pattern": number_text(-3, 40, True),
+RECALL_NUMBERS = {  # ranges whose runs take milliseconds; the bad values add the edges of each range
+    "--K": number_text(1, 30, True, ["10000000000000"]), "--N": number_text(2, 40, True, ["1"]),
+    "--seed": number_text(0, 2**32 - 1, True, ["4294967296", "-5"]),
+    "--duration": number_text(0.05, 100.0, bad=["0.01"]), "--dt": number_text(0.05, 0.4, bad=["20", "0.5"]),
+    "--tau-u": number_text(0.5, 30.0, bad=["0.05"]), "--tau-g": number_text(0.5, 40.0, bad=["0.05"]),
+    "--beta": number_text(0.0, 1e4), "--gamma": number_text(0.1, 10.0), "--kappa": number_text(0.0, 10.0),
+    "--cue-scale": number_text(-2.0, 2.0), "--flip": number_text(0.0, 1.0, bad=["1.5", "-0.5"]),
+    "--correlation": number_text(0.0, 1.0, bad=["1.5"]), "--tol": number_text(0.0, 1e-2),
+    "--target-pattern": number_text(0, 0, True, ["-3", "40"]),
 }
 
 
@@ -126,11 +129,13 @@ def special_file(tmp: Path, name: str):
 @st.composite
 def recall_argv(draw, tmp: Path):
     argv = ["recall"]
-    for option, values in RECALL_NUMBERS.items():
+    bad_share = draw(st.sampled_from([0.0, 0.0, 0.1, 0.5]))  # half the examples have only values in range
+    for option, (good, bad) in RECALL_NUMBERS.items():
         if draw(st.booleans()):
-            argv += [option, draw(values)]
+            argv += [option, draw(bad if draw(st.floats(0, 1)) < bad_share else good)]
     argv += ["--method", draw(st.sampled_from(["euler", "euler", "adaptive"]))]
     if draw(st.integers(0, 3)) == 0:  # arrays from files instead of generated patterns
+        argv = [a for i, a in enumerate(argv) if not (a == "--target-pattern" or argv[i - 1] == "--target-pattern")]
         for option, name in (("--patterns", "xi.npy"), ("--cue", "cue.npy")):
             if draw(st.integers(0, 4)) == 0:
                 path = draw(special_file(tmp, name))
@@ -138,7 +143,7 @@ def recall_argv(draw, tmp: Path):
                 path = tmp / name
                 np.save(path, draw(arrays()), allow_pickle=False)
             argv += [option, path]
-    json_path = draw(output_path(tmp, "r.json"))
+    json_path = draw(st.one_of(st.just(tmp / "r.json"), output_path(tmp, "r.json")))
     if json_path is not None:
         argv += ["--json", json_path]
     if draw(st.integers(0, 5)) == 0:  # figures are the slow part: fewer of them
@@ -261,32 +266,55 @@ def toml_value(value) -> str:
     return str(value)
 
 
+VALID_FIELDS = {  # values a point runs in milliseconds with
+    "N": st.integers(2, 30), "K": st.integers(1, 8), "load": st.floats(0.05, 2.0), "trials": st.integers(1, 4),
+    "seed": st.integers(0, 100), "flip": st.floats(0, 1), "mask": st.floats(0, 1), "correlation": st.floats(0, 1),
+    "tau_ratio": st.floats(0.5, 5.0), "beta": st.floats(0, 100), "gamma": st.floats(0.5, 5), "kappa": st.floats(0, 3),
+    "tau_u": st.floats(1, 20), "tau_g": st.floats(1, 40), "dt": st.floats(0.01, 0.2), "cue_scale": st.floats(0, 1),
+    "similarity": st.sampled_from(["quadratic", "linear", "power:3"]),
+}
+
+
 @st.composite
 def sweep_specs(draw) -> str:
+    """Specs with values in range (half the examples), or any of TOML_VALUES and unknown names."""
+    clean = draw(st.booleans())
+
+    def value(key):
+        if clean or (key in VALID_FIELDS and draw(st.booleans())):
+            return draw(VALID_FIELDS[key])
+        return draw(TOML_VALUES)
+
+    keys = st.sampled_from(sorted(VALID_FIELDS) if clean else SPEC_FIELDS)
     lines = ["[sweep]"]
-    if draw(st.booleans()):
+    if not clean and draw(st.booleans()):
         lines.append(f"name = {json.dumps(draw(st.sampled_from(['ok', '', '..', '../../escape', 'a/b', '.'])))}")
-    lines += ["[model]", f"duration = {toml_value(draw(st.one_of(st.floats(0.5, 60.0), TOML_VALUES)))}"]
+    duration = draw(st.floats(0.5, 60.0)) if clean or draw(st.booleans()) else draw(TOML_VALUES)
+    lines += ["[model]", f"duration = {toml_value(duration)}"]
     if draw(st.booleans()):
-        lines.append(f"method = {json.dumps(draw(st.sampled_from(['euler', 'adaptive', 'rk4'])))}")
+        lines.append(f"method = {json.dumps(draw(st.sampled_from(['euler', 'adaptive'] + ([] if clean else ['rk4']))))}")
+    fixed = {key: value(key) for key in draw(st.lists(keys, max_size=5, unique=True))}
+    if clean or draw(st.integers(0, 4)):  # mostly a plausible size, so that specs get past the first checks
+        if "load" not in fixed:
+            fixed.setdefault("K", draw(VALID_FIELDS["K"]))
+        fixed.setdefault("N", draw(VALID_FIELDS["N"]))
+        fixed.setdefault("trials", draw(VALID_FIELDS["trials"]))
+    if clean:  # one of each pair that give the same quantity two ways
+        fixed.pop("load" if "K" in fixed else "K", None) if "K" in fixed and "load" in fixed else None
+        fixed.pop("tau_ratio", None) if "tau_g" in fixed else None
     lines.append("[fixed]")
-    fixed = draw(st.dictionaries(st.sampled_from(SPEC_FIELDS), st.one_of(TOML_VALUES, st.integers(2, 30)),
-                                 max_size=6))
-    if draw(st.integers(0, 4)):  # mostly a plausible size, so that specs get past the first checks
-        fixed.setdefault("N", draw(st.integers(2, 30)))
-        fixed.setdefault("K", draw(st.integers(1, 8)))
-        fixed.setdefault("trials", draw(st.integers(1, 4)))
-    lines += [f"{key} = {toml_value(value)}" for key, value in fixed.items()]
+    lines += [f"{key} = {toml_value(v)}" for key, v in fixed.items()]
     lines.append("[axes]")
-    for key in draw(st.lists(st.sampled_from(SPEC_FIELDS), max_size=2, unique=True)):
-        if key in fixed:
+    for key in draw(st.lists(keys, max_size=2, unique=True)):
+        if key in fixed or (clean and key in ("K", "load", "tau_g", "tau_ratio")):
             continue
-        if draw(st.booleans()):
-            values = draw(st.lists(st.one_of(TOML_VALUES, st.integers(1, 20)), max_size=4))
+        if clean or draw(st.booleans()):
+            values = draw(st.lists(st.builds(value, st.just(key)), min_size=1 if clean else 0, max_size=4,
+                                   unique_by=str if clean else None))
             lines.append(f"{key} = {{ values = [{', '.join(toml_value(v) for v in values)}] }}")
         else:
             num = draw(st.sampled_from([0, 1, 3, 10**8, 10**12, -1]))
-            lines.append(f"{key} = {{ start = {toml_value(draw(TOML_VALUES))}, stop = {toml_value(draw(TOML_VALUES))}, "
+            lines.append(f"{key} = {{ start = {toml_value(value(key))}, stop = {toml_value(value(key))}, "
                          f"num = {num} }}")
     return "\n".join(lines) + "\n"
 
