@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from astrogate.files import write_output, write_text
 
 def to_jsonable(obj):
     """NumPy arrays and scalars as lists and floats (float64 repr round-trips exactly)."""
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # dicts and result objects such as RecallResult
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
@@ -80,3 +82,18 @@ def prepare_output(path: str | Path, what: str = "output") -> Path:
     if path.is_dir():
         raise InputError(f"{what} {str(path)!r} is a folder, expected a file path")
     return path
+
+
+def write_csv(rows: list[dict], path: str | Path, columns=None, float_format: str | None = None) -> Path:
+    """Rows of dicts as a CSV table (columns: `columns`, or the first row's keys); floats formatted with
+    `float_format` (for example ".6g") where given, else as Python writes them."""
+    columns = list(columns if columns is not None else rows[0])
+
+    def write(fh):
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (format(v, float_format) if float_format and isinstance(v, float) else v)
+                             for k, v in row.items()})
+
+    return write_output(path, "CSV output", write)

@@ -16,7 +16,7 @@ shifted exponents stay far from overflow and the largest never underflows; `soft
 checks this bound. After the step lse becomes lse + ln Z = logsumexp(a), so ln g = a - lse - ln Z
 never underflows even where g does.
 
-Per step, in this order (network/builder.py sets it; all from the state at t, so that u and a take one
+Per step, in this order (network/memory.py sets it; all from the state at t, so that u and a take one
 forward-Euler step from the same state, as in the abstract model):
     1. v = tanh(gamma u)                  2. m (summed)           3. numerators exp(a - lse)
     4. Z (summed into the hub)            5. g = numerator / Z, astrocyte output h = kappa K g F'(m)

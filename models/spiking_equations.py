@@ -47,7 +47,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from brian2 import Hz, ms, mV  # units only
 
 from astrogate.errors import InputError
 from astrogate.models.units import convert_fields
@@ -101,6 +100,12 @@ EVENT_ON_SPIKE = "s_post += weight / tau_r_post"
 EVENT_OVERLAP_UPDATE = "m = 2*s/nu_max - pattern_mean"
 
 
+def check_neuron_model(neuron: str) -> None:
+    """An InputError naming the neuron models, for any other name."""
+    if neuron not in NEURON_MODELS:
+        raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+
+
 @dataclass(frozen=True)
 class SpikingParameters:
     """Spiking neurons and the rate readout (times in ms, rates in Hz, potentials in mV; Brian2 quantities
@@ -125,8 +130,7 @@ class SpikingParameters:
 
     def check(self, neuron: str, dt: float) -> None:
         """Refuse what the neuron model cannot do at this time step."""
-        if neuron not in NEURON_MODELS:
-            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+        check_neuron_model(neuron)
         if self.nu_max * dt * 1e-3 > 1:
             raise InputError(f"nu_max dt = {self.nu_max * dt * 1e-3:g} > 1: a Poisson neuron cannot fire more "
                              f"than once per step; lower --nu-max or --dt")
@@ -191,6 +195,8 @@ def neuron_group_options(neuron: str) -> dict:
 
 def neuron_values(sp: SpikingParameters, neuron: str) -> dict:
     """Shared neuron variables with units."""
+    from brian2 import Hz, ms, mV  # units only; imported here so that the parameters alone need no Brian2
+
     values = {"nu_max": sp.nu_max * Hz, "tau_r": sp.tau_r * ms}
     if neuron == "lif":
         values.update(V_th=sp.V_th * mV, tau_m=sp.tau_m * ms, t_ref=sp.t_ref * ms)

@@ -121,8 +121,7 @@ class AstrocyteGatedMemory(_brian_object_base()):
         K, N = xi.shape
         params = params.resolved(N)
         check_gating(gating, params, xi)
-        if neuron not in spk.NEURON_MODELS:
-            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(spk.NEURON_MODELS)}")
+        spk.check_neuron_model(neuron)
         if method not in METHODS:
             raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
         if overlap_layout not in OVERLAP_LAYOUTS:

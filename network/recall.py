@@ -30,7 +30,7 @@ from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
-from astrogate.models.spiking_equations import NEURON_MODELS, SPIKING, SpikingParameters
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
 from astrogate.network import devices
 from astrogate.network.memory import AstrocyteGatedMemory
 
@@ -48,8 +48,7 @@ class Brian2Session:
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
-        if neuron not in NEURON_MODELS:
-            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+        check_neuron_model(neuron)
         if spiking is not None and neuron not in SPIKING:
             raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
         self.gating = gating
@@ -223,80 +222,6 @@ def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, 
         stop_reason="full duration",
         extra={"neuron_u": results["neuron_u"][keep], "neuron_v": results["neuron_v"][keep]},
     )
-
-
-def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",
-                      tol: float = 1e-8, device: str = "runtime", target: str = "cython",
-                      gating: str = "factorised", build_dir=None, record_every: float | None = None,
-                      current=None, t_current: float = 0.0, session: Brian2Session | None = None,
-                      compute_capability: float | None = None, neuron: str = "rate",
-                      spiking: SpikingParameters | None = None, threads: int = 1) -> dict:
-    """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
-    plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
-    and build/run times in `timings`.
-    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
-    record_every, neuron, spiking and threads come from the session)."""
-    from astrogate.analysis.recall import result_record
-
-    if method != "euler":
-        raise InputError(f"the brian2 backend integrates with forward Euler at dt: method must be 'euler', got {method!r}")
-    if tol < 0 or not np.isfinite(tol):
-        raise InputError(f"tol must be >= 0, got {tol!r}")
-    own_session = session is None
-    if own_session:
-        session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
-                                compute_capability=compute_capability, spiking=spiking, threads=threads)
-    if session.choice.name == "cuda_standalone":
-        require_gpu()
-    try:
-        model = AstroGateModel(problem.patterns, params)
-        u0, a0 = model.initial_state(problem.cue)
-        memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
-        n_steps = euler_steps(duration, model.params.dt)
-        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
-        info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
-                else None, "gating": session.gating,
-                "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
-                "neuron_sample": memory.neuron_sample,
-                # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
-                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
-                "neuron": session.neuron, "threads": session.choice.threads}
-        if session.spiking is not None:
-            info["spiking"] = spike_summary(model, session.spiking, results, duration)
-        return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
-    finally:
-        if own_session:
-            session.close()
-
-
-RESIDUAL_SAMPLES = 1000
-
-
-def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, duration: float) -> dict:
-    """Spiking parameters, per-neuron counts, the raster of the first neurons, and the rate-coded gains
-    against softmax(beta F(m_hat)) at every recorded step (all K patterns)."""
-    from astrogate.analysis.spiking import late_half, softmax_residual_trace
-
-    counts, expected = results["spike_counts"], results["expected_counts"]
-    residual = softmax_residual_trace(model, results["m"], results["g"])
-    stride = -(-len(residual) // RESIDUAL_SAMPLES)  # the record keeps at most RESIDUAL_SAMPLES of the trace
-    return {
-        "params": sp.to_dict(),
-        "spike_counts": counts,
-        "expected_counts": expected,  # integral of nu_max (1 + tanh(gamma u)) / 2 over the run
-        "mean_rate_hz": float(counts.sum() / model.N / (duration * 1e-3)),
-        # (count - expected) / sqrt(expected) over all neurons together: ~N(0, 1) for Poisson neurons
-        "total_count_z": float((counts.sum() - expected.sum()) / np.sqrt(max(expected.sum(), 1.0))),
-        "raster_neurons": results.get("raster_neurons", 0),  # neurons 0 .. raster_neurons - 1
-        "raster_i": results.get("raster_i", np.array([], dtype=int)),
-        "raster_t": results.get("raster_t", np.array([])),
-        "trace_t": results["steps"][::stride] * model.params.dt,
-        "softmax_residual_trace": residual[::stride],  # max_mu |g - softmax(beta F(m_hat))|
-        "mean_softmax_residual": float(np.mean(late_half(residual))),  # second half, every recorded step
-        # all K, averaged over the second half (the record's traces keep only a few patterns)
-        "late_mean_gains": np.mean(late_half(results["g"]), axis=0),
-        "late_mean_overlaps": np.mean(late_half(results["m"]), axis=0),
-    }
 
 
 def require_gpu() -> None:

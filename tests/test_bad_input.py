@@ -195,7 +195,7 @@ def test_negative_seed_is_refused(capsys, command):
 
 
 def test_negative_seed_in_a_bench_config_is_refused(tmp_path):
-    from astrogate.analysis.benchmark import load_config
+    from astrogate.analysis.benchmark import load_benchmark_config as load_config
 
     path = tmp_path / "b.toml"
     path.write_text(BENCH.format(seed=-1, N=32, loads="[0.5]"))

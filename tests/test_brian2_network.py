@@ -13,7 +13,7 @@ gains still agree to 1e-100, since both runs reach the same fixed point.
 import numpy as np
 import pytest
 
-from astrogate.analysis.recall import generated_problem, run_recall
+from astrogate.analysis.recall import generated_problem, recall
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.parameters import Parameters
@@ -30,11 +30,11 @@ def problem():
 
 
 def abstract(problem, params, duration=DURATION, **kwargs):
-    return run_recall(problem, params, duration=duration, tol=0.0, **kwargs)
+    return recall(problem, params, duration=duration, tol=0.0, **kwargs)
 
 
 def brian2(problem, params, duration=DURATION, **options):
-    return run_recall(problem, params, duration=duration, tol=0.0, backend="brian2", **options)
+    return recall(problem, params, duration=duration, tol=0.0, backend="brian2", **options)
 
 
 def assert_agrees(net, ref):
@@ -205,7 +205,7 @@ def test_bad_options_are_input_errors(problem, options, message):
     kwargs = dict(duration=DURATION, tol=0.0, target="numpy")
     kwargs.update(options)
     with pytest.raises(InputError, match=message):
-        run_recall(problem, Parameters(), backend="brian2", **kwargs)
+        recall(problem, Parameters(), backend="brian2", **kwargs)
 
 
 def test_dense_gating_needs_quadratic_similarity(problem):
@@ -240,7 +240,8 @@ def test_bad_patterns_give_the_abstract_backends_errors():
 def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, tmp_path):
     """One build, three runs through run_args: the problem, another pattern set with other parameters,
     and the problem again; each agrees with the abstract model (and so with a fresh build of its own)."""
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
@@ -266,7 +267,8 @@ def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, 
 
 @pytest.mark.compile
 def test_cpp_standalone_wired_reruns_new_parameters_and_rebuilds_for_new_patterns(problem, tmp_path):
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other_params = params.updated(beta=300.0, tau_g=5.0, gamma=2.0, kappa=0.5)
@@ -333,7 +335,8 @@ def test_cpp_standalone_with_two_threads_matches_abstract_euler(problem, gating,
 
 
 def test_runtime_session_rebuilds_wired_gating_for_new_patterns(problem):
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)

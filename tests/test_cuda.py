@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrogate.analysis.recall import generated_problem, run_recall
+from astrogate.analysis.recall import generated_problem, recall
 from astrogate.models.parameters import Parameters
 
 pytestmark = pytest.mark.brian2
@@ -84,7 +84,7 @@ def test_cuda_standalone_agrees_with_cpp_standalone(problem, gating):
     """As brian2cuda's own consistency tests: same network, both devices, float tolerance."""
     if detect_compute_capability() is None:
         pytest.skip("no NVIDIA GPU")
-    results = {device: run_recall(problem, Parameters(), duration=50.0, tol=0.0, backend="brian2",
+    results = {device: recall(problem, Parameters(), duration=50.0, tol=0.0, backend="brian2",
                                   device=device, gating=gating)
                for device in ("cpp_standalone", "cuda_standalone")}
     cpp, cuda = results["cpp_standalone"], results["cuda_standalone"]
