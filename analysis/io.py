@@ -68,10 +68,20 @@ def save_figure(fig, path: str | Path, what: str = "plot", **savefig_options) ->
 
     path = figure_path(path, what)
     try:
-        return write_output(path, what, lambda fh: fig.savefig(fh, format=path.suffix[1:].lower(), **savefig_options),
-                            binary=True)
+        return write_output(path, what, lambda fh: fig.savefig(_Named(fh, str(path)), format=path.suffix[1:].lower(),
+                                                               **savefig_options), binary=True)
     finally:
         plt.close(fig)
+
+
+class _Named:
+    """A file object named after the output it fills (not its temporary file): what savefig's callers see."""
+
+    def __init__(self, fh, name: str):
+        self._fh, self.name = fh, name
+
+    def __getattr__(self, attribute):
+        return getattr(self._fh, attribute)
 
 
 def prepare_output(path: str | Path, what: str = "output") -> Path:

@@ -34,14 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # A job started in the background of a script begins with SIGINT ignored; Brian2 (imported with the
-    # parser) then wraps SIG_IGN as if it were a function and fails on the first SIGINT. Python's own
-    # handler makes every SIGINT the KeyboardInterrupt handled below.
+    # A job started in the background of a script begins with SIGINT ignored; Brian2, once imported, then
+    # wraps SIG_IGN as if it were a function and fails on the first SIGINT. Python's own handler, installed
+    # before anything imports Brian2, makes every SIGINT the KeyboardInterrupt handled below.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()  # inside the try: Ctrl-C while the subcommands import is an interruption too
+        args = parser.parse_args(argv)
         # overflow is caught where it matters (a non-finite state is an error naming when and where), so
         # NumPy's floating-point warnings would only add lines to that one-line error
         with np.errstate(all="ignore"):
