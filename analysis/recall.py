@@ -235,6 +235,11 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     goal = retrieved if problem.target is None else problem.target
     measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None])
     energy = np.asarray(trajectory.energy)
+    if not np.all(np.isfinite(energy)):  # a finite state whose L overflows (a tiny beta, a huge kappa)
+        first = int(np.argmax(~np.isfinite(energy)))
+        raise InputError(f"the Lyapunov function L became non-finite (overflow) by t = {trajectory.t[first]:g} ms: "
+                         f"its scales kappa K N = {model.kappa_K * model.N:g} and kappa K N / beta (beta = "
+                         f"{model.beta:g}) exceed float64; use beta = 0 for no allocation, or smaller kappa")
     record = {
         "backend": backend,
         "params": model.params.to_dict(),

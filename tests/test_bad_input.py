@@ -569,3 +569,9 @@ def test_sweep_points_that_would_fail_are_refused_up_front(tmp_path, change, fra
 
     with pytest.raises(InputError, match=fragment):
         parse_spec(SPEC.format(name="s", trials=2).replace(*change), tmp_path / "s.toml")
+
+
+@pytest.mark.parametrize("argv", [["--beta", "1e-320"], ["--kappa", "1e307"]])
+def test_a_finite_state_whose_lyapunov_function_overflows_is_one_line(capsys, argv):
+    """Found by the fuzz test: beta = 1e-320 ran to a finite state with L = -inf (its entropy term kappa K N / beta)."""
+    refused(["recall", *SMALL, *argv], capsys, "non-finite (overflow)")
