@@ -8,7 +8,7 @@ from astrogate.cli.options import count
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed)", description=__doc__)
+    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, mqar)", description=__doc__)
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for register_benchmark in BENCHMARKS:
         register_benchmark(benchmarks)
@@ -36,7 +36,13 @@ def register_speed(benchmarks) -> None:
     register(benchmarks)
 
 
-BENCHMARKS = (register_retrieval, register_speed)
+def register_mqar(benchmarks) -> None:
+    from astrogate.cli.cmd_attention import register_mqar as register
+
+    register(benchmarks)
+
+
+BENCHMARKS = (register_retrieval, register_speed, register_mqar)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:
