@@ -575,3 +575,36 @@ def test_sweep_points_that_would_fail_are_refused_up_front(tmp_path, change, fra
 def test_a_finite_state_whose_lyapunov_function_overflows_is_one_line(capsys, argv):
     """Found by the fuzz test: beta = 1e-320 ran to a finite state with L = -inf (its entropy term kappa K N / beta)."""
     refused(["recall", *SMALL, *argv], capsys, "non-finite (overflow)")
+
+
+# -- the attention subcommands (issue 19) get the same checks ------------------------------------------
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["attention", "--seed", "-1"], "seed must be at least 0"),
+    (["attention", "--duration", "1e308"], "more than 1e+09"),
+    (["attention", "--T", "1000000000"], "GiB of memory"),
+    (["attention", "--n", "99999999999999"], "n must be at most"),
+    (["bench", "mqar", "--quick", "--loads", "100000000", "--out", "/nonexistent/x"], "GiB of memory"),
+    (["bench", "mqar", "--seed", "-1", "--out", "/nonexistent/x"], "seed must be at least 0"),
+    (["bench", "mqar", "--replot", "/dev/null"], "Not a directory"),
+])
+def test_attention_and_mqar_options_are_checked(capsys, argv, fragment):
+    refused(argv, capsys, fragment)
+
+
+def test_attention_arrays_must_be_real_and_outputs_go_through_the_writer(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    files = {name: write_array(tmp_path, f"{name}.npy", rng.normal(size=shape))
+             for name, shape in (("queries", (2, 4)), ("keys", (6, 4)), ("values", (6, 3)))}
+    complex_keys = write_array(tmp_path, "ck.npy", rng.normal(size=(6, 4)) + 1j)
+    refused(["attention", "--queries", files["queries"], "--keys", complex_keys, "--values", files["values"]], capsys,
+            "keys: complex numbers")
+    old = os.umask(0o027)
+    try:
+        code, _, err = run(["attention", "--queries", files["queries"], "--keys", files["keys"], "--values",
+                            files["values"], "--out", str(tmp_path / "out")], capsys)
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert stat.S_IMODE((tmp_path / "out" / "gains.npy").stat().st_mode) == 0o640
+    assert np.load(tmp_path / "out" / "gains.npy").shape == (2, 6)

@@ -1,6 +1,8 @@
 """Property-based fuzzing of the command line (issue 17): numeric and path options of every subcommand,
 malformed pattern arrays, sweep specs and benchmark configs.
 
+(attention and bench mqar came with issue 19 and are fuzzed the same way.)
+
 The properties: no run prints a traceback; every refusal exits 2 with one line on stderr; every accepted
 run exits 0 with finite outputs. Accepted runs are exercised where they take milliseconds: `recall` on the
 abstract backend (numbers, paths, arrays) and one point of each accepted sweep spec. For the subcommands
@@ -223,6 +225,18 @@ INVALID_BY_COMMAND = {
         "--workers": st.sampled_from(["0", "-1", "abc"]),
         "--scheduler": st.sampled_from(["bogus://x", "tcp://", "://", "tcp://[::1"])},
     ("plot",): {"sweep_dir": st.sampled_from(["{tmp}", "{tmp}/missing", "/dev/null"])},
+    ("attention",): {
+        "--seed": st.sampled_from(["-1", "abc", "1.5", "4294967296"]),
+        "--duration": st.sampled_from(["nan", "inf", "-1", "0", "1e308"]), "--tol": st.sampled_from(["-1", "nan"]),
+        "--scale": st.sampled_from(["nan", "-1", "0"]), "--tau-y": st.sampled_from(["0", "nan", "-1"]),
+        **{f"--{name}": st.sampled_from(["0", "-1", "1e30", "x"]) for name in ("T", "n", "d", "D")},
+        "--queries": st.sampled_from(["{tmp}", "/dev/null", "{tmp}/missing.npy", "{tmp}/bad.toml"])},
+    ("bench", "mqar", "--out", "{tmp}/mqar"): {
+        "--seed": st.sampled_from(["-1", "abc"]), "--d": st.sampled_from(["1", "0", "abc", "1e30"]),
+        "--D": st.sampled_from(["1", "-4"]), "--sequences": st.sampled_from(["0", "-1"]),
+        "--queries": st.sampled_from(["0", "nan"]),
+        "--loads": st.sampled_from(["", ",", "a", "0", "8,,16", "100000000000"]),
+        "--replot": st.sampled_from(["{tmp}", "/dev/null", "{tmp}/missing"])},
 }
 
 
