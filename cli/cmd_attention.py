@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     files.add_argument("--keys", metavar="K.npy", help="n x d keys")
     files.add_argument("--values", metavar="V.npy", help="n x D values")
     for name, default in GENERATED.items():
-        files.add_argument(f"--{name}", type=count(name), default=default,
+        files.add_argument(f"--{name}", type=int, default=default,
                            help=f"generated: {name} (default %(default)s)")
     files.add_argument("--seed", type=seed_type, default=0, help="generated: random seed (default %(default)s)")
     model = parser.add_argument_group("attention")
@@ -57,10 +57,10 @@ def load_or_generate(args: argparse.Namespace):
         if any(path is None for path in given):
             raise InputError("--queries, --keys and --values go together: give all three files, or none to generate")
         return (load_array(args.queries, "queries"), load_array(args.keys, "keys"), load_array(args.values, "values"))
+    from astrogate.models.checks import require_memory, whole_number
+
     for name in GENERATED:
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    from astrogate.models.checks import require_memory
+        whole_number(getattr(args, name), f"--{name}", minimum=1)
 
     # the three arrays, and the T x n logits with their traces
     require_memory(8 * (args.T * args.d + args.n * (args.d + args.D) + 2 * TRACE_SAMPLES * args.T * args.n),

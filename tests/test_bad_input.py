@@ -583,7 +583,7 @@ def test_a_finite_state_whose_lyapunov_function_overflows_is_one_line(capsys, ar
     (["attention", "--seed", "-1"], "seed must be at least 0"),
     (["attention", "--duration", "1e308"], "more than 1e+09"),
     (["attention", "--T", "1000000000"], "GiB of memory"),
-    (["attention", "--n", "99999999999999"], "n must be at most"),
+    (["attention", "--n", "99999999999999"], "--n must be at most"),
     (["bench", "mqar", "--quick", "--loads", "100000000", "--out", "/nonexistent/x"], "GiB of memory"),
     (["bench", "mqar", "--seed", "-1", "--out", "/nonexistent/x"], "seed must be at least 0"),
     (["bench", "mqar", "--replot", "/dev/null"], "Not a directory"),
