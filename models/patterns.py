@@ -94,7 +94,8 @@ def real_array(values, source: str) -> np.ndarray:
     if kind not in "biuf":
         names = {"M": "dates", "m": "time differences", "U": "strings", "S": "byte strings", "O": "Python objects",
                  "V": "raw bytes"}
-        raise InputError(f"{source}: {names.get(kind, 'not numbers')} ({array.dtype}); expected real numbers")
+        raise InputError(f"{source}: not a numeric array: {names.get(kind, 'not numbers')} ({array.dtype}); "
+                         f"expected real numbers")
     return array.astype(float, copy=False)
 
 
