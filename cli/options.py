@@ -66,13 +66,6 @@ def check_outputs(args: argparse.Namespace) -> None:
             prepare_output(getattr(args, option), what)
 
 
-def workers_for(requested: int, tasks: int) -> int:
-    """requested worker processes capped at the cores and the tasks; says so when it caps."""
-    workers, note = checks.cap_workers(requested, tasks)
-    if note:
-        print(note)
-    return workers
-
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model parameters (MODEL.md defaults)")
