@@ -67,18 +67,24 @@ def file_problem(patterns_path, cue_path, target: int | None = None) -> RecallPr
 
 
 def run_recall(problem: RecallProblem, params: Parameters, duration: float = 500.0, method: str = "euler",
-               tol: float = 1e-8, backend: str = "abstract", **backend_options) -> dict:
-    """Run one retrieval and return the result record (see module docstring)."""
+               tol: float = 1e-8, backend: str = "abstract", stop: str = "fixed_point", dtype: str = "float64",
+               **backend_options) -> dict:
+    """Run one retrieval and return the result record (see module docstring). stop and dtype: see
+    AstroGateModel.run (abstract backend only)."""
     if backend == "abstract":
         if backend_options:
             raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
         model = AstroGateModel(problem.patterns, params)
         start = time.perf_counter()
-        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol)
+        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype)
         timings = {"run_seconds": time.perf_counter() - start}
         return result_record(model, trajectory, problem, timings, backend="abstract")
     if backend == "brian2":
         from astrogate.network.recall import run_brian2_recall  # Brian2 is imported only when asked for
+
+        if (stop, dtype) != ("fixed_point", "float64") or method == "exponential_euler":
+            raise InputError("the brian2 backend runs forward Euler in float64 for the whole duration: "
+                             "--stop, --dtype and --method exponential_euler apply to the abstract backend")
 
         return run_brian2_recall(problem, params, duration=duration, method=method, tol=tol, **backend_options)
     raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -110,6 +116,7 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "energy_scale": float(np.max(np.abs(energy))),
         "converged": bool(trajectory.converged),
         "stop_reason": trajectory.stop_reason,
+        "stop_rule": str(trajectory.stop_rule),  # "fixed point", "decided" or "time limit"
         "t_converged": float(trajectory.t_converged),
         "steps": trajectory.steps,
         "method": trajectory.method,
@@ -147,7 +154,9 @@ def summary(result: dict) -> str:
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")
-    if result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
+    if result.get("stop_rule") == "decided":
+        when = f"outcome decided at t = {result['t_converged']:.1f} ms (stopped before the fixed point)"
+    elif result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
         when = f"converged at t = {result['t_converged']:.1f} ms"
     elif result["converged"]:  # the brian2 backend runs the full duration and judges the end state
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"

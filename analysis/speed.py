@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from astrogate.analysis.speed_retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_SIZES
 from astrogate.errors import InputError
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
@@ -75,7 +76,8 @@ NAAM_REFERENCE_STEP = (1000, 100, 0.11)
 # the cost of a step does not depend on beta
 BETA_CAP = 1e5
 
-SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam")
+# "retrieval": time per retrieved cue against modern Hopfield (analysis/speed_retrieval.py, its own sizes)
+SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam", "retrieval")
 CSV_COLUMNS = ("simulator", "N", "K", "seconds_per_step", "seconds_per_simulated_second", "ratio_to_limit",
                "build_seconds", "compile_seconds", "peak_rss_mb", "gpu_memory_mb", "synaptic_mb", "threads",
                "weight_dtype", "trials_per_second", "fraction_of_gemm_peak", "status", "note")
@@ -138,6 +140,7 @@ class SpeedConfig:
     # they run at; each runs where its device's simulator ("cpp", "cuda") is selected
     variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
+    retrieval_sizes: tuple = RETRIEVAL_SIZES  # (N, K) of the retrieval rows
 
     @property
     def memory_cap_bytes(self) -> float:
@@ -173,7 +176,8 @@ def targets_config() -> SpeedConfig:
 
 def quick_config() -> SpeedConfig:
     sizes = [(N, K) for N in (1000, 3000) for K in (100, 300)]
-    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32)
+    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32,
+                       retrieval_sizes=QUICK_RETRIEVAL_SIZES)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -820,6 +824,11 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                            f"{r['one_core'] * 1e3:.1f} ms, {os.cpu_count()} cores {r['all_cores'] * 1e3:.1f} ms")
                      if fast else "Kozachkov, Slotine & Krotov; one cue; O(N^2 K) per step"))
 
+    retrieval = None
+    if "retrieval" in sims:
+        from astrogate.analysis.speed_retrieval import run_retrieval_rows
+
+        retrieval = run_retrieval_rows(config.retrieval_sizes, config.batch, config.repeats, out, log)
     exponents = fit_exponents(rows)
     settings = {f.name: getattr(config, f.name) for f in fields(config)}
     settings["variant_sizes"] = {v.name: sizes for v, sizes in config.variant_sizes.items()}
@@ -828,6 +837,8 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                "naam_exponents": fit_naam_exponents(rows),
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
+    if retrieval is not None:
+        summary["retrieval"] = retrieval
     write_csv(rows, out / "speed.csv")
     plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
@@ -1040,7 +1051,10 @@ def replot(out_dir: str | Path) -> dict:
     if summary.is_file():
         import json
 
-        result["batched"] = json.loads(summary.read_text()).get("batched", {})
+        saved = json.loads(summary.read_text())
+        result["batched"] = saved.get("batched", {})
+        if saved.get("retrieval"):
+            result["retrieval"] = saved["retrieval"]
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
     return result
 
@@ -1125,4 +1139,8 @@ def report(result: dict) -> str:
             lines.append(f"exponent of NAAM's time per step in {name} (expected {expected}): {parts}")
     if result.get("targets"):
         lines += targets_report(result["targets"])
+    if result.get("retrieval"):
+        from astrogate.analysis.speed_retrieval import retrieval_report
+
+        lines += retrieval_report(result["retrieval"])
     return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""Do the fast settings retrieve what the reference retrieves? Paired, trial by trial (issue 20).
+
+Every cell's patterns and cues are made once; the gated model retrieves them with the reference settings
+(forward Euler at the Brian2 clock, float64, stopped at the fixed point) and with the settings under test.
+Two sets of cells:
+- "quick": the cells of the quick retrieval benchmark (runs/configs/bench_quick.toml, the same patterns and
+  cues as `astrogate bench retrieval --quick`), for each of its gated models and each of their tuning
+  candidates;
+- "hidden": cells the benchmark never draws (their own seed stream), correlated patterns at K/N = 2 and 10,
+  48 cues each.
+Targets (issue 20): in every cell the exact-match counts differ by at most one trial in 48, and over all
+cells the fast settings lose at most 0.5 % of the trials the reference retrieves exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from astrogate.analysis.benchmark import (
+    cell_rng,
+    grid_cells,
+    load_config,
+    make_problem,
+    pattern_set_N,
+    resolve_options,
+)
+from astrogate.models.abstract import REFERENCE_SETTINGS, RunSettings
+from astrogate.models.baselines import make_model
+
+HIDDEN_SEED = 20_2026  # a seed stream of its own: none of these cells is a benchmark cell
+HIDDEN_N = (64, 100)
+HIDDEN_CORRELATIONS = (0.2, 0.4, 0.6)
+HIDDEN_LOADS = (2.0, 10.0)
+HIDDEN_CORRUPTIONS = ("flip:0.1", "flip:0.2", "flip:0.3", "mask:0.3")
+HIDDEN_CUES = 48
+# the gated models of the hidden cells: the defaults, and the quick benchmark's other extreme (fast astrocytes,
+# sharp allocation)
+HIDDEN_VARIANTS = (("gated-default", {"similarity": "quadratic"}),
+                   ("gated beta=80N tau_g=2", {"similarity": "quadratic", "beta_times_N": 80.0, "tau_g": 2.0}))
+QUICK_CONFIG = Path(__file__).resolve().parent.parent / "runs" / "configs" / "bench_quick.toml"
+# the targets: per cell at most this share of the trials apart, over all cells at most this share of the
+# reference's exact retrievals lost
+MAX_CELL_DIFFERENCE = 1 / 48
+MAX_LOST_SHARE = 0.005
+
+
+def gated_variants(config) -> list[tuple[str, dict]]:
+    """(name, options) of every gated model of a benchmark config, one per tuning candidate."""
+    variants = []
+    for m in config.models:
+        if m.kind != "gated":
+            continue
+        keys = sorted(m.tune)
+        for values in itertools.product(*(m.tune[k] for k in keys)):
+            choice = dict(zip(keys, values))
+            label = m.name + "".join(f" {k}={v:g}" for k, v in choice.items())
+            variants.append((label, {**m.options, **choice}))
+    return variants
+
+
+def quick_problems(config_path: str | Path | None = None):
+    """(cell label, patterns, targets, cues) of every cell of the quick benchmark, as it draws them."""
+    config = load_config(config_path or QUICK_CONFIG)
+    for spec, load, corruption in grid_cells(config):
+        N = pattern_set_N(spec, config)
+        K = max(1, int(round(load * N)))
+        for instance in range(config.instances):
+            rng = cell_rng(config.seed, "cells", spec, load, corruption, instance)
+            patterns, targets, cues = make_problem(spec, K, N, config.cues, corruption, rng)
+            yield f"{spec} {corruption} K/N={load:g} #{instance}", patterns, targets, cues
+
+
+def hidden_problems(seed: int = HIDDEN_SEED):
+    """Correlated patterns at K/N = 2 and 10, several N, correlations and corruptions, 48 cues a cell."""
+    for N, c, load, corruption in itertools.product(HIDDEN_N, HIDDEN_CORRELATIONS, HIDDEN_LOADS, HIDDEN_CORRUPTIONS):
+        K = int(round(load * N))
+        rng = cell_rng(seed, "hidden", N, c, load, corruption)
+        patterns, targets, cues = make_problem(f"corr:{c}", K, N, HIDDEN_CUES, corruption, rng)
+        yield f"corr:{c} {corruption} N={N} K/N={load:g}", patterns, targets, cues
+
+
+def exact(states, patterns, targets) -> np.ndarray:
+    return np.all(states == patterns[targets], axis=1)
+
+
+def compare(problems, variants, fast: RunSettings, reference: RunSettings = REFERENCE_SETTINGS) -> list[dict]:
+    """One row per (cell, gated variant): trials, exact matches of both, lost and gained trials, seconds."""
+    rows = []
+    for label, patterns, targets, cues in problems:
+        N = patterns.shape[1]
+        for name, options in variants:
+            options = resolve_options(options, N)
+            outcome = {}
+            for which, settings in (("reference", reference), ("fast", fast)):
+                model = make_model("gated", patterns, **options)
+                model.settings = settings
+                start = time.perf_counter()
+                result = model.retrieve(cues)
+                outcome[which] = (exact(result.states, patterns, targets), time.perf_counter() - start,
+                                  float(np.mean(result.steps)))
+            ref, fast_exact = outcome["reference"][0], outcome["fast"][0]
+            rows.append({"cell": label, "model": name, "trials": len(targets),
+                         "reference_exact": int(ref.sum()), "fast_exact": int(fast_exact.sum()),
+                         "lost": int(np.sum(ref & ~fast_exact)), "gained": int(np.sum(~ref & fast_exact)),
+                         "reference_seconds": outcome["reference"][1], "fast_seconds": outcome["fast"][1],
+                         "reference_steps": outcome["reference"][2], "fast_steps": outcome["fast"][2]})
+    return rows
+
+
+def verdict(rows: list[dict]) -> dict:
+    """The issue's two targets over a set of rows."""
+    worst = max(abs(r["fast_exact"] - r["reference_exact"]) / r["trials"] for r in rows)
+    retrieved = sum(r["reference_exact"] for r in rows)
+    lost = sum(r["lost"] for r in rows)
+    return {"rows": len(rows), "trials": sum(r["trials"] for r in rows), "worst_cell_difference": worst,
+            "cells_apart": sum(r["fast_exact"] != r["reference_exact"] for r in rows),
+            "reference_exact": retrieved, "lost": lost, "gained": sum(r["gained"] for r in rows),
+            "lost_share": lost / retrieved if retrieved else 0.0,
+            "reference_seconds": sum(r["reference_seconds"] for r in rows),
+            "fast_seconds": sum(r["fast_seconds"] for r in rows),
+            "met": bool(worst <= MAX_CELL_DIFFERENCE + 1e-12 and (lost / max(retrieved, 1)) <= MAX_LOST_SHARE)}
+
+
+def run_check(fast: RunSettings, which: str = "both") -> dict:
+    """The quick-benchmark cells and/or the hidden ones; {'quick': (rows, verdict), 'hidden': ...}."""
+    out = {}
+    if which in ("quick", "both"):
+        rows = compare(quick_problems(), gated_variants(load_config(QUICK_CONFIG)), fast)
+        out["quick"] = (rows, verdict(rows))
+    if which in ("hidden", "both"):
+        rows = compare(hidden_problems(), HIDDEN_VARIANTS, fast)
+        out["hidden"] = (rows, verdict(rows))
+    return out
