@@ -135,3 +135,41 @@ def run_check(fast: RunSettings, which: str = "both") -> dict:
         rows = compare(hidden_problems(), HIDDEN_VARIANTS, fast)
         out["hidden"] = (rows, verdict(rows))
     return out
+
+
+def write_check(result: dict, out: str | Path) -> list[Path]:
+    """OUT/fast_check.csv (one row per cell and model) and OUT/fast_check.json (the verdicts)."""
+    import csv
+
+    from astrogate.analysis.io import write_json
+    from astrogate.errors import InputError
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
+    rows = [{"cells": which, **row} for which, (rows, _) in result.items() for row in rows]
+    table = out / "fast_check.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    verdicts = write_json(out / "fast_check.json", {which: verdict for which, (_, verdict) in result.items()})
+    return [table, Path(verdicts)]
+
+
+def report(result: dict) -> str:
+    lines = []
+    for which, (rows, v) in result.items():
+        lines.append(f"{which} cells: {v['rows']} (cell, model) pairs, {v['trials']} trials; the reference retrieves "
+                     f"{v['reference_exact']} exactly, the fast settings lose {v['lost']} ({100 * v['lost_share']:.2f} %, "
+                     f"target <= {100 * MAX_LOST_SHARE:g} %) and gain {v['gained']}; {v['cells_apart']} pairs apart, "
+                     f"the worst by {v['worst_cell_difference']:.3f} of its trials (target <= 1/48 = "
+                     f"{MAX_CELL_DIFFERENCE:.3f}); {v['reference_seconds']:.1f} s against {v['fast_seconds']:.1f} s: "
+                     f"{'met' if v['met'] else 'NOT met'}")
+        for r in rows:
+            if r["lost"] or r["gained"]:
+                lines.append(f"  {r['cell']}, {r['model']}: reference {r['reference_exact']}/{r['trials']}, "
+                             f"fast {r['fast_exact']}/{r['trials']}")
+    return "\n".join(lines)

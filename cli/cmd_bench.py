@@ -10,7 +10,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "runs" / "configs"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed)", description=__doc__)
+    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, fast-check)", description=__doc__)
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for register_benchmark in BENCHMARKS:
         register_benchmark(benchmarks)
@@ -37,7 +37,13 @@ def register_speed(benchmarks) -> None:
     register(benchmarks)
 
 
-BENCHMARKS = (register_retrieval, register_speed)
+def register_fast_check(benchmarks) -> None:
+    from astrogate.cli.cmd_bench_fast_check import register_fast_check as register
+
+    register(benchmarks)
+
+
+BENCHMARKS = (register_retrieval, register_speed, register_fast_check)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:
