@@ -21,10 +21,11 @@ import numpy as np
 
 from astrogate.analysis.datasets import load_image_set, image_patterns
 from astrogate.analysis.metrics import summarise, trial_metrics
+from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
 from astrogate.models.baselines import KINDS, make_model
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import clustered_patterns, flip_cue, mask_cue, random_patterns
+from astrogate.models.patterns import clustered_patterns, random_patterns
 
 IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
                   "mnist": ("mnist", False), "mnist-same": ("mnist", True)}
@@ -75,9 +76,17 @@ TUNING_KEYS = {"cells", "instances", "cues"}
 CELL_KEYS = {"pattern_set", "load", "corruption"}
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and check a benchmark TOML file; every error names the file and the key."""
-    path = Path(path)
+NAMED_CONFIGS = ("quick", "full", "spiking")  # shipped with the package as bench_<name>.toml
+
+
+def load_benchmark_config(config: str | Path = "full") -> Config:
+    """A shipped benchmark config by name ("quick": the small grid, "full", "spiking") or a TOML file of the
+    same form; every error names the file and the key."""
+    if str(config) in NAMED_CONFIGS:
+        from astrogate.configs import config_path
+
+        config = config_path(f"bench_{config}.toml")
+    path = Path(config)
     if not path.is_file():
         raise InputError(f"config file {str(path)!r} does not exist")
     try:
@@ -275,19 +284,11 @@ def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: n
             patterns = random_patterns(K, N, rng, family["correlation"])
         targets = rng.choice(K, size=n_cues, replace=n_cues > K)
     kind, level = parse_corruption(corruption)
-    clean = patterns[targets]
-    if kind == "flip":
-        cues = flip_cue(clean, level, rng)
-    elif kind == "mask":
-        cues = mask_cue(clean, level, rng)
-    else:
-        if not is_image_set(spec):
-            raise InputError(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}")
-        height, width = load_image_set(IMAGE_FAMILIES[spec][0]).shape
-        cues = clean.reshape(-1, height, width).copy()
-        cues[:, height - int(round(level * height)):, :] = 0.0
-        cues = cues.reshape(clean.shape)
-    return patterns, targets, cues
+    if kind == "occlude" and not is_image_set(spec):
+        raise InputError(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}")
+    shape = load_image_set(IMAGE_FAMILIES[spec][0]).shape if is_image_set(spec) else None
+    # targets drawn without replacement where they can be (the earlier tables' draws): see analysis/problems.py
+    return patterns, targets, corrupt(patterns[targets], [(kind, level)], rng, shape)
 
 
 # -- running cells --------------------------------------------------------------------------------

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.recall import RecallProblem, run_recall
+from astrogate.analysis.recall import RecallProblem, recall
 from astrogate.models.parameters import Parameters
 
 
 def run_both(problem: RecallProblem, params: Parameters, duration: float = 500.0, **brian2_options) -> dict:
     """{'abstract': record, 'brian2': record} for the same problem."""
-    reference = run_recall(problem, params, duration=duration, method="euler", tol=0.0)
-    network = run_recall(problem, params, duration=duration, method="euler", tol=0.0, backend="brian2",
+    reference = recall(problem, params, duration=duration, method="euler", tol=0.0)
+    network = recall(problem, params, duration=duration, method="euler", tol=0.0, backend="brian2",
                          **brian2_options)
     return {"abstract": reference, "brian2": network}
 

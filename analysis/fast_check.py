@@ -150,22 +150,10 @@ def run_check(fast: RunSettings, which: str = "both", cache: dict | None = None)
 
 def write_check(result: dict, out: str | Path) -> list[Path]:
     """OUT/fast_check.csv (one row per cell and model) and OUT/fast_check.json (the verdicts)."""
-    import csv
+    from astrogate.analysis.io import write_csv, write_json
 
-    from astrogate.analysis.io import write_json
-    from astrogate.errors import InputError
-
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
     rows = [{"cells": which, **row} for which, (rows, _) in result.items() for row in rows]
-    table = out / "fast_check.csv"
-    with open(table, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    table = write_csv(rows, Path(out) / "fast_check.csv", float_format=".6g")
     verdicts = write_json(out / "fast_check.json", {which: verdict for which, (_, verdict) in result.items()})
     return [table, Path(verdicts)]
 

@@ -27,12 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from astrogate.analysis.io import write_csv
+from astrogate.analysis.metrics import log_log_slope
 from astrogate.analysis.speed_retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_SIZES
 from astrogate.errors import InputError
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
-# the builder's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
+# the memory's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
 # docs/speed_notes.md); the benchmark also times the old order, by pattern, at the target size
 LAYOUT = "by_neuron"
 TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
@@ -46,7 +48,7 @@ INDEX_BYTES = 4 + 4
 #   N K together, 98 above the interpreter;
 # - wired: the binary at 268 MB (27 to 30 B per N K at N K = 10^6 and 10^7 in docs/figures/speed.csv), but the
 #   Python process at 994 MB, 843 MB of it held while the binary runs: Brian2 keeps the connect(i, j) arrays
-#   of the two wired Synapses in its standalone array cache and as static arrays, and the builder's index
+#   of the two wired Synapses in its standalone array cache and as static arrays, and the memory's index
 #   arrays are int64; 1111 MB together, 116 B per N K (100 above the interpreter).
 # So wired gating needs a little more memory than factorised in the benchmark, not less (the binary alone
 # needs less). With margins of about 10 and 20 % over the figures above the interpreter:
@@ -221,7 +223,9 @@ def median_seconds(fn, repeats: int, warmup: int = 1, min_seconds: float = 0.02)
     return statistics.median(samples)
 
 
-def random_patterns(N: int, K: int, seed: int = 0) -> np.ndarray:
+def benchmark_patterns(K: int, N: int, seed: int = 0) -> np.ndarray:
+    """K x N fair +-1 patterns drawn as int8 (less temporary memory than models.patterns.random_patterns,
+    which matters at N K = 10^8); the timings do not depend on the values."""
     rng = np.random.default_rng(seed)
     return (rng.integers(0, 2, size=(K, N), dtype=np.int8) * 2 - 1).astype(np.float64)
 
@@ -243,7 +247,7 @@ def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
     all cores; the faster of the two is the limit (on a shared machine either may win)."""
     from threadpoolctl import threadpool_limits
 
-    xi = random_patterns(N, K)
+    xi = benchmark_patterns(K, N)
     rng = np.random.default_rng(1)
     v, h = rng.standard_normal(N), rng.standard_normal(K)
 
@@ -275,7 +279,7 @@ def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
     """AstroGateModel's forward-Euler step on one cue, as `recall --method euler` takes it."""
     from astrogate.models.abstract import AstroGateModel
 
-    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    model = AstroGateModel(benchmark_patterns(K, N), benchmark_parameters(N))
     u, a = model.initial_state(model.xi[0])
     return {"seconds_per_step": euler_step_seconds(model, u, a, repeats, steps)}
 
@@ -285,7 +289,7 @@ def time_batched(N: int, K: int, repeats: int, steps: int, batch: int) -> dict:
     against the machine's GEMM throughput on a square product."""
     from astrogate.models.abstract import AstroGateModel
 
-    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    model = AstroGateModel(benchmark_patterns(K, N), benchmark_parameters(N))
     rng = np.random.default_rng(2)
     u, a = model.initial_state(model.xi[rng.integers(0, K, size=batch)])
     step = euler_step_seconds(model, u, a, repeats, steps)
@@ -326,16 +330,19 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
 
 
 def _benchmark_network(N: int, K: int, weight_dtype: str, layout: str, gating: str, record_steps: int):
-    """The benchmark's network on the active device, its state applied; returns its handles."""
-    from astrogate.network import builder
+    """The benchmark's memory (the library's AstrocyteGatedMemory, without its Lyapunov sums) on the active
+    device, its state applied, in a Network; returns (memory, network)."""
+    import brian2 as b2
 
-    xi = random_patterns(N, K)
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    xi = benchmark_patterns(K, N)
     params = benchmark_parameters(N).resolved(N)
     dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
-    handles = builder.build_network(xi, params, gating, record_every=record_steps * DT_MS, monitor_energy=False,
-                                    weight_dtype=dtype, overlap_layout=layout)
-    builder.apply_state(builder.state_values(handles, xi, params.cue_scale * xi[0]))
-    return handles
+    memory = AstrocyteGatedMemory(xi, params, gating=gating, record_every=record_steps * DT_MS, energy=False,
+                                  weight_dtype=dtype, overlap_layout=layout)
+    memory.set_cue(xi[0])
+    return memory, b2.Network(memory)
 
 
 def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
@@ -346,15 +353,15 @@ def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
     n_short, n_long = steps
     start = time.perf_counter()
     devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
-    handles = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
+    _, net = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    handles.net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
+    net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
     compiled = time.perf_counter() - start
 
     def seconds(n):
         start = time.perf_counter()
-        handles.net.run(n * DT_MS * b2.ms)
+        net.run(n * DT_MS * b2.ms)
         return time.perf_counter() - start
 
     # a warm-up pair, then a long run sized so that the difference lasts about a second
@@ -463,8 +470,8 @@ def build_standalone_project(N: int, K: int, variant: StandaloneVariant, n_steps
         gpu_id = b2.prefs.devices.cuda_standalone.cuda_backend.gpu_id
         for slot, code in cuda_instrumentation(gpu_id).items():
             b2.device.insert_code(slot, code)
-    handles = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
-    handles.net.run(n_steps * DT_MS * b2.ms)
+    handles, net = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
+    net.run(n_steps * DT_MS * b2.ms)
     b2.device.build(directory=str(build_dir), compile=compile, run=False, with_output=False)
     compiled = b2.device.timers["compile"].get("make", 0.0) if compile else 0.0
     return handles, build_dir, time.perf_counter() - start, compiled
@@ -528,7 +535,7 @@ def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
         import cupy as cp
 
         library = "CuPy"
-        xi = cp.asarray(random_patterns(N, K))
+        xi = cp.asarray(benchmark_patterns(K, N))
         v, h = cp.ones(N), cp.ones(K)
         synchronize = cp.cuda.Device().synchronize
     except ImportError:
@@ -537,7 +544,7 @@ def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
         except ImportError:
             return {"status": "not measured: neither CuPy nor PyTorch can be imported here"}
         library = "PyTorch"
-        xi = torch.as_tensor(random_patterns(N, K), device="cuda")
+        xi = torch.as_tensor(benchmark_patterns(K, N), device="cuda")
         v = torch.ones(N, dtype=torch.float64, device="cuda")
         h = torch.ones(K, dtype=torch.float64, device="cuda")
         synchronize = torch.cuda.synchronize
@@ -722,7 +729,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
 
     def add(row):
         rows.append(row)
-        write_csv(rows, out / "speed.csv")  # after every row: a run stopped part-way keeps what it measured
+        write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")  # after every row: a run stopped part-way keeps what it measured
         what = f"{row['simulator']:<28} N={row['N']:<7} K={row['K']:<6}"
         if row["seconds_per_step"] != "":
             log(f"{what} {row['seconds_per_step'] * 1e6:12.1f} us/step"
@@ -839,7 +846,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                "wall_seconds": time.perf_counter() - started}
     if retrieval is not None:
         summary["retrieval"] = retrieval
-    write_csv(rows, out / "speed.csv")
+    write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")
     plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
 
@@ -966,14 +973,6 @@ def measured(rows) -> list[dict]:
     return [r for r in rows if r["seconds_per_step"] != ""]
 
 
-def log_log_slope(points) -> dict | None:
-    """Least-squares slope of log y against log x over (x, y) points, or None with fewer than two distinct x."""
-    if len({p[0] for p in points}) < 2 or not all(p[1] > 0 for p in points):
-        return None
-    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
-    return {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(points)}
-
-
 def fit_exponents(rows, min_nk: int = 10**6) -> dict:
     """Per simulator, the slope of log(time per step) against log(N K): over every measured size, and
     over the sizes with N K >= min_nk, where the O(N K) work outweighs the fixed cost of a step."""
@@ -1001,15 +1000,6 @@ def fit_naam_exponents(rows) -> dict:
             if fit:
                 out[key][f"{fixed}={value}"] = fit
     return out
-
-
-def write_csv(rows, path: Path) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
 
 
 INT_COLUMNS = ("N", "K", "threads")

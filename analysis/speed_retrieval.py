@@ -14,7 +14,6 @@ exact-match rate, and the ratio to iterated modern Hopfield.
 
 from __future__ import annotations
 
-import csv
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -177,11 +176,13 @@ def measure_retrieval(N: int, K: int, batch: int, repeats: int) -> list[dict]:
 
 def run_retrieval_rows(sizes, batch: int, repeats: int, out: Path, log=print) -> dict:
     """Measure every size, write OUT/speed_retrieval.csv; the rows and the target verdict per size."""
+    from astrogate.analysis.io import write_csv
+
     rows = []
     for N, K in sizes:
         log(f"retrieval N={N} K={K} B={batch} ...")
         rows += measure_retrieval(N, K, batch, repeats)
-        write_rows(rows, Path(out) / "speed_retrieval.csv")
+        write_csv(rows, Path(out) / "speed_retrieval.csv", ROW_COLUMNS, float_format=".6g")
     return {"rows": rows, "targets": retrieval_targets(rows)}
 
 
@@ -193,15 +194,6 @@ def retrieval_targets(rows) -> dict:
             block[f"{row['N']}x{row['K']}"] = {"ratio": row["ratio_to_modern"], "bound": TARGET_RATIO,
                                                "met": bool(row["ratio_to_modern"] <= TARGET_RATIO)}
     return block
-
-
-def write_rows(rows, path: Path) -> Path:
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=ROW_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in ROW_COLUMNS})
-    return path
 
 
 def retrieval_report(block: dict) -> list[str]:

@@ -21,12 +21,14 @@ import socket
 import time
 import traceback
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from astrogate.analysis.io import write_json
+from astrogate.analysis.metrics import trial_metrics
 from astrogate.analysis.sweep_spec import PARAMETER_FIELDS, SweepSpec, load_spec
 from astrogate.errors import InputError
 
@@ -84,26 +86,22 @@ def simulate_point(values: dict, model: dict, build_root: str | None = None) -> 
 
     Patterns come from `seed` alone (the same patterns at every point with the same K, N,
     correlation and seed: common random numbers make neighbouring points comparable)."""
+    from astrogate.analysis.problems import generated_set
     from astrogate.models.parameters import Parameters
-    from astrogate.models.patterns import flip_cue, mask_cue, random_patterns
 
     N, K = values["N"], pattern_count(values)
     params = Parameters().updated(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
     if "tau_ratio" in values:
         params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
-    rng = np.random.default_rng(values["seed"])
-    patterns = random_patterns(K, N, rng, values["correlation"])
-    targets = rng.integers(K, size=values["trials"])
-    cues = flip_cue(patterns[targets], values["flip"], rng)
-    if values["mask"] > 0:
-        cues = mask_cue(cues, values["mask"], rng)
+    patterns, targets, cues = generated_set(K, N, np.random.default_rng(values["seed"]), values["correlation"],
+                                            n_cues=values["trials"], flip=values["flip"], mask=values["mask"])
     if model["backend"] == "abstract":
         outcome = _retrieve_abstract(patterns, cues, params, dict(duration=model["duration"], tol=model["tol"],
                                                                   **abstract_settings(model).options()))
     else:
         run = dict(duration=model["duration"], method="euler", tol=model["tol"])
         outcome = _retrieve_brian2(patterns, cues, targets, params, run, model, build_root)
-    return _metrics(outcome, targets)
+    return _metrics(outcome, targets, cues)
 
 
 def abstract_settings(model: dict):
@@ -143,10 +141,10 @@ def brian2_session(model: dict, build_root: str | None = None):
 
 def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
     """One Brian2 run per trial, on this process's session (built once per network structure)."""
-    from astrogate.analysis.recall import RecallProblem, run_recall
+    from astrogate.analysis.recall import RecallProblem, recall
 
     session = brian2_session(model, build_root)
-    results = [run_recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
+    results = [recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
                for cue, target in zip(cues, targets)]
 
     def stacked(name):
@@ -156,15 +154,12 @@ def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) ->
                 converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"))
 
 
-def _metrics(outcome: dict, targets: np.ndarray) -> dict:
-    m, v, xi = outcome["m"], outcome["v"], outcome["xi"]
-    trials = np.arange(len(targets))
-    exact = np.all(np.sign(v) == np.sign(xi[targets]), axis=-1)
+def _metrics(outcome: dict, targets: np.ndarray, cues: np.ndarray) -> dict:
+    """Means over the point's trials of the retrieval metrics (analysis/metrics.py) and of the run's own."""
+    per_trial = trial_metrics(outcome["v"], outcome["xi"], targets, cues)
     t_converged = outcome["t_converged"]
     return {
-        "accuracy": float(np.mean(np.argmax(m, axis=-1) == targets)),  # nearest memory is the target
-        "exact_match": float(np.mean(exact)),  # sign(v) equals the target exactly
-        "final_overlap": float(np.mean(m[trials, targets])),
+        **{name: float(np.mean(per_trial[name])) for name in ("nearest_accuracy", "exact_match", "final_overlap")},
         "converged": float(np.mean(outcome["converged"])),
         "t_converged": float(np.nanmean(t_converged)) if np.any(np.isfinite(t_converged)) else float("nan"),
         "max_gain": float(np.mean(outcome["max_gain"])),
@@ -224,6 +219,37 @@ def make_client(scheduler: str | None = None, workers: int | None = None, **clus
     return Client(cluster)
 
 
+def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
+    """Submit {key: (item, (function, *arguments))} to `client` and yield (item, record) as each finishes, with
+    a progress bar over `total` (`initial` of them done before). A task that could not run at all (its workers
+    kept dying, say) yields a "failed" record; stopping early (break) cancels what is still pending."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    token = uuid.uuid4().hex[:8]  # keeps task keys unique on a long-lived scheduler
+    futures = {client.submit(*call, key=f"{key}-{token}", pure=False): item
+               for key, (item, call) in submissions.items()}
+    bar = tqdm(total=total, initial=initial, unit="point", disable=not progress, desc=desc, dynamic_ncols=True)
+    failed = 0
+    try:
+        for future in as_completed(futures):
+            item = futures.pop(future)  # dropping the future lets the cluster free its result
+            if future.status == "finished":
+                record = future.result()
+            elif future.status == "cancelled":
+                continue
+            else:
+                exc = future.exception()
+                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+            failed += record["status"] != "ok"
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+            yield item, record
+    finally:
+        bar.close()
+        client.cancel([f for f in futures if not f.done()])
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, point_function=run_point,
               max_points: int | None = None, progress: bool = True) -> SweepOutcome:
     """Run the unfinished points of `spec` on `client`'s cluster, writing each result as it arrives.
@@ -231,9 +257,6 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     point_function(values, model, build_root) -> record is run_point unless a test wraps it.
     max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
     """
-    from distributed import as_completed
-    from tqdm import tqdm
-
     out = Path(out)
     check_out(out, resume)
     try:
@@ -245,36 +268,15 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
     pending = [p for p in points if p.id not in finished]
     build_root = str((out / "build").resolve())
-    # a token per run keeps task keys unique on a long-lived scheduler
-    token = uuid.uuid4().hex[:8]
-    futures = {}
-    for p in pending:
-        future = client.submit(point_function, p.values, spec.model, build_root, key=f"point-{p.id}-{token}",
-                               pure=False)
-        futures[future] = p
-    bar = tqdm(total=len(points), initial=len(finished), unit="point", disable=not progress,
-               desc=spec.name, dynamic_ncols=True)
-    ran = failed_now = 0
-    try:
-        for future in as_completed(futures):
-            point = futures.pop(future)  # dropping the future lets the cluster free its result
-            if future.status == "finished":
-                record = future.result()
-            elif future.status == "cancelled":
-                continue
-            else:  # the task itself could not run (for example its workers kept dying)
-                exc = future.exception()
-                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+    submissions = {f"point-{p.id}": (p, (point_function, p.values, spec.model, build_root)) for p in pending}
+    ran = 0
+    with closing(stream_results(client, submissions, total=len(points), initial=len(finished), desc=spec.name,
+                                progress=progress)) as results:
+        for point, record in results:
             _write_point(out, point, spec, record)
             ran += 1
-            failed_now += record["status"] != "ok"
-            bar.update(1)
-            bar.set_postfix(failed=failed_now, refresh=False)
             if max_points is not None and ran >= max_points:
                 break
-    finally:
-        bar.close()
-        client.cancel([f for f in futures if not f.done()])
     complete = len(finished) + ran == len(points)
     failed = sum((read_point(out, p.id) or {}).get("status") == "failed" for p in points)
     if complete:

@@ -22,7 +22,7 @@ CLASSICAL_CAPACITY = 0.138  # K/N of the classical Hopfield network (Amit, Gutfr
 LABELS = {
     "load": "load K/N", "tau_ratio": r"$\tau_g / \tau_u$", "beta": r"$\beta$", "correlation": "pattern correlation",
     "flip": "cue flips", "mask": "cue mask", "tau_g": r"$\tau_g$ (ms)", "tau_u": r"$\tau_u$ (ms)",
-    "accuracy": "accuracy (nearest memory = target)", "exact_match": "exact retrieval rate",
+    "nearest_accuracy": "nearest-memory accuracy (nearest memory = target)", "exact_match": "exact retrieval rate",
     "final_overlap": "final overlap with target", "converged": "converged share", "t_converged": "t converged (ms)",
 }
 

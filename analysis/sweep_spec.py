@@ -33,8 +33,8 @@ PROBLEM_DEFAULTS = {"correlation": 0.0, "flip": 0.2, "mask": 0.0, "trials": 16, 
 # the same quantity given two ways: at most one of each pair
 EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"))
 
-METRICS = ("accuracy", "exact_match", "final_overlap", "converged", "t_converged", "max_gain", "run_seconds")
-DEFAULT_METRICS = ("accuracy", "exact_match", "final_overlap", "converged", "t_converged")
+METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged", "max_gain", "run_seconds")
+DEFAULT_METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged")
 
 BACKENDS = ("abstract", "brian2")
 BRIAN2_DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
@@ -117,7 +117,13 @@ class _Locator:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
+    """A sweep spec from a TOML file, or a shipped study by name ("study_load_taug", "study_beta_correlation")."""
     path = Path(path)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        from astrogate.configs import config_path
+
+        if config_path(f"{path}.toml").is_file():
+            path = config_path(f"{path}.toml")
     if not path.is_file():
         raise InputError(f"sweep spec {str(path)!r} does not exist")
     return parse_spec(path.read_text(), path)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-# the config files live in the repository, next to the package folders
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "runs" / "configs"
 
 
 def register(subparsers) -> None:
@@ -22,8 +18,8 @@ def register_retrieval(benchmarks) -> None:
         description="Run every model on the same patterns and cues over a grid of pattern sets, loads and "
                     "corruptions; write results.csv, results.nc, tuning.json, summary.json and figures.")
     parser.add_argument("--config", metavar="FILE.toml",
-                        help=f"benchmark config (default {CONFIG_DIR / 'bench_full.toml'}, "
-                             f"or bench_quick.toml with --quick)")
+                        help="benchmark config (default: the shipped full grid, runs/configs/bench_full.toml; "
+                             "the small one, bench_quick.toml, with --quick)")
     parser.add_argument("--quick", action="store_true", help="the small grid (under two minutes on 2 cores)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1, help="processes running cells in parallel (default 1)")
@@ -47,13 +43,12 @@ BENCHMARKS = (register_retrieval, register_speed, register_fast_check)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:
-    from astrogate.analysis.benchmark import load_config, run_benchmark
+    from astrogate.analysis.benchmark import load_benchmark_config, run_benchmark
     from astrogate.errors import InputError
 
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
-    path = args.config or CONFIG_DIR / ("bench_quick.toml" if args.quick else "bench_full.toml")
-    config = load_config(path)
+    config = load_benchmark_config(args.config or ("quick" if args.quick else "full"))
     result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress)
     summary = result["summary"]
     print(f"{summary['cells']} cells in {summary['runtime_seconds']:.0f} s; wrote "

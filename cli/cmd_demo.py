@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.io import write_json
     from astrogate.analysis.plots import plot_side_by_side
-    from astrogate.analysis.recall import generated_problem, run_recall, summary
+    from astrogate.analysis.recall import generated_problem, recall, summary
     from astrogate.models.parameters import Parameters
 
     problem = generated_problem(**DEMO)
@@ -39,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
     }
     results = {}
     for label, params in runs.items():
-        results[label] = run_recall(problem, params, duration=args.duration)
+        results[label] = recall(problem, params, duration=args.duration)
         print(f"== {label}\n{summary(results[label])}\n")
     if not args.no_brian2:
         gated = next(iter(runs))
@@ -55,12 +55,12 @@ def handle(args: argparse.Namespace) -> int:
 def run_brian2_beside(problem, params, duration: float, reference: dict) -> dict | None:
     """The gated network on Brian2's cpp_standalone device; None (and a message) if it cannot run."""
     from astrogate.analysis.compare import discrepancies
-    from astrogate.analysis.recall import run_recall, summary
+    from astrogate.analysis.recall import recall, summary
 
     label = "Brian2 network, cpp_standalone"
     print(f"== {label} (compiling a C++ project, about a minute)")
     try:
-        network = run_recall(problem, params, duration=duration, tol=1e-8, backend="brian2", device="cpp_standalone")
+        network = recall(problem, params, duration=duration, tol=1e-8, backend="brian2", device="cpp_standalone")
     except Exception as exc:  # a missing or failing compiler must not cost the abstract results
         print(f"the Brian2 network did not run ({type(exc).__name__}: {exc}); writing the abstract results only\n")
         return None
@@ -69,5 +69,4 @@ def run_brian2_beside(problem, params, duration: float, reference: dict) -> dict
     print(f"build {network['timings']['build_seconds']:.1f} s, run {network['timings']['run_seconds']:.1f} s; "
           f"against the abstract model (which stopped at convergence): same pattern: {diffs['same_retrieved']}, "
           f"max|g difference| = {diffs['max_abs_gain']:.1e}, max|v difference| = {diffs['max_abs_rate']:.1e}\n")
-    network["discrepancies"] = diffs
-    return network
+    return {**network.to_dict(), "discrepancies": diffs}

@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.io import write_json
-    from astrogate.analysis.recall import run_recall, summary
+    from astrogate.analysis.recall import recall, summary
 
     params = params_from_args(args)
     brian2_options = brian2_options_from_args(args, args.backend)
@@ -51,8 +51,8 @@ def handle(args: argparse.Namespace) -> int:
     problem = problem_from_args(args)
     if args.build_only is not None:
         return build_only(args, problem, params, brian2_options)
-    result = run_recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
-                        backend=args.backend, stop=args.stop, dtype=args.dtype, **brian2_options)
+    result = recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
+                    backend=args.backend, stop=args.stop, dtype=args.dtype, **brian2_options)
     print(summary(result))
     if args.backend == "brian2":
         timings = result["timings"]

@@ -33,11 +33,11 @@ def handle(args: argparse.Namespace) -> int:
         QUICK_AXES,
         STUDY_AXES,
         StudySettings,
-        fit_exponents,
         plot_scaling,
+        scaling_exponents,
         scaling_study,
-        write_csv,
     )
+    from astrogate.analysis.io import write_csv
     from astrogate.errors import InputError
     from astrogate.models.spiking_equations import SPIKING
 
@@ -60,6 +60,6 @@ def handle(args: argparse.Namespace) -> int:
     print(f"wrote {write_csv(rows, out / 'scaling.csv')}")
     print(f"wrote {plot_scaling(rows, out / 'scaling.png')}")
     for quantity in ("mean_softmax_residual", "mean_gain_error"):
-        fits = fit_exponents(rows, quantity)
+        fits = scaling_exponents(rows, quantity)
         print(f"fitted exponents of {quantity}: " + ", ".join(f"{axis} {slope:+.2f}" for axis, slope in fits.items()))
     return 0

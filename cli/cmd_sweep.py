@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         description="Run the points of a sweep spec (runs/README.md) as Dask tasks: on a local cluster of "
                     "--workers processes, or on the scheduler at --scheduler. Each finished point is written "
                     "to OUT/points at once; at the end OUT/sweep.nc (xarray) and OUT/results.csv.")
-    sweep.add_argument("spec", metavar="SPEC", help="sweep spec, a TOML file (see runs/configs/)")
+    sweep.add_argument("spec", metavar="SPEC", help="sweep spec: a TOML file, or a shipped study by name (study_load_taug, study_beta_correlation)")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
     sweep.add_argument("--workers", type=int, default=None,
                        help="worker processes of the local cluster (default: one per core)")

@@ -104,15 +104,15 @@ BRIAN2_FLAGS = {"device": "--device", "codegen_target": "--target", "gating": "-
                 "compute_capability": "--compute-capability", "threads": "--threads", "neuron": "--neuron",
                 "nu_max": "--nu-max",
                 "tau_r": "--tau-r", "readout": "--readout"}
-# command-line dest -> run_recall keyword
+# command-line dest -> recall keyword
 BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir",
                   "compute_capability": "compute_capability", "threads": "threads", "neuron": "neuron"}
-# command-line dest -> SpikingParameters field (run_recall's `spiking`; the Brian2 seed is --seed)
+# command-line dest -> SpikingParameters field (recall's `spiking`; the Brian2 seed is --seed)
 SPIKING_OPTIONS = {"nu_max": "nu_max", "tau_r": "tau_r", "readout": "readout"}
 
 
 def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") -> dict:
-    """The Brian2 options that were given, as run_recall keywords; an InputError for the abstract backend."""
+    """The Brian2 options that were given, as recall keywords; an InputError for the abstract backend."""
     from astrogate.errors import InputError
 
     given = {dest: getattr(args, dest) for dest in BRIAN2_FLAGS if getattr(args, dest, None) is not None}

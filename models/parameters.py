@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 
 from astrogate.errors import InputError
 from astrogate.models.similarity import Similarity, parse_similarity
+from astrogate.models.units import convert_fields
 
 # beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (MODEL.md)
 BETA_PER_NEURON = 20.0
@@ -14,6 +15,9 @@ BETA_PER_NEURON = 20.0
 
 @dataclass(frozen=True)
 class Parameters:
+    """Parameters of the model (MODEL.md's defaults). Times are plain numbers in ms, or Brian2 quantities
+    (``tau_u=10*ms``), which are converted to ms."""
+
     gamma: float = 3.0  # neural gain of v = tanh(gamma u)
     kappa: float = 1.0  # recurrent coupling
     beta: float | None = None  # allocation inverse temperature; None -> 20 N
@@ -24,6 +28,7 @@ class Parameters:
     cue_scale: float = 0.5  # u(0) = cue_scale * cue
 
     def __post_init__(self):
+        convert_fields(self, {"tau_u": "ms", "tau_g": "ms", "dt": "ms"})
         for name in ("gamma", "kappa", "tau_u", "tau_g", "dt", "cue_scale"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value):
