@@ -23,7 +23,7 @@ import numpy as np
 from astrogate.analysis.benchmark import (
     cell_rng,
     grid_cells,
-    load_config,
+    load_benchmark_config,
     make_problem,
     pattern_set_N,
     resolve_options,
@@ -41,7 +41,6 @@ HIDDEN_CUES = 48
 # sharp allocation)
 HIDDEN_VARIANTS = (("gated-default", {"similarity": "quadratic"}),
                    ("gated beta=80N tau_g=2", {"similarity": "quadratic", "beta_times_N": 80.0, "tau_g": 2.0}))
-QUICK_CONFIG = Path(__file__).resolve().parent.parent / "runs" / "configs" / "bench_quick.toml"
 # the targets: per cell at most this share of the trials apart, over all cells at most this share of the
 # reference's exact retrievals lost
 MAX_CELL_DIFFERENCE = 1 / 48
@@ -62,9 +61,9 @@ def gated_variants(config) -> list[tuple[str, dict]]:
     return variants
 
 
-def quick_problems(config_path: str | Path | None = None):
+def quick_problems(config: str | Path = "quick"):
     """(cell label, patterns, targets, cues) of every cell of the quick benchmark, as it draws them."""
-    config = load_config(config_path or QUICK_CONFIG)
+    config = load_benchmark_config(config)
     for spec, load, corruption in grid_cells(config):
         N = pattern_set_N(spec, config)
         K = max(1, int(round(load * N)))
@@ -140,7 +139,7 @@ def run_check(fast: RunSettings, which: str = "both", cache: dict | None = None)
     out = {}
     with threadpool_limits(1):  # one BLAS thread: small products, and threads fight over shared cores
         if which in ("quick", "both"):
-            rows = compare(quick_problems(), gated_variants(load_config(QUICK_CONFIG)), fast, reference_cache=cache)
+            rows = compare(quick_problems(), gated_variants(load_benchmark_config("quick")), fast, reference_cache=cache)
             out["quick"] = (rows, verdict(rows))
         if which in ("hidden", "both"):
             rows = compare(hidden_problems(), HIDDEN_VARIANTS, fast, reference_cache=cache)

@@ -9,6 +9,7 @@ so that many cues run as matrix products. Times are in ms.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -302,7 +303,8 @@ class AstroGateModel:
         n_cues = u_all.shape[0]
         drive_in = None if current is None else np.broadcast_to(np.atleast_2d(current), u_all.shape).astype(dtype)
         xi = self.patterns_as(dtype)
-        decay_u, decay_a = np.exp(-dt / p.tau_u), np.exp(-dt / p.tau_g)
+        # Python floats: a NumPy float64 scalar would promote float32 states to float64 (NEP 50)
+        decay_u, decay_a = math.exp(-dt / p.tau_u), math.exp(-dt / p.tau_g)
         active = np.arange(n_cues)
         uw, aw = u_all.copy(), a_all.copy()  # the active cues' state, compacted
         held = np.zeros(n_cues, int)  # consecutive checks at which the decided conditions held (active cues)
@@ -399,7 +401,7 @@ class AstroGateModel:
             stop_rule=shaped(rule.astype(str)),
             cue_steps=shaped(cue_steps),
             dt=dt,
-            dtype=dtype,
+            dtype=str(uw.dtype),  # the working precision as it ended (a promotion to float64 would show here)
         )
 
     def _run_adaptive(self, u, a, duration, tol, record_every, current, t_current) -> Trajectory:

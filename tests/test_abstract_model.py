@@ -223,7 +223,7 @@ def brian2_exponential_euler_steps(model, u, a, n_steps):
         m = xi_overlaps = model.xi @ v / model.N
         g = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
         names = {"u": u, "a": a, "m": xi_overlaps, "I_rec": model.xi.T @ (model.kappa_K * g * model.F.dF(m)),
-                 "I_cue": 0.0, "t": 0.0, "t_cue_end": 0.0, "tau_u": p.tau_u, "tau_g": p.tau_g, "beta": model.beta,
+                 "I_cue": 0.0, "I_ext": 0.0, "t": 0.0, "t_cue_end": 0.0, "tau_u": p.tau_u, "tau_g": p.tau_g, "beta": model.beta,
                  "dt": p.dt, "exp": np.exp, "int": lambda x: float(x)}
         for line in code.splitlines():
             target, expression = (side.strip() for side in line.split("=", 1))

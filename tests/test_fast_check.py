@@ -11,8 +11,7 @@ from astrogate.analysis.fast_check import (
     report,
     verdict,
 )
-from astrogate.analysis.benchmark import load_config
-from astrogate.analysis.fast_check import QUICK_CONFIG
+from astrogate.analysis.benchmark import load_benchmark_config
 from astrogate.models.abstract import REFERENCE_SETTINGS, FAST_SETTINGS, RunSettings
 
 
@@ -29,7 +28,7 @@ def test_verdict_allows_one_trial_in_48_per_cell_and_half_a_percent_lost_overall
 
 
 def test_the_quick_cells_are_the_benchmarks_and_the_hidden_ones_are_not():
-    config = load_config(QUICK_CONFIG)
+    config = load_benchmark_config("quick")
     quick = list(quick_problems())
     assert len(quick) == 15 * config.instances and all(len(targets) == config.cues for _, _, targets, _ in quick)
     names = [name for name, _ in gated_variants(config)]
