@@ -2,12 +2,14 @@
 
 Every cell's patterns and cues are made once; the gated model retrieves them with the reference settings
 (forward Euler at the Brian2 clock, float64, stopped at the fixed point) and with the settings under test.
-Two sets of cells:
+Three sets of cells:
 - "quick": the cells of the quick retrieval benchmark (runs/configs/bench_quick.toml, the same patterns and
   cues as `astrogate bench retrieval --quick`), for each of its gated models and each of their tuning
   candidates;
 - "hidden": cells the benchmark never draws (their own seed stream), correlated patterns at K/N = 2 and 10,
-  48 cues each.
+  48 cues each, N = 64 and 100, flips and masks, the default gated model and fast astrocytes with sharp
+  allocation (beta = 80 N, tau_g = 2 ms);
+- "similarities": as "hidden" at N = 64, for F linear and power 3 (the full benchmark's other gated models).
 Targets (issue 20): in every cell the exact-match counts differ by at most one trial in 48, and over all
 cells the fast settings lose at most 0.5 % of the trials the reference retrieves exactly.
 """
@@ -82,6 +84,24 @@ def hidden_problems(seed: int = HIDDEN_SEED):
         yield f"corr:{c} {corruption} N={N} K/N={load:g}", patterns, targets, cues
 
 
+# the other similarity functions of the full benchmark (gated-linear, gated-power3) at its tuning extremes
+SIMILARITY_VARIANTS = tuple((f"{F} beta={beta:g}N tau_g={tau_g:g}",
+                             {"similarity": F, "beta_times_N": beta, "tau_g": tau_g})
+                            for F in ("linear", "power:3") for beta in (5.0, 80.0) for tau_g in (2.0, 20.0))
+
+
+def similarity_problems(seed: int = HIDDEN_SEED):
+    """Correlated patterns (c = 0.4, 0.6) at K/N = 2 and 10, N = 64, 20 % flips, 48 cues a cell."""
+    for c, load in itertools.product((0.4, 0.6), HIDDEN_LOADS):
+        N = 64
+        rng = cell_rng(seed, "similarities", N, c, load)
+        patterns, targets, cues = make_problem(f"corr:{c}", int(round(load * N)), N, HIDDEN_CUES, "flip:0.2", rng)
+        yield f"corr:{c} flip:0.2 N={N} K/N={load:g}", patterns, targets, cues
+
+
+CELL_SETS = ("quick", "hidden", "similarities")
+
+
 def exact(states, patterns, targets) -> np.ndarray:
     return np.all(states == patterns[targets], axis=1)
 
@@ -131,19 +151,19 @@ def verdict(rows: list[dict]) -> dict:
             "met": bool(worst <= MAX_CELL_DIFFERENCE + 1e-12 and (lost / max(retrieved, 1)) <= MAX_LOST_SHARE)}
 
 
-def run_check(fast: RunSettings, which: str = "both", cache: dict | None = None) -> dict:
-    """The quick-benchmark cells and/or the hidden ones; {'quick': (rows, verdict), 'hidden': ...}.
-    cache: see compare."""
+def run_check(fast: RunSettings, which=CELL_SETS, cache: dict | None = None) -> dict:
+    """The cell sets named in `which` (CELL_SETS); {'quick': (rows, verdict), 'hidden': ...}. cache: see compare."""
     from threadpoolctl import threadpool_limits
 
+    sets = {"quick": lambda: (quick_problems(), gated_variants(load_benchmark_config("quick"))),
+            "hidden": lambda: (hidden_problems(), HIDDEN_VARIANTS),
+            "similarities": lambda: (similarity_problems(), SIMILARITY_VARIANTS)}
     out = {}
     with threadpool_limits(1):  # one BLAS thread: small products, and threads fight over shared cores
-        if which in ("quick", "both"):
-            rows = compare(quick_problems(), gated_variants(load_benchmark_config("quick")), fast, reference_cache=cache)
-            out["quick"] = (rows, verdict(rows))
-        if which in ("hidden", "both"):
-            rows = compare(hidden_problems(), HIDDEN_VARIANTS, fast, reference_cache=cache)
-            out["hidden"] = (rows, verdict(rows))
+        for name in (which,) if isinstance(which, str) else which:
+            problems, variants = sets[name]()
+            rows = compare(problems, variants, fast, reference_cache=cache)
+            out[name] = (rows, verdict(rows))
     return out
 
 
@@ -153,7 +173,7 @@ def write_check(result: dict, out: str | Path) -> list[Path]:
 
     rows = [{"cells": which, **row} for which, (rows, _) in result.items() for row in rows]
     table = write_csv(rows, Path(out) / "fast_check.csv", float_format=".6g")
-    verdicts = write_json(out / "fast_check.json", {which: verdict for which, (_, verdict) in result.items()})
+    verdicts = write_json(Path(out) / "fast_check.json", {which: verdict for which, (_, verdict) in result.items()})
     return [table, Path(verdicts)]
 
 

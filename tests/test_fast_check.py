@@ -51,3 +51,23 @@ def test_compare_pairs_the_two_settings_on_the_same_cues():
     assert r["fast_steps"] < r["reference_steps"]
     assert "hidden" in report({"hidden": (rows, verdict(rows))})
     assert FAST_SETTINGS.dt is None  # the fast settings step at the Brian2 clock
+
+
+def test_fast_check_command_rejects_unknown_cell_sets(capsys):
+    from astrogate.cli.main import main
+
+    assert main(["bench", "fast-check", "--cells", "quick,secret"]) == 2
+    assert "--cells: unknown secret" in capsys.readouterr().err
+
+
+def test_the_check_writes_its_rows_and_verdicts(tmp_path):
+    import csv
+    import json
+
+    from astrogate.analysis.fast_check import write_check
+
+    rows = [row(40, 40, 0, 0)]
+    table, verdicts = write_check({"hidden": (rows, verdict(rows))}, str(tmp_path / "out"))
+    with open(table) as f:
+        assert [r["cells"] for r in csv.DictReader(f)] == ["hidden"]
+    assert json.loads(verdicts.read_text())["hidden"]["met"] is True
