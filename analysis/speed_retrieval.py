@@ -5,8 +5,8 @@ process, one BLAS thread, every model timed in the same run so that the ratios a
 - modern Hopfield, iterated (models/baselines.py ModernHopfield, float64, beta = 64 / N, until
   max|x_new - x| < 1e-6), and the same update in float32 (for comparison only);
 - the gated model (AstroGated) with the reference settings (forward Euler at dt = 0.1 ms, float64, each cue
-  stopped at the fixed point, tol 1e-6), with the reference integrator stopped once the outcome is decided,
-  with the fast settings in float64, and with the fast settings (models/abstract.py FAST_SETTINGS).
+  stopped at the fixed point, tol 1e-6), with the fast settings in float64 (the stopping rule alone), and with
+  the fast settings (models/abstract.py FAST_SETTINGS).
 Each row: seconds per cue (the batch's time / B; the median of repeats, the reference once: it takes
 thousands of steps, and at the larger size only part of them are timed, see time_retrieval), steps per cue,
 exact-match rate, and the ratio to iterated modern Hopfield.
@@ -59,7 +59,6 @@ def gated_settings() -> dict:
     from astrogate.models.abstract import FAST_SETTINGS, REFERENCE_SETTINGS
 
     return {"gated_reference": REFERENCE_SETTINGS,
-            "gated_reference_decided": replace(REFERENCE_SETTINGS, stop="decided"),
             "gated_fast_float64": replace(FAST_SETTINGS, dtype="float64"),
             "gated_fast": FAST_SETTINGS}
 

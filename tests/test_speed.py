@@ -473,7 +473,7 @@ def test_retrieval_rows_side_by_side_with_modern_hopfield(tmp_path, capsys):
         assert tuple(reader.fieldnames) == ROW_COLUMNS
         rows = {r["model"]: r for r in reader}
     assert set(rows) == {"modern_hopfield_iterated", "modern_hopfield_iterated_float32", "gated_reference",
-                         "gated_reference_decided", "gated_fast_float64", "gated_fast"}
+                         "gated_fast_float64", "gated_fast"}
     assert float(rows["modern_hopfield_iterated"]["ratio_to_modern"]) == 1.0
     for name, row in rows.items():
         assert float(row["seconds_per_cue"]) > 0 and float(row["exact_match"]) >= 0.9, name
