@@ -120,9 +120,9 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         The NumPy model, or the Brian2 network (`AstrocyteGatedMemory` run by a `Brian2Session`).
     duration : float
         Longest simulated time in ms.
-    method : {"euler", "lsoda"}
-        Forward Euler at params.dt (the reference, and what the Brian2 network computes), or an adaptive
-        integrator (abstract backend only).
+    method : {"euler", "adaptive"}
+        Forward Euler at params.dt (the reference, and what the Brian2 network computes), or SciPy's LSODA
+        with error control (abstract backend only).
     tol : float
         The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol; the brian2 backend
         runs the full duration and reports whether the end state meets tol.

@@ -18,6 +18,8 @@ The public names, each documented in the API reference:
 - `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory).
 - `load_benchmark_config`, `run_benchmark`: the retrieval benchmark.
 - `explore`: a grid of points evaluated by your own function on Dask; `run_sweep` and `load_spec` for TOML specs.
+- `attention`, `AttentionResult`: softmax attention of queries over keys and values, computed by astrocytes
+  routing values (query mode equals softmax(Q K^T / sqrt(d)) V; retrieval mode cleans the queries first).
 - `InputError`: every refusal of bad input.
 
 Names are imported on first use, so ``import astrogate`` (and ``astrogate --help``) stays fast and
@@ -49,6 +51,8 @@ _PUBLIC = {
     "explore": "astrogate.analysis.explore",
     "run_sweep": "astrogate.analysis.sweep",
     "load_spec": "astrogate.analysis.sweep_spec",
+    "attention": "astrogate.analysis.attention",
+    "AttentionResult": "astrogate.analysis.attention",
 }
 
 __all__ = ["InputError", "__version__", *_PUBLIC]

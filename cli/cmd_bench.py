@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, fast-check)", description=__doc__)
+    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, mqar, fast-check)", description=__doc__)
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for register_benchmark in BENCHMARKS:
         register_benchmark(benchmarks)
@@ -33,13 +33,19 @@ def register_speed(benchmarks) -> None:
     register(benchmarks)
 
 
+def register_mqar(benchmarks) -> None:
+    from astrogate.cli.cmd_attention import register_mqar as register
+
+    register(benchmarks)
+
+
 def register_fast_check(benchmarks) -> None:
     from astrogate.cli.cmd_bench_fast_check import register_fast_check as register
 
     register(benchmarks)
 
 
-BENCHMARKS = (register_retrieval, register_speed, register_fast_check)
+BENCHMARKS = (register_retrieval, register_speed, register_mqar, register_fast_check)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from astrogate.cli import cmd_bench, cmd_compare, cmd_demo, cmd_recall, cmd_spiking, cmd_sweep
+    from astrogate.cli import cmd_attention, cmd_bench, cmd_compare, cmd_demo, cmd_recall, cmd_spiking, cmd_sweep
 
     parser = OneLineErrorParser(
         prog="astrogate",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"astrogate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (cmd_recall, cmd_compare, cmd_demo, cmd_bench, cmd_sweep, cmd_spiking):
+    for module in (cmd_recall, cmd_compare, cmd_demo, cmd_bench, cmd_sweep, cmd_spiking, cmd_attention):
         module.register(subparsers)
     return parser
 

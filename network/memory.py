@@ -1,15 +1,18 @@
-"""The astrocyte-gated associative memory as one Brian2 object that users add to their own networks.
+"""The astrocyte-gated associative memory as one object that users add to their own Brian2 networks.
 
     mem = AstrocyteGatedMemory(patterns, tau_u=10*ms)
     mem.set_cue(cue)
     monitor = StateMonitor(mem.astrocytes, "g", record=True)
-    net = Network(mem, monitor)          # or net.add(mem), or Brian2's magic run()
+    net = Network(mem, monitor)          # or net.add(mem)
     net.run(50*ms)
     mem.state()["g"]                     # the gains after round(50 ms / dt) Euler steps
 
-The object is a `BrianObject` whose `contained_objects` are the neurons, the astrocytes, the one-element
-hub (the softmax normaliser), the gating synapses and their per-step operations, so Brian2 adds all of
-them wherever the memory is added. It creates no `Network`, never touches the device or the preferences,
+The object is a collection of Brian2 objects: iterating over it gives the neurons, the astrocytes, the
+one-element hub (the softmax normaliser), the gating synapses, their per-step operations and monitors, so
+`Network(mem)` and `net.add(mem)` add each of them. (It is not itself a `BrianObject` with contained
+objects: brian2cuda finds the Synapses of a network among its top-level objects only.) Brian2's magic
+`run()` collects the objects named in the calling scope, not the attributes of a collection: use a
+`Network`. The memory creates no `Network`, never touches the device or the preferences,
 and runs on its own clock at `params.dt`, whatever `defaultclock.dt` is. Every object's name starts with
 `name`, so several memories live in one network.
 
@@ -40,10 +43,20 @@ METHODS = ("euler", "exponential_euler")
 OVERLAP_LAYOUTS = ("by_pattern", "by_neuron")
 
 
-def _brian_object_base():
+def _state_guard(memory: "AstrocyteGatedMemory", clock):
+    """A Brian2 object without code whose before_run refuses to run a memory that has no state yet."""
     from brian2 import BrianObject
 
-    return BrianObject
+    class StateGuard(BrianObject):
+        add_to_magic_network = False
+
+        def before_run(self, run_namespace):
+            if not memory._state_set:
+                raise InputError(f"{memory.name}: no initial state; call set_cue(cue) (or apply_state) "
+                                 "before running")
+            super().before_run(run_namespace)
+
+    return StateGuard(clock=clock, name=f"{memory.name}_state_guard")
 
 
 def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
@@ -55,7 +68,7 @@ def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters
     return (params.updated(**model) if model else params), {k: v for k, v in options.items() if k not in model_fields}
 
 
-class AstrocyteGatedMemory(_brian_object_base()):
+class AstrocyteGatedMemory:
     """The gated associative memory of the model page: N neurons, K astrocytes, a softmax hub and the
     gating synapses, as one Brian2 object.
 
@@ -103,9 +116,23 @@ class AstrocyteGatedMemory(_brian_object_base()):
     N, K : int
     params : Parameters
         Resolved (beta explicit).
-    """
 
-    add_to_magic_network = True
+    Notes
+    -----
+    Your own monitors: the values derived from the state (v, m, g, h, I_rec, the hub's Z and L) are computed
+    at the start of each step, before the Euler step; ``I_ext`` is set where your code sets it (``before_groups``
+    above). A `StateMonitor` in its default 'start' slot records them one step late (and their initial zeros
+    at t = 0); record them with ``when="end"`` to get the value at t for the sample at t (u and a, the state
+    itself, in the default slot).
+
+    The groups' parameters are their own variables (tau_u, tau_g, beta, gamma, nu_max, tau_r, ...): a name
+    of your script that is the same makes Brian2 warn that it is ignored; pass ``namespace={...}`` to
+    ``Network.run`` with what your own objects use.
+
+    On a standalone device, ``device.run(run_args=mem.run_args(mem.state_values(patterns, u0, ...)))`` runs
+    the build with other values; `state` reads m against ``mem.patterns`` and v with ``mem.params``, so set
+    them to what the run used (as tests/test_memory.py does) before reading the state of such a run.
+    """
 
     def __init__(self, patterns, params: Parameters | None = None, *, neuron: str = "rate",
                  gating: str = "factorised", name: str = "agm", record_every: float | None = None,
@@ -153,7 +180,8 @@ class AstrocyteGatedMemory(_brian_object_base()):
             raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
 
         clock = b2.Clock(dt=params.dt * b2.ms, name=f"{name}_clock")
-        super().__init__(clock=clock, name=name)
+        self.name = name
+        self.clock = clock  # every object of the memory runs on it: dt = params.dt
         self.patterns = xi
         self.K, self.N = K, N
         self.params = params
@@ -242,14 +270,13 @@ class AstrocyteGatedMemory(_brian_object_base()):
         self.neuron_sample = np.unique(np.linspace(0, N - 1, min(neuron_sample, N)).astype(int))
         if record_every is not None:
             self._add_monitors(record_every, raster_neurons)
-        self.contained_objects.extend([self.neurons, self.astrocytes, self.hub, *self.operations,
-                                       *self.synapses.values(), *self.monitors.values()])
         self._state_set = False  # parameters, patterns and an initial state: set_cue or apply_state
+        self.objects = [_state_guard(self, clock), self.neurons, self.astrocytes, self.hub, *self.operations,
+                        *self.synapses.values(), *self.monitors.values()]
 
-    def before_run(self, run_namespace):
-        if not self._state_set:
-            raise InputError(f"{self.name}: no initial state; call set_cue(cue) (or apply_state) before running")
-        super().before_run(run_namespace)
+    def __iter__(self):
+        """The Brian2 objects of the memory (what Network(mem) and net.add(mem) add)."""
+        return iter(self.objects)
 
     # -- construction helpers ---------------------------------------------------------------------
     def _step(self, group, code, order):

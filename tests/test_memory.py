@@ -113,19 +113,24 @@ def test_new_patterns_and_cues_without_rebuilding():
     assert int(np.argmax(mem.state()["g"])) == target
 
 
-def test_magic_run_collects_the_memory_and_its_objects():
+def test_the_memory_is_a_collection_of_top_level_brian2_objects():
+    """net.add(mem) adds each object itself (brian2cuda finds Synapses among a network's top-level objects only),
+    and a user's monitor of the hub's Lyapunov function sees it fall."""
     import brian2 as b2
 
     from astrogate.network.memory import AstrocyteGatedMemory
 
     b2.prefs.codegen.target = "numpy"
-    b2.start_scope()
     params = Parameters()
     xi, cue, _ = problem(5)
     mem = AstrocyteGatedMemory(xi, params)
     mem.set_cue(cue)
-    monitor = b2.StateMonitor(mem.hub, "L", record=0)
-    b2.run(2 * b2.ms)
+    monitor = b2.StateMonitor(mem.hub, "L", record=0, when="end")
+    net = b2.Network(monitor)
+    net.add(mem)
+    assert set(mem.synapses.values()) <= net.objects and {mem.neurons, mem.astrocytes, mem.hub} <= net.objects
+    assert all(obj.name.startswith("agm_") for obj in mem)
+    net.run(2 * b2.ms)
     energy = monitor.L[0]
     assert len(energy) == 20 and np.all(np.diff(energy) <= 1e-9 * np.max(np.abs(energy)))
     model, u, a = abstract_euler(xi, cue, params, steps=20)
@@ -151,6 +156,33 @@ def test_a_timed_array_input_drives_the_neurons():
     traj = model.run(np.zeros_like(cue), duration=STEPS * params.dt, tol=0, current=cue, t_current=1.0)
     np.testing.assert_allclose(mem.state()["u"], traj.u, atol=1e-9, rtol=0)
     assert int(np.argmax(mem.state()["m"])) == target
+
+
+def test_user_monitors_at_the_steps_end_record_the_derived_values_at_their_time():
+    """The docstring's recipe: g, m, v recorded with when="end" are softmax(a), xi v / N, tanh(gamma u) of the
+    state recorded in the default slot at the same time; recorded in the default slot they are one step late."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, _ = problem(13)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    logits = b2.StateMonitor(mem.astrocytes, "a", record=True)
+    membranes = b2.StateMonitor(mem.neurons, "u", record=True)
+    derived = b2.StateMonitor(mem.astrocytes, ["g", "m"], record=True, when="end")
+    rates = b2.StateMonitor(mem.neurons, "v", record=True, when="end")
+    late = b2.StateMonitor(mem.astrocytes, "g", record=True)
+    b2.Network(mem, logits, membranes, derived, rates, late).run(STEPS * params.dt * b2.ms)
+    model = AstroGateModel(xi, params)
+    np.testing.assert_allclose(derived.g.T, model.gains(logits.a.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rates.v.T, model.rates(membranes.u.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(derived.m.T, model.overlaps(model.rates(membranes.u.T)), rtol=0, atol=1e-12)
+    assert np.ptp(derived.g[:, -1]) > 0.5  # the gains moved: the comparison below is not of constants
+    np.testing.assert_allclose(late.g[:, 1:], derived.g[:, :-1], rtol=0, atol=1e-12)
+    assert np.all(late.g[:, 0] == 0)
 
 
 def test_spiking_options_take_quantities():
