@@ -31,6 +31,7 @@ from astrogate.analysis.io import write_csv
 from astrogate.analysis.metrics import log_log_slope
 from astrogate.analysis.speed_retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_SIZES
 from astrogate.errors import InputError
+from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
@@ -144,6 +145,16 @@ class SpeedConfig:
     build_root: str | None = None
     retrieval_sizes: tuple = RETRIEVAL_SIZES  # (N, K) of the retrieval rows
 
+    def __post_init__(self):
+        # the caps turn measurements off: NaN would compare False and silently turn the cap off instead
+        for name in ("memory_cap_gb", "naam_time_cap_s", "numpy_work", "standalone_work", "cuda_work"):
+            positive_number(getattr(self, name), name)
+        for name in ("repeats", "batch"):
+            whole_number(getattr(self, name), name, minimum=1)
+        if not self.sizes or not self.simulators:
+            raise InputError("a speed benchmark needs at least one size and one simulator")
+        self.sizes = list(dict.fromkeys(tuple(size) for size in self.sizes))
+
     @property
     def memory_cap_bytes(self) -> float:
         return self.memory_cap_gb * 2**30
@@ -183,21 +194,21 @@ def quick_config() -> SpeedConfig:
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs)."""
+    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs), each size once (in the order given)."""
     sizes = []
-    for item in text.split(","):
+    for item in comma_list(text, "--sizes"):
         try:
             N, K = (int(x) for x in item.split(":"))
         except ValueError:
             raise InputError(f"--sizes: {item!r} is not N:K (for example 1000:100)") from None
-        if N < 2 or K < 2:
-            raise InputError(f"--sizes: N and K must be at least 2, got {item!r}")
+        if not (2 <= N <= MAX_COUNT and 2 <= K <= MAX_COUNT):
+            raise InputError(f"--sizes: N and K must be whole numbers from 2 to {MAX_COUNT}, got {item!r}")
         sizes.append((N, K))
-    return sizes
+    return list(dict.fromkeys(sizes))
 
 
 def parse_simulators(text: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    names = tuple(comma_list(text, "--simulators"))
     unknown = sorted(set(names) - set(SIMULATORS))
     if unknown or not names:
         raise InputError(f"--simulators: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SIMULATORS)}")
@@ -1009,19 +1020,26 @@ TEXT_COLUMNS = ("simulator", "weight_dtype", "status", "note")
 def read_csv(path: Path) -> list[dict]:
     """speed.csv back as rows like the benchmark's own (numbers as numbers, "" where empty); columns that an
     older table lacks (gpu_memory_mb) are empty."""
-    with open(path, newline="") as f:
+    import io
+
+    from astrogate.files import read_text
+
+    with io.StringIO(read_text(path, "speed table"), newline="") as f:
         reader = csv.DictReader(f)
         missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
         if missing:
             raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
         rows = []
         for raw in reader:
-            row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
-            for column in CSV_COLUMNS[3:]:
-                value = raw.get(column, "") or ""
-                if value != "" and column not in TEXT_COLUMNS:
-                    value = int(float(value)) if column in INT_COLUMNS else float(value)
-                row[column] = value
+            try:
+                row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
+                for column in CSV_COLUMNS[3:]:
+                    value = raw.get(column, "") or ""
+                    if value != "" and column not in TEXT_COLUMNS:
+                        value = int(float(value)) if column in INT_COLUMNS else float(value)
+                    row[column] = value
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{path}:{reader.line_num}: not a row of a speed table ({exc})") from None
             rows.append(row)
     return rows
 
@@ -1041,10 +1059,15 @@ def replot(out_dir: str | Path) -> dict:
     if summary.is_file():
         import json
 
-        saved = json.loads(summary.read_text())
-        result["batched"] = saved.get("batched", {})
-        if saved.get("retrieval"):
-            result["retrieval"] = saved["retrieval"]
+        from astrogate.files import read_text
+
+        try:
+            saved = json.loads(read_text(summary, "speed summary"))
+            result["batched"] = saved.get("batched", {})
+            if saved.get("retrieval"):
+                result["retrieval"] = saved["retrieval"]
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise InputError(f"{summary}: not a speed summary ({exc})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
     return result
 
@@ -1056,6 +1079,8 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import save_figure
 
     fig, ax = plt.subplots(figsize=(7.5, 5))  # the legend goes to the right of the axes, outside
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -1098,8 +1123,7 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     ax.grid(True, which="both", alpha=0.3)
     if measured(rows):  # outside the axes: inside, it covered the points at N K = 10^7
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

@@ -17,6 +17,7 @@ from scipy.integrate import solve_ivp
 from scipy.special import logsumexp, softmax
 
 from astrogate.errors import InputError
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 
@@ -27,6 +28,15 @@ DTYPES = ("float64", "float32")
 # the "decided" rule: the leading gain above 1 - DECIDED_EPS, held for DECIDED_WINDOW ms (see outcome_decided)
 DECIDED_EPS = 1e-3
 DECIDED_WINDOW = 0.5
+TRACE_SAMPLES = 450  # at most 400 log-spaced samples plus the last (sample_steps); more with record_every
+
+
+def check_finite(u: np.ndarray, a: np.ndarray, t: float) -> None:
+    """Stop a run whose state has overflowed (parameters too large for float64), saying when and where."""
+    for name, values in (("u (neuron potentials)", u), ("a (astrocyte logits)", a)):
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"the state became non-finite (overflow) by t = {t:g} ms in {name}: the parameters "
+                             f"(kappa, beta, gamma, dt) are too large for float64")
 
 
 def log_cosh(x: np.ndarray) -> np.ndarray:
@@ -252,7 +262,13 @@ class AstroGateModel:
             raise InputError(f"decided_eps must be in (0, 0.5), got {decided_eps!r}")
         if not (np.isfinite(decided_window) and decided_window >= 0):
             raise InputError(f"decided_window must be >= 0 ms, got {decided_window!r}")
+        step_ms = self.params.dt if dt is None else float(dt)
+        n_steps = euler_steps(duration, step_ms)  # refuses an absurd number of steps before int() overflows
         u_init, a_init = self.initial_state(cue)
+        batch = int(np.prod(u_init.shape[:-1]))
+        if traces:
+            require_memory(2 * 8 * TRACE_SAMPLES * batch * self.K, f"tracing the overlaps and gains of {batch} "
+                           f"cue(s) with K = {self.K} patterns")
         if u0 is not None:
             u_init = validate_cue(u0, self.N, "u0").astype(float).copy()
         if a0 is not None:
@@ -267,10 +283,6 @@ class AstroGateModel:
             if stop != "fixed_point" or dtype != "float64" or dt is not None:
                 raise InputError("method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt")
             return self._run_adaptive(u_init, a_init, duration, tol, record_every, current, t_current)
-        step_ms = self.params.dt if dt is None else float(dt)
-        n_steps = int(round(duration / step_ms))
-        if n_steps < 1:
-            raise InputError(f"duration {duration} ms is shorter than one step dt = {step_ms} ms")
         rules = StepRules(tol=tol, decided=stop == "decided", eps=decided_eps,
                           window_checks=1 + int(np.ceil(decided_window / step_ms - 1e-9)))
         return self._run_fixed_step(u_init, a_init, method, step_ms, n_steps, rules, dtype,
@@ -370,6 +382,7 @@ class AstroGateModel:
             else:  # exponential Euler, as Brian2 writes it: x <- target + (x - target) exp(-dt / tau)
                 uw = drive + (uw - drive) * decay_u
                 aw = target + (aw - target) * decay_a
+            check_finite(uw, aw, (step + 1) * dt)
         else:
             step = n_steps
         record(step)
@@ -479,7 +492,12 @@ class AstroGateModel:
             atol=1e-11,
         )
         if sol.status < 0:
-            raise RuntimeError(f"adaptive integration failed: {sol.message}")
+            raise InputError(f"adaptive integration failed: {sol.message}")
+        n_u = self.N * (y0.size // (self.N + self.K))
+        bad = ~np.all(np.isfinite(sol.y), axis=0)
+        if np.any(bad):
+            first = int(np.argmax(bad))
+            check_finite(sol.y[:n_u, first], sol.y[n_u:, first], float(sol.t[first]))
         if sol.status == 1:  # stopped at the event: append the exact final state
             sol.t = np.append(sol.t, sol.t_events[0][0])
             sol.y = np.concatenate([sol.y, sol.y_events[0][0][:, None]], axis=1)
