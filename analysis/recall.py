@@ -107,7 +107,8 @@ class RecallResult(Mapping):
 
 
 def recall(problem: RecallProblem, params: Parameters | None = None, *, backend: str = "abstract",
-           duration: float = 500.0, method: str = "euler", tol: float = 1e-8, **backend_options) -> RecallResult:
+           duration: float = 500.0, method: str = "euler", tol: float = 1e-8, stop: str = "fixed_point",
+           dtype: str = "float64", **backend_options) -> RecallResult:
     """One retrieval of `problem` on a backend.
 
     Parameters
@@ -127,6 +128,11 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
     tol : float
         The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol; the brian2 backend
         runs the full duration and reports whether the end state meets tol.
+    stop : {"fixed_point", "decided"}
+        Abstract backend: stop at the fixed point (tol), or as soon as the outcome is decided
+        (AstroGateModel.run); the record's stop_rule says which rule stopped the run.
+    dtype : {"float64", "float32"}
+        Abstract backend: the working precision.
     **backend_options
         brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating, neuron
         ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
@@ -141,10 +147,13 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
             raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
         model = AstroGateModel(problem.patterns, params)
         start = time.perf_counter()
-        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol)
+        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype)
         timings = {"run_seconds": time.perf_counter() - start}
         return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
     if backend == "brian2":
+        if (stop, dtype) != ("fixed_point", "float64") or method == "exponential_euler":
+            raise InputError("the brian2 backend runs forward Euler in float64 for the whole duration: "
+                             "stop, dtype and method 'exponential_euler' apply to the abstract backend")
         return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
                                               **backend_options))
     raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -258,6 +267,7 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "energy_scale": float(np.max(np.abs(energy))),
         "converged": bool(trajectory.converged),
         "stop_reason": trajectory.stop_reason,
+        "stop_rule": str(trajectory.stop_rule),  # "fixed point", "decided" or "time limit"
         "t_converged": float(trajectory.t_converged),
         "steps": trajectory.steps,
         "method": trajectory.method,
@@ -295,7 +305,9 @@ def summary(result: dict) -> str:
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")
-    if result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
+    if result.get("stop_rule") == "decided":
+        when = f"outcome decided at t = {result['t_converged']:.1f} ms (stopped before the fixed point)"
+    elif result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
         when = f"converged at t = {result['t_converged']:.1f} ms"
     elif result["converged"]:  # the brian2 backend runs the full duration and judges the end state
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
