@@ -151,9 +151,9 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         timings = {"run_seconds": time.perf_counter() - start}
         return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
     if backend == "brian2":
-        if (stop, dtype) != ("fixed_point", "float64") or method == "exponential_euler":
-            raise InputError("the brian2 backend runs forward Euler in float64 for the whole duration: "
-                             "stop, dtype and method 'exponential_euler' apply to the abstract backend")
+        if (stop, dtype) != ("fixed_point", "float64"):
+            raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
+                             "the abstract backend")
         return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
                                               **backend_options))
     raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -173,14 +173,18 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     # imported here, not at the top: Brian2 takes seconds to import and the abstract backend needs none of it
     from astrogate.network.recall import Brian2Session, require_gpu, trajectory_from_results
 
-    if method != "euler":
-        raise InputError(f"the brian2 backend integrates with forward Euler at dt: method must be 'euler', got {method!r}")
+    if method not in ("euler", "exponential_euler"):
+        raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
+                         f"(as Brian2's state updaters), got {method!r}")
     if tol < 0 or not np.isfinite(tol):
         raise InputError(f"tol must be >= 0, got {tol!r}")
     own_session = session is None
     if own_session:
         session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
-                                compute_capability=compute_capability, spiking=spiking, threads=threads)
+                                compute_capability=compute_capability, spiking=spiking, threads=threads,
+                                method=method)
+    elif session.method != method:
+        raise InputError(f"this session's network integrates with {session.method!r}, not {method!r}")
     if session.choice.name == "cuda_standalone":
         require_gpu()
     try:
@@ -188,7 +192,7 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         u0, a0 = model.initial_state(problem.cue)
         memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
         n_steps = euler_steps(duration, model.params.dt)
-        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
+        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every, method)
         info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
                 else None, "gating": session.gating,
                 "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
