@@ -1,4 +1,4 @@
-"""The retrieval benchmark's models, in one registry: kind -> factory(patterns, **options).
+"""The retrieval benchmark's models, in one registry: kind -> ``factory(patterns, **options)``.
 
 - The NumPy models of models/baselines.py (`make_model`, the public `astrogate.make_baseline`): the cue and
   the oracle, classical, continuous, dense and modern Hopfield networks, the neuron-astrocyte memory of

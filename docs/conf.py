@@ -68,6 +68,26 @@ def _escape_bars(app, what, name, obj, options, lines):
     lines[:] = [line.replace("|", r"\|") for line in lines]
 
 
+def _separate_lists(app, what, name, obj, options, lines):
+    # docstrings start "- item" lists right under a sentence and end them without a blank line, as Markdown
+    # allows; reST needs the blank lines
+    out, list_indent = [], None
+    for line in lines:
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if not stripped:
+            list_indent = None
+        elif stripped.startswith("- ") and list_indent is None:
+            if out and out[-1].strip():
+                out.append("")
+            list_indent = indent
+        elif list_indent is not None and indent <= list_indent and not stripped.startswith("- "):
+            out.append("")
+            list_indent = None
+        out.append(line)
+    lines[:] = out
+
+
 def _copy_mathjax(app, exception):
     if exception is not None or app.builder.format != "html":
         return
@@ -90,5 +110,6 @@ def setup(app):
     app.connect("builder-inited", lambda app: generated_pages.write_pages(DOCS))
     # before napoleon (priority 500) turns numpy sections into reST
     app.connect("autodoc-process-docstring", _escape_bars, priority=400)
+    app.connect("autodoc-process-docstring", _separate_lists, priority=400)
     app.connect("autodoc-skip-member", _skip_public_names)
     app.connect("build-finished", _copy_mathjax)

@@ -231,14 +231,18 @@ class AstroGateModel:
         holds, or at `duration` ms.
 
         Stopping rules (`stop`; `Trajectory.stop_rule` says which one stopped each cue):
+
           "fixed_point": max|du/dt| and max|da/dt| below tol (1/ms), the rule the theory tests use;
+
           "decided": the fixed-point rule, or the outcome is decided (`outcome_decided`): the leading gain
              is above 1 - decided_eps, it also leads the targets beta F(m), every u_i has the sign of its
              drive, all of it held for decided_window ms.
+
         method: "euler" (forward Euler, the reference the Brian2 network matches step for step),
             "exponential_euler" (what Brian2's method='exponential_euler' computes on the network's
             equations: the linear decays of u and a exact over a step, the drive held) or "adaptive"
             (SciPy LSODA, all cues together, fixed-point rule only).
+
         dt: the step in ms (None: params.dt, the Brian2 clock). dtype: "float64" or "float32".
         cue: (N,) or (B, N); gives u(0) = cue_scale * cue unless u0 is given.
         current: optional input I (same shape as cue) applied while t < t_current; no cue stops meanwhile.
