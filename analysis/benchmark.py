@@ -47,6 +47,7 @@ class ModelSpec:
     max_N: int = 10**9
     tune: dict = field(default_factory=dict)  # option -> candidate values, tuned on separate seeds
     params_from: str = ""  # a 'gated' model whose (tuned) model parameters this one takes, see inherit_parameters
+    max_K: int = 10**9  # cost cap on the number of patterns (NAAM's step costs O(K N^2))
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Config:
 
 BENCHMARK_KEYS = {"seed", "N", "instances", "cues", "loads", "pattern_sets", "corruptions", "image_corruptions",
                   "gallery_load", "gallery_cues"}
-MODEL_KEYS = {"kind", "max_load", "max_N", "tune", "params_from"}
+MODEL_KEYS = {"kind", "max_load", "max_N", "max_K", "tune", "params_from"}
 TUNING_KEYS = {"cells", "instances", "cues"}
 CELL_KEYS = {"pattern_set", "load", "corruption"}
 
@@ -129,7 +130,7 @@ def config_from_dict(data: dict, source: str = "<config>") -> Config:
             fail(f"models.{name}.params_from", "a model takes its parameters from another model or tunes them, not both")
         options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
         models.append(ModelSpec(name, spec["kind"], options, float(spec.get("max_load", math.inf)),
-                                int(spec.get("max_N", 10**9)), tune, params_from))
+                                int(spec.get("max_N", 10**9)), tune, params_from, int(spec.get("max_K", 10**9))))
         try:  # catches unknown options now rather than an hour into the run
             probe = {**options, **{k: v[0] for k, v in tune.items()}}
             build_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
@@ -291,11 +292,13 @@ def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: n
 
 
 # -- running cells --------------------------------------------------------------------------------
-def cap_reason(spec: ModelSpec, load: float, N: int) -> str:
+def cap_reason(spec: ModelSpec, load: float, N: int, K: int) -> str:
     if load > spec.max_load:
         return f"skipped: K/N = {load:g} above this model's cost cap {spec.max_load:g}"
     if N > spec.max_N:
         return f"skipped: N = {N} above this model's cost cap {spec.max_N}"
+    if K > spec.max_K:
+        return f"skipped: K = {K} above this model's cost cap {spec.max_K}"
     return ""
 
 
@@ -318,7 +321,7 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
             shown = slice(0, config.gallery_cues)
             gallery = {"targets": patterns[targets[shown]], "cues": cues[shown], "states": {}}
         for m in models:
-            if cap_reason(m, load, N):
+            if cap_reason(m, load, N, K):
                 continue
             options = resolve_options(m.options, N)
             if m.kind in SEEDED_KINDS:
@@ -338,7 +341,7 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
                "correlation": family["correlation"], "load": load, "K": K, "N": N, "corruption": corruption,
                "corruption_kind": parse_corruption(corruption)[0], "corruption_level": parse_corruption(corruption)[1],
                "options": json.dumps(resolve_options(m.options, N), sort_keys=True)}
-        reason = cap_reason(m, load, N)
+        reason = cap_reason(m, load, N, K)
         if reason:
             row.update(summarise({k: np.zeros(0) for k in ("exact_match", "nearest_accuracy", "final_overlap",
                                                           "improvement", "sign_flip", "mixture", "steps",
@@ -464,6 +467,7 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
     summary = {"config": config.source, "seed": config.seed, "cells": len(cells), "workers": workers,
                "runtime_seconds": runtime, "models": {m.name: {"kind": m.kind, "options": m.options,
                                                                "max_load": m.max_load, "max_N": m.max_N,
+                                                               "max_K": m.max_K,
                                                                **({"params_from": m.params_from}
                                                                   if m.params_from else {})}
                                                       for m in models},
