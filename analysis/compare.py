@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.recall import RecallProblem, run_recall
+from astrogate.analysis.recall import RecallProblem, recall
 from astrogate.models.parameters import Parameters
 
 
 def run_both(problem: RecallProblem, params: Parameters, duration: float = 500.0, **brian2_options) -> dict:
     """{'abstract': record, 'brian2': record} for the same problem."""
-    reference = run_recall(problem, params, duration=duration, method="euler", tol=0.0)
-    network = run_recall(problem, params, duration=duration, method="euler", tol=0.0, backend="brian2",
+    reference = recall(problem, params, duration=duration, method="euler", tol=0.0)
+    network = recall(problem, params, duration=duration, method="euler", tol=0.0, backend="brian2",
                          **brian2_options)
     return {"abstract": reference, "brian2": network}
 
@@ -74,7 +74,7 @@ def report(both: dict, diffs: dict) -> str:
 
 def plot_comparison(both: dict, path: str | Path) -> Path:
     """Overlaps, gains and L of both runs overlaid (abstract lines, Brian2 markers), and their differences."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt  # pyplot on the Agg backend
 
     path = prepare_output(path, "plot")
@@ -116,6 +116,5 @@ def plot_comparison(both: dict, path: str | Path) -> Path:
     axes[0].set_title(f"Brian2 {info['device']} ({info['gating']}) vs abstract Euler: K={network['K']}, "
                       f"N={network['N']}, dt={network['params']['dt']} ms", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

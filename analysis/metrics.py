@@ -1,8 +1,11 @@
 """Retrieval metrics per trial and their confidence intervals.
 
-Per trial (a final state s, the stored patterns xi, the target index t, the cue c), with overlaps
-m_mu = xi_mu . s / N:
-- exact_match: s equals xi_t in every bit.
+Every retrieval in the project is measured here: the retrieval benchmark, the sweeps and the record of one
+`recall` (which names the same quantities the same way in CSV, xarray and JSON).
+
+Per trial (a final state s, +-1 or continuous rates, the stored patterns xi, the target index t, the cue c),
+with overlaps m_mu = xi_mu . s / N:
+- exact_match: sign(s) equals xi_t in every bit.
 - nearest_accuracy: argmax_mu m_mu = t (the state is closer to the target than to any other memory).
 - final_overlap: m_t; improvement: m_t minus the cue's overlap with the target.
 - sign_flip: m_t <= -0.9 (the network fell into the target's negative image).
@@ -14,6 +17,7 @@ Rates get Wilson 95 % intervals, means a percentile bootstrap 95 % interval.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import softmax
 from scipy.stats import norm
 
 NEAR = 0.9  # overlap that counts as "at" a pattern or a mixture
@@ -21,7 +25,7 @@ Z95 = float(norm.ppf(0.975))
 
 
 def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray, cues: np.ndarray) -> dict:
-    """Per-trial arrays (B,) for one batch of states."""
+    """Per-trial arrays (B,) for one batch of states (B x N)."""
     states = np.asarray(states, float)
     xi = np.asarray(patterns, float)
     targets = np.asarray(targets, int)
@@ -29,7 +33,7 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
     rows = np.arange(states.shape[0])
     m = states @ xi.T / N
     m_target = m[rows, targets]
-    exact = np.all(states == xi[targets], axis=1)
+    exact = np.all(np.sign(states) == np.sign(xi[targets]), axis=1)
     nearest = np.argmax(m, axis=1) == targets
     top3 = np.argsort(-np.abs(m), axis=1)[:, :3]
     signed = np.take_along_axis(np.sign(m), top3, axis=1)[:, :, None] * xi[top3]
@@ -45,6 +49,15 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
         "sign_flip": m_target <= -NEAR,
         "mixture": mixture,
     }
+
+
+def log_log_slope(points) -> dict | None:
+    """Least-squares slope of log y against log x over (x, y) points, or None with fewer than two distinct x
+    or a y <= 0: the exponent of a power law y ~ x^exponent."""
+    if len({p[0] for p in points}) < 2 or not all(p[1] > 0 for p in points):
+        return None
+    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+    return {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(points)}
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -94,3 +107,15 @@ def summarise(per_trial: dict) -> dict:
         row[column] = float(np.mean(data)) if trials else float("nan")
         row[f"{column}_lo"], row[f"{column}_hi"] = bootstrap_interval(data)
     return row
+
+
+def softmax_residual_trace(model, m_hat: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """max_mu |g_t - softmax(beta F(m_hat_t))| for traces m_hat, g of shape (T, K)."""
+    target = softmax(model.beta * model.F.F(np.asarray(m_hat)), axis=-1)
+    return np.max(np.abs(np.asarray(g) - target), axis=-1)
+
+
+def late_half(trace: np.ndarray) -> np.ndarray:
+    """The second half of a trace (the retrieval transient is in the first)."""
+    trace = np.asarray(trace)
+    return trace[len(trace) // 2:]

@@ -7,20 +7,18 @@ The result is a plain dict with the same keys for every backend, so that `astrog
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_metrics
+from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory
+from astrogate.models.checks import euler_steps, seed as check_seed
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import (
-    flip_cue,
-    load_array,
-    random_patterns,
-    validate_cue,
-    validate_patterns,
-)
+from astrogate.models.patterns import load_array, validate_cue, validate_patterns
 
 BACKENDS = ("abstract", "brian2")
 # traces in the result are kept for the patterns that matter most (by final overlap), not all K
@@ -31,6 +29,8 @@ ROUND_OFF = 1e-12
 
 @dataclass
 class RecallProblem:
+    """A retrieval problem: patterns (K x N), one cue (N) and, when known, the target pattern's index."""
+
     patterns: np.ndarray  # K x N
     cue: np.ndarray  # N
     target: int | None = None  # the pattern the cue was made from, when known
@@ -47,28 +47,95 @@ class RecallProblem:
 
 def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.2, seed: int = 0,
                       target: int | None = None) -> RecallProblem:
-    """Patterns by the parent model and a cue made by flipping a fraction of the target's bits."""
-    rng = np.random.default_rng(seed)
-    patterns = random_patterns(K, N, rng, correlation)
-    if target is None:
-        target = int(rng.integers(K))
-    elif not 0 <= target < K:
-        raise InputError(f"target {target} is not a pattern index (0 <= target < K = {K})")
-    cue = flip_cue(patterns[target], flip, rng)
-    return RecallProblem(patterns, cue, target,
+    """K random +-1 patterns of N bits by the parent model (pairwise correlation `correlation`), a target
+    (random unless given) and a cue made by flipping a fraction `flip` of the target's bits."""
+    rng = np.random.default_rng(check_seed(seed))
+    patterns, target, cue = generated_set(K, N, rng, correlation, flip=flip, targets=target)
+    return RecallProblem(patterns, cue, int(target),
                          dict(source="generated", K=K, N=N, correlation=correlation, flip=flip, seed=seed))
 
 
 def file_problem(patterns_path, cue_path, target: int | None = None) -> RecallProblem:
+    """Patterns (K x N) and a cue (N) from .npy files."""
     patterns = validate_patterns(load_array(patterns_path, "patterns"), f"patterns file {str(patterns_path)!r}")
     cue = validate_cue(load_array(cue_path, "cue"), patterns.shape[1], f"cue file {str(cue_path)!r}")
     return RecallProblem(patterns, cue, target,
                          dict(source="files", patterns=str(patterns_path), cue=str(cue_path)))
 
 
-def run_recall(problem: RecallProblem, params: Parameters, duration: float = 500.0, method: str = "euler",
-               tol: float = 1e-8, backend: str = "abstract", **backend_options) -> dict:
-    """Run one retrieval and return the result record (see module docstring)."""
+class RecallResult(Mapping):
+    """The record of one retrieval: its fields as attributes (``result.exact_match``) and as a mapping
+    (``result["exact_match"]``); `to_dict` gives the plain dict that ``astrogate recall --json`` writes.
+
+    Fields for every backend: backend, params, problem, K, N, target, retrieved (index of the pattern of
+    largest overlap), exact_match (sign(v) equals the target in every bit; the retrieved pattern where no target
+    is given), nearest_accuracy (retrieved == target), final_overlap (the overlap with the target), cue_overlap,
+    max_gain, softmax_residual (max |g - softmax(beta F(m))| at the end), energy_increase, energy_scale,
+    converged, stop_reason, t_converged (ms), steps, method, the traces t (ms), energy, trace_patterns,
+    overlap_trace, gain_trace, the final state v, u (N), a, g, m (K), and timings (s). The brian2 backend
+    adds `brian2` (device, gating, neuron model, spikes for spiking neurons).
+    """
+
+    def __init__(self, record: dict):
+        self._record = dict(record)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_record"][name]
+        except KeyError:
+            raise AttributeError(f"RecallResult has no field {name!r}") from None
+
+    def __getitem__(self, key):
+        return self._record[key]
+
+    def __iter__(self):
+        return iter(self._record)
+
+    def __len__(self):
+        return len(self._record)
+
+    def to_dict(self) -> dict:
+        return dict(self._record)
+
+    def summary(self) -> str:
+        """A few human lines (what `astrogate recall` prints)."""
+        return summary(self._record)
+
+    def __repr__(self):
+        return (f"RecallResult(backend={self.backend!r}, K={self.K}, N={self.N}, target={self.target}, "
+                f"retrieved={self.retrieved}, exact_match={self.exact_match})")
+
+
+def recall(problem: RecallProblem, params: Parameters | None = None, *, backend: str = "abstract",
+           duration: float = 500.0, method: str = "euler", tol: float = 1e-8, **backend_options) -> RecallResult:
+    """One retrieval of `problem` on a backend.
+
+    Parameters
+    ----------
+    problem : RecallProblem
+        Patterns (K x N), a cue (N) and, when known, the target index (`generated_problem`,
+        `file_problem`, or ``RecallProblem(patterns, cue, target)`` from arrays).
+    params : Parameters, optional
+        Model parameters (the defaults of the model page if None).
+    backend : {"abstract", "brian2"}
+        The NumPy model, or the Brian2 network (`AstrocyteGatedMemory` run by a `Brian2Session`).
+    duration : float
+        Longest simulated time in ms.
+    method : {"euler", "adaptive"}
+        Forward Euler at params.dt (the reference, and what the Brian2 network computes), or SciPy's LSODA
+        with error control (abstract backend only).
+    tol : float
+        The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol; the brian2 backend
+        runs the full duration and reports whether the end state meets tol.
+    **backend_options
+        brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating, neuron
+        ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
+
+    Returns
+    -------
+    RecallResult
+    """
+    params = params or Parameters()
     if backend == "abstract":
         if backend_options:
             raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
@@ -76,12 +143,84 @@ def run_recall(problem: RecallProblem, params: Parameters, duration: float = 500
         start = time.perf_counter()
         trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol)
         timings = {"run_seconds": time.perf_counter() - start}
-        return result_record(model, trajectory, problem, timings, backend="abstract")
+        return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
     if backend == "brian2":
-        from astrogate.network.recall import run_brian2_recall  # Brian2 is imported only when asked for
-
-        return run_brian2_recall(problem, params, duration=duration, method=method, tol=tol, **backend_options)
+        return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
+                                              **backend_options))
     raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+
+
+def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",
+                      tol: float = 1e-8, device: str = "runtime", target: str = "cython",
+                      gating: str = "factorised", build_dir=None, record_every: float | None = None,
+                      current=None, t_current: float = 0.0, session: Brian2Session | None = None,
+                      compute_capability: float | None = None, neuron: str = "rate",
+                      spiking: SpikingParameters | None = None, threads: int = 1) -> dict:
+    """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
+    plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
+    and build/run times in `timings`.
+    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
+    record_every, neuron, spiking and threads come from the session)."""
+    # imported here, not at the top: Brian2 takes seconds to import and the abstract backend needs none of it
+    from astrogate.network.recall import Brian2Session, require_gpu, trajectory_from_results
+
+    if method != "euler":
+        raise InputError(f"the brian2 backend integrates with forward Euler at dt: method must be 'euler', got {method!r}")
+    if tol < 0 or not np.isfinite(tol):
+        raise InputError(f"tol must be >= 0, got {tol!r}")
+    own_session = session is None
+    if own_session:
+        session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
+                                compute_capability=compute_capability, spiking=spiking, threads=threads)
+    if session.choice.name == "cuda_standalone":
+        require_gpu()
+    try:
+        model = AstroGateModel(problem.patterns, params)
+        u0, a0 = model.initial_state(problem.cue)
+        memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
+        n_steps = euler_steps(duration, model.params.dt)
+        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
+        info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
+                else None, "gating": session.gating,
+                "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
+                "neuron_sample": memory.neuron_sample,
+                # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
+                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
+                "neuron": session.neuron, "threads": session.choice.threads}
+        if session.spiking is not None:
+            info["spiking"] = spike_summary(model, session.spiking, results, duration)
+        return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
+    finally:
+        if own_session:
+            session.close()
+
+
+RESIDUAL_SAMPLES = 1000
+
+
+def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, duration: float) -> dict:
+    """Spiking parameters, per-neuron counts, the raster of the first neurons, and the rate-coded gains
+    against softmax(beta F(m_hat)) at every recorded step (all K patterns)."""
+    counts, expected = results["spike_counts"], results["expected_counts"]
+    residual = softmax_residual_trace(model, results["m"], results["g"])
+    stride = -(-len(residual) // RESIDUAL_SAMPLES)  # the record keeps at most RESIDUAL_SAMPLES of the trace
+    return {
+        "params": sp.to_dict(),
+        "spike_counts": counts,
+        "expected_counts": expected,  # integral of nu_max (1 + tanh(gamma u)) / 2 over the run
+        "mean_rate_hz": float(counts.sum() / model.N / (duration * 1e-3)),
+        # (count - expected) / sqrt(expected) over all neurons together: ~N(0, 1) for Poisson neurons
+        "total_count_z": float((counts.sum() - expected.sum()) / np.sqrt(max(expected.sum(), 1.0))),
+        "raster_neurons": results.get("raster_neurons", 0),  # neurons 0 .. raster_neurons - 1
+        "raster_i": results.get("raster_i", np.array([], dtype=int)),
+        "raster_t": results.get("raster_t", np.array([])),
+        "trace_t": results["steps"][::stride] * model.params.dt,
+        "softmax_residual_trace": residual[::stride],  # max_mu |g - softmax(beta F(m_hat))|
+        "mean_softmax_residual": float(np.mean(late_half(residual))),  # second half, every recorded step
+        # all K, averaged over the second half (the record's traces keep only a few patterns)
+        "late_mean_gains": np.mean(late_half(results["g"]), axis=0),
+        "late_mean_overlaps": np.mean(late_half(results["m"]), axis=0),
+    }
 
 
 def result_record(model: AstroGateModel, trajectory: Trajectory, problem: RecallProblem, timings: dict,
@@ -92,7 +231,15 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     g = model.gains(trajectory.a)
     retrieved = int(np.argmax(m))
     traced = _traced_patterns(m, problem.target)
+    # the metrics of analysis/metrics.py, against the target (or, with none given, the retrieved pattern)
+    goal = retrieved if problem.target is None else problem.target
+    measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None])
     energy = np.asarray(trajectory.energy)
+    if not np.all(np.isfinite(energy)):  # a finite state whose L overflows (a tiny beta, a huge kappa)
+        first = int(np.argmax(~np.isfinite(energy)))
+        raise InputError(f"the Lyapunov function L became non-finite (overflow) by t = {trajectory.t[first]:g} ms: "
+                         f"its scales kappa K N = {model.kappa_K * model.N:g} and kappa K N / beta (beta = "
+                         f"{model.beta:g}) exceed float64; use beta = 0 for no allocation, or smaller kappa")
     record = {
         "backend": backend,
         "params": model.params.to_dict(),
@@ -101,8 +248,9 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "N": model.N,
         "target": problem.target,
         "retrieved": retrieved,
-        "exact_match": bool(np.array_equal(np.sign(v), np.sign(model.xi[retrieved]))),
-        "target_overlap": None if problem.target is None else float(m[problem.target]),
+        "exact_match": bool(measured["exact_match"][0]),
+        "nearest_accuracy": None if problem.target is None else bool(measured["nearest_accuracy"][0]),
+        "final_overlap": None if problem.target is None else float(measured["final_overlap"][0]),
         "cue_overlap": None if problem.target is None else float(model.xi[problem.target] @ problem.cue / model.N),
         "max_gain": float(g.max()),
         "softmax_residual": float(model.fixed_point_residual(trajectory.u, trajectory.a)),
@@ -143,7 +291,7 @@ def summary(result: dict) -> str:
     retrieved = f"retrieved pattern {result['retrieved']} ({'exact' if result['exact_match'] else 'not exact'})"
     if result["target"] is not None:
         verdict = "correct" if result["retrieved"] == result["target"] else f"WRONG, target was {result['target']}"
-        retrieved += f", {verdict}; overlap with target {result['target_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
+        retrieved += f", {verdict}; overlap with target {result['final_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")
@@ -153,7 +301,7 @@ def summary(result: dict) -> str:
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
     else:
         when = f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
-    if len(result["energy"]) == 1:
+    if "spiking" in (result.get("brian2") or {}):
         energy = "L not traced (spiking neurons: no Lyapunov function)"
     elif result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:
         energy = "L never increased (beyond round-off)"

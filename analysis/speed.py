@@ -27,11 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from astrogate.analysis.io import write_csv
+from astrogate.analysis.metrics import log_log_slope
 from astrogate.errors import InputError
+from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
-# the builder's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
+# the memory's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
 # docs/speed_notes.md); the benchmark also times the old order, by pattern, at the target size
 LAYOUT = "by_neuron"
 TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
@@ -45,7 +48,7 @@ INDEX_BYTES = 4 + 4
 #   N K together, 98 above the interpreter;
 # - wired: the binary at 268 MB (27 to 30 B per N K at N K = 10^6 and 10^7 in docs/figures/speed.csv), but the
 #   Python process at 994 MB, 843 MB of it held while the binary runs: Brian2 keeps the connect(i, j) arrays
-#   of the two wired Synapses in its standalone array cache and as static arrays, and the builder's index
+#   of the two wired Synapses in its standalone array cache and as static arrays, and the memory's index
 #   arrays are int64; 1111 MB together, 116 B per N K (100 above the interpreter).
 # So wired gating needs a little more memory than factorised in the benchmark, not less (the binary alone
 # needs less). With margins of about 10 and 20 % over the figures above the interpreter:
@@ -141,6 +144,16 @@ class SpeedConfig:
     variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
 
+    def __post_init__(self):
+        # the caps turn measurements off: NaN would compare False and silently turn the cap off instead
+        for name in ("memory_cap_gb", "naam_time_cap_s", "numpy_work", "standalone_work", "cuda_work"):
+            positive_number(getattr(self, name), name)
+        for name in ("repeats", "batch"):
+            whole_number(getattr(self, name), name, minimum=1)
+        if not self.sizes or not self.simulators:
+            raise InputError("a speed benchmark needs at least one size and one simulator")
+        self.sizes = list(dict.fromkeys(tuple(size) for size in self.sizes))
+
     @property
     def memory_cap_bytes(self) -> float:
         return self.memory_cap_gb * 2**30
@@ -179,21 +192,21 @@ def quick_config() -> SpeedConfig:
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs)."""
+    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs), each size once (in the order given)."""
     sizes = []
-    for item in text.split(","):
+    for item in comma_list(text, "--sizes"):
         try:
             N, K = (int(x) for x in item.split(":"))
         except ValueError:
             raise InputError(f"--sizes: {item!r} is not N:K (for example 1000:100)") from None
-        if N < 2 or K < 2:
-            raise InputError(f"--sizes: N and K must be at least 2, got {item!r}")
+        if not (2 <= N <= MAX_COUNT and 2 <= K <= MAX_COUNT):
+            raise InputError(f"--sizes: N and K must be whole numbers from 2 to {MAX_COUNT}, got {item!r}")
         sizes.append((N, K))
-    return sizes
+    return list(dict.fromkeys(sizes))
 
 
 def parse_simulators(text: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    names = tuple(comma_list(text, "--simulators"))
     unknown = sorted(set(names) - set(SIMULATORS))
     if unknown or not names:
         raise InputError(f"--simulators: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SIMULATORS)}")
@@ -219,7 +232,9 @@ def median_seconds(fn, repeats: int, warmup: int = 1, min_seconds: float = 0.02)
     return statistics.median(samples)
 
 
-def random_patterns(N: int, K: int, seed: int = 0) -> np.ndarray:
+def benchmark_patterns(K: int, N: int, seed: int = 0) -> np.ndarray:
+    """K x N fair +-1 patterns drawn as int8 (less temporary memory than models.patterns.random_patterns,
+    which matters at N K = 10^8); the timings do not depend on the values."""
     rng = np.random.default_rng(seed)
     return (rng.integers(0, 2, size=(K, N), dtype=np.int8) * 2 - 1).astype(np.float64)
 
@@ -241,7 +256,7 @@ def time_matvec_limit(N: int, K: int, repeats: int) -> dict:
     all cores; the faster of the two is the limit (on a shared machine either may win)."""
     from threadpoolctl import threadpool_limits
 
-    xi = random_patterns(N, K)
+    xi = benchmark_patterns(K, N)
     rng = np.random.default_rng(1)
     v, h = rng.standard_normal(N), rng.standard_normal(K)
 
@@ -273,7 +288,7 @@ def time_numpy_reference(N: int, K: int, repeats: int, steps: int) -> dict:
     """AstroGateModel's forward-Euler step on one cue, as `recall --method euler` takes it."""
     from astrogate.models.abstract import AstroGateModel
 
-    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    model = AstroGateModel(benchmark_patterns(K, N), benchmark_parameters(N))
     u, a = model.initial_state(model.xi[0])
     return {"seconds_per_step": euler_step_seconds(model, u, a, repeats, steps)}
 
@@ -283,7 +298,7 @@ def time_batched(N: int, K: int, repeats: int, steps: int, batch: int) -> dict:
     against the machine's GEMM throughput on a square product."""
     from astrogate.models.abstract import AstroGateModel
 
-    model = AstroGateModel(random_patterns(N, K), benchmark_parameters(N))
+    model = AstroGateModel(benchmark_patterns(K, N), benchmark_parameters(N))
     rng = np.random.default_rng(2)
     u, a = model.initial_state(model.xi[rng.integers(0, K, size=batch)])
     step = euler_step_seconds(model, u, a, repeats, steps)
@@ -324,16 +339,19 @@ def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int =
 
 
 def _benchmark_network(N: int, K: int, weight_dtype: str, layout: str, gating: str, record_steps: int):
-    """The benchmark's network on the active device, its state applied; returns its handles."""
-    from astrogate.network import builder
+    """The benchmark's memory (the library's AstrocyteGatedMemory, without its Lyapunov sums) on the active
+    device, its state applied, in a Network; returns (memory, network)."""
+    import brian2 as b2
 
-    xi = random_patterns(N, K)
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    xi = benchmark_patterns(K, N)
     params = benchmark_parameters(N).resolved(N)
     dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
-    handles = builder.build_network(xi, params, gating, record_every=record_steps * DT_MS, monitor_energy=False,
-                                    weight_dtype=dtype, overlap_layout=layout)
-    builder.apply_state(builder.state_values(handles, xi, params.cue_scale * xi[0]))
-    return handles
+    memory = AstrocyteGatedMemory(xi, params, gating=gating, record_every=record_steps * DT_MS, energy=False,
+                                  weight_dtype=dtype, overlap_layout=layout)
+    memory.set_cue(xi[0])
+    return memory, b2.Network(memory)
 
 
 def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
@@ -344,15 +362,15 @@ def _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating) -> dict:
     n_short, n_long = steps
     start = time.perf_counter()
     devices.activate(devices.DeviceChoice("runtime", "cython"), DT_MS)
-    handles = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
+    _, net = _benchmark_network(N, K, weight_dtype, layout, gating, n_long)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    handles.net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
+    net.run(0 * b2.ms)  # code generation and Cython compilation (cached across processes)
     compiled = time.perf_counter() - start
 
     def seconds(n):
         start = time.perf_counter()
-        handles.net.run(n * DT_MS * b2.ms)
+        net.run(n * DT_MS * b2.ms)
         return time.perf_counter() - start
 
     # a warm-up pair, then a long run sized so that the difference lasts about a second
@@ -461,8 +479,8 @@ def build_standalone_project(N: int, K: int, variant: StandaloneVariant, n_steps
         gpu_id = b2.prefs.devices.cuda_standalone.cuda_backend.gpu_id
         for slot, code in cuda_instrumentation(gpu_id).items():
             b2.device.insert_code(slot, code)
-    handles = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
-    handles.net.run(n_steps * DT_MS * b2.ms)
+    handles, net = _benchmark_network(N, K, variant.weight_dtype, variant.layout, variant.gating, n_steps)
+    net.run(n_steps * DT_MS * b2.ms)
     b2.device.build(directory=str(build_dir), compile=compile, run=False, with_output=False)
     compiled = b2.device.timers["compile"].get("make", 0.0) if compile else 0.0
     return handles, build_dir, time.perf_counter() - start, compiled
@@ -526,7 +544,7 @@ def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
         import cupy as cp
 
         library = "CuPy"
-        xi = cp.asarray(random_patterns(N, K))
+        xi = cp.asarray(benchmark_patterns(K, N))
         v, h = cp.ones(N), cp.ones(K)
         synchronize = cp.cuda.Device().synchronize
     except ImportError:
@@ -535,7 +553,7 @@ def time_gpu_limit(N: int, K: int, repeats: int) -> dict:
         except ImportError:
             return {"status": "not measured: neither CuPy nor PyTorch can be imported here"}
         library = "PyTorch"
-        xi = torch.as_tensor(random_patterns(N, K), device="cuda")
+        xi = torch.as_tensor(benchmark_patterns(K, N), device="cuda")
         v = torch.ones(N, dtype=torch.float64, device="cuda")
         h = torch.ones(K, dtype=torch.float64, device="cuda")
         synchronize = torch.cuda.synchronize
@@ -720,7 +738,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
 
     def add(row):
         rows.append(row)
-        write_csv(rows, out / "speed.csv")  # after every row: a run stopped part-way keeps what it measured
+        write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")  # after every row: a run stopped part-way keeps what it measured
         what = f"{row['simulator']:<28} N={row['N']:<7} K={row['K']:<6}"
         if row["seconds_per_step"] != "":
             log(f"{what} {row['seconds_per_step'] * 1e6:12.1f} us/step"
@@ -830,7 +848,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                "naam_exponents": fit_naam_exponents(rows),
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
-    write_csv(rows, out / "speed.csv")
+    write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")
     plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
 
@@ -957,14 +975,6 @@ def measured(rows) -> list[dict]:
     return [r for r in rows if r["seconds_per_step"] != ""]
 
 
-def log_log_slope(points) -> dict | None:
-    """Least-squares slope of log y against log x over (x, y) points, or None with fewer than two distinct x."""
-    if len({p[0] for p in points}) < 2 or not all(p[1] > 0 for p in points):
-        return None
-    x, y = np.log([p[0] for p in points]), np.log([p[1] for p in points])
-    return {"exponent": float(np.polyfit(x, y, 1)[0]), "points": len(points)}
-
-
 def fit_exponents(rows, min_nk: int = 10**6) -> dict:
     """Per simulator, the slope of log(time per step) against log(N K): over every measured size, and
     over the sizes with N K >= min_nk, where the O(N K) work outweighs the fixed cost of a step."""
@@ -994,15 +1004,6 @@ def fit_naam_exponents(rows) -> dict:
     return out
 
 
-def write_csv(rows, path: Path) -> Path:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
-
-
 INT_COLUMNS = ("N", "K", "threads")
 TEXT_COLUMNS = ("simulator", "weight_dtype", "status", "note")
 
@@ -1010,19 +1011,26 @@ TEXT_COLUMNS = ("simulator", "weight_dtype", "status", "note")
 def read_csv(path: Path) -> list[dict]:
     """speed.csv back as rows like the benchmark's own (numbers as numbers, "" where empty); columns that an
     older table lacks (gpu_memory_mb) are empty."""
-    with open(path, newline="") as f:
+    import io
+
+    from astrogate.files import read_text
+
+    with io.StringIO(read_text(path, "speed table"), newline="") as f:
         reader = csv.DictReader(f)
         missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
         if missing:
             raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
         rows = []
         for raw in reader:
-            row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
-            for column in CSV_COLUMNS[3:]:
-                value = raw.get(column, "") or ""
-                if value != "" and column not in TEXT_COLUMNS:
-                    value = int(float(value)) if column in INT_COLUMNS else float(value)
-                row[column] = value
+            try:
+                row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
+                for column in CSV_COLUMNS[3:]:
+                    value = raw.get(column, "") or ""
+                    if value != "" and column not in TEXT_COLUMNS:
+                        value = int(float(value)) if column in INT_COLUMNS else float(value)
+                    row[column] = value
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{path}:{reader.line_num}: not a row of a speed table ({exc})") from None
             rows.append(row)
     return rows
 
@@ -1042,7 +1050,12 @@ def replot(out_dir: str | Path) -> dict:
     if summary.is_file():
         import json
 
-        result["batched"] = json.loads(summary.read_text()).get("batched", {})
+        from astrogate.files import read_text
+
+        try:
+            result["batched"] = json.loads(read_text(summary, "speed summary")).get("batched", {})
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise InputError(f"{summary}: not a speed summary ({exc})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
     return result
 
@@ -1054,6 +1067,8 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import save_figure
 
     fig, ax = plt.subplots(figsize=(7.5, 5))  # the legend goes to the right of the axes, outside
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -1096,8 +1111,7 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     ax.grid(True, which="both", alpha=0.3)
     if measured(rows):  # outside the axes: inside, it covered the points at N K = 10^7
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

@@ -16,7 +16,6 @@ like a power of N, nu_max and tau_r (the study fits the exponents).
 
 from __future__ import annotations
 
-import csv
 import gc
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,24 +23,15 @@ from pathlib import Path
 import numpy as np
 from scipy.special import softmax
 
+from astrogate.analysis.metrics import late_half, log_log_slope, softmax_residual_trace
+from astrogate.analysis.recall import RecallProblem, generated_problem, recall, run_brian2_recall
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.baselines import RetrievalResult
+from astrogate.models.checks import euler_steps, fraction, nonnegative_number, pattern_bytes, require_memory, whole_number
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
-
-
-def softmax_residual_trace(model: AstroGateModel, m_hat: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """max_mu |g_t - softmax(beta F(m_hat_t))| for traces m_hat, g of shape (T, K)."""
-    target = softmax(model.beta * model.F.F(np.asarray(m_hat)), axis=-1)
-    return np.max(np.abs(np.asarray(g) - target), axis=-1)
-
-
-def late_half(trace: np.ndarray) -> np.ndarray:
-    """The second half of a trace (the retrieval transient is in the first)."""
-    trace = np.asarray(trace)
-    return trace[len(trace) // 2:]
 
 
 def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
@@ -50,11 +40,10 @@ def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
                         **brian2_options) -> dict:
     """One spiking retrieval and the abstract model's fixed point for the same cue.
     Returns both records and the distances of the module docstring."""
-    from astrogate.analysis.recall import run_recall
 
-    network = run_recall(problem, params, duration=duration, tol=0.0, backend="brian2", neuron=neuron,
+    network = recall(problem, params, duration=duration, tol=0.0, backend="brian2", neuron=neuron,
                          spiking=spiking, record_every=record_every, session=session, **brian2_options)
-    reference = run_recall(problem, params, duration=abstract_duration, tol=1e-9)
+    reference = recall(problem, params, duration=abstract_duration, tol=1e-9)
     spikes = network["brian2"]["spiking"]
     mean_gains = np.asarray(spikes["late_mean_gains"])
     return {
@@ -82,6 +71,16 @@ class StudySettings:
     duration: float = 400.0  # ms; the residual is averaged over the second half
     neuron: str = "poisson"
 
+    def __post_init__(self):
+        whole_number(self.K, "K", minimum=2)
+        whole_number(self.N, "N", minimum=2)
+        nonnegative_number(self.beta, "beta")
+        fraction(self.flip, "flip")
+        euler_steps(self.duration, Parameters().dt)
+        if self.neuron not in SPIKING:
+            raise InputError(f"unknown spiking neuron {self.neuron!r}: use one of {', '.join(SPIKING)}")
+        SpikingParameters(nu_max=self.nu_max, tau_r=self.tau_r)
+
 
 STUDY_AXES = {
     "N": (50, 100, 200, 400),
@@ -95,9 +94,12 @@ def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None =
                   target: str = "numpy", progress=None) -> list[dict]:
     """Vary N, nu_max and tau_r one at a time around `settings`; one row per run.
     Each seed draws its own patterns and cue and its own spikes."""
-    from astrogate.analysis.recall import generated_problem
+    from astrogate.network.recall import network_bytes
 
     axes = STUDY_AXES if axes is None else axes
+    largest_N = max([settings.N, *(int(v) for v in axes.get("N", ()))])
+    require_memory(network_bytes(settings.K, largest_N) + pattern_bytes(settings.K, largest_N),
+                   f"a spiking network of K = {settings.K} astrocytes and N = {largest_N} neurons")
     rows = []
     for axis, values in axes.items():
         for value in values:
@@ -120,31 +122,21 @@ def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None =
     return rows
 
 
-def fit_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:
-    """Least-squares slope of log(mean over seeds of `quantity`) against log(the varied parameter)."""
+def scaling_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:
+    """Per varied parameter, the exponent of `quantity` (its mean over seeds) as a power of that parameter."""
     fits = {}
     for axis in dict.fromkeys(row["axis"] for row in rows):
         values = sorted({row[axis] for row in rows if row["axis"] == axis})
         means = [np.mean([row[quantity] for row in rows if row["axis"] == axis and row[axis] == v]) for v in values]
-        if len(values) >= 2 and min(means) > 0:
-            fits[axis] = float(np.polyfit(np.log(values), np.log(means), 1)[0])
+        fit = log_log_slope(list(zip(values, means)))
+        if fit:
+            fits[axis] = fit["exponent"]
     return fits
-
-
-def write_csv(rows: list[dict], path) -> Path:
-    from astrogate.analysis.io import prepare_output
-
-    path = prepare_output(path, "CSV output")
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def plot_scaling(rows: list[dict], path) -> Path:
     """Residual and gain error against N, nu_max and tau_r (log-log), with the fitted exponents."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
@@ -152,7 +144,7 @@ def plot_scaling(rows: list[dict], path) -> Path:
     labels = {"N": "N (neurons)", "nu_max": "$\\nu_{max}$ (Hz)", "tau_r": "$\\tau_r$ (ms)"}
     quantities = {"mean_softmax_residual": ("max|g - softmax($\\beta F(\\hat m)$)|, time mean", "C0", "o"),
                   "mean_gain_error": ("max|<g> - g* (abstract)|", "C3", "s")}
-    fits = {q: fit_exponents(rows, q) for q in quantities}
+    fits = {q: scaling_exponents(rows, q) for q in quantities}
     fig, axs = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.6), squeeze=False)
     for ax, axis in zip(axs[0], axes_names):
         sub = [row for row in rows if row["axis"] == axis]
@@ -178,15 +170,14 @@ def plot_scaling(rows: list[dict], path) -> Path:
     fig.suptitle(f"{first['neuron']} neurons, K={first['K']}, beta={first['beta']:g}: dots are seeds, "
                  f"lines their means", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
 def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     """A spiking retrieval: gains and rate-coded overlaps over time above the raster of the first neurons,
     sorted by their final activity so that retrieval shows as two bands."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
@@ -220,8 +211,7 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
                    f"N={record['N']}, nu_max={params['nu_max']:g} Hz, tau_r={params['tau_r']:g} ms: "
                    f"retrieved {record['retrieved']}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -237,12 +227,11 @@ def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron
     the collector (gc.freeze) until the last trial is done (gc.unfreeze).
     Returns per-trial final states: 'v' = tanh(gamma u) (B x N), 'g' (B x K), the gains averaged over the
     second half 'late_mean_gains' (B x K), 'retrieved', 'correct', 'exact_match', and timings."""
-    from astrogate.analysis.recall import RecallProblem
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
 
     cues = np.atleast_2d(np.asarray(cues, dtype=float))
     targets = list(targets) if targets is not None else [None] * len(cues)
-    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "target_overlap", "run_seconds")
+    keys = ("v", "g", "late_mean_gains", "retrieved", "correct", "exact_match", "final_overlap", "run_seconds")
     out = {key: [] for key in keys}
     frozen = False
     try:
@@ -269,7 +258,7 @@ def _append_trial(out: dict, record: dict, goal) -> None:
     out["retrieved"].append(record["retrieved"])
     out["correct"].append(goal is not None and record["retrieved"] == goal)
     out["exact_match"].append(record["exact_match"])
-    out["target_overlap"].append(record["target_overlap"])
+    out["final_overlap"].append(record["final_overlap"])
     out["run_seconds"].append(record["timings"]["run_seconds"])
 
 

@@ -14,21 +14,24 @@ reuses a stale result.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import socket
 import time
 import traceback
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.io import write_json
-from astrogate.analysis.sweep_spec import PARAMETER_FIELDS, SweepSpec, load_spec
+from astrogate.analysis.io import write_json, write_netcdf, write_table
+from astrogate.analysis.metrics import trial_metrics
+from astrogate.analysis.sweep_spec import SweepSpec, load_spec, pattern_count, point_parameters, point_values
 from astrogate.errors import InputError
+from astrogate.files import write_text
+from astrogate.models.checks import cap_workers
 
 POINTS_DIR = "points"
 SPEC_COPY = "spec.toml"
@@ -49,13 +52,7 @@ def point_id(values: dict, model: dict) -> str:
 
 
 def enumerate_points(spec: SweepSpec) -> list[Point]:
-    points = []
-    for index in itertools.product(*(range(axis.size) for axis in spec.axes)):
-        values = dict(spec.fixed)
-        for axis, i in zip(spec.axes, index):
-            values.update({name: axis_values[i] for name, axis_values in axis.values.items()})
-        points.append(Point(point_id(values, spec.model), index, values))
-    return points
+    return [Point(point_id(values, spec.model), index, values) for index, values in point_values(spec)]
 
 
 # -- one point ----------------------------------------------------------------------------
@@ -74,35 +71,23 @@ def run_point(values: dict, model: dict, build_root: str | None = None) -> dict:
     return record
 
 
-def pattern_count(values: dict) -> int:
-    """K, given directly or as load = K / N."""
-    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
-
-
 def simulate_point(values: dict, model: dict, build_root: str | None = None) -> dict:
     """Generate the point's patterns and cues from its seed, retrieve them, and measure.
 
     Patterns come from `seed` alone (the same patterns at every point with the same K, N,
     correlation and seed: common random numbers make neighbouring points comparable)."""
-    from astrogate.models.parameters import Parameters
-    from astrogate.models.patterns import flip_cue, mask_cue, random_patterns
+    from astrogate.analysis.problems import generated_set
 
     N, K = values["N"], pattern_count(values)
-    params = Parameters().updated(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
-    if "tau_ratio" in values:
-        params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
-    rng = np.random.default_rng(values["seed"])
-    patterns = random_patterns(K, N, rng, values["correlation"])
-    targets = rng.integers(K, size=values["trials"])
-    cues = flip_cue(patterns[targets], values["flip"], rng)
-    if values["mask"] > 0:
-        cues = mask_cue(cues, values["mask"], rng)
+    params = point_parameters(values)
+    patterns, targets, cues = generated_set(K, N, np.random.default_rng(values["seed"]), values["correlation"],
+                                            n_cues=values["trials"], flip=values["flip"], mask=values["mask"])
     run = dict(duration=model["duration"], method=model["method"], tol=model["tol"])
     if model["backend"] == "abstract":
         outcome = _retrieve_abstract(patterns, cues, params, run)
     else:
         outcome = _retrieve_brian2(patterns, cues, targets, params, run, model, build_root)
-    return _metrics(outcome, targets)
+    return _metrics(outcome, targets, cues)
 
 
 def _retrieve_abstract(patterns, cues, params, run) -> dict:
@@ -134,10 +119,10 @@ def brian2_session(model: dict, build_root: str | None = None):
 
 def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
     """One Brian2 run per trial, on this process's session (built once per network structure)."""
-    from astrogate.analysis.recall import RecallProblem, run_recall
+    from astrogate.analysis.recall import RecallProblem, recall
 
     session = brian2_session(model, build_root)
-    results = [run_recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
+    results = [recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
                for cue, target in zip(cues, targets)]
 
     def stacked(name):
@@ -147,15 +132,12 @@ def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) ->
                 converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"))
 
 
-def _metrics(outcome: dict, targets: np.ndarray) -> dict:
-    m, v, xi = outcome["m"], outcome["v"], outcome["xi"]
-    trials = np.arange(len(targets))
-    exact = np.all(np.sign(v) == np.sign(xi[targets]), axis=-1)
+def _metrics(outcome: dict, targets: np.ndarray, cues: np.ndarray) -> dict:
+    """Means over the point's trials of the retrieval metrics (analysis/metrics.py) and of the run's own."""
+    per_trial = trial_metrics(outcome["v"], outcome["xi"], targets, cues)
     t_converged = outcome["t_converged"]
     return {
-        "accuracy": float(np.mean(np.argmax(m, axis=-1) == targets)),  # nearest memory is the target
-        "exact_match": float(np.mean(exact)),  # sign(v) equals the target exactly
-        "final_overlap": float(np.mean(m[trials, targets])),
+        **{name: float(np.mean(per_trial[name])) for name in ("nearest_accuracy", "exact_match", "final_overlap")},
         "converged": float(np.mean(outcome["converged"])),
         "t_converged": float(np.nanmean(t_converged)) if np.any(np.isfinite(t_converged)) else float("nan"),
         "max_gain": float(np.mean(outcome["max_gain"])),
@@ -188,16 +170,36 @@ def read_point(out: Path, pid: str) -> dict | None:
         return None  # a damaged file counts as not finished
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Refuse to mix a new sweep into a folder that holds results, unless resuming."""
+def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
+    """Refuse to mix a new sweep into a folder that holds results, unless resuming the same sweep: a
+    resumed sweep must have the points and the [model] settings of the spec that folder ran with (its
+    name, description, comments and metrics may differ), so that no folder holds points of two specs."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"sweep output {str(out)!r} is not a folder")
     existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
     if existing and not resume:
         raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
                          f"that sweep, or choose another --out")
+    if resume and spec is not None and (out / SPEC_COPY).is_file():
+        try:
+            before = load_spec(out / SPEC_COPY)
+        except InputError as exc:
+            raise InputError(f"--resume: the spec {out / SPEC_COPY} of that sweep is unreadable ({exc})") from None
+        if ([p.id for p in enumerate_points(before)] != [p.id for p in enumerate_points(spec)]
+                or before.model != spec.model):
+            raise InputError(f"--resume: {spec.path} is not the spec the sweep in {out} ran with ({out / SPEC_COPY}: "
+                             f"other points or [model] settings); resume with that spec, or choose another --out")
 
 
-def make_client(scheduler: str | None = None, workers: int | None = None, **cluster_options):
-    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes."""
+def make_client(scheduler: str | None = None, workers: int | None = None, tasks: int | None = None, log=print,
+                **cluster_options):
+    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes
+    (at most one per core and per task; log says so when fewer than asked for are started).
+
+    The local cluster listens on the loopback only, its dashboard included (any free port, so that several
+    clusters on one machine do not collide on 8787): to serve a dashboard to other machines, start
+    `dask scheduler` and `dask worker` yourself and pass --scheduler (runs/README.md)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -205,14 +207,79 @@ def make_client(scheduler: str | None = None, workers: int | None = None, **clus
             raise InputError("--workers applies to the local cluster only; a scheduler brings its own workers")
         try:
             return Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
-    # dashboard ":0": any free port, so that several clusters on one machine do not collide on 8787
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", **cluster_options)
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an unknown protocol (bogus://)
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    n_workers, note = cap_workers(os.cpu_count() or 1 if workers is None else workers,
+                                  tasks if tasks is not None else 2**31, "point")
+    if note and workers is not None:
+        log(note)
+    options = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", preload=[__name__])
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **{**options, **cluster_options})
     return Client(cluster)
+
+
+def dask_setup(worker) -> None:
+    """Dask preload of the local cluster's workers (make_client). Ctrl-C in a terminal reaches every process
+    of the job, the workers too, which then print tracebacks; the client shuts them down, so they ignore it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
+    """Close the client (and the local cluster it started). After an interruption the cancelled tasks'
+    warnings of the shutdown are noise: the finished points are on disk, so they are not shown."""
+    import logging
+
+    if interrupted:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        try:
+            client.run(_quiet_logs)
+        except Exception:  # a worker already gone: nothing left to quieten
+            pass
+    cluster = client.cluster
+    client.close()
+    if own_cluster and cluster is not None:
+        cluster.close()
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
+def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
+    """Submit {key: (item, (function, *arguments))} to `client` and yield (item, record) as each finishes, with
+    a progress bar over `total` (`initial` of them done before). A task that could not run at all (its workers
+    kept dying, say) yields a "failed" record; stopping early (break) cancels what is still pending."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    token = uuid.uuid4().hex[:8]  # keeps task keys unique on a long-lived scheduler
+    futures = {client.submit(*call, key=f"{key}-{token}", pure=False): item
+               for key, (item, call) in submissions.items()}
+    bar = tqdm(total=total, initial=initial, unit="point", disable=not progress, desc=desc, dynamic_ncols=True)
+    failed = 0
+    try:
+        for future in as_completed(futures):
+            item = futures.pop(future)  # dropping the future lets the cluster free its result
+            if future.status == "finished":
+                record = future.result()
+            elif future.status == "cancelled":
+                continue
+            else:
+                exc = future.exception()
+                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+            failed += record["status"] != "ok"
+            bar.update(1)
+            bar.set_postfix(failed=failed, refresh=False)
+            yield item, record
+    finally:
+        bar.close()
+        client.cancel([f for f in futures if not f.done()])
 
 
 def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, point_function=run_point,
@@ -222,50 +289,26 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     point_function(values, model, build_root) -> record is run_point unless a test wraps it.
     max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
     """
-    from distributed import as_completed
-    from tqdm import tqdm
-
     out = Path(out)
-    check_out(out, resume)
+    check_out(out, resume, spec)
     try:
         (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
-        (out / SPEC_COPY).write_text(spec.text)
     except OSError as exc:
         raise InputError(f"cannot write the sweep folder {str(out)!r}: {exc.strerror}") from None
+    write_text(out / SPEC_COPY, spec.text, "spec copy")  # check_out made sure it has the same points
     points = enumerate_points(spec)
     finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
     pending = [p for p in points if p.id not in finished]
     build_root = str((out / "build").resolve())
-    # a token per run keeps task keys unique on a long-lived scheduler
-    token = uuid.uuid4().hex[:8]
-    futures = {}
-    for p in pending:
-        future = client.submit(point_function, p.values, spec.model, build_root, key=f"point-{p.id}-{token}",
-                               pure=False)
-        futures[future] = p
-    bar = tqdm(total=len(points), initial=len(finished), unit="point", disable=not progress,
-               desc=spec.name, dynamic_ncols=True)
-    ran = failed_now = 0
-    try:
-        for future in as_completed(futures):
-            point = futures.pop(future)  # dropping the future lets the cluster free its result
-            if future.status == "finished":
-                record = future.result()
-            elif future.status == "cancelled":
-                continue
-            else:  # the task itself could not run (for example its workers kept dying)
-                exc = future.exception()
-                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
+    submissions = {f"point-{p.id}": (p, (point_function, p.values, spec.model, build_root)) for p in pending}
+    ran = 0
+    with closing(stream_results(client, submissions, total=len(points), initial=len(finished), desc=spec.name,
+                                progress=progress)) as results:
+        for point, record in results:
             _write_point(out, point, spec, record)
             ran += 1
-            failed_now += record["status"] != "ok"
-            bar.update(1)
-            bar.set_postfix(failed=failed_now, refresh=False)
             if max_points is not None and ran >= max_points:
                 break
-    finally:
-        bar.close()
-        client.cancel([f for f in futures if not f.done()])
     complete = len(finished) + ran == len(points)
     failed = sum((read_point(out, p.id) or {}).get("status") == "failed" for p in points)
     if complete:
@@ -322,8 +365,8 @@ def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     dataset, table = collect(spec, out)
     dataset_path, table_path = out / DATASET_FILE, out / TABLE_FILE
-    dataset.to_netcdf(dataset_path, engine="scipy")
-    table.to_csv(table_path, index=False)
+    write_netcdf(dataset_path, dataset)
+    write_table(table_path, table)
     return dataset_path, table_path
 
 

@@ -1,3 +1,72 @@
-"""astrogate: astrocyte-gated associative memory (a reconstruction of Vivet & Arenas, 2026)."""
+"""astrogate: the astrocyte-gated associative memory of Vivet & Arenas (2026) in NumPy and Brian2.
+
+The shortest retrieval::
+
+    import astrogate as ag
+    problem = ag.generated_problem(K=400, N=200, correlation=0.4, flip=0.2, seed=0)
+    result = ag.recall(problem)
+    print(result.retrieved == problem.target, result.exact_match)
+
+The public names, each documented in the API reference:
+
+- `Parameters`, `SpikingParameters`: the model's parameters (times in ms, or Brian2 quantities).
+- `AstroGateModel`: the abstract NumPy model (right-hand side, Lyapunov function, fixed points, integrators).
+- `AstrocyteGatedMemory`: the network as a Brian2 object to add to your own `Network`.
+- `Brian2Session`: a device and a build that re-runs (standalone run_args) for new patterns, cues, parameters.
+- `RecallProblem`, `generated_problem`, `file_problem`: patterns, a cue and its target.
+- `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network.
+- `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory).
+- `load_benchmark_config`, `run_benchmark`: the retrieval benchmark.
+- `explore`: a grid of points evaluated by your own function on Dask; `run_sweep` and `load_spec` for TOML specs.
+- `attention`, `AttentionResult`: softmax attention of queries over keys and values, computed by astrocytes
+  routing values (query mode equals softmax(Q K^T / sqrt(d)) V; retrieval mode cleans the queries first).
+- `InputError`: every refusal of bad input.
+
+Names are imported on first use, so ``import astrogate`` (and ``astrogate --help``) stays fast and
+Brian2 is imported only by the names that need it.
+"""
+
+from importlib import import_module
+
+from astrogate.errors import InputError
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it, or "module:name" where the module's name differs (imported on first
+# access, PEP 562)
+_PUBLIC = {
+    "Parameters": "astrogate.models.parameters",
+    "SpikingParameters": "astrogate.models.spiking_equations",
+    "AstroGateModel": "astrogate.models.abstract",
+    "AstrocyteGatedMemory": "astrogate.network.memory",
+    "Brian2Session": "astrogate.network.recall",
+    "RecallProblem": "astrogate.analysis.recall",
+    "generated_problem": "astrogate.analysis.recall",
+    "file_problem": "astrogate.analysis.recall",
+    "recall": "astrogate.analysis.recall",
+    "RecallResult": "astrogate.analysis.recall",
+    "make_baseline": "astrogate.models.baselines:make_model",
+    "load_benchmark_config": "astrogate.analysis.benchmark",
+    "run_benchmark": "astrogate.analysis.benchmark",
+    "explore": "astrogate.analysis.explore",
+    "run_sweep": "astrogate.analysis.sweep",
+    "load_spec": "astrogate.analysis.sweep_spec",
+    "attention": "astrogate.analysis.attention",
+    "AttentionResult": "astrogate.analysis.attention",
+}
+
+__all__ = ["InputError", "__version__", *_PUBLIC]
+
+
+def __getattr__(name):
+    where = _PUBLIC.get(name)
+    if where is None:
+        raise AttributeError(f"module 'astrogate' has no attribute {name!r}")
+    module, _, attribute = where.partition(":")
+    value = getattr(import_module(module), attribute or name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-# the config files live in the repository, next to the package folders
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "runs" / "configs"
+from astrogate.cli.options import count
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed)", description=__doc__)
+    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, mqar)", description=__doc__)
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for register_benchmark in BENCHMARKS:
         register_benchmark(benchmarks)
@@ -22,11 +20,12 @@ def register_retrieval(benchmarks) -> None:
         description="Run every model on the same patterns and cues over a grid of pattern sets, loads and "
                     "corruptions; write results.csv, results.nc, tuning.json, summary.json and figures.")
     parser.add_argument("--config", metavar="FILE.toml",
-                        help=f"benchmark config (default {CONFIG_DIR / 'bench_full.toml'}, "
-                             f"or bench_quick.toml with --quick)")
+                        help="benchmark config (default: the shipped full grid, runs/configs/bench_full.toml; "
+                             "the small one, bench_quick.toml, with --quick)")
     parser.add_argument("--quick", action="store_true", help="the small grid (under two minutes on 2 cores)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=1, help="processes running cells in parallel (default 1)")
+    parser.add_argument("--workers", type=count("value"), default=1,
+                        help="processes running cells in parallel, at most one per core (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle_retrieval)
 
@@ -37,17 +36,19 @@ def register_speed(benchmarks) -> None:
     register(benchmarks)
 
 
-BENCHMARKS = (register_retrieval, register_speed)
+def register_mqar(benchmarks) -> None:
+    from astrogate.cli.cmd_attention import register_mqar as register
+
+    register(benchmarks)
+
+
+BENCHMARKS = (register_retrieval, register_speed, register_mqar)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:
-    from astrogate.analysis.benchmark import load_config, run_benchmark
-    from astrogate.errors import InputError
+    from astrogate.analysis.benchmark import load_benchmark_config, run_benchmark
 
-    if args.workers < 1:
-        raise InputError(f"--workers must be at least 1, got {args.workers}")
-    path = args.config or CONFIG_DIR / ("bench_quick.toml" if args.quick else "bench_full.toml")
-    config = load_config(path)
+    config = load_benchmark_config(args.config or ("quick" if args.quick else "full"))
     result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress)
     summary = result["summary"]
     print(f"{summary['cells']} cells in {summary['runtime_seconds']:.0f} s; wrote "

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from astrogate.cli.options import positive_float
+
 DEMO = dict(K=400, N=200, correlation=0.4, flip=0.2, seed=0)
 
 
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="gated network vs classical Hopfield at high load and interference",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/demo", help="output folder (default %(default)s)")
-    parser.add_argument("--duration", type=float, default=1000.0, help="time limit, ms (default %(default)s)")
+    parser.add_argument("--duration", type=positive_float("duration"), default=1000.0, help="time limit, ms (default %(default)s)")
     parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 cpp_standalone network")
     parser.set_defaults(handler=handle)
 
@@ -26,7 +28,7 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.io import write_json
     from astrogate.analysis.plots import plot_side_by_side
-    from astrogate.analysis.recall import generated_problem, run_recall, summary
+    from astrogate.analysis.recall import generated_problem, recall, summary
     from astrogate.models.parameters import Parameters
 
     problem = generated_problem(**DEMO)
@@ -39,7 +41,7 @@ def handle(args: argparse.Namespace) -> int:
     }
     results = {}
     for label, params in runs.items():
-        results[label] = run_recall(problem, params, duration=args.duration)
+        results[label] = recall(problem, params, duration=args.duration)
         print(f"== {label}\n{summary(results[label])}\n")
     if not args.no_brian2:
         gated = next(iter(runs))
@@ -55,12 +57,12 @@ def handle(args: argparse.Namespace) -> int:
 def run_brian2_beside(problem, params, duration: float, reference: dict) -> dict | None:
     """The gated network on Brian2's cpp_standalone device; None (and a message) if it cannot run."""
     from astrogate.analysis.compare import discrepancies
-    from astrogate.analysis.recall import run_recall, summary
+    from astrogate.analysis.recall import recall, summary
 
     label = "Brian2 network, cpp_standalone"
     print(f"== {label} (compiling a C++ project, about a minute)")
     try:
-        network = run_recall(problem, params, duration=duration, tol=1e-8, backend="brian2", device="cpp_standalone")
+        network = recall(problem, params, duration=duration, tol=1e-8, backend="brian2", device="cpp_standalone")
     except Exception as exc:  # a missing or failing compiler must not cost the abstract results
         print(f"the Brian2 network did not run ({type(exc).__name__}: {exc}); writing the abstract results only\n")
         return None
@@ -69,5 +71,4 @@ def run_brian2_beside(problem, params, duration: float, reference: dict) -> dict
     print(f"build {network['timings']['build_seconds']:.1f} s, run {network['timings']['run_seconds']:.1f} s; "
           f"against the abstract model (which stopped at convergence): same pattern: {diffs['same_retrieved']}, "
           f"max|g difference| = {diffs['max_abs_gain']:.1e}, max|v difference| = {diffs['max_abs_rate']:.1e}\n")
-    network["discrepancies"] = diffs
-    return network
+    return {**network.to_dict(), "discrepancies": diffs}

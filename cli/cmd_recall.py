@@ -10,6 +10,7 @@ from astrogate.cli.options import (
     add_problem_options,
     add_run_options,
     brian2_options_from_args,
+    check_outputs,
     params_from_args,
     problem_from_args,
 )
@@ -40,8 +41,9 @@ def register(subparsers) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.io import write_json
-    from astrogate.analysis.recall import run_recall, summary
+    from astrogate.analysis.recall import recall, summary
 
+    check_outputs(args)
     params = params_from_args(args)
     brian2_options = brian2_options_from_args(args, args.backend)
     if args.raster and "spiking" not in brian2_options:
@@ -51,7 +53,7 @@ def handle(args: argparse.Namespace) -> int:
     problem = problem_from_args(args)
     if args.build_only is not None:
         return build_only(args, problem, params, brian2_options)
-    result = run_recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
+    result = recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
                         backend=args.backend, **brian2_options)
     print(summary(result))
     if args.backend == "brian2":

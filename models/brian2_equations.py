@@ -2,7 +2,7 @@
 
 Read top to bottom, this is the network:
 
-    neurons (N)      tau_u du/dt = -u + I_rec + I_cue [t < t_cue_end],       v = tanh(gamma u)
+    neurons (N)      tau_u du/dt = -u + I_rec + I_cue [t < t_cue_end] + I_ext, v = tanh(gamma u)
     neurons -> astrocytes (N K synapses, weight xi[mu, i] / N):          m_mu = sum_i xi[mu, i] v_i / N
     astrocytes (K)   tau_g da/dt = beta F(m) - a,                            g = softmax(a)
     astrocytes -> hub (K synapses):                                       Z = sum_mu exp(a_mu - lse)
@@ -16,7 +16,7 @@ shifted exponents stay far from overflow and the largest never underflows; `soft
 checks this bound. After the step lse becomes lse + ln Z = logsumexp(a), so ln g = a - lse - ln Z
 never underflows even where g does.
 
-Per step, in this order (network/builder.py sets it; all from the state at t, so that u and a take one
+Per step, in this order (network/memory.py sets it; all from the state at t, so that u and a take one
 forward-Euler step from the same state, as in the abstract model):
     1. v = tanh(gamma u)                  2. m (summed)           3. numerators exp(a - lse)
     4. Z (summed into the hub)            5. g = numerator / Z, astrocyte output h = kappa K g F'(m)
@@ -39,10 +39,11 @@ from astrogate.models.similarity import Similarity
 
 # -- rate neurons: one per pattern bit ------------------------------------------------------------
 NEURON_EQUATIONS = """
-du/dt = (-u + I_rec + I_cue*int(t < t_cue_end)) / tau_u : 1
+du/dt = (-u + I_rec + I_cue*int(t < t_cue_end) + I_ext) / tau_u : 1
 v                       : 1                  # rate tanh(gamma*u), stored once per step
 I_rec                   : 1                  # recurrent input kappa K sum_mu g_mu F'(m_mu) xi[mu, i] (summed)
 I_cue                   : 1                  # cue current, applied while t < t_cue_end
+I_ext                   : 1                  # the user's input (0 unless driven: run_regularly, summed synapses)
 G = (v*gamma*u - (abs(gamma*u) + log(1 + exp(-2*abs(gamma*u))) - log(2.0))) / gamma : 1
                                              # Lyapunov term G(v) = (v artanh v + ln(1 - v^2)/2)/gamma, overflow-free
 gamma                   : 1 (shared, constant)       # neural gain

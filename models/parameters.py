@@ -6,7 +6,9 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from astrogate.errors import InputError
+from astrogate.models.checks import euler_stable_dt
 from astrogate.models.similarity import Similarity, parse_similarity
+from astrogate.models.units import convert_fields
 
 # beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (MODEL.md)
 BETA_PER_NEURON = 20.0
@@ -14,6 +16,9 @@ BETA_PER_NEURON = 20.0
 
 @dataclass(frozen=True)
 class Parameters:
+    """Parameters of the model (MODEL.md's defaults). Times are plain numbers in ms, or Brian2 quantities
+    (``tau_u=10*ms``), which are converted to ms."""
+
     gamma: float = 3.0  # neural gain of v = tanh(gamma u)
     kappa: float = 1.0  # recurrent coupling
     beta: float | None = None  # allocation inverse temperature; None -> 20 N
@@ -24,18 +29,11 @@ class Parameters:
     cue_scale: float = 0.5  # u(0) = cue_scale * cue
 
     def __post_init__(self):
-        for name in ("gamma", "kappa", "tau_u", "tau_g", "dt", "cue_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError(f"parameter {name} must be a finite number, got {value!r}")
-        for name in ("tau_u", "tau_g", "dt", "gamma"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"parameter {name} must be positive, got {getattr(self, name)!r}")
-        if self.kappa < 0:
-            raise InputError(f"parameter kappa must be >= 0, got {self.kappa!r}")
-        if self.beta is not None and (not math.isfinite(self.beta) or self.beta < 0):
-            raise InputError(f"parameter beta must be finite and >= 0, got {self.beta!r}")
-        parse_similarity(self.similarity)  # raises on an unknown name
+        convert_fields(self, {"tau_u": "ms", "tau_g": "ms", "dt": "ms"})
+        for name in asdict(self):
+            check_field(name, getattr(self, name))
+        # the one check of several fields together: dt against the time constants
+        euler_stable_dt(self.dt, {"tau_u": self.tau_u, "tau_g": self.tau_g})
 
     @property
     def F(self) -> Similarity:
@@ -56,3 +54,21 @@ class Parameters:
         if unknown:
             raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+
+def check_field(name: str, value) -> None:
+    """The checks of one parameter on its own (a sweep checks each value of an axis with this, and every
+    combination with Parameters); an InputError naming the parameter."""
+    if name == "similarity":
+        parse_similarity(value)  # raises on an unknown name
+        return
+    if name == "beta" and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"parameter {name} must be a finite number, got {value!r}")
+    if name in ("tau_u", "tau_g", "dt", "gamma") and value <= 0:
+        raise InputError(f"parameter {name} must be positive, got {value!r}")
+    if name == "kappa" and value < 0:
+        raise InputError(f"parameter kappa must be >= 0, got {value!r}")
+    if name == "beta" and value < 0:
+        raise InputError(f"parameter beta must be finite and >= 0, got {value!r}")

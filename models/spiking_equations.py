@@ -47,9 +47,9 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from brian2 import Hz, ms, mV  # units only
 
 from astrogate.errors import InputError
+from astrogate.models.units import convert_fields
 
 NEURON_MODELS = ("rate", "poisson", "lif")
 SPIKING = ("poisson", "lif")
@@ -57,13 +57,14 @@ READOUTS = ("trace", "event")
 
 # -- neurons: u as in the rate model, spikes at rate nu_max (1 + tanh(gamma u)) / 2 ----------------------
 SPIKING_NEURON_EQUATIONS = """
-du/dt = (-u + I_rec + I_cue*int(t < t_cue_end)) / tau_u : 1
+du/dt = (-u + I_rec + I_cue*int(t < t_cue_end) + I_ext) / tau_u : 1
 rate = nu_max * (1 + tanh(gamma*u)) / 2 : Hz  # intended firing rate
 dr/dt = -r / tau_r : Hz                      # readout trace; += 1/tau_r per spike, so r estimates the rate
 dexpected/dt = rate : 1                      # integral of the intended rate: the expected spike count
 v                       : 1                  # rate-coded estimate 2 r / nu_max - 1, stored once per step
 I_rec                   : 1                  # recurrent input kappa K sum_mu g_mu F'(m_hat_mu) xi[mu, i] (summed)
 I_cue                   : 1                  # cue current, applied while t < t_cue_end
+I_ext                   : 1                  # the user's input (0 unless driven: run_regularly, summed synapses)
 gamma                   : 1 (shared, constant)       # neural gain
 tau_u                   : second (shared, constant)  # neuron time constant
 t_cue_end               : second (shared, constant)  # the cue current is on while t < t_cue_end
@@ -99,9 +100,16 @@ EVENT_ON_SPIKE = "s_post += weight / tau_r_post"
 EVENT_OVERLAP_UPDATE = "m = 2*s/nu_max - pattern_mean"
 
 
+def check_neuron_model(neuron: str) -> None:
+    """An InputError naming the neuron models, for any other name."""
+    if neuron not in NEURON_MODELS:
+        raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+
+
 @dataclass(frozen=True)
 class SpikingParameters:
-    """Spiking neurons and the rate readout (times in ms, rates in Hz, potentials in mV)."""
+    """Spiking neurons and the rate readout (times in ms, rates in Hz, potentials in mV; Brian2 quantities
+    such as ``nu_max=100*Hz`` are converted to those units)."""
 
     nu_max: float = 200.0  # Hz, firing rate at tanh(gamma u) = 1
     tau_r: float = 20.0  # ms, readout time constant (rate estimate averages over ~tau_r)
@@ -112,6 +120,7 @@ class SpikingParameters:
     seed: int = 0  # Brian2's random numbers (Poisson draws) and the LIF initial phases
 
     def __post_init__(self):
+        convert_fields(self, {"nu_max": "Hz", "tau_r": "ms", "tau_m": "ms", "t_ref": "ms", "V_th": "mV"})
         for name in ("nu_max", "tau_r", "tau_m", "t_ref", "V_th"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -121,8 +130,7 @@ class SpikingParameters:
 
     def check(self, neuron: str, dt: float) -> None:
         """Refuse what the neuron model cannot do at this time step."""
-        if neuron not in NEURON_MODELS:
-            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+        check_neuron_model(neuron)
         if self.nu_max * dt * 1e-3 > 1:
             raise InputError(f"nu_max dt = {self.nu_max * dt * 1e-3:g} > 1: a Poisson neuron cannot fire more "
                              f"than once per step; lower --nu-max or --dt")
@@ -187,6 +195,8 @@ def neuron_group_options(neuron: str) -> dict:
 
 def neuron_values(sp: SpikingParameters, neuron: str) -> dict:
     """Shared neuron variables with units."""
+    from brian2 import Hz, ms, mV  # units only; imported here so that the parameters alone need no Brian2
+
     values = {"nu_max": sp.nu_max * Hz, "tau_r": sp.tau_r * ms}
     if neuron == "lif":
         values.update(V_th=sp.V_th * mV, tau_m=sp.tau_m * ms, t_ref=sp.t_ref * ms)

@@ -1,1 +1,1 @@
-"""Brian2 networks of the model: builder, devices, recall runs. Brian2 is imported here only."""
+"""Brian2 networks of the model: the memory object (memory.py), devices, sessions that build and re-run it."""

@@ -19,8 +19,8 @@ from astrogate.errors import InputError
 DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
 TARGETS = ("cython", "numpy")
 STANDALONE = ("cpp_standalone", "cuda_standalone")
-# Cython's compiled-module cache, inside the project rather than the home folder
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".brian_cache"
+# Cython's compiled-module cache: the user's cache folder (never the installed package's folder)
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "astrogate" / "cython"
 # counts device activations and resets in this process: a network built before the last one is gone
 _generation = 0
 
@@ -71,11 +71,14 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
 
 
 def quiet_brian2() -> None:
-    """No debug logs or script copies in the temp folder; the Cython cache in the project."""
+    """No debug logs or script copies in the temp folder; the Cython cache in the user's cache folder.
+    Called by Brian2Session and the command line only: the library's network objects leave prefs alone."""
     from brian2 import prefs
 
     prefs.logging.file_log = False
     prefs.logging.save_script = False
+    # Ctrl-C interrupts (KeyboardInterrupt, exit 130), rather than ending the run early with partial results
+    prefs.core.stop_on_keyboard_interrupt = False
     prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
 
 

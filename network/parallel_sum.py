@@ -16,7 +16,7 @@ import functools
 
 @functools.cache
 def parallel_sum_codeobject_class():
-    """ParallelSumCodeObject, made on first use: importing Brian2 takes seconds, and the builder's module
+    """ParallelSumCodeObject, made on first use: importing Brian2 takes seconds, and the memory's module
     does not import it until a network is built."""
     from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 

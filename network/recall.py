@@ -25,12 +25,14 @@ import time
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
+from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, sample_steps
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
-from astrogate.models.spiking_equations import SPIKING, SpikingParameters
-from astrogate.network import builder, devices
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
+from astrogate.network import devices
+from astrogate.network.memory import AstrocyteGatedMemory
 
 
 RUNTIME_SNAPSHOT = "astrogate_session_build"  # Network.store name of a runtime build's initial state
@@ -46,23 +48,23 @@ class Brian2Session:
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
-        if neuron not in builder.NEURON_MODELS:
-            raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(builder.NEURON_MODELS)}")
+        check_neuron_model(neuron)
         if spiking is not None and neuron not in SPIKING:
             raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
         self.gating = gating
         self.neuron = neuron
         self.spiking = (spiking or SpikingParameters()) if neuron in SPIKING else None
         self.record_every = record_every
-        self.handles: builder.NetworkHandles | None = None
+        self.memory: AstrocyteGatedMemory | None = None  # the built network's memory ...
+        self.net = None  # ... and its Network
         self.build_path = None  # standalone project folder
         self._build_key = None
         self._generation = None  # runtime: devices.generation() when the network was built
         self._runs = 0
 
     def run(self, patterns, params: Parameters, u0, a0=None, duration: float = 500.0, current=None,
-            t_current: float = 0.0, stop_after: str | None = None) -> tuple[builder.NetworkHandles, dict | None, dict]:
-        """Simulate; returns (handles, final state and traces as arrays, timings in seconds).
+            t_current: float = 0.0, stop_after: str | None = None) -> tuple[AstrocyteGatedMemory, dict | None, dict]:
+        """Simulate; returns (the memory, final state and traces as arrays, timings in seconds).
         stop_after (standalone devices): "code" generates the project, "binary" also compiles it;
         nothing runs and the results are None."""
         import brian2 as b2
@@ -71,7 +73,9 @@ class Brian2Session:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
         xi = validate_patterns(patterns)
         params = params.resolved(xi.shape[1])
-        n_steps = int(round(duration / params.dt))
+        n_steps = euler_steps(duration, params.dt)
+        require_memory(network_bytes(*xi.shape, self.gating), f"a Brian2 network of K = {xi.shape[0]} astrocytes "
+                       f"and N = {xi.shape[1]} neurons ({self.gating} gating)")
         if n_steps < 1:
             raise InputError(f"duration {duration} ms is shorter than one step dt = {params.dt} ms")
         # what a build fixes: a run with the same key re-uses the build
@@ -89,42 +93,44 @@ class Brian2Session:
         if not reuse:
             self._build_key = None
             self.build_path = devices.activate(self.choice, params.dt)
-            self.handles = builder.build_network(xi, params, self.gating, self.neuron, self.record_every,
-                                                 spiking=self.spiking)
+            self.memory = AstrocyteGatedMemory(xi, params, neuron=self.neuron, gating=self.gating,
+                                               record_every=params.dt if self.record_every is None else self.record_every,
+                                               spiking=self.spiking)
+            self.net = b2.Network(self.memory)
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build
         elif not self.choice.standalone:
-            self.handles.net.restore(RUNTIME_SNAPSHOT)  # t = 0, monitors empty, the state of the build
+            self.net.restore(RUNTIME_SNAPSHOT)  # t = 0, monitors empty, the state of the build
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # the random numbers of a fresh build
-        state = builder.state_values(self.handles, xi, u0, a0, current, t_current, params, self.spiking)
+        state = self.memory.state_values(xi, u0, a0, current, t_current, params, self.spiking)
         if self.choice.standalone:
             if not reuse:
-                builder.apply_state(state)  # the build's defaults; each run passes its own as run_args
-                self.handles.net.run(n_steps * params.dt * b2.ms)
+                self.memory.apply_state(state)  # the build's defaults; each run passes its own as run_args
+                self.net.run(n_steps * params.dt * b2.ms)
                 _build_standalone(self.build_path, compile=stop_after != "code")
                 self._build_key = key if stop_after is None else None
             timings["build_seconds"] = time.perf_counter() - start
             if stop_after is not None:
-                return self.handles, None, timings
+                return self.memory, None, timings
             start = time.perf_counter()
             self._runs += 1
             b2.device.run(directory=str(self.build_path), results_directory=f"results_{self._runs}",
-                          with_output=False, run_args=builder.run_args(state))
+                          with_output=False, run_args=self.memory.run_args(state))
         else:
             if stop_after is not None:
                 raise InputError("build-only runs are for the standalone devices (cpp_standalone, cuda_standalone)")
-            builder.apply_state(state)
+            self.memory.apply_state(state)
             if not reuse:
-                self.handles.net.run(0 * b2.ms)  # code generation and Cython compilation
-                self.handles.net.store(RUNTIME_SNAPSHOT)
+                self.net.run(0 * b2.ms)  # code generation and Cython compilation
+                self.net.store(RUNTIME_SNAPSHOT)
                 self._build_key, self._generation = key, devices.generation()
             timings["build_seconds"] = time.perf_counter() - start
             start = time.perf_counter()
-            self.handles.net.run(n_steps * params.dt * b2.ms)
+            self.net.run(n_steps * params.dt * b2.ms)
         timings["run_seconds"] = time.perf_counter() - start
         timings["reused_build"] = reuse
-        return self.handles, read_results(self.handles), timings
+        return self.memory, read_results(self.memory), timings
 
     def close(self) -> None:
         """Remove a standalone build that lives in the temporary folder (a --build-dir one is kept)."""
@@ -132,7 +138,8 @@ class Brian2Session:
             shutil.rmtree(self.build_path, ignore_errors=True)
         self.build_path = None
         self._build_key = None
-        self.handles = None
+        self.memory = None
+        self.net = None
 
     def __enter__(self):
         return self
@@ -151,30 +158,37 @@ def _build_standalone(directory, compile: bool = True) -> None:
                          "cpp_standalone needs a C++ compiler (g++) on PATH") from None
 
 
-def read_results(handles: builder.NetworkHandles) -> dict:
+def read_results(memory: AstrocyteGatedMemory) -> dict:
     """Final state and monitor traces as plain arrays, steps counted from 0."""
-    astro = handles.monitors["astrocytes"]
-    dt = handles.params.dt
+    astro = memory.monitors["astrocytes"]
+    dt = memory.params.dt
     results = {
-        "u": np.array(handles.neurons.u[:]),
-        "a": np.array(handles.astrocytes.a[:]),
+        "u": np.array(memory.neurons.u[:]),
+        "a": np.array(memory.astrocytes.a[:]),
         "steps": np.rint(np.asarray(astro.t / _ms()) / dt).astype(int),
         "m": np.array(astro.m[:]).T,
         "g": np.array(astro.g[:]).T,
-        "neuron_u": np.array(handles.monitors["neurons"].u[:]).T,
-        "neuron_v": np.array(handles.monitors["neurons"].v[:]).T,
+        "neuron_u": np.array(memory.monitors["neurons"].u[:]).T,
+        "neuron_v": np.array(memory.monitors["neurons"].v[:]).T,
     }
-    if "energy" in handles.monitors:
-        results["energy"] = np.array(handles.monitors["energy"].L[0])
-    if "spike_counts" in handles.monitors:
-        results["spike_counts"] = np.array(handles.monitors["spike_counts"].count[:])
-        results["expected_counts"] = np.array(handles.neurons.expected[:])
-    if "raster" in handles.monitors:
-        raster = handles.monitors["raster"]
+    if "energy" in memory.monitors:
+        results["energy"] = np.array(memory.monitors["energy"].L[0])
+    if "spike_counts" in memory.monitors:
+        results["spike_counts"] = np.array(memory.monitors["spike_counts"].count[:])
+        results["expected_counts"] = np.array(memory.neurons.expected[:])
+    if "raster" in memory.monitors:
+        raster = memory.monitors["raster"]
         results["raster_i"] = np.array(raster.i[:])
         results["raster_t"] = np.array(raster.t / _ms())
         results["raster_neurons"] = len(raster.source)
     return results
+
+
+def network_bytes(K: int, N: int, gating: str = "factorised") -> int:
+    """Rough peak host bytes of building and running the network: about 110 bytes per neuron-astrocyte pair
+    (two Synapses objects of N K synapses, indices and weights, measured by the speed benchmark), N^2 pairs
+    for dense gating."""
+    return 110 * N * N if gating == "dense" else 110 * N * K
 
 
 def _ms():
@@ -190,6 +204,7 @@ def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, 
     wanted = sample_steps(n_steps, dt, record_every)
     keep = np.isin(results["steps"], wanted[wanted < n_steps])
     u, a = results["u"], results["a"]
+    check_finite(u, a, n_steps * dt)  # Brian2 ran the full duration: its end state tells whether it overflowed
     du, da = model.derivatives(u, a)
     converged = np.asarray(tol > 0 and max(np.max(np.abs(du)), np.max(np.abs(da))) < tol)
     energy = results.get("energy")
@@ -207,80 +222,6 @@ def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, 
         stop_reason="full duration",
         extra={"neuron_u": results["neuron_u"][keep], "neuron_v": results["neuron_v"][keep]},
     )
-
-
-def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",
-                      tol: float = 1e-8, device: str = "runtime", target: str = "cython",
-                      gating: str = "factorised", build_dir=None, record_every: float | None = None,
-                      current=None, t_current: float = 0.0, session: Brian2Session | None = None,
-                      compute_capability: float | None = None, neuron: str = "rate",
-                      spiking: SpikingParameters | None = None, threads: int = 1) -> dict:
-    """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
-    plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
-    and build/run times in `timings`.
-    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
-    record_every, neuron, spiking and threads come from the session)."""
-    from astrogate.analysis.recall import result_record
-
-    if method != "euler":
-        raise InputError(f"the brian2 backend integrates with forward Euler at dt: method must be 'euler', got {method!r}")
-    if tol < 0 or not np.isfinite(tol):
-        raise InputError(f"tol must be >= 0, got {tol!r}")
-    own_session = session is None
-    if own_session:
-        session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
-                                compute_capability=compute_capability, spiking=spiking, threads=threads)
-    if session.choice.name == "cuda_standalone":
-        require_gpu()
-    try:
-        model = AstroGateModel(problem.patterns, params)
-        u0, a0 = model.initial_state(problem.cue)
-        handles, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
-        n_steps = int(round(duration / model.params.dt))
-        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
-        info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
-                else None, "gating": session.gating,
-                "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
-                "neuron_sample": handles.neuron_sample,
-                # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
-                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
-                "neuron": session.neuron, "threads": session.choice.threads}
-        if session.spiking is not None:
-            info["spiking"] = spike_summary(model, session.spiking, results, duration)
-        return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
-    finally:
-        if own_session:
-            session.close()
-
-
-RESIDUAL_SAMPLES = 1000
-
-
-def spike_summary(model: AstroGateModel, sp: SpikingParameters, results: dict, duration: float) -> dict:
-    """Spiking parameters, per-neuron counts, the raster of the first neurons, and the rate-coded gains
-    against softmax(beta F(m_hat)) at every recorded step (all K patterns)."""
-    from astrogate.analysis.spiking import late_half, softmax_residual_trace
-
-    counts, expected = results["spike_counts"], results["expected_counts"]
-    residual = softmax_residual_trace(model, results["m"], results["g"])
-    stride = -(-len(residual) // RESIDUAL_SAMPLES)  # the record keeps at most RESIDUAL_SAMPLES of the trace
-    return {
-        "params": sp.to_dict(),
-        "spike_counts": counts,
-        "expected_counts": expected,  # integral of nu_max (1 + tanh(gamma u)) / 2 over the run
-        "mean_rate_hz": float(counts.sum() / model.N / (duration * 1e-3)),
-        # (count - expected) / sqrt(expected) over all neurons together: ~N(0, 1) for Poisson neurons
-        "total_count_z": float((counts.sum() - expected.sum()) / np.sqrt(max(expected.sum(), 1.0))),
-        "raster_neurons": results.get("raster_neurons", 0),  # neurons 0 .. raster_neurons - 1
-        "raster_i": results.get("raster_i", np.array([], dtype=int)),
-        "raster_t": results.get("raster_t", np.array([])),
-        "trace_t": results["steps"][::stride] * model.params.dt,
-        "softmax_residual_trace": residual[::stride],  # max_mu |g - softmax(beta F(m_hat))|
-        "mean_softmax_residual": float(np.mean(late_half(residual))),  # second half, every recorded step
-        # all K, averaged over the second half (the record's traces keep only a few patterns)
-        "late_mean_gains": np.mean(late_half(results["g"]), axis=0),
-        "late_mean_overlaps": np.mean(late_half(results["m"]), axis=0),
-    }
 
 
 def require_gpu() -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from astrogate.analysis.benchmark import cap_reason, cell_rng, config_from_dict, load_config, make_problem
+from astrogate.analysis.benchmark import cap_reason, cell_rng, config_from_dict, load_benchmark_config, make_problem
 from astrogate.analysis.datasets import load_image_set
 from astrogate.analysis.metrics import bootstrap_interval, summarise, trial_metrics, wilson_interval
 from astrogate.errors import InputError
@@ -79,7 +79,7 @@ def test_config_errors_name_the_file_and_the_key(tmp_path):
     path.write_text('[benchmark]\nN = 10\ninstances = 1\ncues = 2\nloads = [1.0]\npattern_sets = ["iid"]\n'
                     'corruptions = ["flip:0.1"]\nspeed = 3\n[models.cue]\nkind = "cue"\n')
     with pytest.raises(InputError, match=r"bad\.toml.*benchmark\.speed"):
-        load_config(path)
+        load_benchmark_config(path)
     base = {"benchmark": {"N": 10, "instances": 1, "cues": 2, "loads": [1.0], "pattern_sets": ["iid"],
                           "corruptions": ["flip:0.1"]}, "models": {"cue": {"kind": "cue"}}}
     config_from_dict(base)  # the valid base
@@ -90,7 +90,7 @@ def test_config_errors_name_the_file_and_the_key(tmp_path):
     with pytest.raises(InputError, match="pattern_sets"):
         config_from_dict({**base, "benchmark": {**base["benchmark"], "pattern_sets": ["corr:2"]}})
     with pytest.raises(InputError, match="does not exist"):
-        load_config(tmp_path / "missing.toml")
+        load_benchmark_config(tmp_path / "missing.toml")
 
 
 def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
@@ -101,7 +101,7 @@ def test_cli_bad_config_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.startswith("astrogate: error:") and "bad.toml" in err and "\n" not in err
 
 
-def test_bench_retrieval_quick_end_to_end(tmp_path):
+def test_bench_retrieval_quick_end_to_end(tmp_path, saved_figures):
     import xarray as xr
 
     out = tmp_path / "quick"
@@ -117,9 +117,22 @@ def test_bench_retrieval_quick_end_to_end(tmp_path):
     assert (oracle["exact_match"] == oracle["nearest_accuracy"]).all()  # the oracle returns a stored pattern
     cue = ok[ok["model"] == "cue"]
     assert (cue["exact_match"] == 0).all()
-    for name in ("results.nc", "tuning.json", "summary.json", "nearest_accuracy_vs_load.png",
-                 "exact_match_vs_load.png", "gallery.png"):
+    for name in ("results.nc", "tuning.json", "summary.json", "gallery.png"):
         assert (out / name).is_file(), name
+    # each panel (pattern set, corruption) draws every model's measured loads at its table values
+    for metric in ("nearest_accuracy", "exact_match"):
+        panels = [ax for ax in saved_figures[f"{metric}_vs_load.png"].axes if ax.get_visible() and ax.lines]
+        cells = ok.groupby(["pattern_set", "corruption"])
+        assert len(panels) == cells.ngroups
+        for ax in panels:
+            spec, corruption = ax.get_title().split(", ")
+            cell = cells.get_group((spec, corruption))
+            drawn = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+            assert set(drawn) == set(cell["model"])
+            for model, rows in cell.groupby("model"):
+                rows = rows.sort_values("load")
+                np.testing.assert_allclose(drawn[model].get_xdata(), rows["load"])
+                np.testing.assert_allclose(drawn[model].get_ydata(), rows[metric])
     ds = xr.open_dataset(out / "results.nc", engine="scipy")
     assert set(ds.sizes) == {"model", "pattern_set", "corruption", "load"}
 
@@ -221,11 +234,11 @@ def test_spiking_column_retrieves_above_the_classical_capacity_and_reports_its_c
 
 
 def test_tracked_configs_load_and_the_full_grid_has_the_spiking_column():
-    from astrogate.cli.cmd_bench import CONFIG_DIR
+    from astrogate.configs import config_path
 
     for name in ("bench_full.toml", "bench_quick.toml", "bench_spiking.toml"):
-        load_config(CONFIG_DIR / name)
-    full = {m.name: m for m in load_config(CONFIG_DIR / "bench_full.toml").models}
+        load_benchmark_config(config_path(name))
+    full = {m.name: m for m in load_benchmark_config("full").models}
     spiking = full["gated-spiking"]
     assert spiking.kind == "gated_spiking" and spiking.options["neuron"] == "poisson"
     assert spiking.params_from == "gated-quadratic" and full["gated-quadratic"].tune

@@ -13,7 +13,7 @@ gains still agree to 1e-100, since both runs reach the same fixed point.
 import numpy as np
 import pytest
 
-from astrogate.analysis.recall import generated_problem, run_recall
+from astrogate.analysis.recall import generated_problem, recall
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.parameters import Parameters
@@ -30,11 +30,11 @@ def problem():
 
 
 def abstract(problem, params, duration=DURATION, **kwargs):
-    return run_recall(problem, params, duration=duration, tol=0.0, **kwargs)
+    return recall(problem, params, duration=duration, tol=0.0, **kwargs)
 
 
 def brian2(problem, params, duration=DURATION, **options):
-    return run_recall(problem, params, duration=duration, tol=0.0, backend="brian2", **options)
+    return recall(problem, params, duration=duration, tol=0.0, backend="brian2", **options)
 
 
 def assert_agrees(net, ref):
@@ -77,12 +77,13 @@ def test_wired_gating_has_a_synapse_per_plus_one_entry(problem):
     """The wiring is the patterns: (i, mu) connected from neurons to astrocytes, and (mu, i) back, exactly where
     pattern[mu, i] = +1; the overlaps it computes are those of the weighted network (traces compared above)."""
     from astrogate.models.patterns import validate_patterns
-    from astrogate.network import builder, devices
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
 
     xi = validate_patterns(problem.patterns)
     params = Parameters().resolved(xi.shape[1])
     devices.activate(devices.DeviceChoice("runtime", "numpy"), params.dt)
-    handles = builder.build_network(xi, params, "wired")
+    handles = AstrocyteGatedMemory(xi, params, gating="wired")
     plus = np.zeros_like(xi, dtype=bool)
     plus[np.asarray(handles.synapses["overlap"].j[:]), np.asarray(handles.synapses["overlap"].i[:])] = True
     np.testing.assert_array_equal(plus, xi > 0)
@@ -95,7 +96,8 @@ def test_wired_gating_has_a_synapse_per_plus_one_entry(problem):
 def test_wired_gating_refuses_what_it_cannot_wire(problem):
     from astrogate.analysis.recall import RecallProblem
     from astrogate.models.spiking_equations import SpikingParameters
-    from astrogate.network import builder, devices
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
 
     real = RecallProblem(problem.patterns * np.linspace(0.5, 1.5, problem.patterns.shape[1]), problem.cue)
     with pytest.raises(InputError, match="wired gating .* needs patterns of \\+-1 entries"):
@@ -105,9 +107,9 @@ def test_wired_gating_refuses_what_it_cannot_wire(problem):
                spiking=SpikingParameters(readout="event"))
     params = Parameters().resolved(problem.patterns.shape[1])
     devices.activate(devices.DeviceChoice("runtime", "numpy"), params.dt)
-    handles = builder.build_network(problem.patterns, params, "wired")
+    handles = AstrocyteGatedMemory(problem.patterns, params, gating="wired")
     with pytest.raises(InputError, match="compiles the patterns into the network"):
-        builder.state_values(handles, -problem.patterns, params.cue_scale * problem.cue)
+        handles.state_values(-problem.patterns, params.cue_scale * problem.cue)
 
 
 @pytest.mark.parametrize("similarity", ["linear", "power:3"])
@@ -203,7 +205,7 @@ def test_bad_options_are_input_errors(problem, options, message):
     kwargs = dict(duration=DURATION, tol=0.0, target="numpy")
     kwargs.update(options)
     with pytest.raises(InputError, match=message):
-        run_recall(problem, Parameters(), backend="brian2", **kwargs)
+        recall(problem, Parameters(), backend="brian2", **kwargs)
 
 
 def test_dense_gating_needs_quadratic_similarity(problem):
@@ -238,7 +240,8 @@ def test_bad_patterns_give_the_abstract_backends_errors():
 def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, tmp_path):
     """One build, three runs through run_args: the problem, another pattern set with other parameters,
     and the problem again; each agrees with the abstract model (and so with a fresh build of its own)."""
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
@@ -264,7 +267,8 @@ def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, 
 
 @pytest.mark.compile
 def test_cpp_standalone_wired_reruns_new_parameters_and_rebuilds_for_new_patterns(problem, tmp_path):
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other_params = params.updated(beta=300.0, tau_g=5.0, gamma=2.0, kappa=0.5)
@@ -305,7 +309,7 @@ def test_cpp_standalone_sums_the_gating_with_every_thread(problem, tmp_path, thr
         session.run(model.xi, model.params, u0, a0, duration=1.0, stop_after="code")
         code = {p.name: p.read_text() for p in (session.build_path / "code_objects").glob("*summed_variable*.cpp")}
     for synapses in ("overlap", "output", "overlap_total", "output_total", "normaliser", "neural_energy"):
-        source = next(text for name, text in code.items() if name.startswith(f"{synapses}_summed_variable"))
+        source = next(text for name, text in code.items() if name.startswith(f"agm_{synapses}_summed_variable"))
         assert "_partial_sums" in source, synapses
         assert ("#pragma omp for" in source) == (threads > 1), synapses
 
@@ -331,7 +335,8 @@ def test_cpp_standalone_with_two_threads_matches_abstract_euler(problem, gating,
 
 
 def test_runtime_session_rebuilds_wired_gating_for_new_patterns(problem):
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)

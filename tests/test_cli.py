@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from astrogate.cli.main import main
+from conftest import recall_figure_matches
 
 
 def independent_euler(xi, cue, steps, beta, gamma=3.0, kappa=1.0, tau_u=10.0, tau_g=20.0, dt=0.1, cue_scale=0.5):
@@ -55,15 +56,18 @@ def test_recall_json_reproduces_an_independent_euler_integration(tmp_path, tol, 
     assert result["retrieved"] == int(np.argmax(m))
 
 
-def test_recall_generated_problem_prints_summary_and_writes_plot(tmp_path, capsys):
+def test_recall_generated_problem_prints_summary_and_writes_plot(tmp_path, capsys, saved_figures):
     code = main(["recall", "--K", "40", "--N", "50", "--correlation", "0.3", "--plot", str(tmp_path / "f.png"),
                  "--json", str(tmp_path / "r.json")])
     assert code == 0
     text = capsys.readouterr().out
     assert "retrieved pattern" in text and "overlap with target" in text
-    assert (tmp_path / "f.png").stat().st_size > 10_000
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["retrieved"] == result["target"] and result["exact_match"]
+    recall_figure_matches(saved_figures["f.png"], result)
+    # the target's overlap rises to 1 while its gain takes the whole simplex
+    target_line = saved_figures["f.png"].axes[1].lines[result["trace_patterns"].index(result["target"])]
+    assert target_line.get_ydata()[0] < 0.2 and target_line.get_ydata()[-1] > 0.99
     assert result["energy_increase"] <= 1e-12 * result["energy_scale"]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from astrogate.analysis.recall import generated_problem, run_recall
+from astrogate.analysis.recall import generated_problem, recall
 from astrogate.models.parameters import Parameters
 
 pytestmark = pytest.mark.brian2
@@ -45,7 +45,7 @@ def test_cuda_code_is_generated_for_rate_and_spiking_networks(tmp_path, problem,
     # brian2cuda numbers repeated code objects (name_codeobject_1.cu) within one process
     kernels = [name for name, text in files.items() if "_codeobject" in name and name.endswith(".cu") and "__global__" in text]
     # the model's own updates became CUDA kernels: neuron and astrocyte Euler steps, the gating sums
-    for part in ("neurons_stateupdater", "astrocytes_stateupdater", "hub_lse"):
+    for part in ("agm_neurons_stateupdater", "agm_astrocytes_stateupdater", "agm_hub_lse"):
         assert any(name.startswith(part) for name in kernels), part
     makefile = files["makefile"]
     assert "-std=c++17" in makefile and "-arch=sm_80" in makefile
@@ -84,7 +84,7 @@ def test_cuda_standalone_agrees_with_cpp_standalone(problem, gating):
     """As brian2cuda's own consistency tests: same network, both devices, float tolerance."""
     if detect_compute_capability() is None:
         pytest.skip("no NVIDIA GPU")
-    results = {device: run_recall(problem, Parameters(), duration=50.0, tol=0.0, backend="brian2",
+    results = {device: recall(problem, Parameters(), duration=50.0, tol=0.0, backend="brian2",
                                   device=device, gating=gating)
                for device in ("cpp_standalone", "cuda_standalone")}
     cpp, cuda = results["cpp_standalone"], results["cuda_standalone"]
@@ -113,7 +113,7 @@ def test_speed_benchmark_cuda_project_times_its_loop_on_an_idle_gpu(tmp_path, ga
     assert order == sorted(order)
     assert main_cu.count("cudaDeviceSynchronize()") >= 3
     kernels = [name for name, text in files.items() if name.endswith(".cu") and "__global__" in text]
-    assert any(name.startswith("overlap_summed_variable") for name in kernels), sorted(kernels)
+    assert any(name.startswith("agm_overlap_summed_variable") for name in kernels), sorted(kernels)
     # the cpp-only parallel-sum template is not used on cuda_standalone
     assert not any("_partial_sums" in text for name, text in files.items() if "summed_variable" in name)
 

@@ -31,6 +31,7 @@ import pytest
 from astrogate.analysis.recall import generated_problem
 from astrogate.errors import InputError
 from astrogate.cli.main import main
+from conftest import recall_figure_matches
 from astrogate.models.parameters import Parameters
 from astrogate.models.spiking_equations import SpikingParameters, lif_drive, lif_rate, target_rate
 
@@ -125,7 +126,7 @@ def test_event_driven_and_trace_readouts_agree(neuron):
     assert np.std(trace["m"][:, problem.target]) > 1e-3  # the overlaps do move: the comparison sees something
 
 
-def test_recall_cli_spiking_json(tmp_path, capsys):
+def test_recall_cli_spiking_json(tmp_path, capsys, saved_figures):
     out, plot = tmp_path / "lif.json", tmp_path / "lif.png"
     argv = ["recall", "--backend", "brian2", "--target", "numpy", "--neuron", "lif", "--readout", "event",
             "--nu-max", "150", "--tau-r", "30", "--K", "30", "--N", "100", "--seed", "1", "--duration", "150",
@@ -139,24 +140,41 @@ def test_recall_cli_spiking_json(tmp_path, capsys):
     assert len(spikes["spike_counts"]) == 100 and spikes["raster_neurons"] == 50
     assert max(spikes["raster_i"]) < 50 and len(spikes["raster_i"]) == len(spikes["raster_t"])
     assert 40 < spikes["mean_rate_hz"] < 110  # half the neurons near 150 Hz, half silent
-    assert plot.stat().st_size > 10_000
+    recall_figure_matches(saved_figures["lif.png"], record)  # spiking: no L trace, its panel stays empty
 
 
-def test_raster_and_scaling_figures(tmp_path):
-    from astrogate.analysis.recall import run_recall
-    from astrogate.analysis.spiking import fit_exponents, plot_raster_and_gains, plot_scaling, write_csv
+def test_raster_and_scaling_figures(tmp_path, saved_figures):
+    from astrogate.analysis.recall import recall
+    from astrogate.analysis.io import write_csv
+    from astrogate.analysis.spiking import plot_raster_and_gains, plot_scaling, scaling_exponents
 
     problem = generated_problem(K=10, N=40, seed=0)
-    record = run_recall(problem, Parameters(), duration=60.0, tol=0.0, backend="brian2", target="numpy",
+    record = recall(problem, Parameters(), duration=60.0, tol=0.0, backend="brian2", target="numpy",
                         neuron="poisson", record_every=1.0)
-    assert plot_raster_and_gains(record, tmp_path / "raster.png").stat().st_size > 10_000
+    plot_raster_and_gains(record, tmp_path / "raster.png")
+    gains_ax, overlaps_ax, raster_ax = saved_figures["raster.png"].axes
+    spikes = record["brian2"]["spiking"]
+    shown = np.asarray(spikes["raster_i"]) < 50
+    (ticks,) = raster_ax.lines  # one mark per spike of the first 50 neurons, at its time
+    np.testing.assert_allclose(np.sort(ticks.get_xdata()), np.sort(np.asarray(spikes["raster_t"])[shown]))
+    assert len(ticks.get_ydata()) == shown.sum() > 100 and set(ticks.get_ydata()) <= set(range(50))
+    target = record["trace_patterns"].index(problem.target)
+    np.testing.assert_allclose(gains_ax.lines[target].get_ydata(), np.asarray(record["gain_trace"])[:, target])
+    assert gains_ax.lines[target].get_label().endswith("(target)")
     # synthetic rows with known exponents: the fit must find them
     rows = [{"axis": axis, "N": 100, "nu_max": 200.0, "tau_r": 20.0, axis: value, "seed": 0, "neuron": "poisson",
              "K": 10, "beta": 10.0, "mean_softmax_residual": 0.3 * value**slope, "mean_gain_error": 0.1 * value**-1.0}
             for axis, slope in (("N", -0.5), ("nu_max", -0.25)) for value in (10.0, 40.0, 160.0)]
-    fits = fit_exponents(rows)
+    fits = scaling_exponents(rows)
     assert abs(fits["N"] + 0.5) < 1e-9 and abs(fits["nu_max"] + 0.25) < 1e-9
-    assert plot_scaling(rows, tmp_path / "scaling.png").stat().st_size > 10_000
+    plot_scaling(rows, tmp_path / "scaling.png")
+    panels = saved_figures["scaling.png"].axes
+    assert [ax.get_xlabel() for ax in panels] == ["N (neurons)", "$\\nu_{max}$ (Hz)"]
+    for ax, slope in zip(panels, (-0.5, -0.25)):
+        means = ax.lines[1]  # the residual's seed means, labelled with the fitted slope
+        np.testing.assert_allclose(means.get_xdata(), [10.0, 40.0, 160.0])
+        np.testing.assert_allclose(means.get_ydata(), 0.3 * np.array([10.0, 40.0, 160.0]) ** slope)
+        assert f"slope {slope:.2f}" in means.get_label()
     assert write_csv(rows, tmp_path / "rows.csv").read_text().count("\n") == len(rows) + 1
 
 
@@ -206,7 +224,8 @@ def test_cpp_standalone_lif_recall_at_high_load_and_rerun(tmp_path):
     """The issue's `recall --neuron lif --device cpp_standalone`; a second cue and other nu_max and tau_r
     re-run the same binary with run_args."""
     from astrogate.analysis.recall import RecallProblem
-    from astrogate.network.recall import Brian2Session, run_brian2_recall
+    from astrogate.network.recall import Brian2Session
+    from astrogate.analysis.recall import run_brian2_recall
 
     problem = generated_problem(seed=1, **HIGH_LOAD)
     other = RecallProblem(problem.patterns, -problem.patterns[7], None)  # cue: the negated pattern 7

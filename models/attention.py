@@ -1,0 +1,255 @@
+"""Hetero-associative astrocyte-gated memory: attention with separate queries, keys and values.
+
+Keys xi (n x d) sit on the d key neurons, as the patterns of MODEL.md do; values zeta (n x D) on a second
+population of D value neurons, driven by the same n astrocytes and feeding nothing back:
+
+    key neurons     tau_u du/dt = -u + kappa n sum_mu g_mu F'(m_mu) xi[mu] + I,   v = tanh(gamma u)
+    astrocytes      tau_g da/dt = beta F(m) - a,    g = softmax(a),    m = xi v / d
+    value neurons   tau_y dy/dt = -y + kappa_v zeta^T g
+
+Two modes; every array carries a leading batch axis of T queries, so many queries run as matrix products.
+- query mode: the key rates are clamped at the query, v = q (no recurrent update), so m = xi q / d is constant,
+  a(t) relaxes to beta F(m), g to softmax(beta F(xi q / d)) and y to kappa_v zeta^T g. With F linear and
+  beta = d / sqrt(d) this fixed point is softmax(q K^T / sqrt(d)) V: scaled dot-product attention.
+- retrieval mode: the key neurons run the gated dynamics of MODEL.md from u(0) = cue_scale * q (AstroGateModel,
+  keys scaled to mean square 1 as there), cleaning a corrupted query; the values follow the gains of the pattern
+  the key side settles on.
+
+Lyapunov function (derived here; MODEL.md's L is L_key). Write e = y - kappa_v zeta^T g, sigma = ||zeta||_2
+(largest singular value), f_mu = beta F(m_mu) - ln g_mu, fbar = sum g f, and
+
+    L(u, a, y) = L_key(u, a) + (c / 2) |e|^2,      c = kappa n d tau_g / (beta tau_y kappa_v^2 sigma^2)
+
+    L_key = sum_i G(v_i) - kappa n d sum_mu g_mu F(m_mu) + (kappa n d / beta) sum_mu g_mu ln g_mu   (retrieval)
+    L_key = - kappa n d sum_mu g_mu F(m_mu) + (kappa n d / beta) sum_mu g_mu ln g_mu               (query: v = q)
+
+The values do not feed back, so the system is a cascade: L_key alone still never increases, but it does not
+depend on y and so says nothing about the values converging; the value term does, and it needs the weight c.
+Along trajectories, with dg_mu/dt = g_mu (f_mu - fbar) / tau_g and tau_y de/dt = -e - tau_y kappa_v zeta^T dg/dt,
+Young's inequality gives d(|e|^2/2)/dt <= -|e|^2 / (2 tau_y) + (tau_y / 2) kappa_v^2 sigma^2 |dg/dt|^2, and
+|dg/dt|^2 <= sum g (f - fbar)^2 / tau_g^2 (as g_mu <= 1). With the weight c chosen above (half the largest
+that works) the forcing uses half of the astrocytes' dissipation:
+
+    dL/dt <= - sum_i tau_u gamma (1 - v_i^2) (du_i/dt)^2  -  (kappa n d / (2 beta tau_g)) sum_mu g_mu (f_mu - fbar)^2
+             - (c / (2 tau_y)) |e|^2  <=  0,
+
+zero only at a fixed point of all three populations (the neural term is absent in query mode). A weight that
+ignores the size of the values (c = 1, say) is not a Lyapunov function: with large values the fast-moving gains
+pull y away from its target faster than L_key falls (tests/test_attention.py shows such a trajectory).
+For kappa_v sigma = 0 the values cannot move away from a target that does not move, and c = 1. beta must be > 0.
+
+Times are in ms; forward Euler at params.dt, as AstroGateModel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import logsumexp
+
+from astrogate.errors import InputError
+from astrogate.models.abstract import AstroGateModel, sample_steps
+from astrogate.models.checks import euler_steps
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import real_array
+
+MODES = ("query", "retrieval")
+
+
+def validate_matrix(array, what: str, rows: str, columns: str, one_row: bool = False) -> np.ndarray:
+    """A finite, non-empty 2-D float64 array (a vector is one row if `one_row`); an InputError naming `what`
+    otherwise."""
+    x = real_array(array, what)
+    if one_row and x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise InputError(f"{what}: expected a {rows} x {columns} matrix (2-D), got shape {x.shape}")
+    if x.size == 0:
+        raise InputError(f"{what}: is empty (shape {x.shape})")
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"{what}: contains NaN or inf")
+    return x
+
+
+def validate_qkv(queries, keys, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Q (T x d; one query of length d is T = 1), K (n x d), V (n x D), checked against each other."""
+    K = validate_matrix(keys, "keys", "n", "d")
+    V = validate_matrix(values, "values", "n", "D")
+    if V.shape[0] != K.shape[0]:
+        raise InputError(f"keys and values must pair up row by row: keys have n = {K.shape[0]} rows, "
+                         f"values have {V.shape[0]}")
+    Q = validate_matrix(queries, "queries", "T", "d", one_row=True)
+    if Q.shape[1] != K.shape[1]:
+        raise InputError(f"queries have width {Q.shape[1]} but keys have d = {K.shape[1]}: a query is one row "
+                         f"of the same width as a key")
+    return Q, K, V
+
+
+@dataclass
+class AttentionTrajectory:
+    """A simulated run of T queries: final state, sampled traces, how it ended."""
+
+    t: np.ndarray  # (S,) sample times, ms
+    a: np.ndarray  # (T, n) final logits
+    y: np.ndarray  # (T, D) final value rates
+    u: np.ndarray | None  # (T, d) final key-neuron state (retrieval mode), None in query mode
+    gains: np.ndarray  # (T, n) final gains softmax(a)
+    energy: np.ndarray  # (S, T) Lyapunov function L of the module docstring
+    gain_trace: np.ndarray  # (S, T, n)
+    output_trace: np.ndarray  # (S, T, D)
+    converged: np.ndarray  # (T,) bool
+    t_converged: np.ndarray  # (T,) ms, NaN where not converged
+    steps: int
+    mode: str
+    stop_reason: str
+    extra: dict = field(default_factory=dict)
+
+
+class HeteroAssociativeMemory:
+    """Keys on the key neurons, values on value neurons driven by the same astrocytes.
+
+    params: the gated dynamics (MODEL.md; beta made explicit for d key neurons); kappa_v and tau_y (ms): the
+    value neurons. Query mode uses the keys as given; retrieval mode runs AstroGateModel on them (which scales
+    each key to mean square 1)."""
+
+    def __init__(self, keys, values, params: Parameters | None = None, kappa_v: float = 1.0, tau_y: float = 10.0):
+        self.xi = validate_matrix(keys, "keys", "n", "d")
+        self.zeta = validate_matrix(values, "values", "n", "D")
+        if self.zeta.shape[0] != self.xi.shape[0]:
+            raise InputError(f"keys and values must pair up row by row: keys have n = {self.xi.shape[0]} rows, "
+                             f"values have {self.zeta.shape[0]}")
+        self.n, self.d = self.xi.shape
+        self.D = self.zeta.shape[1]
+        self.params = (params or Parameters()).resolved(self.d)
+        self.beta = float(self.params.beta)
+        if not self.beta > 0:
+            raise InputError(f"beta must be > 0 for attention (softmax of beta F), got {self.beta!r}")
+        for name, value in (("kappa_v", kappa_v), ("tau_y", tau_y)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                raise InputError(f"{name} must be a finite number, got {value!r}")
+        if tau_y <= 0:
+            raise InputError(f"tau_y must be positive, got {tau_y!r}")
+        self.kappa_v, self.tau_y = float(kappa_v), float(tau_y)
+        self.F = self.params.F
+        self._key_model = None
+        self._value_weight = None
+
+    @property
+    def key_model(self) -> AstroGateModel:
+        """The key side's gated dynamics (retrieval mode), on the keys scaled to mean square 1."""
+        if self._key_model is None:
+            self._key_model = AstroGateModel(self.xi, self.params)
+        return self._key_model
+
+    # -- functions of the state ---------------------------------------------------------------
+    def query_overlaps(self, Q: np.ndarray) -> np.ndarray:
+        """m = xi q / d for clamped key rates v = q, (T, n)."""
+        return Q @ self.xi.T / self.d
+
+    def value_drive(self, g: np.ndarray) -> np.ndarray:
+        """kappa_v zeta^T g: where the value neurons go for gains g, (T, D)."""
+        return self.kappa_v * (g @ self.zeta)
+
+    def query_fixed_point(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(gains, outputs) at the fixed point of query mode: softmax(beta F(xi q / d)) and kappa_v zeta^T g."""
+        g = AstroGateModel.gains(self.beta * self.F.F(self.query_overlaps(Q)))
+        return g, self.value_drive(g)
+
+    @property
+    def value_weight(self) -> float:
+        """c of the module docstring: the weight of |y - kappa_v zeta^T g|^2 / 2 in L."""
+        if self._value_weight is None:
+            sigma = float(np.linalg.norm(self.zeta, 2))
+            self._value_weight = 1.0 if self.kappa_v * sigma == 0 else (
+                self.params.kappa * self.n * self.d * self.params.tau_g
+                / (self.beta * self.tau_y * self.kappa_v**2 * sigma**2))
+        return self._value_weight
+
+    def astrocyte_energy(self, a: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """-kappa n d sum g F(m) + (kappa n d / beta) sum g ln g: L_key without the neural term, (T,)."""
+        scale = self.params.kappa * self.n * self.d
+        g = AstroGateModel.gains(a)
+        log_g = a - logsumexp(a, axis=-1, keepdims=True)
+        return -scale * np.sum(g * self.F.F(m), axis=-1) + (scale / self.beta) * np.sum(g * log_g, axis=-1)
+
+    def value_energy(self, a: np.ndarray, y: np.ndarray, weight: float | None = None) -> np.ndarray:
+        """(c / 2) |y - kappa_v zeta^T g|^2, (T,); `weight` replaces c (to show what a wrong one does)."""
+        c = self.value_weight if weight is None else weight
+        e = y - self.value_drive(AstroGateModel.gains(a))
+        return 0.5 * c * np.sum(e * e, axis=-1)
+
+    def energy(self, a, y, Q=None, u=None, value_weight: float | None = None) -> np.ndarray:
+        """L of the module docstring: query mode with the clamped queries Q, retrieval mode with the key state u."""
+        if (Q is None) == (u is None):
+            raise InputError("energy: give the queries Q (query mode) or the key-neuron state u (retrieval mode)")
+        key = self.astrocyte_energy(a, self.query_overlaps(Q)) if u is None else self.key_model.energy(u, a)
+        return key + self.value_energy(a, y, value_weight)
+
+    # -- integration ------------------------------------------------------------------------------
+    def run(self, queries, mode: str = "query", duration: float = 5000.0, tol: float = 1e-10,
+            record_every: float | None = None, value_weight: float | None = None) -> AttentionTrajectory:
+        """Forward Euler at params.dt from a(0) = 0 (uniform gains), y(0) = 0 and, in retrieval mode,
+        u(0) = cue_scale * q, until every query has max|da/dt|, max|dy/dt| (and max|du/dt|) < tol, in 1/ms,
+        or `duration` ms. At the stop |a - beta F(m)| < tau_g tol in query mode, so the gains are within
+        about 2 tau_g tol of softmax(beta F(m)).
+        value_weight: the weight of the value term in the recorded L (default c of the module docstring)."""
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}: use 'query' or 'retrieval'")
+        if not np.isfinite(duration) or duration <= 0:
+            raise InputError(f"duration must be a positive number of ms, got {duration!r}")
+        if not np.isfinite(tol) or tol < 0:
+            raise InputError(f"tol must be >= 0, got {tol!r}")
+        Q = validate_matrix(queries, "queries", "T", "d", one_row=True)
+        if Q.shape[1] != self.d:
+            raise InputError(f"queries have width {Q.shape[1]} but keys have d = {self.d}")
+        p = self.params
+        dt = p.dt
+        n_steps = euler_steps(duration, dt)
+        T = Q.shape[0]
+        a = np.zeros((T, self.n))
+        y = np.zeros((T, self.D))
+        if mode == "query":
+            u = None
+            drive = self.beta * self.F.F(self.query_overlaps(Q))  # constant: the key rates are clamped
+        else:
+            u, _ = self.key_model.initial_state(Q)
+        recorded = set(sample_steps(n_steps, dt, record_every).tolist())
+        t_conv = np.full(T, np.nan)
+        times, energy, gain_trace, output_trace = [], [], [], []
+
+        def record(step):
+            times.append(step * dt)
+            energy.append(self.energy(a, y, Q if u is None else None, u, value_weight))
+            gain_trace.append(AstroGateModel.gains(a))
+            output_trace.append(y.copy())
+
+        step = 0
+        for step in range(n_steps):
+            if u is None:
+                da = (drive - a) / p.tau_g
+                rate = np.max(np.abs(da), axis=1)
+            else:
+                du, da = self.key_model.derivatives(u, a)
+                rate = np.maximum(np.max(np.abs(du), axis=1), np.max(np.abs(da), axis=1))
+            dy = (self.value_drive(AstroGateModel.gains(a)) - y) / self.tau_y
+            rate = np.maximum(rate, np.max(np.abs(dy), axis=1))
+            newly = (rate < tol) & np.isnan(t_conv)
+            t_conv[newly] = step * dt
+            if not np.any(np.isnan(t_conv)):
+                break
+            if step in recorded:
+                record(step)
+            a = a + dt * da
+            y = y + dt * dy
+            if u is not None:
+                u = u + dt * du
+        else:
+            step = n_steps
+        record(step)
+        converged = ~np.isnan(t_conv)
+        return AttentionTrajectory(
+            t=np.array(times), a=a, y=y, u=u, gains=AstroGateModel.gains(a), energy=np.array(energy),
+            gain_trace=np.array(gain_trace), output_trace=np.array(output_trace), converged=converged,
+            t_converged=t_conv, steps=step, mode=mode,
+            stop_reason="converged" if np.all(converged) else "time limit")

@@ -1,0 +1,497 @@
+"""The astrocyte-gated associative memory as one object that users add to their own Brian2 networks.
+
+    mem = AstrocyteGatedMemory(patterns, tau_u=10*ms)
+    mem.set_cue(cue)
+    monitor = StateMonitor(mem.astrocytes, "g", record=True)
+    net = Network(mem, monitor)          # or net.add(mem)
+    net.run(50*ms)
+    mem.state()["g"]                     # the gains after round(50 ms / dt) Euler steps
+
+The object is a collection of Brian2 objects: iterating over it gives the neurons, the astrocytes, the
+one-element hub (the softmax normaliser), the gating synapses, their per-step operations and monitors, so
+`Network(mem)` and `net.add(mem)` add each of them. (It is not itself a `BrianObject` with contained
+objects: brian2cuda finds the Synapses of a network among its top-level objects only.) Brian2's magic
+`run()` collects the objects named in the calling scope, not the attributes of a collection: use a
+`Network`. The memory creates no `Network`, never touches the device or the preferences,
+and runs on its own clock at `params.dt`, whatever `defaultclock.dt` is. Every object's name starts with
+`name`, so several memories live in one network.
+
+The equations are those of models/brian2_equations.py (rate neurons) and models/spiking_equations.py
+(Poisson and LIF neurons); one step of the network is one forward-Euler step of the abstract model
+(`AstroGateModel`), computed in the 'start' slot in the explicit order of ORDER and integrated in 'groups'.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from astrogate.errors import InputError
+from astrogate.models import brian2_equations as eq
+from astrogate.models import spiking_equations as spk
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import validate_cue, validate_patterns
+from astrogate.network.parallel_sum import use_parallel_sums
+
+SLOT = "start"  # every derived quantity is computed here, before the 'groups' slot integrates u and a
+# explicit order within SLOT: a step of the network is one forward-Euler step of the abstract model
+ORDER = dict(rates=0, overlaps=1, wired_overlaps=2, numerators=3, normaliser=4, gains=5, lse=6, dense_weights=7,
+             recurrent=8, wired_recurrent=9, energy=10, monitors=11)
+NEURON_SAMPLE = 10  # neurons whose u and v are recorded (record_every given)
+RASTER_NEURONS = 50  # spiking: the first neurons, whose every spike is recorded (all neurons' counts are)
+METHODS = ("euler", "exponential_euler")
+OVERLAP_LAYOUTS = ("by_pattern", "by_neuron")
+
+
+def _state_guard(memory: "AstrocyteGatedMemory", clock):
+    """A Brian2 object without code whose before_run refuses to run a memory that has no state yet."""
+    from brian2 import BrianObject
+
+    class StateGuard(BrianObject):
+        add_to_magic_network = False
+
+        def before_run(self, run_namespace):
+            if not memory._state_set:
+                raise InputError(f"{memory.name}: no initial state; call set_cue(cue) (or apply_state) "
+                                 "before running")
+            super().before_run(run_namespace)
+
+    return StateGuard(clock=clock, name=f"{memory.name}_state_guard")
+
+
+def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
+    """Keyword options that name model parameters (tau_u=10*ms, beta=...) update `params`; the rest are
+    the spiking neurons' (nu_max, tau_r, readout, seed, ...)."""
+    params = params or Parameters()
+    model_fields = set(params.to_dict())
+    model = {k: v for k, v in options.items() if k in model_fields}
+    return (params.updated(**model) if model else params), {k: v for k, v in options.items() if k not in model_fields}
+
+
+class AstrocyteGatedMemory:
+    """The gated associative memory of the model page: N neurons, K astrocytes, a softmax hub and the
+    gating synapses, as one Brian2 object.
+
+    Parameters
+    ----------
+    patterns : array (K, N)
+        The stored patterns, one per row (entries +-1, or real-valued; see `validate_patterns`).
+    params : Parameters, optional
+        Model parameters (defaults of the model page). Parameter names may also be given as keywords,
+        with Brian2 units where a quantity is meant (``tau_u=10*ms``; plain numbers are in ms).
+    neuron : {"rate", "poisson", "lif"}
+        Rate-coded neurons, or spiking neurons whose rate-coded readout the astrocytes see.
+    gating : {"factorised", "wired", "dense"}
+        How the astrocytes gate the connectivity: two N x K synapse sets (O(N K) per step, the default);
+        weightless synapses wherever a +-1 pattern is +1 (patterns fixed at construction); or a gated N x N
+        Hebbian matrix (F quadratic only, O(K N^2): a small-N cross-check).
+    name : str
+        Prefix of every Brian2 object's name (``agm_neurons``, ``agm_astrocytes``, ...).
+    record_every : float, optional
+        ms between samples of the memory's own monitors (all m and g, u and v of a few neurons, the
+        Lyapunov function L, spike counts); None (default) creates no monitors: attach your own.
+    energy : bool
+        Compute the Lyapunov function L in ``hub.L`` each step (rate neurons only; O(N + K)).
+    method : {"euler", "exponential_euler"}
+        Brian2's integration method for u and a.
+    spiking : SpikingParameters, optional
+        Spiking neuron parameters; also as keywords (``nu_max=100*Hz``, ``tau_r=20*ms``, ``readout``, ``seed``).
+
+    Attributes
+    ----------
+    neurons : NeuronGroup (N)
+        ``u`` (state), ``v`` (rate, or the spikes' rate-coded estimate), ``I_rec`` (recurrent input),
+        ``I_cue`` (cue current while ``t < t_cue_end``), ``I_ext`` (the user's input, 0 unless driven).
+        Drive ``I_ext`` with ``neurons.run_regularly("I_ext = stimulus(t, i)", when="before_groups")`` for a
+        TimedArray, or with your own Synapses onto ``u`` (``on_pre="u_post += w"``) for spikes.
+    astrocytes : NeuronGroup (K)
+        ``a`` (logits), ``g`` (gains softmax(a)), ``m`` (overlaps xi v / N), ``h`` (output to the neurons).
+    hub : NeuronGroup (1)
+        The softmax normaliser ``Z``, the log-sum-exp ``lse`` of the logits, and ``L`` when energy is on.
+    synapses : dict of Synapses
+        ``overlap`` (neurons -> astrocytes), ``output`` (astrocytes -> neurons, factorised), ``recurrent``
+        and ``gate`` (dense), ``normaliser`` and the other sums into the hub.
+    monitors : dict
+        The memory's own monitors (empty unless record_every is given).
+    N, K : int
+    params : Parameters
+        Resolved (beta explicit).
+
+    Notes
+    -----
+    Your own monitors: the values derived from the state (v, m, g, h, I_rec, the hub's Z and L) are computed
+    at the start of each step, before the Euler step; ``I_ext`` is set where your code sets it (``before_groups``
+    above). A `StateMonitor` in its default 'start' slot records them one step late (and their initial zeros
+    at t = 0); record them with ``when="end"`` to get the value at t for the sample at t (u and a, the state
+    itself, in the default slot).
+
+    The groups' parameters are their own variables (tau_u, tau_g, beta, gamma, nu_max, tau_r, ...): a name
+    of your script that is the same makes Brian2 warn that it is ignored; pass ``namespace={...}`` to
+    ``Network.run`` with what your own objects use.
+
+    On a standalone device, ``device.run(run_args=mem.run_args(mem.state_values(patterns, u0, ...)))`` runs
+    the build with other values; `state` reads m against ``mem.patterns`` and v with ``mem.params``, so set
+    them to what the run used (as tests/test_memory.py does) before reading the state of such a run.
+    """
+
+    def __init__(self, patterns, params: Parameters | None = None, *, neuron: str = "rate",
+                 gating: str = "factorised", name: str = "agm", record_every: float | None = None,
+                 energy: bool = True, method: str = "euler", spiking: spk.SpikingParameters | None = None,
+                 neuron_sample: int = NEURON_SAMPLE, raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
+                 overlap_layout: str = "by_neuron", **options):
+        import brian2 as b2
+
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InputError(f"name must be a Python identifier (it prefixes the Brian2 objects' names), got {name!r}")
+        params, neuron_options = _split_options(params, options)
+        xi = validate_patterns(patterns)
+        K, N = xi.shape
+        params = params.resolved(N)
+        check_gating(gating, params, xi)
+        spk.check_neuron_model(neuron)
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+        if overlap_layout not in OVERLAP_LAYOUTS:
+            raise InputError(f"unknown overlap_layout {overlap_layout!r}: use one of {', '.join(OVERLAP_LAYOUTS)}")
+        is_spiking = neuron in spk.SPIKING
+        if is_spiking:
+            if spiking is not None and neuron_options:
+                raise InputError("give the spiking parameters either as `spiking` or as keywords, not both")
+            try:
+                spiking = spiking or spk.SpikingParameters(**neuron_options)
+            except TypeError:
+                known = ", ".join(sorted(spk.SpikingParameters().to_dict()))
+                raise InputError(f"unknown option(s) {', '.join(sorted(neuron_options))}: spiking options are "
+                                 f"{known}") from None
+            spiking.check(neuron, params.dt)
+            energy = False  # the Lyapunov function is not one for a stochastic network
+        else:
+            if spiking is not None or neuron_options:
+                unknown = sorted(neuron_options) or ["spiking"]
+                raise InputError(f"option(s) {', '.join(unknown)} need spiking neurons (neuron='poisson' or 'lif'), "
+                                 f"not {neuron!r}")
+            spiking = None
+        event_readout = is_spiking and spiking.readout == "event"
+        wired = gating == "wired"
+        if wired and event_readout:
+            raise InputError("wired gating reads the neurons' rates v; use the trace readout with it, not 'event'")
+        eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
+        if record_every is not None and not record_every >= params.dt:
+            raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
+
+        clock = b2.Clock(dt=params.dt * b2.ms, name=f"{name}_clock")
+        self.name = name
+        self.clock = clock  # every object of the memory runs on it: dt = params.dt
+        self.patterns = xi
+        self.K, self.N = K, N
+        self.params = params
+        self.neuron = neuron
+        self.gating = gating
+        self.method = method
+        self.spiking = spiking
+        self.record_every = record_every
+        self.overlap_layout = overlap_layout
+        self.wired_patterns = xi if wired else None
+        F = params.F
+
+        neuron_equations = spk.neuron_equations(neuron) if is_spiking else eq.NEURON_EQUATIONS
+        neuron_options_b2 = spk.neuron_group_options(neuron) if is_spiking else {}
+        self.neurons = b2.NeuronGroup(N, neuron_equations + (eq.WIRED_NEURON_EQUATIONS if wired else ""),
+                                      method=method, clock=clock, name=f"{name}_neurons", **neuron_options_b2)
+        astro_equations = (eq.astrocyte_equations(F) + (spk.EVENT_ASTROCYTE_EQUATIONS if event_readout else "")
+                           + (eq.WIRED_ASTROCYTE_EQUATIONS if wired else ""))
+        self.astrocytes = b2.NeuronGroup(K, astro_equations, method=method, clock=clock, name=f"{name}_astrocytes")
+        self.hub = b2.NeuronGroup(1, eq.HUB_EQUATIONS + (eq.WIRED_HUB_EQUATIONS if wired else ""), clock=clock,
+                                  name=f"{name}_hub")
+        self.astrocytes.lse = b2.linked_var(self.hub, "lse")
+        self.astrocytes.Z = b2.linked_var(self.hub, "Z")
+        if wired:
+            self.astrocytes.v_total = b2.linked_var(self.hub, "v_total")
+            self.neurons.h_total = b2.linked_var(self.hub, "h_total")
+        self.synapses: dict = {}
+        self.monitors: dict = {}
+        self.operations: list = []
+        ops = self.operations
+        ops += [
+            # what the astrocytes see: tanh(gamma u), or the spikes' rate-coded estimate
+            self._step(self.neurons, spk.READOUT_UPDATE if is_spiking else eq.RATE_UPDATE, "rates"),
+            self._step(self.astrocytes, eq.NUMERATOR_UPDATE, "numerators"),
+            self._step(self.astrocytes, eq.gain_update(F, gating), "gains"),
+            self._step(self.hub, eq.LSE_UPDATE, "lse"),
+        ]
+        neurons, astrocytes = self.neurons, self.astrocytes
+        if wired:
+            # (i, mu), neuron-major: consecutive synapses feed different astrocytes
+            self._wired_half(neurons, astrocytes, np.nonzero(xi.T > 0), "overlap",
+                             (eq.WIRED_OVERLAP_SYNAPSE, "S_post"), (eq.RATE_TOTAL_SYNAPSE, "v_total_post"),
+                             eq.WIRED_OVERLAP_UPDATE, "overlaps")
+        elif event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
+            overlap = b2.Synapses(neurons, astrocytes, spk.EVENT_OVERLAP_SYNAPSE, on_pre=spk.EVENT_ON_SPIKE,
+                                  clock=clock, name=f"{name}_overlap")
+            ops.append(self._step(astrocytes, spk.EVENT_OVERLAP_UPDATE, "overlaps"))
+        else:
+            overlap = b2.Synapses(neurons, astrocytes, eq.OVERLAP_SYNAPSE, clock=clock, name=f"{name}_overlap",
+                                  dtype=None if weight_dtype is None else {"weight": weight_dtype})
+        if not wired:
+            if overlap_layout == "by_pattern":
+                overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+            else:
+                overlap.connect()  # all-to-all, pre-major: synapse i*K + mu
+            if not event_readout:
+                self._summed(overlap, "m_post", "overlaps")
+            self.synapses["overlap"] = overlap
+        self._hub_sum(astrocytes, eq.NORMALISER_SYNAPSE, "Z_post", "normaliser", "normaliser")
+        if gating == "factorised":
+            output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, clock=clock, name=f"{name}_output",
+                                 dtype=None if weight_dtype is None else {"pattern": weight_dtype})
+            if overlap_layout == "by_neuron":
+                output.connect()  # all-to-all, pre-major: synapse mu*N + i
+            else:
+                output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
+            self._summed(output, "I_rec_post", "recurrent")
+            self.synapses["output"] = output
+        elif wired:
+            # (mu, i), pattern-major: consecutive synapses feed different neurons
+            self._wired_half(astrocytes, neurons, np.nonzero(xi > 0), "output", (eq.WIRED_OUTPUT_SYNAPSE, "T_post"),
+                             (eq.OUTPUT_TOTAL_SYNAPSE, "h_total_post"), eq.WIRED_RECURRENT_UPDATE, "recurrent")
+        else:
+            recurrent = b2.Synapses(neurons, neurons, eq.DENSE_RECURRENT_SYNAPSE, clock=clock,
+                                    name=f"{name}_recurrent")
+            recurrent.connect(i=np.tile(np.arange(N), N), j=np.repeat(np.arange(N), N))  # synapse post*N + pre
+            self._summed(recurrent, "I_rec_post", "recurrent")
+            gate = b2.Synapses(astrocytes, recurrent, eq.DENSE_GATE_SYNAPSE, clock=clock, name=f"{name}_gate")
+            gate.connect(i=np.repeat(np.arange(K), N * N), j=np.tile(np.arange(N * N), K))  # mu*N^2 + post*N + pre
+            self._summed(gate, "W_post", "dense_weights")
+            self.synapses.update(recurrent=recurrent, gate=gate)
+        self.energy = energy
+        if energy:  # O(N + K) per step, small beside the O(N K) gating
+            self._hub_sum(neurons, eq.NEURAL_ENERGY_SYNAPSE, "L_neural_post", "energy", "neural_energy")
+            self._hub_sum(astrocytes, eq.astro_energy_synapse(F), "L_astro_post", "energy", "astro_energy")
+        self.neuron_sample = np.unique(np.linspace(0, N - 1, min(neuron_sample, N)).astype(int))
+        if record_every is not None:
+            self._add_monitors(record_every, raster_neurons)
+        self._state_set = False  # parameters, patterns and an initial state: set_cue or apply_state
+        self.objects = [_state_guard(self, clock), self.neurons, self.astrocytes, self.hub, *self.operations,
+                        *self.synapses.values(), *self.monitors.values()]
+
+    def __iter__(self):
+        """The Brian2 objects of the memory (what Network(mem) and net.add(mem) add)."""
+        return iter(self.objects)
+
+    # -- construction helpers ---------------------------------------------------------------------
+    def _step(self, group, code, order):
+        return group.run_regularly(code, when=SLOT, order=ORDER[order], name=f"{group.name}_{order}")
+
+    @staticmethod
+    def _summed(synapses, variable, order):
+        updater = synapses.summed_updaters[variable]
+        updater.when, updater.order = SLOT, ORDER[order]
+        use_parallel_sums(updater)
+
+    def _hub_sum(self, group, equation, variable, order, name):
+        """A population-wide sum into the one-element hub, O(size of the group) per step."""
+        import brian2 as b2
+
+        to_hub = b2.Synapses(group, self.hub, equation, clock=self.clock, name=f"{self.name}_{name}")
+        to_hub.connect(i=np.arange(len(group)), j=np.zeros(len(group), dtype=int))
+        self._summed(to_hub, variable, order)
+        self.synapses[name] = to_hub
+
+    def _wired_half(self, source, target, plus, name, sum_on_plus, total, update, order):
+        """One direction of wired gating: a weightless synapse source -> target on every +1 entry (`plus`:
+        the (source, target) index pairs, source-major), the sum over them and the source's total into the
+        hub, and the target's update that makes m or I_rec of the two (a sum over +1 entries is (total + x.v)/2)."""
+        import brian2 as b2
+
+        wiring = b2.Synapses(source, target, sum_on_plus[0], clock=self.clock, name=f"{self.name}_{name}")
+        wiring.connect(i=plus[0], j=plus[1])
+        self._summed(wiring, sum_on_plus[1], order)
+        self.synapses[name] = wiring
+        self._hub_sum(source, *total, order, f"{name}_total")
+        self.operations.append(self._step(target, update, f"wired_{order}"))
+
+    def _add_monitors(self, record_every: float, raster_neurons: int) -> None:
+        import brian2 as b2
+
+        record_dt = record_every * b2.ms
+        when = dict(dt=record_dt, when=SLOT, order=ORDER["monitors"])
+        self.monitors["astrocytes"] = b2.StateMonitor(self.astrocytes, ["m", "g"], record=True,
+                                                      name=f"{self.name}_astrocyte_monitor", **when)
+        self.monitors["neurons"] = b2.StateMonitor(self.neurons, ["u", "v"], record=self.neuron_sample,
+                                                   name=f"{self.name}_neuron_monitor", **when)
+        if self.energy:
+            self.monitors["energy"] = b2.StateMonitor(self.hub, "L", record=0, name=f"{self.name}_energy_monitor",
+                                                      **when)
+        if self.spiking is not None:
+            self.monitors["spike_counts"] = b2.SpikeMonitor(self.neurons, record=False,
+                                                            name=f"{self.name}_spike_counter")
+            if raster_neurons > 0:
+                self.monitors["raster"] = b2.SpikeMonitor(self.neurons[:min(raster_neurons, self.N)],
+                                                          name=f"{self.name}_raster")
+
+    # -- the state ---------------------------------------------------------------------------------
+    def state_values(self, patterns=None, u0=None, a0=None, current=None, t_current: float = 0.0,
+                     params: Parameters | None = None, spiking: spk.SpikingParameters | None = None) -> dict:
+        """Everything a run may change, as {(group, variable name): value with units}: the patterns, the
+        initial state u0 (N) and a0 (K, default 0), a cue current (N) applied while t < t_current (ms) and
+        the parameters. `apply_state` sets them; `run_args` gives them as standalone run_args."""
+        return state_values(self, self.patterns if patterns is None else patterns,
+                                    np.zeros(self.N) if u0 is None else u0, a0, current, t_current, params, spiking)
+
+    def apply_state(self, state: dict) -> None:
+        """Set the values of `state_values` on the groups (on standalone devices they become the build's
+        defaults, which run_args can replace run by run)."""
+        apply_state(state)
+        self._state_set = True
+
+    @staticmethod
+    def run_args(state: dict) -> dict:
+        """The values of `state_values` as standalone run_args (``device.run(run_args=...)``)."""
+        return run_args(state)
+
+    def set_cue(self, cue, scale: float | None = None, current=None, t_current: float = 0.0) -> None:
+        """Start from a cue, as the abstract model does: u(0) = scale * cue (scale defaults to
+        params.cue_scale) and uniform gains (a(0) = 0). Optionally also a cue current (N) while t < t_current ms.
+        Call before a run (after one, it restarts the state; the network's time goes on)."""
+        cue = validate_cue(cue, self.N)
+        if cue.ndim != 1:
+            raise InputError(f"cue: expected one cue of length N = {self.N}, got shape {cue.shape}")
+        scale = self.params.cue_scale if scale is None else scale
+        if not np.isfinite(scale):
+            raise InputError(f"cue scale must be a finite number, got {scale!r}")
+        self.apply_state(self.state_values(u0=scale * cue, current=current, t_current=t_current))
+
+    def set_patterns(self, patterns) -> None:
+        """Load a new pattern set of the same K x N (factorised or dense gating; wired gating compiles its
+        patterns into the synapses). The neurons' and astrocytes' state is left as it is."""
+        xi = validate_patterns(patterns)
+        state = {key: value for key, value in state_values(
+            self, xi, np.asarray(self.neurons.u[:]), np.asarray(self.astrocytes.a[:])).items()
+            if key[1] in ("weight", "pattern", "coactivation", "pattern_mean")}
+        apply_state(state)
+        self.patterns = xi
+
+    def state(self) -> dict:
+        """The current state as arrays: u (N), v (N), m (K), a (K), g (K).
+        v = tanh(gamma u) for rate neurons (the spiking neurons' rate-coded estimate for spiking ones),
+        m = xi v / N, g = softmax(a): computed from u and a, so after net.run(T) they are those of the state
+        after round(T / dt) Euler steps, equal to the abstract model's."""
+        from scipy.special import softmax
+
+        u = np.array(self.neurons.u[:])
+        a = np.array(self.astrocytes.a[:])
+        v = np.tanh(self.params.gamma * u) if self.spiking is None else np.array(self.neurons.v[:])
+        return {"u": u, "v": v, "m": v @ self.patterns.T / self.N, "a": a, "g": softmax(a)}
+
+    def __repr__(self):
+        return (f"AstrocyteGatedMemory(K={self.K}, N={self.N}, neuron={self.neuron!r}, gating={self.gating!r}, "
+                f"name={self.name!r})")
+
+
+# -- the values of a built memory -------------------------------------------------------------------
+# Everything that may change between runs of one build (patterns, initial state, cue, parameters) is a group
+# or synapse variable, so a standalone project re-runs with run_args without recompiling.
+
+def check_gating(gating: str, params: Parameters, xi: np.ndarray | None = None) -> None:
+    if gating not in eq.GATINGS:
+        raise InputError(f"unknown gating {gating!r}: use one of {', '.join(eq.GATINGS)}")
+    if gating == "dense" and params.F.kind != "quadratic":
+        raise InputError(f"dense gating is a Hebbian weight matrix and needs F quadratic, got {params.similarity!r}")
+    if gating == "wired" and xi is not None and not np.all(np.abs(xi) == 1.0):
+        raise InputError("wired gating makes a synapse wherever a pattern is +1 and needs patterns of +-1 entries "
+                         "only: use factorised gating for real-valued patterns")
+
+
+def state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current=None, t_current: float = 0.0,
+                 params: Parameters | None = None, spiking: spk.SpikingParameters | None = None) -> dict:
+    """Everything a run may change, as {(group, variable name): value with units}.
+    patterns and params may differ from those of the build as long as K, N, F and dt stay the same;
+    spiking parameters too, except the readout and the seed (compiled in)."""
+    from brian2 import ms
+
+    xi = validate_patterns(patterns)
+    if xi.shape != (handles.K, handles.N):
+        raise InputError(f"patterns: this network was built for K x N = {handles.K} x {handles.N}, got {xi.shape}")
+    p = handles.params if params is None else params.resolved(handles.N)
+    if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
+        raise InputError("similarity and dt are compiled into the network: build a new one to change them")
+    check_gating(handles.gating, p, xi)
+    wired = handles.wired_patterns
+    if wired is not None and not np.array_equal(xi, wired):
+        raise InputError("wired gating compiles the patterns into the network's synapses: build a new one to "
+                         "change them (factorised gating takes new patterns without rebuilding)")
+    values = eq.network_parameters(p, handles.N, handles.K)
+    u0 = np.asarray(u0, dtype=float)
+    a0 = np.zeros(handles.K) if a0 is None else np.asarray(a0, dtype=float)
+    if u0.shape != (handles.N,) or a0.shape != (handles.K,):
+        raise InputError(f"u0 and a0 must have lengths N = {handles.N} and K = {handles.K}")
+    n, a, hub, syn = handles.neurons, handles.astrocytes, handles.hub, handles.synapses
+    state = {(n, "u"): u0, (a, "a"): a0, (hub, "lse"): np.array([logsumexp(a0)])}
+    state[(n, "I_cue")] = np.zeros(handles.N) if current is None else np.asarray(current, dtype=float)
+    state[(n, "t_cue_end")] = cue_end(t_current, p.dt) * ms
+    for name in eq.NEURON_PARAMETERS:
+        state[(n, name)] = values[name]
+    for name in eq.ASTROCYTE_PARAMETERS:
+        state[(a, name)] = values[name]
+    by_neuron = handles.overlap_layout == "by_neuron"
+    if wired is not None:  # the patterns are the wiring; only N is a value
+        state[(a, "n_neurons")] = float(handles.N)
+    else:
+        state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / handles.N
+    if handles.gating == "factorised":
+        state[(syn["output"], "pattern")] = xi.ravel()
+    elif handles.gating == "dense":
+        state[(syn["gate"], "coactivation")] = np.einsum("mi,mj->mij", xi, xi).ravel() / handles.N
+    if handles.spiking is not None:
+        state.update(spiking_state_values(handles, xi, u0, p, spiking or handles.spiking))
+    return state
+
+
+def spiking_state_values(handles: "AstrocyteGatedMemory", xi: np.ndarray, u0: np.ndarray, p: Parameters,
+                         sp: spk.SpikingParameters) -> dict:
+    """The readout starts at the rate of u(0) (spiking_equations explains why); LIF neurons start at
+    uniformly random phases of their firing cycle at that rate, so that equal drives do not fire in lockstep."""
+    from brian2 import Hz, ms, mV
+
+    if (sp.readout, sp.seed) != (handles.spiking.readout, handles.spiking.seed):
+        raise InputError("the readout and the seed are compiled into the network: build a new one to change them")
+    sp.check(handles.neuron, p.dt)
+    n, a = handles.neurons, handles.astrocytes
+    state = {(n, name): value for name, value in spk.neuron_values(sp, handles.neuron).items()}
+    r0 = spk.target_rate(u0, p.gamma, sp.nu_max)
+    state[(n, "r")] = r0 * Hz
+    state[(n, "expected")] = np.zeros(handles.N)
+    if handles.neuron == "lif":
+        V, since_spike = spk.lif_initial_state(u0, p.gamma, sp, p.dt)
+        state[(n, "V")] = V * mV
+        state[(n, "lastspike")] = -since_spike * ms
+    if sp.readout == "event":
+        state[(a, "nu_max")] = sp.nu_max * Hz
+        state[(a, "tau_r")] = state[(n, "tau_r")]
+        state[(a, "pattern_mean")] = xi.mean(axis=1)
+        state[(a, "s")] = xi @ r0 / handles.N * Hz
+    return state
+
+
+def cue_end(t_current: float, dt: float) -> float:
+    """A time between the last step with the cue on and the first without it: the abstract model applies
+    the current at steps with step*dt < t_current; a midpoint makes the comparison in Brian2 round-off safe."""
+    if t_current <= 0:
+        return 0.0
+    n_on = int(np.ceil(t_current / dt))  # the first step without the cue, up to round-off, fixed below
+    while n_on * dt < t_current:
+        n_on += 1
+    while (n_on - 1) * dt >= t_current:
+        n_on -= 1
+    return (n_on - 0.5) * dt
+
+
+def apply_state(state: dict) -> None:
+    """Set the values on the groups (runtime; on standalone they become the build's defaults)."""
+    for (group, name), value in state.items():
+        setattr(group, name, value)
+
+
+def run_args(state: dict) -> dict:
+    """The same values as standalone run_args."""
+    return {getattr(group, name): value for (group, name), value in state.items()}

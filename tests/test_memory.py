@@ -1,0 +1,266 @@
+"""AstrocyteGatedMemory as a Brian2 object in the user's own network (issue 13)."""
+
+import numpy as np
+import pytest
+
+from astrogate.errors import InputError
+from astrogate.models.abstract import AstroGateModel
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import flip_cue, random_patterns
+
+pytestmark = pytest.mark.brian2
+
+STEPS = 40  # 4 ms at dt = 0.1 ms: the gains commit and the state is well past the cue
+
+
+def problem(seed, K=12, N=40, flip=0.2):
+    rng = np.random.default_rng(seed)
+    xi = random_patterns(K, N, rng)
+    target = int(rng.integers(K))
+    return xi, flip_cue(xi[target], flip, rng), target
+
+
+def abstract_euler(xi, cue, params, steps=STEPS):
+    """The abstract model's forward Euler for `steps` steps, written out from its right-hand side."""
+    model = AstroGateModel(xi, params)
+    u, a = model.initial_state(cue)
+    for _ in range(steps):
+        du, da = model.derivatives(u, a)
+        u, a = u + model.params.dt * du, a + model.params.dt * da
+    return model, u, a
+
+
+def assert_state_matches(state, model, u, a, tol=1e-9):
+    np.testing.assert_allclose(state["u"], u, rtol=0, atol=tol)
+    np.testing.assert_allclose(state["a"], a, rtol=0, atol=tol * max(1.0, np.max(np.abs(a))))
+    np.testing.assert_allclose(state["g"], model.gains(a), rtol=0, atol=tol)
+    np.testing.assert_allclose(state["v"], model.rates(u), rtol=0, atol=tol)
+    np.testing.assert_allclose(state["m"], model.overlaps(model.rates(u)), rtol=0, atol=tol)
+
+
+def prefs_snapshot():
+    from brian2 import prefs
+
+    return {name: prefs[name] for name in prefs}
+
+
+def test_two_memories_in_one_user_network_with_their_own_monitors():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    b2.defaultclock.dt = 0.05 * b2.ms  # the user's clock; the memories keep their own dt
+    before, device_before = prefs_snapshot(), b2.get_device()
+    params = Parameters(tau_u=10 * b2.ms, tau_g=20 * b2.ms)
+    assert params.tau_u == 10.0 and params.tau_g == 20.0
+    first, second = problem(1), problem(2, K=8, N=30)
+    mem1 = AstrocyteGatedMemory(first[0], params, name="left")
+    mem2 = AstrocyteGatedMemory(second[0], params, name="right")
+    assert prefs_snapshot() == before and b2.get_device() is device_before
+    mem1.set_cue(first[1])
+    mem2.set_cue(second[1])
+    gains = b2.StateMonitor(mem1.astrocytes, "g", record=True)
+    rates = b2.StateMonitor(mem2.neurons, "v", record=[0, 1])
+    net = b2.Network(mem1)
+    net.add(mem2, gains, rates)
+    net.run(STEPS * params.dt * b2.ms)
+    assert len(gains.t) == STEPS and len(rates.t) == STEPS  # every step of the memories' dt
+    np.testing.assert_allclose(np.diff(gains.t / b2.ms), params.dt)
+    for mem, (xi, cue, target) in ((mem1, first), (mem2, second)):
+        model, u, a = abstract_euler(xi, cue, params)
+        state = mem.state()
+        assert_state_matches(state, model, u, a)
+        assert int(np.argmax(state["m"])) == target and np.argmax(state["g"]) == target
+    # the user's monitor saw the gains commit to the target
+    assert gains.g[first[2], -1] > 0.9 > gains.g[first[2], 0]
+    assert b2.defaultclock.dt == 0.05 * b2.ms
+
+
+def test_building_keeps_the_users_preferences_and_device():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.core.default_float_dtype = np.float32
+    b2.prefs.codegen.target = "numpy"
+    before, device_before = prefs_snapshot(), b2.get_device()
+    mem = AstrocyteGatedMemory(problem(12)[0], neuron="lif")
+    mem.set_cue(problem(12)[1])
+    assert prefs_snapshot() == before and b2.get_device() is device_before
+    assert b2.prefs.core.default_float_dtype is np.float32 and mem.neurons.u[:].dtype == np.float32
+
+
+def test_new_patterns_and_cues_without_rebuilding():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, _ = problem(3)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    net = b2.Network(mem)
+    net.run(STEPS * params.dt * b2.ms)
+    assert_state_matches(mem.state(), *abstract_euler(xi, cue, params))
+    other, other_cue, target = problem(4)
+    mem.set_patterns(other)
+    mem.set_cue(other_cue)
+    net.run(STEPS * params.dt * b2.ms)
+    model, u, a = abstract_euler(other, other_cue, params)
+    assert_state_matches(mem.state(), model, u, a)
+    assert int(np.argmax(mem.state()["g"])) == target
+
+
+def test_the_memory_is_a_collection_of_top_level_brian2_objects():
+    """net.add(mem) adds each object itself (brian2cuda finds Synapses among a network's top-level objects only),
+    and a user's monitor of the hub's Lyapunov function sees it fall."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, _ = problem(5)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    monitor = b2.StateMonitor(mem.hub, "L", record=0, when="end")
+    net = b2.Network(monitor)
+    net.add(mem)
+    assert set(mem.synapses.values()) <= net.objects and {mem.neurons, mem.astrocytes, mem.hub} <= net.objects
+    assert all(obj.name.startswith("agm_") for obj in mem)
+    net.run(2 * b2.ms)
+    energy = monitor.L[0]
+    assert len(energy) == 20 and np.all(np.diff(energy) <= 1e-9 * np.max(np.abs(energy)))
+    model, u, a = abstract_euler(xi, cue, params, steps=20)
+    assert_state_matches(mem.state(), model, u, a)
+
+
+def test_a_timed_array_input_drives_the_neurons():
+    """I_ext is the user's input: a TimedArray cue current, the abstract model's current I(t)."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, target = problem(6)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(np.zeros(xi.shape[1]))  # start from rest; the cue comes as a current for 1 ms
+    stimulus = b2.TimedArray(np.vstack([cue, np.zeros_like(cue)]), dt=1 * b2.ms)
+    mem.neurons.run_regularly("I_ext = stimulus(t, i)", when="before_groups")
+    net = b2.Network(mem)
+    net.run(STEPS * params.dt * b2.ms, namespace={"stimulus": stimulus})
+    model = AstroGateModel(xi, params)
+    traj = model.run(np.zeros_like(cue), duration=STEPS * params.dt, tol=0, current=cue, t_current=1.0)
+    np.testing.assert_allclose(mem.state()["u"], traj.u, atol=1e-9, rtol=0)
+    assert int(np.argmax(mem.state()["m"])) == target
+
+
+def test_user_monitors_at_the_steps_end_record_the_derived_values_at_their_time():
+    """The docstring's recipe: g, m, v recorded with when="end" are softmax(a), xi v / N, tanh(gamma u) of the
+    state recorded in the default slot at the same time; recorded in the default slot they are one step late."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, _ = problem(13)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    logits = b2.StateMonitor(mem.astrocytes, "a", record=True)
+    membranes = b2.StateMonitor(mem.neurons, "u", record=True)
+    derived = b2.StateMonitor(mem.astrocytes, ["g", "m"], record=True, when="end")
+    rates = b2.StateMonitor(mem.neurons, "v", record=True, when="end")
+    late = b2.StateMonitor(mem.astrocytes, "g", record=True)
+    b2.Network(mem, logits, membranes, derived, rates, late).run(STEPS * params.dt * b2.ms)
+    model = AstroGateModel(xi, params)
+    np.testing.assert_allclose(derived.g.T, model.gains(logits.a.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rates.v.T, model.rates(membranes.u.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(derived.m.T, model.overlaps(model.rates(membranes.u.T)), rtol=0, atol=1e-12)
+    assert np.ptp(derived.g[:, -1]) > 0.5  # the gains moved: the comparison below is not of constants
+    np.testing.assert_allclose(late.g[:, 1:], derived.g[:, :-1], rtol=0, atol=1e-12)
+    assert np.all(late.g[:, 0] == 0)
+
+
+def test_spiking_options_take_quantities():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    xi, cue, _ = problem(7)
+    mem = AstrocyteGatedMemory(xi, neuron="poisson", nu_max=100 * b2.Hz, tau_r=15 * b2.ms, name="spiky")
+    assert mem.spiking.nu_max == 100.0 and mem.spiking.tau_r == 15.0
+    assert mem.neurons.name == "spiky_neurons" and mem.astrocytes.name == "spiky_astrocytes"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tau_u=10 * 1e-3, dt=1e-3), None),  # a plain number is ms: accepted (with a dt below it)
+    (dict(name="two words"), "name must be a Python identifier"),
+    (dict(neuron="izhikevich"), "unknown neuron model"),
+    (dict(gating="sparse"), "unknown gating"),
+    (dict(method="rk4"), "unknown method"),
+    (dict(nu_max=100.0), "need spiking neurons"),
+    (dict(neuron="lif", colour="red"), "unknown option"),
+    (dict(tau_u="slow"), "tau_u must be a finite number"),
+])
+def test_bad_options_are_one_line_errors(kwargs, message):
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    xi, _, _ = problem(8)
+    if message is None:
+        AstrocyteGatedMemory(xi, **kwargs)
+        return
+    with pytest.raises(InputError, match=message):
+        AstrocyteGatedMemory(xi, **kwargs)
+
+
+def test_quantity_of_the_wrong_dimension_is_refused():
+    import brian2 as b2
+
+    with pytest.raises(InputError, match="tau_u must be in units of"):
+        Parameters(tau_u=10 * b2.mV)
+
+
+def test_running_without_a_state_says_what_to_do():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    xi, _, _ = problem(9)
+    mem = AstrocyteGatedMemory(xi)
+    # Brian2 wraps errors of before_run in its BrianObjectException, raised from ours
+    with pytest.raises(Exception) as info:
+        b2.Network(mem).run(1 * b2.ms)
+    assert isinstance(info.value.__cause__, InputError), info.value
+    assert "agm: no initial state; call set_cue" in str(info.value.__cause__)
+
+
+@pytest.mark.compile
+def test_cpp_standalone_memory_matches_abstract_euler_with_run_args(tmp_path):
+    """Build once on cpp_standalone, re-run with run_args (new patterns and cue), state() against the abstract
+    model's forward Euler after each run."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    params = Parameters()
+    devices.activate(devices.DeviceChoice("cpp_standalone", build_root=tmp_path), params.dt)
+    xi, cue, _ = problem(10)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    net = b2.Network(mem)
+    net.run(STEPS * params.dt * b2.ms)
+    b2.device.build(directory=str(tmp_path / "project"), compile=True, run=False, with_output=False)
+    b2.device.run(directory=str(tmp_path / "project"), with_output=False, results_directory="first")
+    assert_state_matches(mem.state(), *abstract_euler(xi, cue, params))
+    other, other_cue, _ = problem(11)
+    state = mem.state_values(other, params.cue_scale * other_cue)
+    b2.device.run(directory=str(tmp_path / "project"), with_output=False, results_directory="second",
+                  run_args=mem.run_args(state))
+    mem.patterns = other  # what the run used: state() reads m against it
+    assert_state_matches(mem.state(), *abstract_euler(other, other_cue, params))
