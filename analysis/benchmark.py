@@ -25,7 +25,7 @@ from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
 from astrogate.files import read_text, write_text
-from astrogate.models.baselines import KINDS, make_model
+from astrogate.models.baselines import KINDS, make_model, naam_peak_bytes
 from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import clustered_patterns, random_patterns
@@ -202,7 +202,7 @@ def _config_from_dict(data: dict, source: str) -> Config:
 
 # rough peak bytes of a model's own state beyond the patterns and cues, per (cue, N, K) (see check_config_memory)
 N2_KINDS = ("hopfield", "hopfield-continuous")  # an N x N weight matrix
-NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step
+NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step, in chunks
 
 
 def cell_bytes(config: Config, spec: str, load: float, models: tuple, n_cues: int) -> int:
@@ -211,12 +211,12 @@ def cell_bytes(config: Config, spec: str, load: float, models: tuple, n_cues: in
     K = max(1, int(round(load * N)))
     own = [0]
     for m in models:
-        if cap_reason(m, load, N):
+        if cap_reason(m, load, N, K):
             continue
         if m.kind in N2_KINDS:
             own.append(2 * 8 * N * N)
         elif m.kind == NAAM_KIND:
-            own.append(8 * 8 * n_cues * N * N)
+            own.append(naam_peak_bytes(N, K, n_cues))
         else:  # gains, overlaps and their traces: a few B x K arrays
             own.append(8 * 8 * n_cues * K)
     return pattern_bytes(K, N, n_cues) + max(own)
@@ -234,7 +234,7 @@ def check_config_memory(config: Config, workers: int = 1) -> None:
             on = f" on {workers} workers" if workers > 1 else ""
             raise InputError(f"config {config.source!r}: the cell ({spec}, K/N = {load:g}, {corruption}) needs about "
                              f"{gib(need)} of memory{on}, more than the {gib(available)} available on this machine "
-                             f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N)")
+                             f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N, max_K)")
 
 
 def build_model(kind: str, patterns, **options):

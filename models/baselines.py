@@ -215,6 +215,18 @@ NAAM_BATCH_BYTES = 256 * 2**20
 NAAM_SETTLED_RATE = 1e-3
 
 
+def naam_bytes_per_cue(N: int, K: int) -> int:
+    """Peak bytes a NAAM cue holds during a step: S, P, g, psi and the new dP (N x N each), the contraction's
+    two N x K temporaries, and slack for the small vectors."""
+    return 8 * (6 * N**2 + 3 * N * K)
+
+
+def naam_peak_bytes(N: int, K: int, n_cues: int) -> int:
+    """Peak bytes of NAAM's states on a batch of n_cues (run in chunks of at most NAAM_BATCH_BYTES)."""
+    per_cue = naam_bytes_per_cue(N, K)
+    return per_cue * min(n_cues, max(1, NAAM_BATCH_BYTES // per_cue))
+
+
 @dataclass
 class NaamState:
     """NAAM's state for B cues: neurons x (B x N), synapses S and astrocytic processes P (B x N x N)."""
@@ -267,9 +279,7 @@ class NeuronAstrocyteMemory(_Model):
         return (weighted.reshape(B * N, K) @ self.xi).reshape(B, N, N)
 
     def bytes_per_cue(self) -> int:
-        """Peak bytes a cue holds during a step: S, P, g, psi and the new dP (N x N each), the contraction's
-        two N x K temporaries, and slack for the small vectors."""
-        return 8 * (6 * self.N**2 + 3 * self.N * self.K)
+        return naam_bytes_per_cue(self.N, self.K)
 
     def batch_size(self) -> int:
         """Cues integrated at once: as many as fit in NAAM_BATCH_BYTES (at least one)."""
