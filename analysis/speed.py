@@ -29,6 +29,7 @@ import numpy as np
 
 from astrogate.analysis.io import write_csv
 from astrogate.analysis.metrics import log_log_slope
+from astrogate.analysis.speed_retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_SIZES
 from astrogate.errors import InputError
 from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
@@ -80,7 +81,8 @@ NAAM_REFERENCE_STEP = (1000, 100, 0.11)
 # the cost of a step does not depend on beta
 BETA_CAP = 1e5
 
-SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam")
+# "retrieval": time per retrieved cue against modern Hopfield (analysis/speed_retrieval.py, its own sizes)
+SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam", "retrieval")
 CSV_COLUMNS = ("simulator", "N", "K", "seconds_per_step", "seconds_per_simulated_second", "ratio_to_limit",
                "build_seconds", "compile_seconds", "peak_rss_mb", "gpu_memory_mb", "synaptic_mb", "threads",
                "weight_dtype", "trials_per_second", "fraction_of_gemm_peak", "status", "note")
@@ -143,6 +145,7 @@ class SpeedConfig:
     # they run at; each runs where its device's simulator ("cpp", "cuda") is selected
     variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
+    retrieval_sizes: tuple = RETRIEVAL_SIZES  # (N, K) of the retrieval rows
 
     def __post_init__(self):
         # the caps turn measurements off: NaN would compare False and silently turn the cap off instead
@@ -188,7 +191,8 @@ def targets_config() -> SpeedConfig:
 
 def quick_config() -> SpeedConfig:
     sizes = [(N, K) for N in (1000, 3000) for K in (100, 300)]
-    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32)
+    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32,
+                       retrieval_sizes=QUICK_RETRIEVAL_SIZES)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -840,6 +844,11 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                            f"{r['one_core'] * 1e3:.1f} ms, {os.cpu_count()} cores {r['all_cores'] * 1e3:.1f} ms")
                      if fast else "Kozachkov, Slotine & Krotov; one cue; O(N^2 K) per step"))
 
+    retrieval = None
+    if "retrieval" in sims:
+        from astrogate.analysis.speed_retrieval import run_retrieval_rows
+
+        retrieval = run_retrieval_rows(config.retrieval_sizes, config.batch, config.repeats, out, log)
     exponents = fit_exponents(rows)
     settings = {f.name: getattr(config, f.name) for f in fields(config)}
     settings["variant_sizes"] = {v.name: sizes for v, sizes in config.variant_sizes.items()}
@@ -848,6 +857,8 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                "naam_exponents": fit_naam_exponents(rows),
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
+    if retrieval is not None:
+        summary["retrieval"] = retrieval
     write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")
     plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
@@ -1053,7 +1064,10 @@ def replot(out_dir: str | Path) -> dict:
         from astrogate.files import read_text
 
         try:
-            result["batched"] = json.loads(read_text(summary, "speed summary")).get("batched", {})
+            saved = json.loads(read_text(summary, "speed summary"))
+            result["batched"] = saved.get("batched", {})
+            if saved.get("retrieval"):
+                result["retrieval"] = saved["retrieval"]
         except (json.JSONDecodeError, AttributeError) as exc:
             raise InputError(f"{summary}: not a speed summary ({exc})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
@@ -1141,4 +1155,8 @@ def report(result: dict) -> str:
             lines.append(f"exponent of NAAM's time per step in {name} (expected {expected}): {parts}")
     if result.get("targets"):
         lines += targets_report(result["targets"])
+    if result.get("retrieval"):
+        from astrogate.analysis.speed_retrieval import retrieval_report
+
+        lines += retrieval_report(result["retrieval"])
     return "\n".join(lines)
