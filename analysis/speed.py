@@ -68,12 +68,14 @@ CUDA_MAP_BYTES_PER_SYNAPSE = 48
 EST_GPU_BYTES_PER_NK = {"factorised": 48, "wired": 12}
 EST_GPU_FIXED_BYTES = 2**30
 DEFAULT_GPU_MEMORY_BYTES = 80e9  # an H100's, where nvidia-smi does not say
-# NAAM (models/baselines.py) holds N x N processes and synapses per cue and N x N temporaries in a step, and
-# K x N patterns and contraction intermediates: peaks above the interpreter measured 41 to 51 bytes per N^2 at
-# N = 1000 to 4000, K = 100 to 300, and 120 MB at 1000 x 3000, 273 MB at 1000 x 10^4 (about 24 per N K more)
+# NAAM (models/baselines.py, the authors' dynamics) holds N x N synapses and processes per cue and N x N
+# temporaries in a step (g, psi, dS, dP: NeuronAstrocyteMemory.bytes_per_cue), and K x N patterns and two N x K
+# contraction intermediates: its peak above the interpreter measured 53 bytes per N^2 at N = 2000, K = 100
+# (the reconstruction it replaced: 41 to 51 at N = 1000 to 4000)
 EST_NAAM_BYTES = {"per_N2": 56, "per_NK": 28}
-# NAAM's seconds per step at N = 1000, K = 100 on this project's machine (2 shared cores: 0.064 to 0.112 s in
-# four measurements, the slowest kept); estimates the first NAAM size of a run, the run's own NAAM rows the later
+# NAAM's seconds per step at N = 1000, K = 100 on this project's machine (2 shared cores: 0.064 s for the
+# authors' dynamics, 0.064 to 0.112 s for the reconstruction before it; the slowest kept as an upper bound);
+# estimates the first NAAM size of a run, the run's own NAAM rows the later ones
 NAAM_REFERENCE_STEP = (1000, 100, 0.11)
 # beta = 20 N, capped where the Brian2 network's shifted softmax would overflow (N = 10^5 at dt = 0.1 ms);
 # the cost of a step does not depend on beta
