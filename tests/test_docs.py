@@ -229,7 +229,7 @@ def test_built_site_shows_figures_and_math(tmp_path):
     assert not broken, f"broken images on the index: {broken}"
 
     results = page_report(browser, html / "results" / "retrieval.html", tmp_path)
-    assert len(results["images"]) >= 3, results
+    assert results["images"], "the retrieval results show no figure"
     broken = [i["src"] for i in results["images"] if i["width"] == 0]
     assert not broken, f"broken images on the retrieval results: {broken}"
 
