@@ -384,9 +384,11 @@ def test_a_run_with_a_gpu_compares_cuda_with_the_gpu_limit_and_states_the_target
     """The benchmark's loop on a pretended GPU machine (measurements replaced): cuda rows for both gatings,
     their ratios to the GPU limit, and the targets in speed.json and in the report."""
     calls = []
-    monkeypatch.setattr(speed, "gpu_present", lambda: 9.0)
-    monkeypatch.setattr(speed, "gpu_memory_bytes", lambda: 80 * 2**30)
-    monkeypatch.setattr(speed, "measure", fake_measure(calls))
+    # patched where the benchmark's loop (speed/run.py) looks them up: the GPU probes in speed/gpu.py,
+    # measure() in speed/run.py; targets_config is looked up on the package by the CLI
+    monkeypatch.setattr(speed.gpu, "gpu_present", lambda: 9.0)
+    monkeypatch.setattr(speed.gpu, "gpu_memory_bytes", lambda: 80 * 2**30)
+    monkeypatch.setattr(speed.run, "measure", fake_measure(calls))
     monkeypatch.setattr(speed, "targets_config", lambda: speed.SpeedConfig(
         sizes=[speed.TARGET_SIZE, (10**5, 10**5)], simulators=("cpp", "cuda", "gpu_limit"), repeats=1,
         variant_sizes={v: [speed.TARGET_SIZE] for v in (speed.StandaloneVariant(threads=2, gating="wired"),
