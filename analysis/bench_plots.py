@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from astrogate.analysis.datasets import load_image_set  # noqa: E402
+from astrogate.analysis.io import save_figure  # noqa: E402
 
 METRIC_LABELS = {"nearest_accuracy": "nearest-memory accuracy", "exact_match": "exact-match rate"}
 
@@ -70,8 +71,7 @@ def plot_accuracy_vs_load(table, out: Path) -> list[Path]:
         fig.suptitle(f"{label} vs load (95 % Wilson bands; dotted line: 0.138 N)", fontsize=10)
         fig.tight_layout(rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 0.97))
         path = out / f"{metric}_vs_load.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
+        save_figure(fig, path, dpi=90)
         paths.append(path)
     return paths
 
@@ -104,6 +104,5 @@ def plot_gallery(results: list[dict], path: Path) -> Path:
             if c == 0:
                 ax.set_ylabel(title.replace(", ", "\n"), fontsize=5)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return path

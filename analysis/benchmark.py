@@ -21,14 +21,18 @@ import numpy as np
 
 from astrogate.analysis.datasets import load_image_set, image_patterns
 from astrogate.analysis.metrics import summarise, trial_metrics
+from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
+from astrogate.files import read_text, write_text
 from astrogate.models.baselines import KINDS, make_model
+from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import clustered_patterns, random_patterns
 
 IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
                   "mnist": ("mnist", False), "mnist-same": ("mnist", True)}
+IMAGE_N = {"digits": 64, "mnist": 196}  # pixels of the binarised images (analysis/datasets.py)
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
 # kinds whose class runs Brian2 and so lives in analysis/ (models/ runs no Brian2): see build_model
@@ -87,16 +91,25 @@ def load_benchmark_config(config: str | Path = "full") -> Config:
 
         config = config_path(f"bench_{config}.toml")
     path = Path(config)
-    if not path.is_file():
-        raise InputError(f"config file {str(path)!r} does not exist")
+    text = read_text(path, "config file")
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     return config_from_dict(data, str(path))
 
 
 def config_from_dict(data: dict, source: str = "<config>") -> Config:
+    """The checked Config of a parsed TOML file; every error an InputError naming the key."""
+    try:
+        return _config_from_dict(data, source)
+    except InputError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a value of the wrong shape somewhere
+        raise InputError(f"config file {source!r}: malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _config_from_dict(data: dict, source: str) -> Config:
     def fail(key, why):
         raise InputError(f"config file {source!r}: key {key!r}: {why}")
 
@@ -111,11 +124,17 @@ def config_from_dict(data: dict, source: str = "<config>") -> Config:
         if key not in bench:
             fail(f"benchmark.{key}", "missing")
     for key in ("N", "instances", "cues"):
-        if not isinstance(bench[key], int) or bench[key] < 1:
+        if isinstance(bench[key], bool) or not isinstance(bench[key], int) or not 1 <= bench[key] <= MAX_COUNT:
             fail(f"benchmark.{key}", f"must be a positive integer, got {bench[key]!r}")
+    for key in ("pattern_sets", "corruptions"):
+        if not isinstance(bench[key], list) or not bench[key] or not all(isinstance(x, str) for x in bench[key]):
+            fail(f"benchmark.{key}", "must be a non-empty list of names")
     loads = bench["loads"]
-    if not isinstance(loads, list) or not loads or not all(isinstance(x, (int, float)) and x > 0 for x in loads):
+    if not isinstance(loads, list) or not loads or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in loads):
         fail("benchmark.loads", "must be a non-empty list of positive numbers")
+    if len(set(loads)) != len(loads):
+        fail("benchmark.loads", f"repeats a load ({loads})")
     for key in ("pattern_sets", "corruptions", "image_corruptions"):
         for spec in bench.get(key, []):
             try:
@@ -164,14 +183,57 @@ def config_from_dict(data: dict, source: str = "<config>") -> Config:
         cells.append((cell["pattern_set"], float(cell["load"]), cell["corruption"]))
     if any(m.tune for m in models) and not cells:
         fail("tuning.cells", "models ask for tuning but no tuning cells are given")
-    return Config(
-        seed=int(bench.get("seed", 0)), N=bench["N"], instances=bench["instances"], cues=bench["cues"],
+    try:
+        seed = check_seed(bench.get("seed", 0), "seed")
+    except InputError as exc:
+        fail("benchmark.seed", str(exc))
+    config = Config(
+        seed=seed, N=bench["N"], instances=bench["instances"], cues=bench["cues"],
         loads=tuple(float(x) for x in loads), pattern_sets=tuple(bench["pattern_sets"]),
         corruptions=tuple(bench["corruptions"]), image_corruptions=tuple(bench.get("image_corruptions", ())),
         models=tuple(models), tuning_cells=tuple(cells), tuning_instances=int(tuning.get("instances", 1)),
         tuning_cues=int(tuning.get("cues", 16)), gallery_load=bench.get("gallery_load"),
         gallery_cues=int(bench.get("gallery_cues", 4)), source=source,
     )
+    check_config_memory(config)
+    return config
+
+
+# rough peak bytes of a model's own state beyond the patterns and cues, per (cue, N, K) (see check_config_memory)
+N2_KINDS = ("hopfield", "hopfield-continuous")  # an N x N weight matrix
+NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step
+
+
+def cell_bytes(config: Config, spec: str, load: float, models: tuple, n_cues: int) -> int:
+    """Estimated peak memory of one cell: the patterns and cues, plus the largest model's own state."""
+    N = config.N if not is_image_set(spec) else IMAGE_N.get(IMAGE_FAMILIES[spec][0], config.N)
+    K = max(1, int(round(load * N)))
+    own = [0]
+    for m in models:
+        if cap_reason(m, load, N):
+            continue
+        if m.kind in N2_KINDS:
+            own.append(2 * 8 * N * N)
+        elif m.kind == NAAM_KIND:
+            own.append(8 * 8 * n_cues * N * N)
+        else:  # gains, overlaps and their traces: a few B x K arrays
+            own.append(8 * 8 * n_cues * K)
+    return pattern_bytes(K, N, n_cues) + max(own)
+
+
+def check_config_memory(config: Config, workers: int = 1) -> None:
+    """Refuse, before anything runs, a grid whose largest cell (times the workers running cells at once)
+    needs more memory than this machine has available."""
+    available, total = machine_memory()
+    cells = [(cell, config.cues) for cell in grid_cells(config)]
+    cells += [(cell, config.tuning_cues) for cell in config.tuning_cells]
+    for (spec, load, corruption), n_cues in cells:
+        need = workers * cell_bytes(config, spec, load, config.models, n_cues)
+        if need > available:
+            on = f" on {workers} workers" if workers > 1 else ""
+            raise InputError(f"config {config.source!r}: the cell ({spec}, K/N = {load:g}, {corruption}) needs about "
+                             f"{gib(need)} of memory{on}, more than the {gib(available)} available on this machine "
+                             f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N)")
 
 
 def build_model(kind: str, patterns, **options):
@@ -432,13 +494,19 @@ def _map_cells(config, cells, models, workers, stream, progress, instances=None,
     return sorted(results, key=lambda r: order[tuple(r["cell"])])
 
 
-def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progress: bool = True) -> dict:
-    """Tune, run the grid, write results.csv, results.nc, tuning.json, summary.json and the figures."""
+def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progress: bool = True,
+                  log=print) -> dict:
+    """Tune, run the grid, write results.csv, results.nc, tuning.json, summary.json and the figures.
+    workers is capped at the cores and the cells (log says so)."""
     import pandas as pd
     from tqdm import tqdm
 
     from astrogate.analysis.bench_plots import plot_accuracy_vs_load, plot_gallery
 
+    workers, note = cap_workers(workers, max(len(grid_cells(config)), len(config.tuning_cells)), "cell")
+    if note:
+        log(note)
+    check_config_memory(config, workers)
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -455,10 +523,10 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
     runtime = time.perf_counter() - start
     paths = {"results.csv": out / "results.csv", "results.nc": out / "results.nc", "tuning.json": out / "tuning.json",
              "summary.json": out / "summary.json", "results.md": out / "results.md"}
-    table.to_csv(paths["results.csv"], index=False)
-    paths["results.md"].write_text("".join(
+    write_table(paths["results.csv"], table)
+    write_text(paths["results.md"], "".join(
         f"### {metric}\n\n{markdown_table(table, metric, loads=config.loads)}\n"
-        for metric in ("exact_match", "nearest_accuracy")))
+        for metric in ("exact_match", "nearest_accuracy")), "Markdown table")
     write_dataset(table, paths["results.nc"])
     _write_json(paths["tuning.json"], tuning)
     capped = sorted({f"{r['model']}: {r['status']}" for _, r in table.iterrows() if r["status"] != "ok"})
@@ -483,12 +551,10 @@ def write_dataset(table, path: Path) -> None:
     numeric = table.select_dtypes(include=[np.number]).columns.difference(["load", "K", "N", "correlation"])
     ds = table.set_index(["model", "pattern_set", "corruption", "load"])[list(numeric)].to_xarray()
     ds.attrs["description"] = "astrogate retrieval benchmark; NaN where a model was skipped (cost cap) or a cell absent"
-    ds.to_netcdf(path, engine="scipy")
+    write_netcdf(path, ds)
 
 
 def _write_json(path: Path, data) -> None:
-    from astrogate.analysis.io import write_json
-
     write_json(path, data)
 
 

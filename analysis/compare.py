@@ -74,7 +74,7 @@ def report(both: dict, diffs: dict) -> str:
 
 def plot_comparison(both: dict, path: str | Path) -> Path:
     """Overlaps, gains and L of both runs overlaid (abstract lines, Brian2 markers), and their differences."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt  # pyplot on the Agg backend
 
     path = prepare_output(path, "plot")
@@ -116,6 +116,5 @@ def plot_comparison(both: dict, path: str | Path) -> Path:
     axes[0].set_title(f"Brian2 {info['device']} ({info['gating']}) vs abstract Euler: K={network['K']}, "
                       f"N={network['N']}, dt={network['params']['dt']} ms", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

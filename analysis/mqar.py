@@ -38,7 +38,9 @@ from astrogate.analysis.attention import QUERY_DURATION, attention, linear_atten
 from astrogate.analysis.metrics import wilson_interval
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
+from astrogate.models.abstract import TRACE_SAMPLES
 from astrogate.models.baselines import ModernHopfield
+from astrogate.models.checks import require_memory, seed as check_seed, whole_number
 
 METHODS = ("softmax", "linear", "gated-query", "gated-retrieval", "modern-hopfield", "nearest-key")
 
@@ -81,6 +83,15 @@ class MqarConfig:
                              f"use {', '.join(METHODS)}")
         if not self.hopfield_beta > 0:
             raise InputError(f"MQAR hopfield_beta must be positive, got {self.hopfield_beta!r}")
+        for name in ("d", "D", "sequences", "queries"):
+            whole_number(getattr(self, name), f"MQAR {name}")
+        for load in self.loads:
+            whole_number(load, "MQAR load")
+        check_seed(self.seed, "MQAR seed")
+        # a sequence at a time: its keys, values and queries, and the gated network's B x load logits and traces
+        largest = max(self.loads)
+        require_memory(8 * 8 * largest * (self.d + self.D + self.queries * TRACE_SAMPLES),
+                       f"an MQAR sequence of {largest} pairs (d = {self.d}, D = {self.D}, {self.queries} queries)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -261,9 +272,7 @@ FIGURE = "mqar_accuracy_vs_load.png"
 
 def write_mqar(result: dict, out: str | Path) -> list[Path]:
     """results.csv, summary.json, table.md and mqar_accuracy_vs_load.png in `out`."""
-    import csv
-
-    from astrogate.analysis.io import write_json
+    from astrogate.analysis.io import write_csv, write_json
 
     out = Path(out)
     try:
@@ -271,24 +280,17 @@ def write_mqar(result: dict, out: str | Path) -> list[Path]:
     except OSError as exc:
         raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
     rows = result["rows"]
-    csv_path = out / "results.csv"
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    csv_path = write_csv(rows, out / "results.csv")
     json_path = write_json(out / "summary.json", result["summary"])
     return [csv_path, json_path, *write_table_and_figure(rows, out)]
 
 
 def write_table_and_figure(rows: list[dict], out: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
+    from astrogate.analysis.io import save_figure
+    from astrogate.files import write_text
 
-    table_path = out / "table.md"
-    table_path.write_text(markdown_table(rows) + "\n")
-    fig = plot_mqar(rows)
-    fig_path = out / FIGURE
-    fig.savefig(fig_path, dpi=120)
-    plt.close(fig)
+    table_path = write_text(out / "table.md", markdown_table(rows) + "\n", "Markdown table")
+    fig_path = save_figure(plot_mqar(rows), out / FIGURE, dpi=120)
     return [table_path, fig_path]
 
 
@@ -296,11 +298,14 @@ def read_rows(path: str | Path) -> list[dict]:
     """The rows of a results.csv written by write_mqar."""
     import csv
 
+    import io
+
+    from astrogate.files import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"MQAR results file {str(path)!r} does not exist")
+    text = read_text(path, "MQAR results file")
     try:
-        with open(path, newline="") as fh:
+        with io.StringIO(text, newline="") as fh:
             rows = [{key: value if key == "method" else float(value) for key, value in row.items()}
                     for row in csv.DictReader(fh)]
     except (ValueError, TypeError, KeyError) as exc:

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from astrogate.analysis.io import prepare_output  # noqa: E402
+from astrogate.analysis.io import prepare_output, save_figure  # noqa: E402
 
 
 def _recall_axes(result: dict, axes, label: str = "") -> None:
@@ -41,8 +41,7 @@ def plot_recall(result: dict, path: str | Path) -> Path:
     fig, axes = plt.subplots(3, 1, figsize=(6, 7), sharex=True)
     _recall_axes(result, axes, f"{result['backend']}: K={result['K']}, N={result['N']}, beta={result['params']['beta']:g}")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -55,6 +54,5 @@ def plot_side_by_side(results: dict[str, dict], path: str | Path, title: str = "
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

@@ -16,6 +16,7 @@ from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory
+from astrogate.models.checks import euler_steps, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import load_array, validate_cue, validate_patterns
 
@@ -48,7 +49,8 @@ def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.
                       target: int | None = None) -> RecallProblem:
     """K random +-1 patterns of N bits by the parent model (pairwise correlation `correlation`), a target
     (random unless given) and a cue made by flipping a fraction `flip` of the target's bits."""
-    patterns, target, cue = generated_set(K, N, np.random.default_rng(seed), correlation, flip=flip, targets=target)
+    rng = np.random.default_rng(check_seed(seed))
+    patterns, target, cue = generated_set(K, N, rng, correlation, flip=flip, targets=target)
     return RecallProblem(patterns, cue, int(target),
                          dict(source="generated", K=K, N=N, correlation=correlation, flip=flip, seed=seed))
 
@@ -176,7 +178,7 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         model = AstroGateModel(problem.patterns, params)
         u0, a0 = model.initial_state(problem.cue)
         memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
-        n_steps = int(round(duration / model.params.dt))
+        n_steps = euler_steps(duration, model.params.dt)
         trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
         info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
                 else None, "gating": session.gating,
@@ -233,6 +235,11 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     goal = retrieved if problem.target is None else problem.target
     measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None])
     energy = np.asarray(trajectory.energy)
+    if not np.all(np.isfinite(energy)):  # a finite state whose L overflows (a tiny beta, a huge kappa)
+        first = int(np.argmax(~np.isfinite(energy)))
+        raise InputError(f"the Lyapunov function L became non-finite (overflow) by t = {trajectory.t[first]:g} ms: "
+                         f"its scales kappa K N = {model.kappa_K * model.N:g} and kappa K N / beta (beta = "
+                         f"{model.beta:g}) exceed float64; use beta = 0 for no allocation, or smaller kappa")
     record = {
         "backend": backend,
         "params": model.params.to_dict(),
@@ -294,7 +301,7 @@ def summary(result: dict) -> str:
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
     else:
         when = f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
-    if len(result["energy"]) == 1:
+    if "spiking" in (result.get("brian2") or {}):
         energy = "L not traced (spiking neurons: no Lyapunov function)"
     elif result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:
         energy = "L never increased (beyond round-off)"

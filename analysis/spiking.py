@@ -28,6 +28,7 @@ from astrogate.analysis.recall import RecallProblem, generated_problem, recall, 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.baselines import RetrievalResult
+from astrogate.models.checks import euler_steps, fraction, nonnegative_number, pattern_bytes, require_memory, whole_number
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
@@ -70,6 +71,16 @@ class StudySettings:
     duration: float = 400.0  # ms; the residual is averaged over the second half
     neuron: str = "poisson"
 
+    def __post_init__(self):
+        whole_number(self.K, "K", minimum=2)
+        whole_number(self.N, "N", minimum=2)
+        nonnegative_number(self.beta, "beta")
+        fraction(self.flip, "flip")
+        euler_steps(self.duration, Parameters().dt)
+        if self.neuron not in SPIKING:
+            raise InputError(f"unknown spiking neuron {self.neuron!r}: use one of {', '.join(SPIKING)}")
+        SpikingParameters(nu_max=self.nu_max, tau_r=self.tau_r)
+
 
 STUDY_AXES = {
     "N": (50, 100, 200, 400),
@@ -83,8 +94,12 @@ def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None =
                   target: str = "numpy", progress=None) -> list[dict]:
     """Vary N, nu_max and tau_r one at a time around `settings`; one row per run.
     Each seed draws its own patterns and cue and its own spikes."""
+    from astrogate.network.recall import network_bytes
 
     axes = STUDY_AXES if axes is None else axes
+    largest_N = max([settings.N, *(int(v) for v in axes.get("N", ()))])
+    require_memory(network_bytes(settings.K, largest_N) + pattern_bytes(settings.K, largest_N),
+                   f"a spiking network of K = {settings.K} astrocytes and N = {largest_N} neurons")
     rows = []
     for axis, values in axes.items():
         for value in values:
@@ -121,7 +136,7 @@ def scaling_exponents(rows: list[dict], quantity: str = "mean_softmax_residual")
 
 def plot_scaling(rows: list[dict], path) -> Path:
     """Residual and gain error against N, nu_max and tau_r (log-log), with the fitted exponents."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
@@ -155,15 +170,14 @@ def plot_scaling(rows: list[dict], path) -> Path:
     fig.suptitle(f"{first['neuron']} neurons, K={first['K']}, beta={first['beta']:g}: dots are seeds, "
                  f"lines their means", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 
 def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     """A spiking retrieval: gains and rate-coded overlaps over time above the raster of the first neurons,
     sorted by their final activity so that retrieval shows as two bands."""
-    from astrogate.analysis.io import prepare_output
+    from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
@@ -197,8 +211,7 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
                    f"N={record['N']}, nu_max={params['nu_max']:g} Hz, tau_r={params['tau_r']:g} ms: "
                    f"retrieved {record['retrieved']}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 

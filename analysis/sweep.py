@@ -14,7 +14,6 @@ reuses a stale result.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import socket
@@ -27,10 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.io import write_json
+from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.metrics import trial_metrics
-from astrogate.analysis.sweep_spec import PARAMETER_FIELDS, SweepSpec, load_spec
+from astrogate.analysis.sweep_spec import SweepSpec, load_spec, pattern_count, point_parameters, point_values
 from astrogate.errors import InputError
+from astrogate.files import write_text
+from astrogate.models.checks import cap_workers
 
 POINTS_DIR = "points"
 SPEC_COPY = "spec.toml"
@@ -51,13 +52,7 @@ def point_id(values: dict, model: dict) -> str:
 
 
 def enumerate_points(spec: SweepSpec) -> list[Point]:
-    points = []
-    for index in itertools.product(*(range(axis.size) for axis in spec.axes)):
-        values = dict(spec.fixed)
-        for axis, i in zip(spec.axes, index):
-            values.update({name: axis_values[i] for name, axis_values in axis.values.items()})
-        points.append(Point(point_id(values, spec.model), index, values))
-    return points
+    return [Point(point_id(values, spec.model), index, values) for index, values in point_values(spec)]
 
 
 # -- one point ----------------------------------------------------------------------------
@@ -76,23 +71,15 @@ def run_point(values: dict, model: dict, build_root: str | None = None) -> dict:
     return record
 
 
-def pattern_count(values: dict) -> int:
-    """K, given directly or as load = K / N."""
-    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
-
-
 def simulate_point(values: dict, model: dict, build_root: str | None = None) -> dict:
     """Generate the point's patterns and cues from its seed, retrieve them, and measure.
 
     Patterns come from `seed` alone (the same patterns at every point with the same K, N,
     correlation and seed: common random numbers make neighbouring points comparable)."""
     from astrogate.analysis.problems import generated_set
-    from astrogate.models.parameters import Parameters
 
     N, K = values["N"], pattern_count(values)
-    params = Parameters().updated(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
-    if "tau_ratio" in values:
-        params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
+    params = point_parameters(values)
     patterns, targets, cues = generated_set(K, N, np.random.default_rng(values["seed"]), values["correlation"],
                                             n_cues=values["trials"], flip=values["flip"], mask=values["mask"])
     run = dict(duration=model["duration"], method=model["method"], tol=model["tol"])
@@ -183,16 +170,36 @@ def read_point(out: Path, pid: str) -> dict | None:
         return None  # a damaged file counts as not finished
 
 
-def check_out(out: Path, resume: bool) -> None:
-    """Refuse to mix a new sweep into a folder that holds results, unless resuming."""
+def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
+    """Refuse to mix a new sweep into a folder that holds results, unless resuming the same sweep: a
+    resumed sweep must have the points and the [model] settings of the spec that folder ran with (its
+    name, description, comments and metrics may differ), so that no folder holds points of two specs."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"sweep output {str(out)!r} is not a folder")
     existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
     if existing and not resume:
         raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
                          f"that sweep, or choose another --out")
+    if resume and spec is not None and (out / SPEC_COPY).is_file():
+        try:
+            before = load_spec(out / SPEC_COPY)
+        except InputError as exc:
+            raise InputError(f"--resume: the spec {out / SPEC_COPY} of that sweep is unreadable ({exc})") from None
+        if ([p.id for p in enumerate_points(before)] != [p.id for p in enumerate_points(spec)]
+                or before.model != spec.model):
+            raise InputError(f"--resume: {spec.path} is not the spec the sweep in {out} ran with ({out / SPEC_COPY}: "
+                             f"other points or [model] settings); resume with that spec, or choose another --out")
 
 
-def make_client(scheduler: str | None = None, workers: int | None = None, **cluster_options):
-    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes."""
+def make_client(scheduler: str | None = None, workers: int | None = None, tasks: int | None = None, log=print,
+                **cluster_options):
+    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes
+    (at most one per core and per task; log says so when fewer than asked for are started).
+
+    The local cluster listens on the loopback only, its dashboard included (any free port, so that several
+    clusters on one machine do not collide on 8787): to serve a dashboard to other machines, start
+    `dask scheduler` and `dask worker` yourself and pass --scheduler (runs/README.md)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -200,14 +207,48 @@ def make_client(scheduler: str | None = None, workers: int | None = None, **clus
             raise InputError("--workers applies to the local cluster only; a scheduler brings its own workers")
         try:
             return Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers must be >= 1, got {workers}")
-    # dashboard ":0": any free port, so that several clusters on one machine do not collide on 8787
-    cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", **cluster_options)
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an unknown protocol (bogus://)
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    n_workers, note = cap_workers(os.cpu_count() or 1 if workers is None else workers,
+                                  tasks if tasks is not None else 2**31, "point")
+    if note and workers is not None:
+        log(note)
+    options = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", preload=[__name__])
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **{**options, **cluster_options})
     return Client(cluster)
+
+
+def dask_setup(worker) -> None:
+    """Dask preload of the local cluster's workers (make_client). Ctrl-C in a terminal reaches every process
+    of the job, the workers too, which then print tracebacks; the client shuts them down, so they ignore it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
+    """Close the client (and the local cluster it started). After an interruption the cancelled tasks'
+    warnings of the shutdown are noise: the finished points are on disk, so they are not shown."""
+    import logging
+
+    if interrupted:
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        try:
+            client.run(_quiet_logs)
+        except Exception:  # a worker already gone: nothing left to quieten
+            pass
+    cluster = client.cluster
+    client.close()
+    if own_cluster and cluster is not None:
+        cluster.close()
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
 
 
 def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
@@ -249,12 +290,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
     """
     out = Path(out)
-    check_out(out, resume)
+    check_out(out, resume, spec)
     try:
         (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
-        (out / SPEC_COPY).write_text(spec.text)
     except OSError as exc:
         raise InputError(f"cannot write the sweep folder {str(out)!r}: {exc.strerror}") from None
+    write_text(out / SPEC_COPY, spec.text, "spec copy")  # check_out made sure it has the same points
     points = enumerate_points(spec)
     finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
     pending = [p for p in points if p.id not in finished]
@@ -324,8 +365,8 @@ def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     dataset, table = collect(spec, out)
     dataset_path, table_path = out / DATASET_FILE, out / TABLE_FILE
-    dataset.to_netcdf(dataset_path, engine="scipy")
-    table.to_csv(table_path, index=False)
+    write_netcdf(dataset_path, dataset)
+    write_table(table_path, table)
     return dataset_path, table_path
 
 

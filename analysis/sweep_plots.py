@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from astrogate.analysis.io import prepare_output  # noqa: E402
+from astrogate.analysis.io import prepare_output, save_figure  # noqa: E402
 from astrogate.errors import InputError  # noqa: E402
 
 CLASSICAL_CAPACITY = 0.138  # K/N of the classical Hopfield network (Amit, Gutfreund & Sompolinsky 1985)
@@ -33,9 +33,13 @@ REPLICATES = "seed"  # an axis of replicates: averaged over, never a facet
 def choose_axes(dataset, x: str | None = None, y: str | None = None) -> tuple[str, str | None, str | None]:
     """(x, y, facet): by default the first axes in the spec's order, seeds last."""
     dims = sorted(dataset.dims, key=lambda d: d == REPLICATES)  # stable: keeps the spec's order otherwise
+    if not dims:
+        raise InputError("this sweep has no axes (a single point): nothing to plot against")
     for name in (x, y):
         if name is not None and name not in dims:
             raise InputError(f"{name!r} is not an axis of this sweep; its axes are {', '.join(dims)}")
+    if x is not None and x == y:
+        raise InputError(f"--x and --y are both {x!r}: choose two different axes ({', '.join(dims)})")
     rest = [d for d in dims if d not in (x, y)]
     x = x or rest.pop(0)
     if y is None and rest:
@@ -80,8 +84,7 @@ def _figure(values, x, y, facet, kind, path, title, note) -> Path:
     elif y:
         axes[0][-1].legend(fontsize=7, title=_label(y), title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"{title}: {_label(values.name)}{note}", fontsize=10)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path
 
 

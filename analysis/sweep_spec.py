@@ -7,6 +7,7 @@ a key by scanning the text within its table.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -16,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.models.parameters import Parameters
+from astrogate.models.checks import euler_steps, gib, machine_memory, pattern_bytes, whole_number
+from astrogate.models.parameters import Parameters, check_field
 
 PARAMETER_FIELDS = tuple(f.name for f in fields(Parameters))
 # fields of the retrieval problem, besides the model parameters; load = K / N, tau_ratio = tau_g / tau_u
@@ -44,6 +46,9 @@ BRIAN2_KEYS = {"device": (str, "cpp_standalone"), "neuron": (str, "rate"), "targ
                "gating": (str, "factorised")}
 
 SECTIONS = ("sweep", "model", "fixed", "axes", "zip")
+MAX_AXIS_VALUES = 10_000
+MAX_POINTS = 1_000_000
+TRACE_SAMPLES = 400  # about as many trace samples as models/abstract.py sample_steps keeps by default
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,15 @@ class _Locator:
 
 def load_spec(path: str | Path) -> SweepSpec:
     """A sweep spec from a TOML file, or a shipped study by name ("study_load_taug", "study_beta_correlation")."""
+    from astrogate.files import read_text
+
     path = Path(path)
     if not path.exists() and path.suffix == "" and len(path.parts) == 1:
         from astrogate.configs import config_path
 
         if config_path(f"{path}.toml").is_file():
             path = config_path(f"{path}.toml")
-    if not path.is_file():
-        raise InputError(f"sweep spec {str(path)!r} does not exist")
-    return parse_spec(path.read_text(), path)
+    return parse_spec(read_text(path, "sweep spec"), path)
 
 
 def parse_spec(text: str, path: str | Path = "<spec>") -> SweepSpec:
@@ -146,6 +151,9 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> SweepSpec:
         if key not in ("name", "description", "metrics"):
             raise loc.error(f"unknown key {key!r} in [sweep]; use name, description, metrics", "sweep", key)
     name = _typed(sweep.get("name", path.stem), str, loc, "sweep", "name")
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise loc.error(f"name {name!r} must be one folder name (it names runs/<name>): no '/', '\\', '.' or '..', "
+                        f"not empty", "sweep", "name")
     description = _typed(sweep.get("description", ""), str, loc, "sweep", "description")
     metrics = tuple(sweep.get("metrics", DEFAULT_METRICS))
     if "metrics" in sweep:
@@ -193,8 +201,71 @@ def parse_spec(text: str, path: str | Path = "<spec>") -> SweepSpec:
     for key, value in PROBLEM_DEFAULTS.items():
         if key not in given:
             fixed[key] = value
-    return SweepSpec(path=path, text=text, name=name, description=description, model=model, fixed=fixed,
+    spec = SweepSpec(path=path, text=text, name=name, description=description, model=model, fixed=fixed,
                      axes=tuple(axes), metrics=metrics)
+    _check_points(spec, loc)
+    return spec
+
+
+def point_values(spec: SweepSpec):
+    """Every point's field values, in grid order (fixed fields and the point's swept ones)."""
+    for index in itertools.product(*(range(axis.size) for axis in spec.axes)):
+        values = dict(spec.fixed)
+        for axis, i in zip(spec.axes, index):
+            values.update({name: axis_values[i] for name, axis_values in axis.values.items()})
+        yield index, values
+
+
+def point_parameters(values: dict) -> Parameters:
+    """The model parameters of a point: its parameter fields, tau_g = tau_ratio * tau_u where given."""
+    params = {k: v for k, v in values.items() if k in PARAMETER_FIELDS}
+    if "tau_ratio" in values:
+        params["tau_g"] = values["tau_ratio"] * params.get("tau_u", Parameters.tau_u)
+    return Parameters(**params)
+
+
+def pattern_count(values: dict) -> int:
+    """K, given directly or as load = K / N."""
+    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
+
+
+def point_bytes(values: dict, model: dict) -> int:
+    """Estimated peak memory of one point: its patterns and its batch of trials with their traces; a Brian2
+    network also holds about 2 N K synapses (weights and indices)."""
+    N, K = values["N"], pattern_count(values)
+    trials = values["trials"]
+    traces = 2 * 8 * TRACE_SAMPLES * trials * K
+    synapses = 2 * N * K * 48 if model["backend"] == "brian2" else 0
+    return pattern_bytes(K, N, trials) + traces + synapses
+
+
+def _check_points(spec: SweepSpec, loc: _Locator) -> None:
+    """Every combination of values before anything runs: the grid's size, each point's parameters (dt
+    against the time constants, the number of steps) and its memory against this machine's."""
+    if spec.n_points > MAX_POINTS:
+        raise loc.error(f"the grid has {spec.n_points} points ({' x '.join(map(str, spec.shape))}), more than "
+                        f"{MAX_POINTS}: each point is a file and a task", "axes")
+    available, total = machine_memory()
+    checked = set()
+    for index, values in point_values(spec):
+        where = ", ".join(f"{axis.name} = {values[axis.name] if axis.name in values else index[i]}"
+                          for i, axis in enumerate(spec.axes)) or "the fixed point"
+        key = tuple(sorted((k, v) for k, v in values.items() if k in PARAMETER_FIELDS or k == "tau_ratio"))
+        if key not in checked:
+            checked.add(key)
+            try:
+                params = point_parameters(values)
+                euler_steps(spec.model["duration"], params.dt)
+            except InputError as exc:
+                raise loc.error(f"at {where}: {exc}", "axes" if spec.axes else "fixed") from None
+        if pattern_count(values) < 1:
+            raise loc.error(f"at {where}: load = {values['load']:g} with N = {values['N']} is K = "
+                            f"{values['load'] * values['N']:.3g}, which rounds to no pattern", "axes" if spec.axes else "fixed")
+        need = point_bytes(values, spec.model)
+        if need > available:
+            raise loc.error(f"at {where}: a point needs about {gib(need)} of memory, more than the {gib(available)} "
+                            f"available on this machine ({gib(total)} in all): choose smaller N, K or trials",
+                            "axes" if spec.axes else "fixed")
 
 
 def _table(data: dict, section: str, loc: _Locator) -> dict:
@@ -270,6 +341,8 @@ def _grid(key: str, grid, loc: _Locator, table: str, line_key: str, occurrence: 
         values = grid["values"]
         if not isinstance(values, list):
             raise loc.error(f"{key}: values must be a list", *where)
+        if len(values) > MAX_AXIS_VALUES:
+            raise loc.error(f"{key}: {len(values)} values on one axis, more than {MAX_AXIS_VALUES}", *where)
     else:
         unknown = set(grid) - {"start", "stop", "num", "log"}
         missing = {"start", "stop", "num"} - set(grid)
@@ -280,6 +353,8 @@ def _grid(key: str, grid, loc: _Locator, table: str, line_key: str, occurrence: 
         num = grid["num"]
         if isinstance(num, bool) or not isinstance(num, int) or num < 0:
             raise loc.error(f"{key}: num must be a whole number", *where)
+        if num > MAX_AXIS_VALUES:
+            raise loc.error(f"{key}: num = {num} values on one axis, more than {MAX_AXIS_VALUES}", *where)
         log = grid.get("log", False)
         if not isinstance(log, bool):
             raise loc.error(f"{key}: log must be true or false", *where)
@@ -317,7 +392,7 @@ def _check_value(key: str, value, loc: _Locator, table: str, line_key: str, occu
         kind = str if key == "similarity" else float
         value = _typed(value, kind, loc, table, line_key, occurrence)
         try:
-            Parameters().updated(**{key: value})
+            check_field(key, value)
         except InputError as exc:
             raise loc.error(str(exc), *where) from None
         return value

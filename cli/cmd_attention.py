@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.options import count, seed_type
+from astrogate.models.abstract import TRACE_SAMPLES
+
 GENERATED = {"T": 4, "n": 16, "d": 8, "D": 4}
 
 
@@ -21,7 +24,7 @@ def register(subparsers) -> None:
     for name, default in GENERATED.items():
         files.add_argument(f"--{name}", type=int, default=default,
                            help=f"generated: {name} (default %(default)s)")
-    files.add_argument("--seed", type=int, default=0, help="generated: random seed (default %(default)s)")
+    files.add_argument("--seed", type=seed_type, default=0, help="generated: random seed (default %(default)s)")
     model = parser.add_argument_group("attention")
     model.add_argument("--mode", choices=("query", "retrieval"), default="query",
                        help="query: key rates clamped at the query; retrieval: the key neurons clean the query by "
@@ -54,9 +57,14 @@ def load_or_generate(args: argparse.Namespace):
         if any(path is None for path in given):
             raise InputError("--queries, --keys and --values go together: give all three files, or none to generate")
         return (load_array(args.queries, "queries"), load_array(args.keys, "keys"), load_array(args.values, "values"))
+    from astrogate.models.checks import require_memory, whole_number
+
     for name in GENERATED:
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name} must be at least 1, got {getattr(args, name)}")
+        whole_number(getattr(args, name), f"--{name}", minimum=1)
+
+    # the three arrays, and the T x n logits with their traces
+    require_memory(8 * (args.T * args.d + args.n * (args.d + args.D) + 2 * TRACE_SAMPLES * args.T * args.n),
+                   f"attention of T = {args.T} queries over n = {args.n} keys (d = {args.d}, D = {args.D})")
     rng = np.random.default_rng(args.seed)
     return (rng.normal(size=(args.T, args.d)), rng.normal(size=(args.n, args.d)), rng.normal(size=(args.n, args.D)))
 
@@ -99,9 +107,11 @@ def write_result(result, out) -> list:
     except OSError as exc:
         raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
     paths = []
+    from astrogate.files import write_output
+
     for name, array in (("outputs", result.outputs), ("gains", result.gains)):
-        np.save(out / f"{name}.npy", array)
-        paths.append(out / f"{name}.npy")
+        paths.append(write_output(out / f"{name}.npy", f"{name} array",
+                                  lambda fh, array=array: np.save(fh, array, allow_pickle=False), binary=True))
     summary = {"mode": result.mode, "backend": result.backend, "similarity": result.similarity, "scale": result.scale,
                "beta": result.beta, "output_distance": result.output_distance, "gain_distance": result.gain_distance,
                "converged": result.converged, "runtime_seconds": result.runtime_seconds}
@@ -120,11 +130,11 @@ def register_mqar(benchmarks) -> None:
     parser.add_argument("--quick", action="store_true", help="the small grid (seconds)")
     parser.add_argument("--out", default="runs/mqar", help="output folder (default %(default)s)")
     parser.add_argument("--loads", default=None, metavar="N,N,...", help="pairs per sequence (default 8,...,256)")
-    parser.add_argument("--sequences", type=int, default=None, help="sequences per cell (default 8)")
-    parser.add_argument("--queries", type=int, default=None, help="queries per sequence (default 16)")
-    parser.add_argument("--d", type=int, default=None, help="key width (default 64)")
-    parser.add_argument("--D", type=int, default=None, help="value width (default 64)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    parser.add_argument("--sequences", type=count("sequences"), default=None, help="sequences per cell (default 8)")
+    parser.add_argument("--queries", type=count("queries"), default=None, help="queries per sequence (default 16)")
+    parser.add_argument("--d", type=count("d"), default=None, help="key width (default 64)")
+    parser.add_argument("--D", type=count("D"), default=None, help="value width (default 64)")
+    parser.add_argument("--seed", type=seed_type, default=None, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no line per cell")
     parser.add_argument("--replot", metavar="DIR", help="redraw table.md and the figure from DIR/results.csv; run nothing")
     parser.set_defaults(handler=handle_mqar)
@@ -135,8 +145,10 @@ def parse_loads(text: str | None):
 
     if text is None:
         return None
+    from astrogate.models.checks import comma_list
+
     try:
-        loads = tuple(int(part) for part in text.split(","))
+        loads = tuple(int(part) for part in comma_list(text, "--loads"))
     except ValueError:
         raise InputError(f"--loads: expected whole numbers separated by commas, got {text!r}") from None
     return loads

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.options import count
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, mqar)", description=__doc__)
@@ -22,7 +24,8 @@ def register_retrieval(benchmarks) -> None:
                              "the small one, bench_quick.toml, with --quick)")
     parser.add_argument("--quick", action="store_true", help="the small grid (under two minutes on 2 cores)")
     parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=1, help="processes running cells in parallel (default 1)")
+    parser.add_argument("--workers", type=count("value"), default=1,
+                        help="processes running cells in parallel, at most one per core (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle_retrieval)
 
@@ -44,10 +47,7 @@ BENCHMARKS = (register_retrieval, register_speed, register_mqar)
 
 def handle_retrieval(args: argparse.Namespace) -> int:
     from astrogate.analysis.benchmark import load_benchmark_config, run_benchmark
-    from astrogate.errors import InputError
 
-    if args.workers < 1:
-        raise InputError(f"--workers must be at least 1, got {args.workers}")
     config = load_benchmark_config(args.config or ("quick" if args.quick else "full"))
     result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress)
     summary = result["summary"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.options import count, positive_float
+
 
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks", description="Benchmarks of the simulators.")
@@ -38,10 +40,10 @@ def register_speed(bench_subparsers) -> None:
     parser.add_argument("--sizes", metavar="N:K,...", help="sizes instead of the preset's, e.g. 1000:100,3000:300")
     parser.add_argument("--simulators", metavar="NAME,...",
                         help=f"measure only these (the limit always): {','.join(SIMULATORS)}")
-    parser.add_argument("--repeats", type=int, help="timed repeats per measurement (median taken)")
-    parser.add_argument("--memory-cap-gb", type=float, help="sizes estimated above this are reported, not run "
+    parser.add_argument("--repeats", type=count("value"), help="timed repeats per measurement (median taken)")
+    parser.add_argument("--memory-cap-gb", type=positive_float("value"), help="sizes estimated above this are reported, not run "
                                                             "(default 8)")
-    parser.add_argument("--naam-time-cap-s", type=float, metavar="S",
+    parser.add_argument("--naam-time-cap-s", type=positive_float("value"), metavar="S",
                         help="NAAM sizes whose measurement is estimated to take longer are reported, not run "
                              "(default 300)")
     parser.add_argument("--build-dir", metavar="DIR", help="keep the standalone builds in DIR")
@@ -66,21 +68,15 @@ def handle(args: argparse.Namespace) -> int:
         print(f"wrote {args.replot}/speed.png")
         return 0
     config = quick_config() if args.quick else targets_config() if args.targets else full_config()
-    if args.sizes:
+    if args.sizes is not None:
         config = replace(config, sizes=parse_sizes(args.sizes))
-    if args.simulators:
+    if args.simulators is not None:
         config = replace(config, simulators=parse_simulators(args.simulators))
     if args.repeats is not None:
-        if args.repeats < 1:
-            raise InputError(f"--repeats must be at least 1, got {args.repeats}")
         config = replace(config, repeats=args.repeats)
     if args.memory_cap_gb is not None:
-        if args.memory_cap_gb <= 0:
-            raise InputError(f"--memory-cap-gb must be positive, got {args.memory_cap_gb}")
         config = replace(config, memory_cap_gb=args.memory_cap_gb)
     if args.naam_time_cap_s is not None:
-        if args.naam_time_cap_s <= 0:
-            raise InputError(f"--naam-time-cap-s must be positive, got {args.naam_time_cap_s}")
         config = replace(config, naam_time_cap_s=args.naam_time_cap_s)
     if args.build_dir:
         config = replace(config, build_root=args.build_dir)

@@ -13,6 +13,8 @@ from astrogate.cli.options import (
     add_model_options,
     add_problem_options,
     brian2_options_from_args,
+    check_outputs,
+    positive_float,
     params_from_args,
     problem_from_args,
 )
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_problem_options(parser)
     add_model_options(parser)
-    parser.add_argument("--duration", type=float, default=200.0, help="ms (default %(default)s)")
+    parser.add_argument("--duration", type=positive_float("duration"), default=200.0, help="ms (default %(default)s)")
     add_brian2_options(parser)
     parser.add_argument("--json", metavar="PATH", help="write both records and the discrepancies as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="overlay overlaps, gains and L of both runs")
@@ -34,6 +36,7 @@ def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.compare import discrepancies, plot_comparison, report, run_both
     from astrogate.analysis.io import write_json
 
+    check_outputs(args)
     params = params_from_args(args)
     options = brian2_options_from_args(args)
     if options.get("neuron", "rate") != "rate":

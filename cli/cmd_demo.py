@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from astrogate.cli.options import positive_float
+
 DEMO = dict(K=400, N=200, correlation=0.4, flip=0.2, seed=0)
 
 
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="gated network vs classical Hopfield at high load and interference",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/demo", help="output folder (default %(default)s)")
-    parser.add_argument("--duration", type=float, default=1000.0, help="time limit, ms (default %(default)s)")
+    parser.add_argument("--duration", type=positive_float("duration"), default=1000.0, help="time limit, ms (default %(default)s)")
     parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 cpp_standalone network")
     parser.set_defaults(handler=handle)
 

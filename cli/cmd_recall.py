@@ -10,6 +10,7 @@ from astrogate.cli.options import (
     add_problem_options,
     add_run_options,
     brian2_options_from_args,
+    check_outputs,
     params_from_args,
     problem_from_args,
 )
@@ -42,6 +43,7 @@ def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.io import write_json
     from astrogate.analysis.recall import recall, summary
 
+    check_outputs(args)
     params = params_from_args(args)
     brian2_options = brian2_options_from_args(args, args.backend)
     if args.raster and "spiking" not in brian2_options:

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.options import count, nonnegative_float, positive_float
+
+# each seed is 12 Brian2 runs of seconds: beyond this a count is a typo, not a study
+MAX_SEEDS = 1000
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("spiking-study", help="spiking gains vs the softmax fixed point, scaling with N, "
@@ -18,10 +23,11 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for scaling.csv and scaling.png")
     parser.add_argument("--quick", action="store_true", help="two values per axis, one seed, 200 ms (a minute)")
     parser.add_argument("--neuron", default="poisson", help="poisson or lif (default %(default)s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per point (default %(default)s)")
-    parser.add_argument("--beta", type=float, default=10.0, help="fixed beta (default %(default)s)")
-    parser.add_argument("--K", type=int, default=10, help="patterns (default %(default)s)")
-    parser.add_argument("--duration", type=float, default=400.0, help="ms per run (default %(default)s)")
+    parser.add_argument("--seeds", type=count("value", maximum=MAX_SEEDS), default=None,
+                        help="seeds per point (default 3)")
+    parser.add_argument("--beta", type=nonnegative_float("beta"), default=10.0, help="fixed beta (default %(default)s)")
+    parser.add_argument("--K", type=count("K", minimum=2), default=10, help="patterns (default %(default)s)")
+    parser.add_argument("--duration", type=positive_float("duration"), default=None, help="ms per run (default 400)")
     parser.add_argument("--target", default="numpy", help="runtime code generation: numpy or cython (default %(default)s)")
     parser.set_defaults(handler=handle)
 
@@ -43,11 +49,11 @@ def handle(args: argparse.Namespace) -> int:
 
     if args.neuron not in SPIKING:
         raise InputError(f"unknown spiking neuron {args.neuron!r}: use one of {', '.join(SPIKING)}")
-    if args.seeds < 1 or args.K < 2 or args.duration <= 0:
-        raise InputError("--seeds must be >= 1, --K >= 2 and --duration > 0")
+    if args.quick and (args.seeds is not None or args.duration is not None):
+        raise InputError("--quick runs one seed of 200 ms: drop --seeds and --duration, or --quick")
     settings = StudySettings(K=args.K, beta=args.beta, neuron=args.neuron,
-                             duration=200.0 if args.quick else args.duration)
-    seeds = range(1 if args.quick else args.seeds)
+                             duration=200.0 if args.quick else args.duration or 400.0)
+    seeds = range(1 if args.quick else args.seeds or 3)
 
     def progress(row):
         print(f"{row['axis']:>6}: N={row['N']:4d} nu_max={row['nu_max']:5.0f} Hz tau_r={row['tau_r']:4.0f} ms "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from astrogate.cli.options import count
 
 
 def register(subparsers) -> None:
@@ -15,7 +16,7 @@ def register(subparsers) -> None:
                     "to OUT/points at once; at the end OUT/sweep.nc (xarray) and OUT/results.csv.")
     sweep.add_argument("spec", metavar="SPEC", help="sweep spec: a TOML file, or a shipped study by name (study_load_taug, study_beta_correlation)")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    sweep.add_argument("--workers", type=int, default=None,
+    sweep.add_argument("--workers", type=count("value"), default=None,
                        help="worker processes of the local cluster (default: one per core)")
     sweep.add_argument("--out", metavar="DIR", help="output folder (default runs/<spec name>)")
     sweep.add_argument("--resume", action="store_true", help="continue a sweep in OUT, skipping finished points")
@@ -35,14 +36,15 @@ def register(subparsers) -> None:
 
 
 def handle_sweep(args: argparse.Namespace) -> int:
-    from astrogate.analysis.sweep import check_out, make_client, run_sweep
+    from astrogate.analysis.sweep import check_out, close_client, make_client, run_sweep
     from astrogate.analysis.sweep_spec import load_spec
 
     # all checks happen before a cluster starts
     spec = load_spec(args.spec)
     out = Path(args.out or Path("runs") / spec.name)
-    check_out(out, args.resume)
-    client = make_client(args.scheduler, args.workers)
+    check_out(out, args.resume, spec)
+    client = make_client(args.scheduler, args.workers, spec.n_points)
+    interrupted = False
     try:
         n_workers = len(client.scheduler_info()["workers"])
         where = args.scheduler or f"a local cluster of {n_workers} worker process{'es' if n_workers > 1 else ''}"
@@ -50,13 +52,10 @@ def handle_sweep(args: argparse.Namespace) -> int:
               f"writing to {out}")
         outcome = run_sweep(spec, out, client, resume=args.resume, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"interrupted: the finished points are in {out / 'points'}; continue with --resume", file=sys.stderr)
-        raise
+        interrupted = True
+        raise KeyboardInterrupt(f"the finished points are in {out / 'points'}; continue with --resume") from None
     finally:
-        cluster = client.cluster
-        client.close()
-        if cluster is not None and not args.scheduler:
-            cluster.close()
+        close_client(client, own_cluster=not args.scheduler, interrupted=interrupted)
     print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")
     if outcome.complete:
         print(f"wrote {out / 'sweep.nc'} and {out / 'results.csv'}")

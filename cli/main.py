@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+
+import numpy as np
 
 from astrogate import __version__
 from astrogate.errors import InputError
@@ -31,15 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    # A job started in the background of a script begins with SIGINT ignored; Brian2, once imported, then
+    # wraps SIG_IGN as if it were a function and fails on the first SIGINT. Python's own handler, installed
+    # before anything imports Brian2, makes every SIGINT the KeyboardInterrupt handled below.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return int(args.handler(args) or 0)
+        parser = build_parser()  # inside the try: Ctrl-C while the subcommands import is an interruption too
+        args = parser.parse_args(argv)
+        # overflow is caught where it matters (a non-finite state is an error naming when and where), so
+        # NumPy's floating-point warnings would only add lines to that one-line error
+        with np.errstate(all="ignore"):
+            return int(args.handler(args) or 0)
     except InputError as exc:
         print(f"astrogate: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("astrogate: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"astrogate: interrupted{f': {exc}' if str(exc) else ''}", file=sys.stderr)
         return 130
 
 

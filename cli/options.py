@@ -3,12 +3,68 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+from astrogate.errors import InputError
+from astrogate.models import checks
 from astrogate.models.parameters import Parameters
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 
 _DEFAULTS = Parameters()
 _SPIKING = SpikingParameters()
+
+
+# -- argument types: the checks of models/checks.py, refusing as argparse errors (one line, exit 2) -------
+
+def _argument_type(parse, check, label: str):
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {label}, got {text!r}") from None
+        try:
+            return check(value)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = label  # argparse names the type in its own messages
+    return convert
+
+
+def _whole(text: str) -> int:
+    """An int; '1e3' too (a float with no fractional part), so that sizes can be written as powers of ten."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not (math.isfinite(value) and value.is_integer()):
+            raise
+        return int(value)
+
+
+def positive_float(name: str):
+    return _argument_type(float, lambda v: checks.positive_number(v, name), "a positive number")
+
+
+def nonnegative_float(name: str):
+    return _argument_type(float, lambda v: checks.nonnegative_number(v, name), "a number >= 0")
+
+
+def count(name: str, minimum: int = 1, maximum: int = checks.MAX_COUNT):
+    return _argument_type(_whole, lambda v: checks.whole_number(v, name, minimum, maximum), "a whole number")
+
+
+seed_type = _argument_type(_whole, checks.seed, "a seed (a whole number >= 0)")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """--json, --plot and --raster checked before the run that fills them (a figure's format, not a folder)."""
+    from astrogate.analysis.io import prepare_output
+
+    for option, what in (("json", "JSON output"), ("plot", "plot"), ("raster", "plot")):
+        if getattr(args, option, None):
+            prepare_output(getattr(args, option), what)
+
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +97,11 @@ def add_problem_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--correlation", type=float, default=0.0,
                        help="generated: probability that a bit copies the shared parent (default %(default)s)")
     group.add_argument("--flip", type=float, default=0.2, help="generated: fraction of cue bits flipped (default %(default)s)")
-    group.add_argument("--seed", type=int, default=0, help="generated: random seed (default %(default)s)")
+    group.add_argument("--seed", type=seed_type, default=0, help="generated: random seed (default %(default)s)")
 
 
 def problem_from_args(args: argparse.Namespace):
     from astrogate.analysis.recall import file_problem, generated_problem
-    from astrogate.errors import InputError
 
     if (args.patterns is None) != (args.cue is None):
         raise InputError("--patterns and --cue go together: give both files, or neither to generate a problem")
@@ -57,10 +112,11 @@ def problem_from_args(args: argparse.Namespace):
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("integration")
-    group.add_argument("--duration", type=float, default=500.0, help="time limit, ms (default %(default)s)")
+    group.add_argument("--duration", type=positive_float("duration"), default=500.0,
+                       help="time limit, ms (default %(default)s)")
     group.add_argument("--method", choices=("euler", "adaptive"), default="euler",
                        help="forward Euler at --dt, or SciPy's adaptive LSODA (default %(default)s)")
-    group.add_argument("--tol", type=float, default=1e-8,
+    group.add_argument("--tol", type=nonnegative_float("tol"), default=1e-8,
                        help="converged when max|du/dt| and max|da/dt| < tol, in 1/ms (default %(default)s)")
 
 
@@ -107,7 +163,9 @@ SPIKING_OPTIONS = {"nu_max": "nu_max", "tau_r": "tau_r", "readout": "readout"}
 
 def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") -> dict:
     """The Brian2 options that were given, as recall keywords; an InputError for the abstract backend."""
-    from astrogate.errors import InputError
+    from astrogate.models.brian2_equations import GATINGS
+    from astrogate.models.spiking_equations import NEURON_MODELS
+    from astrogate.network.devices import DEVICES, TARGETS
 
     given = {dest: getattr(args, dest) for dest in BRIAN2_FLAGS if getattr(args, dest, None) is not None}
     if backend != "brian2":
@@ -115,6 +173,11 @@ def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") 
             flags = ", ".join(BRIAN2_FLAGS[dest] for dest in given)
             raise InputError(f"{flags}: for --backend brian2 only")
         return {}
+    # each name on its own first, so that a misspelt device is named as such, not as a misplaced --target
+    for dest, names in (("device", DEVICES), ("codegen_target", TARGETS), ("gating", GATINGS),
+                        ("neuron", NEURON_MODELS)):
+        if dest in given and given[dest] not in names:
+            raise InputError(f"{BRIAN2_FLAGS[dest]} {given[dest]!r}: unknown; use one of {', '.join(names)}")
     if "codegen_target" in given and given.get("device", "runtime") != "runtime":
         raise InputError("--target (cython or numpy) applies to --device runtime only")
     options = {BRIAN2_OPTIONS[dest]: value for dest, value in given.items() if dest in BRIAN2_OPTIONS}

@@ -16,10 +16,20 @@ from scipy.integrate import solve_ivp
 from scipy.special import logsumexp, softmax
 
 from astrogate.errors import InputError
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 
 LN2 = float(np.log(2.0))
+TRACE_SAMPLES = 450  # at most 400 log-spaced samples plus the last (sample_steps); more with record_every
+
+
+def check_finite(u: np.ndarray, a: np.ndarray, t: float) -> None:
+    """Stop a run whose state has overflowed (parameters too large for float64), saying when and where."""
+    for name, values in (("u (neuron potentials)", u), ("a (astrocyte logits)", a)):
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"the state became non-finite (overflow) by t = {t:g} ms in {name}: the parameters "
+                             f"(kappa, beta, gamma, dt) are too large for float64")
 
 
 def log_cosh(x: np.ndarray) -> np.ndarray:
@@ -163,7 +173,11 @@ class AstroGateModel:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
         if tol < 0 or not np.isfinite(tol):
             raise InputError(f"tol must be >= 0, got {tol!r}")
+        euler_steps(duration, self.params.dt)  # refuses an absurd number of steps before int() overflows
         u_init, a_init = self.initial_state(cue)
+        batch = int(np.prod(u_init.shape[:-1]))
+        require_memory(2 * 8 * TRACE_SAMPLES * batch * self.K, f"tracing the overlaps and gains of {batch} cue(s) "
+                       f"with K = {self.K} patterns")
         if u0 is not None:
             u_init = validate_cue(u0, self.N, "u0").astype(float).copy()
         if a0 is not None:
@@ -212,6 +226,7 @@ class AstroGateModel:
                 record(step)
             u += dt * du
             a += dt * da
+            check_finite(u, a, (step + 1) * dt)
         else:
             step = n_steps
         record(step)
@@ -302,7 +317,12 @@ class AstroGateModel:
             atol=1e-11,
         )
         if sol.status < 0:
-            raise RuntimeError(f"adaptive integration failed: {sol.message}")
+            raise InputError(f"adaptive integration failed: {sol.message}")
+        n_u = self.N * (y0.size // (self.N + self.K))
+        bad = ~np.all(np.isfinite(sol.y), axis=0)
+        if np.any(bad):
+            first = int(np.argmax(bad))
+            check_finite(sol.y[:n_u, first], sol.y[n_u:, first], float(sol.t[first]))
         if sol.status == 1:  # stopped at the event: append the exact final state
             sol.t = np.append(sol.t, sol.t_events[0][0])
             sol.y = np.concatenate([sol.y, sol.y_events[0][0][:, None]], axis=1)

@@ -50,7 +50,9 @@ from scipy.special import logsumexp
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, sample_steps
+from astrogate.models.checks import euler_steps
 from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import real_array
 
 MODES = ("query", "retrieval")
 
@@ -58,10 +60,7 @@ MODES = ("query", "retrieval")
 def validate_matrix(array, what: str, rows: str, columns: str, one_row: bool = False) -> np.ndarray:
     """A finite, non-empty 2-D float64 array (a vector is one row if `one_row`); an InputError naming `what`
     otherwise."""
-    try:
-        x = np.asarray(array, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what}: not a numeric array ({exc})") from None
+    x = real_array(array, what)
     if one_row and x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2:
@@ -206,9 +205,7 @@ class HeteroAssociativeMemory:
             raise InputError(f"queries have width {Q.shape[1]} but keys have d = {self.d}")
         p = self.params
         dt = p.dt
-        n_steps = int(round(duration / dt))
-        if n_steps < 1:
-            raise InputError(f"duration {duration} ms is shorter than one step dt = {dt} ms")
+        n_steps = euler_steps(duration, dt)
         T = Q.shape[0]
         a = np.zeros((T, self.n))
         y = np.zeros((T, self.D))

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from astrogate.errors import InputError
+from astrogate.models.checks import euler_stable_dt
 from astrogate.models.similarity import Similarity, parse_similarity
 from astrogate.models.units import convert_fields
 
@@ -29,18 +30,10 @@ class Parameters:
 
     def __post_init__(self):
         convert_fields(self, {"tau_u": "ms", "tau_g": "ms", "dt": "ms"})
-        for name in ("gamma", "kappa", "tau_u", "tau_g", "dt", "cue_scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError(f"parameter {name} must be a finite number, got {value!r}")
-        for name in ("tau_u", "tau_g", "dt", "gamma"):
-            if getattr(self, name) <= 0:
-                raise InputError(f"parameter {name} must be positive, got {getattr(self, name)!r}")
-        if self.kappa < 0:
-            raise InputError(f"parameter kappa must be >= 0, got {self.kappa!r}")
-        if self.beta is not None and (not math.isfinite(self.beta) or self.beta < 0):
-            raise InputError(f"parameter beta must be finite and >= 0, got {self.beta!r}")
-        parse_similarity(self.similarity)  # raises on an unknown name
+        for name in asdict(self):
+            check_field(name, getattr(self, name))
+        # the one check of several fields together: dt against the time constants
+        euler_stable_dt(self.dt, {"tau_u": self.tau_u, "tau_g": self.tau_g})
 
     @property
     def F(self) -> Similarity:
@@ -61,3 +54,21 @@ class Parameters:
         if unknown:
             raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
         return replace(self, **changes)
+
+
+def check_field(name: str, value) -> None:
+    """The checks of one parameter on its own (a sweep checks each value of an axis with this, and every
+    combination with Parameters); an InputError naming the parameter."""
+    if name == "similarity":
+        parse_similarity(value)  # raises on an unknown name
+        return
+    if name == "beta" and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"parameter {name} must be a finite number, got {value!r}")
+    if name in ("tau_u", "tau_g", "dt", "gamma") and value <= 0:
+        raise InputError(f"parameter {name} must be positive, got {value!r}")
+    if name == "kappa" and value < 0:
+        raise InputError(f"parameter kappa must be >= 0, got {value!r}")
+    if name == "beta" and value < 0:
+        raise InputError(f"parameter beta must be finite and >= 0, got {value!r}")

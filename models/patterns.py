@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.files import check_input_file
+from astrogate.models.checks import MAX_COUNT, fraction, pattern_bytes, require_memory, whole_number
 
 
 def random_patterns(K: int, N: int, rng: np.random.Generator, correlation: float = 0.0) -> np.ndarray:
     """K x N patterns of +-1 by the parent model: each bit copies a shared parent bit with
     probability `correlation`, otherwise it is an independent fair coin. Pairwise overlaps
     are then correlation**2 on average."""
-    _check_sizes(K, N)
-    if not 0.0 <= correlation <= 1.0:
-        raise InputError(f"correlation must lie in [0, 1], got {correlation!r}")
+    K, N = _check_sizes(K, N)
+    correlation = fraction(correlation, "correlation")
+    require_memory(pattern_bytes(K, N), f"generating K = {K} patterns of N = {N} neurons")
     parent = rng.choice([-1.0, 1.0], size=N)
     own = rng.choice([-1.0, 1.0], size=(K, N))
     copies = rng.random((K, N)) < correlation
@@ -28,7 +30,8 @@ def clustered_patterns(
     """Prototypes with noisy members: each member flips each prototype bit with probability
     member_flip. Members of one cluster are distractors that look like each other.
     Returns (patterns K x N, cluster label per pattern)."""
-    _check_sizes(n_clusters * per_cluster, N)
+    K, N = _check_sizes(n_clusters * per_cluster, N)
+    require_memory(pattern_bytes(K, N), f"generating K = {K} patterns of N = {N} neurons")
     if not 0.0 <= member_flip <= 0.5:
         raise InputError(f"member_flip must lie in [0, 0.5], got {member_flip!r}")
     prototypes = rng.choice([-1.0, 1.0], size=(n_clusters, N))
@@ -62,20 +65,43 @@ def _corrupt(pattern, fraction, rng, new_values):
 
 
 def normalise_patterns(patterns: np.ndarray) -> np.ndarray:
-    """Real-valued patterns scaled so that mean(xi[mu]**2) = 1 (MODEL.md); +-1 patterns are unchanged."""
-    power = np.mean(patterns**2, axis=1, keepdims=True)
-    if np.any(power == 0):
-        row = int(np.flatnonzero(power[:, 0] == 0)[0])
+    """Real-valued patterns scaled so that mean(xi[mu]**2) = 1 (MODEL.md); +-1 patterns are unchanged.
+    Each row is first divided by its largest |entry|, so that squares neither overflow (1e300) nor
+    underflow (1e-200) to a false "all zeros"."""
+    peak = np.max(np.abs(patterns), axis=1, keepdims=True)
+    if np.any(peak == 0):
+        row = int(np.flatnonzero(peak[:, 0] == 0)[0])
         raise InputError(f"pattern {row} is all zeros and cannot be normalised")
-    return patterns / np.sqrt(power)
+    scaled = patterns / peak
+    return scaled / np.sqrt(np.mean(scaled**2, axis=1, keepdims=True))
+
+
+def real_array(values, source: str) -> np.ndarray:
+    """values as a float64 array if they are real numbers (booleans, integers, floats); an InputError naming
+    the dtype otherwise: complex parts, dates, strings, records and objects are not patterns."""
+    array = values if isinstance(values, np.ndarray) else None
+    if array is None:
+        try:
+            array = np.asarray(values)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{source}: not a numeric array ({exc})") from None
+    kind = array.dtype.kind
+    if kind == "c":
+        raise InputError(f"{source}: complex numbers ({array.dtype}); expected real numbers")
+    if kind == "V" and array.dtype.names:
+        raise InputError(f"{source}: a structured array (fields {', '.join(array.dtype.names)}); expected a "
+                         f"plain numeric array")
+    if kind not in "biuf":
+        names = {"M": "dates", "m": "time differences", "U": "strings", "S": "byte strings", "O": "Python objects",
+                 "V": "raw bytes"}
+        raise InputError(f"{source}: not a numeric array: {names.get(kind, 'not numbers')} ({array.dtype}); "
+                         f"expected real numbers")
+    return array.astype(float, copy=False)
 
 
 def validate_patterns(patterns, source: str = "patterns") -> np.ndarray:
     """A finite float64 K x N array with K >= 1 and N >= 2, normalised; otherwise an InputError."""
-    try:
-        xi = np.asarray(patterns, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{source}: not a numeric array ({exc})") from None
+    xi = real_array(patterns, source)
     if xi.ndim != 2:
         raise InputError(f"{source}: expected a K x N matrix (2-D), got shape {xi.shape}")
     _check_sizes(*xi.shape, source=source)
@@ -86,10 +112,7 @@ def validate_patterns(patterns, source: str = "patterns") -> np.ndarray:
 
 def validate_cue(cue, n_neurons: int, source: str = "cue") -> np.ndarray:
     """A finite float64 cue of length N, or a B x N batch of cues."""
-    try:
-        c = np.asarray(cue, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{source}: not a numeric array ({exc})") from None
+    c = real_array(cue, source)
     if c.ndim not in (1, 2) or c.shape[-1] != n_neurons:
         raise InputError(f"{source}: expected length N = {n_neurons} (or B x {n_neurons}), got shape {c.shape}")
     if c.size == 0:
@@ -99,19 +122,42 @@ def validate_cue(cue, n_neurons: int, source: str = "cue") -> np.ndarray:
     return c
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def load_array(path: str | Path, what: str) -> np.ndarray:
-    """np.load with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} file {str(path)!r} does not exist")
+    """np.load of a .npy file with errors that name the file and the real cause."""
+    path = check_input_file(path, f"{what} file")
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(NPY_MAGIC))
+            if head != NPY_MAGIC:
+                kind = "a .npz archive, not a .npy array" if head.startswith(b"PK") else \
+                    "not a .npy array (no NumPy header: a text file?)" if _is_text(head) else \
+                    "not a .npy array (no NumPy header)"
+                raise InputError(f"{what} file {str(path)!r} is not a readable .npy file: {kind}")
+            fh.seek(0)
+            version = np.lib.format.read_magic(fh)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)(fh)
+            if header[2].hasobject:
+                raise InputError(f"{what} file {str(path)!r} contains pickled (object) data, which is never loaded; "
+                                 f"save a numeric array")
         return np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises several kinds for unreadable files
+    except InputError:
+        raise
+    except Exception as exc:  # numpy raises several kinds for damaged files
         raise InputError(f"{what} file {str(path)!r} is not a readable .npy array ({type(exc).__name__}: {exc})") from None
 
 
-def _check_sizes(K: int, N: int, source: str = "patterns") -> None:
+def _is_text(head: bytes) -> bool:
+    return all(32 <= b < 127 or b in b"\t\r\n" for b in head)
+
+
+def _check_sizes(K, N, source: str = "patterns") -> tuple[int, int]:
+    K, N = whole_number(K, "K", -MAX_COUNT), whole_number(N, "N", -MAX_COUNT)
     if K < 1:
         raise InputError(f"{source}: need at least one pattern (K >= 1), got K = {K}")
     if N < 2:
         raise InputError(f"{source}: need at least two neurons (N >= 2), got N = {N}")
+    return K, N

@@ -37,6 +37,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from astrogate.errors import InputError
+from astrogate.models.checks import euler_steps
 from astrogate.models.abstract import AstroGateModel
 
 LAYOUTS = ("batched", "per_query")
@@ -336,7 +337,7 @@ def check_chunk(chunk: float) -> None:
 def run_network(network, duration: float, tol: float, chunk: float) -> tuple[dict, float]:
     """Run in chunks of `chunk` ms until every query's rate of change is below tol or `duration` ms is reached."""
     dt = network.memory.params.dt
-    total = int(round(duration / dt))
+    total = euler_steps(duration, dt)
     per_chunk = max(1, int(round(chunk / dt)))
     start = time.perf_counter()
     state = network.state()

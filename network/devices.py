@@ -77,6 +77,8 @@ def quiet_brian2() -> None:
 
     prefs.logging.file_log = False
     prefs.logging.save_script = False
+    # Ctrl-C interrupts (KeyboardInterrupt, exit 130), rather than ending the run early with partial results
+    prefs.core.stop_on_keyboard_interrupt = False
     prefs.codegen.runtime.cython.cache_dir = str(CACHE_DIR)
 
 

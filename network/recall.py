@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel, Trajectory, sample_steps
+from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, sample_steps
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
@@ -72,7 +73,9 @@ class Brian2Session:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
         xi = validate_patterns(patterns)
         params = params.resolved(xi.shape[1])
-        n_steps = int(round(duration / params.dt))
+        n_steps = euler_steps(duration, params.dt)
+        require_memory(network_bytes(*xi.shape, self.gating), f"a Brian2 network of K = {xi.shape[0]} astrocytes "
+                       f"and N = {xi.shape[1]} neurons ({self.gating} gating)")
         if n_steps < 1:
             raise InputError(f"duration {duration} ms is shorter than one step dt = {params.dt} ms")
         # what a build fixes: a run with the same key re-uses the build
@@ -181,6 +184,13 @@ def read_results(memory: AstrocyteGatedMemory) -> dict:
     return results
 
 
+def network_bytes(K: int, N: int, gating: str = "factorised") -> int:
+    """Rough peak host bytes of building and running the network: about 110 bytes per neuron-astrocyte pair
+    (two Synapses objects of N K synapses, indices and weights, measured by the speed benchmark), N^2 pairs
+    for dense gating."""
+    return 110 * N * N if gating == "dense" else 110 * N * K
+
+
 def _ms():
     from brian2 import ms
 
@@ -194,6 +204,7 @@ def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, 
     wanted = sample_steps(n_steps, dt, record_every)
     keep = np.isin(results["steps"], wanted[wanted < n_steps])
     u, a = results["u"], results["a"]
+    check_finite(u, a, n_steps * dt)  # Brian2 ran the full duration: its end state tells whether it overflowed
     du, da = model.derivatives(u, a)
     converged = np.asarray(tol > 0 and max(np.max(np.abs(du)), np.max(np.abs(da))) < tol)
     energy = results.get("energy")

@@ -37,7 +37,7 @@ def saved_figures(monkeypatch):
     original = Figure.savefig
 
     def savefig(self, fname, *args, **kwargs):
-        saved[getattr(fname, "name", None) or str(fname).rsplit("/", 1)[-1]] = self
+        saved[str(getattr(fname, "name", None) or fname).rsplit("/", 1)[-1]] = self  # a Path, or a file named so
         return original(self, fname, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", savefig)

@@ -18,7 +18,7 @@ SMALL = ["--K", "10", "--N", "20", "--seed", "4"]
         (["recall", "--device", "cpp_standalone"], "--device: for --backend brian2 only"),
         (["recall", "--gating", "dense"], "--gating: for --backend brian2 only"),
         (["recall", "--backend", "brian2", "--device", "gpu"],
-         "unknown device 'gpu': use one of runtime, cpp_standalone, cuda_standalone"),
+         "--device 'gpu': unknown; use one of runtime, cpp_standalone, cuda_standalone"),
         (["recall", "--backend", "brian2", "--target", "fortran"], "use one of cython, numpy"),
         (["recall", "--backend", "brian2", "--gating", "sparse"], "use one of factorised, wired, dense"),
         (["recall", "--backend", "brian2", "--method", "adaptive"], "method must be 'euler'"),

@@ -197,7 +197,7 @@ def test_spiking_options_take_quantities():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(tau_u=10 * 1e-3), None),  # a plain number is ms: accepted
+    (dict(tau_u=10 * 1e-3, dt=1e-3), None),  # a plain number is ms: accepted (with a dt below it)
     (dict(name="two words"), "name must be a Python identifier"),
     (dict(neuron="izhikevich"), "unknown neuron model"),
     (dict(gating="sparse"), "unknown gating"),

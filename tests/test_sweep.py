@@ -296,12 +296,19 @@ def test_killed_worker_its_points_rerun_elsewhere(client, tmp_path):
 
 
 @pytest.mark.timeout(180)
+def point_without_patterns(values, model, build_root, load):
+    """run_point, where the points at `load` get load = 0.01, which leaves N = 30 neurons no pattern (a spec
+    asking for that directly is refused before anything runs: this is a point failing as it runs)."""
+    return run_point({**values, "load": 0.01} if values["load"] == load else values, model, build_root)
+
+
 def test_failed_point_is_recorded_and_the_sweep_goes_on(client, tmp_path):
-    spec = small_spec(SMALL.replace("load = { values = [0.1, 1.0] }", "load = { values = [0.01, 1.0] }"))
-    outcome = run_sweep(spec, tmp_path / "out", client, progress=False)
+    spec = small_spec()
+    outcome = run_sweep(spec, tmp_path / "out", client, progress=False,
+                        point_function=functools.partial(point_without_patterns, load=0.1))
     assert outcome.complete and outcome.failed == 4 and outcome.ran == 8
     dataset, table = collect(spec, tmp_path / "out")
-    failed = dataset.sel(load=0.01)
+    failed = dataset.sel(load=0.1)
     assert set(failed["status"].values.ravel()) == {"failed"}
     assert np.all(np.isnan(failed["nearest_accuracy"].values))
     assert all("need at least one pattern" in e for e in failed["error"].values.ravel())

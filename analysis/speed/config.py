@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from astrogate.errors import InputError
+from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
 DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
@@ -78,6 +79,16 @@ class SpeedConfig:
     variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
 
+    def __post_init__(self):
+        # the caps turn measurements off: NaN would compare False and silently turn the cap off instead
+        for name in ("memory_cap_gb", "naam_time_cap_s", "numpy_work", "standalone_work", "cuda_work"):
+            positive_number(getattr(self, name), name)
+        for name in ("repeats", "batch"):
+            whole_number(getattr(self, name), name, minimum=1)
+        if not self.sizes or not self.simulators:
+            raise InputError("a speed benchmark needs at least one size and one simulator")
+        self.sizes = list(dict.fromkeys(tuple(size) for size in self.sizes))
+
     @property
     def memory_cap_bytes(self) -> float:
         return self.memory_cap_gb * 2**30
@@ -116,21 +127,21 @@ def quick_config() -> SpeedConfig:
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs)."""
+    """'1000:100,3000:300' -> [(1000, 100), (3000, 300)] (N:K pairs), each size once (in the order given)."""
     sizes = []
-    for item in text.split(","):
+    for item in comma_list(text, "--sizes"):
         try:
             N, K = (int(x) for x in item.split(":"))
         except ValueError:
             raise InputError(f"--sizes: {item!r} is not N:K (for example 1000:100)") from None
-        if N < 2 or K < 2:
-            raise InputError(f"--sizes: N and K must be at least 2, got {item!r}")
+        if not (2 <= N <= MAX_COUNT and 2 <= K <= MAX_COUNT):
+            raise InputError(f"--sizes: N and K must be whole numbers from 2 to {MAX_COUNT}, got {item!r}")
         sizes.append((N, K))
-    return sizes
+    return list(dict.fromkeys(sizes))
 
 
 def parse_simulators(text: str) -> tuple[str, ...]:
-    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    names = tuple(comma_list(text, "--simulators"))
     unknown = sorted(set(names) - set(SIMULATORS))
     if unknown or not names:
         raise InputError(f"--simulators: unknown {', '.join(unknown) or '(none given)'}; use {', '.join(SIMULATORS)}")

@@ -17,6 +17,8 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from astrogate.analysis.io import save_figure
+
     fig, ax = plt.subplots(figsize=(7.5, 5))  # the legend goes to the right of the axes, outside
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     markers = "osD^v"  # a colour comes back after len(colours) lines, with the next marker
@@ -58,6 +60,5 @@ def plot_speed(rows, path: Path, exponents: dict | None = None, naam_exponents: 
     ax.grid(True, which="both", alpha=0.3)
     if measured(rows):  # outside the axes: inside, it covered the points at N K = 10^7
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     return path

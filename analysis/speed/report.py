@@ -25,7 +25,12 @@ def replot(out_dir: str | Path) -> dict:
     if summary.is_file():
         import json
 
-        result["batched"] = json.loads(summary.read_text()).get("batched", {})
+        from astrogate.files import read_text
+
+        try:
+            result["batched"] = json.loads(read_text(summary, "speed summary")).get("batched", {})
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise InputError(f"{summary}: not a speed summary ({exc})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
     return result
 

@@ -59,18 +59,25 @@ TEXT_COLUMNS = ("simulator", "weight_dtype", "status", "note")
 def read_csv(path: Path) -> list[dict]:
     """speed.csv back as rows like the benchmark's own (numbers as numbers, "" where empty); columns that an
     older table lacks (gpu_memory_mb) are empty."""
-    with open(path, newline="") as f:
+    import io
+
+    from astrogate.files import read_text
+
+    with io.StringIO(read_text(path, "speed table"), newline="") as f:
         reader = csv.DictReader(f)
         missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
         if missing:
             raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
         rows = []
         for raw in reader:
-            row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
-            for column in CSV_COLUMNS[3:]:
-                value = raw.get(column, "") or ""
-                if value != "" and column not in TEXT_COLUMNS:
-                    value = int(float(value)) if column in INT_COLUMNS else float(value)
-                row[column] = value
+            try:
+                row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
+                for column in CSV_COLUMNS[3:]:
+                    value = raw.get(column, "") or ""
+                    if value != "" and column not in TEXT_COLUMNS:
+                        value = int(float(value)) if column in INT_COLUMNS else float(value)
+                    row[column] = value
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{path}:{reader.line_num}: not a row of a speed table ({exc})") from None
             rows.append(row)
     return rows

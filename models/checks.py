@@ -1,0 +1,147 @@
+"""Checks of user-given numbers and sizes, shared by the Python API and the command line.
+
+Each check returns the value (normalised: an int for a whole number) or raises an InputError whose
+message names the quantity; cli/options.py wraps them as argparse types, so that the command line and
+the Python API refuse the same inputs with the same words.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+from astrogate.errors import InputError
+
+# numpy.random seeds are 32-bit words; a larger or negative seed is a mistake, not a choice
+MAX_SEED = 2**32 - 1
+# beyond this a count is a typo (and K * N would overflow NumPy's index arithmetic long before)
+MAX_COUNT = 2**40
+# forward-Euler steps of one run: 10^9 steps is hours even for the smallest network
+MAX_STEPS = 10**9
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def finite_number(value, name: str) -> float:
+    if not _is_number(value) or not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def positive_number(value, name: str) -> float:
+    value = finite_number(value, name)
+    if value <= 0:
+        raise InputError(f"{name} must be a positive number, got {value!r}")
+    return value
+
+
+def nonnegative_number(value, name: str) -> float:
+    value = finite_number(value, name)
+    if value < 0:
+        raise InputError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+def fraction(value, name: str) -> float:
+    value = finite_number(value, name)
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"{name} must lie in [0, 1], got {value!r}")
+    return value
+
+
+def whole_number(value, name: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
+    """An int in [minimum, maximum]; floats with no fractional part pass (TOML and JSON write 1e3 as a float)."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise InputError(f"{name} must be a whole number, got {value!r}")
+    value = int(value)
+    if value < minimum:
+        raise InputError(f"{name} must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise InputError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def seed(value, name: str = "seed") -> int:
+    return whole_number(value, name, 0, MAX_SEED)
+
+
+def comma_list(text: str, name: str) -> list[str]:
+    """A comma-separated list with no empty items, repeats dropped (first occurrence kept)."""
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise InputError(f"{name}: empty list")
+    if not all(items):
+        raise InputError(f"{name}: an empty item in {text!r}")
+    return list(dict.fromkeys(items))
+
+
+def euler_steps(duration: float, dt: float) -> int:
+    """The number of forward-Euler steps of a run, refused when it is absurd (and before int() overflows)."""
+    duration = positive_number(duration, "duration")
+    ratio = duration / dt
+    if not math.isfinite(ratio) or ratio > MAX_STEPS:
+        raise InputError(f"duration {duration:g} ms at dt = {dt:g} ms is {ratio:.3g} steps, more than "
+                         f"{MAX_STEPS:.0e}: shorten the duration")
+    if round(ratio) < 1:
+        raise InputError(f"duration {duration:g} ms is shorter than one step dt = {dt:g} ms")
+    return int(round(ratio))
+
+
+def euler_stable_dt(dt: float, time_constants: dict[str, float]) -> None:
+    """Forward Euler multiplies a decay by 1 - dt/tau per step: it overshoots zero for dt >= tau (and
+    diverges for dt >= 2 tau), so the Lyapunov function is no longer monotone. Refuse such a dt."""
+    name, tau = min(time_constants.items(), key=lambda item: item[1])
+    if dt >= tau:
+        raise InputError(f"dt = {dt:g} ms is not below {name} = {tau:g} ms: forward Euler overshoots (and for "
+                         f"dt >= 2 {name} diverges); use dt <= {name}/10 = {tau / 10:g} ms")
+
+
+# -- memory and processes -------------------------------------------------------------------------------
+
+def machine_memory() -> tuple[int, int]:
+    """(available, total) bytes of memory on this machine; available is the kernel's MemAvailable."""
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if line.count(":") == 1}
+        return info.get("MemAvailable", info["MemTotal"]), info["MemTotal"]
+    except (OSError, KeyError, ValueError, IndexError):
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (OSError, ValueError):
+            total = 2**63
+        return total, total
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+def require_memory(n_bytes: float, what: str) -> None:
+    """Refuse, before allocating, a run estimated to need more memory than this machine has available."""
+    available, total = machine_memory()
+    if n_bytes > available:
+        raise InputError(f"{what} needs about {gib(n_bytes)} of memory (estimated before allocating), more than "
+                         f"the {gib(available)} available on this machine ({gib(total)} in all): choose smaller sizes")
+
+
+def pattern_bytes(K: int, N: int, batch: int = 1) -> int:
+    """Peak bytes of generating K x N patterns and running a batch of cues on them (NumPy float64): the
+    patterns and the generator's K x N temporaries (about four arrays), and per cue N- and K-vectors."""
+    return 8 * (4 * K * N + 8 * batch * (N + K))
+
+
+def cap_workers(requested: int, tasks: int, unit: str = "task") -> tuple[int, str]:
+    """Worker processes actually worth starting: no more than the cores, nor than the tasks to share.
+    Returns (workers, a note saying why fewer were started, or "")."""
+    requested = whole_number(requested, "workers", minimum=1)
+    cores = os.cpu_count() or 1
+    workers = max(1, min(requested, cores, tasks))
+    if workers == requested:
+        return workers, ""
+    limit = f"{cores} cores" if workers == cores else f"{tasks} {unit}{'s' if tasks != 1 else ''} to run"
+    return workers, f"using {workers} worker process{'es' if workers > 1 else ''}, not {requested}: {limit}"
