@@ -406,6 +406,8 @@ def test_a_run_with_a_gpu_compares_cuda_with_the_gpu_limit_and_states_the_target
     assert float(rows[("gpu_matvec_limit", 10**4)]["ratio_to_limit"]) == 1.0
     assert "CuPy" in rows[("gpu_matvec_limit", 10**4)]["note"]
     assert float(rows[("cpp_standalone_2threads_wired", 10**4)]["ratio_to_limit"]) == pytest.approx(0.625)
+    # each measurement by a name that a fresh process finds (run.MEASUREMENTS, whichever module defines it)
+    assert {fn for fn, _ in calls} <= set(speed.MEASUREMENTS)
     cuda_steps = {kw["steps"] for fn, kw in calls if fn == "time_brian2" and kw["device"] == "cuda_standalone"}
     assert cuda_steps == {1000}
     # N K = 10^10: cuda_standalone would need ~450 GB of GPU memory: not tried

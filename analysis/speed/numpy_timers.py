@@ -1,6 +1,6 @@
 """The speed benchmark's NumPy measurements: the two-mat-vec limit, the abstract model (one cue and a batch),
-the machine's GEMM peak and the NAAM baseline, with the estimate of NAAM's time that caps its sizes. Each runs
-in its own process (run.measure())."""
+the machine's GEMM peak and the NAAM baseline, with the estimate of NAAM's time that caps its sizes. Each
+time_* function runs in its own process (run.measure())."""
 
 from __future__ import annotations
 
