@@ -52,7 +52,7 @@ from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, sample_steps
 from astrogate.models.checks import euler_steps
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import real_array
+from astrogate.models.patterns import finite_nonempty, real_array
 
 MODES = ("query", "retrieval")
 
@@ -65,11 +65,7 @@ def validate_matrix(array, what: str, rows: str, columns: str, one_row: bool = F
         x = x[None, :]
     if x.ndim != 2:
         raise InputError(f"{what}: expected a {rows} x {columns} matrix (2-D), got shape {x.shape}")
-    if x.size == 0:
-        raise InputError(f"{what}: is empty (shape {x.shape})")
-    if not np.all(np.isfinite(x)):
-        raise InputError(f"{what}: contains NaN or inf")
-    return x
+    return finite_nonempty(x, what)
 
 
 def validate_qkv(queries, keys, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -99,6 +99,15 @@ def real_array(values, source: str) -> np.ndarray:
     return array.astype(float, copy=False)
 
 
+def finite_nonempty(array: np.ndarray, source: str) -> np.ndarray:
+    """The array itself if it has entries and all are finite; an InputError naming `source` otherwise."""
+    if array.size == 0:
+        raise InputError(f"{source}: is empty (shape {array.shape})")
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{source}: contains NaN or inf")
+    return array
+
+
 def validate_patterns(patterns, source: str = "patterns") -> np.ndarray:
     """A finite float64 K x N array with K >= 1 and N >= 2, normalised; otherwise an InputError."""
     xi = real_array(patterns, source)
@@ -115,11 +124,7 @@ def validate_cue(cue, n_neurons: int, source: str = "cue") -> np.ndarray:
     c = real_array(cue, source)
     if c.ndim not in (1, 2) or c.shape[-1] != n_neurons:
         raise InputError(f"{source}: expected length N = {n_neurons} (or B x {n_neurons}), got shape {c.shape}")
-    if c.size == 0:
-        raise InputError(f"{source}: is empty")
-    if not np.all(np.isfinite(c)):
-        raise InputError(f"{source}: contains NaN or inf")
-    return c
+    return finite_nonempty(c, source)
 
 
 NPY_MAGIC = b"\x93NUMPY"
