@@ -257,7 +257,7 @@ def option_name(key: str) -> str:
 def inherit_parameters(models: tuple) -> tuple:
     """Models with params_from take that 'gated' model's model parameters (the Parameters fields: beta,
     tau_g, similarity, ...; as tuned when it is tuned, so call this after tune_models); their own options
-    win. The rate model's run options (chunk, max_duration, ...) are not taken."""
+    win. The rate model's run options (settings, max_duration, ...) are not taken."""
     by_name = {m.name: m for m in models}
     inherited = []
     for m in models:

@@ -107,7 +107,8 @@ class RecallResult(Mapping):
 
 
 def recall(problem: RecallProblem, params: Parameters | None = None, *, backend: str = "abstract",
-           duration: float = 500.0, method: str = "euler", tol: float = 1e-8, **backend_options) -> RecallResult:
+           duration: float = 500.0, method: str = "euler", tol: float = 1e-8, stop: str = "fixed_point",
+           dtype: str = "float64", **backend_options) -> RecallResult:
     """One retrieval of `problem` on a backend.
 
     Parameters
@@ -127,6 +128,11 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
     tol : float
         The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol; the brian2 backend
         runs the full duration and reports whether the end state meets tol.
+    stop : {"fixed_point", "decided"}
+        Abstract backend: stop at the fixed point (tol), or as soon as the outcome is decided
+        (AstroGateModel.run); the record's stop_rule says which rule stopped the run.
+    dtype : {"float64", "float32"}
+        Abstract backend: the working precision.
     **backend_options
         brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating, neuron
         ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
@@ -141,10 +147,13 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
             raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
         model = AstroGateModel(problem.patterns, params)
         start = time.perf_counter()
-        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol)
+        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype)
         timings = {"run_seconds": time.perf_counter() - start}
         return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
     if backend == "brian2":
+        if (stop, dtype) != ("fixed_point", "float64"):
+            raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
+                             "the abstract backend")
         return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
                                               **backend_options))
     raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -164,14 +173,18 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     # imported here, not at the top: Brian2 takes seconds to import and the abstract backend needs none of it
     from astrogate.network.recall import Brian2Session, require_gpu, trajectory_from_results
 
-    if method != "euler":
-        raise InputError(f"the brian2 backend integrates with forward Euler at dt: method must be 'euler', got {method!r}")
+    if method not in ("euler", "exponential_euler"):
+        raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
+                         f"(as Brian2's state updaters), got {method!r}")
     if tol < 0 or not np.isfinite(tol):
         raise InputError(f"tol must be >= 0, got {tol!r}")
     own_session = session is None
     if own_session:
         session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
-                                compute_capability=compute_capability, spiking=spiking, threads=threads)
+                                compute_capability=compute_capability, spiking=spiking, threads=threads,
+                                method=method)
+    elif session.method != method:
+        raise InputError(f"this session's network integrates with {session.method!r}, not {method!r}")
     if session.choice.name == "cuda_standalone":
         require_gpu()
     try:
@@ -179,7 +192,7 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         u0, a0 = model.initial_state(problem.cue)
         memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
         n_steps = euler_steps(duration, model.params.dt)
-        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every)
+        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every, method)
         info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
                 else None, "gating": session.gating,
                 "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
@@ -258,6 +271,7 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "energy_scale": float(np.max(np.abs(energy))),
         "converged": bool(trajectory.converged),
         "stop_reason": trajectory.stop_reason,
+        "stop_rule": str(trajectory.stop_rule),  # "fixed point", "decided" or "time limit"
         "t_converged": float(trajectory.t_converged),
         "steps": trajectory.steps,
         "method": trajectory.method,
@@ -295,7 +309,9 @@ def summary(result: dict) -> str:
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")
-    if result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
+    if result.get("stop_rule") == "decided":
+        when = f"outcome decided at t = {result['t_converged']:.1f} ms (stopped before the fixed point)"
+    elif result["converged"] and result["t_converged"] is not None and np.isfinite(result["t_converged"]):
         when = f"converged at t = {result['t_converged']:.1f} ms"
     elif result["converged"]:  # the brian2 backend runs the full duration and judges the end state
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"

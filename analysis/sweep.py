@@ -82,19 +82,28 @@ def simulate_point(values: dict, model: dict, build_root: str | None = None) -> 
     params = point_parameters(values)
     patterns, targets, cues = generated_set(K, N, np.random.default_rng(values["seed"]), values["correlation"],
                                             n_cues=values["trials"], flip=values["flip"], mask=values["mask"])
-    run = dict(duration=model["duration"], method=model["method"], tol=model["tol"])
     if model["backend"] == "abstract":
-        outcome = _retrieve_abstract(patterns, cues, params, run)
+        outcome = _retrieve_abstract(patterns, cues, params, dict(duration=model["duration"], tol=model["tol"],
+                                                                  **abstract_settings(model).options()))
     else:
+        run = dict(duration=model["duration"], method="euler", tol=model["tol"])
         outcome = _retrieve_brian2(patterns, cues, targets, params, run, model, build_root)
     return _metrics(outcome, targets, cues)
+
+
+def abstract_settings(model: dict):
+    """The abstract model's RunSettings of a spec's [model] table: its preset with the fields it changes."""
+    from astrogate.models.abstract import run_settings
+
+    return run_settings(model["settings"],
+                        **{k: model[k] for k in ("method", "stop", "dtype") if model.get(k)})
 
 
 def _retrieve_abstract(patterns, cues, params, run) -> dict:
     from astrogate.models.abstract import AstroGateModel
 
     model = AstroGateModel(patterns, params)
-    trajectory = model.run(cues, **run)  # all trials as one batch
+    trajectory = model.run(cues, traces=False, **run)  # all trials as one batch, each leaving it when it stops
     v = model.rates(trajectory.u)
     return dict(v=v, m=model.overlaps(v), xi=model.xi, max_gain=model.gains(trajectory.a).max(axis=-1),
                 converged=trajectory.converged, t_converged=trajectory.t_converged)

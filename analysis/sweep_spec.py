@@ -41,7 +41,11 @@ DEFAULT_METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converge
 BACKENDS = ("abstract", "brian2")
 BRIAN2_DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
 # [model] keys: name -> (type, default); the brian2 keys are allowed only with backend = "brian2"
-RUN_KEYS = {"backend": (str, "abstract"), "method": (str, "euler"), "duration": (float, 500.0), "tol": (float, 1e-6)}
+# settings: the abstract model's run settings preset ("fast" or "reference", models/abstract.py); method, stop and
+# dtype change single fields of it ("" keeps the preset's)
+RUN_KEYS = {"backend": (str, "abstract"), "settings": (str, "fast"), "method": (str, ""), "stop": (str, ""),
+            "dtype": (str, ""), "duration": (float, 500.0), "tol": (float, 1e-6)}
+ABSTRACT_ONLY_KEYS = ("settings", "stop", "dtype")
 BRIAN2_KEYS = {"device": (str, "cpp_standalone"), "neuron": (str, "rate"), "target": (str, "cython"),
                "gating": (str, "factorised")}
 
@@ -285,14 +289,30 @@ def _parse_model(table: dict, loc: _Locator) -> dict:
             raise loc.error(f"unknown key {key!r} in [model]; known: {known}", "model", key)
     if model["backend"] not in BACKENDS:
         raise loc.error(f"unknown backend {model['backend']!r}; use {' or '.join(BACKENDS)}", "model", "backend")
-    if model["method"] not in ("euler", "adaptive"):
-        raise loc.error(f"unknown method {model['method']!r}; use euler or adaptive", "model", "method")
+    from astrogate.models.abstract import DTYPES, METHODS, SETTINGS, STOP_RULES
+
+    for key, allowed in (("settings", SETTINGS), ("method", METHODS), ("stop", STOP_RULES), ("dtype", DTYPES)):
+        if model[key] not in allowed and not (key != "settings" and model[key] == ""):
+            raise loc.error(f"unknown {key} {model[key]!r}; use {', '.join(allowed)}", "model", key)
+    if model["backend"] == "abstract":
+        from astrogate.models.abstract import run_settings
+
+        settings = run_settings(model["settings"], **{k: model[k] for k in ("method", "stop", "dtype") if model[k]})
+        if settings.method == "adaptive" and (settings.stop, settings.dtype) != ("fixed_point", "float64"):
+            raise loc.error('method "adaptive" stops at the fixed point in float64: add settings = "reference"',
+                            "model", "method")
     if not model["duration"] > 0:
         raise loc.error("duration must be a positive number of ms", "model", "duration")
     if not model["tol"] >= 0:
         raise loc.error("tol must be >= 0", "model", "tol")
     brian2_keys = [key for key in table if key in BRIAN2_KEYS]
     if model["backend"] == "brian2":
+        given = [key for key in ABSTRACT_ONLY_KEYS if key in table]
+        if given:
+            raise loc.error(f"{given[0]!r} applies to backend = \"abstract\" only (the Brian2 network runs forward "
+                            f"Euler in float64)", "model", given[0])
+        if model["method"] not in ("", "euler"):
+            raise loc.error("the Brian2 network runs method = \"euler\"", "model", "method")
         for key, (kind, default) in BRIAN2_KEYS.items():
             model[key] = _typed(table.get(key, default), kind, loc, "model", key)
         if model["device"] not in BRIAN2_DEVICES:

@@ -8,7 +8,7 @@ from astrogate.cli.options import count
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, mqar)", description=__doc__)
+    parser = subparsers.add_parser("bench", help="benchmarks (retrieval, speed, mqar, fast-check)", description=__doc__)
     benchmarks = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
     for register_benchmark in BENCHMARKS:
         register_benchmark(benchmarks)
@@ -42,7 +42,13 @@ def register_mqar(benchmarks) -> None:
     register(benchmarks)
 
 
-BENCHMARKS = (register_retrieval, register_speed, register_mqar)
+def register_fast_check(benchmarks) -> None:
+    from astrogate.cli.cmd_bench_fast_check import register_fast_check as register
+
+    register(benchmarks)
+
+
+BENCHMARKS = (register_retrieval, register_speed, register_mqar, register_fast_check)
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:

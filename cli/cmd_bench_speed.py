@@ -24,8 +24,10 @@ def register_speed(bench_subparsers) -> None:
         description="Times the NumPy reference, the batched abstract model, Brian2 runtime (cython), "
                     "cpp_standalone (1 and 2 threads, float32 weights, wired gating), cuda_standalone "
                     "(factorised and wired gating) where a GPU is present and the NAAM baseline (O(N^2 K)), "
-                    "against the two dense mat-vec products of a step alone (on the GPU too); writes "
-                    "OUT/speed.csv, OUT/speed.json and OUT/speed.png and prints the ratios and the targets.")
+                    "against the two dense mat-vec products of a step alone (on the GPU too), and the time per "
+                    "retrieved cue of the gated model (reference and fast settings) against iterated modern "
+                    "Hopfield (B cues at once, its own sizes); writes OUT/speed.csv, OUT/speed_retrieval.csv, "
+                    "OUT/speed.json and OUT/speed.png and prints the ratios and the targets.")
     preset = parser.add_mutually_exclusive_group()
     preset.add_argument("--quick", action="store_true",
                         help="small sizes and one cpp_standalone build (minutes; for CI)")
@@ -38,6 +40,8 @@ def register_speed(bench_subparsers) -> None:
                              "the targets")
     parser.add_argument("--out", metavar="DIR", default="runs/speed", help="output folder (default %(default)s)")
     parser.add_argument("--sizes", metavar="N:K,...", help="sizes instead of the preset's, e.g. 1000:100,3000:300")
+    parser.add_argument("--retrieval-sizes", metavar="N:K,...",
+                        help="sizes of the retrieval rows instead of the preset's (default 1000:1000,10000:1000)")
     parser.add_argument("--simulators", metavar="NAME,...",
                         help=f"measure only these (the limit always): {','.join(SIMULATORS)}")
     parser.add_argument("--repeats", type=count("value"), help="timed repeats per measurement (median taken)")
@@ -59,6 +63,7 @@ def handle(args: argparse.Namespace) -> int:
 
     if args.replot:
         given = [flag for flag, value in (("--sizes", args.sizes), ("--simulators", args.simulators),
+                                          ("--retrieval-sizes", args.retrieval_sizes),
                                           ("--repeats", args.repeats), ("--memory-cap-gb", args.memory_cap_gb),
                                           ("--naam-time-cap-s", args.naam_time_cap_s),
                                           ("--build-dir", args.build_dir)) if value is not None]
@@ -70,6 +75,8 @@ def handle(args: argparse.Namespace) -> int:
     config = quick_config() if args.quick else targets_config() if args.targets else full_config()
     if args.sizes is not None:
         config = replace(config, sizes=parse_sizes(args.sizes))
+    if args.retrieval_sizes is not None:
+        config = replace(config, retrieval_sizes=tuple(parse_sizes(args.retrieval_sizes)))
     if args.simulators is not None:
         config = replace(config, simulators=parse_simulators(args.simulators))
     if args.repeats is not None:

@@ -54,7 +54,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.build_only is not None:
         return build_only(args, problem, params, brian2_options)
     result = recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
-                        backend=args.backend, **brian2_options)
+                    backend=args.backend, stop=args.stop, dtype=args.dtype, **brian2_options)
     print(summary(result))
     if args.backend == "brian2":
         timings = result["timings"]

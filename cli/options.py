@@ -114,10 +114,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("integration")
     group.add_argument("--duration", type=positive_float("duration"), default=500.0,
                        help="time limit, ms (default %(default)s)")
-    group.add_argument("--method", choices=("euler", "adaptive"), default="euler",
-                       help="forward Euler at --dt, or SciPy's adaptive LSODA (default %(default)s)")
+    group.add_argument("--method", choices=("euler", "exponential_euler", "adaptive"), default="euler",
+                       help="forward Euler at --dt, exponential Euler at --dt (as Brian2's method="
+                            "'exponential_euler') or SciPy's adaptive LSODA (default %(default)s)")
     group.add_argument("--tol", type=nonnegative_float("tol"), default=1e-8,
                        help="converged when max|du/dt| and max|da/dt| < tol, in 1/ms (default %(default)s)")
+    group.add_argument("--stop", choices=("fixed_point", "decided"), default="fixed_point",
+                       help="stop at the fixed point (tol), or as soon as the outcome is decided: the leading gain "
+                            "committed and every neuron on the side of its drive (default %(default)s)")
+    group.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                       help="working precision of the abstract model (default %(default)s)")
 
 
 def add_brian2_options(parser: argparse.ArgumentParser) -> None:

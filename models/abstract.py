@@ -9,7 +9,8 @@ so that many cues run as matrix products. Times are in ms.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -21,6 +22,12 @@ from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 
 LN2 = float(np.log(2.0))
+METHODS = ("euler", "exponential_euler", "adaptive")
+STOP_RULES = ("fixed_point", "decided")
+DTYPES = ("float64", "float32")
+# the "decided" rule: the leading gain above 1 - DECIDED_EPS, held for DECIDED_WINDOW ms (see outcome_decided)
+DECIDED_EPS = 1e-3
+DECIDED_WINDOW = 0.5
 TRACE_SAMPLES = 450  # at most 400 log-spaced samples plus the last (sample_steps); more with record_every
 
 
@@ -49,6 +56,50 @@ def sample_steps(n_steps: int, dt: float, record_every: float | None = None) -> 
     return np.unique(np.concatenate([[0], np.round(np.geomspace(1, max(n_steps, 1), 400)).astype(int)]))
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How retrievals are integrated and stopped: the keywords of AstroGateModel.run that are not the problem's."""
+
+    method: str = "euler"
+    dt: float | None = None  # ms; None: the parameters' dt (the Brian2 clock)
+    dtype: str = "float64"
+    stop: str = "fixed_point"
+    decided_eps: float = DECIDED_EPS
+    decided_window: float = DECIDED_WINDOW
+
+    def options(self) -> dict:
+        return asdict(self)
+
+
+# the reference: forward Euler at the Brian2 clock, float64, stopped at the fixed point (what the theory tests use)
+REFERENCE_SETTINGS = RunSettings()
+# measured to give the reference's retrieval outcomes (docs/results/fast_retrieval.md): the reference's
+# integrator and step (exponential Euler at the same step changes outcomes where tau_g = 2 ms), float32, and each
+# cue stopped once its outcome is decided
+FAST_SETTINGS = RunSettings(method="euler", dtype="float32", stop="decided")
+SETTINGS = {"reference": REFERENCE_SETTINGS, "fast": FAST_SETTINGS}
+
+
+def run_settings(name: str = "fast", **changes) -> RunSettings:
+    """A named preset ("fast" or "reference") with some of its fields changed."""
+    if name not in SETTINGS:
+        raise InputError(f"unknown run settings {name!r}: use {' or '.join(SETTINGS)}")
+    unknown = set(changes) - set(asdict(REFERENCE_SETTINGS))
+    if unknown:
+        raise InputError(f"unknown run setting(s): {', '.join(sorted(unknown))}")
+    return replace(SETTINGS[name], **changes)
+
+
+@dataclass(frozen=True)
+class StepRules:
+    """When a cue of a fixed-step run stops (see AstroGateModel.run)."""
+
+    tol: float  # fixed-point rule: max|du/dt|, max|da/dt| below tol (1/ms)
+    decided: bool  # also the "decided" rule
+    eps: float  # leading gain above 1 - eps
+    window_checks: int  # consecutive step starts at which the decided conditions must hold
+
+
 @dataclass
 class Trajectory:
     """A simulated run: final state, sampled traces and how it ended."""
@@ -59,11 +110,16 @@ class Trajectory:
     overlaps: np.ndarray  # (T, K) or (T, B, K)
     gains: np.ndarray  # (T, K) or (T, B, K)
     energy: np.ndarray  # (T,) or (T, B)
-    converged: np.ndarray  # bool, () or (B,)
-    t_converged: np.ndarray  # ms, NaN where not converged
+    converged: np.ndarray  # bool, () or (B,): stopped by a rule before the time limit
+    t_converged: np.ndarray  # ms, when the cue stopped; NaN at the time limit
     steps: int  # time steps taken (Euler) or right-hand-side evaluations (adaptive)
     method: str
-    stop_reason: str  # "converged" or "time limit"
+    stop_reason: str  # "converged" (all at the fixed point), "outcome decided" (all stopped) or "time limit"
+    # per cue: "fixed point", "decided" or "time limit"; () or (B,)
+    stop_rule: np.ndarray = field(default_factory=lambda: np.array("time limit"))
+    cue_steps: np.ndarray | None = None  # steps each cue took, () or (B,); None for the adaptive method
+    dt: float | None = None  # ms, the fixed step (None: adaptive)
+    dtype: str = "float64"
     extra: dict = field(default_factory=dict)
 
 
@@ -76,6 +132,7 @@ class AstroGateModel:
         self.params = (params or Parameters()).resolved(self.N)
         self.beta = float(self.params.beta)
         self.F = self.params.F
+        self._cast: dict[str, np.ndarray] = {}
 
     # -- the state and its functions -------------------------------------------------------
     def rates(self, u: np.ndarray) -> np.ndarray:
@@ -97,15 +154,10 @@ class AstroGateModel:
 
     def derivatives(self, u, a, current=None) -> tuple[np.ndarray, np.ndarray]:
         """(du/dt, da/dt) in 1/ms."""
-        p = self.params
-        m = self.overlaps(self.rates(u))
-        g = self.gains(a)
-        drive = (self.kappa_K * g * self.F.dF(m)) @ self.xi
+        _, _, _, drive, target = self.step_terms(self.xi, u, a)
         if current is not None:
             drive = drive + current
-        du = (drive - u) / p.tau_u
-        da = (self.beta * self.F.F(m) - a) / p.tau_g
-        return du, da
+        return (drive - u) / self.params.tau_u, (target - a) / self.params.tau_g
 
     @property
     def kappa_K(self) -> float:
@@ -149,6 +201,14 @@ class AstroGateModel:
         return g @ self.xi
 
     # -- integration -----------------------------------------------------------------------
+    def patterns_as(self, dtype: str) -> np.ndarray:
+        """The patterns in the working precision of a run (a float32 copy made once)."""
+        if dtype == "float64":
+            return self.xi
+        if dtype not in self._cast:
+            self._cast[dtype] = self.xi.astype(dtype)
+        return self._cast[dtype]
+
     def run(
         self,
         cue,
@@ -160,24 +220,55 @@ class AstroGateModel:
         t_current: float = 0.0,
         u0=None,
         a0=None,
+        stop: str = "fixed_point",
+        dtype: str = "float64",
+        dt: float | None = None,
+        decided_eps: float = DECIDED_EPS,
+        decided_window: float = DECIDED_WINDOW,
+        traces: bool = True,
     ) -> Trajectory:
-        """Integrate from the cue until converged (max|du/dt| and max|da/dt| below tol, in 1/ms,
-        for every trial) or until `duration` ms, whichever comes first.
+        """Integrate from the cue; each cue stops on its own (and leaves the batch) when a stopping rule
+        holds, or at `duration` ms.
 
+        Stopping rules (`stop`; `Trajectory.stop_rule` says which one stopped each cue):
+          "fixed_point": max|du/dt| and max|da/dt| below tol (1/ms), the rule the theory tests use;
+          "decided": the fixed-point rule, or the outcome is decided (`outcome_decided`): the leading gain
+             is above 1 - decided_eps, it also leads the targets beta F(m), every u_i has the sign of its
+             drive, all of it held for decided_window ms.
+        method: "euler" (forward Euler, the reference the Brian2 network matches step for step),
+            "exponential_euler" (what Brian2's method='exponential_euler' computes on the network's
+            equations: the linear decays of u and a exact over a step, the drive held) or "adaptive"
+            (SciPy LSODA, all cues together, fixed-point rule only).
+        dt: the step in ms (None: params.dt, the Brian2 clock). dtype: "float64" or "float32".
         cue: (N,) or (B, N); gives u(0) = cue_scale * cue unless u0 is given.
-        current: optional input I (same shape as cue) applied while t < t_current.
+        current: optional input I (same shape as cue) applied while t < t_current; no cue stops meanwhile.
         record_every: sampling interval of the traces in ms; by default about 400 samples spaced
             logarithmically in time, since the retrieval transient lasts a few ms of a long run.
+        traces: False records no traces (t, overlaps, gains and energy are empty), for throughput.
         """
         if not np.isfinite(duration) or duration <= 0:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
         if tol < 0 or not np.isfinite(tol):
             raise InputError(f"tol must be >= 0, got {tol!r}")
-        euler_steps(duration, self.params.dt)  # refuses an absurd number of steps before int() overflows
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}: use {', '.join(METHODS)}")
+        if stop not in STOP_RULES:
+            raise InputError(f"unknown stopping rule {stop!r}: use {' or '.join(STOP_RULES)}")
+        if dtype not in DTYPES:
+            raise InputError(f"unknown dtype {dtype!r}: use {' or '.join(DTYPES)}")
+        if dt is not None and not (np.isfinite(dt) and dt > 0):
+            raise InputError(f"dt must be a positive number of ms, got {dt!r}")
+        if not 0 < decided_eps < 0.5:
+            raise InputError(f"decided_eps must be in (0, 0.5), got {decided_eps!r}")
+        if not (np.isfinite(decided_window) and decided_window >= 0):
+            raise InputError(f"decided_window must be >= 0 ms, got {decided_window!r}")
+        step_ms = self.params.dt if dt is None else float(dt)
+        n_steps = euler_steps(duration, step_ms)  # refuses an absurd number of steps before int() overflows
         u_init, a_init = self.initial_state(cue)
         batch = int(np.prod(u_init.shape[:-1]))
-        require_memory(2 * 8 * TRACE_SAMPLES * batch * self.K, f"tracing the overlaps and gains of {batch} cue(s) "
-                       f"with K = {self.K} patterns")
+        if traces:
+            require_memory(2 * 8 * TRACE_SAMPLES * batch * self.K, f"tracing the overlaps and gains of {batch} "
+                           f"cue(s) with K = {self.K} patterns")
         if u0 is not None:
             u_init = validate_cue(u0, self.N, "u0").astype(float).copy()
         if a0 is not None:
@@ -188,61 +279,144 @@ class AstroGateModel:
             current = validate_cue(current, self.N, "current")
             if t_current <= 0:
                 current = None
-        if method == "euler":
-            return self._run_euler(u_init, a_init, duration, tol, record_every, current, t_current)
         if method == "adaptive":
+            if stop != "fixed_point" or dtype != "float64" or dt is not None:
+                raise InputError("method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt")
             return self._run_adaptive(u_init, a_init, duration, tol, record_every, current, t_current)
-        raise InputError(f"unknown method {method!r}: use 'euler' or 'adaptive'")
+        rules = StepRules(tol=tol, decided=stop == "decided", eps=decided_eps,
+                          window_checks=1 + int(np.ceil(decided_window / step_ms - 1e-9)))
+        return self._run_fixed_step(u_init, a_init, method, step_ms, n_steps, rules, dtype,
+                                    sample_steps(n_steps, step_ms, record_every), traces, current, t_current)
 
-    def _run_euler(self, u, a, duration, tol, record_every, current, t_current) -> Trajectory:
-        dt = self.params.dt
-        n_steps = int(round(duration / dt))
-        if n_steps < 1:
-            raise InputError(f"duration {duration} ms is shorter than one step dt = {dt} ms")
-        recorded = set(sample_steps(n_steps, dt, record_every).tolist())
-        u, a = u.copy(), a.copy()
-        batch_shape = u.shape[:-1]
-        t_conv = np.full(batch_shape, np.nan)
+    def step_terms(self, xi, u, a):
+        """The quantities of one step at state (u, a), in the precision of xi: v, m, g, the recurrent drive
+        kappa K sum_mu g_mu F'(m_mu) xi[mu] and the logit targets beta F(m)."""
+        v = np.tanh(self.params.gamma * u)
+        m = v @ xi.T / self.N
+        g = softmax(a, axis=-1)
+        drive = (self.kappa_K * g * self.F.dF(m)) @ xi
+        return v, m, g, drive, self.beta * self.F.F(m)
+
+    def outcome_decided(self, u, a, g, drive, target, eps: float) -> np.ndarray:
+        """Per cue: the leading gain is above 1 - eps, the same pattern leads the targets beta F(m), and
+        every u_i has the sign of its drive. While this holds, u_i moves toward its drive (a convex
+        combination of u_i and the drive in both integrators) and so keeps its sign: sign(v) cannot change;
+        and the leading logit relaxes toward the largest target, so no other gain can overtake it."""
+        lead = np.argmax(a, axis=-1)
+        committed = np.take_along_axis(g, lead[..., None], axis=-1)[..., 0] > 1.0 - eps
+        leads_targets = np.argmax(target, axis=-1) == lead
+        aligned = np.all(np.sign(u) == np.sign(drive), axis=-1)
+        return committed & leads_targets & aligned
+
+    def _run_fixed_step(self, u, a, method, dt, n_steps, rules, dtype, sampled, traces, current, t_current) -> Trajectory:
+        """Forward or exponential Euler; each cue leaves the batch when a stopping rule holds for it."""
+        p = self.params
+        single = u.ndim == 1
+        u_all = np.array(np.atleast_2d(u), dtype=dtype)
+        a_all = np.array(np.atleast_2d(a), dtype=dtype)
+        n_cues = u_all.shape[0]
+        drive_in = None if current is None else np.broadcast_to(np.atleast_2d(current), u_all.shape).astype(dtype)
+        xi = self.patterns_as(dtype)
+        # Python floats: a NumPy float64 scalar would promote float32 states to float64 (NEP 50)
+        decay_u, decay_a = math.exp(-dt / p.tau_u), math.exp(-dt / p.tau_g)
+        active = np.arange(n_cues)
+        uw, aw = u_all.copy(), a_all.copy()  # the active cues' state, compacted
+        held = np.zeros(n_cues, int)  # consecutive checks at which the decided conditions held (active cues)
+        last_lead = np.full(n_cues, -1)
+        rule = np.full(n_cues, "time limit", dtype=object)
+        t_stop = np.full(n_cues, np.nan)
+        cue_steps = np.full(n_cues, n_steps)
+        recorded = set(sampled.tolist())
         times, m_trace, g_trace, energy = [], [], [], []
 
         def record(step):
+            u_all[active], a_all[active] = uw, aw
+            if not traces:
+                return
+            u64, a64 = u_all.astype(float), a_all.astype(float)
             times.append(step * dt)
-            m_trace.append(self.overlaps(self.rates(u)))
-            g_trace.append(self.gains(a))
-            energy.append(self.energy(u, a))
+            m_trace.append(self.overlaps(self.rates(u64)))
+            g_trace.append(self.gains(a64))
+            energy.append(self.energy(u64, a64))
 
         step = 0
         for step in range(n_steps):
             t = step * dt
-            drive_on = current is not None and t < t_current
-            du, da = self.derivatives(u, a, current if drive_on else None)
-            if not drive_on:
-                still = np.maximum(np.max(np.abs(du), axis=-1), np.max(np.abs(da), axis=-1)) < tol
-                newly = still & np.isnan(t_conv)
-                t_conv = np.where(newly, t, t_conv)
-                if np.all(~np.isnan(t_conv)):
-                    break
-            if step in recorded:
+            drive_on = drive_in is not None and t < t_current
+            v, m, g, drive, target = self.step_terms(xi, uw, aw)
+            if drive_on:
+                drive = drive + drive_in[active]
+            else:
+                rate = np.maximum(np.max(np.abs(drive - uw), axis=-1) / p.tau_u,
+                                  np.max(np.abs(target - aw), axis=-1) / p.tau_g)
+                at_fixed_point = rate < rules.tol
+                done = at_fixed_point.copy()
+                if rules.decided:
+                    lead = np.argmax(aw, axis=-1)
+                    holds = self.outcome_decided(uw, aw, g, drive, target, rules.eps)
+                    held_now = np.where(holds & (lead == last_lead[: active.size]), held[: active.size] + 1,
+                                        holds.astype(int))
+                    held[: active.size], last_lead[: active.size] = held_now, lead
+                    decided = held_now >= rules.window_checks
+                    rule[active[decided & ~at_fixed_point]] = "decided"
+                    done |= decided
+                if np.any(done):
+                    leaving = active[done]
+                    rule[active[at_fixed_point]] = "fixed point"
+                    t_stop[leaving], cue_steps[leaving] = t, step
+                    u_all[leaving], a_all[leaving] = uw[done], aw[done]
+                    keep = ~done
+                    active, uw, aw = active[keep], uw[keep], aw[keep]
+                    v, drive, target = v[keep], drive[keep], target[keep]
+                    n_left = active.size
+                    held[:n_left], last_lead[:n_left] = held[: keep.size][keep], last_lead[: keep.size][keep]
+                    if n_left == 0:
+                        break
+            if traces and step in recorded:
                 record(step)
-            u += dt * du
-            a += dt * da
-            check_finite(u, a, (step + 1) * dt)
+            if method == "euler":
+                du = (drive - uw) / p.tau_u
+                da = (target - aw) / p.tau_g
+                uw += dt * du
+                aw += dt * da
+            else:  # exponential Euler, as Brian2 writes it: x <- target + (x - target) exp(-dt / tau)
+                uw = drive + (uw - drive) * decay_u
+                aw = target + (aw - target) * decay_a
+            check_finite(uw, aw, (step + 1) * dt)
         else:
             step = n_steps
         record(step)
-        converged = ~np.isnan(t_conv)
+        stopped = ~np.isnan(t_stop)
+
+        def shaped(x):
+            return x[0] if single else x
+
+        def traced(x):
+            x = np.array(x)
+            return x[:, 0] if single else x
+
+        if np.all(rule == "fixed point"):
+            reason = "converged"
+        elif np.all(stopped):
+            reason = "outcome decided"
+        else:
+            reason = "time limit"
         return Trajectory(
             t=np.array(times),
-            u=u,
-            a=a,
-            overlaps=np.array(m_trace),
-            gains=np.array(g_trace),
-            energy=np.array(energy),
-            converged=converged,
-            t_converged=t_conv,
+            u=shaped(u_all.astype(float)),
+            a=shaped(a_all.astype(float)),
+            overlaps=traced(m_trace),
+            gains=traced(g_trace),
+            energy=traced(energy),
+            converged=shaped(stopped),
+            t_converged=shaped(t_stop),
             steps=step,
-            method="euler",
-            stop_reason="converged" if np.all(converged) else "time limit",
+            method=method,
+            stop_reason=reason,
+            stop_rule=shaped(rule.astype(str)),
+            cue_steps=shaped(cue_steps),
+            dt=dt,
+            dtype=str(uw.dtype),  # the working precision as it ended (a promotion to float64 would show here)
         )
 
     def _run_adaptive(self, u, a, duration, tol, record_every, current, t_current) -> Trajectory:
@@ -299,6 +473,7 @@ class AstroGateModel:
             steps=counter["rhs"],
             method="adaptive",
             stop_reason="converged" if np.all(conv) else "time limit",
+            stop_rule=np.where(conv, "fixed point", "time limit"),
         )
 
     def _solve(self, rhs, event, span, y0, record_every, drive):

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import softmax
 
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel
+from astrogate.models.abstract import FAST_SETTINGS, AstroGateModel, RunSettings, run_settings
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import flip_cue, random_patterns, validate_cue
 
@@ -303,46 +303,22 @@ def naam_stepper(N: int, K: int, seed: int = 0, flip: float = 0.1) -> NaamSteppe
 
 
 class AstroGated(_Model):
-    """The astrocyte-gated network of MODEL.md (AstroGateModel, forward Euler) on the whole batch.
+    """The astrocyte-gated network of MODEL.md (AstroGateModel) on the whole batch. Each cue stops on the
+    model's own rules (AstroGateModel.run; by default the fast settings: stopped once its outcome is
+    decided) and leaves the batch. steps = integration steps of each cue."""
 
-    Runs in chunks of `chunk` ms; a cue has settled when sign(v) and the winning gain have not changed
-    over `stable_chunks` consecutive chunks (by default 30 ms, longer than tau_u and tau_g), or when
-    AstroGateModel's own convergence test passes. Settled cues leave the batch. steps = Euler steps.
-    """
-
-    def __init__(self, patterns, params: Parameters | None = None, chunk: float = 10.0, stable_chunks: int = 3,
+    def __init__(self, patterns, params: Parameters | None = None, settings: RunSettings = FAST_SETTINGS,
                  max_duration: float = 300.0, tol: float = 1e-6):
         super().__init__(patterns)
         self.model = AstroGateModel(self.xi, params or Parameters())
-        self.chunk, self.stable_chunks = float(chunk), int(stable_chunks)
-        self.max_duration, self.tol = float(max_duration), float(tol)
+        self.settings, self.max_duration, self.tol = settings, float(max_duration), float(tol)
+        self.last_stop_rules = None
 
     def retrieve(self, cues):
-        cues = self._cues(cues)
-        B = cues.shape[0]
-        u, a = self.model.initial_state(cues)
-        steps_per_chunk = int(round(self.chunk / self.model.params.dt))
-        n_chunks = int(np.ceil(self.max_duration / self.chunk))
-        steps = np.full(B, n_chunks * steps_per_chunk)
-        converged = np.zeros(B, bool)
-        active = np.arange(B)
-        last_signs, last_winner = np.sign(u), np.argmax(a, axis=1)
-        unchanged = np.zeros(B, int)
-        for chunk in range(1, n_chunks + 1):
-            run = self.model.run(cues[active], duration=self.chunk, tol=self.tol, record_every=self.chunk,
-                                 u0=u[active], a0=a[active])
-            u[active], a[active] = run.u, run.a
-            signs, winner = np.sign(run.u), np.argmax(run.a, axis=1)
-            same = np.all(signs == last_signs[active], axis=1) & (winner == last_winner[active])
-            unchanged[active] = np.where(same, unchanged[active] + 1, 0)
-            last_signs[active], last_winner[active] = signs, winner
-            done = (unchanged[active] >= self.stable_chunks) | run.converged
-            steps[active[done]] = chunk * steps_per_chunk
-            converged[active[done]] = True
-            active = active[~done]
-            if active.size == 0:
-                break
-        return RetrievalResult(np.sign(u), steps, converged)
+        run = self.model.run(self._cues(cues), duration=self.max_duration, tol=self.tol, traces=False,
+                             **self.settings.options())
+        self.last_stop_rules = run.stop_rule  # which rule stopped each cue of the last call
+        return RetrievalResult(np.sign(run.u), run.cue_steps, run.converged)
 
 
 # -- the registry ---------------------------------------------------------------------------
@@ -360,14 +336,20 @@ KINDS = {
 
 def make_model(kind: str, patterns, **options) -> _Model:
     """A model of the given kind; options are its constructor's keywords (for 'gated', the
-    Parameters fields plus chunk, stable_chunks, max_duration, tol)."""
+    Parameters fields, max_duration, tol, settings = "fast" or "reference" (AstroGateModel's presets) and
+    the RunSettings fields method, stop, dtype, decided_eps, decided_window; a given dt is the step)."""
     if kind not in KINDS:
         raise InputError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
     if kind == "gated":
-        run_keys = {"chunk", "stable_chunks", "max_duration", "tol"}
-        run_options = {k: v for k, v in options.items() if k in run_keys}
-        params = Parameters().updated(**{k: v for k, v in options.items() if k not in run_keys})
-        return AstroGated(patterns, params, **run_options)
+        setting_keys = set(RunSettings.__dataclass_fields__) - {"dt"}
+        changes = {k: v for k, v in options.items() if k in setting_keys}
+        if "dt" in options:  # a step given for this model is the step, whatever the preset's
+            changes["dt"] = options["dt"]
+        settings = run_settings(options.get("settings", "fast"), **changes)
+        run_options = {k: v for k, v in options.items() if k in ("max_duration", "tol")}
+        params = Parameters().updated(**{k: v for k, v in options.items()
+                                         if k not in setting_keys | {"settings", "max_duration", "tol"}})
+        return AstroGated(patterns, params, settings, **run_options)
     try:
         return KINDS[kind](patterns, **options)
     except TypeError as exc:

@@ -32,6 +32,7 @@ from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
 from astrogate.network import devices
+from astrogate.network.memory import METHODS as MEMORY_METHODS
 from astrogate.network.memory import AstrocyteGatedMemory
 
 
@@ -44,8 +45,11 @@ class Brian2Session:
     def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
                  build_dir=None, record_every: float | None = None, neuron: str = "rate",
                  compute_capability: float | None = None, spiking: SpikingParameters | None = None,
-                 threads: int = 1):
+                 threads: int = 1, method: str = "euler"):
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
+        if method not in MEMORY_METHODS:
+            raise InputError(f"the Brian2 network integrates with {' or '.join(MEMORY_METHODS)}, not {method!r}")
+        self.method = method
         if gating not in GATINGS:
             raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
         check_neuron_model(neuron)
@@ -93,7 +97,7 @@ class Brian2Session:
         if not reuse:
             self._build_key = None
             self.build_path = devices.activate(self.choice, params.dt)
-            self.memory = AstrocyteGatedMemory(xi, params, neuron=self.neuron, gating=self.gating,
+            self.memory = AstrocyteGatedMemory(xi, params, neuron=self.neuron, gating=self.gating, method=self.method,
                                                record_every=params.dt if self.record_every is None else self.record_every,
                                                spiking=self.spiking)
             self.net = b2.Network(self.memory)
@@ -198,8 +202,9 @@ def _ms():
 
 
 def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, tol: float,
-                            record_every: float | None = None) -> Trajectory:
-    """The samples the abstract Euler integrator would keep (same steps, same times), plus the final state."""
+                            record_every: float | None = None, method: str = "euler") -> Trajectory:
+    """The samples the abstract model's fixed-step integrator would keep (same steps, same times), plus the
+    final state."""
     dt = model.params.dt
     wanted = sample_steps(n_steps, dt, record_every)
     keep = np.isin(results["steps"], wanted[wanted < n_steps])
@@ -218,7 +223,7 @@ def trajectory_from_results(model: AstroGateModel, results: dict, n_steps: int, 
         converged=converged,
         t_converged=np.asarray(np.nan),
         steps=n_steps,
-        method="euler",
+        method=method,
         stop_reason="full duration",
         extra={"neuron_u": results["neuron_u"][keep], "neuron_v": results["neuron_v"][keep]},
     )

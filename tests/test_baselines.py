@@ -126,6 +126,23 @@ def test_gated_network_retrieves_far_beyond_classical_capacity():
     assert result.converged.all() and np.all(result.steps > 0)
 
 
+def test_gated_fast_and_reference_settings_retrieve_alike_and_say_which_rule_stopped_each_cue():
+    N = 64
+    xi, targets, cues = problem(K=2 * N, N=N, flip=0.2, n_cues=8, seed=12)
+    fast_model, reference_model = make_model("gated", xi), make_model("gated", xi, settings="reference")
+    fast, reference = fast_model.retrieve(cues), reference_model.retrieve(cues)
+    assert fast_model.settings.stop == "decided" and reference_model.settings.method == "euler"
+    np.testing.assert_array_equal(fast.states, reference.states)
+    assert set(fast_model.last_stop_rules) == {"decided"}
+    assert set(reference_model.last_stop_rules) <= {"fixed point", "time limit"}
+    assert fast.steps.max() < reference.steps.min() / 20
+    # a model's own dt is its step, whatever the preset's; single fields of the preset can be changed
+    changed = make_model("gated", xi, settings="fast", dt=0.05, dtype="float64")
+    assert changed.settings.dt == 0.05 and changed.model.params.dt == 0.05 and changed.settings.dtype == "float64"
+    with pytest.raises(InputError, match="unknown run settings 'quick'"):
+        make_model("gated", xi, settings="quick")
+
+
 def test_masked_cues_are_completed():
     rng = np.random.default_rng(13)
     xi = random_patterns(5, 80, rng)

@@ -112,6 +112,29 @@ def test_wired_gating_refuses_what_it_cannot_wire(problem):
         handles.state_values(-problem.patterns, params.cue_scale * problem.cue)
 
 
+@pytest.mark.parametrize("gating", ["factorised", "wired"])
+def test_exponential_euler_network_matches_the_abstract_exponential_euler(problem, gating):
+    """method='exponential_euler': Brian2's own scheme on the network against the abstract model's, step for
+    step (traces, final state, L), and not the forward-Euler trajectory (the comparison can tell them apart)."""
+    params = Parameters()
+    net = brian2(problem, params, target="numpy", gating=gating, method="exponential_euler")
+    reference = abstract(problem, params, method="exponential_euler")
+    assert net["method"] == reference["method"] == "exponential_euler"
+    assert_agrees(net, reference)
+    euler = abstract(problem, params)
+    assert np.max(np.abs(np.asarray(net["u"]) - euler["u"])) > 1e3 * ROUND_OFF
+
+
+def test_a_session_keeps_its_method(problem):
+    from astrogate.network.recall import Brian2Session
+
+    with Brian2Session("runtime", "numpy", method="exponential_euler") as session:
+        with pytest.raises(InputError, match="integrates with 'exponential_euler', not 'euler'"):
+            brian2(problem, Parameters(), session=session)
+    with pytest.raises(InputError, match="integrates with euler or exponential_euler, not 'rk4'"):
+        Brian2Session("runtime", method="rk4")
+
+
 @pytest.mark.parametrize("similarity", ["linear", "power:3"])
 def test_other_similarities_match(problem, similarity):
     params = Parameters(similarity=similarity, beta=40.0)

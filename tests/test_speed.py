@@ -468,3 +468,37 @@ def test_the_runtime_long_run_is_sized_from_the_pair_and_bounded_when_it_is_nois
     assert speed.long_run_steps(0.011, 0.012, 25, 5) == 5 + int(1.0 / (0.011 / 25))
     # never fewer steps than the pair had
     assert speed.long_run_steps(10.0, 1.0, 25, 5) == 25
+
+
+def test_retrieval_rows_side_by_side_with_modern_hopfield(tmp_path, capsys):
+    from astrogate.analysis.speed.retrieval import ROW_COLUMNS
+
+    out = tmp_path / "speed"
+    assert main(["bench", "speed", "--quick", "--sizes", "200:20", "--simulators", "retrieval",
+                 "--retrieval-sizes", "60:30", "--repeats", "1", "--out", str(out)]) == 0
+    with open(out / "speed_retrieval.csv") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == ROW_COLUMNS
+        rows = {r["model"]: r for r in reader}
+    assert set(rows) == {"modern_hopfield_iterated", "modern_hopfield_iterated_float32", "gated_reference",
+                         "gated_fast_float64", "gated_fast"}
+    assert float(rows["modern_hopfield_iterated"]["ratio_to_modern"]) == 1.0
+    for name, row in rows.items():
+        assert float(row["seconds_per_cue"]) > 0 and float(row["exact_match"]) >= 0.9, name
+    assert rows["gated_fast"]["exact_match"] == rows["gated_reference"]["exact_match"]
+    # the reference runs to the time limit; the decided rule stops every cue within a few steps
+    assert float(rows["gated_reference"]["steps_per_cue"]) == 3000 and "time limit: 32" in rows["gated_reference"]["stop_rules"]
+    assert float(rows["gated_fast"]["steps_per_cue"]) < 30 and rows["gated_fast"]["stop_rules"] == "decided: 32"
+    summary = json.loads((out / "speed.json").read_text())
+    assert set(summary["retrieval"]["targets"]) == {"60x30"}
+    printed = capsys.readouterr().out
+    assert "x modern" in printed and "target: gated_fast within 10x" in printed
+
+
+def test_the_reference_is_extrapolated_only_where_it_cannot_stop_before_its_time_limit():
+    from astrogate.analysis.speed.retrieval import time_retrieval
+
+    rows = {r["model"]: r for r in time_retrieval(60, 40, 8, 1, reference_max_work=1e6)}
+    reference = rows["gated_reference"]
+    assert reference["note"].startswith("extrapolated: 100 steps timed, x 3000 steps")
+    assert reference["steps_per_cue"] == 3000 and reference["stop_rules"] == "time limit: 8"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -178,7 +179,7 @@ def test_brian2_points_equal_abstract_points():
     """The Brian2 backend on the runtime device: one network step is one abstract Euler step."""
     text = SMALL.replace("tol = 1e-4", 'tol = 0.0\nbackend = "brian2"\ndevice = "runtime"\ntarget = "numpy"')
     spec = parse_spec(text, "b.toml")
-    abstract_spec = parse_spec(SMALL.replace("tol = 1e-4", "tol = 0.0"), "a.toml")
+    abstract_spec = parse_spec(SMALL.replace("tol = 1e-4", 'tol = 0.0\nsettings = "reference"'), "a.toml")
     point = enumerate_points(spec)[0]
     record = run_point(point.values, spec.model)
     assert record["status"] == "ok", record.get("traceback")
@@ -356,6 +357,34 @@ def test_plot_of_a_partial_sweep(tmp_path):
     (point_path(out, point.id)).write_text(json.dumps({"id": point.id, **record}))
     assert main(["plot", str(out), "--metric", "nearest_accuracy", "--x", "beta", "--y", "load"]) == 0
     assert (out / "figures" / "heatmap_nearest_accuracy_beta_load.png").stat().st_size > 0
+
+
+def test_sweeps_run_the_fast_settings_unless_the_spec_says_otherwise():
+    from astrogate.analysis.sweep import abstract_settings
+    from astrogate.models.abstract import FAST_SETTINGS, REFERENCE_SETTINGS
+
+    assert abstract_settings(small_spec().model) == FAST_SETTINGS
+    reference = small_spec(SMALL.replace("tol = 1e-4", 'tol = 1e-4\nsettings = "reference"'))
+    assert abstract_settings(reference.model) == REFERENCE_SETTINGS
+    changed = small_spec(SMALL.replace("tol = 1e-4", 'tol = 1e-4\nstop = "fixed_point"\ndtype = "float64"'))
+    assert abstract_settings(changed.model) == REFERENCE_SETTINGS.__class__(
+        method=FAST_SETTINGS.method, stop="fixed_point", dtype="float64")
+    point = enumerate_points(small_spec())[5]
+    fast, slow = run_point(point.values, small_spec().model), run_point(point.values, reference.model)
+    for metric in ("nearest_accuracy", "exact_match"):
+        assert fast["metrics"][metric] == slow["metrics"][metric], metric
+
+
+@pytest.mark.parametrize("line, message", [
+    ('settings = "quick"', "unknown settings 'quick'"),
+    ('method = "rk4"', "unknown method 'rk4'"),
+    ('stop = "soon"', "unknown stop 'soon'"),
+    ('method = "adaptive"', 'method "adaptive" stops at the fixed point in float64'),
+    ('backend = "brian2"\ndtype = "float32"', "'dtype' applies to backend = \"abstract\" only"),
+])
+def test_bad_run_settings_in_a_spec_name_the_line(line, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        small_spec(SMALL.replace("tol = 1e-4", "tol = 1e-4\n" + line))
 
 
 def test_malformed_spec_command_exits_2_naming_the_line(tmp_path, capsys):

@@ -9,6 +9,7 @@ Every measurement runs in a fresh process, so that its peak resident memory (ru_
 a standalone binary's peak is read from /usr/bin/time. Times are medians of repeats after a warm-up.
 
 The modules, one concern each (imports go down this list only):
+- retrieval: the retrieval rows (time per retrieved cue against modern Hopfield; imports no other module here);
 - config: the clock, the simulators, the standalone variants, SpeedConfig and its presets, option parsing;
 - memory: the memory estimates that refuse sizes, the synapses' bytes, a process's peak;
 - numpy_timers: the NumPy measurements (the CPU limit, the abstract model, GEMM peak, NAAM);
@@ -22,6 +23,7 @@ The modules, one concern each (imports go down this list only):
 Everything below is importable from this package as before it was split.
 """
 
+from astrogate.analysis.speed.retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_SIZES
 from astrogate.analysis.speed.config import (BASE_VARIANTS, BETA_CAP, CPP, CUDA, DT_MS, LAYOUT, SIMULATORS,
                                              STEPS_PER_SECOND, TARGET_SIZE, TRIAL_MS, SpeedConfig, StandaloneVariant,
                                              cuda_variant, full_config, parse_simulators, parse_sizes, quick_config,

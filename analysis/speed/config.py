@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from astrogate.analysis.speed.retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_SIZES
 from astrogate.errors import InputError
 from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
@@ -18,7 +19,8 @@ TRIAL_MS = 500.0  # a retrieval trial, as `astrogate recall` runs it by default
 # the cost of a step does not depend on beta
 BETA_CAP = 1e5
 
-SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam")
+# "retrieval": time per retrieved cue against modern Hopfield (analysis/speed/retrieval.py, its own sizes)
+SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam", "retrieval")
 CPP, CUDA = "cpp_standalone", "cuda_standalone"
 # the size of issue 8's targets
 TARGET_SIZE = (10**4, 10**3)
@@ -78,6 +80,7 @@ class SpeedConfig:
     # they run at; each runs where its device's simulator ("cpp", "cuda") is selected
     variant_sizes: dict = field(default_factory=dict)
     build_root: str | None = None
+    retrieval_sizes: tuple = RETRIEVAL_SIZES  # (N, K) of the retrieval rows
 
     def __post_init__(self):
         # the caps turn measurements off: NaN would compare False and silently turn the cap off instead
@@ -123,7 +126,8 @@ def targets_config() -> SpeedConfig:
 
 def quick_config() -> SpeedConfig:
     sizes = [(N, K) for N in (1000, 3000) for K in (100, 300)]
-    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32)
+    return SpeedConfig(sizes=sizes, repeats=3, numpy_work=1e8, standalone_work=2e8, cuda_work=2e9, batch=32,
+                       retrieval_sizes=QUICK_RETRIEVAL_SIZES)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:

@@ -28,7 +28,10 @@ def replot(out_dir: str | Path) -> dict:
         from astrogate.files import read_text
 
         try:
-            result["batched"] = json.loads(read_text(summary, "speed summary")).get("batched", {})
+            saved = json.loads(read_text(summary, "speed summary"))
+            result["batched"] = saved.get("batched", {})
+            if saved.get("retrieval"):
+                result["retrieval"] = saved["retrieval"]
         except (json.JSONDecodeError, AttributeError) as exc:
             raise InputError(f"{summary}: not a speed summary ({exc})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
@@ -61,4 +64,8 @@ def report(result: dict) -> str:
             lines.append(f"exponent of NAAM's time per step in {name} (expected {expected}): {parts}")
     if result.get("targets"):
         lines += targets_report(result["targets"])
+    if result.get("retrieval"):
+        from astrogate.analysis.speed.retrieval import retrieval_report
+
+        lines += retrieval_report(result["retrieval"])
     return "\n".join(lines)

@@ -196,6 +196,11 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                            f"{r['one_core'] * 1e3:.1f} ms, {os.cpu_count()} cores {r['all_cores'] * 1e3:.1f} ms")
                      if fast else "Kozachkov, Slotine & Krotov; one cue; O(N^2 K) per step"))
 
+    retrieval = None
+    if "retrieval" in sims:
+        from astrogate.analysis.speed.retrieval import run_retrieval_rows
+
+        retrieval = run_retrieval_rows(config.retrieval_sizes, config.batch, config.repeats, out, log)
     exponents = fit_exponents(rows)
     settings = {f.name: getattr(config, f.name) for f in fields(config)}
     settings["variant_sizes"] = {v.name: sizes for v, sizes in config.variant_sizes.items()}
@@ -204,6 +209,8 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                "naam_exponents": fit_naam_exponents(rows),
                "batched": {f"{N}x{K}": v for (N, K), v in batched.items()},
                "wall_seconds": time.perf_counter() - started}
+    if retrieval is not None:
+        summary["retrieval"] = retrieval
     write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")
     plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
