@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from astrogate.analysis.bench_models import REGISTRY, SEEDED_KINDS, make_benchmark_model
 from astrogate.analysis.datasets import load_image_set, image_patterns
 from astrogate.analysis.metrics import summarise, trial_metrics
 from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
 from astrogate.files import read_text, write_text
-from astrogate.models.baselines import KINDS, make_model
 from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import clustered_patterns, random_patterns
@@ -35,10 +35,6 @@ IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
 IMAGE_N = {"digits": 64, "mnist": 196}  # pixels of the binarised images (analysis/datasets.py)
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
-# kinds whose class runs Brian2 and so lives in analysis/ (models/ runs no Brian2): see build_model
-BRIAN2_KINDS = ("gated_spiking",)
-ALL_KINDS = (*KINDS, *BRIAN2_KINDS)
-SEEDED_KINDS = ("hopfield", "dense", "gated_spiking")  # get a seed per pattern set unless the config gives one
 PARAMETER_FIELDS = frozenset(Parameters.__dataclass_fields__)
 
 
@@ -145,8 +141,8 @@ def _config_from_dict(data: dict, source: str) -> Config:
     for name, spec in data.get("models", {}).items():
         if not isinstance(spec, dict) or "kind" not in spec:
             fail(f"models.{name}", "needs a kind")
-        if spec["kind"] not in ALL_KINDS:
-            fail(f"models.{name}.kind", f"unknown kind {spec['kind']!r} (known: {', '.join(ALL_KINDS)})")
+        if spec["kind"] not in REGISTRY:
+            fail(f"models.{name}.kind", f"unknown kind {spec['kind']!r} (known: {', '.join(REGISTRY)})")
         tune = spec.get("tune", {})
         if not isinstance(tune, dict) or not all(isinstance(v, list) and v for v in tune.values()):
             fail(f"models.{name}.tune", "must map option names to non-empty lists of candidate values")
@@ -160,7 +156,7 @@ def _config_from_dict(data: dict, source: str) -> Config:
                                 int(spec.get("max_N", 10**9)), tune, params_from))
         try:  # catches unknown options now rather than an hour into the run
             probe = {**options, **{k: v[0] for k, v in tune.items()}}
-            build_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
+            make_benchmark_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
         except InputError as exc:
             fail(f"models.{name}", str(exc))
         except TypeError as exc:
@@ -234,16 +230,6 @@ def check_config_memory(config: Config, workers: int = 1) -> None:
             raise InputError(f"config {config.source!r}: the cell ({spec}, K/N = {load:g}, {corruption}) needs about "
                              f"{gib(need)} of memory{on}, more than the {gib(available)} available on this machine "
                              f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N)")
-
-
-def build_model(kind: str, patterns, **options):
-    """make_model of models/baselines.py, or for the kinds that run Brian2 their class in analysis/
-    (imported only when such a model is asked for)."""
-    if kind == "gated_spiking":
-        from astrogate.analysis.spiking import make_spiking_model
-
-        return make_spiking_model(patterns, **options)
-    return make_model(kind, patterns, **options)
 
 
 def option_name(key: str) -> str:
@@ -387,7 +373,7 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
             if m.kind in SEEDED_KINDS:
                 options.setdefault("seed", model_seed)
             start = time.perf_counter()
-            result = build_model(m.kind, patterns, **options).retrieve(cues)
+            result = make_benchmark_model(m.kind, patterns, **options).retrieve(cues)
             seconds[m.name] += time.perf_counter() - start
             metrics = trial_metrics(result.states, patterns, targets, cues)
             metrics["steps"], metrics["converged"] = result.steps, result.converged

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from astrogate.models.abstract import AstroGateModel, Trajectory
 from astrogate.models.checks import euler_steps, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import load_array, validate_cue, validate_patterns
+
+if TYPE_CHECKING:  # annotations only: importing these imports Brian2
+    from astrogate.models.spiking_equations import SpikingParameters
+    from astrogate.network.recall import Brian2Session
 
 BACKENDS = ("abstract", "brian2")
 # traces in the result are kept for the patterns that matter most (by final overlap), not all K

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.models.checks import euler_steps, gib, machine_memory, pattern_bytes, whole_number
+from astrogate.models.checks import euler_steps, gib, machine_memory, pattern_bytes
 from astrogate.models.parameters import Parameters, check_field
 
 PARAMETER_FIELDS = tuple(f.name for f in fields(Parameters))

@@ -1,0 +1,100 @@
+"""The retrieval benchmark's models, in one registry: kind -> factory(patterns, **options).
+
+- The NumPy models of models/baselines.py (`make_model`, the public `astrogate.make_baseline`): the cue and
+  the oracle, classical, continuous, dense and modern Hopfield networks, the neuron-astrocyte memory of
+  Kozachkov, Slotine & Krotov, and the gated rate model (`AstroGated`: the abstract model on a batch).
+- The kinds that run Brian2, defined here: the gated network with spiking neurons (`SpikingGated`).
+Every model's `retrieve(cues)` returns a `RetrievalResult`, so the benchmark's metrics apply to all alike.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from astrogate.analysis.spiking import spiking_retrieval_trials
+from astrogate.errors import InputError
+from astrogate.models.baselines import KINDS, RetrievalResult, make_model
+from astrogate.models.parameters import Parameters
+from astrogate.models.patterns import validate_cue, validate_patterns
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters
+
+SPIKING_BENCH_DEVICES = ("runtime", "cpp_standalone")
+SPIKING_BENCH_OPTIONS = ("neuron", "duration", "nu_max", "tau_r", "readout", "device", "target", "seed")
+
+
+class SpikingGated:
+    """The gated network of MODEL.md with spiking neurons (Brian2), as a retrieval-benchmark model:
+    `retrieve(cues)` returns the RetrievalResult of models/baselines.py, so the benchmark's metrics apply.
+
+    Each call is one `spiking_retrieval_trials`: one Brian2Session for the pattern set, one run of
+    `duration` ms per cue (runtime: the network is built once and re-run; cpp_standalone: compiled once,
+    re-run with run_args). The state is sign(v) at the end, v = tanh(gamma u) (as for the rate model;
+    the spikes' rate-coded estimate feeds the astrocytes). steps = Euler steps of the full duration (the
+    network has no early stop); converged = the pattern with the largest final gain also has the largest
+    gain on average over the second half (the routing did not change late).
+    Brian2's seed is `seed` for every cue (spiking_retrieval_trials: each cue draws the same random stream)."""
+
+    name = "gated_spiking"
+
+    def __init__(self, patterns, params: Parameters | None = None, neuron: str = "poisson",
+                 duration: float = 100.0, nu_max: float = 200.0, tau_r: float = 20.0, readout: str = "trace",
+                 device: str = "runtime", target: str = "cython", seed: int = 0):
+        from astrogate.network.devices import TARGETS
+
+        self.xi = validate_patterns(patterns)
+        self.K, self.N = self.xi.shape
+        self.params = params or Parameters()
+        if neuron not in SPIKING:
+            raise InputError(f"gated_spiking: option neuron = {neuron!r}: use one of {', '.join(SPIKING)}")
+        if device not in SPIKING_BENCH_DEVICES:
+            raise InputError(f"gated_spiking: option device = {device!r}: use one of {', '.join(SPIKING_BENCH_DEVICES)}")
+        if target not in TARGETS:
+            raise InputError(f"gated_spiking: option target = {target!r}: use one of {', '.join(TARGETS)}")
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 < duration < np.inf:
+            raise InputError(f"gated_spiking: option duration = {duration!r}: must be a positive number of ms")
+        if int(round(duration / self.params.dt)) < 1:
+            raise InputError(f"gated_spiking: option duration = {duration!r}: shorter than one step dt = {self.params.dt} ms")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise InputError(f"gated_spiking: option seed = {seed!r}: must be an integer")
+        try:
+            self.spiking = SpikingParameters(nu_max=nu_max, tau_r=tau_r, readout=readout, seed=int(seed))
+            self.spiking.check(neuron, self.params.dt)
+        except InputError as exc:
+            raise InputError(f"gated_spiking: {exc}") from None
+        self.neuron, self.duration, self.device, self.target = neuron, float(duration), device, target
+
+    def retrieve(self, cues) -> RetrievalResult:
+        cues = np.atleast_2d(validate_cue(cues, self.N))
+        trials = spiking_retrieval_trials(self.xi, cues, None, self.params, self.neuron, self.spiking,
+                                          self.duration, self.device, self.target)
+        B = len(cues)
+        steps = np.full(B, int(round(self.duration / self.params.dt)))
+        converged = np.argmax(trials["g"], axis=1) == np.argmax(trials["late_mean_gains"], axis=1)
+        return RetrievalResult(np.sign(trials["v"]), steps, converged)
+
+
+def make_spiking_model(patterns, **options) -> SpikingGated:
+    """The benchmark's 'gated_spiking' kind: the options of SpikingGated plus the Parameters fields
+    (beta, tau_g, ... as for the rate 'gated' kind); an unknown option is an InputError naming it."""
+    run_options = {k: v for k, v in options.items() if k in SPIKING_BENCH_OPTIONS}
+    try:
+        params = Parameters().updated(**{k: v for k, v in options.items() if k not in SPIKING_BENCH_OPTIONS})
+    except (InputError, TypeError) as exc:
+        raise InputError(f"gated_spiking: {exc} (options: {', '.join(SPIKING_BENCH_OPTIONS)} and the "
+                         f"model parameters)") from None
+    return SpikingGated(patterns, params, **run_options)
+
+
+# kind -> factory(patterns, **options); the Brian2 kinds import Brian2 only when a model is made
+REGISTRY = {**{kind: partial(make_model, kind) for kind in KINDS}, "gated_spiking": make_spiking_model}
+# kinds whose retrieval draws random numbers: a seed per pattern set unless the config gives one
+SEEDED_KINDS = ("hopfield", "dense", "gated_spiking")
+
+
+def make_benchmark_model(kind: str, patterns, **options):
+    """The model of `kind` (a key of REGISTRY) on these patterns; an InputError names the known kinds."""
+    if kind not in REGISTRY:
+        raise InputError(f"unknown model kind {kind!r}: use one of {', '.join(REGISTRY)}")
+    return REGISTRY[kind](patterns, **options)
