@@ -26,6 +26,7 @@ from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
 from astrogate.files import read_text, write_text
+from astrogate.models.baselines import naam_peak_bytes
 from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import clustered_patterns, random_patterns
@@ -48,6 +49,7 @@ class ModelSpec:
     max_N: int = 10**9
     tune: dict = field(default_factory=dict)  # option -> candidate values, tuned on separate seeds
     params_from: str = ""  # a 'gated' model whose (tuned) model parameters this one takes, see inherit_parameters
+    max_K: int = 10**9  # cost cap on the number of patterns (NAAM's step costs O(K N^2))
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Config:
 
 BENCHMARK_KEYS = {"seed", "N", "instances", "cues", "loads", "pattern_sets", "corruptions", "image_corruptions",
                   "gallery_load", "gallery_cues"}
-MODEL_KEYS = {"kind", "max_load", "max_N", "tune", "params_from"}
+MODEL_KEYS = {"kind", "max_load", "max_N", "max_K", "tune", "params_from"}
 TUNING_KEYS = {"cells", "instances", "cues"}
 CELL_KEYS = {"pattern_set", "load", "corruption"}
 
@@ -153,7 +155,7 @@ def _config_from_dict(data: dict, source: str) -> Config:
             fail(f"models.{name}.params_from", "a model takes its parameters from another model or tunes them, not both")
         options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
         models.append(ModelSpec(name, spec["kind"], options, float(spec.get("max_load", math.inf)),
-                                int(spec.get("max_N", 10**9)), tune, params_from))
+                                int(spec.get("max_N", 10**9)), tune, params_from, int(spec.get("max_K", 10**9))))
         try:  # catches unknown options now rather than an hour into the run
             probe = {**options, **{k: v[0] for k, v in tune.items()}}
             make_benchmark_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
@@ -197,7 +199,7 @@ def _config_from_dict(data: dict, source: str) -> Config:
 
 # rough peak bytes of a model's own state beyond the patterns and cues, per (cue, N, K) (see check_config_memory)
 N2_KINDS = ("hopfield", "hopfield-continuous")  # an N x N weight matrix
-NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step
+NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step, in chunks
 
 
 def cell_bytes(config: Config, spec: str, load: float, models: tuple, n_cues: int) -> int:
@@ -206,12 +208,12 @@ def cell_bytes(config: Config, spec: str, load: float, models: tuple, n_cues: in
     K = max(1, int(round(load * N)))
     own = [0]
     for m in models:
-        if cap_reason(m, load, N):
+        if cap_reason(m, load, N, K):
             continue
         if m.kind in N2_KINDS:
             own.append(2 * 8 * N * N)
         elif m.kind == NAAM_KIND:
-            own.append(8 * 8 * n_cues * N * N)
+            own.append(naam_peak_bytes(N, K, n_cues))
         else:  # gains, overlaps and their traces: a few B x K arrays
             own.append(8 * 8 * n_cues * K)
     return pattern_bytes(K, N, n_cues) + max(own)
@@ -229,7 +231,7 @@ def check_config_memory(config: Config, workers: int = 1) -> None:
             on = f" on {workers} workers" if workers > 1 else ""
             raise InputError(f"config {config.source!r}: the cell ({spec}, K/N = {load:g}, {corruption}) needs about "
                              f"{gib(need)} of memory{on}, more than the {gib(available)} available on this machine "
-                             f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N)")
+                             f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N, max_K)")
 
 
 def option_name(key: str) -> str:
@@ -340,11 +342,13 @@ def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: n
 
 
 # -- running cells --------------------------------------------------------------------------------
-def cap_reason(spec: ModelSpec, load: float, N: int) -> str:
+def cap_reason(spec: ModelSpec, load: float, N: int, K: int) -> str:
     if load > spec.max_load:
         return f"skipped: K/N = {load:g} above this model's cost cap {spec.max_load:g}"
     if N > spec.max_N:
         return f"skipped: N = {N} above this model's cost cap {spec.max_N}"
+    if K > spec.max_K:
+        return f"skipped: K = {K} above this model's cost cap {spec.max_K}"
     return ""
 
 
@@ -367,7 +371,7 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
             shown = slice(0, config.gallery_cues)
             gallery = {"targets": patterns[targets[shown]], "cues": cues[shown], "states": {}}
         for m in models:
-            if cap_reason(m, load, N):
+            if cap_reason(m, load, N, K):
                 continue
             options = resolve_options(m.options, N)
             if m.kind in SEEDED_KINDS:
@@ -387,7 +391,7 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
                "correlation": family["correlation"], "load": load, "K": K, "N": N, "corruption": corruption,
                "corruption_kind": parse_corruption(corruption)[0], "corruption_level": parse_corruption(corruption)[1],
                "options": json.dumps(resolve_options(m.options, N), sort_keys=True)}
-        reason = cap_reason(m, load, N)
+        reason = cap_reason(m, load, N, K)
         if reason:
             row.update(summarise({k: np.zeros(0) for k in ("exact_match", "nearest_accuracy", "final_overlap",
                                                           "improvement", "sign_flip", "mixture", "steps",
@@ -519,6 +523,7 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
     summary = {"config": config.source, "seed": config.seed, "cells": len(cells), "workers": workers,
                "runtime_seconds": runtime, "models": {m.name: {"kind": m.kind, "options": m.options,
                                                                "max_load": m.max_load, "max_N": m.max_N,
+                                                               "max_K": m.max_K,
                                                                **({"params_from": m.params_from}
                                                                   if m.params_from else {})}
                                                       for m in models},

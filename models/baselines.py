@@ -207,80 +207,153 @@ class ModernHopfield(_Model):
         return RetrievalResult(np.sign(x), steps, converged)
 
 
+# Bytes one NAAM batch may hold at once (N x N states and step temporaries per cue); larger batches of cues
+# run in chunks of this size, so a benchmark cell never holds B x N x N arrays beyond it.
+NAAM_BATCH_BYTES = 256 * 2**20
+# A cue counts as settled (RetrievalResult.converged) when every |rate| at the final state is below this;
+# a diagnostic only: the integration itself always takes its fixed number of steps.
+NAAM_SETTLED_RATE = 1e-3
+
+
+def naam_bytes_per_cue(N: int, K: int) -> int:
+    """Peak bytes a NAAM cue holds during a step: S, P, g, psi and the new dP (N x N each), the contraction's
+    two N x K temporaries, and slack for the small vectors."""
+    return 8 * (6 * N**2 + 3 * N * K)
+
+
+def naam_peak_bytes(N: int, K: int, n_cues: int) -> int:
+    """Peak bytes of NAAM's states on a batch of n_cues (run in chunks of at most NAAM_BATCH_BYTES)."""
+    per_cue = naam_bytes_per_cue(N, K)
+    return per_cue * min(n_cues, max(1, NAAM_BATCH_BYTES // per_cue))
+
+
 @dataclass
 class NaamState:
-    """NAAM's state for B cues: neurons x (B x N), processes p and synapses s (B x N x N), rates v = tanh(gain x)."""
+    """NAAM's state for B cues: neurons x (B x N), synapses S and astrocytic processes P (B x N x N)."""
     x: np.ndarray
-    p: np.ndarray
-    s: np.ndarray
-    v: np.ndarray
+    S: np.ndarray
+    P: np.ndarray
 
 
 class NeuronAstrocyteMemory(_Model):
-    """Neuron-astrocyte associative memory after Kozachkov, Slotine & Krotov (arXiv 2311.08135).
+    """The neuron-astrocyte associative memory of Kozachkov, Slotine & Krotov ("Neuron-astrocyte associative
+    memory", arXiv 2311.08135), with the dynamics, constants, initial state, step and stop of the authors'
+    demonstration: github.com/kozleo/naam, notebooks/Basic-Neuron-Astrocyte-Associative-Memory-Network-Tutorial.ipynb
+    at commit ffd04674301a54a11ee258f8674a8fa4497fb524 (the equations are implemented here, not their code).
 
-    A RECONSTRUCTION from the paper's description (neurons x_i, N^2 synapses s_ij, N^2 astrocytic
-    processes p_ij coupled by T_ijkl = sum_mu xi_mu,i xi_mu,j xi_mu,k xi_mu,l / N^3), not the authors' code:
+    Neurons x_i, synapses S_ij and astrocytic processes P_ij, every time constant 1, gain b:
 
-        tau_n dx_i/dt  = -x_i + sum_j s_ij v_j,                 v = tanh(gain x)
-        tau_p dp_ij/dt = -p_ij + v_i v_j                         (the process senses its synapse's pre/post activity)
-        tau_s ds_ij/dt = -s_ij + sum_kl T_ijkl tanh(p_kl)        (processes couple distant synapses)
+        h = tanh(b x),  g = tanh(b S),  psi = tanh(b P)
+        dx/dt = -x + g h                          (g h: the N x N synapse matrix times the rates)
+        dS/dt = -S + h h^T + psi
+        dP/dt = -P + T:psi / N^3 + g,             T_ijkl = sum_mu xi_mu,i xi_mu,j xi_mu,k xi_mu,l
 
-    With fast synapses and processes, s_ij -> xi_i xi_j m^2 / N and the neurons feel
-    sum_mu xi_mu,i tanh-scaled m_mu^3: a dense associative memory with F(m) ~ m^4. T is never built:
-    sum_kl T_ijkl q_kl = sum_mu xi_mu,i xi_mu,j (xi_mu^T q xi_mu) / N^3 costs O(K N^2) per cue.
-    Synapses and processes start at equilibrium with the cue; time in units of tau_n.
+    (T normalised by N^3, not by K). Initial state: x(0) = the cue, psi(0) = -h0 h0^T, i.e.
+    P(0) = artanh(-h0 h0^T) / b, and S(0) = artanh(T:(h0 h0^T) / N^3) / b. Forward Euler with every term from
+    the same state, dt = 0.05, a fixed number of steps (1000: no stopping rule); the readout is sign(h).
+    The notebook integrates one cue in float32 on a GPU; here a batch of cues in float64.
+
+    T is never built: sum_kl T_ijkl q_kl = sum_mu xi_mu,i xi_mu,j (xi_mu^T q xi_mu), two matrix products of
+    O(K N^2) per cue. A cue's S(0) is undefined where |T:(h0 h0^T)| / N^3 >= 1 (many strongly correlated
+    patterns: the entries are about (1/N) sum_mu m_mu^2, m_mu the cue's overlaps): such a cue is not integrated,
+    its x is NaN and its retrieved state 0 (undecided), never a guess (likewise P(0) for a cue entry so large
+    that tanh(b x) rounds to 1).
     """
 
-    def __init__(self, patterns, gain: float = 3.0, tau_s: float = 0.5, tau_p: float = 0.5, dt: float = 0.1,
-                 max_steps: int = 300, tol: float = 1e-3, cue_scale: float = 0.5):
+    def __init__(self, patterns, b: float = 5.0, dt: float = 0.05, steps: int = 1000):
         super().__init__(patterns)
-        self.gain, self.tau_s, self.tau_p, self.dt = float(gain), float(tau_s), float(tau_p), float(dt)
-        self.max_steps, self.tol, self.cue_scale = int(max_steps), float(tol), float(cue_scale)
+        if not (np.isfinite(b) and b > 0):
+            raise InputError(f"neuron-astrocyte memory: gain b must be positive, got {b!r}")
+        if not (np.isfinite(dt) and dt > 0):
+            raise InputError(f"neuron-astrocyte memory: dt must be positive, got {dt!r}")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise InputError(f"neuron-astrocyte memory: steps must be a positive integer, got {steps!r}")
+        self.b, self.dt, self.steps = float(b), float(dt), int(steps)
 
     def contract(self, q: np.ndarray) -> np.ndarray:
-        """sum_kl T_ijkl q_kl for a batch q (B x N x N), in O(B K N^2)."""
-        per_pattern = np.einsum("kn,bnm,km->bk", self.xi, q, self.xi, optimize=True)  # xi_mu^T q xi_mu
-        return np.matmul(self.xi.T[None] * per_pattern[:, None, :], self.xi[None]) / self.N**3
+        """T:q / N^3 = sum_kl T_ijkl q_kl / N^3 for a batch q (B x N x N), in O(B K N^2) without building T."""
+        B, N, K = q.shape[0], self.N, self.K
+        projected = (q.reshape(B * N, N) @ self.xi.T).reshape(B, N, K)  # sum_l q_kl xi_mu,l
+        per_pattern = np.einsum("bkm,mk->bm", projected, self.xi) / N**3  # xi_mu^T q xi_mu / N^3
+        weighted = self.xi.T[None] * per_pattern[:, None, :]  # B x N x K
+        return (weighted.reshape(B * N, K) @ self.xi).reshape(B, N, N)
+
+    def bytes_per_cue(self) -> int:
+        return naam_bytes_per_cue(self.N, self.K)
+
+    def batch_size(self) -> int:
+        """Cues integrated at once: as many as fit in NAAM_BATCH_BYTES (at least one)."""
+        return max(1, NAAM_BATCH_BYTES // self.bytes_per_cue())
 
     def initial_state(self, cues) -> NaamState:
-        """Neurons at cue_scale x cue; processes and synapses at their equilibrium with those neurons."""
-        x = self.cue_scale * self._cues(cues)
-        v = np.tanh(self.gain * x)
-        p = v[:, :, None] * v[:, None, :]
-        return NaamState(x=x, p=p, s=self.contract(np.tanh(p)), v=v)
+        """x(0) = cue, P(0) = artanh(-h0 h0^T) / b, S(0) = artanh(T:(h0 h0^T) / N^3) / b (h0 = tanh(b x0));
+        S is inf or NaN for a cue where the artanh is undefined."""
+        x = self._cues(cues).copy()
+        h = np.tanh(self.b * x)
+        hh = h[:, :, None] * h[:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            S = np.arctanh(self.contract(hh)) / self.b
+        return NaamState(x=x, S=S, P=np.arctanh(-hh) / self.b)
 
     def derivatives(self, state: NaamState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dx/dt, dp/dt, ds/dt) at `state`, time in units of tau_n."""
-        dx = np.einsum("bij,bj->bi", state.s, state.v) - state.x
-        dp = (state.v[:, :, None] * state.v[:, None, :] - state.p) / self.tau_p
-        ds = (self.contract(np.tanh(state.p)) - state.s) / self.tau_s
-        return dx, dp, ds
+        """(dx/dt, dS/dt, dP/dt) at `state`, all from the same state."""
+        h = np.tanh(self.b * state.x)
+        g = np.multiply(state.S, self.b)  # in place from here on: N x N temporaries cost a quarter of a step
+        np.tanh(g, out=g)
+        psi = np.multiply(state.P, self.b)
+        np.tanh(psi, out=psi)
+        dx = np.matmul(g, h[:, :, None])[:, :, 0]
+        dx -= state.x
+        dP = self.contract(psi)
+        dP += g
+        dP -= state.P
+        dS = psi  # psi is not needed again: dS is built in its place
+        dS += h[:, :, None] * h[:, None, :]
+        dS -= state.S
+        return dx, dS, dP
 
-    def euler_step(self, state: NaamState, derivatives=None) -> NaamState:
-        """One forward-Euler step of dt, in place; `derivatives` if already computed at `state`."""
-        dx, dp, ds = self.derivatives(state) if derivatives is None else derivatives
+    def euler_step(self, state: NaamState) -> NaamState:
+        """One forward-Euler step of dt, in place."""
+        dx, dS, dP = self.derivatives(state)
         state.x += self.dt * dx
-        state.p += self.dt * dp
-        state.s += self.dt * ds
-        state.v = np.tanh(self.gain * state.x)
+        dS *= self.dt
+        state.S += dS
+        dP *= self.dt
+        state.P += dP
         return state
 
+    def _integrate(self, cues) -> tuple[np.ndarray, np.ndarray]:
+        """(final x, B x N, NaN for cues with an undefined initial state; settled, (B,) bool), in chunks."""
+        cues = self._cues(cues)
+        B = cues.shape[0]
+        x = np.full((B, self.N), np.nan)
+        settled = np.zeros(B, bool)
+        size = self.batch_size()
+        for start in range(0, B, size):
+            state = self.initial_state(cues[start:start + size])
+            defined = np.isfinite(state.S).all(axis=(1, 2)) & np.isfinite(state.P).all(axis=(1, 2))
+            rows = np.arange(start, start + defined.size)[defined]
+            if rows.size == 0:
+                continue
+            state = NaamState(state.x[defined], state.S[defined], state.P[defined])
+            for _ in range(self.steps):
+                self.euler_step(state)
+            dx, dS, dP = self.derivatives(state)
+            rate = np.maximum(np.abs(dx).max(1), np.maximum(np.abs(dS).max((1, 2)), np.abs(dP).max((1, 2))))
+            x[rows] = state.x
+            settled[rows] = rate < NAAM_SETTLED_RATE
+        return x, settled
+
+    def integrate(self, cues) -> np.ndarray:
+        """The neurons' continuous states x (B x N) after the fixed number of steps (NaN rows: see the class)."""
+        return self._integrate(cues)[0]
+
     def retrieve(self, cues):
-        state = self.initial_state(cues)
-        B = state.x.shape[0]
-        steps = np.full(B, self.max_steps)
-        converged = np.zeros(B, bool)
-        for step in range(self.max_steps):
-            derivatives = dx, dp, ds = self.derivatives(state)
-            rate = np.maximum(np.abs(dx).max(1), np.maximum(np.abs(dp).max((1, 2)), np.abs(ds).max((1, 2)) * self.N))
-            still = rate < self.tol
-            steps[still & ~converged] = step
-            converged |= still
-            if np.all(converged):
-                break
-            self.euler_step(state, derivatives)
-        return RetrievalResult(np.sign(state.x), steps, converged)
+        x, settled = self._integrate(cues)
+        defined = np.isfinite(x).all(axis=1)
+        states = np.zeros_like(x)
+        states[defined] = np.sign(np.tanh(self.b * x[defined]))
+        return RetrievalResult(states, np.where(defined, self.steps, 0), settled)
 
 
 class NaamStepper:
@@ -296,7 +369,7 @@ class NaamStepper:
 
 def naam_stepper(N: int, K: int, seed: int = 0, flip: float = 0.1) -> NaamStepper:
     """NAAM on K random +-1 patterns of N neurons, started from pattern 0 with a fraction `flip` of its
-    entries negated; calling it takes one forward-Euler step (O(K N^2), N x N processes and synapses)."""
+    entries negated; calling it takes one forward-Euler step (O(K N^2), N x N synapses and processes)."""
     rng = np.random.default_rng(seed)
     model = NeuronAstrocyteMemory(random_patterns(K, N, rng))
     return NaamStepper(model, flip_cue(model.xi[0], flip, rng))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from astrogate.analysis.benchmark import cell_rng, config_from_dict, load_benchmark_config, make_problem
+from astrogate.analysis.benchmark import cap_reason, cell_rng, config_from_dict, load_benchmark_config, make_problem
 from astrogate.analysis.datasets import load_image_set
 from astrogate.analysis.metrics import bootstrap_interval, summarise, trial_metrics, wilson_interval
 from astrogate.errors import InputError
@@ -137,6 +137,42 @@ def test_bench_retrieval_quick_end_to_end(tmp_path, saved_figures):
     assert set(ds.sizes) == {"model", "pattern_set", "corruption", "load"}
 
 
+NAAM_CONFIG = """
+[benchmark]
+seed = 0
+N = 16
+instances = 1
+cues = 4
+loads = [0.25, 1.0]
+pattern_sets = ["iid"]
+corruptions = ["flip:0.1"]
+
+[models.naam]
+kind = "naam"
+steps = 200
+max_K = 8
+"""
+
+
+def test_naam_cost_cap_is_a_skipped_cell_with_its_reason(tmp_path, capsys):
+    """K = 4 runs (the authors' dynamics, 200 steps); K = 16 is above max_K = 8: a row saying so, in
+    results.csv, summary.json and the command's output."""
+    import json
+
+    config = tmp_path / "naam.toml"
+    config.write_text(NAAM_CONFIG)
+    out = tmp_path / "out"
+    assert main(["bench", "retrieval", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    table = pd.read_csv(out / "results.csv").set_index(["model", "load"])
+    ran, capped = table.loc[("naam", 0.25)], table.loc[("naam", 1.0)]
+    assert ran["status"] == "ok" and ran["trials"] == 4 and ran["mean_steps"] == 200
+    reason = "skipped: K = 16 above this model's cost cap 8"
+    assert capped["status"] == reason and capped["trials"] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"naam: {reason}" in summary["cost_caps"] and summary["models"]["naam"]["max_K"] == 8
+    assert f"cost cap: naam: {reason}" in capsys.readouterr().out
+
+
 # -- the spiking column (gated_spiking: the gated network with Poisson neurons on Brian2) ---------------
 
 SPIKING_CONFIG = """
@@ -207,6 +243,9 @@ def test_tracked_configs_load_and_the_full_grid_has_the_spiking_column():
     assert spiking.kind == "gated_spiking" and spiking.options["neuron"] == "poisson"
     assert spiking.params_from == "gated-quadratic" and full["gated-quadratic"].tune
     assert spiking.max_load < 1 and spiking.max_N <= 100  # capped: it costs ~0.2 s per cue
+    naam = full["naam"]  # the authors' NAAM, O(K N^2) a step: K/N up to 2 at N = 100, MNIST (N = 196) up to 1
+    assert cap_reason(naam, 2.0, 100, 200) == cap_reason(naam, 1.0, 196, 196) == ""
+    assert cap_reason(naam, 2.0, 196, 392).startswith("skipped")
 
 
 def test_inherit_parameters_takes_the_tuned_model_parameters_only():

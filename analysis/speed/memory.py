@@ -33,9 +33,10 @@ CUDA_MAP_BYTES_PER_SYNAPSE = 48
 # Checked against the GPU's own memory (nvidia-smi), not against --memory-cap-gb. Not measured: no GPU.
 EST_GPU_BYTES_PER_NK = {"factorised": 48, "wired": 12}
 EST_GPU_FIXED_BYTES = 2**30
-# NAAM (models/baselines.py) holds N x N processes and synapses per cue and N x N temporaries in a step, and
-# K x N patterns and contraction intermediates: peaks above the interpreter measured 41 to 51 bytes per N^2 at
-# N = 1000 to 4000, K = 100 to 300, and 120 MB at 1000 x 3000, 273 MB at 1000 x 10^4 (about 24 per N K more)
+# NAAM (models/baselines.py, the authors' dynamics) holds N x N synapses and processes per cue and N x N
+# temporaries in a step (g, psi, dS, dP: NeuronAstrocyteMemory.bytes_per_cue), and K x N patterns and two N x K
+# contraction intermediates: its peak above the interpreter measured 53 bytes per N^2 at N = 2000, K = 100
+# (the reconstruction it replaced: 41 to 51 at N = 1000 to 4000)
 EST_NAAM_BYTES = {"per_N2": 56, "per_NK": 28}
 
 
