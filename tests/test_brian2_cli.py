@@ -21,7 +21,7 @@ SMALL = ["--K", "10", "--N", "20", "--seed", "4"]
          "--device 'gpu': unknown; use one of runtime, cpp_standalone, cuda_standalone"),
         (["recall", "--backend", "brian2", "--target", "fortran"], "use one of cython, numpy"),
         (["recall", "--backend", "brian2", "--gating", "sparse"], "use one of factorised, wired, dense"),
-        (["recall", "--backend", "brian2", "--method", "adaptive"], "method must be 'euler'"),
+        (["recall", "--backend", "brian2", "--method", "adaptive"], "method 'euler' or 'exponential_euler'"),
         (["recall", "--backend", "brian2", "--threads", "2"], "threads (OpenMP) apply to device cpp_standalone only"),
         (["compare", "--device", "cpp_standalone", "--target", "numpy"], "applies to --device runtime only"),
     ],

@@ -219,7 +219,7 @@ def test_runtime_session_reruns_its_build_bit_for_bit(problem, neuron):
         (dict(device="gpu"), "use one of runtime, cpp_standalone, cuda_standalone"),
         (dict(target="fortran"), "use one of cython, numpy"),
         (dict(gating="tripartite"), "use one of factorised, wired, dense"),
-        (dict(method="adaptive"), "method must be 'euler'"),
+        (dict(method="adaptive"), "method 'euler' or 'exponential_euler'"),
         (dict(tol=-1.0), "tol must be >= 0"),
         (dict(duration=0.0), "duration must be a positive"),
     ],
