@@ -108,7 +108,7 @@ def main() -> int:
     if len(ours) != 1:
         raise SystemExit(f"gpu-wheels: expected one astrogate wheel, found {[w.name for w in ours]}")
     names = zipfile.ZipFile(ours[0]).namelist()
-    for required in ("astrogate/__main__.py", "astrogate/network/cuda.py", "astrogate/analysis/speed.py"):
+    for required in ("astrogate/__main__.py", "astrogate/network/cuda.py", "astrogate/analysis/speed/__init__.py"):
         if required not in names:
             raise SystemExit(f"gpu-wheels: {required} is missing from {ours[0].name}")
     templates = sorted(Path(n).name for n in names if n.startswith("astrogate/network/templates/") and n.endswith(".cpp"))

@@ -97,7 +97,7 @@ def test_cuda_standalone_agrees_with_cpp_standalone(problem, gating):
 
 @pytest.mark.parametrize("gating", ["factorised", "wired"])
 def test_speed_benchmark_cuda_project_times_its_loop_on_an_idle_gpu(tmp_path, gating):
-    """The speed benchmark's cuda_standalone project (analysis/speed.py): both gatings generate CUDA kernels,
+    """The speed benchmark's cuda_standalone project (analysis/speed/brian2_builds.py): both gatings generate CUDA kernels,
     and main.cu reads the GPU memory before the arrays and times the loop between two cudaDeviceSynchronize
     (brian2cuda's own timer does not wait for the GPU)."""
     from astrogate.analysis import speed

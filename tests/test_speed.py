@@ -370,9 +370,11 @@ def test_a_run_with_a_gpu_compares_cuda_with_the_gpu_limit_and_states_the_target
     """The benchmark's loop on a pretended GPU machine (measurements replaced): cuda rows for both gatings,
     their ratios to the GPU limit, and the targets in speed.json and in the report."""
     calls = []
-    monkeypatch.setattr(speed, "gpu_present", lambda: 9.0)
-    monkeypatch.setattr(speed, "gpu_memory_bytes", lambda: 80 * 2**30)
-    monkeypatch.setattr(speed, "measure", fake_measure(calls))
+    # patched where the benchmark's loop (speed/run.py) looks them up: the GPU probes in speed/gpu.py,
+    # measure() in speed/run.py; targets_config is looked up on the package by the CLI
+    monkeypatch.setattr(speed.gpu, "gpu_present", lambda: 9.0)
+    monkeypatch.setattr(speed.gpu, "gpu_memory_bytes", lambda: 80 * 2**30)
+    monkeypatch.setattr(speed.run, "measure", fake_measure(calls))
     monkeypatch.setattr(speed, "targets_config", lambda: speed.SpeedConfig(
         sizes=[speed.TARGET_SIZE, (10**5, 10**5)], simulators=("cpp", "cuda", "gpu_limit"), repeats=1,
         variant_sizes={v: [speed.TARGET_SIZE] for v in (speed.StandaloneVariant(threads=2, gating="wired"),
@@ -386,6 +388,8 @@ def test_a_run_with_a_gpu_compares_cuda_with_the_gpu_limit_and_states_the_target
     assert float(rows[("gpu_matvec_limit", 10**4)]["ratio_to_limit"]) == 1.0
     assert "CuPy" in rows[("gpu_matvec_limit", 10**4)]["note"]
     assert float(rows[("cpp_standalone_2threads_wired", 10**4)]["ratio_to_limit"]) == pytest.approx(0.625)
+    # each measurement by a name that a fresh process finds (run.MEASUREMENTS, whichever module defines it)
+    assert {fn for fn, _ in calls} <= set(speed.MEASUREMENTS)
     cuda_steps = {kw["steps"] for fn, kw in calls if fn == "time_brian2" and kw["device"] == "cuda_standalone"}
     assert cuda_steps == {1000}
     # N K = 10^10: cuda_standalone would need ~450 GB of GPU memory: not tried
@@ -449,7 +453,7 @@ def test_the_runtime_long_run_is_sized_from_the_pair_and_bounded_when_it_is_nois
 
 
 def test_retrieval_rows_side_by_side_with_modern_hopfield(tmp_path, capsys):
-    from astrogate.analysis.speed_retrieval import ROW_COLUMNS
+    from astrogate.analysis.speed.retrieval import ROW_COLUMNS
 
     out = tmp_path / "speed"
     assert main(["bench", "speed", "--quick", "--sizes", "200:20", "--simulators", "retrieval",
@@ -474,7 +478,7 @@ def test_retrieval_rows_side_by_side_with_modern_hopfield(tmp_path, capsys):
 
 
 def test_the_reference_is_extrapolated_only_where_it_cannot_stop_before_its_time_limit():
-    from astrogate.analysis.speed_retrieval import time_retrieval
+    from astrogate.analysis.speed.retrieval import time_retrieval
 
     rows = {r["model"]: r for r in time_retrieval(60, 40, 8, 1, reference_max_work=1e6)}
     reference = rows["gated_reference"]
