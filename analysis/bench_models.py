@@ -16,6 +16,7 @@ import numpy as np
 from astrogate.analysis.spiking import spiking_retrieval_trials
 from astrogate.errors import InputError
 from astrogate.models.baselines import KINDS, RetrievalResult, make_model
+from astrogate.models.checks import one_of
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
@@ -46,12 +47,9 @@ class SpikingGated:
         self.xi = validate_patterns(patterns)
         self.K, self.N = self.xi.shape
         self.params = params or Parameters()
-        if neuron not in SPIKING:
-            raise InputError(f"gated_spiking: option neuron = {neuron!r}: use one of {', '.join(SPIKING)}")
-        if device not in SPIKING_BENCH_DEVICES:
-            raise InputError(f"gated_spiking: option device = {device!r}: use one of {', '.join(SPIKING_BENCH_DEVICES)}")
-        if target not in TARGETS:
-            raise InputError(f"gated_spiking: option target = {target!r}: use one of {', '.join(TARGETS)}")
+        one_of(neuron, SPIKING, f"gated_spiking: option neuron = {neuron!r}")
+        one_of(device, SPIKING_BENCH_DEVICES, f"gated_spiking: option device = {device!r}")
+        one_of(target, TARGETS, f"gated_spiking: option target = {target!r}")
         if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 < duration < np.inf:
             raise InputError(f"gated_spiking: option duration = {duration!r}: must be a positive number of ms")
         if int(round(duration / self.params.dt)) < 1:

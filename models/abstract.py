@@ -17,7 +17,7 @@ from scipy.integrate import solve_ivp
 from scipy.special import logsumexp, softmax
 
 from astrogate.errors import InputError
-from astrogate.models.checks import euler_steps, require_memory
+from astrogate.models.checks import euler_steps, one_of, require_memory
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 
@@ -254,12 +254,9 @@ class AstroGateModel:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
         if tol < 0 or not np.isfinite(tol):
             raise InputError(f"tol must be >= 0, got {tol!r}")
-        if method not in METHODS:
-            raise InputError(f"unknown method {method!r}: use {', '.join(METHODS)}")
-        if stop not in STOP_RULES:
-            raise InputError(f"unknown stopping rule {stop!r}: use {' or '.join(STOP_RULES)}")
-        if dtype not in DTYPES:
-            raise InputError(f"unknown dtype {dtype!r}: use {' or '.join(DTYPES)}")
+        one_of(method, METHODS, f"unknown method {method!r}")
+        one_of(stop, STOP_RULES, f"unknown stopping rule {stop!r}")
+        one_of(dtype, DTYPES, f"unknown dtype {dtype!r}")
         if dt is not None and not (np.isfinite(dt) and dt > 0):
             raise InputError(f"dt must be a positive number of ms, got {dt!r}")
         if not 0 < decided_eps < 0.5:

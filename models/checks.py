@@ -52,6 +52,14 @@ def fraction(value, name: str) -> float:
     return value
 
 
+def one_of(value, choices, what: str):
+    """`value` if it is one of `choices`; else an InputError "<what>: use one of <choices>" (what names the
+    value, for example "unknown method 'rk4'")."""
+    if value not in choices:
+        raise InputError(f"{what}: use one of {', '.join(map(str, choices))}")
+    return value
+
+
 def whole_number(value, name: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
     """An int in [minimum, maximum]; floats with no fractional part pass (TOML and JSON write 1e3 as a float)."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
