@@ -3,6 +3,7 @@
 # make test-slow : the tests marked slow or compile (C++ builds; minutes)
 # make test-nvcc : compiles a CUDA project with nvcc (minutes; CI runs it after make test)
 # make test-gpu  : cpp_standalone against cuda_standalone on an NVIDIA GPU
+# make docs      : the documentation site into docs/_build/html (warnings are errors; CI runs it)
 # make gpu-wheels: .whl/ = the wheels a GPU machine lacks + astrogate's own (docs/gpu_session.md)
 
 SHELL := /bin/bash
@@ -17,7 +18,7 @@ PYTHON312 := $(shell \
     ls -d "$$(pyenv root)"/versions/3.12*/bin/python3.12 | sort -V | tail -n 1; \
   fi)
 
-.PHONY: demo test test-slow test-nvcc test-gpu gpu-wheels venv clean
+.PHONY: demo test test-slow test-nvcc test-gpu docs gpu-wheels venv clean
 
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
@@ -29,7 +30,7 @@ $(STAMP): pyproject.toml
 	  $(PYTHON312) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,cuda]'
+	$(PY) -m pip install -q -e '.[test,cuda,docs]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,8 +50,12 @@ test-nvcc: $(STAMP)
 test-gpu: $(STAMP)
 	$(PY) -m pytest -q -m cuda
 
+docs: $(STAMP)
+	$(PY) -m sphinx -b html -W --keep-going -q docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 gpu-wheels: $(STAMP)
 	$(PY) .ci/gpu_wheels.py
 
 clean:
-	rm -rf $(VENV) runs/demo .pytest_cache build *.egg-info
+	rm -rf $(VENV) runs/demo .pytest_cache build *.egg-info docs/_build docs/examples docs/api/modules

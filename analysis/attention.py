@@ -26,7 +26,7 @@ BACKENDS = ("abstract", "brian2")
 QUERY_TOL = 1e-10
 QUERY_DURATION = 5000.0  # ms, a cap; query mode stops when converged (a few hundred ms)
 RETRIEVAL_TOL = 1e-8
-RETRIEVAL_DURATION = 500.0  # ms, MODEL.md's retrieval run
+RETRIEVAL_DURATION = 500.0  # ms, the model's retrieval run (docs/model.md)
 
 
 def softmax_attention(Q, K, V, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -96,12 +96,13 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
 
     mode "query": key rates clamped at each query; gains -> softmax(scale d F(K q / d)), outputs -> kappa_v V^T g.
         Defaults F linear and scale 1/sqrt(d): softmax(Q K^T / sqrt(d)) V.
-    mode "retrieval": the key neurons run the gated dynamics (params, default MODEL.md's: F quadratic,
+    mode "retrieval": the key neurons run the gated dynamics (params, default the model's (docs/model.md): F quadratic,
         beta 20 d) from u(0) = cue_scale q, cleaning the query, and the values follow the gains.
         similarity and scale, if given, override params' F and beta (beta = scale * d).
     backend "abstract" (NumPy) or "brian2" (runtime device; `target` numpy or cython for the network's code
         objects, default Brian2's preference; `chunk` ms between convergence checks; query mode's `layout`
         "batched" or "per_query"; retrieval mode is one AstrocyteGatedMemory per query: network/attention.py).
+
     duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol for every query.
     The distances to softmax attention use `scale` (default 1/sqrt(d)) whatever the mode and F."""
     Q, K, V = validate_qkv(Q, K, V)

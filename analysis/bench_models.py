@@ -1,4 +1,4 @@
-"""The retrieval benchmark's models, in one registry: kind -> factory(patterns, **options).
+"""The retrieval benchmark's models, in one registry: kind -> ``factory(patterns, **options)``.
 
 - The NumPy models of models/baselines.py (`make_model`, the public `astrogate.make_baseline`): the cue and
   the oracle, classical, continuous, dense and modern Hopfield networks, the neuron-astrocyte memory of
@@ -25,7 +25,7 @@ SPIKING_BENCH_OPTIONS = ("neuron", "duration", "nu_max", "tau_r", "readout", "de
 
 
 class SpikingGated:
-    """The gated network of MODEL.md with spiking neurons (Brian2), as a retrieval-benchmark model:
+    """The gated network (docs/model.md) with spiking neurons (Brian2), as a retrieval-benchmark model:
     `retrieve(cues)` returns the RetrievalResult of models/baselines.py, so the benchmark's metrics apply.
 
     Each call is one `spiking_retrieval_trials`: one Brian2Session for the pattern set, one run of

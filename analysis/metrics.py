@@ -5,12 +5,14 @@ Every retrieval in the project is measured here: the retrieval benchmark, the sw
 
 Per trial (a final state s, +-1 or continuous rates, the stored patterns xi, the target index t, the cue c),
 with overlaps m_mu = xi_mu . s / N:
+
 - exact_match: sign(s) equals xi_t in every bit.
 - nearest_accuracy: argmax_mu m_mu = t (the state is closer to the target than to any other memory).
 - final_overlap: m_t; improvement: m_t minus the cue's overlap with the target.
 - sign_flip: m_t <= -0.9 (the network fell into the target's negative image).
 - mixture: a spurious mixture state: no stored pattern has |m_mu| >= 0.9, yet s has overlap >= 0.9
   (in absolute value) with sign(sum of the three patterns of largest |m_mu|, each signed by its m_mu).
+
 Rates get Wilson 95 % intervals, means a percentile bootstrap 95 % interval.
 """
 

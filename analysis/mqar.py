@@ -7,16 +7,19 @@ interfere), values +-1 of width D, independent. Then T of its keys come back as 
 `noise` of its bits flipped; the answer to a query is the value paired with its key. Each mechanism maps the
 queries, keys and values of the sequence to outputs y (T x D), and an output is decoded to the sequence's value
 with the largest dot product:
+
 - accuracy: the decoded value is the right one;
 - exact recall: sign(y) equals the right value in every entry (the output *is* the value, not a blend).
+
 Every mechanism sees the same sequences and queries. Rates carry Wilson 95 % intervals.
 
 Mechanisms:
+
 - softmax: softmax(Q K^T / sqrt(d)) V, one shot.
 - linear: (Q K^T / d) V, no softmax.
 - gated-query: astrogate.attention, query mode with its defaults (equal to softmax attention; the largest
   difference is reported).
-- gated-retrieval: astrogate.attention, retrieval mode (MODEL.md's parameters: F quadratic, beta = 20 d): the
+- gated-retrieval: astrogate.attention, retrieval mode (the model's parameters, docs/model.md: F quadratic, beta = 20 d): the
   key neurons clean the query by the gated dynamics, then the gains route the values.
 - modern-hopfield: Ramsauer et al. (2020) update x <- K^T softmax(beta K x) iterated to convergence on the
   keys (models.baselines.ModernHopfield, beta = 1 by default: at beta = 1/sqrt(d) the iteration falls to the

@@ -261,7 +261,7 @@ def _quiet_logs() -> None:
 
 
 def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
-    """Submit {key: (item, (function, *arguments))} to `client` and yield (item, record) as each finishes, with
+    """Submit ``{key: (item, (function, *arguments))}`` to `client` and yield (item, record) as each finishes, with
     a progress bar over `total` (`initial` of them done before). A task that could not run at all (its workers
     kept dying, say) yields a "failed" record; stopping early (break) cancels what is still pending."""
     from distributed import as_completed

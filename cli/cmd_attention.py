@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     model.add_argument("--backend", choices=("abstract", "brian2"), default="abstract",
                        help="the NumPy model or a Brian2 network (query mode) (default %(default)s)")
     model.add_argument("--scale", type=float, default=None,
-                       help="softmax scale (beta = scale * d) (default 1/sqrt(d); retrieval mode: MODEL.md's beta)")
+                       help="softmax scale (beta = scale * d) (default 1/sqrt(d); retrieval mode: the model's beta, docs/model.md)")
     model.add_argument("--similarity", default=None,
                        help="F: linear, quadratic or power:n (default linear; retrieval mode quadratic)")
     model.add_argument("--kappa-v", type=float, default=1.0, help="value coupling (default %(default)s)")

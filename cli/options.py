@@ -68,7 +68,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model parameters (MODEL.md defaults)")
+    group = parser.add_argument_group("model parameters (defaults: docs/model.md)")
     group.add_argument("--beta", type=float, default=None, help="allocation inverse temperature (default 20 N)")
     group.add_argument("--gamma", type=float, default=_DEFAULTS.gamma, help="neural gain (default %(default)s)")
     group.add_argument("--kappa", type=float, default=_DEFAULTS.kappa, help="coupling (default %(default)s)")

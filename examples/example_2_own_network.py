@@ -13,7 +13,7 @@ Both memories start from rest (u = 0, uniform gains) and get their cue as an inp
 - ``poisson``: a `PoissonGroup`, one input per neuron, firing at `input_rate` while t < `t_cue`, through our
   own `Synapses` that kick ``u`` by +-`w_input` with the sign of the cue's bit.
 
-Our own `StateMonitor`s record both memories' astrocytic gains g (and the ``I_ext`` of a few neurons), a
+Our own `StateMonitor` objects record both memories' astrocytic gains g (and the ``I_ext`` of a few neurons), a
 `SpikeMonitor` the Poisson input. Top: the inputs; bottom: the gains of both memories, which commit to their
 target patterns while the cue is on.
 """

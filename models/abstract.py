@@ -1,4 +1,4 @@
-"""The abstract (NumPy) astrocyte-gated associative memory of MODEL.md.
+"""The abstract (NumPy) astrocyte-gated associative memory (the model page of the docs, docs/model.md).
 
     tau_u du/dt = -u + kappa K sum_mu g_mu F'(m_mu) xi[mu] + I(t)
     tau_g da/dt = beta F(m) - a,    g = softmax(a),    m = xi v / N,    v = tanh(gamma u)
@@ -164,7 +164,7 @@ class AstroGateModel:
         return self.params.kappa * self.K
 
     def energy(self, u, a) -> np.ndarray:
-        """Lyapunov function L(u, a) of MODEL.md (valid for I = 0).
+        """Lyapunov function L(u, a) of the model (docs/model.md, valid for I = 0).
         For beta = 0 the entropy term is left out: the gains then stay uniform from a(0) = 0 and
         L is the classical continuous Hopfield energy."""
         gamma = self.params.gamma
@@ -231,19 +231,23 @@ class AstroGateModel:
         holds, or at `duration` ms.
 
         Stopping rules (`stop`; `Trajectory.stop_rule` says which one stopped each cue):
+
           "fixed_point": max|du/dt| and max|da/dt| below tol (1/ms), the rule the theory tests use;
+
           "decided": the fixed-point rule, or the outcome is decided (`outcome_decided`): the leading gain
              is above 1 - decided_eps, it also leads the targets beta F(m), every u_i has the sign of its
              drive, all of it held for decided_window ms.
+
         method: "euler" (forward Euler, the reference the Brian2 network matches step for step),
             "exponential_euler" (what Brian2's method='exponential_euler' computes on the network's
             equations: the linear decays of u and a exact over a step, the drive held) or "adaptive"
             (SciPy LSODA, all cues together, fixed-point rule only).
+
         dt: the step in ms (None: params.dt, the Brian2 clock). dtype: "float64" or "float32".
         cue: (N,) or (B, N); gives u(0) = cue_scale * cue unless u0 is given.
         current: optional input I (same shape as cue) applied while t < t_current; no cue stops meanwhile.
         record_every: sampling interval of the traces in ms; by default about 400 samples spaced
-            logarithmically in time, since the retrieval transient lasts a few ms of a long run.
+        logarithmically in time, since the retrieval transient lasts a few ms of a long run.
         traces: False records no traces (t, overlaps, gains and energy are empty), for throughput.
         """
         if not np.isfinite(duration) or duration <= 0:

@@ -1,6 +1,6 @@
 """Hetero-associative astrocyte-gated memory: attention with separate queries, keys and values.
 
-Keys xi (n x d) sit on the d key neurons, as the patterns of MODEL.md do; values zeta (n x D) on a second
+Keys xi (n x d) sit on the d key neurons, as the patterns of the model (docs/model.md) do; values zeta (n x D) on a second
 population of D value neurons, driven by the same n astrocytes and feeding nothing back:
 
     key neurons     tau_u du/dt = -u + kappa n sum_mu g_mu F'(m_mu) xi[mu] + I,   v = tanh(gamma u)
@@ -8,14 +8,15 @@ population of D value neurons, driven by the same n astrocytes and feeding nothi
     value neurons   tau_y dy/dt = -y + kappa_v zeta^T g
 
 Two modes; every array carries a leading batch axis of T queries, so many queries run as matrix products.
+
 - query mode: the key rates are clamped at the query, v = q (no recurrent update), so m = xi q / d is constant,
   a(t) relaxes to beta F(m), g to softmax(beta F(xi q / d)) and y to kappa_v zeta^T g. With F linear and
   beta = d / sqrt(d) this fixed point is softmax(q K^T / sqrt(d)) V: scaled dot-product attention.
-- retrieval mode: the key neurons run the gated dynamics of MODEL.md from u(0) = cue_scale * q (AstroGateModel,
+- retrieval mode: the key neurons run the gated dynamics of the model (docs/model.md) from u(0) = cue_scale * q (AstroGateModel,
   keys scaled to mean square 1 as there), cleaning a corrupted query; the values follow the gains of the pattern
   the key side settles on.
 
-Lyapunov function (derived here; MODEL.md's L is L_key). Write e = y - kappa_v zeta^T g, sigma = ||zeta||_2
+Lyapunov function (derived here; the model's L, docs/model.md, is L_key). Write e = y - kappa_v zeta^T g, sigma = ||zeta||_2
 (largest singular value), f_mu = beta F(m_mu) - ln g_mu, fbar = sum g f, and
 
     L(u, a, y) = L_key(u, a) + (c / 2) |e|^2,      c = kappa n d tau_g / (beta tau_y kappa_v^2 sigma^2)
@@ -105,7 +106,7 @@ class AttentionTrajectory:
 class HeteroAssociativeMemory:
     """Keys on the key neurons, values on value neurons driven by the same astrocytes.
 
-    params: the gated dynamics (MODEL.md; beta made explicit for d key neurons); kappa_v and tau_y (ms): the
+    params: the gated dynamics (docs/model.md; beta made explicit for d key neurons); kappa_v and tau_y (ms): the
     value neurons. Query mode uses the keys as given; retrieval mode runs AstroGateModel on them (which scales
     each key to mean square 1)."""
 

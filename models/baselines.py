@@ -376,7 +376,7 @@ def naam_stepper(N: int, K: int, seed: int = 0, flip: float = 0.1) -> NaamSteppe
 
 
 class AstroGated(_Model):
-    """The astrocyte-gated network of MODEL.md (AstroGateModel) on the whole batch. Each cue stops on the
+    """The astrocyte-gated network of the model (docs/model.md; AstroGateModel) on the whole batch. Each cue stops on the
     model's own rules (AstroGateModel.run; by default the fast settings: stopped once its outcome is
     decided) and leaves the batch. steps = integration steps of each cue."""
 

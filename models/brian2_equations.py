@@ -1,6 +1,6 @@
-"""The model of MODEL.md as Brian2 equation strings, and its parameters with units.
+"""The model (docs/model.md) as Brian2 equation strings, and its parameters with units.
 
-Read top to bottom, this is the network:
+Read top to bottom, this is the network::
 
     neurons (N)      tau_u du/dt = -u + I_rec + I_cue [t < t_cue_end] + I_ext, v = tanh(gamma u)
     neurons -> astrocytes (N K synapses, weight xi[mu, i] / N):          m_mu = sum_i xi[mu, i] v_i / N
@@ -17,7 +17,8 @@ checks this bound. After the step lse becomes lse + ln Z = logsumexp(a), so ln g
 never underflows even where g does.
 
 Per step, in this order (network/memory.py sets it; all from the state at t, so that u and a take one
-forward-Euler step from the same state, as in the abstract model):
+forward-Euler step from the same state, as in the abstract model)::
+
     1. v = tanh(gamma u)                  2. m (summed)           3. numerators exp(a - lse)
     4. Z (summed into the hub)            5. g = numerator / Z, astrocyte output h = kappa K g F'(m)
     6. lse += ln Z                        7. I_rec (summed)       8. Lyapunov terms (summed), monitors
@@ -81,7 +82,7 @@ Z                       : 1                  # sum_mu exp(a_mu - lse) (summed)
 lse                     : 1                  # logsumexp(a): previous step's until step 6
 L_neural                : 1                  # sum_i G(v_i) (summed)
 L_astro                 : 1                  # -kappa K N sum g F(m) + (kappa K N / beta) sum g ln g (summed)
-L = L_neural + L_astro  : 1                  # Lyapunov function of MODEL.md
+L = L_neural + L_astro  : 1                  # Lyapunov function (docs/model.md)
 """
 LSE_UPDATE = "lse = lse + log(Z)"
 
@@ -157,7 +158,7 @@ def astro_energy_synapse(F: Similarity) -> str:
 
 
 def similarity_range(F: Similarity) -> float:
-    """max F - min F over |m| <= 1."""
+    """max F - min F over ``|m| <= 1``."""
     if F.kind == "quadratic":
         return 0.5
     if F.kind == "linear":

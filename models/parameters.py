@@ -1,4 +1,4 @@
-"""Model parameters and their defaults (MODEL.md). Times are in milliseconds in the abstract model."""
+"""Model parameters and their defaults (docs/model.md, "Parameters and their defaults"). Times are in milliseconds in the abstract model."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from astrogate.models.checks import euler_stable_dt
 from astrogate.models.similarity import Similarity, parse_similarity
 from astrogate.models.units import convert_fields
 
-# beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (MODEL.md)
+# beta = BETA_PER_NEURON * N unless given: 20x a pattern's Hebbian energy for F quadratic (docs/model.md)
 BETA_PER_NEURON = 20.0
 
 
 @dataclass(frozen=True)
 class Parameters:
-    """Parameters of the model (MODEL.md's defaults). Times are plain numbers in ms, or Brian2 quantities
+    """Parameters of the model (the defaults of the model page, docs/model.md). Times are plain numbers in ms, or Brian2 quantities
     (``tau_u=10*ms``), which are converted to ms."""
 
     gamma: float = 3.0  # neural gain of v = tanh(gamma u)

@@ -65,7 +65,7 @@ def _corrupt(pattern, fraction, rng, new_values):
 
 
 def normalise_patterns(patterns: np.ndarray) -> np.ndarray:
-    """Real-valued patterns scaled so that mean(xi[mu]**2) = 1 (MODEL.md); +-1 patterns are unchanged.
+    """Real-valued patterns scaled so that mean(xi[mu]**2) = 1 (docs/model.md); +-1 patterns are unchanged.
     Each row is first divided by its largest |entry|, so that squares neither overflow (1e300) nor
     underflow (1e-200) to a false "all zeros"."""
     peak = np.max(np.abs(patterns), axis=1, keepdims=True)

@@ -1,4 +1,4 @@
-"""Similarity functions F(m) of the overlap and their derivatives F'(m) (MODEL.md)."""
+"""Similarity functions F(m) of the overlap and their derivatives F'(m) (docs/model.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Spiking neurons for the Brian2 network (MODEL.md, Spiking variant): equation strings and parameters.
+"""Spiking neurons for the Brian2 network (docs/model.md, "The spiking variant"): equation strings and parameters.
 
 Only spikes leave a neuron. Its state u follows the rate model's dynamics, and it fires with the
 instantaneous rate

@@ -1,6 +1,6 @@
 """brian2cuda preferences for cuda_standalone, on machines with or without a GPU.
 
-Measured on this project's machines (MODEL.md): CUDA 13's nvcc needs C++17 for nvcc and for the host
+Measured on this project's machines: CUDA 13's nvcc needs C++17 for nvcc and for the host
 flags passed through -Xcompiler; cuRAND comes from the pip package nvidia-curand (CUDA 13 build), whose
 library has no unversioned `libcurand.so` for brian2cuda's hard-coded `-lcurand`, so a link to it is made
 in the build directory. Without a GPU, brian2cuda's detection (nvidia-smi, deviceQuery) is turned off and

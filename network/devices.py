@@ -1,10 +1,10 @@
 """Choosing and resetting the Brian2 device.
 
-runtime          : Python drives the loop; code generated for `target` numpy or cython.
-cpp_standalone   : a C++ project, one fresh build directory per build (two builds in one directory
-                   give wrong results silently, MODEL.md); re-run with run_args without recompiling.
-cuda_standalone  : brian2cuda, preferences from network/cuda.py; without a GPU the project can be
-                   generated and compiled but not run.
+- runtime: Python drives the loop; code generated for `target` numpy or cython.
+- cpp_standalone: a C++ project, one fresh build directory per build (two builds in one directory
+  give wrong results silently, measured); re-run with run_args without recompiling.
+- cuda_standalone: brian2cuda, preferences from network/cuda.py; without a GPU the project can be
+  generated and compiled but not run.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The abstract model against what MODEL.md says must hold."""
+"""The abstract model against what the model page (docs/model.md) says must hold."""
 
 import re
 
@@ -66,7 +66,7 @@ def test_linear_similarity_fixed_point_is_dot_product_attention(beta, kappa):
     v = model.rates(traj.u)
     attention = scaled_dot_product_attention(v, xi, xi, scale=beta / model.N)
     np.testing.assert_allclose(model.attention_readout(v), attention, rtol=0, atol=1e-10)
-    # the neurons sit at kappa K times the attention output (MODEL.md, fixed point 1)
+    # the neurons sit at kappa K times the attention output (docs/model.md, "F linear is attention")
     np.testing.assert_allclose(traj.u, model.params.kappa * model.K * attention, rtol=0, atol=1e-7)
 
 
@@ -144,7 +144,7 @@ def test_lyapunov_function_never_increases_along_euler_trajectories(
 
 
 def test_energy_derivative_matches_the_analytic_dissipation():
-    """dL/dt along the flow equals MODEL.md's expression (finite difference of a tiny Euler step)."""
+    """dL/dt along the flow equals the model page's expression (docs/model.md) (finite difference of a tiny Euler step)."""
     xi, cue = problem(K=7, N=25, seed=6, correlation=0.3)
     model = AstroGateModel(xi, Parameters(beta=4.0 * 25, dt=1e-6, gamma=1.5))
     u, a = model.initial_state(cue)

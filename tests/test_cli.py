@@ -12,7 +12,7 @@ from conftest import recall_figure_matches
 
 
 def independent_euler(xi, cue, steps, beta, gamma=3.0, kappa=1.0, tau_u=10.0, tau_g=20.0, dt=0.1, cue_scale=0.5):
-    """MODEL.md's equations with F quadratic, written out again: u and a stepped from the same state."""
+    """The model's equations (docs/model.md) with F quadratic, written out again: u and a stepped from the same state."""
     xi = xi / np.sqrt(np.mean(xi**2, axis=1, keepdims=True))
     K, N = xi.shape
     u = cue_scale * cue

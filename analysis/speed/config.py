@@ -9,7 +9,7 @@ from astrogate.analysis.speed.retrieval import QUICK_RETRIEVAL_SIZES, RETRIEVAL_
 from astrogate.errors import InputError
 from astrogate.models.checks import MAX_COUNT, comma_list, positive_number, whole_number
 
-DT_MS = 0.1  # MODEL.md's Brian2 clock: one simulated second is 10^4 steps
+DT_MS = 0.1  # the model's Brian2 clock (docs/model.md): one simulated second is 10^4 steps
 STEPS_PER_SECOND = int(round(1000.0 / DT_MS))
 # the memory's default order of the overlap synapses (by neuron: no chain of additions into one m_mu;
 # docs/speed_notes.md); the benchmark also times the old order, by pattern, at the target size

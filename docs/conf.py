@@ -1,0 +1,115 @@
+"""Sphinx configuration of astrogate's documentation (make docs: HTML into docs/_build/html)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import astrogate
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS))
+
+import generated_pages  # noqa: E402  (docs/generated_pages.py: example and module pages)
+
+project = "astrogate"
+author = "the astrogate developers"
+copyright = "2026, the astrogate developers"
+release = version = astrogate.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+]
+
+# Markdown pages; $...$ and $$...$$ math, amsmath environments, ::: fences, heading anchors
+source_suffix = {".md": "markdown"}
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+# docstrings write `name` for code: reST's single backticks render as code, not italics
+default_role = "literal"
+
+# numpy-style docstrings
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+
+html_theme = "furo"
+html_title = f"astrogate {release}"
+html_static_path: list[str] = []
+
+# MathJax from the installed package (the docs extra), copied next to the pages: math renders offline
+MATHJAX_PACKAGE = "mathjax"  # import name of django-static-mathjax
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2")  # what tex-chtml loads, relative to es5/
+mathjax_path = "mathjax/tex-chtml.js"  # relative to _static/
+
+
+
+
+def _skip_public_names(app, what, name, obj, skip, options):
+    # a public name is documented once, as astrogate.NAME (docs/api/index.md), not again under its module:
+    # two entries would make every reference to it (type hints included) ambiguous
+    if what == "module" and name in astrogate.__all__ and getattr(astrogate, name, None) is obj:
+        return True
+    return None
+
+
+def _escape_bars(app, what, name, obj, options, lines):
+    # docstrings write |x| for absolute values and norms; reST would read |...| as a substitution
+    lines[:] = [line.replace("|", r"\|") for line in lines]
+
+
+def _separate_lists(app, what, name, obj, options, lines):
+    # docstrings start "- item" lists right under a sentence and end them without a blank line, as Markdown
+    # allows; reST needs the blank lines
+    out, list_indent = [], None
+    for line in lines:
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if not stripped:
+            list_indent = None
+        elif stripped.startswith("- ") and list_indent is None:
+            if out and out[-1].strip():
+                out.append("")
+            list_indent = indent
+        elif list_indent is not None and indent <= list_indent and not stripped.startswith("- "):
+            out.append("")
+            list_indent = None
+        out.append(line)
+    lines[:] = out
+
+
+def _copy_mathjax(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None:
+        raise RuntimeError("MathJax is not installed: pip install -e '.[docs]' (django-static-mathjax)")
+    es5 = Path(spec.submodule_search_locations[0]) / "static" / "mathjax" / "es5"
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for name in MATHJAX_FILES:
+        source, copy = es5 / name, target / name
+        if source.is_dir():
+            shutil.copytree(source, copy, dirs_exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+
+
+def setup(app):
+    # pages for the scripts of examples/ and the modules are written before Sphinx reads the sources
+    app.connect("builder-inited", lambda app: generated_pages.write_pages(DOCS))
+    # before napoleon (priority 500) turns numpy sections into reST
+    app.connect("autodoc-process-docstring", _escape_bars, priority=400)
+    app.connect("autodoc-process-docstring", _separate_lists, priority=400)
+    app.connect("autodoc-skip-member", _skip_public_names)
+    app.connect("build-finished", _copy_mathjax)
