@@ -81,7 +81,14 @@ EXTRA_MODULES = {"models": ("astrogate.errors",)}  # modules of the package root
 
 
 def layer_modules(root: Path, folder: str, package: str) -> list[str]:
-    return [f"{package}.{p.stem}" for p in sorted((root / folder).glob("*.py")) if not p.stem.startswith("_")]
+    """The layer's modules, and a sub-package (a folder with __init__.py, e.g. analysis/speed/) then its modules."""
+    modules = []
+    for path in sorted((root / folder).iterdir()):
+        if path.suffix == ".py" and not path.stem.startswith("_"):
+            modules.append(f"{package}.{path.stem}")
+        elif path.is_dir() and (path / "__init__.py").is_file():
+            modules += [f"{package}.{path.name}", *layer_modules(root, f"{folder}/{path.name}", f"{package}.{path.name}")]
+    return modules
 
 
 def module_pages(docs: Path) -> dict[Path, str]:

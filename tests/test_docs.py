@@ -87,6 +87,9 @@ def test_every_module_gets_an_api_page_entry():
     for folder, package in (("models", "astrogate.models"), ("network", "astrogate.network"),
                             ("analysis", "astrogate.analysis"), ("cli", "astrogate.cli")):
         modules |= {f"{package}.{p.stem}" for p in (ROOT / folder).glob("*.py") if p.stem != "__init__"}
+        for sub in (ROOT / folder).glob("*/__init__.py"):  # sub-packages (analysis/speed/) and their modules
+            modules |= {f"{package}.{sub.parent.name}"} | {f"{package}.{sub.parent.name}.{p.stem}"
+                                                           for p in sub.parent.glob("*.py") if p.stem != "__init__"}
     assert documented == modules
 
 
