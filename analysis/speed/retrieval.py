@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+
+from astrogate.analysis.speed.process import in_fresh_process
 
 RETRIEVAL_SIZES = ((10**3, 10**3), (10**4, 10**3))
 QUICK_RETRIEVAL_SIZES = ((300, 300),)
@@ -164,13 +164,8 @@ def _count(rules) -> str:
 
 def measure_retrieval(N: int, K: int, batch: int, repeats: int) -> list[dict]:
     """time_retrieval in a fresh process (its own memory, no state from earlier measurements)."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        try:
-            return pool.submit(time_retrieval, N, K, batch, repeats).result()
-        except Exception as exc:  # one failed size must not end the benchmark
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            return [{"model": "all", "N": N, "K": K, "batch": batch,
-                     "note": f"failed: {type(exc).__name__}: {first_line}"[:300]}]
+    rows, failure = in_fresh_process(time_retrieval, N, K, batch, repeats)
+    return rows if failure is None else [{"model": "all", "N": N, "K": K, "batch": batch, "note": failure}]
 
 
 def run_retrieval_rows(sizes, batch: int, repeats: int, out: Path, log=print) -> dict:

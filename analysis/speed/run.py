@@ -7,9 +7,7 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import fields
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from astrogate.analysis.speed.config import CUDA, LAYOUT, STEPS_PER_SECOND, Spee
 from astrogate.analysis.speed.memory import estimated_bytes, estimated_gpu_bytes, peak_rss_mb, synaptic_bytes
 from astrogate.analysis.speed.numpy_timers import naam_calls, naam_step_estimate
 from astrogate.analysis.speed.plots import plot_speed
+from astrogate.analysis.speed.process import in_fresh_process
 from astrogate.analysis.speed.table import CSV_COLUMNS, _row, fit_exponents, fit_naam_exponents
 from astrogate.analysis.speed.targets import targets
 from astrogate.errors import InputError
@@ -39,12 +38,8 @@ def _in_process(fn_name: str, kwargs: dict) -> dict:
 
 def measure(fn_name: str, **kwargs) -> dict:
     """Run one measurement in a fresh process; failures become a status, never a lost row."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        try:
-            return pool.submit(_in_process, fn_name, kwargs).result()
-        except Exception as exc:  # a failed build or an out-of-memory child must not end the benchmark
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            return {"status": f"failed: {type(exc).__name__}: {first_line}"[:300]}
+    result, failure = in_fresh_process(_in_process, fn_name, kwargs)
+    return result if failure is None else {"status": failure}
 
 
 def standalone_row_values(v: StandaloneVariant, N: int, K: int, result: dict, limit: float | None) -> dict:
