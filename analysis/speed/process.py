@@ -7,9 +7,9 @@ from multiprocessing import get_context
 
 
 def in_fresh_process(fn, *args, **kwargs):
-    """(fn(*args, **kwargs), None) run in a new spawned process, or (None, "failed: Type: first line") when it
-    raised or the process died: a failed build or an out-of-memory child must not end the benchmark.
-    fn must be importable by name (a module-level function)."""
+    """``(fn(*args, **kwargs), None)``, run in a new spawned process, or ``(None, "failed: Type: first line")``
+    when it raised or the process died: a failed build or an out-of-memory child must not end the benchmark.
+    `fn` must be importable by name (a module-level function)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         try:
             return pool.submit(fn, *args, **kwargs).result(), None
