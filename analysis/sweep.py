@@ -105,7 +105,7 @@ def _retrieve_abstract(patterns, cues, params, run) -> dict:
     model = AstroGateModel(patterns, params)
     trajectory = model.run(cues, traces=False, **run)  # all trials as one batch, each leaving it when it stops
     v = model.rates(trajectory.u)
-    return dict(v=v, m=model.overlaps(v), xi=model.xi, max_gain=model.gains(trajectory.a).max(axis=-1),
+    return dict(v=v, xi=model.xi, max_gain=model.gains(trajectory.a).max(axis=-1),
                 converged=trajectory.converged, t_converged=trajectory.t_converged)
 
 
@@ -137,7 +137,7 @@ def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) ->
     def stacked(name):
         return np.array([r[name] for r in results], dtype=float)
 
-    return dict(v=stacked("v"), m=stacked("m"), xi=patterns, max_gain=stacked("max_gain"),
+    return dict(v=stacked("v"), xi=patterns, max_gain=stacked("max_gain"),
                 converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"))
 
 
