@@ -570,3 +570,36 @@ def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), 
                 cells.append(f"{r[metric]:.2f} [{r[f'{metric}_lo']:.2f}, {r[f'{metric}_hi']:.2f}]")
             lines.append(f"| {spec} | {corruption} | {load:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def head_to_head(table, model: str, baseline: str, metric: str = "exact_match") -> dict:
+    """Where ``model`` wins, ties and loses against ``baseline`` in a benchmark table (results.csv).
+
+    Over the cells both ran (status "ok"): "above" where model's 95 % interval lies entirely above the
+    baseline's, "below" where it lies entirely below, "overlap" otherwise. Each entry is a list of
+    (pattern_set, corruption, load) cells; "skipped" lists the cells where either model was skipped.
+    Disjoint intervals are a conservative reading of a paired design (both models see the same cues).
+    """
+    import pandas as pd
+
+    names = set(table["model"])
+    for name in (model, baseline):
+        if name not in names:
+            raise InputError(f"model {name!r} is not in the table (models: {', '.join(sorted(names))})")
+    if f"{metric}_lo" not in table.columns:
+        raise InputError(f"metric {metric!r} has no interval columns in the table")
+    key = ["pattern_set", "corruption", "load"]
+    pair = pd.merge(table[table["model"] == model], table[table["model"] == baseline], on=key,
+                    suffixes=("_model", "_baseline"))
+    verdict = {"above": [], "overlap": [], "below": [], "skipped": []}
+    for _, row in pair.iterrows():
+        cell = (row["pattern_set"], row["corruption"], float(row["load"]))
+        if row["status_model"] != "ok" or row["status_baseline"] != "ok":
+            verdict["skipped"].append(cell)
+        elif row[f"{metric}_lo_model"] > row[f"{metric}_hi_baseline"]:
+            verdict["above"].append(cell)
+        elif row[f"{metric}_hi_model"] < row[f"{metric}_lo_baseline"]:
+            verdict["below"].append(cell)
+        else:
+            verdict["overlap"].append(cell)
+    return verdict

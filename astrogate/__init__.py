@@ -16,7 +16,7 @@ The public names, each documented in the API reference:
 - `RecallProblem`, `generated_problem`, `file_problem`: patterns, a cue and its target.
 - `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network.
 - `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory).
-- `load_benchmark_config`, `run_benchmark`: the retrieval benchmark.
+- `load_benchmark_config`, `run_benchmark`, `head_to_head`: the retrieval benchmark and a model-vs-baseline reading of its table.
 - `explore`: a grid of points evaluated by your own function on Dask; `run_sweep` and `load_spec` for TOML specs.
 - `attention`, `AttentionResult`: softmax attention of queries over keys and values, computed by astrocytes
   routing values (query mode equals softmax(Q K^T / sqrt(d)) V; retrieval mode cleans the queries first).
@@ -48,6 +48,7 @@ _PUBLIC = {
     "make_baseline": "astrogate.models.baselines:make_model",
     "load_benchmark_config": "astrogate.analysis.benchmark",
     "run_benchmark": "astrogate.analysis.benchmark",
+    "head_to_head": "astrogate.analysis.benchmark",
     "explore": "astrogate.analysis.explore",
     "run_sweep": "astrogate.analysis.sweep",
     "load_spec": "astrogate.analysis.sweep_spec",

@@ -288,3 +288,26 @@ def test_spiking_column_bad_neuron_on_the_command_line(tmp_path, capsys):
     assert main(["bench", "retrieval", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "models.gated-spiking" in err and "option neuron = 'izhikevich'" in err
+
+
+def test_head_to_head_sorts_cells_by_disjoint_intervals():
+    from astrogate.analysis.benchmark import head_to_head
+
+    def row(model, spec, lo, hi, status="ok"):
+        return {"model": model, "pattern_set": spec, "corruption": "flip:0.2", "load": 2.0, "status": status,
+                "exact_match": (lo + hi) / 2, "exact_match_lo": lo, "exact_match_hi": hi}
+
+    table = pd.DataFrame([row("gated", "a", 0.9, 1.0), row("naam", "a", 0.2, 0.5),       # above
+                          row("gated", "b", 0.4, 0.8), row("naam", "b", 0.7, 0.9),       # overlap
+                          row("gated", "c", 0.0, 0.1), row("naam", "c", 0.3, 0.6),       # below
+                          row("gated", "d", 0.9, 1.0), row("naam", "d", 0.0, 0.0, "skipped: K = 300"),
+                          row("gated", "e", 0.5, 0.5), row("naam", "e", 0.5, 0.5)])      # touching: overlap
+    verdict = head_to_head(table, "gated", "naam")
+    assert verdict == {"above": [("a", "flip:0.2", 2.0)], "overlap": [("b", "flip:0.2", 2.0), ("e", "flip:0.2", 2.0)],
+                       "below": [("c", "flip:0.2", 2.0)], "skipped": [("d", "flip:0.2", 2.0)]}
+    swapped = head_to_head(table, "naam", "gated")
+    assert swapped["above"] == verdict["below"] and swapped["below"] == verdict["above"]
+    with pytest.raises(InputError, match="'hopfield' is not in the table"):
+        head_to_head(table, "hopfield", "naam")
+    with pytest.raises(InputError, match="metric 'final_overlap'"):
+        head_to_head(table, "gated", "naam", metric="final_overlap")
