@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import math
 
-from brian2 import ms  # units only
+from astrogate.models.units import import_brian2
+
+import_brian2()  # before any other Brian2 import: works in a worker thread too
+from brian2 import ms  # noqa: E402  units only
 
 from astrogate.errors import InputError
 from astrogate.models.parameters import Parameters

@@ -195,6 +195,9 @@ def neuron_group_options(neuron: str) -> dict:
 
 def neuron_values(sp: SpikingParameters, neuron: str) -> dict:
     """Shared neuron variables with units."""
+    from astrogate.models.units import import_brian2
+
+    import_brian2()  # works in a worker thread too
     from brian2 import Hz, ms, mV  # units only; imported here so that the parameters alone need no Brian2
 
     values = {"nu_max": sp.nu_max * Hz, "tau_r": sp.tau_r * ms}

@@ -6,9 +6,39 @@ line's --help, the abstract model) stays free of it.
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+
 from astrogate.errors import InputError
 
 UNIT_NAMES = ("ms", "Hz", "mV")
+
+
+def import_brian2():
+    """Import Brian2, also from a thread other than the main one (a Dask worker runs its tasks in one).
+
+    Brian2 installs its Ctrl-C handler at import, which Python allows in the main thread only (ValueError
+    elsewhere). Off the main thread that one call is skipped: there Ctrl-C never reaches the code anyway
+    (signals are delivered to the main thread, and this project's Dask workers ignore them).
+    """
+    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
+        import brian2
+
+        return brian2
+    install = signal.signal
+
+    def keep_handler(signum, handler):
+        if threading.current_thread() is threading.main_thread():
+            return install(signum, handler)
+        return signal.getsignal(signum)
+
+    signal.signal = keep_handler
+    try:
+        import brian2
+    finally:
+        signal.signal = install
+    return brian2
 
 
 def in_units(value, unit: str, name: str):

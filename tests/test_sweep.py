@@ -444,3 +444,32 @@ def test_plot_of_zipped_and_single_axes_before_any_point_finished(tmp_path):
     assert main(["plot", str(tmp_path / "zipped"), "--metric", "nearest_accuracy", "--x", "scales", "--y", "load"]) == 0
     assert (tmp_path / "zipped" / "figures" / "heatmap_nearest_accuracy_scales_load.png").exists()
     assert [p.name for p in (tmp_path / "single" / "figures").iterdir()] == ["lines_nearest_accuracy_load.png"]
+
+
+BRIAN2_POINT_IN_A_THREAD = """
+import sys, threading
+from astrogate.analysis.sweep import enumerate_points, run_point
+from astrogate.analysis.sweep_spec import parse_spec
+spec = parse_spec(sys.stdin.read(), "b.toml")
+point = enumerate_points(spec)[0]
+records = []
+worker = threading.Thread(target=lambda: records.append(run_point(point.values, spec.model)))
+worker.start(); worker.join()
+assert "brian2" in sys.modules
+print(records[0]["status"], records[0].get("error"))
+"""
+
+
+@pytest.mark.brian2
+def test_brian2_points_run_in_a_worker_thread():
+    """A Dask worker runs its tasks in a thread, where Brian2's import-time signal.signal call would raise
+    (every Brian2 point of a cluster sweep failed): a fresh process imports Brian2 first in a thread."""
+    import subprocess
+    import sys
+
+    text = SMALL.replace("tol = 1e-4", 'tol = 0.0\nbackend = "brian2"\ndevice = "runtime"\ntarget = "numpy"')
+    text = text.replace("duration = 60.0", "duration = 5.0")
+    done = subprocess.run([sys.executable, "-c", BRIAN2_POINT_IN_A_THREAD], input=text, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", "None"], done.stdout + done.stderr[-2000:]
