@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from astrogate.analysis.datasets import load_image_set  # noqa: E402
 from astrogate.analysis.io import save_figure  # noqa: E402
+from astrogate.errors import InputError  # noqa: E402
 
 METRIC_LABELS = {"nearest_accuracy": "nearest-memory accuracy", "exact_match": "exact-match rate"}
 
@@ -26,17 +27,23 @@ def _model_styles(models) -> dict:
     return styles
 
 
-def plot_accuracy_vs_load(table, out: Path) -> list[Path]:
-    """One figure per metric: rows = corruptions, columns = pattern sets (interference levels),
-    one line per model with its Wilson 95 % band; skipped cells (cost caps) are absent from a line."""
+def plot_accuracy_vs_load(table, out: Path, models=None, prefix: str = "") -> list[Path]:
+    """One figure per metric, ``out/<prefix><metric>_vs_load.png``: rows = corruptions, columns = pattern sets
+    (interference levels), one line per model (all of the table's, or those in ``models``, in that order) with
+    its Wilson 95 % band; skipped cells (cost caps) are absent from a line."""
     paths = []
+    if models is not None:
+        missing = sorted(set(models) - set(table["model"]))
+        if missing:
+            raise InputError(f"models not in the table: {', '.join(missing)}")
+        table = table[table["model"].isin(models)]
     ok = table[table["status"] == "ok"]
     pattern_sets = list(dict.fromkeys(table["pattern_set"]))
     # row r of a column holds that pattern set's r-th corruption (images have their own corruptions)
     corruptions_of = {spec: list(dict.fromkeys(table.loc[table["pattern_set"] == spec, "corruption"]))
                       for spec in pattern_sets}
     n_rows = max(len(v) for v in corruptions_of.values())
-    styles = _model_styles(list(dict.fromkeys(table["model"])))
+    styles = _model_styles(list(models or dict.fromkeys(table["model"])))
     for metric, label in METRIC_LABELS.items():
         fig, axes = plt.subplots(n_rows, len(pattern_sets), squeeze=False, sharey=True,
                                  figsize=(2.6 * len(pattern_sets) + 1.5, 2.3 * n_rows + 0.8))
@@ -48,8 +55,10 @@ def plot_accuracy_vs_load(table, out: Path) -> list[Path]:
                     continue
                 corruption = corruptions_of[spec][r]
                 cell = ok[(ok["corruption"] == corruption) & (ok["pattern_set"] == spec)]
-                for model, rows in cell.groupby("model", sort=False):
-                    rows = rows.sort_values("load")
+                for model in styles:
+                    rows = cell[cell["model"] == model].sort_values("load")
+                    if rows.empty:
+                        continue
                     ax.plot(rows["load"], rows[metric], label=model, **styles[model])
                     ax.fill_between(rows["load"], rows[f"{metric}_lo"], rows[f"{metric}_hi"],
                                     color=styles[model]["color"], alpha=0.12, lw=0)
@@ -70,7 +79,7 @@ def plot_accuracy_vs_load(table, out: Path) -> list[Path]:
         fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
         fig.suptitle(f"{label} vs load (95 % Wilson bands; dotted line: 0.138 N)", fontsize=10)
         fig.tight_layout(rect=(0, 0, 1 - 1.4 / fig.get_figwidth(), 0.97))
-        path = out / f"{metric}_vs_load.png"
+        path = Path(out) / f"{prefix}{metric}_vs_load.png"
         save_figure(fig, path, dpi=90)
         paths.append(path)
     return paths

@@ -135,6 +135,16 @@ def test_bench_retrieval_quick_end_to_end(tmp_path, saved_figures):
                 np.testing.assert_allclose(drawn[model].get_ydata(), rows[metric])
     ds = xr.open_dataset(out / "results.nc", engine="scipy")
     assert set(ds.sizes) == {"model", "pattern_set", "corruption", "load"}
+    # a figure of chosen models only (the results page's baseline figure), from results.csv
+    from astrogate.analysis.bench_plots import plot_accuracy_vs_load
+
+    chosen = ["oracle", "hopfield"]
+    plot_accuracy_vs_load(table, tmp_path, models=chosen, prefix="two_")
+    for ax in saved_figures["two_exact_match_vs_load.png"].axes:
+        if ax.get_visible() and ax.lines:
+            assert [line.get_label() for line in ax.lines if not line.get_label().startswith("_")] == chosen
+    with pytest.raises(InputError, match="models not in the table: naam-typo"):
+        plot_accuracy_vs_load(table, tmp_path, models=["oracle", "naam-typo"])
 
 
 NAAM_CONFIG = """
