@@ -374,14 +374,26 @@ class AstrocyteGatedMemory:
     def state(self) -> dict:
         """The current state as arrays: u (N), v (N), m (K), a (K), g (K).
         v = tanh(gamma u) for rate neurons (the spiking neurons' rate-coded estimate for spiking ones),
-        m = xi v / N, g = softmax(a): computed from u and a, so after net.run(T) they are those of the state
-        after round(T / dt) Euler steps, equal to the abstract model's."""
+        m = xi v / N, g = softmax(a): computed from u and a, with the gain and patterns the network ran with
+        (`network_patterns`), so after net.run(T) they are those of the state after round(T / dt) Euler
+        steps, equal to the abstract model's."""
         from scipy.special import softmax
 
         u = np.array(self.neurons.u[:])
         a = np.array(self.astrocytes.a[:])
-        v = np.tanh(self.params.gamma * u) if self.spiking is None else np.array(self.neurons.v[:])
-        return {"u": u, "v": v, "m": v @ self.patterns.T / self.N, "a": a, "g": softmax(a)}
+        if self.spiking is None:  # with the gain the network ran with (run_args may have replaced it)
+            v = np.tanh(float(np.asarray(self.neurons.gamma[:]).ravel()[0]) * u)
+        else:
+            v = np.array(self.neurons.v[:])
+        return {"u": u, "v": v, "m": v @ self.network_patterns().T / self.N, "a": a, "g": softmax(a)}
+
+    def network_patterns(self) -> np.ndarray:
+        """The K x N patterns in the network's overlap weights (xi / N), i.e. those of the last run, also
+        when a standalone run's run_args loaded other patterns; wired gating's are compiled in."""
+        if self.wired_patterns is not None:
+            return self.wired_patterns
+        w = np.asarray(self.synapses["overlap"].weight[:], dtype=float) * self.N
+        return w.reshape(self.N, self.K).T if self.overlap_layout == "by_neuron" else w.reshape(self.K, self.N)
 
     def __repr__(self):
         return (f"AstrocyteGatedMemory(K={self.K}, N={self.N}, neuron={self.neuron!r}, gating={self.gating!r}, "
