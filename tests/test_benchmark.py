@@ -255,7 +255,9 @@ def test_tracked_configs_load_and_the_full_grid_has_the_spiking_column():
     assert spiking.max_load < 1 and spiking.max_N <= 100  # capped: it costs ~0.2 s per cue
     naam = full["naam"]  # the authors' NAAM, O(K N^2) a step: K/N up to 2 at N = 100, MNIST (N = 196) up to 1
     assert cap_reason(naam, 2.0, 100, 200) == cap_reason(naam, 1.0, 196, 196) == ""
-    assert cap_reason(naam, 2.0, 196, 392).startswith("skipped")
+    # the results page's cap: every load at N = 100 (K/N = 20 is K = 2000), MNIST up to K/N = 10
+    assert cap_reason(naam, 20.0, 100, 2000) == cap_reason(naam, 10.0, 196, 1960) == ""
+    assert cap_reason(naam, 20.0, 196, 3920).startswith("skipped")
 
 
 def test_inherit_parameters_takes_the_tuned_model_parameters_only():
