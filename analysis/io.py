@@ -1,4 +1,4 @@
-"""Writing results: errors name the path; nothing is lost to a half-written file (astrogate/files.py)."""
+"""Writing results: errors name the path; nothing is lost to a half-written file (api/files.py)."""
 
 from __future__ import annotations
 

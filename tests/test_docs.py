@@ -36,7 +36,7 @@ def doc_pages() -> list[Path]:
 
 
 def source_files() -> list[Path]:
-    folders = ("astrogate", "models", "network", "analysis", "cli", "tests", "examples", ".ci")
+    folders = ("api", "models", "network", "analysis", "cli", "tests", "examples", ".ci")
     files = [p for folder in folders for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     files += [ROOT / "Makefile", ROOT / "pyproject.toml", DOCS / "conf.py", DOCS / "generated_pages.py"]
     files += sorted((ROOT / "runs" / "configs").glob("*.toml"))
