@@ -7,22 +7,24 @@ import argparse
 from astrogate.cli.options import count, seed_type
 from astrogate.models.abstract import TRACE_SAMPLES
 
-GENERATED = {"T": 4, "n": 16, "d": 8, "D": 4}
+# generated arrays' sizes: queries, keys, key and value dimensions (T is the temperature elsewhere, so the
+# number of queries is --n-queries)
+GENERATED = {"n_queries": 4, "n": 16, "d": 8, "D": 4}
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "attention", help="attention of queries over keys and values by the gated network",
-        description="Attention of T queries (T x d) over n keys (n x d) and values (n x D), from .npy files or "
+        description="Attention of n-queries queries (n-queries x d) over n keys (n x d) and values (n x D), from .npy files or "
                     "generated (Gaussian entries); prints the distance of the outputs and gains to softmax "
                     "attention, optionally writes them. Defaults: query mode, F linear, scale 1/sqrt(d), "
                     "kappa_v 1 (scaled dot-product attention).")
     files = parser.add_argument_group("arrays (.npy files, all three, or generated)")
-    files.add_argument("--queries", metavar="Q.npy", help="T x d queries (or one query of length d)")
+    files.add_argument("--queries", metavar="Q.npy", help="n-queries x d queries (or one query of length d)")
     files.add_argument("--keys", metavar="K.npy", help="n x d keys")
     files.add_argument("--values", metavar="V.npy", help="n x D values")
     for name, default in GENERATED.items():
-        files.add_argument(f"--{name}", type=int, default=default,
+        files.add_argument(f"--{name.replace('_', '-')}", type=int, default=default,
                            help=f"generated: {name} (default %(default)s)")
     files.add_argument("--seed", type=seed_type, default=0, help="generated: random seed (default %(default)s)")
     model = parser.add_argument_group("attention")
@@ -60,13 +62,14 @@ def load_or_generate(args: argparse.Namespace):
     from astrogate.models.checks import require_memory, whole_number
 
     for name in GENERATED:
-        whole_number(getattr(args, name), f"--{name}", minimum=1)
+        whole_number(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
 
     # the three arrays, and the T x n logits with their traces
-    require_memory(8 * (args.T * args.d + args.n * (args.d + args.D) + 2 * TRACE_SAMPLES * args.T * args.n),
-                   f"attention of T = {args.T} queries over n = {args.n} keys (d = {args.d}, D = {args.D})")
+    require_memory(8 * (args.n_queries * args.d + args.n * (args.d + args.D)
+                        + 2 * TRACE_SAMPLES * args.n_queries * args.n),
+                   f"attention of {args.n_queries} queries over n = {args.n} keys (d = {args.d}, D = {args.D})")
     rng = np.random.default_rng(args.seed)
-    return (rng.normal(size=(args.T, args.d)), rng.normal(size=(args.n, args.d)), rng.normal(size=(args.n, args.D)))
+    return (rng.normal(size=(args.n_queries, args.d)), rng.normal(size=(args.n, args.d)), rng.normal(size=(args.n, args.D)))
 
 
 def handle(args: argparse.Namespace) -> int:

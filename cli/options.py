@@ -7,11 +7,9 @@ import math
 
 from astrogate.errors import InputError
 from astrogate.models import checks
-from astrogate.models.parameters import Parameters
-from astrogate.models.spiking_equations import SPIKING, SpikingParameters
-
-_DEFAULTS = Parameters()
-_SPIKING = SpikingParameters()
+from astrogate.models.declared import Declared, check_value
+from astrogate.models.parameters import PARAMETER_TABLE, Parameters
+from astrogate.models.spiking_equations import SPIKING, SPIKING_TABLE, SpikingParameters
 
 
 # -- argument types: the checks of models/checks.py, refusing as argparse errors (one line, exit 2) -------
@@ -67,23 +65,40 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 
+def declared_type(spec: Declared, what: str = "parameter"):
+    """The argparse type of a declared parameter: the row's own check (models/declared.py), refusing as an
+    argparse error (one line, exit 2)."""
+    parse = str if spec.kind in ("choice", "similarity") else (_whole if spec.kind in ("count", "seed") else float)
+    label = {"choice": "a name", "similarity": "a name"}.get(spec.kind, "a number")
+    return _argument_type(parse, lambda value: check_value(spec, value, what), label)
+
+
+def add_declared_options(group, table, what: str = "parameter") -> None:
+    """One option per row of a declared table that is an option (--tau-u for tau_u, --T for T); default None,
+    so that only the options given reach the parameter class, which fills in its own defaults."""
+    for spec in table:
+        if spec.option:
+            metavar = spec.unit.upper() if spec.unit else None
+            help_text = f"{spec.describe()} (default {spec.default_words})".replace("%", "%%")
+            group.add_argument(spec.flag, dest=spec.name, type=declared_type(spec, what), default=None,
+                               metavar=metavar, help=help_text)
+
+
+def declared_from_args(args: argparse.Namespace, table) -> dict:
+    """The declared options that were given on the command line, by parameter name."""
+    return {spec.name: getattr(args, spec.name) for spec in table
+            if spec.option and getattr(args, spec.name, None) is not None}
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model parameters (defaults: docs/model.md)")
-    group.add_argument("--beta", type=float, default=None, help="allocation inverse temperature (default 20 N)")
-    group.add_argument("--gamma", type=float, default=_DEFAULTS.gamma, help="neural gain (default %(default)s)")
-    group.add_argument("--kappa", type=float, default=_DEFAULTS.kappa, help="coupling (default %(default)s)")
-    group.add_argument("--tau-u", type=float, default=_DEFAULTS.tau_u, help="neuron time constant, ms (default %(default)s)")
-    group.add_argument("--tau-g", type=float, default=_DEFAULTS.tau_g, help="astrocyte time constant, ms (default %(default)s)")
-    group.add_argument("--similarity", default=_DEFAULTS.similarity,
-                       help="F: quadratic, linear or power:n (default %(default)s)")
-    group.add_argument("--cue-scale", type=float, default=_DEFAULTS.cue_scale,
-                       help="u(0) = cue-scale * cue (default %(default)s)")
-    group.add_argument("--dt", type=float, default=_DEFAULTS.dt, help="time step, ms (default %(default)s)")
+    group = parser.add_argument_group(
+        "model parameters (docs/model.md), in astrogate's names or the paper's (--T, --tau-p, --tau-x, --sigma; "
+        "one name per quantity)")
+    add_declared_options(group, PARAMETER_TABLE)
 
 
 def params_from_args(args: argparse.Namespace) -> Parameters:
-    return Parameters(gamma=args.gamma, kappa=args.kappa, beta=args.beta, tau_u=args.tau_u, tau_g=args.tau_g,
-                      similarity=args.similarity, dt=args.dt, cue_scale=args.cue_scale)
+    return Parameters(**declared_from_args(args, PARAMETER_TABLE))
 
 
 def add_problem_options(parser: argparse.ArgumentParser) -> None:
@@ -147,24 +162,16 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--neuron", default=None,
                        help="rate (tanh), poisson or lif: spiking neurons talk to the astrocytes only through "
                             "spikes (default rate)")
-    group.add_argument("--nu-max", type=float, default=None, metavar="HZ",
-                       help=f"spiking: largest firing rate, Hz (default {_SPIKING.nu_max:g}; LIF: below 1/t_ref)")
-    group.add_argument("--tau-r", type=float, default=None, metavar="MS",
-                       help=f"spiking: readout time constant of the rate estimate, ms (default {_SPIKING.tau_r:g})")
-    group.add_argument("--readout", default=None,
-                       help="spiking: trace (per-neuron low-pass of the spikes) or event (each spike updates the "
-                            "astrocytes' overlap traces) (default trace)")
+    add_declared_options(group, SPIKING_TABLE, "spiking parameter")
 
-
+# the spiking options: the rows of SPIKING_TABLE (models/spiking_equations.py) that are options
+SPIKING_OPTIONS = tuple(spec.name for spec in SPIKING_TABLE if spec.option)
 BRIAN2_FLAGS = {"device": "--device", "codegen_target": "--target", "gating": "--gating", "build_dir": "--build-dir",
                 "compute_capability": "--compute-capability", "threads": "--threads", "neuron": "--neuron",
-                "nu_max": "--nu-max",
-                "tau_r": "--tau-r", "readout": "--readout"}
+                **{spec.name: spec.flag for spec in SPIKING_TABLE if spec.option}}
 # command-line dest -> recall keyword
 BRIAN2_OPTIONS = {"device": "device", "codegen_target": "target", "gating": "gating", "build_dir": "build_dir",
                   "compute_capability": "compute_capability", "threads": "threads", "neuron": "neuron"}
-# command-line dest -> SpikingParameters field (recall's `spiking`; the Brian2 seed is --seed)
-SPIKING_OPTIONS = {"nu_max": "nu_max", "tau_r": "tau_r", "readout": "readout"}
 
 
 def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") -> dict:
@@ -187,7 +194,7 @@ def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") 
     if "codegen_target" in given and given.get("device", "runtime") != "runtime":
         raise InputError("--target (cython or numpy) applies to --device runtime only")
     options = {BRIAN2_OPTIONS[dest]: value for dest, value in given.items() if dest in BRIAN2_OPTIONS}
-    spiking = {SPIKING_OPTIONS[dest]: value for dest, value in given.items() if dest in SPIKING_OPTIONS}
+    spiking = {dest: value for dest, value in given.items() if dest in SPIKING_OPTIONS}
     if given.get("neuron") in SPIKING:
         options["spiking"] = SpikingParameters(seed=getattr(args, "seed", 0), **spiking)
     elif spiking:

@@ -3,6 +3,11 @@
     tau_u du/dt = -u + kappa K sum_mu g_mu F'(m_mu) xi[mu] + I(t)
     tau_g da/dt = beta F(m) - a,    g = softmax(a),    m = xi v / N,    v = tanh(gamma u)
 
+the logit form (the default), or with the gains integrated as the paper's replicator equation (eq. 6),
+form="replicator":
+
+    tau_g dg/dt = g (f - <g, f>),    f = beta F(m) - ln g
+
 Every method accepts one state (u of length N, a of length K) or a batch (B x N, B x K),
 so that many cues run as matrix products. Times are in ms.
 """
@@ -23,12 +28,18 @@ from astrogate.models.patterns import validate_cue, validate_patterns
 
 LN2 = float(np.log(2.0))
 METHODS = ("euler", "exponential_euler", "adaptive")
+FORMS = ("logit", "replicator")  # how the gains are integrated (docs/model.md, "Two forms of eq. 6")
 STOP_RULES = ("fixed_point", "decided")
 DTYPES = ("float64", "float32")
 # the "decided" rule: the leading gain above 1 - DECIDED_EPS, held for DECIDED_WINDOW ms (see outcome_decided)
 DECIDED_EPS = 1e-3
 DECIDED_WINDOW = 0.5
 TRACE_SAMPLES = 450  # at most 400 log-spaced samples plus the last (sample_steps); more with record_every
+# convergence_time: from then on the overlaps and gains move, in total, by at most this much (see convergence_time)
+CONVERGENCE_DELTA = 1e-3
+# the replicator form holds gains g; a gain that underflowed to 0 is written as this logit (ln of the smallest
+# double, -744.4), so that softmax(a) gives it back
+LOGIT_FLOOR = float(np.log(np.nextafter(0.0, 1.0)))
 
 
 def check_finite(u: np.ndarray, a: np.ndarray, t: float) -> None:
@@ -54,6 +65,43 @@ def sample_steps(n_steps: int, dt: float, record_every: float | None = None) -> 
         stride = max(1, int(round(record_every / dt)))
         return np.arange(0, n_steps + 1, stride)
     return np.unique(np.concatenate([[0], np.round(np.geomspace(1, max(n_steps, 1), 400)).astype(int)]))
+
+
+def convergence_time(t: np.ndarray, path: np.ndarray, t_end=None) -> np.ndarray:
+    """The first of the times t (T,) after which the overlaps and gains move, in total, by at most
+    CONVERGENCE_DELTA in every coordinate: path (T,) or (T, B) is the cumulative path length (the sum over steps
+    of the largest change of any overlap m_mu or gain g_mu), so from that time on the state stays within
+    CONVERGENCE_DELTA of where the run ended. It is the run's end when the state still moved that much in its
+    last interval (read it with `converged`). t_end (B,) caps it at each cue's own end (a cue that stopped
+    early)."""
+    path = np.asarray(path, dtype=float)
+    settled = path[-1] - path <= CONVERGENCE_DELTA
+    first = np.argmax(settled, axis=0)  # settled is monotone in time (path never decreases)
+    times = np.asarray(t, dtype=float)[first]
+    return times if t_end is None else np.minimum(times, t_end)
+
+
+def path_length(overlaps: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """The cumulative path length of sampled traces (T, K) or (T, B, K) of overlaps and gains (see
+    convergence_time), for runs known only at their samples (the adaptive method, Brian2)."""
+    step = np.maximum(np.max(np.abs(np.diff(overlaps, axis=0)), axis=-1),
+                      np.max(np.abs(np.diff(gains, axis=0)), axis=-1))
+    return np.concatenate([np.zeros((1,) + step.shape[1:]), np.cumsum(step, axis=0)])
+
+
+def gain_logits(g: np.ndarray) -> np.ndarray:
+    """ln g, the logits whose softmax is g (a gain that underflowed to 0 gets LOGIT_FLOOR)."""
+    return np.log(np.maximum(g, np.nextafter(0.0, 1.0)))
+
+
+def replicator_rates(g: np.ndarray, target: np.ndarray, tau_g: float) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's replicator equation (eq. 6) in the model's units: (dg/dt, d ln g/dt) with
+    tau_g dg/dt = g (f - <g, f>), f = beta F(m) - ln g (target = beta F(m)). A gain at 0 stays at 0 (a face of
+    the simplex is invariant; g ln g -> 0), and its d ln g/dt is reported as 0."""
+    positive = g > 0
+    fitness = np.where(positive, target - np.log(np.where(positive, g, 1.0)), 0.0)
+    excess = np.where(positive, fitness - np.sum(g * fitness, axis=-1, keepdims=True), 0.0)
+    return g * excess / tau_g, excess / tau_g
 
 
 @dataclass(frozen=True)
@@ -120,6 +168,9 @@ class Trajectory:
     cue_steps: np.ndarray | None = None  # steps each cue took, () or (B,); None for the adaptive method
     dt: float | None = None  # ms, the fixed step (None: adaptive)
     dtype: str = "float64"
+    form: str = "logit"
+    # ms, () or (B,): when the run came to rest (see the function convergence_time); None: not computed
+    convergence_time: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -226,6 +277,7 @@ class AstroGateModel:
         decided_eps: float = DECIDED_EPS,
         decided_window: float = DECIDED_WINDOW,
         traces: bool = True,
+        form: str = "logit",
     ) -> Trajectory:
         """Integrate from the cue; each cue stops on its own (and leaves the batch) when a stopping rule
         holds, or at `duration` ms.
@@ -249,6 +301,14 @@ class AstroGateModel:
         record_every: sampling interval of the traces in ms; by default about 400 samples spaced
         logarithmically in time, since the retrieval transient lasts a few ms of a long run.
         traces: False records no traces (t, overlaps, gains and energy are empty), for throughput.
+        form: "logit" (tau_g da/dt = beta F(m) - a, g = softmax(a): the simplex holds to round-off) or
+            "replicator" (the paper's eq. 6, forward Euler on the gains g themselves, step for step as the paper
+            integrates it; method "euler", stop "fixed_point", float64). The two agree to O(dt). A replicator
+            step that would make a gain negative (dt too large for the fitness differences) is refused with an
+            InputError saying when; a gain that underflows to 0 stays at 0 (docs/model.md).
+
+        Every run reports `convergence_time` (ms): the first time after which the overlaps and gains move, in
+        total, by at most CONVERGENCE_DELTA (function convergence_time).
         """
         if not np.isfinite(duration) or duration <= 0:
             raise InputError(f"duration must be a positive number of ms, got {duration!r}")
@@ -257,6 +317,10 @@ class AstroGateModel:
         one_of(method, METHODS, f"unknown method {method!r}")
         one_of(stop, STOP_RULES, f"unknown stopping rule {stop!r}")
         one_of(dtype, DTYPES, f"unknown dtype {dtype!r}")
+        one_of(form, FORMS, f"unknown form {form!r}")
+        if form == "replicator" and (method, stop, dtype) != ("euler", "fixed_point", "float64"):
+            raise InputError(f"form 'replicator' is the paper's forward Euler on the gains: it takes method 'euler', "
+                             f"stop 'fixed_point' and dtype 'float64', not {method!r}, {stop!r}, {dtype!r}")
         if dt is not None and not (np.isfinite(dt) and dt > 0):
             raise InputError(f"dt must be a positive number of ms, got {dt!r}")
         if not 0 < decided_eps < 0.5:
@@ -287,14 +351,16 @@ class AstroGateModel:
         rules = StepRules(tol=tol, decided=stop == "decided", eps=decided_eps,
                           window_checks=1 + int(np.ceil(decided_window / step_ms - 1e-9)))
         return self._run_fixed_step(u_init, a_init, method, step_ms, n_steps, rules, dtype,
-                                    sample_steps(n_steps, step_ms, record_every), traces, current, t_current)
+                                    sample_steps(n_steps, step_ms, record_every), traces, current, t_current, form)
 
-    def step_terms(self, xi, u, a):
+    def step_terms(self, xi, u, a, g=None):
         """The quantities of one step at state (u, a), in the precision of xi: v, m, g, the recurrent drive
-        kappa K sum_mu g_mu F'(m_mu) xi[mu] and the logit targets beta F(m)."""
+        kappa K sum_mu g_mu F'(m_mu) xi[mu] and the logit targets beta F(m). g: the gains themselves where the
+        state holds them (the replicator form), instead of softmax(a)."""
         v = np.tanh(self.params.gamma * u)
         m = v @ xi.T / self.N
-        g = softmax(a, axis=-1)
+        if g is None:
+            g = softmax(a, axis=-1)
         drive = (self.kappa_K * g * self.F.dF(m)) @ xi
         return v, m, g, drive, self.beta * self.F.F(m)
 
@@ -309,12 +375,17 @@ class AstroGateModel:
         aligned = np.all(np.sign(u) == np.sign(drive), axis=-1)
         return committed & leads_targets & aligned
 
-    def _run_fixed_step(self, u, a, method, dt, n_steps, rules, dtype, sampled, traces, current, t_current) -> Trajectory:
-        """Forward or exponential Euler; each cue leaves the batch when a stopping rule holds for it."""
+    def _run_fixed_step(self, u, a, method, dt, n_steps, rules, dtype, sampled, traces, current, t_current,
+                        form="logit") -> Trajectory:
+        """Forward or exponential Euler; each cue leaves the batch when a stopping rule holds for it. The
+        astrocytes' state is the logits a (logit form) or the gains g themselves (replicator form)."""
         p = self.params
+        replicator = form == "replicator"
         single = u.ndim == 1
         u_all = np.array(np.atleast_2d(u), dtype=dtype)
         a_all = np.array(np.atleast_2d(a), dtype=dtype)
+        if replicator:
+            a_all = self.gains(a_all)  # the state is the gains: g(0) = softmax(a(0)), uniform by default
         n_cues = u_all.shape[0]
         drive_in = None if current is None else np.broadcast_to(np.atleast_2d(current), u_all.shape).astype(dtype)
         xi = self.patterns_as(dtype)
@@ -329,27 +400,46 @@ class AstroGateModel:
         cue_steps = np.full(n_cues, n_steps)
         recorded = set(sampled.tolist())
         times, m_trace, g_trace, energy = [], [], [], []
+        # convergence_time: the path length of (m, g) per cue, kept at the sampled steps
+        path = np.zeros(n_cues)
+        previous = None  # (m, g) of the active cues at the previous step
+        checkpoint_t, checkpoint_path = [], []
+
+        def logits(state):
+            return gain_logits(state) if replicator else state
 
         def record(step):
             u_all[active], a_all[active] = uw, aw
+            checkpoint_t.append(step * dt)
+            checkpoint_path.append(path.copy())
             if not traces:
                 return
-            u64, a64 = u_all.astype(float), a_all.astype(float)
+            u64, a64 = u_all.astype(float), logits(a_all.astype(float))
             times.append(step * dt)
             m_trace.append(self.overlaps(self.rates(u64)))
             g_trace.append(self.gains(a64))
             energy.append(self.energy(u64, a64))
 
+        def walk(m, g):
+            nonlocal previous
+            if previous is not None:
+                path[active] += np.maximum(np.max(np.abs(m - previous[0]), axis=-1),
+                                           np.max(np.abs(g - previous[1]), axis=-1))
+            previous = (m, g)
+
         step = 0
         for step in range(n_steps):
             t = step * dt
             drive_on = drive_in is not None and t < t_current
-            v, m, g, drive, target = self.step_terms(xi, uw, aw)
+            v, m, g, drive, target = self.step_terms(xi, uw, aw, g=aw if replicator else None)
+            walk(m, g)
+            if replicator:
+                dg, dlog_g = replicator_rates(aw, target, p.tau_g)
             if drive_on:
                 drive = drive + drive_in[active]
             else:
-                rate = np.maximum(np.max(np.abs(drive - uw), axis=-1) / p.tau_u,
-                                  np.max(np.abs(target - aw), axis=-1) / p.tau_g)
+                gain_rate = np.max(np.abs(dlog_g if replicator else (target - aw) / p.tau_g), axis=-1)
+                rate = np.maximum(np.max(np.abs(drive - uw), axis=-1) / p.tau_u, gain_rate)
                 at_fixed_point = rate < rules.tol
                 done = at_fixed_point.copy()
                 if rules.decided:
@@ -369,25 +459,37 @@ class AstroGateModel:
                     keep = ~done
                     active, uw, aw = active[keep], uw[keep], aw[keep]
                     v, drive, target = v[keep], drive[keep], target[keep]
+                    previous = (previous[0][keep], previous[1][keep])
+                    if replicator:
+                        dg = dg[keep]
                     n_left = active.size
                     held[:n_left], last_lead[:n_left] = held[: keep.size][keep], last_lead[: keep.size][keep]
                     if n_left == 0:
                         break
-            if traces and step in recorded:
+            if step in recorded:
                 record(step)
             if method == "euler":
                 du = (drive - uw) / p.tau_u
-                da = (target - aw) / p.tau_g
                 uw += dt * du
-                aw += dt * da
+                if replicator:  # eq. 6 as the paper integrates it: forward Euler on the gains
+                    aw = aw + dt * dg
+                    self._check_simplex(aw, (step + 1) * dt)
+                else:
+                    da = (target - aw) / p.tau_g
+                    aw += dt * da
             else:  # exponential Euler, as Brian2 writes it: x <- target + (x - target) exp(-dt / tau)
                 uw = drive + (uw - drive) * decay_u
                 aw = target + (aw - target) * decay_a
             check_finite(uw, aw, (step + 1) * dt)
         else:
             step = n_steps
+            if active.size:  # the last step's change of (m, g)
+                _, m, g, _, _ = self.step_terms(xi, uw, aw, g=aw if replicator else None)
+                walk(m, g)
         record(step)
         stopped = ~np.isnan(t_stop)
+        rest = convergence_time(np.array(checkpoint_t), np.array(checkpoint_path),
+                                np.where(stopped, t_stop, step * dt))
 
         def shaped(x):
             return x[0] if single else x
@@ -402,10 +504,13 @@ class AstroGateModel:
             reason = "outcome decided"
         else:
             reason = "time limit"
+        extra = {}
+        if replicator:  # the gains' sum drifts from 1 by round-off only (eq. 6 conserves it)
+            extra["simplex_error"] = float(np.max(np.abs(np.sum(a_all, axis=-1) - 1.0)))
         return Trajectory(
             t=np.array(times),
             u=shaped(u_all.astype(float)),
-            a=shaped(a_all.astype(float)),
+            a=shaped(logits(a_all.astype(float))),
             overlaps=traced(m_trace),
             gains=traced(g_trace),
             energy=traced(energy),
@@ -418,7 +523,19 @@ class AstroGateModel:
             cue_steps=shaped(cue_steps),
             dt=dt,
             dtype=str(uw.dtype),  # the working precision as it ended (a promotion to float64 would show here)
+            form=form,
+            convergence_time=shaped(rest),
+            extra=extra,
         )
+
+    @staticmethod
+    def _check_simplex(g: np.ndarray, t: float) -> None:
+        """Refuse a replicator step that made a gain negative: forward Euler on eq. 6 overshoots when
+        dt / tau_g times a fitness deficit exceeds 1 (docs/model.md)."""
+        if np.any(g < 0):
+            raise InputError(f"form 'replicator': a gain became negative ({float(np.min(g)):.3g}) at t = {t:g} ms: "
+                             f"forward Euler on eq. 6 overshoots when dt / tau_g times a pattern's fitness deficit "
+                             f"exceeds 1; use a smaller dt, or the logit form")
 
     def _run_adaptive(self, u, a, duration, tol, record_every, current, t_current) -> Trajectory:
         shape_u, shape_a = u.shape, a.shape
@@ -462,12 +579,13 @@ class AstroGateModel:
         u_final, a_final = unpack(ys[:, -1])
         batch_shape = shape_u[:-1]
         conv = np.full(batch_shape, not np.isnan(converged_at))
+        overlaps, gains = self.overlaps(self.rates(us)), self.gains(as_)
         return Trajectory(
             t=t,
             u=u_final.copy(),
             a=a_final.copy(),
-            overlaps=self.overlaps(self.rates(us)),
-            gains=self.gains(as_),
+            overlaps=overlaps,
+            gains=gains,
             energy=self.energy(us, as_),
             converged=conv,
             t_converged=np.full(batch_shape, converged_at),
@@ -475,6 +593,7 @@ class AstroGateModel:
             method="adaptive",
             stop_reason="converged" if np.all(conv) else "time limit",
             stop_rule=np.where(conv, "fixed point", "time limit"),
+            convergence_time=convergence_time(t, path_length(overlaps, gains)),
         )
 
     def _solve(self, rhs, event, span, y0, record_every, drive):

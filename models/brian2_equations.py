@@ -38,7 +38,7 @@ import_brian2()  # before any other Brian2 import: works in a worker thread too
 from brian2 import ms  # noqa: E402  units only
 
 from astrogate.errors import InputError
-from astrogate.models.parameters import Parameters
+from astrogate.models.parameters import PARAMETER_TABLE, Parameters
 from astrogate.models.similarity import Similarity
 
 # -- rate neurons: one per pattern bit ------------------------------------------------------------
@@ -179,8 +179,17 @@ def softmax_shift_margin(params: Parameters, N: int, K: int) -> float:
     return p.dt / p.tau_g * p.beta * similarity_range(p.F) + math.log(K)
 
 
+# the astrocytes' shared variables derived from the parameters (not parameters themselves)
+DERIVED_ASTROCYTE_VALUES = ("kappa_K", "energy_scale", "entropy_weight")
+# the groups' shared parameter variables, as declared in PARAMETER_TABLE (its `group` column)
+NEURON_PARAMETERS = tuple(spec.name for spec in PARAMETER_TABLE if spec.group == "neurons")
+ASTROCYTE_PARAMETERS = tuple(spec.name for spec in PARAMETER_TABLE if spec.group == "astrocytes") + \
+    DERIVED_ASTROCYTE_VALUES
+
+
 def network_parameters(params: Parameters, N: int, K: int) -> dict:
-    """The group variables of the network with Brian2 units, from a Parameters (times in ms)."""
+    """The group variables of the network with Brian2 units, from a Parameters (times in ms): the rows of
+    PARAMETER_TABLE that a group holds, the derived astrocyte values and the clock's dt."""
     p = params.resolved(N)
     margin = softmax_shift_margin(p, N, K)
     if margin > _EXP_LIMIT:
@@ -188,17 +197,14 @@ def network_parameters(params: Parameters, N: int, K: int) -> dict:
             f"dt/tau_g * beta * range(F) + ln K = {margin:.0f} is too large for the shifted softmax of the "
             f"Brian2 network (exp overflows above ~709): use a smaller dt or beta")
     energy_scale = p.kappa * K * N
-    return {
-        "gamma": p.gamma,
-        "tau_u": p.tau_u * ms,
-        "tau_g": p.tau_g * ms,
-        "beta": p.beta,
-        "kappa_K": p.kappa * K,
-        "energy_scale": energy_scale,
-        "entropy_weight": energy_scale / p.beta if p.beta > 0 else 0.0,
-        "dt": p.dt * ms,
-    }
+    values = {spec.name: with_unit(getattr(p, spec.name), spec.unit) for spec in PARAMETER_TABLE if spec.group}
+    values.update(kappa_K=p.kappa * K, energy_scale=energy_scale,
+                  entropy_weight=energy_scale / p.beta if p.beta > 0 else 0.0, dt=p.dt * ms)
+    return values
 
 
-NEURON_PARAMETERS = ("gamma", "tau_u")
-ASTROCYTE_PARAMETERS = ("beta", "tau_g", "kappa_K", "energy_scale", "entropy_weight")
+def with_unit(value: float, unit: str):
+    """A plain number in a declared unit ("ms", "Hz", "mV" or "" for none) as a Brian2 quantity."""
+    import brian2
+
+    return value * getattr(brian2, unit) if unit else value

@@ -43,13 +43,12 @@ v_hat = -1 for the first ~tau_r while u, with tau_u < tau_r, forgets the cue.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.models.units import convert_fields
+from astrogate.models.declared import Declared, check_value, docstring_section
 
 NEURON_MODELS = ("rate", "poisson", "lif")
 SPIKING = ("poisson", "lif")
@@ -106,27 +105,35 @@ def check_neuron_model(neuron: str) -> None:
         raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
 
 
+SPIKING_TABLE = (
+    Declared("nu_max", 200.0, "largest firing rate, at tanh(gamma u) = 1 (LIF: below 1/t_ref)", unit="Hz",
+             bounds="> 0", group="neurons"),
+    Declared("tau_r", 20.0, "readout time constant of the rate estimate (it averages over about tau_r)", unit="ms",
+             bounds="> 0", group="neurons"),
+    Declared("readout", "trace", "trace (a per-neuron low-pass of the spikes) or event (each spike updates the "
+             "astrocytes' overlap traces)", kind="choice", choices=READOUTS),
+    Declared("tau_m", 10.0, "LIF membrane time constant", unit="ms", bounds="> 0", group="lif"),
+    Declared("t_ref", 2.0, "LIF refractory period (nu_max < 1/t_ref)", unit="ms", bounds="> 0", group="lif"),
+    Declared("V_th", 20.0, "LIF threshold above reset and rest", unit="mV", bounds="> 0", group="lif"),
+    Declared("seed", 0, "Brian2's random numbers (Poisson draws) and the LIF initial phases", kind="seed",
+             option=False),
+)
+
+
 @dataclass(frozen=True)
 class SpikingParameters:
-    """Spiking neurons and the rate readout (times in ms, rates in Hz, potentials in mV; Brian2 quantities
-    such as ``nu_max=100*Hz`` are converted to those units)."""
-
-    nu_max: float = 200.0  # Hz, firing rate at tanh(gamma u) = 1
-    tau_r: float = 20.0  # ms, readout time constant (rate estimate averages over ~tau_r)
-    readout: str = "trace"  # 'trace' (per-neuron low-pass) or 'event' (spikes update the astrocytes)
-    tau_m: float = 10.0  # ms, LIF membrane time constant
-    t_ref: float = 2.0  # ms, LIF refractory period (nu_max < 1/t_ref)
-    V_th: float = 20.0  # mV, LIF threshold above reset and rest
-    seed: int = 0  # Brian2's random numbers (Poisson draws) and the LIF initial phases
+    # the docstring is generated from SPIKING_TABLE below
+    nu_max: float = 200.0  # Hz
+    tau_r: float = 20.0  # ms
+    readout: str = "trace"
+    tau_m: float = 10.0  # ms
+    t_ref: float = 2.0  # ms
+    V_th: float = 20.0  # mV
+    seed: int = 0
 
     def __post_init__(self):
-        convert_fields(self, {"nu_max": "Hz", "tau_r": "ms", "tau_m": "ms", "t_ref": "ms", "V_th": "mV"})
-        for name in ("nu_max", "tau_r", "tau_m", "t_ref", "V_th"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise InputError(f"spiking parameter {name} must be a positive number, got {value!r}")
-        if self.readout not in READOUTS:
-            raise InputError(f"unknown readout {self.readout!r}: use one of {', '.join(READOUTS)}")
+        for spec in SPIKING_TABLE:
+            object.__setattr__(self, spec.name, check_value(spec, getattr(self, spec.name), "spiking parameter"))
 
     def check(self, neuron: str, dt: float) -> None:
         """Refuse what the neuron model cannot do at this time step."""
@@ -144,6 +151,11 @@ class SpikingParameters:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+SpikingParameters.__doc__ = (
+    "Spiking neurons and the rate readout: times in ms, rates in Hz, potentials in mV, or Brian2 quantities\n"
+    "(``nu_max=100*Hz``) converted to those units.\n\n" + docstring_section(SPIKING_TABLE))
 
 
 def target_rate(u, gamma: float, nu_max: float) -> np.ndarray:
@@ -194,13 +206,9 @@ def neuron_group_options(neuron: str) -> dict:
 
 
 def neuron_values(sp: SpikingParameters, neuron: str) -> dict:
-    """Shared neuron variables with units."""
-    from astrogate.models.units import import_brian2
+    """Shared neuron variables with units: the rows of SPIKING_TABLE that the neurons hold (group "neurons",
+    and "lif" for LIF neurons)."""
+    from astrogate.models.brian2_equations import with_unit
 
-    import_brian2()  # works in a worker thread too
-    from brian2 import Hz, ms, mV  # units only; imported here so that the parameters alone need no Brian2
-
-    values = {"nu_max": sp.nu_max * Hz, "tau_r": sp.tau_r * ms}
-    if neuron == "lif":
-        values.update(V_th=sp.V_th * mV, tau_m=sp.tau_m * ms, t_ref=sp.t_ref * ms)
-    return values
+    groups = ("neurons", "lif") if neuron == "lif" else ("neurons",)
+    return {spec.name: with_unit(getattr(sp, spec.name), spec.unit) for spec in SPIKING_TABLE if spec.group in groups}

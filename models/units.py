@@ -54,11 +54,3 @@ def in_units(value, unit: str, name: str):
         raise InputError(f"parameter {name} must be a single value, got an array of shape {value.shape}")
     return float(value / target)
 
-
-def convert_fields(instance, units: dict[str, str]) -> None:
-    """In a (frozen) dataclass's __post_init__: replace quantities by plain numbers in their field's unit."""
-    for name, unit in units.items():
-        value = getattr(instance, name)
-        converted = in_units(value, unit, name)
-        if converted is not value:
-            object.__setattr__(instance, name, converted)

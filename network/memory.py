@@ -29,7 +29,7 @@ from scipy.special import logsumexp
 from astrogate.errors import InputError
 from astrogate.models import brian2_equations as eq
 from astrogate.models import spiking_equations as spk
-from astrogate.models.parameters import Parameters
+from astrogate.models.parameters import PARAMETER_NAMES, Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.network.parallel_sum import use_parallel_sums
 
@@ -60,12 +60,11 @@ def _state_guard(memory: "AstrocyteGatedMemory", clock):
 
 
 def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
-    """Keyword options that name model parameters (tau_u=10*ms, beta=...) update `params`; the rest are
-    the spiking neurons' (nu_max, tau_r, readout, seed, ...)."""
+    """Keyword options that name model parameters, in astrogate's or the paper's names (tau_u=10*ms, beta=...,
+    T=0.01, sigma=3) update `params`; the rest are the spiking neurons' (nu_max, tau_r, readout, seed, ...)."""
     params = params or Parameters()
-    model_fields = set(params.to_dict())
-    model = {k: v for k, v in options.items() if k in model_fields}
-    return (params.updated(**model) if model else params), {k: v for k, v in options.items() if k not in model_fields}
+    model = {k: v for k, v in options.items() if k in PARAMETER_NAMES}
+    return (params.updated(**model) if model else params), {k: v for k, v in options.items() if k not in model}
 
 
 class AstrocyteGatedMemory:
@@ -77,8 +76,9 @@ class AstrocyteGatedMemory:
     patterns : array (K, N)
         The stored patterns, one per row (entries +-1, or real-valued; see `validate_patterns`).
     params : Parameters, optional
-        Model parameters (defaults of the model page). Parameter names may also be given as keywords,
-        with Brian2 units where a quantity is meant (``tau_u=10*ms``; plain numbers are in ms).
+        Model parameters (defaults of the model page). Parameter names may also be given as keywords, in
+        astrogate's names or the paper's (``T=0.01``, ``tau_p``, ``tau_x``, ``sigma``), with Brian2 units where
+        a quantity is meant (``tau_u=10*ms``; plain numbers are in ms).
     neuron : {"rate", "poisson", "lif"}
         Rate-coded neurons, or spiking neurons whose rate-coded readout the astrocytes see.
     gating : {"factorised", "wired", "dense"}

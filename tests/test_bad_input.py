@@ -582,7 +582,7 @@ def test_a_finite_state_whose_lyapunov_function_overflows_is_one_line(capsys, ar
 @pytest.mark.parametrize("argv, fragment", [
     (["attention", "--seed", "-1"], "seed must be at least 0"),
     (["attention", "--duration", "1e308"], "more than 1e+09"),
-    (["attention", "--T", "1000000000"], "GiB of memory"),
+    (["attention", "--n-queries", "1000000000"], "GiB of memory"),
     (["attention", "--n", "99999999999999"], "--n must be at most"),
     (["bench", "mqar", "--quick", "--loads", "100000000", "--out", "/nonexistent/x"], "GiB of memory"),
     (["bench", "mqar", "--seed", "-1", "--out", "/nonexistent/x"], "seed must be at least 0"),

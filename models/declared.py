@@ -1,0 +1,123 @@
+"""Declared parameters: each parameter of a parameter class is written once, as a `Declared` row (name, default,
+unit, bounds, meaning, the paper's symbol and equation), and everything that needs to know it is generated from
+the rows: the class's checks (`check_value`), its docstring (`docstring_section`), the command-line options
+(cli/options.py), the sweep specs' per-field checks (analysis/sweep_spec.py) and the Brian2 namespace
+(models/brian2_equations.py). The tables are `PARAMETER_TABLE` (models/parameters.py) and `SPIKING_TABLE`
+(models/spiking_equations.py).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+from astrogate.errors import InputError
+from astrogate.models.units import in_units
+
+KINDS = ("number", "count", "seed", "choice", "similarity")
+BOUNDS = ("", "> 0", ">= 0")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One parameter: what it is, its default and the values it takes."""
+
+    name: str
+    default: object
+    meaning: str
+    unit: str = ""  # "ms", "Hz" or "mV" (a Brian2 quantity of that dimension is converted); "" dimensionless
+    bounds: str = ""  # "> 0", ">= 0" or "" (any finite number); numbers only
+    kind: str = "number"  # number, count (a whole number >= 1), seed, choice, similarity
+    choices: tuple = ()  # kind "choice"
+    paper: str = ""  # the paper's symbol for this quantity (Vivet & Arenas 2026), in its terms
+    equation: str = ""  # where the paper defines it
+    default_text: str = ""  # the default in words where it is not a plain value ("20 N")
+    option: bool = True  # a command-line option and a sweep axis
+    same_as: str = ""  # a paper name: the field that holds the same quantity (docs/model.md, the mapping)
+    group: str = ""  # the Brian2 group holding it as a shared variable ("neurons", "astrocytes"), if any
+    optional: bool = False  # None is accepted (not given) although the default is a value
+
+    def __post_init__(self):
+        assert self.kind in KINDS and self.bounds in BOUNDS, self  # a mistake in a table, not in user input
+
+    @property
+    def flag(self) -> str:
+        """The command-line option: --tau-u for tau_u, --T for T."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def default_words(self) -> str:
+        if self.default_text:
+            return self.default_text
+        value = f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+        return f"{value} {self.unit}" if self.unit else value
+
+    def describe(self) -> str:
+        """One line: the meaning, the unit and the paper's symbol."""
+        text = self.meaning + (f", in {self.unit}" if self.unit else "")
+        if self.paper:
+            text += f" (paper: {self.paper}" + (f", {self.equation})" if self.equation else ")")
+        return text
+
+
+def is_number(value) -> bool:
+    """A real number, NumPy scalars included; not bool (nor NumPy's), not str, not None."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_value(spec: Declared, value, what: str = "parameter"):
+    """`value` checked against its row and normalised (a float, an int for counts and seeds, a number in the
+    row's unit for a Brian2 quantity); an InputError naming the parameter otherwise. None passes where the
+    default is None (not given)."""
+    name = spec.name
+    if value is None and (spec.default is None or spec.optional):
+        return None
+    if spec.kind == "similarity":
+        from astrogate.models.similarity import parse_similarity
+
+        if not isinstance(value, str):
+            raise InputError(f"{what} {name} must be a name such as 'quadratic', got {value!r}")
+        parse_similarity(value)  # refuses an unknown name
+        return value
+    if spec.kind == "choice":
+        if value not in spec.choices:
+            raise InputError(f"{what} {name}: unknown value {value!r}; use one of {', '.join(spec.choices)}")
+        return value
+    if spec.unit:
+        value = in_units(value, spec.unit, name)
+    elif hasattr(value, "dim"):  # a Brian2 quantity where a plain number is meant
+        from astrogate.models.units import import_brian2
+
+        if not import_brian2().have_same_dimensions(value, 1):
+            raise InputError(f"{what} {name} is dimensionless, got {value!r}")
+        value = float(value)
+    unit = f" ({spec.unit})" if spec.unit else ""
+    if spec.kind in ("count", "seed"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise InputError(f"{what} {name} must be a whole number, got {value!r}")
+        value = int(value)
+        low = 1 if spec.kind == "count" else 0
+        if value < low:
+            raise InputError(f"{what} {name} must be at least {low}, got {value}")
+        return value
+    if not is_number(value) or not math.isfinite(value):
+        raise InputError(f"{what} {name} must be a finite number{unit}, got {value!r}")
+    value = float(value)
+    if spec.bounds == "> 0" and not value > 0:
+        raise InputError(f"{what} {name} must be positive{unit}, got {value:g}")
+    if spec.bounds == ">= 0" and not value >= 0:
+        raise InputError(f"{what} {name} must be >= 0{unit}, got {value:g}")
+    return value
+
+
+def docstring_section(table, title: str = "Parameters") -> str:
+    """A numpy-style section listing every row: name, type, default, meaning, unit, the paper's symbol."""
+    lines = [title, "-" * len(title)]
+    for spec in table:
+        kind = {"number": "float", "count": "int", "seed": "int", "choice": "str", "similarity": "str"}[spec.kind]
+        lines.append(f"{spec.name} : {kind}, default {spec.default_words}")
+        lines.append(f"    {spec.describe()}.")
+    return "\n".join(lines)
