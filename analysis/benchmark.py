@@ -21,14 +21,14 @@ import numpy as np
 
 from astrogate.analysis.bench_models import REGISTRY, SEEDED_KINDS, make_benchmark_model
 from astrogate.analysis.datasets import load_image_set, image_patterns
-from astrogate.analysis.metrics import summarise, trial_metrics
+from astrogate.analysis.metrics import RUN_FIELDS, TRIAL_METRICS, summarise, trial_metrics
 from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
 from astrogate.files import read_text, write_text
 from astrogate.models.baselines import naam_peak_bytes
 from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
-from astrogate.models.parameters import Parameters
+from astrogate.models.parameters import PARAMETER_NAMES, SAME_QUANTITY
 from astrogate.models.patterns import clustered_patterns, random_patterns
 
 IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
@@ -36,7 +36,7 @@ IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
 IMAGE_N = {"digits": 64, "mnist": 196}  # pixels of the binarised images (analysis/datasets.py)
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
-PARAMETER_FIELDS = frozenset(Parameters.__dataclass_fields__)
+PARAMETER_FIELDS = frozenset(PARAMETER_NAMES)  # the model parameters, in either vocabulary
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -251,6 +251,7 @@ def inherit_parameters(models: tuple) -> tuple:
     for m in models:
         if m.params_from:
             own = {option_name(k) for k in m.options}
+            own |= {SAME_QUANTITY[name] for name in own if name in SAME_QUANTITY}  # its T excludes an inherited beta
             taken = {k: v for k, v in by_name[m.params_from].options.items()
                      if option_name(k) in PARAMETER_FIELDS and option_name(k) not in own}
             m = replace(m, options={**taken, **m.options})
@@ -379,8 +380,10 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
             start = time.perf_counter()
             result = make_benchmark_model(m.kind, patterns, **options).retrieve(cues)
             seconds[m.name] += time.perf_counter() - start
-            metrics = trial_metrics(result.states, patterns, targets, cues)
+            metrics = trial_metrics(result.states, patterns, targets, cues, gains=result.gains, rates=result.rates)
             metrics["steps"], metrics["converged"] = result.steps, result.converged
+            metrics["convergence_time"] = (np.full(len(cues), np.nan) if result.convergence_time is None
+                                           else result.convergence_time)
             per_model[m.name].append(metrics)
             if gallery is not None and instance == 0:
                 gallery["states"][m.name] = result.states[: config.gallery_cues]
@@ -393,9 +396,7 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
                "options": json.dumps(resolve_options(m.options, N), sort_keys=True)}
         reason = cap_reason(m, load, N, K)
         if reason:
-            row.update(summarise({k: np.zeros(0) for k in ("exact_match", "nearest_accuracy", "final_overlap",
-                                                          "improvement", "sign_flip", "mixture", "steps",
-                                                          "converged")}))
+            row.update(summarise({k: np.zeros(0) for k in (*TRIAL_METRICS, *RUN_FIELDS)}))
             row.update(status=reason, seconds=0.0)
         else:
             joined = {k: np.concatenate([t[k] for t in per_model[m.name]]) for k in per_model[m.name][0]}

@@ -13,21 +13,33 @@ with overlaps m_mu = xi_mu . s / N:
 - mixture: a spurious mixture state: no stored pattern has |m_mu| >= 0.9, yet s has overlap >= 0.9
   (in absolute value) with sign(sum of the three patterns of largest |m_mu|, each signed by its m_mu).
 
+The paper's observables (Vivet & Arenas 2026, Sec. II.3), in its names:
+
+- soft_hamming_error (eq. 13): (1/2) sum_i |xi_t,i - s_i|, with s the rates phi(x) = tanh(gamma u) (for a
+  model whose state is +-1, the Hamming error itself).
+- hamming_error (eq. 15): (1/2) sum_i |xi_t,i - sign(s_i)|.
+- perplexity (eq. 14): exp(H[g]) = exp(-sum_mu g_mu ln g_mu) of the final gains, in [1, K]; NaN for a model
+  without gains.
+- convergence_time (not a function of the final state: the run reports it, models/abstract.py
+  convergence_time).
+
 Rates get Wilson 95 % intervals, means a percentile bootstrap 95 % interval.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import softmax, xlogy
 from scipy.stats import norm
 
 NEAR = 0.9  # overlap that counts as "at" a pattern or a mixture
 Z95 = float(norm.ppf(0.975))
 
 
-def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray, cues: np.ndarray) -> dict:
-    """Per-trial arrays (B,) for one batch of states (B x N)."""
+def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray, cues: np.ndarray,
+                  gains: np.ndarray | None = None, rates: np.ndarray | None = None) -> dict:
+    """Per-trial arrays (B,) for one batch of states (B x N). gains (B x K): the final gains, for the
+    perplexity; rates (B x N): the continuous rates where the states are their signs, for the soft error."""
     states = np.asarray(states, float)
     xi = np.asarray(patterns, float)
     targets = np.asarray(targets, int)
@@ -43,6 +55,7 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
     mixture_overlap = np.abs(np.sum(mixture_state * states, axis=1)) / N
     mixture = (np.max(np.abs(m), axis=1) < NEAR) & (mixture_overlap >= NEAR) & (xi.shape[0] >= 3)
     cue_overlap = np.sum(np.asarray(cues, float) * xi[targets], axis=1) / N
+    soft_states = states if rates is None else np.asarray(rates, float)
     return {
         "exact_match": exact,
         "nearest_accuracy": nearest,
@@ -50,7 +63,16 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
         "improvement": m_target - cue_overlap,
         "sign_flip": m_target <= -NEAR,
         "mixture": mixture,
+        "soft_hamming_error": 0.5 * np.sum(np.abs(xi[targets] - soft_states), axis=1),
+        "hamming_error": 0.5 * np.sum(np.abs(xi[targets] - np.sign(states)), axis=1),
+        "perplexity": np.full(rows.size, np.nan) if gains is None else perplexity(gains),
     }
+
+
+def perplexity(gains: np.ndarray) -> np.ndarray:
+    """exp(H[g]) of gains (..., K) on the simplex (0 ln 0 = 0): 1 for one-hot gains, K for uniform ones."""
+    g = np.asarray(gains, float)
+    return np.exp(-np.sum(xlogy(g, g), axis=-1))
 
 
 def log_log_slope(points) -> dict | None:
@@ -88,14 +110,23 @@ def bootstrap_interval(values, n_resamples: int = 1000, level: float = 0.95, see
     return float(low), float(high)
 
 
+# the per-trial arrays of trial_metrics
+TRIAL_METRICS = ("exact_match", "nearest_accuracy", "final_overlap", "improvement", "sign_flip", "mixture",
+                 "soft_hamming_error", "hamming_error", "perplexity")
 RATES = ("exact_match", "nearest_accuracy", "sign_flip", "mixture", "not_converged")
 # column name -> per-trial array it averages
-MEANS = {"mean_overlap": "final_overlap", "mean_improvement": "improvement", "mean_steps": "steps"}
+MEANS = {"mean_overlap": "final_overlap", "mean_improvement": "improvement", "mean_steps": "steps",
+         # the paper's observables, under its names (means over the trials, as the paper's Fig. 4 reports)
+         "hamming_error": "hamming_error", "soft_hamming_error": "soft_hamming_error", "perplexity": "perplexity",
+         "convergence_time": "convergence_time"}
+# the per-trial arrays summarise() needs besides those of trial_metrics (a model's run reports them)
+RUN_FIELDS = ("steps", "converged", "convergence_time")
 
 
 def summarise(per_trial: dict) -> dict:
     """One row of the results table: each rate with its Wilson interval, each mean with a bootstrap
-    interval. per_trial holds the arrays of trial_metrics plus 'steps' and 'converged'."""
+    interval. per_trial holds the arrays of trial_metrics plus RUN_FIELDS ('steps', 'converged',
+    'convergence_time', NaN for a model that does not report it)."""
     trials = int(np.asarray(per_trial["exact_match"]).size)
     values = dict(per_trial)
     values["not_converged"] = ~np.asarray(per_trial["converged"], bool)

@@ -16,9 +16,9 @@ import numpy as np
 from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_metrics
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel, Trajectory
+from astrogate.models.abstract import AstroGateModel, Trajectory, convergence_time, path_length
 from astrogate.models.checks import euler_steps, seed as check_seed
-from astrogate.models.parameters import Parameters
+from astrogate.models.parameters import PARAMETER_NAMES, Parameters
 from astrogate.models.patterns import load_array, validate_cue, validate_patterns
 
 if TYPE_CHECKING:  # annotations only: importing these imports Brian2
@@ -72,11 +72,15 @@ class RecallResult(Mapping):
     """The record of one retrieval: its fields as attributes (``result.exact_match``) and as a mapping
     (``result["exact_match"]``); `to_dict` gives the plain dict that ``astrogate recall --json`` writes.
 
-    Fields for every backend: backend, params, problem, K, N, target, retrieved (index of the pattern of
-    largest overlap), exact_match (sign(v) equals the target in every bit; the retrieved pattern where no target
-    is given), nearest_accuracy (retrieved == target), final_overlap (the overlap with the target), cue_overlap,
+    Fields for every backend: backend, params, paper_params (T, tau_p, tau_x, sigma), problem, K, N, target,
+    retrieved (index of the pattern of largest overlap), exact_match (sign(v) equals the target in every bit; the
+    retrieved pattern where no target is given), nearest_accuracy (retrieved == target), the paper's observables
+    soft_hamming_error (eq. 13), hamming_error (eq. 15), perplexity (eq. 14) and convergence_time (ms: from then
+    on the overlaps and gains move by at most 1e-3 in all; docs/model.md), all against the target (or the
+    retrieved pattern), final_overlap (the overlap with the target), cue_overlap,
     max_gain, softmax_residual (max |g - softmax(beta F(m))| at the end), energy_increase, energy_scale,
-    converged, stop_reason, t_converged (ms), steps, method, the traces t (ms), energy, trace_patterns,
+    converged, stop_reason, t_converged (ms), steps, method, form (of the gains' equation), the traces t (ms),
+    energy, trace_patterns,
     overlap_trace, gain_trace, the final state v, u (N), a, g, m (K), and timings (s). The brian2 backend
     adds `brian2` (device, gating, neuron model, spikes for spiking neurons).
     """
@@ -113,7 +117,7 @@ class RecallResult(Mapping):
 
 def recall(problem: RecallProblem, params: Parameters | None = None, *, backend: str = "abstract",
            duration: float = 500.0, method: str = "euler", tol: float = 1e-8, stop: str = "fixed_point",
-           dtype: str = "float64", **backend_options) -> RecallResult:
+           dtype: str = "float64", **options) -> RecallResult:
     """One retrieval of `problem` on a backend.
 
     Parameters
@@ -131,36 +135,48 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         Forward Euler at params.dt (the reference, and what the Brian2 network computes), or SciPy's LSODA
         with error control (abstract backend only).
     tol : float
-        The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol; the brian2 backend
-        runs the full duration and reports whether the end state meets tol.
+        The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol (0: runs the whole
+        duration); the brian2 backend runs the full duration and reports whether the end state meets tol.
     stop : {"fixed_point", "decided"}
         Abstract backend: stop at the fixed point (tol), or as soon as the outcome is decided
         (AstroGateModel.run); the record's stop_rule says which rule stopped the run.
     dtype : {"float64", "float32"}
         Abstract backend: the working precision.
-    **backend_options
-        brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating, neuron
-        ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
+    **options
+        Model parameters by name, in astrogate's or the paper's names (``T=0.01, tau_p=1, sigma=3``): they
+        update `params`. Abstract backend: form ("logit", or "replicator": the paper's eq. 6 by forward Euler
+        on the gains). brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating,
+        neuron ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
+        ``recall(problem, **astrogate.PAPER_PRESET)`` runs the paper's protocol.
 
     Returns
     -------
     RecallResult
     """
+    model_options = {k: options.pop(k) for k in list(options) if k in PARAMETER_NAMES}
     params = params or Parameters()
+    if model_options:
+        params = params.updated(**model_options)
     if backend == "abstract":
-        if backend_options:
-            raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
+        form = options.pop("form", "logit")
+        if options:
+            raise InputError(f"options {sorted(options)} apply to the brian2 backend only")
         model = AstroGateModel(problem.patterns, params)
         start = time.perf_counter()
-        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype)
+        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype,
+                               form=form)
         timings = {"run_seconds": time.perf_counter() - start}
         return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
     if backend == "brian2":
         if (stop, dtype) != ("fixed_point", "float64"):
             raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
                              "the abstract backend")
+        if options.get("form", "logit") != "logit":
+            raise InputError("the brian2 backend integrates the logit form; form 'replicator' is the abstract "
+                             "backend's")
+        options.pop("form", None)
         return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
-                                              **backend_options))
+                                              **options))
     raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 
@@ -251,7 +267,11 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     traced = _traced_patterns(m, problem.target)
     # the metrics of analysis/metrics.py, against the target (or, with none given, the retrieved pattern)
     goal = retrieved if problem.target is None else problem.target
-    measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None])
+    measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None], gains=g[None])
+    if trajectory.convergence_time is not None:
+        rest = float(trajectory.convergence_time)
+    else:  # a run known at its samples only (Brian2)
+        rest = float(convergence_time(trajectory.t, path_length(trajectory.overlaps, trajectory.gains)))
     energy = np.asarray(trajectory.energy)
     if not np.all(np.isfinite(energy)):  # a finite state whose L overflows (a tiny beta, a huge kappa)
         first = int(np.argmax(~np.isfinite(energy)))
@@ -261,6 +281,7 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     record = {
         "backend": backend,
         "params": model.params.to_dict(),
+        "paper_params": model.params.paper_dict(),
         "problem": problem.description,
         "K": model.K,
         "N": model.N,
@@ -269,6 +290,11 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "exact_match": bool(measured["exact_match"][0]),
         "nearest_accuracy": None if problem.target is None else bool(measured["nearest_accuracy"][0]),
         "final_overlap": None if problem.target is None else float(measured["final_overlap"][0]),
+        # the paper's observables (eqs. 13-15), against the target (or the retrieved pattern)
+        "soft_hamming_error": float(measured["soft_hamming_error"][0]),
+        "hamming_error": float(measured["hamming_error"][0]),
+        "perplexity": float(measured["perplexity"][0]),
+        "convergence_time": rest,
         "cue_overlap": None if problem.target is None else float(model.xi[problem.target] @ problem.cue / model.N),
         "max_gain": float(g.max()),
         "softmax_residual": float(model.fixed_point_residual(trajectory.u, trajectory.a)),
@@ -280,6 +306,7 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "t_converged": float(trajectory.t_converged),
         "steps": trajectory.steps,
         "method": trajectory.method,
+        "form": trajectory.form,
         "t": trajectory.t,
         "energy": energy,
         "trace_patterns": traced,
@@ -305,13 +332,18 @@ def _traced_patterns(m: np.ndarray, target: int | None) -> list[int]:
 
 def summary(result: dict) -> str:
     """A few human lines about one retrieval."""
-    lines = [f"{result['backend']} backend, {result['method']}: K = {result['K']} patterns, N = {result['N']} neurons, "
-             f"beta = {result['params']['beta']:g}"]
+    form = ", replicator form" if result.get("form") == "replicator" else ""
+    paper = result.get("paper_params") or {}
+    temperature = f" (T = {paper['T']:g})" if paper.get("T") is not None else ""
+    lines = [f"{result['backend']} backend, {result['method']}{form}: K = {result['K']} patterns, N = {result['N']} "
+             f"neurons, beta = {result['params']['beta']:g}{temperature}"]
     retrieved = f"retrieved pattern {result['retrieved']} ({'exact' if result['exact_match'] else 'not exact'})"
     if result["target"] is not None:
         verdict = "correct" if result["retrieved"] == result["target"] else f"WRONG, target was {result['target']}"
         retrieved += f", {verdict}; overlap with target {result['final_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
     lines.append(retrieved)
+    lines.append(f"soft Hamming error {result['soft_hamming_error']:.4g}, Hamming error {result['hamming_error']:g}, "
+                 f"perplexity {result['perplexity']:.4g}, convergence time {result['convergence_time']:.4g} ms")
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "
                  f"{result['softmax_residual']:.2e}")
     if result.get("stop_rule") == "decided":
@@ -321,7 +353,7 @@ def summary(result: dict) -> str:
     elif result["converged"]:  # the brian2 backend runs the full duration and judges the end state
         when = f"ran the full {result['t'][-1]:.1f} ms; converged by then"
     else:
-        when = f"stopped at the time limit t = {result['t'][-1]:.1f} ms without converging"
+        when = f"ran to the time limit t = {result['t'][-1]:.4g} ms (the fixed-point rule did not stop it)"
     if "spiking" in (result.get("brian2") or {}):
         energy = "L not traced (spiking neurons: no Lyapunov function)"
     elif result["energy_increase"] <= ROUND_OFF * result["energy_scale"]:

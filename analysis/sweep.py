@@ -28,7 +28,8 @@ import numpy as np
 
 from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.metrics import trial_metrics
-from astrogate.analysis.sweep_spec import SweepSpec, load_spec, pattern_count, point_parameters, point_values
+from astrogate.analysis.sweep_spec import (RUN_SETTING_KEYS, SweepSpec, load_spec, pattern_count, point_parameters,
+                                          point_values)
 from astrogate.errors import InputError
 from astrogate.files import write_text
 from astrogate.models.checks import cap_workers
@@ -95,8 +96,7 @@ def abstract_settings(model: dict):
     """The abstract model's RunSettings of a spec's [model] table: its preset with the fields it changes."""
     from astrogate.models.abstract import run_settings
 
-    return run_settings(model["settings"],
-                        **{k: model[k] for k in ("method", "stop", "dtype") if model.get(k)})
+    return run_settings(model["settings"], **{k: model[k] for k in RUN_SETTING_KEYS if model.get(k)})
 
 
 def _retrieve_abstract(patterns, cues, params, run) -> dict:
@@ -105,8 +105,9 @@ def _retrieve_abstract(patterns, cues, params, run) -> dict:
     model = AstroGateModel(patterns, params)
     trajectory = model.run(cues, traces=False, **run)  # all trials as one batch, each leaving it when it stops
     v = model.rates(trajectory.u)
-    return dict(v=v, xi=model.xi, max_gain=model.gains(trajectory.a).max(axis=-1),
-                converged=trajectory.converged, t_converged=trajectory.t_converged)
+    gains = model.gains(trajectory.a)
+    return dict(v=v, xi=model.xi, gains=gains, max_gain=gains.max(axis=-1), converged=trajectory.converged,
+                t_converged=trajectory.t_converged, convergence_time=trajectory.convergence_time)
 
 
 # one Brian2 session per worker process and device options: a session keeps its build and re-runs it
@@ -137,16 +138,20 @@ def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) ->
     def stacked(name):
         return np.array([r[name] for r in results], dtype=float)
 
-    return dict(v=stacked("v"), xi=patterns, max_gain=stacked("max_gain"),
-                converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"))
+    return dict(v=stacked("v"), xi=patterns, gains=stacked("g"), max_gain=stacked("max_gain"),
+                converged=stacked("converged").astype(bool), t_converged=stacked("t_converged"),
+                convergence_time=stacked("convergence_time"))
 
 
 def _metrics(outcome: dict, targets: np.ndarray, cues: np.ndarray) -> dict:
     """Means over the point's trials of the retrieval metrics (analysis/metrics.py) and of the run's own."""
-    per_trial = trial_metrics(outcome["v"], outcome["xi"], targets, cues)
+    per_trial = trial_metrics(outcome["v"], outcome["xi"], targets, cues, gains=outcome["gains"])
+    per_trial["convergence_time"] = outcome["convergence_time"]
     t_converged = outcome["t_converged"]
     return {
-        **{name: float(np.mean(per_trial[name])) for name in ("nearest_accuracy", "exact_match", "final_overlap")},
+        **{name: float(np.mean(per_trial[name])) for name in ("nearest_accuracy", "exact_match", "final_overlap",
+                                                              "soft_hamming_error", "hamming_error", "perplexity",
+                                                              "convergence_time")},
         "converged": float(np.mean(outcome["converged"])),
         "t_converged": float(np.nanmean(t_converged)) if np.any(np.isfinite(t_converged)) else float("nan"),
         "max_gain": float(np.mean(outcome["max_gain"])),

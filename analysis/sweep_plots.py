@@ -24,7 +24,12 @@ LABELS = {
     "flip": "cue flips", "mask": "cue mask", "tau_g": r"$\tau_g$ (ms)", "tau_u": r"$\tau_u$ (ms)",
     "nearest_accuracy": "nearest-memory accuracy (nearest memory = target)", "exact_match": "exact retrieval rate",
     "final_overlap": "final overlap with target", "converged": "converged share", "t_converged": "t converged (ms)",
+    "T": "temperature $T$", "tau_p": r"$\tau_p$ (ms)", "tau_x": r"$\tau_x$ (ms)", "sigma": r"$\sigma$",
+    "soft_hamming_error": "soft Hamming error (eq. 13)", "hamming_error": "Hamming error (eq. 15)",
+    "perplexity": "perplexity of the gains (eq. 14)", "convergence_time": "convergence time (ms)",
 }
+# metrics that are not shares in [0, 1] (their colour scale is their own range)
+UNBOUNDED = ("t_converged", "run_seconds", "soft_hamming_error", "hamming_error", "perplexity", "convergence_time")
 
 
 REPLICATES = "seed"  # an axis of replicates: averaged over, never a facet
@@ -109,8 +114,8 @@ def _heatmap(ax, panel, x, y):
     # cells centred on index positions, so that log grids look even
     image = ax.imshow(data, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
                       extent=(-0.5, n_x - 0.5, -0.5, n_y - 0.5),
-                      vmin=0 if panel.name != "t_converged" else None,
-                      vmax=1 if panel.name not in ("t_converged", "run_seconds") else None)
+                      vmin=None if panel.name in UNBOUNDED else 0,
+                      vmax=None if panel.name in UNBOUNDED else 1)
     ax.set_xticks(range(n_x), _ticks(panel, x), rotation=45, fontsize=7, ha="right")
     ax.set_yticks(range(n_y), _ticks(panel, y), fontsize=7)
     ax.set_xlabel(_label(x))

@@ -11,16 +11,16 @@ import itertools
 import math
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models.checks import euler_steps, gib, machine_memory, pattern_bytes
-from astrogate.models.parameters import Parameters, check_field
+from astrogate.models.parameters import PAPER_NAMES, PARAMETER_NAMES, Parameters, check_field
 
-PARAMETER_FIELDS = tuple(f.name for f in fields(Parameters))
+PARAMETER_FIELDS = PARAMETER_NAMES  # the model parameters, in astrogate's names or the paper's
 # fields of the retrieval problem, besides the model parameters; load = K / N, tau_ratio = tau_g / tau_u
 PROBLEM_FIELDS = {
     "N": int, "K": int, "load": float, "tau_ratio": float,
@@ -32,10 +32,13 @@ PROBLEM_LIMITS = {
     **{name: (lambda v: 0 <= v <= 1, "in [0, 1]") for name in ("correlation", "flip", "mask")},
 }
 PROBLEM_DEFAULTS = {"correlation": 0.0, "flip": 0.2, "mask": 0.0, "trials": 16, "seed": 0}
-# the same quantity given two ways: at most one of each pair
-EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"))
+# the same quantity given two ways: at most one of each pair (tau_ratio sets tau_g, which tau_p sets too)
+EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"), ("tau_p", "tau_ratio"),
+             *((field, paper) for paper, field in PAPER_NAMES.items()))
 
-METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged", "max_gain", "run_seconds")
+METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged", "max_gain", "run_seconds",
+           # the paper's observables (analysis/metrics.py), means over the point's trials
+           "soft_hamming_error", "hamming_error", "perplexity", "convergence_time")
 DEFAULT_METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged")
 
 BACKENDS = ("abstract", "brian2")
@@ -44,8 +47,9 @@ BRIAN2_DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
 # settings: the abstract model's run settings preset ("fast" or "reference", models/abstract.py); method, stop and
 # dtype change single fields of it ("" keeps the preset's)
 RUN_KEYS = {"backend": (str, "abstract"), "settings": (str, "fast"), "method": (str, ""), "stop": (str, ""),
-            "dtype": (str, ""), "duration": (float, 500.0), "tol": (float, 1e-6)}
-ABSTRACT_ONLY_KEYS = ("settings", "stop", "dtype")
+            "dtype": (str, ""), "form": (str, ""), "duration": (float, 500.0), "tol": (float, 1e-6)}
+ABSTRACT_ONLY_KEYS = ("settings", "stop", "dtype", "form")
+RUN_SETTING_KEYS = ("method", "stop", "dtype", "form")  # single fields of the settings preset
 BRIAN2_KEYS = {"device": (str, "cpp_standalone"), "neuron": (str, "rate"), "target": (str, "cython"),
                "gating": (str, "factorised")}
 
@@ -222,10 +226,10 @@ def point_values(spec: SweepSpec):
 
 def point_parameters(values: dict) -> Parameters:
     """The model parameters of a point: its parameter fields, tau_g = tau_ratio * tau_u where given."""
-    params = {k: v for k, v in values.items() if k in PARAMETER_FIELDS}
+    params = Parameters(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
     if "tau_ratio" in values:
-        params["tau_g"] = values["tau_ratio"] * params.get("tau_u", Parameters.tau_u)
-    return Parameters(**params)
+        params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
+    return params
 
 
 def pattern_count(values: dict) -> int:
@@ -289,18 +293,23 @@ def _parse_model(table: dict, loc: _Locator) -> dict:
             raise loc.error(f"unknown key {key!r} in [model]; known: {known}", "model", key)
     if model["backend"] not in BACKENDS:
         raise loc.error(f"unknown backend {model['backend']!r}; use {' or '.join(BACKENDS)}", "model", "backend")
-    from astrogate.models.abstract import DTYPES, METHODS, SETTINGS, STOP_RULES
+    from astrogate.models.abstract import DTYPES, FORMS, METHODS, SETTINGS, STOP_RULES
 
-    for key, allowed in (("settings", SETTINGS), ("method", METHODS), ("stop", STOP_RULES), ("dtype", DTYPES)):
+    for key, allowed in (("settings", SETTINGS), ("method", METHODS), ("stop", STOP_RULES), ("dtype", DTYPES),
+                         ("form", FORMS)):
         if model[key] not in allowed and not (key != "settings" and model[key] == ""):
             raise loc.error(f"unknown {key} {model[key]!r}; use {', '.join(allowed)}", "model", key)
     if model["backend"] == "abstract":
         from astrogate.models.abstract import run_settings
 
-        settings = run_settings(model["settings"], **{k: model[k] for k in ("method", "stop", "dtype") if model[k]})
+        settings = run_settings(model["settings"], **{k: model[k] for k in RUN_SETTING_KEYS if model[k]})
         if settings.method == "adaptive" and (settings.stop, settings.dtype) != ("fixed_point", "float64"):
             raise loc.error('method "adaptive" stops at the fixed point in float64: add settings = "reference"',
                             "model", "method")
+        if settings.form == "replicator" and (settings.method, settings.stop, settings.dtype) != (
+                "euler", "fixed_point", "float64"):
+            raise loc.error('form "replicator" runs forward Euler to the fixed point in float64: add settings = '
+                            '"reference"', "model", "form")
     if not model["duration"] > 0:
         raise loc.error("duration must be a positive number of ms", "model", "duration")
     if not model["tol"] >= 0:

@@ -7,12 +7,14 @@ import argparse
 from astrogate.cli.options import (
     add_brian2_options,
     add_model_options,
+    add_preset_option,
     add_problem_options,
     add_run_options,
     brian2_options_from_args,
     check_outputs,
-    params_from_args,
+    params_and_preset,
     problem_from_args,
+    run_options_from_args,
 )
 
 
@@ -23,6 +25,7 @@ def register(subparsers) -> None:
         description="Retrieve one pattern: patterns and cue from .npy files or generated; prints a summary, "
                     "optionally writes the full result as JSON and a figure of overlaps, gains and L over time.",
     )
+    add_preset_option(parser)
     add_problem_options(parser)
     add_model_options(parser)
     add_run_options(parser)
@@ -44,7 +47,8 @@ def handle(args: argparse.Namespace) -> int:
     from astrogate.analysis.recall import recall, summary
 
     check_outputs(args)
-    params = params_from_args(args)
+    params, preset = params_and_preset(args)
+    run = run_options_from_args(args, preset)
     brian2_options = brian2_options_from_args(args, args.backend)
     if args.raster and "spiking" not in brian2_options:
         from astrogate.errors import InputError
@@ -52,9 +56,11 @@ def handle(args: argparse.Namespace) -> int:
         raise InputError("--raster needs spiking neurons (--backend brian2 --neuron poisson or lif)")
     problem = problem_from_args(args)
     if args.build_only is not None:
-        return build_only(args, problem, params, brian2_options)
-    result = recall(problem, params, duration=args.duration, method=args.method, tol=args.tol,
-                    backend=args.backend, stop=args.stop, dtype=args.dtype, **brian2_options)
+        return build_only(args, problem, params, brian2_options, run)
+    form = run.pop("form")
+    if form != "logit":  # the default; the brian2 backend refuses any other
+        brian2_options["form"] = form
+    result = recall(problem, params, backend=args.backend, **run, **brian2_options)
     print(summary(result))
     if args.backend == "brian2":
         timings = result["timings"]
@@ -81,7 +87,7 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_only(args: argparse.Namespace, problem, params, brian2_options: dict) -> int:
+def build_only(args: argparse.Namespace, problem, params, brian2_options: dict, run: dict) -> int:
     from astrogate.errors import InputError
     from astrogate.network.cuda import detect_compute_capability
     from astrogate.network.recall import build_brian2_project
@@ -91,7 +97,7 @@ def build_only(args: argparse.Namespace, problem, params, brian2_options: dict) 
     unused = set(brian2_options) - {"device", "gating", "compute_capability", "neuron", "spiking"}
     if unused:
         raise InputError(f"--build-only builds a project in its own folder: drop {', '.join(sorted(unused))}")
-    info = build_brian2_project(problem, params, args.build_only, duration=args.duration,
+    info = build_brian2_project(problem, params, args.build_only, duration=run["duration"],
                                 device=brian2_options.get("device", "runtime"),
                                 gating=brian2_options.get("gating", "factorised"),
                                 neuron=brian2_options.get("neuron", "rate"), spiking=brian2_options.get("spiking"),

@@ -125,20 +125,56 @@ def problem_from_args(args: argparse.Namespace):
     return generated_problem(args.K, args.N, args.correlation, args.flip, args.seed, args.target_pattern)
 
 
+# the integration options' defaults, unless a preset gives its own (--preset)
+RUN_DEFAULTS = {"duration": 500.0, "method": "euler", "tol": 1e-8, "stop": "fixed_point", "dtype": "float64",
+                "form": "logit"}
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("integration")
-    group.add_argument("--duration", type=positive_float("duration"), default=500.0,
-                       help="time limit, ms (default %(default)s)")
-    group.add_argument("--method", choices=("euler", "exponential_euler", "adaptive"), default="euler",
+    group.add_argument("--duration", type=positive_float("duration"), default=None,
+                       help=f"time limit, ms (default {RUN_DEFAULTS['duration']:g})")
+    group.add_argument("--method", choices=("euler", "exponential_euler", "adaptive"), default=None,
                        help="forward Euler at --dt, exponential Euler at --dt (as Brian2's method="
-                            "'exponential_euler') or SciPy's adaptive LSODA (default %(default)s)")
-    group.add_argument("--tol", type=nonnegative_float("tol"), default=1e-8,
-                       help="converged when max|du/dt| and max|da/dt| < tol, in 1/ms (default %(default)s)")
-    group.add_argument("--stop", choices=("fixed_point", "decided"), default="fixed_point",
+                            "'exponential_euler') or SciPy's adaptive LSODA (default euler)")
+    group.add_argument("--tol", type=nonnegative_float("tol"), default=None,
+                       help="converged when max|du/dt| and max|da/dt| < tol, in 1/ms; 0 runs the whole duration "
+                            f"(default {RUN_DEFAULTS['tol']:g})")
+    group.add_argument("--stop", choices=("fixed_point", "decided"), default=None,
                        help="stop at the fixed point (tol), or as soon as the outcome is decided: the leading gain "
-                            "committed and every neuron on the side of its drive (default %(default)s)")
-    group.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                       help="working precision of the abstract model (default %(default)s)")
+                            "committed and every neuron on the side of its drive (default fixed_point)")
+    group.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                       help="working precision of the abstract model (default float64)")
+    group.add_argument("--form", choices=("logit", "replicator"), default=None,
+                       help="the gains' equation: logit (softmax of logits, the simplex exact) or replicator (the "
+                            "paper's eq. 6 by forward Euler on the gains) (default logit)")
+
+
+def run_options_from_args(args: argparse.Namespace, preset=None) -> dict:
+    """The integration options: those given, else the preset's, else RUN_DEFAULTS."""
+    own = preset.run if preset is not None else {}
+    return {name: getattr(args, name) if getattr(args, name) is not None else own.get(name, default)
+            for name, default in RUN_DEFAULTS.items()}
+
+
+def add_preset_option(parser: argparse.ArgumentParser) -> None:
+    from astrogate.models.presets import PRESETS
+
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                        help="a named protocol whose parameters and integration options become the defaults; options "
+                             "given override them. paper: Vivet & Arenas (2026): T = 0.01, tau_x = tau_p = 1 ms, "
+                             "sigma, x(0) = the cue, replicator form, dt = 0.001 ms, t_f = 10 ms (docs/model.md)")
+
+
+def params_and_preset(args: argparse.Namespace):
+    """(Parameters, preset or None): the preset's parameters updated by the options given."""
+    from astrogate.models.presets import preset
+
+    given = declared_from_args(args, PARAMETER_TABLE)
+    chosen = preset(args.preset) if getattr(args, "preset", None) else None
+    if chosen is None:
+        return Parameters(**given), None
+    return chosen.parameters().updated(**given), chosen
 
 
 def add_brian2_options(parser: argparse.ArgumentParser) -> None:

@@ -114,6 +114,7 @@ class RunSettings:
     stop: str = "fixed_point"
     decided_eps: float = DECIDED_EPS
     decided_window: float = DECIDED_WINDOW
+    form: str = "logit"  # the gains' equation: "logit" or "replicator" (the paper's eq. 6 on the gains)
 
     def options(self) -> dict:
         return asdict(self)
@@ -496,7 +497,7 @@ class AstroGateModel:
 
         def traced(x):
             x = np.array(x)
-            return x[:, 0] if single else x
+            return x[:, 0] if single and x.ndim > 1 else x  # no traces: empty
 
         if np.all(rule == "fixed point"):
             reason = "converged"

@@ -27,6 +27,10 @@ class RetrievalResult:
     states: np.ndarray  # B x N final states, +-1 (0 where a neuron ended exactly undecided)
     steps: np.ndarray  # (B,) work units until the state settled (or the cap)
     converged: np.ndarray  # (B,) bool: settled before the cap
+    # models with continuous rates and gains (the gated network) report them, for the paper's observables
+    rates: np.ndarray | None = None  # B x N final rates tanh(gamma u)
+    gains: np.ndarray | None = None  # B x K final gains
+    convergence_time: np.ndarray | None = None  # (B,) ms (models/abstract.py convergence_time)
 
 
 def _sign_keep(field: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -391,7 +395,8 @@ class AstroGated(_Model):
         run = self.model.run(self._cues(cues), duration=self.max_duration, tol=self.tol, traces=False,
                              **self.settings.options())
         self.last_stop_rules = run.stop_rule  # which rule stopped each cue of the last call
-        return RetrievalResult(np.sign(run.u), run.cue_steps, run.converged)
+        return RetrievalResult(np.sign(run.u), run.cue_steps, run.converged, rates=self.model.rates(run.u),
+                               gains=self.model.gains(run.a), convergence_time=run.convergence_time)
 
 
 # -- the registry ---------------------------------------------------------------------------
@@ -410,7 +415,7 @@ KINDS = {
 def make_model(kind: str, patterns, **options) -> _Model:
     """A model of the given kind; options are its constructor's keywords (for 'gated', the
     Parameters fields, max_duration, tol, settings = "fast" or "reference" (AstroGateModel's presets) and
-    the RunSettings fields method, stop, dtype, decided_eps, decided_window; a given dt is the step)."""
+    the RunSettings fields method, stop, dtype, decided_eps, decided_window, form; a given dt is the step)."""
     if kind not in KINDS:
         raise InputError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
     if kind == "gated":

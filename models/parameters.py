@@ -61,6 +61,8 @@ TABLE = {spec.name: spec for spec in PARAMETER_TABLE}
 PARAMETER_NAMES = tuple(spec.name for spec in PARAMETER_TABLE if spec.option)
 # paper name -> the field holding the same quantity; one of each pair at a time
 PAPER_NAMES = {spec.name: spec.same_as for spec in PARAMETER_TABLE if spec.same_as}
+# either name of a quantity -> the other
+SAME_QUANTITY = {**PAPER_NAMES, **{field: paper for paper, field in PAPER_NAMES.items()}}
 PROPERTIES = ("tau_p", "tau_x", "sigma")  # paper names that are properties (T is a field)
 
 
