@@ -68,12 +68,13 @@ def sample_steps(n_steps: int, dt: float, record_every: float | None = None) -> 
 
 
 def convergence_time(t: np.ndarray, path: np.ndarray, t_end=None) -> np.ndarray:
-    """The first of the times t (T,) after which the overlaps and gains move, in total, by at most
-    CONVERGENCE_DELTA in every coordinate: path (T,) or (T, B) is the cumulative path length (the sum over steps
-    of the largest change of any overlap m_mu or gain g_mu), so from that time on the state stays within
-    CONVERGENCE_DELTA of where the run ended. It is the run's end when the state still moved that much in its
-    last interval (read it with `converged`). t_end (B,) caps it at each cue's own end (a cue that stopped
-    early)."""
+    """The first of the sample times t (T,) after which the overlaps and gains move, in total, by at most
+    CONVERGENCE_DELTA: path (T,) or (T, B) is the cumulative path length over the samples (the sum, over
+    consecutive samples, of the largest change of any overlap m_mu or gain g_mu), so that from that time on every
+    sample stays within CONVERGENCE_DELTA of the run's end state in every overlap and gain. It is the run's end
+    when the state still moved that much in its last interval (read it with `converged`). t_end (B,) caps it
+    at each cue's own end (a cue that stopped early). The samples are the traces' (about 400 spaced
+    logarithmically in time, or every record_every), so its resolution is theirs."""
     path = np.asarray(path, dtype=float)
     settled = path[-1] - path <= CONVERGENCE_DELTA
     first = np.argmax(settled, axis=0)  # settled is monotone in time (path never decreases)
@@ -401,9 +402,9 @@ class AstroGateModel:
         cue_steps = np.full(n_cues, n_steps)
         recorded = set(sampled.tolist())
         times, m_trace, g_trace, energy = [], [], [], []
-        # convergence_time: the path length of (m, g) per cue, kept at the sampled steps
+        # convergence_time: the path length of (m, g) per cue over the sampled steps (and each cue's last step)
         path = np.zeros(n_cues)
-        previous = None  # (m, g) of the active cues at the previous step
+        previous = None  # (m, g) of the active cues at the previous sample
         checkpoint_t, checkpoint_path = [], []
 
         def logits(state):
@@ -433,7 +434,9 @@ class AstroGateModel:
             t = step * dt
             drive_on = drive_in is not None and t < t_current
             v, m, g, drive, target = self.step_terms(xi, uw, aw, g=aw if replicator else None)
-            walk(m, g)
+            sampled_now = step in recorded
+            if sampled_now:
+                walk(m, g)
             if replicator:
                 dg, dlog_g = replicator_rates(aw, target, p.tau_g)
             if drive_on:
@@ -453,6 +456,8 @@ class AstroGateModel:
                     rule[active[decided & ~at_fixed_point]] = "decided"
                     done |= decided
                 if np.any(done):
+                    if not sampled_now:  # the leaving cues' last stretch of path
+                        walk(m, g)
                     leaving = active[done]
                     rule[active[at_fixed_point]] = "fixed point"
                     t_stop[leaving], cue_steps[leaving] = t, step
@@ -467,7 +472,7 @@ class AstroGateModel:
                     held[:n_left], last_lead[:n_left] = held[: keep.size][keep], last_lead[: keep.size][keep]
                     if n_left == 0:
                         break
-            if step in recorded:
+            if sampled_now:
                 record(step)
             if method == "euler":
                 du = (drive - uw) / p.tau_u
@@ -484,7 +489,7 @@ class AstroGateModel:
             check_finite(uw, aw, (step + 1) * dt)
         else:
             step = n_steps
-            if active.size:  # the last step's change of (m, g)
+            if active.size:  # the final state's (m, g)
                 _, m, g, _, _ = self.step_terms(xi, uw, aw, g=aw if replicator else None)
                 walk(m, g)
         record(step)
