@@ -9,7 +9,9 @@ The shortest retrieval::
 
 The public names, each documented in the API reference:
 
-- `Parameters`, `SpikingParameters`: the model's parameters (times in ms, or Brian2 quantities).
+- `Parameters`, `SpikingParameters`: the model's parameters (times in ms, or Brian2 quantities), in astrogate's
+  names or the paper's (T, tau_p, tau_x, sigma).
+- `PAPER_PRESET`: the paper's protocol as recall keywords (``recall(problem, **PAPER_PRESET)``).
 - `AstroGateModel`: the abstract NumPy model (right-hand side, Lyapunov function, fixed points, integrators).
 - `AstrocyteGatedMemory`: the network as a Brian2 object to add to your own `Network`.
 - `Brian2Session`: a device and a build that re-runs (standalone run_args) for new patterns, cues, parameters.
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "Parameters": "astrogate.models.parameters",
     "SpikingParameters": "astrogate.models.spiking_equations",
+    "PAPER_PRESET": "astrogate.models.presets",
     "AstroGateModel": "astrogate.models.abstract",
     "AstrocyteGatedMemory": "astrogate.network.memory",
     "Brian2Session": "astrogate.network.recall",

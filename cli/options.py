@@ -8,7 +8,7 @@ import math
 from astrogate.errors import InputError
 from astrogate.models import checks
 from astrogate.models.declared import Declared, check_value
-from astrogate.models.parameters import PARAMETER_TABLE, Parameters
+from astrogate.models.parameters import PARAMETER_TABLE, SAME_QUANTITY, Parameters
 from astrogate.models.spiking_equations import SPIKING, SPIKING_TABLE, SpikingParameters
 
 
@@ -174,7 +174,9 @@ def params_and_preset(args: argparse.Namespace):
     chosen = preset(args.preset) if getattr(args, "preset", None) else None
     if chosen is None:
         return Parameters(**given), None
-    return chosen.parameters().updated(**given), chosen
+    # the preset's keywords, less those given in either name: --T 0.05 keeps the preset's tau_p
+    kept = {k: v for k, v in chosen.params.items() if k not in given and SAME_QUANTITY.get(k) not in given}
+    return Parameters(**kept, **given), chosen
 
 
 def add_brian2_options(parser: argparse.ArgumentParser) -> None:

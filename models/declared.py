@@ -36,7 +36,7 @@ class Declared:
     option: bool = True  # a command-line option and a sweep axis
     same_as: str = ""  # a paper name: the field that holds the same quantity (docs/model.md, the mapping)
     group: str = ""  # the Brian2 group holding it as a shared variable ("neurons", "astrocytes"), if any
-    optional: bool = False  # None is accepted (not given) although the default is a value
+    optional: bool = False  # None is accepted: not given (beta: 20 N; T: from beta); refused otherwise
 
     def __post_init__(self):
         assert self.kind in KINDS and self.bounds in BOUNDS, self  # a mistake in a table, not in user input
@@ -68,10 +68,10 @@ def is_number(value) -> bool:
 
 def check_value(spec: Declared, value, what: str = "parameter"):
     """`value` checked against its row and normalised (a float, an int for counts and seeds, a number in the
-    row's unit for a Brian2 quantity); an InputError naming the parameter otherwise. None passes where the
-    default is None (not given)."""
+    row's unit for a Brian2 quantity); an InputError naming the parameter otherwise. None passes where the row
+    is optional (not given)."""
     name = spec.name
-    if value is None and (spec.default is None or spec.optional):
+    if value is None and spec.optional:
         return None
     if spec.kind == "similarity":
         from astrogate.models.similarity import parse_similarity

@@ -33,7 +33,7 @@ PARAMETER_TABLE = (
              paper="1", equation="eq. 5"),
     Declared("beta", None, "allocation inverse temperature: how sharply the gains pick the best-matching patterns "
              "(0: classical Hopfield)", bounds=">= 0", default_text="20 N", paper="N / T", equation="eq. 7",
-             group="astrocytes"),
+             group="astrocytes", optional=True),
     Declared("tau_u", 10.0, "neuron time constant", unit="ms", bounds="> 0", paper="tau_x", equation="eq. 4",
              group="neurons"),
     Declared("tau_g", 20.0, "astrocyte time constant of the logit form", unit="ms", bounds="> 0",
@@ -47,7 +47,7 @@ PARAMETER_TABLE = (
     Declared("T", DEFAULT_T, "temperature: beta = N / T", bounds="> 0", paper="T", equation="eq. 7",
              default_text="0.05, i.e. beta = 20 N", same_as="beta", optional=True),
     Declared("N", None, "number of neurons the parameters are resolved for (set by resolved(N))", kind="count",
-             default_text="None", option=False),
+             default_text="None", option=False, optional=True),
     # the paper's names of fields above: keywords and read-only properties, not fields
     Declared("tau_p", None, "astrocyte time constant of eq. 6: tau_g = tau_p / T", unit="ms", bounds="> 0",
              paper="tau_p", equation="eq. 6", default_text="T tau_g = 1 ms", same_as="tau_g"),

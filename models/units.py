@@ -49,7 +49,8 @@ def in_units(value, unit: str, name: str):
 
     target = getattr(brian2, unit)
     if not brian2.have_same_dimensions(value, target):
-        raise InputError(f"parameter {name} must be in units of {brian2.get_unit(target.dim)!s}, got {value!r}")
+        raise InputError(f"parameter {name} must be in units of {unit} (dimension {brian2.get_unit(target.dim)!s}), "
+                         f"got {value!r}")
     if getattr(value, "shape", ()) != ():
         raise InputError(f"parameter {name} must be a single value, got an array of shape {value.shape}")
     return float(value / target)
