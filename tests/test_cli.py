@@ -111,7 +111,7 @@ def bad_inputs(tmp_path):
         "unreadable file": (["--patterns", str(garbage), "--cue", str(garbage)], "not a readable .npy"),
         "patterns without cue": (["--patterns", write(tmp_path, "xi.npy", good_xi)], "go together"),
         "unknown method": (["--method", "rk4"], "invalid choice"),
-        "bad number": (["--beta", "lots"], "invalid float"),
+        "bad number": (["--beta", "lots"], "argument --beta: expected a number"),
         "negative duration": (["--duration", "-5"], "duration"),
     }
 
