@@ -197,6 +197,21 @@ def _config_from_dict(data: dict, source: str) -> Config:
     return config
 
 
+def select_models(config: Config, names: list[str]) -> Config:
+    """The config with only the models named (in the config's order); an InputError names an unknown one or a
+    model whose params_from is left out."""
+    known = [m.name for m in config.models]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InputError(f"model(s) {', '.join(unknown)} not in config {config.source!r} (its models: "
+                         f"{', '.join(known)})")
+    models = tuple(m for m in config.models if m.name in names)
+    for m in models:
+        if m.params_from and m.params_from not in names:
+            raise InputError(f"model {m.name!r} takes its parameters from {m.params_from!r}: select that one too")
+    return replace(config, models=models)
+
+
 # rough peak bytes of a model's own state beyond the patterns and cues, per (cue, N, K) (see check_config_memory)
 N2_KINDS = ("hopfield", "hopfield-continuous")  # an N x N weight matrix
 NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step, in chunks

@@ -26,6 +26,9 @@ def register_retrieval(benchmarks) -> None:
     parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
     parser.add_argument("--workers", type=count("value"), default=1,
                         help="processes running cells in parallel, at most one per core (default 1)")
+    parser.add_argument("--models", metavar="NAME,NAME",
+                        help="run only these models of the config (comma-separated; a model's params_from must be "
+                             "among them), for example the gated variants without NAAM")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle_retrieval)
 
@@ -52,9 +55,12 @@ BENCHMARKS = (register_retrieval, register_speed, register_mqar, register_fast_c
 
 
 def handle_retrieval(args: argparse.Namespace) -> int:
-    from astrogate.analysis.benchmark import load_benchmark_config, run_benchmark
+    from astrogate.analysis.benchmark import load_benchmark_config, run_benchmark, select_models
+    from astrogate.models.checks import comma_list
 
     config = load_benchmark_config(args.config or ("quick" if args.quick else "full"))
+    if args.models:
+        config = select_models(config, comma_list(args.models, "--models"))
     result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress)
     summary = result["summary"]
     print(f"{summary['cells']} cells in {summary['runtime_seconds']:.0f} s; wrote "

@@ -19,7 +19,7 @@ from astrogate.models.parameters import Parameters
 
 # the neural gain of the paper's protocol: not stated in the paper; chosen from the sigma dependence of its
 # default point (N = 30, K = 100, 6 flipped bits), docs/results/paper.md
-PAPER_SIGMA = 1.0
+PAPER_SIGMA = 3.0
 
 
 @dataclass(frozen=True)
