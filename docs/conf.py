@@ -31,7 +31,8 @@ extensions = [
 source_suffix = {".md": "markdown"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+# api/tables: the generated parameter tables, included by pages (docs/generated_pages.py), not pages themselves
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "api/tables"]
 # docstrings write `name` for code: reST's single backticks render as code, not italics
 default_role = "literal"
 

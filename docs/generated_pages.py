@@ -4,6 +4,9 @@
   generated toctree, so that the site builds with -W whatever examples/ holds).
 - docs/api/modules/ (git-ignored): one page per layer (models, network, analysis, cli) with an automodule of
   each of its modules.
+- docs/api/tables/ (git-ignored, not pages: included by docs/model.md and the guide): the parameter tables,
+  written from the declared tables PARAMETER_TABLE and SPIKING_TABLE (models/declared.py), so that the docs
+  list exactly the parameters the code checks.
 
 An example's page is its module docstring (reST; the first line is the title), the figure the script wrote into
 docs/figures/examples/<script stem>.png when that file exists, and the script itself (literalinclude). The
@@ -116,6 +119,33 @@ def write(pages: dict[Path, str], folder: Path) -> None:
             path.write_text(text, encoding="utf-8")
 
 
+def markdown_table(table) -> str:
+    """A declared table as Markdown: name (and command-line option), default, values, meaning, the paper's."""
+    with_paper = any(spec.paper for spec in table)
+    lines = ["| name | option | default | values | meaning |" + (" paper |" if with_paper else ""),
+             "|---|---|---|---|---|" + ("---|" if with_paper else "")]
+    for spec in table:
+        values = {"choice": " or ".join(spec.choices), "similarity": "quadratic, linear, power:n",
+                  "count": "whole number >= 1", "seed": "whole number >= 0"}.get(spec.kind, "")
+        if spec.kind == "number":
+            values = {"> 0": "> 0", ">= 0": ">= 0", "": "any"}[spec.bounds] + (f" {spec.unit}" if spec.unit else "")
+        paper = ", ".join(part for part in (spec.paper, spec.equation) if part)
+        option = f"`{spec.flag}`" if spec.option else ""
+        lines.append(f"| `{spec.name}` | {option} | {spec.default_words} | {values} | {spec.meaning} |"
+                     + (f" {paper} |" if with_paper else ""))
+    return "\n".join(lines) + "\n"
+
+
+def parameter_tables(docs: Path) -> dict[Path, str]:
+    from astrogate.models.parameters import PARAMETER_TABLE
+    from astrogate.models.spiking_equations import SPIKING_TABLE
+
+    out = docs / "api" / "tables"
+    return {out / "parameters.md": markdown_table(PARAMETER_TABLE),
+            out / "spiking_parameters.md": markdown_table(SPIKING_TABLE)}
+
+
 def write_pages(docs: Path) -> None:
     write(example_pages(docs), docs / "examples")
     write(module_pages(docs), docs / "api" / "modules")
+    write(parameter_tables(docs), docs / "api" / "tables")

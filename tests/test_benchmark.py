@@ -51,6 +51,40 @@ def test_trial_metrics_classify_target_sign_flip_mixture_and_other_memory():
     assert row["exact_match_lo"] < 0.25 < row["exact_match_hi"]
 
 
+def test_trial_metrics_give_the_papers_observables():
+    xi = np.array([[1.0, 1.0, -1.0, -1.0], [1.0, -1.0, 1.0, -1.0]])
+    rates = np.array([[0.9, 1.0, -1.0, 0.2], [1.0, -1.0, 1.0, -1.0]])  # one wrong sign, then exact
+    gains = np.array([[0.5, 0.5], [1.0, 0.0]])
+    m = trial_metrics(np.sign(rates), xi, [0, 1], xi[[0, 1]], gains=gains, rates=rates)
+    # eq. 13: (0.1 + 0 + 0 + 1.2) / 2; eq. 15: one bit off by 2, halved; eq. 14: exp(ln 2) and exp(0)
+    assert m["soft_hamming_error"] == pytest.approx([0.65, 0.0]) and m["hamming_error"].tolist() == [1.0, 0.0]
+    assert m["perplexity"] == pytest.approx([2.0, 1.0])
+    assert np.isnan(trial_metrics(rates, xi, [0, 1], xi[[0, 1]])["perplexity"]).all()  # no gains: NaN
+    assert trial_metrics(rates, xi, [0, 1], xi[[0, 1]])["soft_hamming_error"] == pytest.approx([0.65, 0.0])
+
+
+def test_the_defaults_configs_run_the_full_grid_and_models_select(tmp_path, capsys):
+    from astrogate.analysis.benchmark import select_models
+    from astrogate.configs import config_path
+
+    full = load_benchmark_config("full")
+    defaults = load_benchmark_config(config_path("bench_paper_defaults_full.toml"))
+    for key in ("seed", "N", "instances", "cues", "loads", "pattern_sets", "corruptions", "image_corruptions",
+                "tuning_cells", "tuning_instances", "tuning_cues"):
+        assert getattr(defaults, key) == getattr(full, key), key
+    quick = load_benchmark_config(config_path("bench_paper_defaults.toml"))
+    paper = {m.name: m for m in quick.models}["gated-paper-protocol"].options
+    assert paper["form"] == "replicator" and paper["T"] == 0.01 and paper["dt"] * 1000 == paper["tau_p"]
+    gated = select_models(full, ["gated-quadratic", "gated-default", "gated-spiking"])
+    assert [m.name for m in gated.models] == ["gated-default", "gated-quadratic", "gated-spiking"]
+    with pytest.raises(InputError, match="takes its parameters from 'gated-quadratic'"):
+        select_models(full, ["gated-spiking"])
+    with pytest.raises(InputError, match=r"model\(s\) nonsense not in config"):
+        select_models(full, ["naam", "nonsense"])
+    assert main(["bench", "retrieval", "--quick", "--models", "cue,nonsense", "--out", str(tmp_path)]) == 2
+    assert "nonsense not in config" in capsys.readouterr().err
+
+
 def test_cells_are_paired_and_tuning_seeds_are_separate():
     a = make_problem("corr:0.4", 50, 100, 8, "flip:0.2", cell_rng(3, "cells", "corr:0.4", 0.5, "flip:0.2", 0))
     b = make_problem("corr:0.4", 50, 100, 8, "flip:0.2", cell_rng(3, "cells", "corr:0.4", 0.5, "flip:0.2", 0))
@@ -117,6 +151,12 @@ def test_bench_retrieval_quick_end_to_end(tmp_path, saved_figures):
     assert (oracle["exact_match"] == oracle["nearest_accuracy"]).all()  # the oracle returns a stored pattern
     cue = ok[ok["model"] == "cue"]
     assert (cue["exact_match"] == 0).all()
+    # the paper's observables: the cue's Hamming error is its flips; perplexity only where there are gains
+    assert (cue["hamming_error"] == cue["soft_hamming_error"]).all()
+    assert cue.loc[cue["corruption"] == "flip:0.2", "hamming_error"].eq(round(0.2 * 64)).all()
+    assert ok.loc[ok["model"] == "hopfield", "perplexity"].isna().all()
+    gated = ok[ok["model"].str.startswith("gated")]
+    assert gated["perplexity"].between(1.0, gated["K"].max()).all() and (gated["convergence_time"] > 0).all()
     for name in ("results.nc", "tuning.json", "summary.json", "gallery.png"):
         assert (out / name).is_file(), name
     # each panel (pattern set, corruption) draws every model's measured loads at its table values

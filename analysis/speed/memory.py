@@ -36,7 +36,7 @@ EST_GPU_FIXED_BYTES = 2**30
 # NAAM (models/baselines.py, the authors' dynamics) holds N x N synapses and processes per cue and N x N
 # temporaries in a step (g, psi, dS, dP: NeuronAstrocyteMemory.bytes_per_cue), and K x N patterns and two N x K
 # contraction intermediates: its peak above the interpreter measured 53 bytes per N^2 at N = 2000, K = 100
-# (the reconstruction it replaced: 41 to 51 at N = 1000 to 4000)
+# (the earlier version it replaced: 41 to 51 at N = 1000 to 4000)
 EST_NAAM_BYTES = {"per_N2": 56, "per_NK": 28}
 
 

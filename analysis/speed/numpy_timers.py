@@ -12,7 +12,7 @@ import numpy as np
 from astrogate.analysis.speed.config import BETA_CAP, DT_MS, TRIAL_MS
 
 # NAAM's seconds per step at N = 1000, K = 100 on this project's machine (2 shared cores: 0.064 s for the
-# authors' dynamics, 0.064 to 0.112 s for the reconstruction before it; the slowest kept as an upper bound);
+# authors' dynamics, 0.064 to 0.112 s for the earlier version before it; the slowest kept as an upper bound);
 # estimates the first NAAM size of a run, the run's own NAAM rows the later ones
 NAAM_REFERENCE_STEP = (1000, 100, 0.11)
 
