@@ -303,6 +303,7 @@ class AstroGateModel:
         record_every: sampling interval of the traces in ms; by default about 400 samples spaced
         logarithmically in time, since the retrieval transient lasts a few ms of a long run.
         traces: False records no traces (t, overlaps, gains and energy are empty), for throughput.
+
         form: "logit" (tau_g da/dt = beta F(m) - a, g = softmax(a): the simplex holds to round-off) or
             "replicator" (the paper's eq. 6, forward Euler on the gains g themselves, step for step as the paper
             integrates it; method "euler", stop "fixed_point", float64). The two agree to O(dt). A replicator
