@@ -129,6 +129,7 @@ def summarise(per_trial: dict) -> dict:
     'convergence_time', NaN for a model that does not report it)."""
     trials = int(np.asarray(per_trial["exact_match"]).size)
     values = dict(per_trial)
+    values.setdefault("convergence_time", np.full(trials, np.nan))
     values["not_converged"] = ~np.asarray(per_trial["converged"], bool)
     row = {"trials": trials}
     for name in RATES:
