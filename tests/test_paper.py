@@ -266,3 +266,37 @@ def test_the_preset_on_the_command_line_gives_the_papers_observables(tmp_path, c
                  "--json", str(out)]) == 0
     written = json.loads(out.read_text())
     assert written["paper_params"]["T"] == 0.05 and written["t"][-1] == pytest.approx(2.0)
+
+
+def test_sweep_axes_take_the_papers_names():
+    from astrogate.analysis.sweep import simulate_point
+    from astrogate.analysis.sweep_spec import parse_spec, point_parameters, point_values
+
+    spec = parse_spec("""\
+[sweep]
+metrics = ["soft_hamming_error", "hamming_error", "perplexity", "convergence_time"]
+[model]
+settings = "reference"
+form = "replicator"
+duration = 2.0
+tol = 0.0
+[fixed]
+N = 16
+K = 20
+trials = 2
+tau_p = 1.0
+tau_x = 1.0
+dt = 0.01
+[axes]
+T = { values = [0.01, 0.1] }
+sigma = { values = [1.0, 3.0] }
+""")
+    points = [point_parameters(values) for _, values in point_values(spec)]
+    assert [(p.T, p.sigma, p.tau_g) for p in points] == [(0.01, 1.0, 100.0), (0.01, 3.0, 100.0), (0.1, 1.0, 10.0),
+                                                          (0.1, 3.0, 10.0)]
+    metrics = simulate_point(next(point_values(spec))[1], spec.model)
+    assert set(spec.metrics) <= set(metrics) and 1.0 <= metrics["perplexity"] <= 20.0
+    with pytest.raises(ag.InputError, match=r"<spec>:\d+: give 'beta' or 'T', not both"):
+        parse_spec("[fixed]\nN = 16\nK = 20\nbeta = 100.0\n[axes]\nT = { values = [0.1] }\n")
+    with pytest.raises(ag.InputError, match=r"<spec>:\d+: .*parameter T must be positive"):
+        parse_spec("[fixed]\nN = 16\nK = 20\nT = -1.0\n")
