@@ -20,6 +20,7 @@ import numpy as np
 from astrogate.errors import InputError
 from astrogate.models.attention import MODES, HeteroAssociativeMemory, validate_qkv
 from astrogate.models.parameters import Parameters
+from astrogate.models.units import argument_in_units
 
 BACKENDS = ("abstract", "brian2")
 # query mode: |a - beta F(m)| < tau_g tol at the stop, so tol = 1e-10 / ms leaves the gains ~1e-9 from the softmax
@@ -103,8 +104,13 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
         objects, default Brian2's preference; `chunk` ms between convergence checks; query mode's `layout`
         "batched" or "per_query"; retrieval mode is one AstrocyteGatedMemory per query: network/attention.py).
 
-    duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol for every query.
+    duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol (1/ms) for every query.
+    The times tau_y, duration, record_every and chunk are ms, or Brian2 times (``duration=20*ms``); tol is 1/ms,
+    or a Brian2 rate.
     The distances to softmax attention use `scale` (default 1/sqrt(d)) whatever the mode and F."""
+    tau_y, duration, record_every, chunk = (argument_in_units(value, "ms", name) for value, name in (
+        (tau_y, "tau_y"), (duration, "duration"), (record_every, "record_every"), (chunk, "chunk")))
+    tol = argument_in_units(tol, "1/ms", "tol")
     Q, K, V = validate_qkv(Q, K, V)
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: use 'query' or 'retrieval'")

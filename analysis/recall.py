@@ -17,9 +17,10 @@ from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory
-from astrogate.models.checks import euler_steps, seed as check_seed
+from astrogate.models.checks import euler_steps, nonnegative_number, seed as check_seed
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import load_array, validate_cue, validate_patterns
+from astrogate.models.units import argument_in_units
 
 if TYPE_CHECKING:  # annotations only: importing these imports Brian2
     from astrogate.models.spiking_equations import SpikingParameters
@@ -125,14 +126,14 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         Model parameters (the defaults of the model page if None).
     backend : {"abstract", "brian2"}
         The NumPy model, or the Brian2 network (`AstrocyteGatedMemory` run by a `Brian2Session`).
-    duration : float
-        Longest simulated time in ms.
+    duration : float or Quantity
+        Longest simulated time: ms, or a Brian2 time (``50*ms``).
     method : {"euler", "adaptive"}
         Forward Euler at params.dt (the reference, and what the Brian2 network computes), or SciPy's LSODA
         with error control (abstract backend only).
-    tol : float
-        The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol; the brian2 backend
-        runs the full duration and reports whether the end state meets tol.
+    tol : float or Quantity
+        The abstract backend stops once max|du/dt| and max|da/dt| fall below tol (1/ms, or a Brian2 rate);
+        the brian2 backend runs the full duration and reports whether the end state meets tol.
     stop : {"fixed_point", "decided"}
         Abstract backend: stop at the fixed point (tol), or as soon as the outcome is decided
         (AstroGateModel.run); the record's stop_rule says which rule stopped the run.
@@ -140,13 +141,17 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         Abstract backend: the working precision.
     **backend_options
         brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating, neuron
-        ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
+        ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every (ms, or a Brian2 time),
+        current (N) and t_current (ms, or a Brian2 time: the cue current is on while t < t_current), threads,
+        session.
 
     Returns
     -------
     RecallResult
     """
     params = params or Parameters()
+    duration = argument_in_units(duration, "ms", "duration")
+    tol = argument_in_units(tol, "1/ms", "tol")
     if backend == "abstract":
         if backend_options:
             raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
@@ -181,8 +186,9 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     if method not in ("euler", "exponential_euler"):
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
                          f"(as Brian2's state updaters), got {method!r}")
-    if tol < 0 or not np.isfinite(tol):
-        raise InputError(f"tol must be >= 0, got {tol!r}")
+    duration = argument_in_units(duration, "ms", "duration")
+    tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
+    t_current = argument_in_units(t_current, "ms", "t_current")
     own_session = session is None
     if own_session:
         session = Brian2Session(device, target, gating, build_dir, record_every, neuron,

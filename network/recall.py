@@ -26,11 +26,12 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, sample_steps
-from astrogate.models.checks import euler_steps, require_memory
+from astrogate.models.checks import euler_steps, positive_number, require_memory
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
+from astrogate.models.units import argument_in_units
 from astrogate.network import devices
 from astrogate.network.memory import METHODS as MEMORY_METHODS
 from astrogate.network.memory import AstrocyteGatedMemory
@@ -58,7 +59,7 @@ class Brian2Session:
         self.gating = gating
         self.neuron = neuron
         self.spiking = (spiking or SpikingParameters()) if neuron in SPIKING else None
-        self.record_every = record_every
+        self.record_every = argument_in_units(record_every, "ms", "record_every")
         self.memory: AstrocyteGatedMemory | None = None  # the built network's memory ...
         self.net = None  # ... and its Network
         self.build_path = None  # standalone project folder
@@ -73,8 +74,7 @@ class Brian2Session:
         nothing runs and the results are None."""
         import brian2 as b2
 
-        if not np.isfinite(duration) or duration <= 0:
-            raise InputError(f"duration must be a positive number of ms, got {duration!r}")
+        duration = positive_number(argument_in_units(duration, "ms", "duration"), "duration (ms)")
         xi = validate_patterns(patterns)
         params = params.resolved(xi.shape[1])
         n_steps = euler_steps(duration, params.dt)
@@ -97,9 +97,10 @@ class Brian2Session:
         if not reuse:
             self._build_key = None
             self.build_path = devices.activate(self.choice, params.dt)
+            # a fixed name (the device was just reset): the same object and file names in every build
             self.memory = AstrocyteGatedMemory(xi, params, neuron=self.neuron, gating=self.gating, method=self.method,
                                                record_every=params.dt if self.record_every is None else self.record_every,
-                                               spiking=self.spiking)
+                                               spiking=self.spiking, name="agm")
             self.net = b2.Network(self.memory)
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build
