@@ -396,3 +396,51 @@ def test_cpp_standalone_memory_matches_abstract_euler_with_run_args(tmp_path):
     # state() reads v and m with the gain and patterns of this run, not those the memory was made with
     assert np.array_equal(mem.network_patterns(), other)
     assert_state_matches(mem.state(), *abstract_euler(other, other_cue, other_params))
+
+
+@pytest.mark.compile
+def test_cpp_standalone_magic_run_of_a_rate_and_a_spiking_memory(tmp_path):
+    """Magic run() on cpp_standalone, two unnamed memories in one project: the rate one equals the abstract
+    model's Euler steps; the spiking one, whose event readout has a spike pathway inside the memory, compiles
+    (the device declares the pathway's spike queue) and spikes."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    params = Parameters()
+    build = devices.activate(devices.DeviceChoice("cpp_standalone", build_root=tmp_path), params.dt)
+    xi, cue, _ = problem(20, K=5, N=20)
+    rate = AstrocyteGatedMemory(xi)
+    spiking = AstrocyteGatedMemory(xi, neuron="poisson", readout="event", record_every=1 * b2.ms)
+    rate.set_cue(cue)
+    spiking.set_cue(cue)
+    gains = b2.StateMonitor(rate.astrocytes, "g", record=True)
+    b2.run(1 * b2.ms)
+    b2.run(1 * b2.ms)
+    b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
+    assert_state_matches(rate.state(), *abstract_euler(xi, cue, params, steps=20))
+    assert gains.g.shape == (5, 20) and rate.name != spiking.name
+    assert spiking.monitors["spike_counts"].count[:].sum() > 0
+
+
+@pytest.mark.compile
+def test_cpp_standalone_network_of_a_memory_with_a_spike_pathway_inside(tmp_path):
+    """Network(mem): the memory is the network's only top-level object, so the device learns of its Synapses
+    from the memory's before_run (without it the spike queue of the event readout is undeclared and the
+    project does not compile)."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    build = devices.activate(devices.DeviceChoice("cpp_standalone", build_root=tmp_path), 0.1)
+    xi, cue, _ = problem(21, K=5, N=20)
+    mem = AstrocyteGatedMemory(xi, neuron="poisson", readout="event", record_every=1 * b2.ms)
+    mem.set_cue(cue)
+    net = b2.Network(mem)
+    assert net.objects == {mem}
+    net.run(2 * b2.ms)
+    b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
+    assert mem.monitors["spike_counts"].count[:].sum() > 0
+    assert len(mem.monitors["astrocytes"].t) == 2
