@@ -76,6 +76,12 @@ class AttentionResult:
         """max |gains - softmax weights|."""
         return float(np.max(np.abs(self.gains - self.reference_gains)))
 
+    def __repr__(self):
+        T, n = self.gains.shape
+        return (f"AttentionResult(mode={self.mode!r}, backend={self.backend!r}, T={T}, n={n}, D={self.outputs.shape[1]}, "
+                f"converged={int(np.sum(self.converged))}/{T}, output_distance={self.output_distance:.3g}, "
+                f"gain_distance={self.gain_distance:.3g})")
+
     def summary(self) -> str:
         T, D = self.outputs.shape
         state = "all converged" if np.all(self.converged) else f"{int(np.sum(~self.converged))} of {T} not converged"

@@ -74,8 +74,10 @@ class RecallResult(Mapping):
     (``result["exact_match"]``); `to_dict` gives the plain dict that ``astrogate recall --json`` writes.
 
     Fields for every backend: backend, params, problem, K, N, target, retrieved (index of the pattern of
-    largest overlap), exact_match (sign(v) equals the target in every bit; the retrieved pattern where no target
-    is given), nearest_accuracy (retrieved == target), final_overlap (the overlap with the target), cue_overlap,
+    largest |overlap|), retrieved_sign (+1, or -1 for a mirror state: the state is near -xi_retrieved),
+    mirror (retrieved_sign == -1), exact_match (sign(v) equals the target in every bit; the retrieved pattern
+    where no target is given), nearest_accuracy (the target has the largest overlap m, as the benchmark
+    counts it: False for the target's mirror), final_overlap (the overlap with the target), cue_overlap,
     max_gain, softmax_residual (max |g - softmax(beta F(m))| at the end), energy_increase, energy_scale,
     converged, stop_reason, t_converged (ms), steps, method, the traces t (ms), energy, trace_patterns,
     overlap_trace, gain_trace, the final state v, u (N), a, g, m (K), and timings (s). The brian2 backend
@@ -101,7 +103,11 @@ class RecallResult(Mapping):
         return len(self._record)
 
     def to_dict(self) -> dict:
-        return dict(self._record)
+        """The record as JSON-ready Python values (lists, floats, None for NaN): ``json.dumps(result.to_dict())``
+        writes what ``astrogate recall --json`` writes."""
+        from astrogate.analysis.io import to_jsonable
+
+        return to_jsonable(self._record)
 
     def summary(self) -> str:
         """A few human lines (what `astrogate recall` prints)."""
@@ -253,8 +259,11 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     v = model.rates(trajectory.u)
     m = model.overlaps(v)
     g = model.gains(trajectory.a)
-    retrieved = int(np.argmax(m))
-    traced = _traced_patterns(m, problem.target)
+    # the pattern the state is at, up to its sign: with F even (the default m^2/2) the mirror state -xi_mu is
+    # as much an attractor as xi_mu, and its astrocyte wins the gains
+    retrieved = int(np.argmax(np.abs(m)))
+    retrieved_sign = 1 if m[retrieved] >= 0 else -1
+    traced = _traced_patterns(m, g, problem.target)
     # the metrics of analysis/metrics.py, against the target (or, with none given, the retrieved pattern)
     goal = retrieved if problem.target is None else problem.target
     measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None])
@@ -272,6 +281,8 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "N": model.N,
         "target": problem.target,
         "retrieved": retrieved,
+        "retrieved_sign": retrieved_sign,
+        "mirror": retrieved_sign < 0,
         "exact_match": bool(measured["exact_match"][0]),
         "nearest_accuracy": None if problem.target is None else bool(measured["nearest_accuracy"][0]),
         "final_overlap": None if problem.target is None else float(measured["final_overlap"][0]),
@@ -302,20 +313,36 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     return record
 
 
-def _traced_patterns(m: np.ndarray, target: int | None) -> list[int]:
-    order = [int(i) for i in np.argsort(-m)[:TRACED_PATTERNS]]
-    if target is not None and target not in order:
-        order[-1] = target
-    return order
+def _traced_patterns(m: np.ndarray, g: np.ndarray, target: int | None) -> list[int]:
+    """The patterns of largest |overlap| (so a mirror state's pattern too), always with the target and the
+    pattern of the largest final gain; ordered by |overlap|."""
+    must = {int(np.argmax(g))} | ({int(target)} if target is not None else set())
+    by_overlap = [int(i) for i in np.argsort(-np.abs(m), kind="stable")]
+    others = [mu for mu in by_overlap if mu not in must][:max(0, TRACED_PATTERNS - len(must))]
+    chosen = must | set(others)
+    return [mu for mu in by_overlap if mu in chosen]
+
+
+def retrieved_name(record: dict) -> str:
+    """'pattern 3', or 'the mirror of pattern 3' for a mirror state."""
+    return f"{'the mirror of ' if record['mirror'] else ''}pattern {record['retrieved']}"
 
 
 def summary(result: dict) -> str:
     """A few human lines about one retrieval."""
     lines = [f"{result['backend']} backend, {result['method']}: K = {result['K']} patterns, N = {result['N']} neurons, "
              f"beta = {result['params']['beta']:g}"]
-    retrieved = f"retrieved pattern {result['retrieved']} ({'exact' if result['exact_match'] else 'not exact'})"
+    mu = result["retrieved"]
+    if result["mirror"]:
+        retrieved = (f"retrieved the mirror state of pattern {mu} (the state is near -xi_{mu}: overlap "
+                     f"{result['m'][mu]:.4f})")
+    else:
+        retrieved = f"retrieved pattern {mu} ({'exact' if result['exact_match'] else 'not exact'})"
     if result["target"] is not None:
-        verdict = "correct" if result["retrieved"] == result["target"] else f"WRONG, target was {result['target']}"
+        if mu == result["target"]:
+            verdict = "WRONG: the target's mirror" if result["mirror"] else "correct"
+        else:
+            verdict = f"WRONG, target was {result['target']}"
         retrieved += f", {verdict}; overlap with target {result['final_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
     lines.append(retrieved)
     lines.append(f"max gain {result['max_gain']:.4f}; fixed-point residual max|g - softmax(beta F(m))| = "

@@ -122,3 +122,59 @@ def test_demo_runs_and_the_gated_network_wins(tmp_path, capsys):
     assert "(not exact)" in classical
     record = json.loads((tmp_path / "demo.json").read_text())
     assert len(record) == 2 and all(r["backend"] == "abstract" for r in record.values())
+
+
+def mirror_problem(cue_pattern, target):
+    """Cued with the exact negative of one pattern: the state goes to that pattern's mirror state."""
+    patterns = np.random.default_rng(2).choice([-1.0, 1.0], size=(6, 40))
+    return ag.RecallProblem(patterns, -patterns[cue_pattern], target=target)
+
+
+def test_a_mirror_state_of_another_pattern_is_named_as_such(tmp_path, saved_figures):
+    """The score F(m) = m^2/2 is even: -xi_mu is an attractor, its astrocyte takes the gains. The record names
+    the pattern with its sign, the summary and the JSON say mirror, the figure draws its gain."""
+    from astrogate.analysis.plots import plot_recall
+
+    result = ag.recall(mirror_problem(3, target=0), duration=200.0)
+    assert (result.retrieved, result.retrieved_sign, result.mirror) == (3, -1, True)
+    assert result.m[3] < -0.99 and int(np.argmax(result.g)) == 3 and result.max_gain > 0.99
+    assert not result.exact_match and not result.nearest_accuracy
+    assert "retrieved the mirror state of pattern 3 (the state is near -xi_3" in result.summary()
+    assert "WRONG, target was 0" in result.summary()
+    record = json.loads(json.dumps(result.to_dict()))
+    assert (record["retrieved"], record["retrieved_sign"], record["mirror"]) == (3, -1, True)
+    assert 3 in result.trace_patterns and 0 in result.trace_patterns
+    plot_recall(result, tmp_path / "r.png")
+    overlaps, gains, _ = saved_figures["r.png"].axes
+    winner = result.trace_patterns.index(3)
+    np.testing.assert_allclose(gains.lines[winner].get_ydata(), np.asarray(result.gain_trace)[:, winner])
+    assert overlaps.lines[winner].get_label() == "pattern 3 (largest gain, mirror: state -xi)"
+
+
+def test_the_targets_mirror_is_wrong_and_a_plain_retrieval_is_no_mirror():
+    result = ag.recall(mirror_problem(0, target=0), duration=200.0)
+    assert (result.retrieved, result.mirror) == (0, True) and "WRONG: the target's mirror" in result.summary()
+    patterns = mirror_problem(0, target=0).patterns
+    plain = ag.recall(ag.RecallProblem(patterns, patterns[0], target=0), duration=200.0)
+    assert (plain.retrieved, plain.retrieved_sign, plain.mirror) == (0, 1, False)
+    assert "retrieved pattern 0 (exact), correct" in plain.summary()
+
+
+def test_to_dict_is_json_ready():
+    """json.dumps takes the record as it is (arrays as lists, NaN as None), the same record as --json writes."""
+    from astrogate.analysis.io import to_jsonable
+
+    result = ag.recall(ag.generated_problem(K=10, N=30, seed=1), duration=20.0)
+    record = result.to_dict()
+    text = json.dumps(record, allow_nan=False)
+    assert json.loads(text) == to_jsonable(result)
+    assert isinstance(record["u"], list) and isinstance(record["g"][0], float)
+    assert isinstance(record["exact_match"], bool) and isinstance(record["retrieved"], int)
+
+
+def test_attention_result_prints_one_line():
+    rng = np.random.default_rng(0)
+    result = ag.attention(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)))
+    text = repr(result)
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith("AttentionResult(mode='query', backend='abstract', T=3, n=5, D=2, converged=3/3")
