@@ -201,7 +201,7 @@ def test_benchmark_column_retrieves_each_cue():
         (["recall", "--backend", "brian2", "--neuron", "poisson", "--readout", "dense"], "use one of trace, event"),
         (["recall", "--backend", "brian2", "--neuron", "poisson", "--nu-max", "-5"], "must be a positive number"),
         (["recall", "--backend", "brian2", "--neuron", "poisson", "--nu-max", "20000"], "cannot fire more than once"),
-        (["compare", "--neuron", "poisson"], "for spiking neurons use"),
+        (["compare", "--neuron", "poisson"], "unrecognized arguments: --neuron poisson"),
     ],
 )
 def test_bad_spiking_options_are_one_line_errors(argv, message, capsys):
