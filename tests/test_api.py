@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,39 @@ def test_every_public_name_resolves_and_is_documented():
             assert (value.__doc__ or "").strip(), f"astrogate.{name} has no docstring"
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         ag.nonsense
+
+
+def test_the_namespace_holds_the_public_names_only():
+    """Besides __all__ (and the package's submodules), nothing without an underscore: ag.import_module was once
+    reachable."""
+    import types
+
+    extra = {name for name, value in vars(ag).items()
+             if not name.startswith("_") and name not in ag.__all__ and not isinstance(value, types.ModuleType)}
+    assert not extra, sorted(extra)
+    assert not hasattr(ag, "import_module")
+    assert set(dir(ag)) >= set(ag.__all__)
+
+
+def test_binary_patterns_are_read_as_signs_with_a_warning():
+    """0/1 or boolean patterns and cues become -1/+1 (the model's states are signs: as real values, 0/1
+    patterns could never be matched exactly); a warning says so."""
+    rng = np.random.default_rng(3)
+    signs = rng.choice([-1.0, 1.0], size=(8, 40))
+    zero_one = (signs > 0).astype(int)
+    for patterns, cue, kind in ((zero_one, zero_one[2], "entries of 0 and 1 only"),
+                                (signs > 0, signs[2] > 0, "booleans")):
+        with pytest.warns(UserWarning) as caught:
+            problem = ag.RecallProblem(patterns, cue, target=2)
+        assert sorted(str(w.message).split(":")[0] for w in caught) == ["cue", "patterns"]
+        assert all(f": {kind} are read as -1 and +1 (2 x - 1)" in str(w.message) for w in caught)
+        np.testing.assert_array_equal(problem.patterns, signs)
+        np.testing.assert_array_equal(problem.cue, signs[2])
+        assert ag.recall(problem).exact_match
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # +-1 and real values: no warning
+        ag.RecallProblem(signs, signs[0], 0)
+        ag.RecallProblem(rng.normal(size=(3, 10)), np.ones(10))
 
 
 def test_importing_astrogate_and_the_help_do_not_import_brian2():
@@ -108,6 +142,55 @@ def test_explore_records_a_failing_point_and_refuses_bad_grids():
     assert list(dataset["status"].values) == ["failed", "ok"]
     assert "parameter beta must be finite and >= 0" in str(dataset["error"].values[0])
     assert np.isnan(dataset["exact_match"].values[0]) and dataset["load_times_beta"].values[1] == 150.0
+
+
+_CALLS = []  # the points _counting_square evaluated (threads of this process: the test reads it)
+
+
+def _counting_square(point):
+    _CALLS.append(point["x"])
+    if point["x"] == "fail":
+        raise ValueError("no number")
+    return {"square": point["x"] ** 2}
+
+
+def _always_fails(point):
+    raise ImportError("No module named 'my_helpers'")
+
+
+def threads_client():
+    """A Dask client of worker threads in this process (the test's functions need not be importable)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    return cluster, Client(cluster)
+
+
+def test_explore_saves_to_a_folder_and_resumes(tmp_path):
+    import xarray as xr
+
+    cluster, client = threads_client()
+    with cluster, client:
+        _CALLS.clear()
+        first = ag.explore(_counting_square, {"x": [1.0, 2.0, "fail"]}, client=client, progress=False, out=tmp_path)
+        assert sorted(map(str, _CALLS)) == ["1.0", "2.0", "fail"]
+        assert len(list((tmp_path / "points").glob("*.json"))) == 3
+        _CALLS.clear()
+        again = ag.explore(_counting_square, {"x": [1.0, 2.0, "fail", 3.0]}, client=client, progress=False,
+                           out=tmp_path)
+        assert sorted(map(str, _CALLS)) == ["3.0", "fail"]  # the finished points are read, the failed one re-run
+    np.testing.assert_array_equal(again["square"].values[:2], first["square"].values[:2])
+    assert list(again["status"].values) == ["ok", "ok", "failed", "ok"] and again["square"].values[3] == 9.0
+    saved = xr.load_dataset(tmp_path / "explore.nc")
+    np.testing.assert_array_equal(saved["square"].values, again["square"].values)
+
+
+def test_explore_warns_when_every_point_fails_and_says_why():
+    cluster, client = threads_client()
+    with cluster, client, pytest.warns(RuntimeWarning, match=r"every point failed \(2 of 2\); 2 with "
+                                                               r"ImportError: No module named 'my_helpers'"):
+        dataset = ag.explore(_always_fails, {"x": [1, 2]}, client=client, progress=False)
+    assert list(dataset["status"].values) == ["failed", "failed"]
 
 
 def test_demo_runs_and_the_gated_network_wins(tmp_path, capsys):
