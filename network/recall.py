@@ -18,6 +18,7 @@ re-run gives the same numbers as a fresh build, bit for bit (tested).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -112,8 +113,13 @@ class Brian2Session:
         if self.choice.standalone:
             if not reuse:
                 self.memory.apply_state(state)  # the build's defaults; each run passes its own as run_args
-                self.net.run(n_steps * params.dt * b2.ms)
-                _build_standalone(self.build_path, compile=stop_after != "code")
+                what = f"{'generating' if stop_after == 'code' else 'building'} the {self.choice.name} project " \
+                       f"of K = {xi.shape[0]}, N = {xi.shape[1]} in {self.build_path}"
+                expected = "code generation: seconds" if stop_after == "code" else \
+                    devices.expected_build_time(self.choice.name)
+                with devices.announced_build(what, expected):
+                    self.net.run(n_steps * params.dt * b2.ms)
+                    _build_standalone(self.build_path, compile=stop_after != "code")
                 self._build_key = key if stop_after is None else None
             timings["build_seconds"] = time.perf_counter() - start
             if stop_after is not None:
@@ -127,7 +133,10 @@ class Brian2Session:
                 raise InputError("build-only runs are for the standalone devices (cpp_standalone, cuda_standalone)")
             self.memory.apply_state(state)
             if not reuse:
-                self.net.run(0 * b2.ms)  # code generation and Cython compilation
+                expected = devices.expected_build_time("runtime", self.choice.target)
+                with (devices.announced_build(f"compiling the network's code (K = {xi.shape[0]}, N = {xi.shape[1]})",
+                                              expected) if expected else contextlib.nullcontext()):
+                    self.net.run(0 * b2.ms)  # code generation and Cython compilation
                 self.net.store(RUNTIME_SNAPSHOT)
                 self._build_key, self._generation = key, devices.generation()
             timings["build_seconds"] = time.perf_counter() - start
