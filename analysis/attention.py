@@ -50,7 +50,31 @@ def linear_attention(Q, K, V, scale: float | None = None) -> np.ndarray:
 @dataclass
 class AttentionResult:
     """What `attention` returns: the outputs and gains at the end of the run, softmax attention computed apart
-    from the model (reference_outputs, reference_gains) and their distances, and how the run went."""
+    from the model (reference_outputs, reference_gains) and their distances, and how the run went.
+
+    Attributes
+    ----------
+    outputs : array (T, D)
+        The value neurons' rates at the end of the run (dimensionless).
+    gains : array (T, n)
+        The astrocytes' gains, one row per query: the attention matrix (rows sum to 1).
+    reference_outputs, reference_gains : array (T, D), (T, n)
+        softmax(Q K^T scale) V and softmax(Q K^T scale), computed apart from the model.
+    mode, backend, similarity : str
+        "query" or "retrieval"; "abstract" or "brian2"; the similarity F.
+    scale : float
+        The scale of the reference softmax (default 1/sqrt(d)).
+    beta : float
+        The astrocytes' inverse temperature (scale * d in query mode).
+    converged : array (T) of bool
+        Whether each query's run met tol (1/ms) before the duration.
+    runtime_seconds : float
+        Wall time of the call (s).
+    trajectory : object
+        The abstract backend's AttentionTrajectory (None on Brian2).
+    extra : dict
+        Brian2: steps, layout, build_seconds and run_seconds (s), the network.
+    """
 
     outputs: np.ndarray  # (T, D) value-neuron rates at the end of the run
     gains: np.ndarray  # (T, n) astrocytic gains: the attention matrix

@@ -35,7 +35,20 @@ ROUND_OFF = 1e-12
 
 @dataclass
 class RecallProblem:
-    """A retrieval problem: patterns (K x N), one cue (N) and, when known, the target pattern's index."""
+    """A retrieval problem: patterns (K x N), one cue (N) and, when known, the target pattern's index.
+
+    Attributes
+    ----------
+    patterns : array (K, N)
+        The stored patterns, +-1 (or real values, normalised so that mean(xi_mu^2) = 1); 0/1 or boolean
+        entries are read as -1/+1 with a warning.
+    cue : array (N)
+        The initial state's direction: u(0) = cue_scale * cue.
+    target : int or None
+        The index of the pattern the cue was made from, when known.
+    description : dict
+        How it was made (what `RecallResult.problem` reports).
+    """
 
     patterns: np.ndarray  # K x N
     cue: np.ndarray  # N
@@ -71,17 +84,74 @@ def file_problem(patterns_path, cue_path, target: int | None = None) -> RecallPr
 
 class RecallResult(Mapping):
     """The record of one retrieval: its fields as attributes (``result.exact_match``) and as a mapping
-    (``result["exact_match"]``); `to_dict` gives the plain dict that ``astrogate recall --json`` writes.
+    (``result["exact_match"]``); `to_dict` gives them as JSON-ready values, what ``astrogate recall --json``
+    writes. Times are in ms; the state and the overlaps are dimensionless.
 
-    Fields for every backend: backend, params, problem, K, N, target, retrieved (index of the pattern of
-    largest |overlap|), retrieved_sign (+1, or -1 for a mirror state: the state is near -xi_retrieved),
-    mirror (retrieved_sign == -1), exact_match (sign(v) equals the target in every bit; the retrieved pattern
-    where no target is given), nearest_accuracy (the target has the largest overlap m, as the benchmark
-    counts it: False for the target's mirror), final_overlap (the overlap with the target), cue_overlap,
-    max_gain, softmax_residual (max |g - softmax(beta F(m))| at the end), energy_increase, energy_scale,
-    converged, stop_reason, t_converged (ms), steps, method, the traces t (ms), energy, trace_patterns,
-    overlap_trace, gain_trace, the final state v, u (N), a, g, m (K), and timings (s). The brian2 backend
-    adds `brian2` (device, gating, neuron model, spikes for spiking neurons).
+    Attributes
+    ----------
+    backend : str
+        "abstract" or "brian2".
+    params : dict
+        The model parameters of the run (`Parameters` as a dict, beta explicit; times in ms).
+    problem : dict
+        How the problem was made (generated: K, N, correlation, flip, seed; files: their paths).
+    K, N : int
+        Patterns and neurons.
+    target : int or None
+        The pattern the cue was made from, when known.
+    retrieved : int
+        The pattern the final state is at: the one of largest |overlap| ``|m_mu|``.
+    retrieved_sign : int
+        +1, or -1 for a mirror state (the state is near ``-xi_retrieved``: with the default F(m) = m^2/2 as
+        much an attractor as the pattern itself).
+    mirror : bool
+        ``retrieved_sign == -1``.
+    exact_match : bool
+        sign(v) equals the target (the retrieved pattern when no target is given) in every bit.
+    nearest_accuracy : bool or None
+        The target has the largest overlap m (as the retrieval benchmark counts it: False for the target's
+        mirror); None without a target.
+    final_overlap, cue_overlap : float or None
+        The overlap with the target of the final rates v and of the cue (-1 to 1); None without a target.
+    max_gain : float
+        The largest final gain (1 when one astrocyte takes all).
+    softmax_residual : float
+        max |g - softmax(beta F(m))| at the end: 0 at a fixed point.
+    energy_increase, energy_scale : float
+        The largest increase of the Lyapunov function L between two samples (0 when it never rose), and
+        max |L| (dimensionless).
+    converged : bool
+        max |du/dt| and max |da/dt| below tol (1/ms) at the end.
+    stop_reason, stop_rule : str
+        Why the run ended, and the rule: "fixed point", "decided" or "time limit".
+    t_converged : float
+        When the stopping rule held (ms); NaN for runs that went the full duration.
+    steps : int
+        Euler steps taken.
+    method : str
+        The integrator.
+    t : array
+        Sample times (ms).
+    energy : array
+        L at the sample times (a single value for spiking neurons, which have no Lyapunov function).
+    trace_patterns : list of int
+        The patterns whose traces are kept: those of largest |overlap|, always with the target and the
+        pattern of the largest final gain.
+    overlap_trace, gain_trace : array (samples, len(trace_patterns))
+        Their overlaps m and gains g at the sample times.
+    v, u : array (N)
+        Final rates tanh(gamma u) (spiking neurons: the rate-coded estimate) and states.
+    a, g, m : array (K)
+        Final logits, gains softmax(a) and overlaps xi v / N.
+    timings : dict
+        Seconds: run_seconds; brian2: build_seconds (network, code generation, compilation) and
+        reused_build.
+    brian2 : dict
+        brian2 backend only: device, target, gating, neuron, threads, build_dir, neuron_sample,
+        simplex_error (max |sum g - 1| over every recorded step), and for spiking neurons `spiking`:
+        its parameters, spike counts per neuron, mean_rate_hz (Hz), the raster of the first neurons (times
+        in ms), the residual of the rate-coded gains against softmax(beta F(m_hat)) and the gains and
+        overlaps averaged over the second half.
     """
 
     def __init__(self, record: dict):

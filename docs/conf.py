@@ -23,18 +23,25 @@ copyright = "2026, the astrogate developers"
 release = version = astrogate.__version__
 
 extensions = [
-    "myst_parser",
+    "myst_nb",  # MyST Markdown pages (it brings myst_parser) and the tutorials, executed at every build
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
 ]
 
-# Markdown pages; $...$ and $$...$$ math, amsmath environments, ::: fences, heading anchors
-source_suffix = {".md": "markdown"}
+# Markdown pages, and text notebooks (front matter `file_format: mystnb`); $...$ and $$...$$ math, amsmath
+# environments, ::: fences, heading anchors
+source_suffix = {".md": "myst-nb"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "jupyter_execute"]
+# the tutorials run at every build (CI's included): a cell that raises fails the build; they take about half a
+# minute on 2 cores
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_timeout = 600
+nb_merge_streams = True
 # docstrings write `name` for code: reST's single backticks render as code, not italics
 default_role = "literal"
 

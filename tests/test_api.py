@@ -261,3 +261,21 @@ def test_attention_result_prints_one_line():
     text = repr(result)
     assert "\n" not in text and len(text) < 200
     assert text.startswith("AttentionResult(mode='query', backend='abstract', T=3, n=5, D=2, converged=3/3")
+
+
+def attributes_documented(obj) -> set[str]:
+    """The names of the numpy-style Attributes section of a docstring ("a, b : type" lines)."""
+    import re
+
+    section = obj.__doc__.split("Attributes\n    ----------\n", 1)[1]
+    return {name.strip() for line in re.findall(r"^    (\w[\w, ]*) : ", section, flags=re.M) for name in line.split(",")}
+
+
+def test_every_field_of_the_records_is_documented_with_its_meaning():
+    import dataclasses
+
+    record = ag.recall(ag.generated_problem(K=5, N=20), duration=5.0)
+    assert set(record) <= attributes_documented(ag.RecallResult)
+    assert "brian2" in attributes_documented(ag.RecallResult)
+    for cls in (ag.AttentionResult, ag.RecallProblem):
+        assert {f.name for f in dataclasses.fields(cls)} <= attributes_documented(cls), cls.__name__
