@@ -245,18 +245,12 @@ def codegen_target(target: str | None):
 
 
 def use_code_objects(obj, codeobj_class) -> None:
-    """Make `obj` (a Brian2 object, or a collection of them such as AstrocyteGatedMemory) and everything it
-    contains generate code for `codeobj_class` (None: leave them as built)."""
-    from brian2 import BrianObject
-
+    """Make the Brian2 object `obj` and everything it contains (an AstrocyteGatedMemory contains its groups,
+    synapses and operations) generate code for `codeobj_class` (None: leave them as built)."""
     if codeobj_class is None:
         return
-    if isinstance(obj, BrianObject):
-        obj.codeobj_class = codeobj_class
-        children = obj.contained_objects
-    else:
-        children = list(obj)
-    for contained in children:
+    obj.codeobj_class = codeobj_class
+    for contained in obj.contained_objects:
         use_code_objects(contained, codeobj_class)
 
 

@@ -313,3 +313,25 @@ def test_built_site_shows_figures_and_math(tmp_path):
     assert model["math"] >= 20, model
     assert model["typeset"] == model["math"], f"MathJax typeset {model['typeset']} of {model['math']} formulas"
     assert model["errors"] == 0, f"{model['errors']} formulas failed to typeset"
+
+
+@pytest.mark.slow
+def test_built_tutorials_show_their_output_and_figures(tmp_path):
+    """A build without -W (the checks of docs/conf.py fail it all the same): the tutorials ran, their printed
+    output and their figures are on the pages, and no page has a control character or rejected math."""
+    html = tmp_path / "html"
+    build = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(DOCS), str(html)],
+                           capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stderr[-3000:]
+    for page, printed, figures in (("brian2_script", ["retrieved pattern", "agm retrieved",
+                                                      "the same 10 ms again: True"], 1),
+                                   ("paper_protocol", ["exact retrievals 20 of 20", "perplexity"], 1)):
+        text = (html / "tutorials" / f"{page}.html").read_text(encoding="utf-8")
+        outputs = re.findall(r'<div class="cell_output docutils container">(.*?)</div>\s*</div>', text, flags=re.S)
+        assert outputs, f"{page}: no cell output"
+        for expected in printed:
+            assert expected in text, f"{page}: {expected!r} not printed"
+        images = re.findall(r'<img [^>]*src="([^"]+)"', text)
+        assert len(images) >= figures and all((html / "tutorials" / src).is_file() for src in images), images
+    if shutil.which("node"):
+        assert load_docs_module("page_checks").check_pages(html) == []
