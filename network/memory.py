@@ -38,8 +38,8 @@ from astrogate.models import spiking_equations as spk
 from astrogate.models.checks import finite_number
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
-from astrogate.network.parallel_sum import use_parallel_sums
 from astrogate.models.units import argument_in_units, import_brian2
+from astrogate.network.parallel_sum import use_parallel_sums
 
 b2 = import_brian2()  # also from a Dask worker's thread
 
