@@ -62,8 +62,8 @@ def memory_in_a_users_network(tmp_path, compile: bool, readout: str = "event"):
     """A rate and a spiking AstrocyteGatedMemory (the event readout has a spike pathway inside the memory),
     unnamed, in the user's Network with a monitor, as a cuda_standalone project; returns the project folder.
     brian2cuda's spike-pathway kernel reads `defaultclock`, which a project whose objects all run on other
-    clocks does not declare: the event readout generates code but does not compile on cuda_standalone (nor
-    did it before the memory was a container), so the compiled project uses the trace readout."""
+    clocks does not declare (templates/synapses.cu, whatever holds the Synapses): the event readout generates
+    code but does not compile on cuda_standalone, so the compiled project uses the trace readout."""
     import brian2 as b2
 
     from astrogate.network import devices
