@@ -20,6 +20,7 @@ import numpy as np
 from astrogate.errors import InputError
 from astrogate.models.attention import MODES, HeteroAssociativeMemory, validate_qkv
 from astrogate.models.parameters import Parameters
+from astrogate.models.units import argument_in_units
 
 BACKENDS = ("abstract", "brian2")
 # query mode: |a - beta F(m)| < tau_g tol at the stop, so tol = 1e-10 / ms leaves the gains ~1e-9 from the softmax
@@ -49,7 +50,31 @@ def linear_attention(Q, K, V, scale: float | None = None) -> np.ndarray:
 @dataclass
 class AttentionResult:
     """What `attention` returns: the outputs and gains at the end of the run, softmax attention computed apart
-    from the model (reference_outputs, reference_gains) and their distances, and how the run went."""
+    from the model (reference_outputs, reference_gains) and their distances, and how the run went.
+
+    Attributes
+    ----------
+    outputs : array (T, D)
+        The value neurons' rates at the end of the run (dimensionless).
+    gains : array (T, n)
+        The astrocytes' gains, one row per query: the attention matrix (rows sum to 1).
+    reference_outputs, reference_gains : array (T, D), (T, n)
+        softmax(Q K^T scale) V and softmax(Q K^T scale), computed apart from the model.
+    mode, backend, similarity : str
+        "query" or "retrieval"; "abstract" or "brian2"; the similarity F.
+    scale : float
+        The scale of the reference softmax (default 1/sqrt(d)).
+    beta : float
+        The astrocytes' inverse temperature (scale * d in query mode).
+    converged : array (T) of bool
+        Whether each query's run met tol (1/ms) before the duration.
+    runtime_seconds : float
+        Wall time of the call (s).
+    trajectory : object
+        The abstract backend's AttentionTrajectory (None on Brian2).
+    extra : dict
+        Brian2: steps, layout, build_seconds and run_seconds (s), the network.
+    """
 
     outputs: np.ndarray  # (T, D) value-neuron rates at the end of the run
     gains: np.ndarray  # (T, n) astrocytic gains: the attention matrix
@@ -74,6 +99,12 @@ class AttentionResult:
     def gain_distance(self) -> float:
         """max |gains - softmax weights|."""
         return float(np.max(np.abs(self.gains - self.reference_gains)))
+
+    def __repr__(self):
+        T, n = self.gains.shape
+        return (f"AttentionResult(mode={self.mode!r}, backend={self.backend!r}, T={T}, n={n}, D={self.outputs.shape[1]}, "
+                f"converged={int(np.sum(self.converged))}/{T}, output_distance={self.output_distance:.3g}, "
+                f"gain_distance={self.gain_distance:.3g})")
 
     def summary(self) -> str:
         T, D = self.outputs.shape
@@ -103,8 +134,13 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
         objects, default Brian2's preference; `chunk` ms between convergence checks; query mode's `layout`
         "batched" or "per_query"; retrieval mode is one AstrocyteGatedMemory per query: network/attention.py).
 
-    duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol for every query.
+    duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol (1/ms) for every query.
+    The times tau_y, duration, record_every and chunk are ms, or Brian2 times (``duration=20*ms``); tol is 1/ms,
+    or a Brian2 rate.
     The distances to softmax attention use `scale` (default 1/sqrt(d)) whatever the mode and F."""
+    tau_y, duration, record_every, chunk = (argument_in_units(value, "ms", name) for value, name in (
+        (tau_y, "tau_y"), (duration, "duration"), (record_every, "record_every"), (chunk, "chunk")))
+    tol = argument_in_units(tol, "1/ms", "tol")
     Q, K, V = validate_qkv(Q, K, V)
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}: use 'query' or 'retrieval'")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.recall import RecallProblem, recall
+from astrogate.analysis.recall import RecallProblem, recall, retrieved_name
 from astrogate.models.parameters import Parameters
 
 
@@ -31,7 +31,8 @@ def discrepancies(network: dict, reference: dict) -> dict:
     energy_scale = float(np.max(np.abs(reference["energy"])))
     same_samples = np.array_equal(network["t"], reference["t"])
     return {
-        "same_retrieved": network["retrieved"] == reference["retrieved"],
+        "same_retrieved": (network["retrieved"], network["retrieved_sign"])
+        == (reference["retrieved"], reference["retrieved_sign"]),
         "max_abs_gain": max_abs("g"),
         "max_abs_rate": max_abs("v"),
         "max_abs_u": max_abs("u"),

@@ -13,15 +13,34 @@ import numpy as np  # noqa: E402
 from astrogate.analysis.io import prepare_output, save_figure  # noqa: E402
 
 
+def pattern_label(record: dict, mu: int) -> str:
+    """A traced pattern's legend entry: the target, the largest final gain, a mirror state (state -xi_mu)."""
+    notes = []
+    if mu == record["target"]:
+        notes.append("target")
+    if mu == int(np.argmax(record["g"])):
+        notes.append("largest gain")
+    if mu == record["retrieved"] and record.get("mirror"):
+        notes.append("mirror: state -xi")
+    return f"pattern {mu}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def pattern_style(record: dict, mu: int, width: float) -> dict:
+    """The target thick red, the winning gain (when another pattern) thick blue dashed, the others thin."""
+    if mu == record["target"]:
+        return dict(lw=width, color="C3", zorder=3)
+    if mu == int(np.argmax(record["g"])):
+        return dict(lw=width, color="C0", ls="--", zorder=3)
+    return dict(lw=0.9, alpha=0.7)
+
+
 def _recall_axes(result: dict, axes, label: str = "") -> None:
     """Overlaps, gains and the Lyapunov function of one retrieval on three axes."""
     t = np.asarray(result["t"])
     traced = result["trace_patterns"]
-    target = result["target"]
     for column, mu in enumerate(traced):
-        is_target = mu == target
-        style = dict(lw=2.2, color="C3", zorder=3) if is_target else dict(lw=0.9, alpha=0.7)
-        name = f"pattern {mu}" + (" (target)" if is_target else "")
+        style = pattern_style(result, mu, 2.2)
+        name = pattern_label(result, mu)
         axes[0].plot(t, np.asarray(result["overlap_trace"])[:, column], label=name, **style)
         axes[1].plot(t, np.asarray(result["gain_trace"])[:, column], **style)
     if len(result["energy"]) == len(t):  # spiking networks keep no L trace (it is no Lyapunov function there)

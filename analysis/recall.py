@@ -17,9 +17,10 @@ from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, convergence_time, path_length
-from astrogate.models.checks import euler_steps, seed as check_seed
+from astrogate.models.checks import euler_steps, nonnegative_number, seed as check_seed
 from astrogate.models.parameters import PARAMETER_NAMES, Parameters
 from astrogate.models.patterns import load_array, validate_cue, validate_patterns
+from astrogate.models.units import argument_in_units
 
 if TYPE_CHECKING:  # annotations only: importing these imports Brian2
     from astrogate.models.spiking_equations import SpikingParameters
@@ -34,7 +35,20 @@ ROUND_OFF = 1e-12
 
 @dataclass
 class RecallProblem:
-    """A retrieval problem: patterns (K x N), one cue (N) and, when known, the target pattern's index."""
+    """A retrieval problem: patterns (K x N), one cue (N) and, when known, the target pattern's index.
+
+    Attributes
+    ----------
+    patterns : array (K, N)
+        The stored patterns, +-1 (or real values, normalised so that mean(xi_mu^2) = 1); 0/1 or boolean
+        entries are read as -1/+1 with a warning.
+    cue : array (N)
+        The initial state's direction: u(0) = cue_scale * cue.
+    target : int or None
+        The index of the pattern the cue was made from, when known.
+    description : dict
+        How it was made (what `RecallResult.problem` reports).
+    """
 
     patterns: np.ndarray  # K x N
     cue: np.ndarray  # N
@@ -70,19 +84,85 @@ def file_problem(patterns_path, cue_path, target: int | None = None) -> RecallPr
 
 class RecallResult(Mapping):
     """The record of one retrieval: its fields as attributes (``result.exact_match``) and as a mapping
-    (``result["exact_match"]``); `to_dict` gives the plain dict that ``astrogate recall --json`` writes.
+    (``result["exact_match"]``); `to_dict` gives them as JSON-ready values, what ``astrogate recall --json``
+    writes. Times are in ms; the state and the overlaps are dimensionless.
 
-    Fields for every backend: backend, params, paper_params (T, tau_p, tau_x, sigma), problem, K, N, target,
-    retrieved (index of the pattern of largest overlap), exact_match (sign(v) equals the target in every bit; the
-    retrieved pattern where no target is given), nearest_accuracy (retrieved == target), the paper's observables
-    soft_hamming_error (eq. 13), hamming_error (eq. 15), perplexity (eq. 14) and convergence_time (ms: from then
-    on the overlaps and gains move by at most 1e-3 in all; docs/model.md), all against the target (or the
-    retrieved pattern), final_overlap (the overlap with the target), cue_overlap,
-    max_gain, softmax_residual (max |g - softmax(beta F(m))| at the end), energy_increase, energy_scale,
-    converged, stop_reason, t_converged (ms), steps, method, form (of the gains' equation), the traces t (ms),
-    energy, trace_patterns,
-    overlap_trace, gain_trace, the final state v, u (N), a, g, m (K), and timings (s). The brian2 backend
-    adds `brian2` (device, gating, neuron model, spikes for spiking neurons).
+    Attributes
+    ----------
+    backend : str
+        "abstract" or "brian2".
+    params : dict
+        The model parameters of the run (`Parameters` as a dict, beta explicit; times in ms).
+    paper_params : dict
+        The same in the paper's names: T, tau_p, tau_x, sigma (docs/model.md, the mapping).
+    problem : dict
+        How the problem was made (generated: K, N, correlation, flip, seed; files: their paths).
+    K, N : int
+        Patterns and neurons.
+    target : int or None
+        The pattern the cue was made from, when known.
+    retrieved : int
+        The pattern the final state is at: the one of largest |overlap| ``|m_mu|``.
+    retrieved_sign : int
+        +1, or -1 for a mirror state (the state is near ``-xi_retrieved``: with the default F(m) = m^2/2 as
+        much an attractor as the pattern itself).
+    mirror : bool
+        ``retrieved_sign == -1``.
+    exact_match : bool
+        sign(v) equals the target (the retrieved pattern when no target is given) in every bit.
+    nearest_accuracy : bool or None
+        The target has the largest overlap m (as the retrieval benchmark counts it: False for the target's
+        mirror); None without a target.
+    final_overlap, cue_overlap : float or None
+        The overlap with the target of the final rates v and of the cue (-1 to 1); None without a target.
+    soft_hamming_error, hamming_error : float
+        The paper's eq. 13, (1/2) sum_i |xi0_i - v_i|, and eq. 15, (1/2) sum_i |xi0_i - sign(u_i)|, against the
+        target (the retrieved pattern when no target is given).
+    perplexity : float
+        exp(H[g]) of the final gains (eq. 14): 1 for one winner, K for uniform gains.
+    convergence_time : float
+        ms: from then on the overlaps and gains move by at most 1e-3 in all (docs/model.md).
+    max_gain : float
+        The largest final gain (1 when one astrocyte takes all).
+    softmax_residual : float
+        max |g - softmax(beta F(m))| at the end: 0 at a fixed point.
+    energy_increase, energy_scale : float
+        The largest increase of the Lyapunov function L between two samples (0 when it never rose), and
+        max |L| (dimensionless).
+    converged : bool
+        max |du/dt| and max |da/dt| below tol (1/ms) at the end.
+    stop_reason, stop_rule : str
+        Why the run ended, and the rule: "fixed point", "decided" or "time limit".
+    t_converged : float
+        When the stopping rule held (ms); NaN for runs that went the full duration.
+    steps : int
+        Euler steps taken.
+    method : str
+        The integrator.
+    form : str
+        The form of the gains' equation: "logit" or "replicator" (the paper's eq. 6 by forward Euler).
+    t : array
+        Sample times (ms).
+    energy : array
+        L at the sample times (a single value for spiking neurons, which have no Lyapunov function).
+    trace_patterns : list of int
+        The patterns whose traces are kept: those of largest |overlap|, always with the target and the
+        pattern of the largest final gain.
+    overlap_trace, gain_trace : array (samples, len(trace_patterns))
+        Their overlaps m and gains g at the sample times.
+    v, u : array (N)
+        Final rates tanh(gamma u) (spiking neurons: the rate-coded estimate) and states.
+    a, g, m : array (K)
+        Final logits, gains softmax(a) and overlaps xi v / N.
+    timings : dict
+        Seconds: run_seconds; brian2: build_seconds (network, code generation, compilation) and
+        reused_build.
+    brian2 : dict
+        brian2 backend only: device, target, gating, neuron, threads, build_dir, neuron_sample,
+        simplex_error (max |sum g - 1| over every recorded step), and for spiking neurons `spiking`:
+        its parameters, spike counts per neuron, mean_rate_hz (Hz), the raster of the first neurons (times
+        in ms), the residual of the rate-coded gains against softmax(beta F(m_hat)) and the gains and
+        overlaps averaged over the second half.
     """
 
     def __init__(self, record: dict):
@@ -104,7 +184,11 @@ class RecallResult(Mapping):
         return len(self._record)
 
     def to_dict(self) -> dict:
-        return dict(self._record)
+        """The record as JSON-ready Python values (lists, floats, None for NaN): ``json.dumps(result.to_dict())``
+        writes what ``astrogate recall --json`` writes."""
+        from astrogate.analysis.io import to_jsonable
+
+        return to_jsonable(self._record)
 
     def summary(self) -> str:
         """A few human lines (what `astrogate recall` prints)."""
@@ -129,14 +213,14 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         Model parameters (the defaults of the model page if None).
     backend : {"abstract", "brian2"}
         The NumPy model, or the Brian2 network (`AstrocyteGatedMemory` run by a `Brian2Session`).
-    duration : float
-        Longest simulated time in ms.
+    duration : float or Quantity
+        Longest simulated time: ms, or a Brian2 time (``50*ms``).
     method : {"euler", "adaptive"}
         Forward Euler at params.dt (the reference, and what the Brian2 network computes), or SciPy's LSODA
         with error control (abstract backend only).
-    tol : float
-        The abstract backend stops once max|du/dt| and max|da/dt| (1/ms) fall below tol (0: runs the whole
-        duration); the brian2 backend runs the full duration and reports whether the end state meets tol.
+    tol : float or Quantity
+        The abstract backend stops once max|du/dt| and max|da/dt| fall below tol (1/ms, or a Brian2 rate; 0: runs
+        the whole duration); the brian2 backend runs the full duration and reports whether the end state meets tol.
     stop : {"fixed_point", "decided"}
         Abstract backend: stop at the fixed point (tol), or as soon as the outcome is decided
         (AstroGateModel.run); the record's stop_rule says which rule stopped the run.
@@ -146,8 +230,9 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         Model parameters by name, in astrogate's or the paper's names (``T=0.01, tau_p=1, sigma=3``): they
         update `params`. Abstract backend: form ("logit", or "replicator": the paper's eq. 6 by forward Euler
         on the gains). brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating,
-        neuron ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every, threads, session.
-        ``recall(problem, **astrogate.PAPER_PRESET)`` runs the paper's protocol.
+        neuron ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every (ms, or a Brian2
+        time), current (N) and t_current (ms, or a Brian2 time: the cue current is on while t < t_current),
+        threads, session. ``recall(problem, **astrogate.PAPER_PRESET)`` runs the paper's protocol.
 
     Returns
     -------
@@ -157,6 +242,8 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
     params = params or Parameters()
     if model_options:
         params = params.updated(**model_options)
+    duration = argument_in_units(duration, "ms", "duration")
+    tol = argument_in_units(tol, "1/ms", "tol")
     if backend == "abstract":
         form = options.pop("form", "logit")
         if options:
@@ -197,8 +284,9 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     if method not in ("euler", "exponential_euler"):
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
                          f"(as Brian2's state updaters), got {method!r}")
-    if tol < 0 or not np.isfinite(tol):
-        raise InputError(f"tol must be >= 0, got {tol!r}")
+    duration = argument_in_units(duration, "ms", "duration")
+    tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
+    t_current = argument_in_units(t_current, "ms", "t_current")
     own_session = session is None
     if own_session:
         session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
@@ -263,8 +351,11 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     v = model.rates(trajectory.u)
     m = model.overlaps(v)
     g = model.gains(trajectory.a)
-    retrieved = int(np.argmax(m))
-    traced = _traced_patterns(m, problem.target)
+    # the pattern the state is at, up to its sign: with F even (the default m^2/2) the mirror state -xi_mu is
+    # as much an attractor as xi_mu, and its astrocyte wins the gains
+    retrieved = int(np.argmax(np.abs(m)))
+    retrieved_sign = 1 if m[retrieved] >= 0 else -1
+    traced = _traced_patterns(m, g, problem.target)
     # the metrics of analysis/metrics.py, against the target (or, with none given, the retrieved pattern)
     goal = retrieved if problem.target is None else problem.target
     measured = trial_metrics(v[None], model.xi, [goal], problem.cue[None], gains=g[None])
@@ -287,6 +378,8 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
         "N": model.N,
         "target": problem.target,
         "retrieved": retrieved,
+        "retrieved_sign": retrieved_sign,
+        "mirror": retrieved_sign < 0,
         "exact_match": bool(measured["exact_match"][0]),
         "nearest_accuracy": None if problem.target is None else bool(measured["nearest_accuracy"][0]),
         "final_overlap": None if problem.target is None else float(measured["final_overlap"][0]),
@@ -323,11 +416,19 @@ def result_record(model: AstroGateModel, trajectory: Trajectory, problem: Recall
     return record
 
 
-def _traced_patterns(m: np.ndarray, target: int | None) -> list[int]:
-    order = [int(i) for i in np.argsort(-m)[:TRACED_PATTERNS]]
-    if target is not None and target not in order:
-        order[-1] = target
-    return order
+def _traced_patterns(m: np.ndarray, g: np.ndarray, target: int | None) -> list[int]:
+    """The patterns of largest |overlap| (so a mirror state's pattern too), always with the target and the
+    pattern of the largest final gain; ordered by |overlap|."""
+    must = {int(np.argmax(g))} | ({int(target)} if target is not None else set())
+    by_overlap = [int(i) for i in np.argsort(-np.abs(m), kind="stable")]
+    others = [mu for mu in by_overlap if mu not in must][:max(0, TRACED_PATTERNS - len(must))]
+    chosen = must | set(others)
+    return [mu for mu in by_overlap if mu in chosen]
+
+
+def retrieved_name(record: dict) -> str:
+    """'pattern 3', or 'the mirror of pattern 3' for a mirror state."""
+    return f"{'the mirror of ' if record['mirror'] else ''}pattern {record['retrieved']}"
 
 
 def summary(result: dict) -> str:
@@ -337,9 +438,17 @@ def summary(result: dict) -> str:
     temperature = f" (T = {paper['T']:g})" if paper.get("T") is not None else ""
     lines = [f"{result['backend']} backend, {result['method']}{form}: K = {result['K']} patterns, N = {result['N']} "
              f"neurons, beta = {result['params']['beta']:g}{temperature}"]
-    retrieved = f"retrieved pattern {result['retrieved']} ({'exact' if result['exact_match'] else 'not exact'})"
+    mu = result["retrieved"]
+    if result["mirror"]:
+        retrieved = (f"retrieved the mirror state of pattern {mu} (the state is near -xi_{mu}: overlap "
+                     f"{result['m'][mu]:.4f})")
+    else:
+        retrieved = f"retrieved pattern {mu} ({'exact' if result['exact_match'] else 'not exact'})"
     if result["target"] is not None:
-        verdict = "correct" if result["retrieved"] == result["target"] else f"WRONG, target was {result['target']}"
+        if mu == result["target"]:
+            verdict = "WRONG: the target's mirror" if result["mirror"] else "correct"
+        else:
+            verdict = f"WRONG, target was {result['target']}"
         retrieved += f", {verdict}; overlap with target {result['final_overlap']:.4f} (cue {result['cue_overlap']:.4f})"
     lines.append(retrieved)
     lines.append(f"soft Hamming error {result['soft_hamming_error']:.4g}, Hamming error {result['hamming_error']:g}, "

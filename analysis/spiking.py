@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.metrics import log_log_slope
-from astrogate.analysis.recall import RecallProblem, generated_problem, recall, run_brian2_recall
+from astrogate.analysis.recall import RecallProblem, generated_problem, recall, retrieved_name, run_brian2_recall
 from astrogate.errors import InputError
 from astrogate.models.checks import euler_steps, fraction, nonnegative_number, pattern_bytes, require_memory, whole_number
 from astrogate.models.parameters import Parameters
@@ -45,8 +45,9 @@ def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
     return {
         "spiking": network,
         "abstract": reference,
-        "same_retrieved": network["retrieved"] == reference["retrieved"],
-        "correct": problem.target is not None and network["retrieved"] == problem.target,
+        "same_retrieved": (network["retrieved"], network["retrieved_sign"])
+        == (reference["retrieved"], reference["retrieved_sign"]),
+        "correct": problem.target is not None and network["retrieved"] == problem.target and not network["mirror"],
         "mean_softmax_residual": spikes["mean_softmax_residual"],
         "mean_gain_error": float(np.max(np.abs(mean_gains - np.asarray(reference["g"])))),
         "abstract_converged": bool(reference["converged"]),
@@ -174,17 +175,17 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     """A spiking retrieval: gains and rate-coded overlaps over time above the raster of the first neurons,
     sorted by their final activity so that retrieval shows as two bands."""
     from astrogate.analysis.io import prepare_output, save_figure
-    from astrogate.analysis.plots import plt
+    from astrogate.analysis.plots import pattern_label, pattern_style, plt
 
     path = prepare_output(path, "plot")
     spikes = record["brian2"]["spiking"]
     t = np.asarray(record["t"])
-    pattern = record["target"] if record["target"] is not None else record["retrieved"]
     fig, (ax_g, ax_m, ax_r) = plt.subplots(3, 1, figsize=(7, 7.5), sharex=True,
                                            gridspec_kw={"height_ratios": [1.2, 0.8, 2]})
+    # the traced patterns hold the target and the largest final gain (a mirror state's pattern too)
     for column, mu in enumerate(record["trace_patterns"]):
-        style = dict(lw=2, color="C3", zorder=3) if mu == pattern else dict(lw=0.8, alpha=0.7)
-        name = f"pattern {mu}" + (" (target)" if mu == record["target"] else "")
+        style = pattern_style(record, mu, 2.0)
+        name = pattern_label(record, mu)
         ax_g.plot(t, np.asarray(record["gain_trace"])[:, column], label=name, **style)
         ax_m.plot(t, np.asarray(record["overlap_trace"])[:, column], **style)
     ax_g.set_ylabel("gain $g_\\mu$")
@@ -205,7 +206,7 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     params = spikes["params"]
     ax_g.set_title(f"{record['brian2']['neuron']} neurons ({record['brian2']['device']}), K={record['K']}, "
                    f"N={record['N']}, nu_max={params['nu_max']:g} Hz, tau_r={params['tau_r']:g} ms: "
-                   f"retrieved {record['retrieved']}", fontsize=8)
+                   f"retrieved {retrieved_name(record)}", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return path
@@ -252,7 +253,7 @@ def _append_trial(out: dict, record: dict, goal) -> None:
     out["g"].append(record["g"])
     out["late_mean_gains"].append(record["brian2"]["spiking"]["late_mean_gains"])
     out["retrieved"].append(record["retrieved"])
-    out["correct"].append(goal is not None and record["retrieved"] == goal)
+    out["correct"].append(goal is not None and record["retrieved"] == goal and not record["mirror"])
     out["exact_match"].append(record["exact_match"])
     out["final_overlap"].append(record["final_overlap"])
     out["run_seconds"].append(record["timings"]["run_seconds"])

@@ -28,7 +28,7 @@ Names are imported on first use, so ``import astrogate`` (and ``astrogate --help
 Brian2 is imported only by the names that need it.
 """
 
-from importlib import import_module
+import importlib as _importlib
 
 from astrogate.errors import InputError
 
@@ -67,7 +67,7 @@ def __getattr__(name):
     if where is None:
         raise AttributeError(f"module 'astrogate' has no attribute {name!r}")
     module, _, attribute = where.partition(":")
-    value = getattr(import_module(module), attribute or name)
+    value = getattr(_importlib.import_module(module), attribute or name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     add_problem_options(parser)
     add_model_options(parser)
     parser.add_argument("--duration", type=positive_float("duration"), default=200.0, help="ms (default %(default)s)")
-    add_brian2_options(parser)
+    add_brian2_options(parser, "Brian2 network (rate neurons; the abstract model runs beside it)", spiking=False)
     parser.add_argument("--json", metavar="PATH", help="write both records and the discrepancies as JSON")
     parser.add_argument("--plot", metavar="PATH.png", help="overlay overlaps, gains and L of both runs")
     parser.set_defaults(handler=handle, K=40, N=50)
@@ -39,11 +39,6 @@ def handle(args: argparse.Namespace) -> int:
     check_outputs(args)
     params = params_from_args(args)
     options = brian2_options_from_args(args)
-    if options.get("neuron", "rate") != "rate":
-        from astrogate.errors import InputError
-
-        raise InputError("compare checks the rate network against the abstract model to round-off; for spiking "
-                         "neurons use `astrogate recall --neuron ...` or `astrogate spiking-study`")
     problem = problem_from_args(args)
     both = run_both(problem, params, duration=args.duration, **options)
     diffs = discrepancies(both["brian2"], both["abstract"])

@@ -179,8 +179,11 @@ def params_and_preset(args: argparse.Namespace):
     return Parameters(**kept, **given), chosen
 
 
-def add_brian2_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Brian2 network (--backend brian2)")
+def add_brian2_options(parser: argparse.ArgumentParser, title: str = "Brian2 network (--backend brian2)",
+                       spiking: bool = True) -> None:
+    """The device options under `title`; the neuron model and the spiking options unless spiking=False
+    (a command that runs the rate network only)."""
+    group = parser.add_argument_group(title)
     group.add_argument("--device", default=None,
                        help="runtime, cpp_standalone or cuda_standalone (default runtime)")
     group.add_argument("--target", dest="codegen_target", default=None,
@@ -197,6 +200,8 @@ def add_brian2_options(parser: argparse.ArgumentParser) -> None:
                             "where there is none)")
     group.add_argument("--threads", type=int, default=None, metavar="T",
                        help="cpp_standalone: OpenMP threads, the gating sums included (default 1: no OpenMP)")
+    if not spiking:
+        return
     group.add_argument("--neuron", default=None,
                        help="rate (tanh), poisson or lif: spiking neurons talk to the astrocytes only through "
                             "spikes (default rate)")

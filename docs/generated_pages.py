@@ -108,6 +108,34 @@ def module_pages(docs: Path) -> dict[Path, str]:
     return pages
 
 
+def documented_modules(docs: Path) -> list[str]:
+    """Every module the module pages document with automodule."""
+    return [module for page, folder, package, _ in LAYERS
+            for module in (*EXTRA_MODULES.get(page, ()), *layer_modules(docs.parent, folder, package))]
+
+
+def import_errors(docs: Path) -> list[str]:
+    """'what: error' for every documented module that does not import and every public name of astrogate
+    that does not resolve (the API reference page documents each as astrogate.NAME)."""
+    import importlib
+
+    errors = []
+    for module in ("astrogate", *documented_modules(docs)):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any failure leaves its part of the API reference empty
+            errors.append(f"{module}: {type(exc).__name__}: {exc}")
+    if not errors:
+        import astrogate
+
+        for name in astrogate.__all__:
+            try:
+                getattr(astrogate, name)
+            except Exception as exc:
+                errors.append(f"astrogate.{name}: {type(exc).__name__}: {exc}")
+    return errors
+
+
 def write(pages: dict[Path, str], folder: Path) -> None:
     """Write `pages` into `folder`, removing the pages there that are no longer wanted."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,9 +109,23 @@ def finite_nonempty(array: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
+def binary_as_signs(values, array: np.ndarray, source: str) -> np.ndarray:
+    """Booleans, or entries that are all 0 or 1 (both present), as -1 and +1 (2 x - 1), with a warning: taken
+    as real values they could never match a state of signs exactly (the model's states are +-1)."""
+    is_bool = np.asarray(values).dtype.kind == "b"
+    zero_one = np.any(array == 0) and np.any(array == 1) and np.all((array == 0) | (array == 1))
+    if not (is_bool or zero_one):
+        return array
+    warnings.warn(f"{source}: {'booleans' if is_bool else 'entries of 0 and 1 only'} are read as -1 and +1 "
+                  f"(2 x - 1), the signs the model stores; pass +-1 entries (or real values) to silence this",
+                  UserWarning, stacklevel=3)
+    return 2.0 * array - 1.0
+
+
 def validate_patterns(patterns, source: str = "patterns") -> np.ndarray:
-    """A finite float64 K x N array with K >= 1 and N >= 2, normalised; otherwise an InputError."""
-    xi = real_array(patterns, source)
+    """A finite float64 K x N array with K >= 1 and N >= 2, normalised; otherwise an InputError. Booleans or
+    0/1 entries are converted to -1/+1 with a warning (binary_as_signs)."""
+    xi = binary_as_signs(patterns, real_array(patterns, source), source)
     if xi.ndim != 2:
         raise InputError(f"{source}: expected a K x N matrix (2-D), got shape {xi.shape}")
     _check_sizes(*xi.shape, source=source)
@@ -120,8 +135,9 @@ def validate_patterns(patterns, source: str = "patterns") -> np.ndarray:
 
 
 def validate_cue(cue, n_neurons: int, source: str = "cue") -> np.ndarray:
-    """A finite float64 cue of length N, or a B x N batch of cues."""
-    c = real_array(cue, source)
+    """A finite float64 cue of length N, or a B x N batch of cues; booleans or 0/1 entries converted to -1/+1
+    with a warning, as for patterns."""
+    c = binary_as_signs(cue, real_array(cue, source), source)
     if c.ndim not in (1, 2) or c.shape[-1] != n_neurons:
         raise InputError(f"{source}: expected length N = {n_neurons} (or B x {n_neurons}), got shape {c.shape}")
     return finite_nonempty(c, source)

@@ -55,3 +55,27 @@ def in_units(value, unit: str, name: str):
         raise InputError(f"parameter {name} must be a single value, got an array of shape {value.shape}")
     return float(value / target)
 
+
+
+# what each unit of a time, rate or frequency argument measures, for the error that names it
+ARGUMENT_UNITS = {"ms": "a time", "1/ms": "a rate", "Hz": "a frequency", "mV": "a voltage"}
+
+
+def argument_in_units(value, unit: str, name: str):
+    """A time, rate or frequency argument of the public API (``duration=50*ms`` or ``duration=50``) as a plain
+    number in `unit` (a key of ARGUMENT_UNITS): a Brian2 quantity of that dimension is converted, anything else
+    (a plain number, None) is returned as it is, for the caller's own checks. A quantity of another dimension,
+    or an array quantity, is an InputError that names the argument and the unit."""
+    if not hasattr(value, "dim"):  # not a Brian2 Quantity
+        return value
+    import brian2
+
+    target = 1 / brian2.ms if unit == "1/ms" else getattr(brian2, unit)
+    expected = f"{ARGUMENT_UNITS[unit]} in {unit} (a plain number of {unit}, or a Brian2 quantity such as " \
+               f"{'1e-8/ms' if unit == '1/ms' else '50*' + unit})"
+    if not brian2.have_same_dimensions(value, target):
+        raise InputError(f"{name} must be {expected}, got {value!r}")
+    if getattr(value, "shape", ()) != ():
+        raise InputError(f"{name} must be a single value, {ARGUMENT_UNITS[unit]} in {unit}, got an array of shape "
+                         f"{value.shape}")
+    return float(value / target)

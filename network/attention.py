@@ -245,18 +245,12 @@ def codegen_target(target: str | None):
 
 
 def use_code_objects(obj, codeobj_class) -> None:
-    """Make `obj` (a Brian2 object, or a collection of them such as AstrocyteGatedMemory) and everything it
-    contains generate code for `codeobj_class` (None: leave them as built)."""
-    from brian2 import BrianObject
-
+    """Make the Brian2 object `obj` and everything it contains (an AstrocyteGatedMemory contains its groups,
+    synapses and operations) generate code for `codeobj_class` (None: leave them as built)."""
     if codeobj_class is None:
         return
-    if isinstance(obj, BrianObject):
-        obj.codeobj_class = codeobj_class
-        children = obj.contained_objects
-    else:
-        children = list(obj)
-    for contained in children:
+    obj.codeobj_class = codeobj_class
+    for contained in obj.contained_objects:
         use_code_objects(contained, codeobj_class)
 
 
@@ -349,12 +343,27 @@ def run_network(network, duration: float, tol: float, chunk: float) -> tuple[dic
     return state, time.perf_counter() - start
 
 
+def built(make, target: str | None, what: str):
+    """make() -> a network, its code generated (and compiled, for Cython: announced, as builds are) by a run
+    of no steps."""
+    from brian2 import prefs
+
+    from astrogate.network.devices import announced_build, expected_build_time
+
+    expected = expected_build_time("runtime", target or prefs.codegen.target)
+    with announced_build(what, expected) if expected else contextlib.nullcontext():
+        network = make()
+        network.run_steps(0)
+    return network
+
+
 def run_retrieval_network(memory, queries, duration: float, tol: float, target: str | None = None,
                           chunk: float = 50.0) -> dict:
     """Retrieval mode on Brian2 (RetrievalNetwork), run as run_query_network runs query mode."""
     check_chunk(chunk)
     start = time.perf_counter()
-    network = RetrievalNetwork(memory, queries, target)
+    network = built(lambda: RetrievalNetwork(memory, queries, target), target,
+                    "compiling the retrieval-mode attention network's code")
     build_seconds = time.perf_counter() - start
     state, run_seconds = run_network(network, duration, tol, chunk)
     return {"outputs": state["y"], "gains": state["gains"], "converged": state["rate"] < tol, "u": state["u"],
@@ -369,7 +378,8 @@ def run_query_network(memory, queries, duration: float, tol: float, target: str 
     Returns outputs (T x D), gains (T x n) = softmax of the final logits, converged (T,), steps, timings."""
     check_chunk(chunk)
     start = time.perf_counter()
-    network = QueryNetwork(memory, queries, layout, target)
+    network = built(lambda: QueryNetwork(memory, queries, layout, target), target,
+                    "compiling the query-mode attention network's code")
     build_seconds = time.perf_counter() - start
     state, run_seconds = run_network(network, duration, tol, chunk)
     return {"outputs": state["y"], "gains": state["gains"], "converged": state["rate"] < tol,

@@ -9,8 +9,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +27,56 @@ STANDALONE = ("cpp_standalone", "cuda_standalone")
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "astrogate" / "cython"
 # counts device activations and resets in this process: a network built before the last one is gone
 _generation = 0
+# the start of a build (Cython, a standalone project) and how long it took: silence with
+# logging.getLogger(BUILD_LOGGER).setLevel(logging.WARNING)
+BUILD_LOGGER = "astrogate.build"
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to the sys.stderr of the moment (a notebook's, a test's), not to the one at creation."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def build_log() -> logging.Logger:
+    """The logger of build messages; on first use it prints INFO to stderr as "astrogate: ..." unless the
+    application configured it."""
+    logger = logging.getLogger(BUILD_LOGGER)
+    if not logger.handlers:
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("astrogate: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
+@contextlib.contextmanager
+def announced_build(what: str, expected: str):
+    """Say that `what` starts and how long it usually takes, and when it is done how long it took."""
+    log = build_log()
+    log.info(f"{what} ({expected}) ...")
+    start = time.perf_counter()
+    yield
+    log.info(f"{what}: done in {time.perf_counter() - start:.1f} s")
+
+
+def expected_build_time(device: str, target: str = "cython") -> str | None:
+    """How long a build of the network usually takes on this project's machines, or None for one that is
+    quick (the numpy target generates Python code)."""
+    if device == "cpp_standalone":
+        return "a C++ project: about a minute"
+    if device == "cuda_standalone":
+        return "a CUDA project: minutes"
+    if target in ("cython", "auto"):
+        return f"Cython: 30 to 150 s the first time, then cached in {CACHE_DIR}"
+    return None
 
 
 def generation() -> int:

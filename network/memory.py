@@ -1,24 +1,30 @@
-"""The astrocyte-gated associative memory as one object that users add to their own Brian2 networks.
+"""The astrocyte-gated associative memory as one Brian2 object, used the way Brian2's own objects are.
 
     mem = AstrocyteGatedMemory(patterns, tau_u=10*ms)
     mem.set_cue(cue)
     monitor = StateMonitor(mem.astrocytes, "g", record=True)
-    net = Network(mem, monitor)          # or net.add(mem)
-    net.run(50*ms)
+    run(50*ms)                           # Brian2's magic run(); or net = Network(mem, monitor); net.run(50*ms)
     mem.state()["g"]                     # the gains after round(50 ms / dt) Euler steps
 
-The object is a collection of Brian2 objects: iterating over it gives the neurons, the astrocytes, the
-one-element hub (the softmax normaliser), the gating synapses, their per-step operations and monitors, so
-`Network(mem)` and `net.add(mem)` add each of them. (It is not itself a `BrianObject` with contained
-objects: brian2cuda finds the Synapses of a network among its top-level objects only.) Brian2's magic
-`run()` collects the objects named in the calling scope, not the attributes of a collection: use a
-`Network`. The memory creates no `Network`, never touches the device or the preferences,
-and runs on its own clock at `params.dt`, whatever `defaultclock.dt` is. Every object's name starts with
-`name`, so several memories live in one network.
+The memory is a Brian2 container the way a `Synapses` object contains its pathways and summed-variable
+updaters: a `BrianObject` whose `contained_objects` are the neurons, the astrocytes, the one-element hub (the
+softmax normaliser), the gating synapses, their per-step operations and monitors. So the magic `run()`,
+`collect()`, `Network(mem)`, `net.add(mem)`, `net.remove(mem)` and `store()`/`restore()` treat it as one
+object. Brian2's standalone devices (cpp_standalone, and brian2cuda's cuda_standalone, which copies that code)
+collect the Synapses of a network from its top-level objects only (`net.objects`, in their `network_run`) to
+declare their arrays and spike queues; the memory's `before_run`, which Brian2 calls for every object of the
+network just before that collection, adds its contained Synapses to the device's set.
+
+The memory creates no `Network`, never touches the device or the preferences, and runs on its own clock at
+`params.dt`, whatever `defaultclock.dt` is. Its default name is Brian2's ``agm*``: the first memory is
+``agm``, the next ``agm_1``, ...; every contained object's name starts with the memory's name, so several
+memories live in one network.
 
 The equations are those of models/brian2_equations.py (rate neurons) and models/spiking_equations.py
 (Poisson and LIF neurons); one step of the network is one forward-Euler step of the abstract model
 (`AstroGateModel`), computed in the 'start' slot in the explicit order of ORDER and integrated in 'groups'.
+Every group and synapse set is sized from K and N alone (and indexed neuron- or pattern-major), so that a
+later layout can give each object several memories' worth of elements.
 """
 
 from __future__ import annotations
@@ -29,9 +35,13 @@ from scipy.special import logsumexp
 from astrogate.errors import InputError
 from astrogate.models import brian2_equations as eq
 from astrogate.models import spiking_equations as spk
+from astrogate.models.checks import finite_number
 from astrogate.models.parameters import PARAMETER_NAMES, Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
+from astrogate.models.units import argument_in_units, import_brian2
 from astrogate.network.parallel_sum import use_parallel_sums
+
+b2 = import_brian2()  # also from a Dask worker's thread
 
 SLOT = "start"  # every derived quantity is computed here, before the 'groups' slot integrates u and a
 # explicit order within SLOT: a step of the network is one forward-Euler step of the abstract model
@@ -43,22 +53,6 @@ METHODS = ("euler", "exponential_euler")
 OVERLAP_LAYOUTS = ("by_pattern", "by_neuron")
 
 
-def _state_guard(memory: "AstrocyteGatedMemory", clock):
-    """A Brian2 object without code whose before_run refuses to run a memory that has no state yet."""
-    from brian2 import BrianObject
-
-    class StateGuard(BrianObject):
-        add_to_magic_network = False
-
-        def before_run(self, run_namespace):
-            if not memory._state_set:
-                raise InputError(f"{memory.name}: no initial state; call set_cue(cue) (or apply_state) "
-                                 "before running")
-            super().before_run(run_namespace)
-
-    return StateGuard(clock=clock, name=f"{memory.name}_state_guard")
-
-
 def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
     """Keyword options that name model parameters, in astrogate's or the paper's names (tau_u=10*ms, beta=...,
     T=0.01, sigma=3) update `params`; the rest are the spiking neurons' (nu_max, tau_r, readout, seed, ...)."""
@@ -67,9 +61,11 @@ def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters
     return (params.updated(**model) if model else params), {k: v for k, v in options.items() if k not in model}
 
 
-class AstrocyteGatedMemory:
+class AstrocyteGatedMemory(b2.BrianObject):
     """The gated associative memory of the model page: N neurons, K astrocytes, a softmax hub and the
-    gating synapses, as one Brian2 object.
+    gating synapses, as one Brian2 object that contains them (as a `Synapses` contains its pathways): the
+    magic ``run()``, ``collect()``, ``Network(mem)``, ``net.add(mem)``, ``net.remove(mem)`` and
+    ``store()``/``restore()`` take it as one object.
 
     Parameters
     ----------
@@ -86,10 +82,13 @@ class AstrocyteGatedMemory:
         weightless synapses wherever a +-1 pattern is +1 (patterns fixed at construction); or a gated N x N
         Hebbian matrix (F quadratic only, O(K N^2): a small-N cross-check).
     name : str
-        Prefix of every Brian2 object's name (``agm_neurons``, ``agm_astrocytes``, ...).
-    record_every : float, optional
-        ms between samples of the memory's own monitors (all m and g, u and v of a few neurons, the
-        Lyapunov function L, spike counts); None (default) creates no monitors: attach your own.
+        The memory's name, the prefix of every contained object's name (``agm_neurons``, ``agm_astrocytes``,
+        ...). The default ``agm*`` is Brian2's unique name: ``agm``, then ``agm_1``, ``agm_2``, ... for
+        further memories; a name without ``*`` is used as given.
+    record_every : float or Quantity, optional
+        Time between samples of the memory's own monitors (ms, or a Brian2 time such as ``1*ms``): all m and
+        g, u and v of a few neurons, the Lyapunov function L, spike counts. None (default) creates no
+        monitors: attach your own.
     energy : bool
         Compute the Lyapunov function L in ``hub.L`` each step (rate neurons only; O(N + K)).
     method : {"euler", "exponential_euler"}
@@ -134,15 +133,18 @@ class AstrocyteGatedMemory:
     them to what the run used (as tests/test_memory.py does) before reading the state of such a run.
     """
 
+    add_to_magic_network = True  # Brian2's magic run() and collect() find it in the calling scope
+
     def __init__(self, patterns, params: Parameters | None = None, *, neuron: str = "rate",
-                 gating: str = "factorised", name: str = "agm", record_every: float | None = None,
+                 gating: str = "factorised", name: str = "agm*", record_every: float | None = None,
                  energy: bool = True, method: str = "euler", spiking: spk.SpikingParameters | None = None,
                  neuron_sample: int = NEURON_SAMPLE, raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
                  overlap_layout: str = "by_neuron", **options):
-        import brian2 as b2
+        from brian2.core.names import find_name
 
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InputError(f"name must be a Python identifier (it prefixes the Brian2 objects' names), got {name!r}")
+        if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
+            raise InputError(f"name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 "
+                             f"objects' names), got {name!r}")
         params, neuron_options = _split_options(params, options)
         xi = validate_patterns(patterns)
         K, N = xi.shape
@@ -176,12 +178,14 @@ class AstrocyteGatedMemory:
         if wired and event_readout:
             raise InputError("wired gating reads the neurons' rates v; use the trace readout with it, not 'event'")
         eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
-        if record_every is not None and not record_every >= params.dt:
-            raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
+        record_every = argument_in_units(record_every, "ms", "record_every")
+        if record_every is not None and not finite_number(record_every, "record_every (ms)") >= params.dt:
+            raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every!r}")
 
+        name = find_name(name)  # the contained objects' names need it before BrianObject would resolve it
         clock = b2.Clock(dt=params.dt * b2.ms, name=f"{name}_clock")
-        self.name = name
-        self.clock = clock  # every object of the memory runs on it: dt = params.dt
+        # every object of the memory runs on its clock: dt = params.dt
+        super().__init__(clock=clock, when=SLOT, name=name)
         self.patterns = xi
         self.K, self.N = K, N
         self.params = params
@@ -271,12 +275,28 @@ class AstrocyteGatedMemory:
         if record_every is not None:
             self._add_monitors(record_every, raster_neurons)
         self._state_set = False  # parameters, patterns and an initial state: set_cue or apply_state
-        self.objects = [_state_guard(self, clock), self.neurons, self.astrocytes, self.hub, *self.operations,
-                        *self.synapses.values(), *self.monitors.values()]
+        self.contained_objects.extend([self.neurons, self.astrocytes, self.hub, *self.operations,
+                                       *self.synapses.values(), *self.monitors.values()])
 
-    def __iter__(self):
-        """The Brian2 objects of the memory (what Network(mem) and net.add(mem) add)."""
-        return iter(self.objects)
+    # -- as a Brian2 object -------------------------------------------------------------------------
+    def before_run(self, run_namespace):
+        """Refuse to run without a state; hand the contained Synapses to a standalone device."""
+        if not self._state_set:
+            raise InputError(f"{self.name}: no initial state; call set_cue(cue) (or apply_state) before running")
+        # cpp_standalone and cuda_standalone take the Synapses to declare (arrays, spike queues) from the
+        # network's top-level objects only, right after this call; Brian2's own containers hold none
+        declared = getattr(b2.get_device(), "synapses", None)
+        if isinstance(declared, set):
+            declared.update(self.synapses.values())
+        super().before_run(run_namespace)
+
+    def _full_state(self):
+        """What Network.store keeps of the memory itself (its objects store their own variables)."""
+        return {"patterns": self.patterns.copy(), "state_set": self._state_set}
+
+    def _restore_from_full_state(self, state):
+        self.patterns = state["patterns"].copy()
+        self._state_set = state["state_set"]
 
     # -- construction helpers ---------------------------------------------------------------------
     def _step(self, group, code, order):
@@ -290,8 +310,6 @@ class AstrocyteGatedMemory:
 
     def _hub_sum(self, group, equation, variable, order, name):
         """A population-wide sum into the one-element hub, O(size of the group) per step."""
-        import brian2 as b2
-
         to_hub = b2.Synapses(group, self.hub, equation, clock=self.clock, name=f"{self.name}_{name}")
         to_hub.connect(i=np.arange(len(group)), j=np.zeros(len(group), dtype=int))
         self._summed(to_hub, variable, order)
@@ -301,8 +319,6 @@ class AstrocyteGatedMemory:
         """One direction of wired gating: a weightless synapse source -> target on every +1 entry (`plus`:
         the (source, target) index pairs, source-major), the sum over them and the source's total into the
         hub, and the target's update that makes m or I_rec of the two (a sum over +1 entries is (total + x.v)/2)."""
-        import brian2 as b2
-
         wiring = b2.Synapses(source, target, sum_on_plus[0], clock=self.clock, name=f"{self.name}_{name}")
         wiring.connect(i=plus[0], j=plus[1])
         self._summed(wiring, sum_on_plus[1], order)
@@ -311,8 +327,6 @@ class AstrocyteGatedMemory:
         self.operations.append(self._step(target, update, f"wired_{order}"))
 
     def _add_monitors(self, record_every: float, raster_neurons: int) -> None:
-        import brian2 as b2
-
         record_dt = record_every * b2.ms
         when = dict(dt=record_dt, when=SLOT, order=ORDER["monitors"])
         self.monitors["astrocytes"] = b2.StateMonitor(self.astrocytes, ["m", "g"], record=True,
@@ -333,7 +347,8 @@ class AstrocyteGatedMemory:
     def state_values(self, patterns=None, u0=None, a0=None, current=None, t_current: float = 0.0,
                      params: Parameters | None = None, spiking: spk.SpikingParameters | None = None) -> dict:
         """Everything a run may change, as {(group, variable name): value with units}: the patterns, the
-        initial state u0 (N) and a0 (K, default 0), a cue current (N) applied while t < t_current (ms) and
+        initial state u0 (N) and a0 (K, default 0), a cue current (N) applied while t < t_current (ms, or a
+        Brian2 time) and
         the parameters. `apply_state` sets them; `run_args` gives them as standalone run_args."""
         return state_values(self, self.patterns if patterns is None else patterns,
                                     np.zeros(self.N) if u0 is None else u0, a0, current, t_current, params, spiking)
@@ -351,7 +366,8 @@ class AstrocyteGatedMemory:
 
     def set_cue(self, cue, scale: float | None = None, current=None, t_current: float = 0.0) -> None:
         """Start from a cue, as the abstract model does: u(0) = scale * cue (scale defaults to
-        params.cue_scale) and uniform gains (a(0) = 0). Optionally also a cue current (N) while t < t_current ms.
+        params.cue_scale) and uniform gains (a(0) = 0). Optionally also a cue current (N) while t < t_current (ms,
+        or a Brian2 time).
         Call before a run (after one, it restarts the state; the network's time goes on)."""
         cue = validate_cue(cue, self.N)
         if cue.ndim != 1:
@@ -421,6 +437,7 @@ def state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current
     spiking parameters too, except the readout and the seed (compiled in)."""
     from brian2 import ms
 
+    t_current = finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current (ms)")
     xi = validate_patterns(patterns)
     if xi.shape != (handles.K, handles.N):
         raise InputError(f"patterns: this network was built for K x N = {handles.K} x {handles.N}, got {xi.shape}")

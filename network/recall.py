@@ -18,6 +18,7 @@ re-run gives the same numbers as a fresh build, bit for bit (tested).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -26,11 +27,12 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, sample_steps
-from astrogate.models.checks import euler_steps, require_memory
+from astrogate.models.checks import euler_steps, positive_number, require_memory
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
+from astrogate.models.units import argument_in_units
 from astrogate.network import devices
 from astrogate.network.memory import METHODS as MEMORY_METHODS
 from astrogate.network.memory import AstrocyteGatedMemory
@@ -58,7 +60,7 @@ class Brian2Session:
         self.gating = gating
         self.neuron = neuron
         self.spiking = (spiking or SpikingParameters()) if neuron in SPIKING else None
-        self.record_every = record_every
+        self.record_every = argument_in_units(record_every, "ms", "record_every")
         self.memory: AstrocyteGatedMemory | None = None  # the built network's memory ...
         self.net = None  # ... and its Network
         self.build_path = None  # standalone project folder
@@ -73,8 +75,7 @@ class Brian2Session:
         nothing runs and the results are None."""
         import brian2 as b2
 
-        if not np.isfinite(duration) or duration <= 0:
-            raise InputError(f"duration must be a positive number of ms, got {duration!r}")
+        duration = positive_number(argument_in_units(duration, "ms", "duration"), "duration (ms)")
         xi = validate_patterns(patterns)
         params = params.resolved(xi.shape[1])
         n_steps = euler_steps(duration, params.dt)
@@ -97,9 +98,10 @@ class Brian2Session:
         if not reuse:
             self._build_key = None
             self.build_path = devices.activate(self.choice, params.dt)
+            # a fixed name (the device was just reset): the same object and file names in every build
             self.memory = AstrocyteGatedMemory(xi, params, neuron=self.neuron, gating=self.gating, method=self.method,
                                                record_every=params.dt if self.record_every is None else self.record_every,
-                                               spiking=self.spiking)
+                                               spiking=self.spiking, name="agm")
             self.net = b2.Network(self.memory)
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build
@@ -111,8 +113,13 @@ class Brian2Session:
         if self.choice.standalone:
             if not reuse:
                 self.memory.apply_state(state)  # the build's defaults; each run passes its own as run_args
-                self.net.run(n_steps * params.dt * b2.ms)
-                _build_standalone(self.build_path, compile=stop_after != "code")
+                what = f"{'generating' if stop_after == 'code' else 'building'} the {self.choice.name} project " \
+                       f"of K = {xi.shape[0]}, N = {xi.shape[1]} in {self.build_path}"
+                expected = "code generation: seconds" if stop_after == "code" else \
+                    devices.expected_build_time(self.choice.name)
+                with devices.announced_build(what, expected):
+                    self.net.run(n_steps * params.dt * b2.ms)
+                    _build_standalone(self.build_path, compile=stop_after != "code")
                 self._build_key = key if stop_after is None else None
             timings["build_seconds"] = time.perf_counter() - start
             if stop_after is not None:
@@ -126,7 +133,10 @@ class Brian2Session:
                 raise InputError("build-only runs are for the standalone devices (cpp_standalone, cuda_standalone)")
             self.memory.apply_state(state)
             if not reuse:
-                self.net.run(0 * b2.ms)  # code generation and Cython compilation
+                expected = devices.expected_build_time("runtime", self.choice.target)
+                with (devices.announced_build(f"compiling the network's code (K = {xi.shape[0]}, N = {xi.shape[1]})",
+                                              expected) if expected else contextlib.nullcontext()):
+                    self.net.run(0 * b2.ms)  # code generation and Cython compilation
                 self.net.store(RUNTIME_SNAPSHOT)
                 self._build_key, self._generation = key, devices.generation()
             timings["build_seconds"] = time.perf_counter() - start

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,39 @@ def test_every_public_name_resolves_and_is_documented():
             assert (value.__doc__ or "").strip(), f"astrogate.{name} has no docstring"
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         ag.nonsense
+
+
+def test_the_namespace_holds_the_public_names_only():
+    """Besides __all__ (and the package's submodules), nothing without an underscore: ag.import_module was once
+    reachable."""
+    import types
+
+    extra = {name for name, value in vars(ag).items()
+             if not name.startswith("_") and name not in ag.__all__ and not isinstance(value, types.ModuleType)}
+    assert not extra, sorted(extra)
+    assert not hasattr(ag, "import_module")
+    assert set(dir(ag)) >= set(ag.__all__)
+
+
+def test_binary_patterns_are_read_as_signs_with_a_warning():
+    """0/1 or boolean patterns and cues become -1/+1 (the model's states are signs: as real values, 0/1
+    patterns could never be matched exactly); a warning says so."""
+    rng = np.random.default_rng(3)
+    signs = rng.choice([-1.0, 1.0], size=(8, 40))
+    zero_one = (signs > 0).astype(int)
+    for patterns, cue, kind in ((zero_one, zero_one[2], "entries of 0 and 1 only"),
+                                (signs > 0, signs[2] > 0, "booleans")):
+        with pytest.warns(UserWarning) as caught:
+            problem = ag.RecallProblem(patterns, cue, target=2)
+        assert sorted(str(w.message).split(":")[0] for w in caught) == ["cue", "patterns"]
+        assert all(f": {kind} are read as -1 and +1 (2 x - 1)" in str(w.message) for w in caught)
+        np.testing.assert_array_equal(problem.patterns, signs)
+        np.testing.assert_array_equal(problem.cue, signs[2])
+        assert ag.recall(problem).exact_match
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # +-1 and real values: no warning
+        ag.RecallProblem(signs, signs[0], 0)
+        ag.RecallProblem(rng.normal(size=(3, 10)), np.ones(10))
 
 
 def test_importing_astrogate_and_the_help_do_not_import_brian2():
@@ -110,6 +144,55 @@ def test_explore_records_a_failing_point_and_refuses_bad_grids():
     assert np.isnan(dataset["exact_match"].values[0]) and dataset["load_times_beta"].values[1] == 150.0
 
 
+_CALLS = []  # the points _counting_square evaluated (threads of this process: the test reads it)
+
+
+def _counting_square(point):
+    _CALLS.append(point["x"])
+    if point["x"] == "fail":
+        raise ValueError("no number")
+    return {"square": point["x"] ** 2}
+
+
+def _always_fails(point):
+    raise ImportError("No module named 'my_helpers'")
+
+
+def threads_client():
+    """A Dask client of worker threads in this process (the test's functions need not be importable)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None)
+    return cluster, Client(cluster)
+
+
+def test_explore_saves_to_a_folder_and_resumes(tmp_path):
+    import xarray as xr
+
+    cluster, client = threads_client()
+    with cluster, client:
+        _CALLS.clear()
+        first = ag.explore(_counting_square, {"x": [1.0, 2.0, "fail"]}, client=client, progress=False, out=tmp_path)
+        assert sorted(map(str, _CALLS)) == ["1.0", "2.0", "fail"]
+        assert len(list((tmp_path / "points").glob("*.json"))) == 3
+        _CALLS.clear()
+        again = ag.explore(_counting_square, {"x": [1.0, 2.0, "fail", 3.0]}, client=client, progress=False,
+                           out=tmp_path)
+        assert sorted(map(str, _CALLS)) == ["3.0", "fail"]  # the finished points are read, the failed one re-run
+    np.testing.assert_array_equal(again["square"].values[:2], first["square"].values[:2])
+    assert list(again["status"].values) == ["ok", "ok", "failed", "ok"] and again["square"].values[3] == 9.0
+    saved = xr.load_dataset(tmp_path / "explore.nc")
+    np.testing.assert_array_equal(saved["square"].values, again["square"].values)
+
+
+def test_explore_warns_when_every_point_fails_and_says_why():
+    cluster, client = threads_client()
+    with cluster, client, pytest.warns(RuntimeWarning, match=r"every point failed \(2 of 2\); 2 with "
+                                                               r"ImportError: No module named 'my_helpers'"):
+        dataset = ag.explore(_always_fails, {"x": [1, 2]}, client=client, progress=False)
+    assert list(dataset["status"].values) == ["failed", "failed"]
+
+
 def test_demo_runs_and_the_gated_network_wins(tmp_path, capsys):
     """`astrogate demo` (without its Brian2 build, which the slow wheel test runs): the gated network retrieves
     exactly where the classical one fails, and its figure shows both."""
@@ -122,3 +205,77 @@ def test_demo_runs_and_the_gated_network_wins(tmp_path, capsys):
     assert "(not exact)" in classical
     record = json.loads((tmp_path / "demo.json").read_text())
     assert len(record) == 2 and all(r["backend"] == "abstract" for r in record.values())
+
+
+def mirror_problem(cue_pattern, target):
+    """Cued with the exact negative of one pattern: the state goes to that pattern's mirror state."""
+    patterns = np.random.default_rng(2).choice([-1.0, 1.0], size=(6, 40))
+    return ag.RecallProblem(patterns, -patterns[cue_pattern], target=target)
+
+
+def test_a_mirror_state_of_another_pattern_is_named_as_such(tmp_path, saved_figures):
+    """The score F(m) = m^2/2 is even: -xi_mu is an attractor, its astrocyte takes the gains. The record names
+    the pattern with its sign, the summary and the JSON say mirror, the figure draws its gain."""
+    from astrogate.analysis.plots import plot_recall
+
+    result = ag.recall(mirror_problem(3, target=0), duration=200.0)
+    assert (result.retrieved, result.retrieved_sign, result.mirror) == (3, -1, True)
+    assert result.m[3] < -0.99 and int(np.argmax(result.g)) == 3 and result.max_gain > 0.99
+    assert not result.exact_match and not result.nearest_accuracy
+    assert "retrieved the mirror state of pattern 3 (the state is near -xi_3" in result.summary()
+    assert "WRONG, target was 0" in result.summary()
+    record = json.loads(json.dumps(result.to_dict()))
+    assert (record["retrieved"], record["retrieved_sign"], record["mirror"]) == (3, -1, True)
+    assert 3 in result.trace_patterns and 0 in result.trace_patterns
+    plot_recall(result, tmp_path / "r.png")
+    overlaps, gains, _ = saved_figures["r.png"].axes
+    winner = result.trace_patterns.index(3)
+    np.testing.assert_allclose(gains.lines[winner].get_ydata(), np.asarray(result.gain_trace)[:, winner])
+    assert overlaps.lines[winner].get_label() == "pattern 3 (largest gain, mirror: state -xi)"
+
+
+def test_the_targets_mirror_is_wrong_and_a_plain_retrieval_is_no_mirror():
+    result = ag.recall(mirror_problem(0, target=0), duration=200.0)
+    assert (result.retrieved, result.mirror) == (0, True) and "WRONG: the target's mirror" in result.summary()
+    patterns = mirror_problem(0, target=0).patterns
+    plain = ag.recall(ag.RecallProblem(patterns, patterns[0], target=0), duration=200.0)
+    assert (plain.retrieved, plain.retrieved_sign, plain.mirror) == (0, 1, False)
+    assert "retrieved pattern 0 (exact), correct" in plain.summary()
+
+
+def test_to_dict_is_json_ready():
+    """json.dumps takes the record as it is (arrays as lists, NaN as None), the same record as --json writes."""
+    from astrogate.analysis.io import to_jsonable
+
+    result = ag.recall(ag.generated_problem(K=10, N=30, seed=1), duration=20.0)
+    record = result.to_dict()
+    text = json.dumps(record, allow_nan=False)
+    assert json.loads(text) == to_jsonable(result)
+    assert isinstance(record["u"], list) and isinstance(record["g"][0], float)
+    assert isinstance(record["exact_match"], bool) and isinstance(record["retrieved"], int)
+
+
+def test_attention_result_prints_one_line():
+    rng = np.random.default_rng(0)
+    result = ag.attention(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2)))
+    text = repr(result)
+    assert "\n" not in text and len(text) < 200
+    assert text.startswith("AttentionResult(mode='query', backend='abstract', T=3, n=5, D=2, converged=3/3")
+
+
+def attributes_documented(obj) -> set[str]:
+    """The names of the numpy-style Attributes section of a docstring ("a, b : type" lines)."""
+    import re
+
+    section = obj.__doc__.split("Attributes\n    ----------\n", 1)[1]
+    return {name.strip() for line in re.findall(r"^    (\w[\w, ]*) : ", section, flags=re.M) for name in line.split(",")}
+
+
+def test_every_field_of_the_records_is_documented_with_its_meaning():
+    import dataclasses
+
+    record = ag.recall(ag.generated_problem(K=5, N=20), duration=5.0)
+    assert set(record) <= attributes_documented(ag.RecallResult)
+    assert "brian2" in attributes_documented(ag.RecallResult)
+    for cls in (ag.AttentionResult, ag.RecallProblem):
+        assert {f.name for f in dataclasses.fields(cls)} <= attributes_documented(cls), cls.__name__

@@ -371,3 +371,30 @@ def test_runtime_session_rebuilds_wired_gating_for_new_patterns(problem):
     assert_agrees(first, abstract(problem, params))
     assert_agrees(again, abstract(problem, params.updated(beta=300.0)))
     assert_agrees(new, abstract(other, params))
+
+
+def test_a_build_says_when_it_starts_and_how_long_it_took(problem, tmp_path, capsys):
+    """Builds that take a while (a standalone project; Cython, in the compiled test below) print their start, what
+    they usually take and their duration on stderr; the numpy target, which compiles nothing, prints nothing."""
+    import re
+
+    from astrogate.network.recall import Brian2Session
+
+    model = AstroGateModel(problem.patterns, Parameters())
+    u0, a0 = model.initial_state(problem.cue)
+    with Brian2Session("cpp_standalone", build_dir=tmp_path) as session:
+        session.run(model.xi, model.params, u0, a0, duration=1.0, stop_after="code")
+    err = capsys.readouterr().err
+    assert re.search(r"^astrogate: generating the cpp_standalone project of K = 20, N = 30 in .+ \(code generation: "
+                     r"seconds\) \.\.\.\nastrogate: generating .+: done in \d+\.\d s$", err.strip(), flags=re.M), err
+    with Brian2Session("runtime", target="numpy") as session:
+        session.run(model.xi, model.params, u0, a0, duration=1.0)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.compile
+def test_a_cython_build_says_so(problem, capsys):
+    brian2(problem, Parameters(), duration=1.0, device="runtime", target="cython")
+    err = capsys.readouterr().err
+    assert "astrogate: compiling the network's code (K = 20, N = 30) (Cython: 30 to 150 s the first time, then " \
+           "cached in" in err and "): done in " in err

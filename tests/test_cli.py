@@ -141,3 +141,30 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
     proc = subprocess.run([str(bin_dir / "astrogate"), "recall", "--K", "0"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "astrogate: error: patterns: need at least one pattern (K >= 1), got K = 0"
+
+
+def all_subparsers(parser, prefix=()):
+    """(command words, parser) for every subcommand, nested ones (bench retrieval, ...) included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name), sub
+                yield from all_subparsers(sub, (*prefix, name))
+
+
+def test_every_option_a_help_names_is_an_option_of_that_command():
+    """A help that mentions --backend (a section title, a hint) offers --backend; `compare --help` once had a
+    "Brian2 network (--backend brian2)" section without the option."""
+    import re
+
+    from astrogate.cli.main import build_parser
+
+    checked = 0
+    for words, sub in all_subparsers(build_parser()):
+        offered = {option for action in sub._actions for option in action.option_strings}
+        named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", sub.format_help()))
+        assert named <= offered, f"astrogate {' '.join(words)} --help names {sorted(named - offered)}"
+        checked += 1
+    assert checked >= 7

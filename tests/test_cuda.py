@@ -58,6 +58,42 @@ def test_cuda_code_is_generated_for_rate_and_spiking_networks(tmp_path, problem,
             assert any("curand" in text for name, text in files.items() if name.endswith(".cu"))
 
 
+def memory_in_a_users_network(tmp_path, compile: bool, readout: str = "event"):
+    """A rate and a spiking AstrocyteGatedMemory (the event readout has a spike pathway inside the memory),
+    unnamed, in the user's Network with a monitor, as a cuda_standalone project; returns the project folder.
+    brian2cuda's spike-pathway kernel reads `defaultclock`, which a project whose objects all run on other
+    clocks does not declare (templates/synapses.cu, whatever holds the Synapses): the event readout generates
+    code but does not compile on cuda_standalone, so the compiled project uses the trace readout."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    build = devices.activate(devices.DeviceChoice("cuda_standalone", build_root=tmp_path, compute_capability=8.0),
+                             0.1)
+    rng = np.random.default_rng(0)
+    xi = rng.choice([-1.0, 1.0], size=(5, 20))
+    rate = AstrocyteGatedMemory(xi)
+    spiking = AstrocyteGatedMemory(xi, neuron="poisson", readout=readout)
+    rate.set_cue(xi[0])
+    spiking.set_cue(xi[1])
+    net = b2.Network(rate, spiking, b2.StateMonitor(rate.astrocytes, "g", record=True))
+    net.run(2 * b2.ms)
+    b2.device.build(directory=str(build), compile=compile, run=False, with_output=False)
+    return build, rate.name, spiking.name
+
+
+def test_cuda_project_declares_the_synapses_inside_a_memory(tmp_path):
+    """brian2cuda declares the Synapses of a network's top-level objects only; the memory's before_run hands it
+    its own (the undeclared normaliser's arrays once made the project fail to compile)."""
+    build, rate, spiking = memory_in_a_users_network(tmp_path, compile=False)
+    header = (build / "objects.h").read_text()
+    for name in (rate, spiking):
+        for synapses in ("overlap", "output", "normaliser"):
+            assert f"{name}_{synapses}_multiple_pre_post" in header, (name, synapses)
+    assert f"{spiking}_overlap_pre" in header  # the event readout's spike pathway
+
+
 def test_compute_capability_is_checked(tmp_path, problem):
     from astrogate.errors import InputError
 
@@ -76,6 +112,12 @@ def test_cuda_project_compiles_with_nvcc_and_says_it_cannot_run_without_a_gpu(tm
     assert len(binaries) == 1 and binaries[0].stat().st_size > 100_000
     if detect_compute_capability() is None:
         assert "no NVIDIA GPU on this machine: the CUDA project was not run" in proc.stdout
+
+
+@pytest.mark.nvcc
+def test_cuda_project_of_memories_in_a_users_network_compiles_with_nvcc(tmp_path):
+    build, _, _ = memory_in_a_users_network(tmp_path, compile=True, readout="trace")
+    assert (build / "main").stat().st_size > 100_000
 
 
 @pytest.mark.cuda

@@ -39,7 +39,7 @@ def doc_pages() -> list[Path]:
 def source_files() -> list[Path]:
     folders = ("api", "models", "network", "analysis", "cli", "tests", "examples", ".ci")
     files = [p for folder in folders for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
-    files += [ROOT / "Makefile", ROOT / "pyproject.toml", DOCS / "conf.py", DOCS / "generated_pages.py"]
+    files += [ROOT / "Makefile", ROOT / "pyproject.toml", *DOCS.glob("*.py")]
     files += sorted((ROOT / "runs" / "configs").glob("*.toml"))
     return sorted(set(files))
 
@@ -98,6 +98,70 @@ def test_every_module_gets_an_api_page_entry():
             modules |= {f"{package}.{sub.parent.name}"} | {f"{package}.{sub.parent.name}.{p.stem}"
                                                            for p in sub.parent.glob("*.py") if p.stem != "__init__"}
     assert documented == modules
+
+
+def load_docs_module(name: str):
+    """A module of docs/ (generated_pages, page_checks), as the build imports it."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(DOCS))
+
+
+# -- what breaks a page: control characters, math MathJax rejects, autodoc import errors ---------------
+@pytest.mark.parametrize("path", doc_pages() + [p for p in source_files() if p.suffix in (".py", ".toml", ".md")],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_control_characters_in_the_sources_of_the_pages(path):
+    """A Python string "\\text" written as "\text" puts a TAB into a page (the attention guide once had a TAB
+    and a backspace in its math); the pages and the sources of their docstrings hold none."""
+    found = load_docs_module("page_checks").control_characters(path.read_text(encoding="utf-8"))
+    assert not found, f"{path.relative_to(ROOT)}: {found[:5]}"
+
+
+BUILT_PAGE = """<html><body><p>Gains <span class="math notranslate nohighlight">\\(g = \\operatorname{softmax}(a)\\)</span>.
+<div class="math notranslate nohighlight" id="equation-x"><span class="eqno">(1)<a class="headerlink"
+href="#equation-x">\u00b6</a></span>\\[\\tau_u \\frac{du}{dt} = -u + I\\]</div>
+BROKEN</p></body></html>"""
+
+
+@pytest.mark.parametrize("broken, problem", [
+    ("", None),
+    ('<span class="math">\\(\\operatorname{softmax}(\text{scale})\\)</span>', "TAB before 'ext{scale}"),
+    ('<span class="math">\\(\beta = 20 d\\)</span>', "backspace before 'eta = 20 d"),
+    ('<span class="math">\\(\\frac{a}{\\)</span>', "MathJax: Missing close brace in $\\frac{a}{$"),
+    ('<span class="math">\\(\\bta + 1\\)</span>', "MathJax: undefined control sequence \\bta"),
+])
+def test_page_checks_find_control_characters_and_math_errors(tmp_path, broken, problem):
+    """The checks every docs build runs on its pages (docs/conf.py), on a page written as Sphinx writes math."""
+    page_checks = load_docs_module("page_checks")
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is not installed: the build's math check (MathJax in node) cannot run here")
+    (tmp_path / "guide").mkdir()
+    (tmp_path / "guide" / "page.html").write_text(BUILT_PAGE.replace("BROKEN", broken), encoding="utf-8")
+    assert page_checks.math_formulas(BUILT_PAGE)[1] == ("\\tau_u \\frac{du}{dt} = -u + I", True)
+    problems = page_checks.check_pages(tmp_path)
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) >= 1 and all(p.startswith("guide/page.html: ") for p in problems)
+        assert any(problem in p for p in problems), problems
+
+
+def test_a_docs_build_fails_when_autodoc_cannot_import_the_package(tmp_path):
+    """A package named astrogate that shadows the installed one (as the checkout's root folder once did) leaves
+    the API reference empty: the build stops at once, naming what did not import, also without -W."""
+    shadow = tmp_path / "shadow" / "astrogate"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('__version__ = "0"\n__all__ = ["Parameters"]\n', encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(shadow.parent))
+    build = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(DOCS), str(tmp_path / "html")],
+                           capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert build.returncode != 0
+    assert "the API reference cannot be built from astrogate at" in build.stderr
+    # an editable install's finder still resolves the subpackages; a wheel's does not
+    assert re.search(r"astrogate\.(models\.\w+: ModuleNotFoundError|Parameters: AttributeError)", build.stderr), \
+        build.stderr[-2000:]
 
 
 # -- references outside the repository --------------------------------------------------------
@@ -250,3 +314,25 @@ def test_built_site_shows_figures_and_math(tmp_path):
     assert model["math"] >= 20, model
     assert model["typeset"] == model["math"], f"MathJax typeset {model['typeset']} of {model['math']} formulas"
     assert model["errors"] == 0, f"{model['errors']} formulas failed to typeset"
+
+
+@pytest.mark.slow
+def test_built_tutorials_show_their_output_and_figures(tmp_path):
+    """A build without -W (the checks of docs/conf.py fail it all the same): the tutorials ran, their printed
+    output and their figures are on the pages, and no page has a control character or rejected math."""
+    html = tmp_path / "html"
+    build = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(DOCS), str(html)],
+                           capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stderr[-3000:]
+    for page, printed, figures in (("brian2_script", ["retrieved pattern", "agm retrieved",
+                                                      "the same 10 ms again: True"], 1),
+                                   ("paper_protocol", ["exact retrievals 20 of 20", "perplexity"], 1)):
+        text = (html / "tutorials" / f"{page}.html").read_text(encoding="utf-8")
+        outputs = re.findall(r'<div class="cell_output docutils container">(.*?)</div>\s*</div>', text, flags=re.S)
+        assert outputs, f"{page}: no cell output"
+        for expected in printed:
+            assert expected in text, f"{page}: {expected!r} not printed"
+        images = re.findall(r'<img [^>]*src="([^"]+)"', text)
+        assert len(images) >= figures and all((html / "tutorials" / src).is_file() for src in images), images
+    if shutil.which("node"):
+        assert load_docs_module("page_checks").check_pages(html) == []

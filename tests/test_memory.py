@@ -1,5 +1,7 @@
 """AstrocyteGatedMemory as a Brian2 object in the user's own network (issue 13)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -113,9 +115,9 @@ def test_new_patterns_and_cues_without_rebuilding():
     assert int(np.argmax(mem.state()["g"])) == target
 
 
-def test_the_memory_is_a_collection_of_top_level_brian2_objects():
-    """net.add(mem) adds each object itself (brian2cuda finds Synapses among a network's top-level objects only),
-    and a user's monitor of the hub's Lyapunov function sees it fall."""
+def test_the_memory_is_one_brian2_object_that_contains_its_objects():
+    """net.add(mem) adds one object, which contains the groups, synapses and operations (as a Synapses contains
+    its pathways); a user's monitor of the hub's Lyapunov function sees it fall."""
     import brian2 as b2
 
     from astrogate.network.memory import AstrocyteGatedMemory
@@ -124,17 +126,147 @@ def test_the_memory_is_a_collection_of_top_level_brian2_objects():
     params = Parameters()
     xi, cue, _ = problem(5)
     mem = AstrocyteGatedMemory(xi, params)
+    assert isinstance(mem, b2.BrianObject)
     mem.set_cue(cue)
     monitor = b2.StateMonitor(mem.hub, "L", record=0, when="end")
     net = b2.Network(monitor)
     net.add(mem)
-    assert set(mem.synapses.values()) <= net.objects and {mem.neurons, mem.astrocytes, mem.hub} <= net.objects
-    assert all(obj.name.startswith("agm_") for obj in mem)
+    assert net.objects == {monitor, mem}
+    contained = set(mem.contained_objects)
+    assert set(mem.synapses.values()) <= contained and {mem.neurons, mem.astrocytes, mem.hub} <= contained
+    assert all(obj.name.startswith(f"{mem.name}_") for obj in contained)
     net.run(2 * b2.ms)
     energy = monitor.L[0]
     assert len(energy) == 20 and np.all(np.diff(energy) <= 1e-9 * np.max(np.abs(energy)))
     model, u, a = abstract_euler(xi, cue, params, steps=20)
     assert_state_matches(mem.state(), model, u, a)
+
+
+def test_magic_run_records_every_step_and_retrieves():
+    """A script as Brian2's examples are written: no Network, no name=, quantities; run() finds the memory."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    xi, cue, target = problem(14)
+    mem = AstrocyteGatedMemory(xi, tau_u=10 * b2.ms)
+    mem.set_cue(cue)
+    monitor = b2.StateMonitor(mem.astrocytes, "g", record=True)
+    assert {mem, monitor} <= b2.collect()
+    b2.run(STEPS * 0.1 * b2.ms)
+    assert monitor.g.shape == (xi.shape[0], STEPS)  # every step recorded, from the memory's clock
+    model, u, a = abstract_euler(xi, cue, Parameters())
+    assert_state_matches(mem.state(), model, u, a)
+    assert np.argmax(mem.state()["g"]) == target and monitor.g[target, -1] > 0.9 > monitor.g[target, 0]
+    b2.run(STEPS * 0.1 * b2.ms)  # the magic network continues
+    assert_state_matches(mem.state(), *abstract_euler(xi, cue, Parameters(), steps=2 * STEPS))
+
+
+def test_magic_run_refuses_a_memory_without_a_state():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    mem = AstrocyteGatedMemory(problem(15)[0])
+    with pytest.raises(Exception) as info:
+        b2.run(1 * b2.ms)
+    assert isinstance(info.value.__cause__, InputError), info.value
+    assert f"{mem.name}: no initial state; call set_cue" in str(info.value.__cause__)
+
+
+def test_store_restore_and_remove():
+    """net.store()/restore() bring back the state, the time and the patterns; net.remove(mem) takes all of
+    the memory's objects out of the network."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    xi, cue, _ = problem(16)
+    other, other_cue, _ = problem(17)
+    mem = AstrocyteGatedMemory(xi, params)
+    mem.set_cue(cue)
+    net = b2.Network(mem)
+    net.store()
+    net.run(STEPS * params.dt * b2.ms)
+    after = mem.state()
+    assert_state_matches(after, *abstract_euler(xi, cue, params))
+    net.restore()
+    assert net.t == 0 * b2.ms
+    np.testing.assert_array_equal(mem.state()["u"], params.cue_scale * cue)
+    net.run(STEPS * params.dt * b2.ms)  # the same run again, to the same numbers
+    np.testing.assert_array_equal(mem.state()["u"], after["u"])
+    net.store("trained")
+    mem.set_patterns(other)
+    mem.set_cue(other_cue)
+    net.restore("trained")  # the patterns of the snapshot, in the synapses and in mem.patterns
+    np.testing.assert_array_equal(mem.patterns, xi)
+    np.testing.assert_array_equal(mem.network_patterns(), xi)
+    np.testing.assert_array_equal(mem.state()["u"], after["u"])
+    net.remove(mem)
+    assert net.objects == set()
+    net.run(1 * b2.ms)  # nothing left to run: the memory's state stays
+    np.testing.assert_array_equal(mem.state()["u"], after["u"])
+
+
+def test_two_unnamed_memories_get_unique_names_and_run_in_one_network():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    params = Parameters()
+    first, second = problem(18), problem(19, K=8, N=30)
+    mem1 = AstrocyteGatedMemory(first[0], params)
+    mem2 = AstrocyteGatedMemory(second[0], params)
+    # Brian2's agm, agm_1, ...: the first free one (memories of earlier tests may still hold some; a fresh
+    # Python gets agm and agm_1, test_a_users_script_written_as_brian2_examples_are)
+    assert mem1.name != mem2.name and all(re.fullmatch(r"agm(_\d+)?", mem.name) for mem in (mem1, mem2))
+    for mem in (mem1, mem2):
+        assert all(obj.name.startswith(f"{mem.name}_") for obj in mem.contained_objects)
+    mem1.set_cue(first[1])
+    mem2.set_cue(second[1])
+    net = b2.Network(mem1, mem2)
+    net.run(STEPS * params.dt * b2.ms)
+    for mem, (xi, cue, target) in ((mem1, first), (mem2, second)):
+        assert_state_matches(mem.state(), *abstract_euler(xi, cue, params))
+
+
+def test_a_users_script_written_as_brian2_examples_are(tmp_path):
+    """`from brian2 import *`, magic run(), quantities everywhere, no name=: two memories, the user's monitors
+    and input, in a fresh Python."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text("""
+from brian2 import *
+import numpy as np
+import astrogate as ag
+
+prefs.codegen.target = "numpy"
+problem = ag.generated_problem(K=10, N=40, seed=1)
+mem = ag.AstrocyteGatedMemory(problem.patterns, tau_u=10*ms, tau_g=20*ms, dt=0.1*ms, record_every=1*ms)
+other = ag.AstrocyteGatedMemory(problem.patterns, tau_u=5*ms)
+mem.set_cue(problem.cue)
+other.set_cue(-problem.cue)
+gains = StateMonitor(mem.astrocytes, "g", record=True)
+spikes = PoissonGroup(5, rates=20*Hz)
+kick = Synapses(spikes, mem.neurons, on_pre="u_post += 0.0")
+kick.connect(p=0.5)
+run(20*ms)
+state = mem.state()
+print(mem.name, other.name, gains.g.shape, int(state["g"].argmax()) == problem.target,
+      len(mem.monitors["astrocytes"].t), int(other.state()["g"].argmax()) == problem.target)
+""")
+    # Brian2 reads a brian_preferences file in the working folder: no debug logs or script copies in /tmp
+    (tmp_path / "brian_preferences").write_text("logging.file_log = False\nlogging.save_script = False\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["agm", "agm_1", "(10,", "200)", "True", "20", "True"], proc.stdout
 
 
 def test_a_timed_array_input_drives_the_neurons():
@@ -236,7 +368,7 @@ def test_running_without_a_state_says_what_to_do():
     with pytest.raises(Exception) as info:
         b2.Network(mem).run(1 * b2.ms)
     assert isinstance(info.value.__cause__, InputError), info.value
-    assert "agm: no initial state; call set_cue" in str(info.value.__cause__)
+    assert f"{mem.name}: no initial state; call set_cue" in str(info.value.__cause__)
 
 
 @pytest.mark.compile
@@ -266,3 +398,51 @@ def test_cpp_standalone_memory_matches_abstract_euler_with_run_args(tmp_path):
     # state() reads v and m with the gain and patterns of this run, not those the memory was made with
     assert np.array_equal(mem.network_patterns(), other)
     assert_state_matches(mem.state(), *abstract_euler(other, other_cue, other_params))
+
+
+@pytest.mark.compile
+def test_cpp_standalone_magic_run_of_a_rate_and_a_spiking_memory(tmp_path):
+    """Magic run() on cpp_standalone, two unnamed memories in one project: the rate one equals the abstract
+    model's Euler steps; the spiking one, whose event readout has a spike pathway inside the memory, compiles
+    (the device declares the pathway's spike queue) and spikes."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    params = Parameters()
+    build = devices.activate(devices.DeviceChoice("cpp_standalone", build_root=tmp_path), params.dt)
+    xi, cue, _ = problem(20, K=5, N=20)
+    rate = AstrocyteGatedMemory(xi)
+    spiking = AstrocyteGatedMemory(xi, neuron="poisson", readout="event", record_every=1 * b2.ms)
+    rate.set_cue(cue)
+    spiking.set_cue(cue)
+    gains = b2.StateMonitor(rate.astrocytes, "g", record=True)
+    b2.run(1 * b2.ms)
+    b2.run(1 * b2.ms)
+    b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
+    assert_state_matches(rate.state(), *abstract_euler(xi, cue, params, steps=20))
+    assert gains.g.shape == (5, 20) and rate.name != spiking.name
+    assert spiking.monitors["spike_counts"].count[:].sum() > 0
+
+
+@pytest.mark.compile
+def test_cpp_standalone_network_of_a_memory_with_a_spike_pathway_inside(tmp_path):
+    """Network(mem): the memory is the network's only top-level object, so the device learns of its Synapses
+    from the memory's before_run (without it the spike queue of the event readout is undeclared and the
+    project does not compile)."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    build = devices.activate(devices.DeviceChoice("cpp_standalone", build_root=tmp_path), 0.1)
+    xi, cue, _ = problem(21, K=5, N=20)
+    mem = AstrocyteGatedMemory(xi, neuron="poisson", readout="event", record_every=1 * b2.ms)
+    mem.set_cue(cue)
+    net = b2.Network(mem)
+    assert net.objects == {mem}
+    net.run(2 * b2.ms)
+    b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
+    assert mem.monitors["spike_counts"].count[:].sum() > 0
+    assert len(mem.monitors["astrocytes"].t) == 2

@@ -52,3 +52,21 @@ def test_wheel_install_runs_demo_and_quick_benchmark_from_elsewhere(tmp_path):
                             cwd=work, env=env)
     assert module.stdout.strip() == run("--version").strip()
     assert files_under(site) == before, sorted(files_under(site) ^ before)[:10]
+
+
+def test_a_non_editable_install_imports_from_the_repository_root(tmp_path):
+    """`pip install .` (not editable), then Python started in the checkout's root: the installed package is
+    imported, with its subpackages, not a folder of the checkout named astrogate (the package root is api/)."""
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], check=True, cwd=tmp_path)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""}
+    code = ("import astrogate, astrogate.models.parameters as p; astrogate.Parameters; astrogate.AstroGateModel; "
+            "print(astrogate.__file__); print(p.__file__)")
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    site = str(env_dir)
+    package, parameters = done.stdout.split()
+    assert package.startswith(site) and parameters.startswith(site), done.stdout
+    assert not (ROOT / "astrogate").exists()  # nothing in the checkout can shadow the installed package

@@ -39,7 +39,7 @@ def _benchmark_network(N: int, K: int, weight_dtype: str, layout: str, gating: s
     params = benchmark_parameters(N).resolved(N)
     dtype = None if weight_dtype == "float64" else np.dtype(weight_dtype).type
     memory = AstrocyteGatedMemory(xi, params, gating=gating, record_every=record_steps * DT_MS, energy=False,
-                                  weight_dtype=dtype, overlap_layout=layout)
+                                  weight_dtype=dtype, overlap_layout=layout, name="agm")
     memory.set_cue(xi[0])
     return memory, b2.Network(memory)
 
