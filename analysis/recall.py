@@ -17,9 +17,10 @@ from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory
+from astrogate.models import checks
 from astrogate.models.checks import euler_steps, seed as check_seed
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import load_array, validate_cue, validate_patterns
+from astrogate.models.patterns import PATTERN_COPIES, load_array, validate_cue, validate_patterns
 
 if TYPE_CHECKING:  # annotations only: importing these imports Brian2
     from astrogate.models.spiking_equations import SpikingParameters
@@ -46,8 +47,9 @@ class RecallProblem:
         self.cue = validate_cue(self.cue, self.patterns.shape[1])
         if self.cue.ndim != 1:
             raise InputError(f"cue: expected one cue of length N = {self.patterns.shape[1]}, got shape {self.cue.shape}")
-        if self.target is not None and not 0 <= self.target < self.patterns.shape[0]:
-            raise InputError(f"target {self.target} is not a pattern index (0 <= target < K = {self.patterns.shape[0]})")
+        if self.target is not None:
+            self.target = checks.index(self.target, self.patterns.shape[0], "target")
+        checks.instance(self.description, dict, "description", "a dict")
 
 
 def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.2, seed: int = 0,
@@ -55,6 +57,9 @@ def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.
     """K random +-1 patterns of N bits by the parent model (pairwise correlation `correlation`), a target
     (random unless given) and a cue made by flipping a fraction `flip` of the target's bits."""
     rng = np.random.default_rng(check_seed(seed))
+    flip = checks.fraction(flip, "flip")
+    if target is not None:
+        target = checks.index(target, checks.whole_number(K, "K", 1), "target")
     patterns, target, cue = generated_set(K, N, rng, correlation, flip=flip, targets=target)
     return RecallProblem(patterns, cue, int(target),
                          dict(source="generated", K=K, N=N, correlation=correlation, flip=flip, seed=seed))
@@ -62,7 +67,9 @@ def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.
 
 def file_problem(patterns_path, cue_path, target: int | None = None) -> RecallProblem:
     """Patterns (K x N) and a cue (N) from .npy files."""
-    patterns = validate_patterns(load_array(patterns_path, "patterns"), f"patterns file {str(patterns_path)!r}")
+    patterns_path, cue_path = checks.path(patterns_path, "patterns_path"), checks.path(cue_path, "cue_path")
+    patterns = validate_patterns(load_array(patterns_path, "patterns", PATTERN_COPIES, zero_rows="pattern"),
+                                 f"patterns file {str(patterns_path)!r}")
     cue = validate_cue(load_array(cue_path, "cue"), patterns.shape[1], f"cue file {str(cue_path)!r}")
     return RecallProblem(patterns, cue, target,
                          dict(source="files", patterns=str(patterns_path), cue=str(cue_path)))
@@ -146,7 +153,11 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
     -------
     RecallResult
     """
-    params = params or Parameters()
+    checks.instance(problem, RecallProblem, "problem", "a RecallProblem (generated_problem, file_problem or "
+                    "RecallProblem(patterns, cue, target))")
+    params = Parameters() if params is None else checks.instance(params, Parameters, "params", "an astrogate Parameters")
+    checks.one_of(backend, BACKENDS, f"unknown backend {checks.shown(backend)}")
+    duration, tol = checks.duration(duration), checks.tolerance(tol)
     if backend == "abstract":
         if backend_options:
             raise InputError(f"options {sorted(backend_options)} apply to the brian2 backend only")
@@ -155,13 +166,11 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
         trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype)
         timings = {"run_seconds": time.perf_counter() - start}
         return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
-    if backend == "brian2":
-        if (stop, dtype) != ("fixed_point", "float64"):
-            raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
-                             "the abstract backend")
-        return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
-                                              **backend_options))
-    raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if (stop, dtype) != ("fixed_point", "float64"):
+        raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
+                         "the abstract backend")
+    return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
+                                          **backend_options))
 
 
 def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",

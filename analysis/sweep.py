@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 import traceback
 import uuid
@@ -30,7 +31,7 @@ from astrogate.analysis.io import write_json, write_netcdf, write_table
 from astrogate.analysis.metrics import trial_metrics
 from astrogate.analysis.sweep_spec import SweepSpec, load_spec, pattern_count, point_parameters, point_values
 from astrogate.errors import InputError
-from astrogate.files import write_text
+from astrogate.files import file_status, write_text
 from astrogate.models.checks import cap_workers
 
 POINTS_DIR = "points"
@@ -184,9 +185,11 @@ def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
     resumed sweep must have the points and the [model] settings of the spec that folder ran with (its
     name, description, comments and metrics may differ), so that no folder holds points of two specs."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
+    info = file_status(out, "sweep output")
+    if info is not None and not stat.S_ISDIR(info.st_mode):
         raise InputError(f"sweep output {str(out)!r} is not a folder")
-    existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
+    points = file_status(out / POINTS_DIR, "sweep output")
+    existing = list((out / POINTS_DIR).glob("*.json")) if points is not None and stat.S_ISDIR(points.st_mode) else []
     if existing and not resume:
         raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
                          f"that sweep, or choose another --out")
@@ -382,7 +385,8 @@ def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
 def load_sweep(out: str | Path):
     """The spec a sweep folder ran with, and its results so far (Dataset, table)."""
     out = Path(out)
-    if not (out / SPEC_COPY).is_file():
+    info = file_status(out / SPEC_COPY, "sweep folder")
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise InputError(f"{out} is not a sweep folder (no {SPEC_COPY} in it)")
     spec = load_spec(out / SPEC_COPY)
     return (spec, *collect(spec, out))
