@@ -32,6 +32,7 @@ from astrogate.analysis.metrics import trial_metrics
 from astrogate.analysis.sweep_spec import SweepSpec, load_spec, pattern_count, point_parameters, point_values
 from astrogate.errors import InputError
 from astrogate.files import file_status, write_text
+from astrogate.models import checks
 from astrogate.models.checks import cap_workers
 
 POINTS_DIR = "points"
@@ -242,11 +243,12 @@ def dask_setup(worker) -> None:
 
 def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
     """Close the client (and the local cluster it started). After an interruption the cancelled tasks'
-    warnings of the shutdown are noise: the finished points are on disk, so they are not shown."""
+    warnings of the shutdown are noise: the finished points are on disk, so they are not shown (nor the
+    scheduler's errors about workers that the same signal already ended)."""
     import logging
 
     if interrupted:
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         try:
             client.run(_quiet_logs)
         except Exception:  # a worker already gone: nothing left to quieten
@@ -260,7 +262,7 @@ def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
 def _quiet_logs() -> None:
     import logging
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
@@ -301,7 +303,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     point_function(values, model, build_root) -> record is run_point unless a test wraps it.
     max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
     """
-    out = Path(out)
+    checks.instance(spec, SweepSpec, "spec", "a SweepSpec (load_spec)")
+    out = checks.path(out, "out")
+    resume, progress = checks.flag(resume, "resume"), checks.flag(progress, "progress")
+    if max_points is not None:
+        max_points = checks.whole_number(max_points, "max_points", 1)
+    if not hasattr(client, "submit"):
+        raise InputError(f"client must be a distributed.Client (make_client, or your scheduler's), got "
+                         f"{type(client).__name__}")
     check_out(out, resume, spec)
     try:
         (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)

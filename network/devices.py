@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,13 +114,31 @@ def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
 
 
 def fresh_build_dir(root: Path | None) -> Path:
-    """A new, empty folder for one standalone build."""
-    base = Path(root) if root is not None else Path(tempfile.gettempdir()) / "astrogate-builds"
+    """A new, empty folder for one standalone build: under `root`, else under this user's private folder of
+    builds in the temporary folder (private_build_root), else directly in the temporary folder."""
+    base = Path(root) if root is not None else private_build_root()
     try:
+        if base is None:  # mkdtemp makes a folder only this user can enter
+            return Path(tempfile.mkdtemp(prefix=f"astrogate-build-{os.getpid()}-"))
         base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=base))
     except OSError as exc:
-        raise InputError(f"cannot create a build directory under {str(base)!r}: {exc.strerror}") from None
+        where = tempfile.gettempdir() if base is None else str(base)
+        raise InputError(f"cannot create a build directory under {where!r}: {exc.strerror}") from None
+
+
+def private_build_root() -> Path | None:
+    """TMPDIR/astrogate-builds-<uid> (created mode 0700) while it is this user's own folder that no one else
+    can write to; None otherwise. A folder of that name that someone else made, a link, or one that others
+    can write to would let them change the code that gets compiled and run."""
+    base = Path(tempfile.gettempdir()) / f"astrogate-builds-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(base)
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+    return base if private else None
 
 
 def reset_runtime() -> None:
