@@ -89,6 +89,8 @@ class RecallResult(Mapping):
     """
 
     def __init__(self, record: dict):
+        if not isinstance(record, Mapping):
+            raise InputError(f"RecallResult takes the record of a retrieval (a dict), got {type(record).__name__}")
         self._record = dict(record)
 
     def __getattr__(self, name):

@@ -159,6 +159,8 @@ class AstroGateModel:
     def __init__(self, patterns, params: Parameters | None = None):
         self.xi = validate_patterns(patterns)
         self.K, self.N = self.xi.shape
+        if params is not None:
+            checks.instance(params, Parameters, "params", "an astrogate Parameters")
         self.params = (params or Parameters()).resolved(self.N)
         self.beta = float(self.params.beta)
         self.F = self.params.F
@@ -437,7 +439,7 @@ class AstroGateModel:
 
         def traced(x):
             x = np.array(x)
-            return x[:, 0] if single else x
+            return x[:, 0] if single and x.ndim > 1 else x  # traces=False: nothing recorded, (0,)
 
         if np.all(rule == "fixed point"):
             reason = "converged"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from astrogate.errors import InputError
+from astrogate.models import checks
 
 DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
 TARGETS = ("cython", "numpy")
@@ -48,10 +49,9 @@ class DeviceChoice:
 def check_device(device: str, target: str = "cython", build_dir: str | Path | None = None,
                  compute_capability: float | None = None, threads: int = 1) -> DeviceChoice:
     """Validate the names; an InputError names the valid ones."""
-    if device not in DEVICES:
-        raise InputError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
-    if target not in TARGETS:
-        raise InputError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    checks.one_of(device, DEVICES, f"unknown device {checks.shown(device)}")
+    checks.one_of(target, TARGETS, f"unknown target {checks.shown(target)}")
+    build_dir = None if build_dir is None else checks.path(build_dir, "build_dir")
     if device == "cuda_standalone":
         try:
             import brian2cuda  # noqa: F401  (registers the device)
@@ -61,14 +61,13 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
     if compute_capability is not None:
         if device != "cuda_standalone":
             raise InputError("a compute capability applies to device cuda_standalone only")
+        compute_capability = checks.finite_number(compute_capability, "compute capability")
         if not 5.0 <= compute_capability < 20.0:
             raise InputError(f"compute capability {compute_capability!r} is not a CUDA one (for example 9.0 for an H100)")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
+    threads = checks.whole_number(threads, "threads", 1)
     if threads > 1 and device != "cpp_standalone":
         raise InputError(f"threads (OpenMP) apply to device cpp_standalone only, not {device!r}")
-    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None, compute_capability,
-                        threads)
+    return DeviceChoice(device, target, build_dir, compute_capability, threads)
 
 
 def quiet_brian2() -> None:
