@@ -325,9 +325,9 @@ class AstroGateModel:
                 current = None
         if method == "adaptive":
             state = batch * (self.N + self.K)  # LSODA integrates every cue's u and a as one system
-            require_memory(2 * 8 * state**2, f"the adaptive solver's dense Jacobian and its LU factors for "
-                           f"{batch} cue(s) of N = {self.N} neurons and K = {self.K} patterns ({state} variables); "
-                           f"use method 'euler' for large batches")
+            require_memory(2 * 8 * state**2, f"the adaptive solver (its dense Jacobian and LU factors of {state} "
+                           f"variables: {batch} cue(s) of N = {self.N} neurons and K = {self.K} patterns; method "
+                           f"'euler' holds none)")
             return self._run_adaptive(u_init, a_init, duration, tol, record_every, current, t_current)
         rules = StepRules(tol=tol, decided=stop == "decided", eps=decided_eps,
                           window_checks=1 + min(n_steps, int(np.ceil(min(decided_window / step_ms, n_steps) - 1e-9))))

@@ -181,18 +181,38 @@ def _check_header(path: Path, what: str, offset: int, shape: tuple, fortran_orde
         raise InputError(f"{what} file {str(path)!r}: its header describes {described} ({gib(data_bytes)} of data) "
                          f"but the file holds {max(stored, 0)} bytes after it: a truncated or damaged file")
     require_memory(data_bytes + float_copies * 8 * count, f"loading the {what} file {str(path)!r} ({described})")
-    if zero_rows and len(shape) == 2 and not fortran_order and count and hasattr(os, "SEEK_DATA"):
-        row_bytes = shape[1] * dtype.itemsize
-        try:
-            first_data = os.lseek(fd, offset, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:  # a file system that cannot say: nothing to conclude
-                return
-            first_data = offset + data_bytes  # no data at all after the header: every byte reads as zero
-        if first_data >= offset + row_bytes:
-            raise InputError(f"{what} file {str(path)!r}: {zero_rows} 0 is all zeros (the file stores no data "
-                             f"there: a sparse file of {gib(data_bytes)} of zeros?) and cannot be normalised")
+    if zero_rows and len(shape) == 2 and not fortran_order and count and _first_row_is_a_hole(
+            fd, offset, shape[1] * dtype.itemsize):
+        raise InputError(f"{what} file {str(path)!r}: {zero_rows} 0 is all zeros (the file stores no data "
+                         f"there: a sparse file of {gib(data_bytes)} of zeros?) and cannot be normalised")
 
+
+# bytes of the first row that _first_row_is_a_hole reads (where the file stores some): beyond it, it gives up
+ZERO_ROW_READ_LIMIT = 1 << 16
+
+
+def _first_row_is_a_hole(fd: int, start: int, row_bytes: int) -> bool:
+    """Whether bytes [start, start + row_bytes) of the file read as zeros, known from the file system's holes
+    (SEEK_DATA / SEEK_HOLE) and at most ZERO_ROW_READ_LIMIT bytes read; False where that cannot be told."""
+    if not hasattr(os, "SEEK_DATA"):
+        return False
+    end, position, read = start + row_bytes, start, 0
+    try:
+        while position < end:
+            try:
+                data = os.lseek(fd, position, os.SEEK_DATA)
+            except OSError as exc:
+                return exc.errno == errno.ENXIO  # no data after position: the rest is a hole
+            if data >= end:
+                return True
+            hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+            read += hole - data
+            if read > ZERO_ROW_READ_LIMIT or any(os.pread(fd, hole - data, data)):
+                return False
+            position = hole
+        return True
+    except OSError:  # a file system that cannot say
+        return False
 
 def _is_text(head: bytes) -> bool:
     return all(32 <= b < 127 or b in b"\t\r\n" for b in head)

@@ -143,7 +143,8 @@ def finite_everywhere(value, depth: int = 0) -> bool:
 
 def run_target(name: str, target, examples: int, check=None, finite=None) -> Outcome:
     """`examples` examples of `target` (see the module docstring). `check(description, result)` raises
-    AssertionError for an outcome that is a failure other than an exception (the command line's exit codes);
+    AssertionError for an outcome that is a failure other than an exception (the command line's exit codes),
+    and returns "refused" for a refusal that is not an exception (exit 2);
     `finite(result)` returns the numbers that must be finite (default: the result itself)."""
     outcome = Outcome(name)
     start = time.perf_counter()
@@ -176,10 +177,12 @@ def run_target(name: str, target, examples: int, check=None, finite=None) -> Out
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
             try:
-                if check is not None:
-                    check(description, result)
+                verdict = check(description, result) if check is not None else None
             except AssertionError as exc:
                 outcome.tracebacks.append(f"{description}: {exc}")
+                return
+            if verdict == "refused":  # the command line's exit 2 with one line
+                outcome.refused += 1
                 return
             if not finite_everywhere(finite(result) if finite else result):
                 outcome.nan_results.append(description)
