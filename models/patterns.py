@@ -181,7 +181,9 @@ def _check_header(path: Path, what: str, offset: int, shape: tuple, fortran_orde
         raise InputError(f"{what} file {str(path)!r}: its header describes {described} ({gib(data_bytes)} of data) "
                          f"but the file holds {max(stored, 0)} bytes after it: a truncated or damaged file")
     require_memory(data_bytes + float_copies * 8 * count, f"loading the {what} file {str(path)!r} ({described})")
-    if zero_rows and len(shape) == 2 and not fortran_order and count and _first_row_is_a_hole(
+    # real numbers only: other dtypes are refused for what they are (validate_patterns), not as zeros
+    real = dtype.kind in "biuf"
+    if zero_rows and real and len(shape) == 2 and not fortran_order and count and _first_row_is_a_hole(
             fd, offset, shape[1] * dtype.itemsize):
         raise InputError(f"{what} file {str(path)!r}: {zero_rows} 0 is all zeros (the file stores no data "
                          f"there: a sparse file of {gib(data_bytes)} of zeros?) and cannot be normalised")
@@ -192,11 +194,12 @@ ZERO_ROW_READ_LIMIT = 1 << 16
 
 
 def _first_row_is_a_hole(fd: int, start: int, row_bytes: int) -> bool:
-    """Whether bytes [start, start + row_bytes) of the file read as zeros, known from the file system's holes
-    (SEEK_DATA / SEEK_HOLE) and at most ZERO_ROW_READ_LIMIT bytes read; False where that cannot be told."""
+    """Whether bytes [start, start + row_bytes) of the file lie (at least in part) in a hole of a sparse file
+    and read as zeros throughout, known from SEEK_DATA / SEEK_HOLE and at most ZERO_ROW_READ_LIMIT stored bytes
+    read; False where that cannot be told, or where the row is stored in full (it is read and checked then)."""
     if not hasattr(os, "SEEK_DATA"):
         return False
-    end, position, read = start + row_bytes, start, 0
+    end, position, read, holes = start + row_bytes, start, 0, False
     try:
         while position < end:
             try:
@@ -205,12 +208,13 @@ def _first_row_is_a_hole(fd: int, start: int, row_bytes: int) -> bool:
                 return exc.errno == errno.ENXIO  # no data after position: the rest is a hole
             if data >= end:
                 return True
+            holes |= data > position
             hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
             read += hole - data
             if read > ZERO_ROW_READ_LIMIT or any(os.pread(fd, hole - data, data)):
                 return False
             position = hole
-        return True
+        return holes
     except OSError:  # a file system that cannot say
         return False
 
