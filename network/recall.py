@@ -48,7 +48,9 @@ class Brian2Session:
                  compute_capability: float | None = None, spiking: SpikingParameters | None = None,
                  threads: int = 1, method: str = "euler"):
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
-        checks.one_of(method, MEMORY_METHODS, f"the Brian2 network's method {checks.shown(method)}")
+        if not isinstance(method, str) or method not in MEMORY_METHODS:
+            raise InputError(f"the Brian2 network integrates with {' or '.join(MEMORY_METHODS)}, not "
+                             f"{checks.shown(method)}")
         self.method = method
         checks.one_of(gating, GATINGS, f"unknown gating {checks.shown(gating)}")
         record_every = checks.optional_duration(record_every, "record_every")
