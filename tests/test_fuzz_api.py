@@ -308,6 +308,17 @@ def client():
     return _CLIENT
 
 
+@pytest.fixture(scope="module", autouse=True)
+def close_the_cluster():
+    yield
+    global _CLIENT
+    if _CLIENT is not None:
+        cluster = _CLIENT.cluster
+        _CLIENT.close()
+        cluster.close()
+        _CLIENT = None
+
+
 def evaluate_point(point):
     return {"sum": float(sum(v for v in point.values() if isinstance(v, (int, float))))}
 
