@@ -9,11 +9,14 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models import checks
@@ -64,7 +67,9 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
         compute_capability = checks.finite_number(compute_capability, "compute capability")
         if not 5.0 <= compute_capability < 20.0:
             raise InputError(f"compute capability {compute_capability!r} is not a CUDA one (for example 9.0 for an H100)")
-    threads = checks.whole_number(threads, "threads", 1)
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise InputError(f"threads must be a whole number >= 1, got {checks.shown(threads)}")
+    threads = int(threads)
     if threads > 1 and device != "cpp_standalone":
         raise InputError(f"threads (OpenMP) apply to device cpp_standalone only, not {device!r}")
     return DeviceChoice(device, target, build_dir, compute_capability, threads)
