@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.models import checks
 from astrogate.models.attention import MODES, HeteroAssociativeMemory, validate_qkv
 from astrogate.models.parameters import Parameters
 from astrogate.models.units import argument_in_units
@@ -142,16 +143,22 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
         (tau_y, "tau_y"), (duration, "duration"), (record_every, "record_every"), (chunk, "chunk")))
     tol = argument_in_units(tol, "1/ms", "tol")
     Q, K, V = validate_qkv(Q, K, V)
-    if mode not in MODES:
-        raise InputError(f"unknown mode {mode!r}: use 'query' or 'retrieval'")
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}: use 'abstract' or 'brian2'")
+    checks.one_of(mode, MODES, f"unknown mode {checks.shown(mode)}")
+    checks.one_of(backend, BACKENDS, f"unknown backend {checks.shown(backend)}")
     d = K.shape[1]
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                              or not math.isfinite(scale) or scale <= 0):
-        raise InputError(f"scale must be a positive number, got {scale!r}")
-    if params is not None and not isinstance(params, Parameters):
-        raise InputError(f"params must be an astrogate Parameters, got {type(params).__name__}")
+    if scale is not None:
+        scale = checks.positive_number(scale, "scale")
+    if params is not None:
+        checks.instance(params, Parameters, "params", "an astrogate Parameters")
+    if similarity is not None:
+        checks.instance(similarity, str, "similarity", "a name (linear, quadratic or power:n)")
+    duration = None if duration is None else checks.duration(duration)
+    tol = None if tol is None else checks.tolerance(tol)
+    record_every = checks.optional_duration(record_every, "record_every")
+    chunk = checks.duration(chunk, "chunk")
+    checks.instance(layout, str, "layout", "a name (batched or per_query)")
+    if target is not None:
+        checks.instance(target, str, "target", "a name (numpy or cython)")
     if mode == "query":
         params = (params or Parameters()).updated(similarity=similarity or "linear",
                                                   beta=(scale or 1.0 / math.sqrt(d)) * d)
@@ -164,6 +171,10 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
     memory = HeteroAssociativeMemory(K, V, params, kappa_v, tau_y)
     reference_scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
     ref_gains, ref_outputs = softmax_attention(Q, K, V, reference_scale)
+    if not (np.all(np.isfinite(ref_gains)) and np.all(np.isfinite(ref_outputs))):
+        raise InputError(f"softmax(Q K^T scale) V, the reference, overflows float64 (scale = {reference_scale:g}, "
+                         f"max|Q| = {np.max(np.abs(Q)):g}, max|K| = {np.max(np.abs(K)):g}, max|V| = "
+                         f"{np.max(np.abs(V)):g}): scale the arrays down")
     if duration is None:
         duration = QUERY_DURATION if mode == "query" else RETRIEVAL_DURATION
     if tol is None:
@@ -187,7 +198,11 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
             run = run_retrieval_network(memory, Q, duration=duration, tol=tol, target=target, chunk=chunk)
         outputs, gains, converged = run["outputs"], run["gains"], run["converged"]
         extra = {key: value for key, value in run.items() if key not in ("outputs", "gains", "converged")}
-    return AttentionResult(outputs=outputs, gains=gains, reference_outputs=ref_outputs, reference_gains=ref_gains,
-                           mode=mode, backend=backend, scale=reference_scale, beta=memory.beta,
-                           similarity=memory.F.name, converged=converged,
-                           runtime_seconds=time.perf_counter() - start, trajectory=trajectory, extra=extra)
+    result = AttentionResult(outputs=outputs, gains=gains, reference_outputs=ref_outputs, reference_gains=ref_gains,
+                             mode=mode, backend=backend, scale=reference_scale, beta=memory.beta,
+                             similarity=memory.F.name, converged=converged,
+                             runtime_seconds=time.perf_counter() - start, trajectory=trajectory, extra=extra)
+    for name in ("outputs", "gains"):  # the run checks its state; a NaN here would be a bug, never a result
+        if not np.all(np.isfinite(getattr(result, name))):
+            raise InputError(f"attention: the {name} are not finite; the run overflowed float64")
+    return result

@@ -1,10 +1,11 @@
 """The retrieval benchmark's models, in one registry: kind -> ``factory(patterns, **options)``.
 
-- The NumPy models of models/baselines.py (`make_model`, the public `astrogate.make_baseline`): the cue and
+- The NumPy models of models/baselines.py (`make_model`): the cue and
   the oracle, classical, continuous, dense and modern Hopfield networks, the neuron-astrocyte memory of
   Kozachkov, Slotine & Krotov, and the gated rate model (`AstroGated`: the abstract model on a batch).
 - The kinds that run Brian2, defined here: the gated network with spiking neurons (`SpikingGated`).
 Every model's `retrieve(cues)` returns a `RetrievalResult`, so the benchmark's metrics apply to all alike.
+`make_benchmark_model` makes any of them; it is the public `astrogate.make_baseline`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 from astrogate.analysis.spiking import spiking_retrieval_trials
 from astrogate.errors import InputError
 from astrogate.models.baselines import KINDS, RetrievalResult, make_model
-from astrogate.models.checks import one_of
+from astrogate.models import checks
+from astrogate.models.checks import euler_steps, one_of, shown
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
@@ -46,16 +48,15 @@ class SpikingGated:
 
         self.xi = validate_patterns(patterns)
         self.K, self.N = self.xi.shape
+        if params is not None:
+            checks.instance(params, Parameters, "gated_spiking: params", "an astrogate Parameters")
         self.params = params or Parameters()
-        one_of(neuron, SPIKING, f"gated_spiking: option neuron = {neuron!r}")
-        one_of(device, SPIKING_BENCH_DEVICES, f"gated_spiking: option device = {device!r}")
-        one_of(target, TARGETS, f"gated_spiking: option target = {target!r}")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 < duration < np.inf:
-            raise InputError(f"gated_spiking: option duration = {duration!r}: must be a positive number of ms")
-        if int(round(duration / self.params.dt)) < 1:
-            raise InputError(f"gated_spiking: option duration = {duration!r}: shorter than one step dt = {self.params.dt} ms")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise InputError(f"gated_spiking: option seed = {seed!r}: must be an integer")
+        one_of(neuron, SPIKING, f"gated_spiking: option neuron = {shown(neuron)}")
+        one_of(device, SPIKING_BENCH_DEVICES, f"gated_spiking: option device = {shown(device)}")
+        one_of(target, TARGETS, f"gated_spiking: option target = {shown(target)}")
+        duration = checks.duration(duration, "gated_spiking: option duration")
+        euler_steps(duration, self.params.dt)  # at least one step, not absurdly many
+        seed = checks.seed(seed, "gated_spiking: option seed")
         try:
             self.spiking = SpikingParameters(nu_max=nu_max, tau_r=tau_r, readout=readout, seed=int(seed))
             self.spiking.check(neuron, self.params.dt)
@@ -92,7 +93,27 @@ SEEDED_KINDS = ("hopfield", "dense", "gated_spiking")
 
 
 def make_benchmark_model(kind: str, patterns, **options):
-    """The model of `kind` (a key of REGISTRY) on these patterns; an InputError names the known kinds."""
-    if kind not in REGISTRY:
-        raise InputError(f"unknown model kind {kind!r}: use one of {', '.join(REGISTRY)}")
+    """A retrieval model of the benchmark on your patterns (``astrogate.make_baseline``).
+
+    Parameters
+    ----------
+    kind : str
+        "cue" (the cue itself), "oracle" (the stored pattern nearest to the cue), "hopfield" (classical, 1982),
+        "hopfield-continuous" (1984), "dense" (dense associative memory), "modern" (modern Hopfield), "naam"
+        (the neuron-astrocyte memory of Kozachkov, Slotine & Krotov), "gated" (this package's model: the
+        `Parameters` fields, max_duration, tol, settings "fast" or "reference" and the run settings method,
+        stop, dtype, dt, decided_eps, decided_window) or "gated_spiking" (the same with spiking neurons on
+        Brian2: neuron, duration, nu_max, tau_r, readout, device, target, seed and the `Parameters` fields).
+    patterns : array, K x N
+        The stored patterns (+-1 for the discrete networks); finite real numbers.
+    **options
+        The model's own options (its constructor's keywords, models/baselines.py); an unknown or bad option
+        is an InputError naming it.
+
+    Returns
+    -------
+    A model whose ``retrieve(cues)`` (cues B x N, or N) returns ``states`` (B x N, +-1), ``steps`` and
+    ``converged`` (B).
+    """
+    one_of(kind, tuple(REGISTRY), f"unknown model kind {shown(kind)}")
     return REGISTRY[kind](patterns, **options)

@@ -27,6 +27,7 @@ from astrogate.analysis.problems import corrupt
 from astrogate.errors import InputError
 from astrogate.files import read_text, write_text
 from astrogate.models.baselines import naam_peak_bytes
+from astrogate.models import checks
 from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
 from astrogate.models.parameters import PARAMETER_NAMES, SAME_QUANTITY
 from astrogate.models.patterns import clustered_patterns, random_patterns
@@ -84,11 +85,11 @@ NAMED_CONFIGS = ("quick", "full", "spiking")  # shipped with the package as benc
 def load_benchmark_config(config: str | Path = "full") -> Config:
     """A shipped benchmark config by name ("quick": the small grid, "full", "spiking") or a TOML file of the
     same form; every error names the file and the key."""
-    if str(config) in NAMED_CONFIGS:
+    if config in NAMED_CONFIGS:
         from astrogate.configs import config_path
 
         config = config_path(f"bench_{config}.toml")
-    path = Path(config)
+    path = checks.path(config, "config")
     text = read_text(path, "config file")
     try:
         data = tomllib.loads(text)
@@ -509,6 +510,11 @@ def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progre
 
     from astrogate.analysis.bench_plots import plot_accuracy_vs_load, plot_gallery
 
+    checks.instance(config, Config, "config", "a benchmark Config (load_benchmark_config)")
+    out = checks.path(out, "out")
+    show_progress = checks.flag(show_progress, "show_progress")
+    if not callable(log):
+        raise InputError(f"log must be a function of one line (print, say), got {checks.shown(log)}")
     workers, note = cap_workers(workers, max(len(grid_cells(config)), len(config.tuning_cells)), "cell")
     if note:
         log(note)
@@ -598,6 +604,13 @@ def head_to_head(table, model: str, baseline: str, metric: str = "exact_match") 
     """
     import pandas as pd
 
+    checks.instance(table, pd.DataFrame, "table", "a pandas DataFrame (run_benchmark's table, or results.csv read "
+                    "with pandas.read_csv)")
+    for name, value in (("model", model), ("baseline", baseline), ("metric", metric)):
+        checks.instance(value, str, name, "a name (str)")
+    missing = sorted({"model", "status", "pattern_set", "corruption", "load"} - set(table.columns))
+    if missing:
+        raise InputError(f"table: not a benchmark table, it lacks the column(s) {', '.join(missing)}")
     names = set(table["model"])
     for name in (model, baseline):
         if name not in names:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.models import checks
 
 
 def evaluate_point(evaluate, point: dict) -> dict:
@@ -83,11 +84,20 @@ def explore(evaluate, parameters: dict, fixed: dict | None = None, *, client=Non
         raise InputError("parameters must be a non-empty dict {name: list of values}")
     axes = {}
     for name, values in parameters.items():
-        values = list(values) if not isinstance(values, (str, bytes)) else None
+        try:
+            values = list(values) if not isinstance(values, (str, bytes, dict)) else None
+        except TypeError:  # a number, None: not a list of values
+            values = None
         if not values:
             raise InputError(f"parameter {name!r}: give a non-empty list of values")
         axes[str(name)] = values
+    if fixed is not None:
+        checks.instance(fixed, dict, "fixed", "a dict {name: value} (or None)")
     fixed = dict(fixed or {})
+    progress = checks.flag(progress, "progress")
+    if client is not None and not hasattr(client, "submit"):
+        raise InputError(f"client must be a distributed.Client (or None for a local cluster), got "
+                         f"{type(client).__name__}")
     clash = sorted(set(fixed) & set(axes))
     if clash:
         raise InputError(f"{', '.join(clash)} both fixed and explored: give each once")

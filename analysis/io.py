@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.files import write_output, write_text
+from astrogate.files import file_status, write_output, write_text
 
 
 def to_jsonable(obj):
@@ -89,7 +90,8 @@ def prepare_output(path: str | Path, what: str = "output") -> Path:
     path = Path(path)
     if what == "plot":
         figure_path(path, what)
-    if path.is_dir():
+    info = file_status(path, what)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise InputError(f"{what} {str(path)!r} is a folder, expected a file path")
     return path
 

@@ -16,10 +16,11 @@ import numpy as np
 from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_metrics
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
+from astrogate.models import checks
 from astrogate.models.abstract import AstroGateModel, Trajectory, convergence_time, path_length
 from astrogate.models.checks import euler_steps, nonnegative_number, seed as check_seed
 from astrogate.models.parameters import PARAMETER_NAMES, Parameters
-from astrogate.models.patterns import load_array, validate_cue, validate_patterns
+from astrogate.models.patterns import PATTERN_COPIES, load_array, validate_cue, validate_patterns
 from astrogate.models.units import argument_in_units
 
 if TYPE_CHECKING:  # annotations only: importing these imports Brian2
@@ -60,8 +61,9 @@ class RecallProblem:
         self.cue = validate_cue(self.cue, self.patterns.shape[1])
         if self.cue.ndim != 1:
             raise InputError(f"cue: expected one cue of length N = {self.patterns.shape[1]}, got shape {self.cue.shape}")
-        if self.target is not None and not 0 <= self.target < self.patterns.shape[0]:
-            raise InputError(f"target {self.target} is not a pattern index (0 <= target < K = {self.patterns.shape[0]})")
+        if self.target is not None:
+            self.target = checks.index(self.target, self.patterns.shape[0], "target")
+        checks.instance(self.description, dict, "description", "a dict")
 
 
 def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.2, seed: int = 0,
@@ -69,6 +71,9 @@ def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.
     """K random +-1 patterns of N bits by the parent model (pairwise correlation `correlation`), a target
     (random unless given) and a cue made by flipping a fraction `flip` of the target's bits."""
     rng = np.random.default_rng(check_seed(seed))
+    flip = checks.fraction(flip, "flip")
+    if target is not None:
+        target = checks.index(target, checks.whole_number(K, "K", 1), "target")
     patterns, target, cue = generated_set(K, N, rng, correlation, flip=flip, targets=target)
     return RecallProblem(patterns, cue, int(target),
                          dict(source="generated", K=K, N=N, correlation=correlation, flip=flip, seed=seed))
@@ -76,7 +81,9 @@ def generated_problem(K: int, N: int, correlation: float = 0.0, flip: float = 0.
 
 def file_problem(patterns_path, cue_path, target: int | None = None) -> RecallProblem:
     """Patterns (K x N) and a cue (N) from .npy files."""
-    patterns = validate_patterns(load_array(patterns_path, "patterns"), f"patterns file {str(patterns_path)!r}")
+    patterns_path, cue_path = checks.path(patterns_path, "patterns_path"), checks.path(cue_path, "cue_path")
+    patterns = validate_patterns(load_array(patterns_path, "patterns", PATTERN_COPIES, zero_rows="pattern"),
+                                 f"patterns file {str(patterns_path)!r}")
     cue = validate_cue(load_array(cue_path, "cue"), patterns.shape[1], f"cue file {str(cue_path)!r}")
     return RecallProblem(patterns, cue, target,
                          dict(source="files", patterns=str(patterns_path), cue=str(cue_path)))
@@ -166,6 +173,8 @@ class RecallResult(Mapping):
     """
 
     def __init__(self, record: dict):
+        if not isinstance(record, Mapping):
+            raise InputError(f"RecallResult takes the record of a retrieval (a dict), got {type(record).__name__}")
         self._record = dict(record)
 
     def __getattr__(self, name):
@@ -238,12 +247,14 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
     -------
     RecallResult
     """
+    checks.instance(problem, RecallProblem, "problem", "a RecallProblem (generated_problem, file_problem or "
+                    "RecallProblem(patterns, cue, target))")
+    params = Parameters() if params is None else checks.instance(params, Parameters, "params", "an astrogate Parameters")
+    checks.one_of(backend, BACKENDS, f"unknown backend {checks.shown(backend)}")
+    duration, tol = checks.duration(duration), checks.tolerance(tol)
     model_options = {k: options.pop(k) for k in list(options) if k in PARAMETER_NAMES}
-    params = params or Parameters()
     if model_options:
         params = params.updated(**model_options)
-    duration = argument_in_units(duration, "ms", "duration")
-    tol = argument_in_units(tol, "1/ms", "tol")
     if backend == "abstract":
         form = options.pop("form", "logit")
         if options:
@@ -254,17 +265,13 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
                                form=form)
         timings = {"run_seconds": time.perf_counter() - start}
         return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
-    if backend == "brian2":
-        if (stop, dtype) != ("fixed_point", "float64"):
-            raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
-                             "the abstract backend")
-        if options.get("form", "logit") != "logit":
-            raise InputError("the brian2 backend integrates the logit form; form 'replicator' is the abstract "
-                             "backend's")
-        options.pop("form", None)
-        return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol,
-                                              **options))
-    raise InputError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if (stop, dtype) != ("fixed_point", "float64"):
+        raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
+                         "the abstract backend")
+    if options.pop("form", "logit") != "logit":
+        raise InputError("the brian2 backend integrates the logit form; form 'replicator' is the abstract "
+                         "backend's")
+    return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol, **options))
 
 
 def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",

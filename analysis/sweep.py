@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 import traceback
 import uuid
@@ -31,7 +32,8 @@ from astrogate.analysis.metrics import trial_metrics
 from astrogate.analysis.sweep_spec import (RUN_SETTING_KEYS, SweepSpec, load_spec, pattern_count, point_parameters,
                                           point_values)
 from astrogate.errors import InputError
-from astrogate.files import write_text
+from astrogate.files import file_status, write_text
+from astrogate.models import checks
 from astrogate.models.checks import cap_workers
 
 POINTS_DIR = "points"
@@ -189,9 +191,11 @@ def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
     resumed sweep must have the points and the [model] settings of the spec that folder ran with (its
     name, description, comments and metrics may differ), so that no folder holds points of two specs."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
+    info = file_status(out, "sweep output")
+    if info is not None and not stat.S_ISDIR(info.st_mode):
         raise InputError(f"sweep output {str(out)!r} is not a folder")
-    existing = list((out / POINTS_DIR).glob("*.json")) if (out / POINTS_DIR).is_dir() else []
+    points = file_status(out / POINTS_DIR, "sweep output")
+    existing = list((out / POINTS_DIR).glob("*.json")) if points is not None and stat.S_ISDIR(points.st_mode) else []
     if existing and not resume:
         raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
                          f"that sweep, or choose another --out")
@@ -244,11 +248,12 @@ def dask_setup(worker) -> None:
 
 def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
     """Close the client (and the local cluster it started). After an interruption the cancelled tasks'
-    warnings of the shutdown are noise: the finished points are on disk, so they are not shown."""
+    warnings of the shutdown are noise: the finished points are on disk, so they are not shown (nor the
+    scheduler's errors about workers that the same signal already ended)."""
     import logging
 
     if interrupted:
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         try:
             client.run(_quiet_logs)
         except Exception:  # a worker already gone: nothing left to quieten
@@ -262,7 +267,7 @@ def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
 def _quiet_logs() -> None:
     import logging
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
@@ -303,7 +308,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, po
     point_function(values, model, build_root) -> record is run_point unless a test wraps it.
     max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
     """
-    out = Path(out)
+    checks.instance(spec, SweepSpec, "spec", "a SweepSpec (load_spec)")
+    out = checks.path(out, "out")
+    resume, progress = checks.flag(resume, "resume"), checks.flag(progress, "progress")
+    if max_points is not None:
+        max_points = checks.whole_number(max_points, "max_points", 1)
+    if not hasattr(client, "submit"):
+        raise InputError(f"client must be a distributed.Client (make_client, or your scheduler's), got "
+                         f"{type(client).__name__}")
     check_out(out, resume, spec)
     try:
         (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -387,7 +399,8 @@ def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
 def load_sweep(out: str | Path):
     """The spec a sweep folder ran with, and its results so far (Dataset, table)."""
     out = Path(out)
-    if not (out / SPEC_COPY).is_file():
+    info = file_status(out / SPEC_COPY, "sweep folder")
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise InputError(f"{out} is not a sweep folder (no {SPEC_COPY} in it)")
     spec = load_spec(out / SPEC_COPY)
     return (spec, *collect(spec, out))

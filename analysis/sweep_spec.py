@@ -127,10 +127,11 @@ class _Locator:
 
 def load_spec(path: str | Path) -> SweepSpec:
     """A sweep spec from a TOML file, or a shipped study by name ("study_load_taug", "study_beta_correlation")."""
-    from astrogate.files import read_text
+    from astrogate.files import file_status, read_text
+    from astrogate.models.checks import path as check_path
 
-    path = Path(path)
-    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+    path = check_path(path, "spec")
+    if file_status(path, "sweep spec") is None and path.suffix == "" and len(path.parts) == 1:
         from astrogate.configs import config_path
 
         if config_path(f"{path}.toml").is_file():

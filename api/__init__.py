@@ -17,7 +17,8 @@ The public names, each documented in the API reference:
 - `Brian2Session`: a device and a build that re-runs (standalone run_args) for new patterns, cues, parameters.
 - `RecallProblem`, `generated_problem`, `file_problem`: patterns, a cue and its target.
 - `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network.
-- `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory).
+- `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory,
+  the gated network with rate or spiking neurons).
 - `load_benchmark_config`, `run_benchmark`, `head_to_head`: the retrieval benchmark and a model-vs-baseline reading of its table.
 - `explore`: a grid of points evaluated by your own function on Dask; `run_sweep` and `load_spec` for TOML specs.
 - `attention`, `AttentionResult`: softmax attention of queries over keys and values, computed by astrocytes
@@ -48,7 +49,7 @@ _PUBLIC = {
     "file_problem": "astrogate.analysis.recall",
     "recall": "astrogate.analysis.recall",
     "RecallResult": "astrogate.analysis.recall",
-    "make_baseline": "astrogate.models.baselines:make_model",
+    "make_baseline": "astrogate.analysis.bench_models:make_benchmark_model",
     "load_benchmark_config": "astrogate.analysis.benchmark",
     "run_benchmark": "astrogate.analysis.benchmark",
     "head_to_head": "astrogate.analysis.benchmark",

@@ -35,7 +35,30 @@ def _kind(mode: int) -> str:
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "no space left on the device"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "a name in the path is longer than the file system allows (255 bytes a name, 4096 a path)"
     return exc.strerror or str(exc)
+
+
+def file_status(path: str | Path, what: str) -> os.stat_result | None:
+    """os.stat of the path (links followed), None where nothing is there; any other failure (a name too long,
+    a folder that cannot be searched) is an InputError, never the traceback of Path.exists or is_dir."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise InputError(f"cannot use {what} {str(path)!r}: {_reason(exc)}") from None
+    except ValueError as exc:  # a NUL character in the path
+        raise InputError(f"cannot use {what} {str(path)!r}: {exc}") from None
+
+
+def _remove_quietly(path: Path) -> None:
+    """Remove a temporary file on the way out of a failure; the failure, not this, is what gets reported."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 # -- inputs ---------------------------------------------------------------------------------------------
@@ -83,7 +106,14 @@ def read_text(path: str | Path, what: str) -> str:
 def write_output(path: str | Path, what: str, write: Callable[[IO], None], binary: bool = False) -> Path:
     """Write through `write(file object)` to what `path` names (see the module docstring); returns path."""
     path = Path(path)
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        is_link = False
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot write {what} {str(path)!r}: "
+                         f"{_reason(exc) if isinstance(exc, OSError) else exc}") from None
+    target = Path(os.path.realpath(path)) if is_link else path
     try:
         info = target.stat()
     except FileNotFoundError:
@@ -99,7 +129,8 @@ def write_output(path: str | Path, what: str, write: Callable[[IO], None], binar
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the folder for {what} {str(path)!r}: {_reason(exc)}") from None
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    # the temporary name stays within the 255 bytes a name may have, however long the output's own name
+    tmp = target.parent / f".{target.name.encode()[:200].decode(errors='ignore')}.{secrets.token_hex(4)}.tmp"
     try:
         # mode 0o666: the kernel applies the umask, as for any new file
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -109,11 +140,11 @@ def write_output(path: str | Path, what: str, write: Callable[[IO], None], binar
             with _open_fd(fd, binary) as fh:
                 write(fh)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _remove_quietly(tmp)
             raise
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
         raise InputError(f"cannot write {what} {str(path)!r}: {_reason(exc)}") from None
     return path
 

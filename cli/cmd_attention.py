@@ -59,14 +59,14 @@ def load_or_generate(args: argparse.Namespace):
         if any(path is None for path in given):
             raise InputError("--queries, --keys and --values go together: give all three files, or none to generate")
         return (load_array(args.queries, "queries"), load_array(args.keys, "keys"), load_array(args.values, "values"))
+    from astrogate.models.attention import attention_bytes
     from astrogate.models.checks import require_memory, whole_number
 
     for name in GENERATED:
         whole_number(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
 
-    # the three arrays, and the T x n logits with their traces
-    require_memory(8 * (args.n_queries * args.d + args.n * (args.d + args.D)
-                        + 2 * TRACE_SAMPLES * args.n_queries * args.n),
+    # the three arrays, and the run with its traces (checked again by the run, with its own duration)
+    require_memory(attention_bytes(args.n_queries, args.n, args.d, args.D, TRACE_SAMPLES),
                    f"attention of {args.n_queries} queries over n = {args.n} keys (d = {args.d}, D = {args.D})")
     rng = np.random.default_rng(args.seed)
     return (rng.normal(size=(args.n_queries, args.d)), rng.normal(size=(args.n, args.d)), rng.normal(size=(args.n, args.D)))

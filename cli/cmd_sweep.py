@@ -51,9 +51,14 @@ def handle_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {spec.name!r}: {spec.n_points} points ({' x '.join(map(str, spec.shape))}) on {where}; "
               f"writing to {out}")
         outcome = run_sweep(spec, out, client, resume=args.resume, progress=not args.no_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (cli/main.py Stopped): the same message
         interrupted = True
-        raise KeyboardInterrupt(f"the finished points are in {out / 'points'}; continue with --resume") from None
+        exc.args = (f"the finished points are in {out / 'points'}; continue with --resume",)
+        raise
+    except BaseException:
+        # a failure (a full disk, say) cancels the pending points: their cancellation is no news either
+        interrupted = True
+        raise
     finally:
         close_client(client, own_cluster=not args.scheduler, interrupted=interrupted)
     print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")

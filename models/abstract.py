@@ -22,9 +22,10 @@ from scipy.integrate import solve_ivp
 from scipy.special import logsumexp, softmax
 
 from astrogate.errors import InputError
-from astrogate.models.checks import euler_steps, one_of, require_memory
+from astrogate.models import checks
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import validate_cue, validate_patterns
+from astrogate.models.patterns import finite_nonempty, real_array, validate_cue, validate_patterns
 
 LN2 = float(np.log(2.0))
 METHODS = ("euler", "exponential_euler", "adaptive")
@@ -34,6 +35,12 @@ DTYPES = ("float64", "float32")
 # the "decided" rule: the leading gain above 1 - DECIDED_EPS, held for DECIDED_WINDOW ms (see outcome_decided)
 DECIDED_EPS = 1e-3
 DECIDED_WINDOW = 0.5
+# The adaptive solver's work bound: right-hand-side evaluations, at most this many times the steps that forward
+# Euler takes at params.dt for the same duration (LSODA takes far fewer where it is the right tool: about 1000
+# for a 500 ms retrieval, measured), and never fewer than ADAPTIVE_MIN_EVALUATIONS. A stiff or overflowing
+# system (kappa = 1e300) otherwise shrinks LSODA's step without end.
+ADAPTIVE_WORK_FACTOR = 10
+ADAPTIVE_MIN_EVALUATIONS = 20_000
 TRACE_SAMPLES = 450  # at most 400 log-spaced samples plus the last (sample_steps); more with record_every
 # convergence_time: from then on the overlaps and gains move, in total, by at most this much (see convergence_time)
 CONVERGENCE_DELTA = 1e-3
@@ -43,11 +50,14 @@ LOGIT_FLOOR = float(np.log(np.nextafter(0.0, 1.0)))
 
 
 def check_finite(u: np.ndarray, a: np.ndarray, t: float) -> None:
-    """Stop a run whose state has overflowed (parameters too large for float64), saying when and where."""
+    """Stop a run whose state has overflowed, saying when and where. The initial state and the current are
+    checked finite before a run starts, so what overflows here is the dynamics: parameters or input values
+    too large for float64."""
     for name, values in (("u (neuron potentials)", u), ("a (astrocyte logits)", a)):
         if not np.all(np.isfinite(values)):
             raise InputError(f"the state became non-finite (overflow) by t = {t:g} ms in {name}: the parameters "
-                             f"(kappa, beta, gamma, dt) are too large for float64")
+                             f"(kappa, beta, gamma, dt) or the sizes of the cue, u0, a0 or current are too large "
+                             f"for float64")
 
 
 def log_cosh(x: np.ndarray) -> np.ndarray:
@@ -56,14 +66,19 @@ def log_cosh(x: np.ndarray) -> np.ndarray:
     return ax + np.log1p(np.exp(-2.0 * ax)) - LN2
 
 
+def _stride(n_steps: int, dt: float, record_every: float) -> int:
+    """Steps between samples for record_every ms: at least 1; beyond the run (record_every = 1e300, say), the
+    whole run (only the start and the end are sampled)."""
+    ratio = record_every / dt
+    return n_steps + 1 if not ratio < n_steps + 1 else max(1, int(round(ratio)))
+
+
 def sample_steps(n_steps: int, dt: float, record_every: float | None = None) -> np.ndarray:
     """Step indices at which traces are sampled: every record_every ms, or by default about 400
     steps spaced logarithmically (dense early, where the transient is)."""
     if record_every is not None:
-        if record_every <= 0:
-            raise InputError(f"record_every must be positive, got {record_every!r}")
-        stride = max(1, int(round(record_every / dt)))
-        return np.arange(0, n_steps + 1, stride)
+        record_every = checks.duration(record_every, "record_every")
+        return np.arange(0, n_steps + 1, _stride(n_steps, dt, record_every))
     return np.unique(np.concatenate([[0], np.round(np.geomspace(1, max(n_steps, 1), 400)).astype(int)]))
 
 
@@ -103,6 +118,11 @@ def replicator_rates(g: np.ndarray, target: np.ndarray, tau_g: float) -> tuple[n
     fitness = np.where(positive, target - np.log(np.where(positive, g, 1.0)), 0.0)
     excess = np.where(positive, fitness - np.sum(g * fitness, axis=-1, keepdims=True), 0.0)
     return g * excess / tau_g, excess / tau_g
+def sample_count(n_steps: int, dt: float, record_every: float | None = None) -> int:
+    """len(sample_steps(...)) plus the final sample, without making the array (it may be too large to make)."""
+    if record_every is None:
+        return TRACE_SAMPLES
+    return n_steps // _stride(n_steps, dt, record_every) + 2
 
 
 @dataclass(frozen=True)
@@ -176,12 +196,22 @@ class Trajectory:
     extra: dict = field(default_factory=dict)
 
 
+class _WorkBoundReached(Exception):
+    """Raised inside LSODA's right-hand side to stop an adaptive run at its work bound."""
+
+    def __init__(self, t: float):
+        super().__init__(t)
+        self.t = float(t)
+
+
 class AstroGateModel:
     """Patterns plus parameters; the right-hand side, energy, fixed points and integrators."""
 
     def __init__(self, patterns, params: Parameters | None = None):
         self.xi = validate_patterns(patterns)
         self.K, self.N = self.xi.shape
+        if params is not None:
+            checks.instance(params, Parameters, "params", "an astrogate Parameters")
         self.params = (params or Parameters()).resolved(self.N)
         self.beta = float(self.params.beta)
         self.F = self.params.F
@@ -313,34 +343,45 @@ class AstroGateModel:
         Every run reports `convergence_time` (ms): the first time after which the overlaps and gains move, in
         total, by at most CONVERGENCE_DELTA (function convergence_time).
         """
-        if not np.isfinite(duration) or duration <= 0:
-            raise InputError(f"duration must be a positive number of ms, got {duration!r}")
-        if tol < 0 or not np.isfinite(tol):
-            raise InputError(f"tol must be >= 0, got {tol!r}")
-        one_of(method, METHODS, f"unknown method {method!r}")
-        one_of(stop, STOP_RULES, f"unknown stopping rule {stop!r}")
-        one_of(dtype, DTYPES, f"unknown dtype {dtype!r}")
-        one_of(form, FORMS, f"unknown form {form!r}")
+        duration = checks.duration(duration)
+        tol = checks.tolerance(tol)
+        checks.one_of(method, METHODS, f"unknown method {checks.shown(method)}")
+        checks.one_of(stop, STOP_RULES, f"unknown stopping rule {checks.shown(stop)}")
+        checks.one_of(dtype, DTYPES, f"unknown dtype {checks.shown(dtype)}")
+        record_every = checks.optional_duration(record_every, "record_every")
+        traces = checks.flag(traces, "traces")
+        decided_eps = checks.finite_number(decided_eps, "decided_eps")
+        checks.one_of(form, FORMS, f"unknown form {checks.shown(form)}")
         if form == "replicator" and (method, stop, dtype) != ("euler", "fixed_point", "float64"):
             raise InputError(f"form 'replicator' is the paper's forward Euler on the gains: it takes method 'euler', "
                              f"stop 'fixed_point' and dtype 'float64', not {method!r}, {stop!r}, {dtype!r}")
-        if dt is not None and not (np.isfinite(dt) and dt > 0):
-            raise InputError(f"dt must be a positive number of ms, got {dt!r}")
         if not 0 < decided_eps < 0.5:
             raise InputError(f"decided_eps must be in (0, 0.5), got {decided_eps!r}")
-        if not (np.isfinite(decided_window) and decided_window >= 0):
-            raise InputError(f"decided_window must be >= 0 ms, got {decided_window!r}")
-        step_ms = self.params.dt if dt is None else float(dt)
+        decided_window = checks.nonnegative_number(decided_window, "decided_window")
+        t_current = checks.finite_number(t_current, "t_current")
+        if method == "adaptive" and (stop != "fixed_point" or dtype != "float64" or dt is not None):
+            raise InputError("method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt")
+        if dt is not None:
+            # a step given here replaces params.dt, so it gets the stability check that Parameters gives params.dt
+            dt = checks.positive_number(dt, "dt")
+            checks.euler_stable_dt(dt, {"tau_u": self.params.tau_u, "tau_g": self.params.tau_g})
+        step_ms = self.params.dt if dt is None else dt
         n_steps = euler_steps(duration, step_ms)  # refuses an absurd number of steps before int() overflows
         u_init, a_init = self.initial_state(cue)
+        if not np.all(np.isfinite(u_init)):
+            raise InputError(f"u(0) = cue_scale * cue overflows float64 (cue_scale = {self.params.cue_scale:g}, "
+                             f"max|cue| = {np.max(np.abs(validate_cue(cue, self.N))):g})")
         batch = int(np.prod(u_init.shape[:-1]))
         if traces:
-            require_memory(2 * 8 * TRACE_SAMPLES * batch * self.K, f"tracing the overlaps and gains of {batch} "
-                           f"cue(s) with K = {self.K} patterns")
+            samples = sample_count(n_steps, self.params.dt if method == "adaptive" else step_ms, record_every)
+            # fixed steps keep overlaps and gains (B x K) per sample; LSODA's output also holds u and a
+            per_sample = 2 * batch * self.K if method != "adaptive" else batch * (2 * self.N + 4 * self.K)
+            require_memory(8 * samples * per_sample, f"tracing {samples} samples of {batch} cue(s) with K = "
+                           f"{self.K} patterns and N = {self.N} neurons (record_every = {record_every} ms)")
         if u0 is not None:
             u_init = validate_cue(u0, self.N, "u0").astype(float).copy()
         if a0 is not None:
-            a_init = np.array(a0, dtype=float)
+            a_init = finite_nonempty(real_array(a0, "a0"), "a0").copy()
             if a_init.shape != u_init.shape[:-1] + (self.K,):
                 raise InputError(f"a0: expected shape {u_init.shape[:-1] + (self.K,)}, got {a_init.shape}")
         if current is not None:
@@ -348,11 +389,13 @@ class AstroGateModel:
             if t_current <= 0:
                 current = None
         if method == "adaptive":
-            if stop != "fixed_point" or dtype != "float64" or dt is not None:
-                raise InputError("method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt")
+            state = batch * (self.N + self.K)  # LSODA integrates every cue's u and a as one system
+            require_memory(2 * 8 * state**2, f"the adaptive solver (its dense Jacobian and LU factors of {state} "
+                           f"variables: {batch} cue(s) of N = {self.N} neurons and K = {self.K} patterns; method "
+                           f"'euler' holds none)")
             return self._run_adaptive(u_init, a_init, duration, tol, record_every, current, t_current)
         rules = StepRules(tol=tol, decided=stop == "decided", eps=decided_eps,
-                          window_checks=1 + int(np.ceil(decided_window / step_ms - 1e-9)))
+                          window_checks=1 + min(n_steps, int(np.ceil(min(decided_window / step_ms, n_steps) - 1e-9))))
         return self._run_fixed_step(u_init, a_init, method, step_ms, n_steps, rules, dtype,
                                     sample_steps(n_steps, step_ms, record_every), traces, current, t_current, form)
 
@@ -544,16 +587,23 @@ class AstroGateModel:
                              f"forward Euler on eq. 6 overshoots when dt / tau_g times a pattern's fitness deficit "
                              f"exceeds 1; use a smaller dt, or the logit form")
 
+    def adaptive_work_bound(self, duration: float) -> int:
+        """The most right-hand-side evaluations an adaptive run of `duration` ms may take (ADAPTIVE_WORK_FACTOR)."""
+        return max(ADAPTIVE_MIN_EVALUATIONS, ADAPTIVE_WORK_FACTOR * euler_steps(duration, self.params.dt))
+
     def _run_adaptive(self, u, a, duration, tol, record_every, current, t_current) -> Trajectory:
         shape_u, shape_a = u.shape, a.shape
         n_u = u.size
         counter = {"rhs": 0}
+        bound = self.adaptive_work_bound(duration)
 
         def unpack(y):
             return y[:n_u].reshape(shape_u), y[n_u:].reshape(shape_a)
 
         def rhs(t, y, drive):
             counter["rhs"] += 1
+            if counter["rhs"] > bound:
+                raise _WorkBoundReached(t)
             du, da = self.derivatives(*unpack(y), drive)
             return np.concatenate([du.ravel(), da.ravel()])
 
@@ -567,16 +617,24 @@ class AstroGateModel:
         segments = []
         y0 = np.concatenate([u.ravel(), a.ravel()])
         t0 = 0.0
-        if current is not None and t_current > 0:
-            t_end = min(t_current, duration)
-            segments.append(self._solve(rhs, None, (t0, t_end), y0, record_every, current))
-            y0, t0 = segments[-1].y[:, -1], t_end
         converged_at = np.nan
-        if t0 < duration:
-            sol = self._solve(rhs, settled, (t0, duration), y0, record_every, None)
-            segments.append(sol)
-            if sol.status == 1 and sol.t_events[0].size:
-                converged_at = float(sol.t_events[0][0])
+        try:
+            if current is not None and t_current > 0:
+                t_end = min(t_current, duration)
+                segments.append(self._solve(rhs, None, (t0, t_end), y0, record_every, current))
+                y0, t0 = segments[-1].y[:, -1], t_end
+            if t0 < duration:
+                sol = self._solve(rhs, settled, (t0, duration), y0, record_every, None)
+                segments.append(sol)
+                if sol.status == 1 and sol.t_events[0].size:
+                    converged_at = float(sol.t_events[0][0])
+        except _WorkBoundReached as stop:
+            p = self.params
+            raise InputError(f"the adaptive solver (LSODA) stopped after {bound} evaluations of the right-hand side, "
+                             f"at t = {stop.t:.3g} ms of {duration:g} ms ({ADAPTIVE_WORK_FACTOR} times the forward-Euler "
+                             f"steps of dt = {p.dt:g} ms, or {ADAPTIVE_MIN_EVALUATIONS}): the system is too stiff for "
+                             f"it (kappa = {p.kappa:g}, beta = {p.beta:g}, gamma = {p.gamma:g}); use method 'euler', or "
+                             f"smaller parameters") from None
         t = np.concatenate([s.t for s in segments])
         ys = np.concatenate([s.y for s in segments], axis=1)
         keep = np.concatenate([[True], np.diff(t) > 0])

@@ -50,8 +50,9 @@ import numpy as np
 from scipy.special import logsumexp
 
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel, sample_steps
-from astrogate.models.checks import euler_steps
+from astrogate.models import checks
+from astrogate.models.abstract import AstroGateModel, sample_count, sample_steps
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import finite_nonempty, real_array
 
@@ -81,6 +82,21 @@ def validate_qkv(queries, keys, values) -> tuple[np.ndarray, np.ndarray, np.ndar
         raise InputError(f"queries have width {Q.shape[1]} but keys have d = {K.shape[1]}: a query is one row "
                          f"of the same width as a key")
     return Q, K, V
+
+
+def attention_bytes(T: int, n: int, d: int, D: int, samples: int) -> int:
+    """Peak bytes of a run of T queries over n keys (d wide) and values (D wide), float64: the arrays, a few
+    T x n and T x D working arrays, and `samples` traced gains (T x n), outputs (T x D) and energies."""
+    return 8 * (T * d + n * (d + D) + 8 * T * (n + d + D) + samples * T * (n + D + 1))
+
+
+def _check_finite(a: np.ndarray, y: np.ndarray, u: np.ndarray | None, t: float) -> None:
+    """Stop a run whose state overflowed (never return NaN outputs), saying when and where."""
+    for name, values in (("a (astrocyte logits)", a), ("y (value neurons)", y), ("u (key neurons)", u)):
+        if values is not None and not np.all(np.isfinite(values)):
+            raise InputError(f"the state became non-finite (overflow) by t = {t:g} ms in {name}: the parameters "
+                             f"(kappa, beta, gamma, kappa_v) or the sizes of the queries, keys or values are too "
+                             f"large for float64")
 
 
 @dataclass
@@ -118,16 +134,23 @@ class HeteroAssociativeMemory:
                              f"values have {self.zeta.shape[0]}")
         self.n, self.d = self.xi.shape
         self.D = self.zeta.shape[1]
+        if params is not None:
+            checks.instance(params, Parameters, "params", "an astrogate Parameters")
         self.params = (params or Parameters()).resolved(self.d)
         self.beta = float(self.params.beta)
         if not self.beta > 0:
             raise InputError(f"beta must be > 0 for attention (softmax of beta F), got {self.beta!r}")
-        for name, value in (("kappa_v", kappa_v), ("tau_y", tau_y)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-                raise InputError(f"{name} must be a finite number, got {value!r}")
-        if tau_y <= 0:
-            raise InputError(f"tau_y must be positive, got {tau_y!r}")
-        self.kappa_v, self.tau_y = float(kappa_v), float(tau_y)
+        self.kappa_v = checks.finite_number(kappa_v, "kappa_v")
+        self.tau_y = checks.positive_number(tau_y, "tau_y")
+        # forward Euler at params.dt integrates the value neurons too: the stability check of Parameters' dt
+        checks.euler_stable_dt(self.params.dt, {"tau_u": self.params.tau_u, "tau_g": self.params.tau_g,
+                                                "tau_y": self.tau_y})
+        # |y| never exceeds |kappa_v| max|zeta| (a convex mix of the values, approached by Euler steps that do
+        # not overshoot); room for a factor 4 keeps every intermediate of a step finite
+        peak = float(np.max(np.abs(self.zeta)))
+        if not np.isfinite(4.0 * abs(self.kappa_v) * peak):
+            raise InputError(f"kappa_v * max|values| = {self.kappa_v:g} * {peak:g} is beyond float64's range (about "
+                             f"1e308, with room for a step): the outputs would overflow; scale the values or kappa_v")
         self.F = self.params.F
         self._key_model = None
         self._value_weight = None
@@ -155,13 +178,24 @@ class HeteroAssociativeMemory:
 
     @property
     def value_weight(self) -> float:
-        """c of the module docstring: the weight of |y - kappa_v zeta^T g|^2 / 2 in L."""
+        """c of the module docstring: the weight of |y - kappa_v zeta^T g|^2 / 2 in L (inf where kappa_v sigma is
+        so small that its square underflows; value_energy never uses c itself, see there)."""
         if self._value_weight is None:
-            sigma = float(np.linalg.norm(self.zeta, 2))
-            self._value_weight = 1.0 if self.kappa_v * sigma == 0 else (
-                self.params.kappa * self.n * self.d * self.params.tau_g
-                / (self.beta * self.tau_y * self.kappa_v**2 * sigma**2))
+            scale = self._value_scale
+            with np.errstate(over="ignore", divide="ignore"):
+                self._value_weight = 1.0 if scale == 0 else float(self._astro_weight / np.float64(scale) ** 2)
         return self._value_weight
+
+    @property
+    def _astro_weight(self) -> float:
+        """kappa n d tau_g / (beta tau_y): c times (kappa_v sigma)^2."""
+        return self.params.kappa * self.n * self.d * self.params.tau_g / (self.beta * self.tau_y)
+
+    @property
+    def _value_scale(self) -> float:
+        """kappa_v sigma (sigma = ||zeta||_2, computed on zeta / max|zeta| so that it neither overflows nor underflows)."""
+        peak = float(np.max(np.abs(self.zeta)))
+        return 0.0 if peak == 0 else abs(self.kappa_v) * peak * float(np.linalg.norm(self.zeta / peak, 2))
 
     def astrocyte_energy(self, a: np.ndarray, m: np.ndarray) -> np.ndarray:
         """-kappa n d sum g F(m) + (kappa n d / beta) sum g ln g: L_key without the neural term, (T,)."""
@@ -172,9 +206,15 @@ class HeteroAssociativeMemory:
 
     def value_energy(self, a: np.ndarray, y: np.ndarray, weight: float | None = None) -> np.ndarray:
         """(c / 2) |y - kappa_v zeta^T g|^2, (T,); `weight` replaces c (to show what a wrong one does)."""
-        c = self.value_weight if weight is None else weight
         e = y - self.value_drive(AstroGateModel.gains(a))
-        return 0.5 * c * np.sum(e * e, axis=-1)
+        if weight is not None:
+            return 0.5 * weight * np.sum(e * e, axis=-1)
+        scale = self._value_scale
+        if scale == 0:
+            return 0.5 * np.sum(e * e, axis=-1)
+        # c |e|^2 = (c (kappa_v sigma)^2) |e / (kappa_v sigma)|^2: no square of kappa_v (1e300 or 1e-200) is formed
+        e = e / scale
+        return 0.5 * self._astro_weight * np.sum(e * e, axis=-1)
 
     def energy(self, a, y, Q=None, u=None, value_weight: float | None = None) -> np.ndarray:
         """L of the module docstring: query mode with the clamped queries Q, retrieval mode with the key state u."""
@@ -191,12 +231,11 @@ class HeteroAssociativeMemory:
         or `duration` ms. At the stop |a - beta F(m)| < tau_g tol in query mode, so the gains are within
         about 2 tau_g tol of softmax(beta F(m)).
         value_weight: the weight of the value term in the recorded L (default c of the module docstring)."""
-        if mode not in MODES:
-            raise InputError(f"unknown mode {mode!r}: use 'query' or 'retrieval'")
-        if not np.isfinite(duration) or duration <= 0:
-            raise InputError(f"duration must be a positive number of ms, got {duration!r}")
-        if not np.isfinite(tol) or tol < 0:
-            raise InputError(f"tol must be >= 0, got {tol!r}")
+        checks.one_of(mode, MODES, f"unknown mode {checks.shown(mode)}")
+        duration, tol = checks.duration(duration), checks.tolerance(tol)
+        record_every = checks.optional_duration(record_every, "record_every")
+        if value_weight is not None:
+            value_weight = checks.nonnegative_number(value_weight, "value_weight")
         Q = validate_matrix(queries, "queries", "T", "d", one_row=True)
         if Q.shape[1] != self.d:
             raise InputError(f"queries have width {Q.shape[1]} but keys have d = {self.d}")
@@ -204,13 +243,22 @@ class HeteroAssociativeMemory:
         dt = p.dt
         n_steps = euler_steps(duration, dt)
         T = Q.shape[0]
+        require_memory(attention_bytes(T, self.n, self.d, self.D, sample_count(n_steps, dt, record_every)),
+                       f"attention of T = {T} queries over n = {self.n} keys (d = {self.d}, D = {self.D}) with its "
+                       f"traces")
         a = np.zeros((T, self.n))
         y = np.zeros((T, self.D))
         if mode == "query":
             u = None
             drive = self.beta * self.F.F(self.query_overlaps(Q))  # constant: the key rates are clamped
+            if not np.all(np.isfinite(drive)):
+                raise InputError(f"beta F(K q / d) overflows float64 (beta = {self.beta:g}, max|queries| = "
+                                 f"{np.max(np.abs(Q)):g}, max|keys| = {np.max(np.abs(self.xi)):g}): scale the queries, "
+                                 f"the keys or beta down")
         else:
             u, _ = self.key_model.initial_state(Q)
+            if not np.all(np.isfinite(u)):
+                raise InputError(f"u(0) = cue_scale * queries overflows float64 (max|queries| = {np.max(np.abs(Q)):g})")
         recorded = set(sample_steps(n_steps, dt, record_every).tolist())
         t_conv = np.full(T, np.nan)
         times, energy, gain_trace, output_trace = [], [], [], []
@@ -241,6 +289,7 @@ class HeteroAssociativeMemory:
             y = y + dt * dy
             if u is not None:
                 u = u + dt * du
+            _check_finite(a, y, u, (step + 1) * dt)
         else:
             step = n_steps
         record(step)

@@ -11,6 +11,7 @@ for the continuous ones.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,8 @@ from scipy.special import softmax
 from astrogate.errors import InputError
 from astrogate.models.abstract import FAST_SETTINGS, AstroGateModel, RunSettings, run_settings
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import flip_cue, random_patterns, validate_cue
+from astrogate.models import checks
+from astrogate.models.patterns import finite_nonempty, flip_cue, random_patterns, real_array, validate_cue
 
 
 @dataclass
@@ -39,10 +41,12 @@ def _sign_keep(field: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 
 def _patterns(patterns) -> np.ndarray:
-    xi = np.asarray(patterns, dtype=float)
+    """The patterns as given (not normalised: the discrete networks store +-1 as they are), refused where
+    validate_patterns refuses them: not a finite real K x N array with K >= 1 and N >= 2."""
+    xi = real_array(patterns, "patterns")
     if xi.ndim != 2 or xi.shape[0] < 1 or xi.shape[1] < 2:
         raise InputError(f"patterns: expected a K x N matrix with K >= 1 and N >= 2, got shape {xi.shape}")
-    return xi
+    return finite_nonempty(xi, "patterns")
 
 
 class _Model:
@@ -86,8 +90,8 @@ class _AsyncNetwork(_Model):
 
     def __init__(self, patterns, max_sweeps: int = 100, seed: int = 0):
         super().__init__(patterns)
-        self.max_sweeps = int(max_sweeps)
-        self.rng = np.random.default_rng(seed)
+        self.max_sweeps = checks.whole_number(max_sweeps, f"{self.name}: option max_sweeps", 1)
+        self.rng = np.random.default_rng(checks.seed(seed, f"{self.name}: option seed"))
 
     def retrieve(self, cues):
         state = self._cues(cues)
@@ -115,6 +119,8 @@ class _AsyncNetwork(_Model):
 class ClassicalHopfield(_AsyncNetwork):
     """Hopfield (1982): W = xi^T xi / N with zero diagonal, asynchronous sign updates."""
 
+    name = "classical Hopfield"
+
     def _context(self, state):
         W = self.xi.T @ self.xi / self.N
         np.fill_diagonal(W, 0.0)
@@ -133,10 +139,18 @@ class DenseAssociativeMemory(_AsyncNetwork):
     For +-1 patterns the bracket is xi_mu,i D(h) with D(h) = F(h + 1) - F(h - 1), so the field of
     neuron i is one product D(h_not i) @ xi[:, i]."""
 
+    name = "dense associative memory"
+
     def __init__(self, patterns, power: int | str = 3, max_sweeps: int = 100, seed: int = 0):
         super().__init__(patterns, max_sweeps, seed)
-        if power != "exp" and (not isinstance(power, int) or power < 2):
-            raise InputError(f"dense associative memory: power must be an integer >= 2 or 'exp', got {power!r}")
+        if power != "exp" and (isinstance(power, (bool, np.bool_)) or not isinstance(power, (int, np.integer))
+                               or power < 2):
+            raise InputError(f"dense associative memory: power must be an integer >= 2 or 'exp', got "
+                             f"{checks.shown(power)}")
+        # the fields h have |h| <= N, so each term of D(h) @ xi is below 2 (N + 1)^power: it must stay finite
+        if power != "exp" and power * math.log(self.N + 1) + math.log(2 * self.K) >= math.log(np.finfo(float).max):
+            raise InputError(f"dense associative memory: power {int(power)} overflows float64 for N = {self.N} "
+                             f"((N + 1)^power); use a smaller power or 'exp'")
         if not np.all(np.abs(self.xi) == 1):
             raise InputError("dense associative memory: patterns must have entries +-1")
         self.power = power
@@ -163,7 +177,13 @@ class ContinuousHopfield(_Model):
 
     def __init__(self, patterns, gain: float = 3.0, dt: float = 0.05, max_steps: int = 2000, tol: float = 1e-4):
         super().__init__(patterns)
-        self.gain, self.dt, self.max_steps, self.tol = float(gain), float(dt), int(max_steps), float(tol)
+        what = "continuous Hopfield: option"
+        self.gain = checks.finite_number(gain, f"{what} gain")
+        self.dt = checks.positive_number(dt, f"{what} dt")
+        if self.dt >= 1.0:  # time in units of the neuron time constant: forward Euler overshoots from dt = 1
+            raise InputError(f"{what} dt must be below 1 (the neuron time constant), got {self.dt!r}")
+        self.max_steps = checks.whole_number(max_steps, f"{what} max_steps", 1)
+        self.tol = checks.tolerance(tol, f"{what} tol")
 
     def retrieve(self, cues):
         u = self._cues(cues).copy()
@@ -189,9 +209,10 @@ class ModernHopfield(_Model):
 
     def __init__(self, patterns, beta: float, iterate: bool = False, max_steps: int = 100, tol: float = 1e-6):
         super().__init__(patterns)
-        if not beta > 0:
-            raise InputError(f"modern Hopfield: beta must be positive, got {beta!r}")
-        self.beta, self.iterate, self.max_steps, self.tol = float(beta), bool(iterate), int(max_steps), float(tol)
+        self.beta = checks.positive_number(beta, "modern Hopfield: beta")
+        self.iterate = checks.flag(iterate, "modern Hopfield: option iterate")
+        self.max_steps = checks.whole_number(max_steps, "modern Hopfield: option max_steps", 1)
+        self.tol = checks.tolerance(tol, "modern Hopfield: option tol")
 
     def retrieve(self, cues):
         x = self._cues(cues)
@@ -266,13 +287,11 @@ class NeuronAstrocyteMemory(_Model):
 
     def __init__(self, patterns, b: float = 5.0, dt: float = 0.05, steps: int = 1000):
         super().__init__(patterns)
-        if not (np.isfinite(b) and b > 0):
-            raise InputError(f"neuron-astrocyte memory: gain b must be positive, got {b!r}")
-        if not (np.isfinite(dt) and dt > 0):
-            raise InputError(f"neuron-astrocyte memory: dt must be positive, got {dt!r}")
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise InputError(f"neuron-astrocyte memory: steps must be a positive integer, got {steps!r}")
-        self.b, self.dt, self.steps = float(b), float(dt), int(steps)
+        self.b = checks.positive_number(b, "neuron-astrocyte memory: gain b")
+        self.dt = checks.positive_number(dt, "neuron-astrocyte memory: dt")
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise InputError(f"neuron-astrocyte memory: steps must be a positive integer, got {checks.shown(steps)}")
+        self.steps = checks.whole_number(steps, "neuron-astrocyte memory: steps", 1, checks.MAX_STEPS)
 
     def contract(self, q: np.ndarray) -> np.ndarray:
         """T:q / N^3 = sum_kl T_ijkl q_kl / N^3 for a batch q (B x N x N), in O(B K N^2) without building T."""
@@ -387,8 +406,12 @@ class AstroGated(_Model):
     def __init__(self, patterns, params: Parameters | None = None, settings: RunSettings = FAST_SETTINGS,
                  max_duration: float = 300.0, tol: float = 1e-6):
         super().__init__(patterns)
+        if params is not None:
+            checks.instance(params, Parameters, "gated: params", "an astrogate Parameters")
         self.model = AstroGateModel(self.xi, params or Parameters())
-        self.settings, self.max_duration, self.tol = settings, float(max_duration), float(tol)
+        self.settings = checks.instance(settings, RunSettings, "gated: settings", "a RunSettings")
+        self.max_duration = checks.duration(max_duration, "gated: option max_duration")
+        self.tol = checks.tolerance(tol, "gated: option tol")
         self.last_stop_rules = None
 
     def retrieve(self, cues):
@@ -416,14 +439,15 @@ def make_model(kind: str, patterns, **options) -> _Model:
     """A model of the given kind; options are its constructor's keywords (for 'gated', the
     Parameters fields, max_duration, tol, settings = "fast" or "reference" (AstroGateModel's presets) and
     the RunSettings fields method, stop, dtype, decided_eps, decided_window, form; a given dt is the step)."""
-    if kind not in KINDS:
-        raise InputError(f"unknown model kind {kind!r}: use one of {', '.join(KINDS)}")
+    checks.one_of(kind, tuple(KINDS), f"unknown model kind {checks.shown(kind)}")
     if kind == "gated":
         setting_keys = set(RunSettings.__dataclass_fields__) - {"dt"}
         changes = {k: v for k, v in options.items() if k in setting_keys}
         if "dt" in options:  # a step given for this model is the step, whatever the preset's
             changes["dt"] = options["dt"]
-        settings = run_settings(options.get("settings", "fast"), **changes)
+        preset = options.get("settings", "fast")
+        checks.one_of(preset, ("fast", "reference"), f"unknown run settings {checks.shown(preset)}")
+        settings = run_settings(preset, **changes)
         run_options = {k: v for k, v in options.items() if k in ("max_duration", "tol")}
         params = Parameters().updated(**{k: v for k, v in options.items()
                                          if k not in setting_keys | {"settings", "max_duration", "tol"}})

@@ -10,8 +10,12 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from pathlib import Path
+
+import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.models.units import argument_in_units
 
 # numpy.random seeds are 32-bit words; a larger or negative seed is a mistake, not a choice
 MAX_SEED = 2**32 - 1
@@ -21,14 +25,32 @@ MAX_COUNT = 2**40
 MAX_STEPS = 10**9
 
 
+def shown(value) -> str:
+    """repr(value) for a one-line message: a long one (a 400-digit integer, a big array) shortened."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__ must not turn a refusal into a traceback
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else f"{text[:40]}...{text[-12:]} ({len(text)} characters)"
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A real number: int, float or a NumPy scalar of either kind (numbers.Real); never a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def finite_number(value, name: str) -> float:
-    if not _is_number(value) or not math.isfinite(value):
-        raise InputError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    """A real number that is finite as a float: NumPy scalars are numbers; an integer beyond float's range
+    (10**400) is not finite."""
+    if _is_number(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise InputError(f"{name} must be a finite number, got {shown(value)}")
 
 
 def positive_number(value, name: str) -> float:
@@ -52,25 +74,89 @@ def fraction(value, name: str) -> float:
     return value
 
 
+# -- one check per kind of argument: the Python API calls these at its edge (after units are converted) ------
+
+def duration(value, name: str = "duration") -> float:
+    """A length of simulated time: a positive, finite number of ms, or a Brian2 time (``50*ms``)."""
+    value = finite_number(argument_in_units(value, "ms", name), name)
+    if value <= 0:
+        raise InputError(f"{name} must be a positive number of ms, got {value!r}")
+    return value
+
+
+def optional_duration(value, name: str) -> float | None:
+    """None (the default applies) or a duration in ms (record_every, a time limit left to the caller)."""
+    return None if value is None else duration(value, name)
+
+
+def tolerance(value, name: str = "tol") -> float:
+    """A stopping tolerance: a finite number >= 0 in 1/ms, or a Brian2 rate (``1e-8/ms``)."""
+    return nonnegative_number(argument_in_units(value, "1/ms", name), name)
+
+
+def flag(value, name: str) -> bool:
+    """True or False (NumPy's bool too); 0, 1, 'yes' or None are not flags."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {shown(value)}")
+    return bool(value)
+
+
+def index(value, size: int, name: str) -> int:
+    """An index into `size` items (a pattern's, say): a whole number in [0, size); not a bool, not 1.5."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} must be a whole number (an index), got {shown(value)}")
+    value = int(value)
+    if not 0 <= value < size:
+        raise InputError(f"{name} {value} is not an index of {size} (0 <= {name} < {size})")
+    return value
+
+
+def instance(value, kind: type, name: str, what: str | None = None):
+    """`value` if it is a `kind`; else an InputError naming the argument and what it got."""
+    if not isinstance(value, kind):
+        got = "None" if value is None else f"{type(value).__name__} {shown(value)}"
+        raise InputError(f"{name} must be {what or 'a ' + kind.__name__}, got {got}")
+    return value
+
+
+def path(value, name: str) -> Path:
+    """A file or folder path: a non-empty str or os.PathLike (bytes and numbers are not paths)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{name} must be a path (a non-empty str or pathlib.Path), got {shown(value)}")
+    if "\0" in value:
+        raise InputError(f"{name} {shown(value)} contains a NUL character, which no path can")
+    return Path(value)
+
+
 def one_of(value, choices, what: str):
     """`value` if it is one of `choices`; else an InputError "<what>: use one of <choices>" (what names the
-    value, for example "unknown method 'rk4'")."""
-    if value not in choices:
+    value, for example "unknown method 'rk4'"). Only values of the choices' own types compare: an array or
+    a list is never "in" a tuple of names."""
+    kinds = {type(choice) for choice in choices}
+    if type(value) not in kinds or value not in choices:
         raise InputError(f"{what}: use one of {', '.join(map(str, choices))}")
     return value
 
 
 def whole_number(value, name: str, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
-    """An int in [minimum, maximum]; floats with no fractional part pass (TOML and JSON write 1e3 as a float)."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise InputError(f"{name} must be a whole number, got {value!r}")
+    """An int in [minimum, maximum]; floats with no fractional part pass (TOML and JSON write 1e3 as a float),
+    NumPy integers and floats too."""
+    if _is_number(value) and not isinstance(value, numbers.Integral):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.nan
+        if math.isfinite(number) and number.is_integer():
+            value = int(number)
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be a whole number, got {shown(value)}")
     value = int(value)
     if value < minimum:
-        raise InputError(f"{name} must be at least {minimum}, got {value}")
+        raise InputError(f"{name} must be at least {minimum}, got {shown(value)}")
     if value > maximum:
-        raise InputError(f"{name} must be at most {maximum}, got {value}")
+        raise InputError(f"{name} must be at most {maximum}, got {shown(value)}")
     return value
 
 

@@ -13,6 +13,7 @@ import numbers
 from dataclasses import dataclass
 
 from astrogate.errors import InputError
+from astrogate.models.checks import shown
 from astrogate.models.units import in_units
 
 KINDS = ("number", "count", "seed", "choice", "similarity")
@@ -81,8 +82,8 @@ def check_value(spec: Declared, value, what: str = "parameter"):
         parse_similarity(value)  # refuses an unknown name
         return value
     if spec.kind == "choice":
-        if value not in spec.choices:
-            raise InputError(f"{what} {name}: unknown value {value!r}; use one of {', '.join(spec.choices)}")
+        if not isinstance(value, str) or value not in spec.choices:  # `in` on an array is ambiguous
+            raise InputError(f"{what} {name}: unknown value {shown(value)}; use one of {', '.join(spec.choices)}")
         return value
     if spec.unit:
         value = in_units(value, spec.unit, name)
@@ -103,8 +104,12 @@ def check_value(spec: Declared, value, what: str = "parameter"):
         if value < low:
             raise InputError(f"{what} {name} must be at least {low}, got {value}")
         return value
-    if not is_number(value) or not math.isfinite(value):
-        raise InputError(f"{what} {name} must be a finite number{unit}, got {value!r}")
+    try:  # an integer beyond float's range (10**400) overflows: not a finite number
+        finite = is_number(value) and math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise InputError(f"{what} {name} must be a finite number{unit}, got {shown(value)}")
     value = float(value)
     if spec.bounds == "> 0" and not value > 0:
         raise InputError(f"{what} {name} must be positive{unit}, got {value:g}")

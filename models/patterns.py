@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import math
+import os
 import warnings
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.files import check_input_file
-from astrogate.models.checks import MAX_COUNT, fraction, pattern_bytes, require_memory, whole_number
+from astrogate.models.checks import MAX_COUNT, fraction, gib, pattern_bytes, require_memory, whole_number
 
 
 def random_patterns(K: int, N: int, rng: np.random.Generator, correlation: float = 0.0) -> np.ndarray:
@@ -80,7 +83,10 @@ def normalise_patterns(patterns: np.ndarray) -> np.ndarray:
 def real_array(values, source: str) -> np.ndarray:
     """values as a float64 array if they are real numbers (booleans, integers, floats); an InputError naming
     the dtype otherwise: complex parts, dates, strings, records and objects are not patterns."""
-    array = values if isinstance(values, np.ndarray) else None
+    if isinstance(values, np.ma.MaskedArray) and np.ma.is_masked(values):
+        raise InputError(f"{source}: a masked array with masked entries; fill them first (np.ma.filled)")
+    # a plain ndarray as it is; subclasses (np.matrix, whose rows stay 2-D) and sequences converted
+    array = values if type(values) is np.ndarray else None
     if array is None:
         try:
             array = np.asarray(values)
@@ -144,10 +150,18 @@ def validate_cue(cue, n_neurons: int, source: str = "cue") -> np.ndarray:
 
 
 NPY_MAGIC = b"\x93NUMPY"
+# float64 copies of a K x N pattern array held at once while it is checked and normalised (validate_patterns:
+# the float array, |xi|, the scaled array, its squares)
+PATTERN_COPIES = 4
 
 
-def load_array(path: str | Path, what: str) -> np.ndarray:
-    """np.load of a .npy file with errors that name the file and the real cause."""
+def load_array(path: str | Path, what: str, float_copies: int = 2, zero_rows: str | None = None) -> np.ndarray:
+    """np.load of a .npy file with errors that name the file and the real cause. Before any data is read the
+    header is checked against the file: a header that claims more data than the file holds is refused, and
+    so is an array whose loading (plus `float_copies` float64 copies of it, as the caller will make) needs
+    more memory than is available. zero_rows (the name of a row, "pattern"): refuse at once a file whose
+    first row is all zeros because the file stores no data there (a sparse file's hole), which the caller
+    would refuse after reading it all."""
     path = check_input_file(path, f"{what} file")
     try:
         with open(path, "rb") as fh:
@@ -159,17 +173,66 @@ def load_array(path: str | Path, what: str) -> np.ndarray:
                 raise InputError(f"{what} file {str(path)!r} is not a readable .npy file: {kind}")
             fh.seek(0)
             version = np.lib.format.read_magic(fh)
-            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)(fh)
-            if header[2].hasobject:
+            shape, fortran_order, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                           else np.lib.format.read_array_header_2_0)(fh)
+            if dtype.hasobject:
                 raise InputError(f"{what} file {str(path)!r} contains pickled (object) data, which is never loaded; "
                                  f"save a numeric array")
+            _check_header(path, what, fh.tell(), shape, fortran_order, dtype, float_copies, zero_rows, fh.fileno())
         return np.load(path, allow_pickle=False)
     except InputError:
         raise
     except Exception as exc:  # numpy raises several kinds for damaged files
         raise InputError(f"{what} file {str(path)!r} is not a readable .npy array ({type(exc).__name__}: {exc})") from None
 
+
+def _check_header(path: Path, what: str, offset: int, shape: tuple, fortran_order: bool, dtype: np.dtype,
+                  float_copies: int, zero_rows: str | None, fd: int) -> None:
+    """The checks of load_array made from the header alone (see there)."""
+    count = math.prod(shape)
+    data_bytes = count * dtype.itemsize
+    stored = os.fstat(fd).st_size - offset
+    described = f"shape {shape} of {dtype}"
+    if stored < data_bytes:
+        raise InputError(f"{what} file {str(path)!r}: its header describes {described} ({gib(data_bytes)} of data) "
+                         f"but the file holds {max(stored, 0)} bytes after it: a truncated or damaged file")
+    require_memory(data_bytes + float_copies * 8 * count, f"loading the {what} file {str(path)!r} ({described})")
+    # real numbers only: other dtypes are refused for what they are (validate_patterns), not as zeros
+    real = dtype.kind in "biuf"
+    if zero_rows and real and len(shape) == 2 and not fortran_order and count and _first_row_is_a_hole(
+            fd, offset, shape[1] * dtype.itemsize):
+        raise InputError(f"{what} file {str(path)!r}: {zero_rows} 0 is all zeros (the file stores no data "
+                         f"there: a sparse file of {gib(data_bytes)} of zeros?) and cannot be normalised")
+
+
+# bytes of the first row that _first_row_is_a_hole reads (where the file stores some): beyond it, it gives up
+ZERO_ROW_READ_LIMIT = 1 << 16
+
+
+def _first_row_is_a_hole(fd: int, start: int, row_bytes: int) -> bool:
+    """Whether bytes [start, start + row_bytes) of the file lie (at least in part) in a hole of a sparse file
+    and read as zeros throughout, known from SEEK_DATA / SEEK_HOLE and at most ZERO_ROW_READ_LIMIT stored bytes
+    read; False where that cannot be told, or where the row is stored in full (it is read and checked then)."""
+    if not hasattr(os, "SEEK_DATA"):
+        return False
+    end, position, read, holes = start + row_bytes, start, 0, False
+    try:
+        while position < end:
+            try:
+                data = os.lseek(fd, position, os.SEEK_DATA)
+            except OSError as exc:
+                return exc.errno == errno.ENXIO  # no data after position: the rest is a hole
+            if data >= end:
+                return True
+            holes |= data > position
+            hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+            read += hole - data
+            if read > ZERO_ROW_READ_LIMIT or any(os.pread(fd, hole - data, data)):
+                return False
+            position = hole
+        return holes
+    except OSError:  # a file system that cannot say
+        return False
 
 def _is_text(head: bytes) -> bool:
     return all(32 <= b < 127 or b in b"\t\r\n" for b in head)

@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.models.checks import shown
 from astrogate.models.declared import Declared, check_value, docstring_section
 
 NEURON_MODELS = ("rate", "poisson", "lif")
@@ -101,8 +102,8 @@ EVENT_OVERLAP_UPDATE = "m = 2*s/nu_max - pattern_mean"
 
 def check_neuron_model(neuron: str) -> None:
     """An InputError naming the neuron models, for any other name."""
-    if neuron not in NEURON_MODELS:
-        raise InputError(f"unknown neuron model {neuron!r}: use one of {', '.join(NEURON_MODELS)}")
+    if not isinstance(neuron, str) or neuron not in NEURON_MODELS:
+        raise InputError(f"unknown neuron model {shown(neuron)}: use one of {', '.join(NEURON_MODELS)}")
 
 
 SPIKING_TABLE = (

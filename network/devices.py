@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 import os
+import stat
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from astrogate.errors import InputError
+from astrogate.models import checks
 
 DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
 TARGETS = ("cython", "numpy")
@@ -101,10 +106,9 @@ class DeviceChoice:
 def check_device(device: str, target: str = "cython", build_dir: str | Path | None = None,
                  compute_capability: float | None = None, threads: int = 1) -> DeviceChoice:
     """Validate the names; an InputError names the valid ones."""
-    if device not in DEVICES:
-        raise InputError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
-    if target not in TARGETS:
-        raise InputError(f"unknown target {target!r}: use one of {', '.join(TARGETS)}")
+    checks.one_of(device, DEVICES, f"unknown device {checks.shown(device)}")
+    checks.one_of(target, TARGETS, f"unknown target {checks.shown(target)}")
+    build_dir = None if build_dir is None else checks.path(build_dir, "build_dir")
     if device == "cuda_standalone":
         try:
             import brian2cuda  # noqa: F401  (registers the device)
@@ -114,14 +118,15 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
     if compute_capability is not None:
         if device != "cuda_standalone":
             raise InputError("a compute capability applies to device cuda_standalone only")
+        compute_capability = checks.finite_number(compute_capability, "compute capability")
         if not 5.0 <= compute_capability < 20.0:
             raise InputError(f"compute capability {compute_capability!r} is not a CUDA one (for example 9.0 for an H100)")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise InputError(f"threads must be a whole number >= 1, got {checks.shown(threads)}")
+    threads = int(threads)
     if threads > 1 and device != "cpp_standalone":
         raise InputError(f"threads (OpenMP) apply to device cpp_standalone only, not {device!r}")
-    return DeviceChoice(device, target, Path(build_dir) if build_dir is not None else None, compute_capability,
-                        threads)
+    return DeviceChoice(device, target, build_dir, compute_capability, threads)
 
 
 def quiet_brian2() -> None:
@@ -167,13 +172,31 @@ def activate(choice: DeviceChoice, dt_ms: float) -> Path | None:
 
 
 def fresh_build_dir(root: Path | None) -> Path:
-    """A new, empty folder for one standalone build."""
-    base = Path(root) if root is not None else Path(tempfile.gettempdir()) / "astrogate-builds"
+    """A new, empty folder for one standalone build: under `root`, else under this user's private folder of
+    builds in the temporary folder (private_build_root), else directly in the temporary folder."""
+    base = Path(root) if root is not None else private_build_root()
     try:
+        if base is None:  # mkdtemp makes a folder only this user can enter
+            return Path(tempfile.mkdtemp(prefix=f"astrogate-build-{os.getpid()}-"))
         base.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=base))
     except OSError as exc:
-        raise InputError(f"cannot create a build directory under {str(base)!r}: {exc.strerror}") from None
+        where = tempfile.gettempdir() if base is None else str(base)
+        raise InputError(f"cannot create a build directory under {where!r}: {exc.strerror}") from None
+
+
+def private_build_root() -> Path | None:
+    """TMPDIR/astrogate-builds-<uid> (created mode 0700) while it is this user's own folder that no one else
+    can write to; None otherwise. A folder of that name that someone else made, a link, or one that others
+    can write to would let them change the code that gets compiled and run."""
+    base = Path(tempfile.gettempdir()) / f"astrogate-builds-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(base)
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+    return base if private else None
 
 
 def reset_runtime() -> None:

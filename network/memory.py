@@ -33,6 +33,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from astrogate.errors import InputError
+from astrogate.models import checks
 from astrogate.models import brian2_equations as eq
 from astrogate.models import spiking_equations as spk
 from astrogate.models.checks import finite_number
@@ -143,8 +144,22 @@ class AstrocyteGatedMemory(b2.BrianObject):
         from brian2.core.names import find_name
 
         if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
-            raise InputError(f"name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 "
-                             f"objects' names), got {name!r}")
+            raise InputError(f"name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 objects' names), got "
+                             f"{checks.shown(name)}")
+        # the arguments' types, before any Brian2 object is made
+        if params is not None:
+            checks.instance(params, Parameters, "params", "an astrogate Parameters")
+        if spiking is not None:
+            checks.instance(spiking, spk.SpikingParameters, "spiking", "a SpikingParameters")
+        energy = checks.flag(energy, "energy")
+        neuron_sample = checks.whole_number(neuron_sample, "neuron_sample", 1)
+        raster_neurons = checks.whole_number(raster_neurons, "raster_neurons", 0)
+        if weight_dtype is not None:
+            checks.one_of(weight_dtype, ("float32", "float64", np.float32, np.float64),
+                          f"weight_dtype {checks.shown(weight_dtype)}")
+        for option, value, choices in (("gating", gating, eq.GATINGS), ("method", method, METHODS),
+                                       ("overlap_layout", overlap_layout, OVERLAP_LAYOUTS)):
+            checks.one_of(value, choices, f"unknown {option} {checks.shown(value)}")
         params, neuron_options = _split_options(params, options)
         xi = validate_patterns(patterns)
         K, N = xi.shape
@@ -178,9 +193,9 @@ class AstrocyteGatedMemory(b2.BrianObject):
         if wired and event_readout:
             raise InputError("wired gating reads the neurons' rates v; use the trace readout with it, not 'event'")
         eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
-        record_every = argument_in_units(record_every, "ms", "record_every")
-        if record_every is not None and not finite_number(record_every, "record_every (ms)") >= params.dt:
-            raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every!r}")
+        record_every = checks.optional_duration(record_every, "record_every")
+        if record_every is not None and not record_every >= params.dt:
+            raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
 
         name = find_name(name)  # the contained objects' names need it before BrianObject would resolve it
         clock = b2.Clock(dt=params.dt * b2.ms, name=f"{name}_clock")

@@ -27,10 +27,11 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, sample_steps
-from astrogate.models.checks import euler_steps, positive_number, require_memory
+from astrogate.models import checks
+from astrogate.models.checks import euler_steps, require_memory
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
-from astrogate.models.patterns import validate_patterns
+from astrogate.models.patterns import finite_nonempty, real_array, validate_cue, validate_patterns
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
 from astrogate.models.units import argument_in_units
 from astrogate.network import devices
@@ -49,11 +50,14 @@ class Brian2Session:
                  compute_capability: float | None = None, spiking: SpikingParameters | None = None,
                  threads: int = 1, method: str = "euler"):
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
-        if method not in MEMORY_METHODS:
-            raise InputError(f"the Brian2 network integrates with {' or '.join(MEMORY_METHODS)}, not {method!r}")
+        if not isinstance(method, str) or method not in MEMORY_METHODS:
+            raise InputError(f"the Brian2 network integrates with {' or '.join(MEMORY_METHODS)}, not "
+                             f"{checks.shown(method)}")
         self.method = method
-        if gating not in GATINGS:
-            raise InputError(f"unknown gating {gating!r}: use one of {', '.join(GATINGS)}")
+        checks.one_of(gating, GATINGS, f"unknown gating {checks.shown(gating)}")
+        record_every = checks.optional_duration(record_every, "record_every")
+        if spiking is not None:
+            checks.instance(spiking, SpikingParameters, "spiking", "a SpikingParameters")
         check_neuron_model(neuron)
         if spiking is not None and neuron not in SPIKING:
             raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
@@ -75,9 +79,22 @@ class Brian2Session:
         nothing runs and the results are None."""
         import brian2 as b2
 
-        duration = positive_number(argument_in_units(duration, "ms", "duration"), "duration (ms)")
+        duration = checks.duration(duration)
         xi = validate_patterns(patterns)
-        params = params.resolved(xi.shape[1])
+        params = checks.instance(params, Parameters, "params", "an astrogate Parameters").resolved(xi.shape[1])
+        # the initial state and the cue current, checked before anything is built
+        u0 = validate_cue(u0, xi.shape[1], "u0")
+        if u0.ndim != 1:
+            raise InputError(f"u0: expected one state of length N = {xi.shape[1]}, got shape {u0.shape}")
+        if a0 is not None:
+            a0 = finite_nonempty(real_array(a0, "a0"), "a0")
+            if a0.shape != (xi.shape[0],):
+                raise InputError(f"a0: expected length K = {xi.shape[0]}, got shape {a0.shape}")
+        if current is not None:
+            current = validate_cue(current, xi.shape[1], "current")
+            if current.ndim != 1:
+                raise InputError(f"current: expected length N = {xi.shape[1]}, got shape {current.shape}")
+        t_current = checks.finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current")
         n_steps = euler_steps(duration, params.dt)
         require_memory(network_bytes(*xi.shape, self.gating), f"a Brian2 network of K = {xi.shape[0]} astrocytes "
                        f"and N = {xi.shape[1]} neurons ({self.gating} gating)")

@@ -169,7 +169,7 @@ def test_bad_input_is_one_line(change, message):
 @pytest.mark.parametrize("options, message", [
     (dict(mode="keys"), "unknown mode"), (dict(backend="gpu"), "unknown backend"),
     (dict(scale=-1.0), "scale must be a positive number"), (dict(scale=float("nan")), "scale must be"),
-    (dict(kappa_v=float("inf")), "kappa_v must be a finite number"), (dict(tau_y=0.0), "tau_y must be positive"),
+    (dict(kappa_v=float("inf")), "kappa_v must be a finite number"), (dict(tau_y=0.0), "tau_y must be a positive number"),
     (dict(mode="retrieval", backend="brian2", layout="per_query"), "layout applies to query mode"),
     (dict(target="numpy"), "options of the Brian2 backend"), (dict(similarity="cubic"), "unknown similarity"),
 ])

@@ -208,8 +208,8 @@ def test_naam_retrieves_beyond_classical_capacity():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"b": 0.0}, "gain b must be positive"),
-    ({"dt": -0.1}, "dt must be positive"),
+    ({"b": 0.0}, "gain b must be a positive number"),
+    ({"dt": -0.1}, "dt must be a positive number"),
     ({"steps": 0}, "steps must be a positive integer"),
     ({"steps": 2.5}, "steps must be a positive integer"),
 ])

@@ -315,7 +315,7 @@ def test_inherit_parameters_takes_the_tuned_model_parameters_only():
     [
         ({"neuron": "izhikevich"}, "models.spk", "option neuron = 'izhikevich': use one of poisson, lif"),
         ({"device": "cuda_standalone"}, "models.spk", "option device = 'cuda_standalone': use one of runtime, cpp_standalone"),
-        ({"duration": -5.0}, "models.spk", "option duration = -5.0"),
+        ({"duration": -5.0}, "models.spk", "option duration must be a positive number of ms, got -5.0"),
         ({"nu_max": 20000.0}, "models.spk", "cannot fire more than once per step"),
         ({"colour": 2}, "models.spk", "unknown parameter(s): colour"),
         ({"params_from": "hop"}, "models.spk.params_from", "must name a model of kind 'gated'"),

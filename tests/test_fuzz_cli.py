@@ -12,15 +12,18 @@ benchmark or sweep), the fuzzer draws only values that must be refused, and chec
 The default suite runs a few dozen examples per test; ASTROGATE_FUZZ_EXAMPLES=1000 runs more by hand.
 """
 
+import atexit
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -386,3 +389,205 @@ def test_fuzz_bench_configs_are_checked_before_anything_runs(bench, models):
                                       "--no-progress"])
             check_outcome(["bench", lines], code, out, err)
             assert code == 2 and not (Path(folder) / "out").exists()
+
+
+# -- every subcommand, counted per target (tests/fuzzing.py) -------------------------------------------------
+# Each example is one command line: options valid or hostile (tests/fuzzing.py Draw). The cheap subcommands
+# (recall, attention, plot) run when every option is valid; the others get one option that must be refused
+# before any work starts (a network built, a cluster started, a grid run), so that the fuzz stays fast.
+
+from fuzzing import Draw, arrays as any_arrays, assert_no_failures, examples_for, run_target  # noqa: E402
+
+HOSTILE_TEXT = st.sampled_from([*BAD_NUMBERS, "1e400", "-0", "1_000", "\u0663", "0.5.5", "x" * 300, "--", "-",
+                                "\t", "None", "[1]", "{}", "1e-400", "5e-324", "\x7f", "é"])
+
+
+def option_values(draw, table: dict, tmp: Path) -> list:
+    """argv of the options drawn from `table` ({option: valid strategy or None for a flag})."""
+    argv = []
+    for option, valid in table.items():
+        if draw.draw(st.integers(0, 2)) == 0:
+            continue
+        if valid is None:  # a flag: present or not
+            argv.append(option)
+            continue
+        value = draw(valid, HOSTILE_TEXT)
+        argv += [option, str(value).replace("{tmp}", str(tmp))]
+    return argv
+
+
+def path_option(tmp: Path, name: str):
+    """Where an output may be sent (output_path above), as text, and a name too long for a file system."""
+    return output_path(tmp, name).filter(lambda p: p is not None).map(str) | st.just(str(tmp / ("x" * 300)))
+
+
+def floats_text(low, high):
+    return st.floats(low, high, allow_nan=False).map(repr)
+
+
+def ints_text(low, high):
+    return st.integers(low, high).map(str)
+
+
+MODEL_OPTIONS = {"--beta": floats_text(0, 1e3), "--gamma": floats_text(0.5, 5), "--kappa": floats_text(0, 3),
+                 "--tau-u": floats_text(2, 20), "--tau-g": floats_text(2, 40), "--dt": st.sampled_from(["0.05", "0.1"]),
+                 "--cue-scale": floats_text(-1, 1), "--similarity": st.sampled_from(["quadratic", "linear", "power:3"])}
+PROBLEM_OPTIONS = {"--K": ints_text(1, 12), "--N": ints_text(2, 16), "--correlation": floats_text(0, 1),
+                   "--flip": floats_text(0, 1), "--seed": ints_text(0, 2**32 - 1)}
+
+
+def cli_call(argv):
+    def call():
+        code, out, err = run_cli(argv)
+        return argv, code, out, err
+    return call
+
+
+def check_cli(description, result) -> str | None:
+    argv, code, out, err = result
+    check_outcome(argv, code, out, err)
+    return "refused" if code == 2 else None
+
+
+def cli_finite(result):
+    """No NaN in what a run prints (numbers in its summary lines)."""
+    argv, code, out, err = result
+    return [float("nan")] if "nan" in out.lower().replace("nanny", "") else []
+
+
+def t_cli_recall(draw, tmp):
+    argv = ["recall", *option_values(draw, {**PROBLEM_OPTIONS, **MODEL_OPTIONS}, tmp)]
+    argv += option_values(draw, {"--duration": st.sampled_from(["1", "5", "20"]), "--tol": st.sampled_from(["0", "1e-6"]),
+                                 "--method": st.sampled_from(["euler", "exponential_euler", "adaptive"]),
+                                 "--stop": st.sampled_from(["fixed_point", "decided"]),
+                                 "--dtype": st.sampled_from(["float64", "float32"])}, tmp)
+    if draw.draw(st.integers(0, 3)) == 0:
+        for option, name in (("--patterns", "p.npy"), ("--cue", "c.npy")):
+            path = tmp / name
+            np.save(path, draw.draw(any_arrays()), allow_pickle=False)
+            argv += [option, str(path)]
+    if draw.draw(st.booleans()):
+        argv += ["--json", draw(st.just(str(tmp / "r.json")), path_option(tmp, "r.json"))]
+    if draw.draw(st.integers(0, 5)) == 0:
+        argv += ["--plot", draw(st.just(str(tmp / "r.png")), path_option(tmp, "r.png"))]
+    if draw.draw(st.integers(0, 7)) == 0:  # Brian2 options: refused on the abstract backend, never a network
+        argv += [draw.draw(st.sampled_from(["--device", "--neuron", "--gating", "--threads"])), "x"]
+    return " ".join(argv), cli_call(argv)
+
+
+def t_cli_attention(draw, tmp):
+    argv = ["attention", *option_values(draw, {
+        "--T": ints_text(1, 4), "--n": ints_text(1, 12), "--d": ints_text(1, 8), "--D": ints_text(1, 4),
+        "--seed": ints_text(0, 99), "--mode": st.sampled_from(["query", "retrieval"]), "--scale": floats_text(0.05, 3),
+        "--similarity": st.sampled_from(["linear", "quadratic"]), "--kappa-v": floats_text(-3, 3),
+        "--tau-y": floats_text(1, 30), "--duration": st.sampled_from(["5", "50"]), "--tol": st.sampled_from(["1e-6", "0"])},
+        tmp)]
+    if draw.draw(st.integers(0, 3)) == 0:  # arrays from files: any dtype and shape, or a header that lies
+        for option, name in (("--queries", "q.npy"), ("--keys", "k.npy"), ("--values", "v.npy")):
+            path = tmp / name
+            np.save(path, draw.draw(any_arrays(6)), allow_pickle=False)
+            argv += [option, str(path)]
+    if draw.draw(st.integers(0, 3)) == 0:
+        argv += ["--out", draw(st.just(str(tmp / "att")), path_option(tmp, "att"))]
+    if draw.draw(st.integers(0, 7)) == 0:  # Brian2 options: refused on the abstract backend
+        argv += [draw.draw(st.sampled_from(["--target", "--layout"])), "x"]
+    return " ".join(argv), cli_call(argv)
+
+
+_SWEEP_FOLDER = {}
+
+
+def sweep_folder(tmp_root: Path) -> Path:
+    """A finished two-point sweep (made once), for `astrogate plot`."""
+    if "path" not in _SWEEP_FOLDER:
+        from distributed import Client, LocalCluster
+
+        from astrogate.analysis.sweep import run_sweep
+        from astrogate.analysis.sweep_spec import load_spec
+
+        folder = Path(tempfile.mkdtemp(prefix="astrogate-fuzz-sweep-"))
+        atexit.register(shutil.rmtree, folder, True)
+        (folder / "spec.toml").write_text('[sweep]\nname = "s"\n[model]\nduration = 2.0\n[fixed]\nN = 8\ntrials = 1\n'
+                                          '[axes]\nK = { values = [1, 2] }\nseed = { values = [0, 1] }\n')
+        with Client(LocalCluster(n_workers=1, processes=False, dashboard_address=None)) as client:
+            run_sweep(load_spec(folder / "spec.toml"), folder / "out", client, progress=False)
+        _SWEEP_FOLDER["path"] = folder / "out"
+    return _SWEEP_FOLDER["path"]
+
+
+def t_cli_plot(draw, tmp):
+    folder = sweep_folder(tmp)
+    argv = ["plot", draw(st.just(str(folder)), st.one_of(HOSTILE_TEXT, st.just(str(tmp)), path_option(tmp, "s")))]
+    # one metric (a valid run draws its figures only: seconds, not the half minute of all of them)
+    argv += ["--metric", draw(st.sampled_from(["exact_match", "max_gain"]), st.one_of(HOSTILE_TEXT, st.just("bogus")))]
+    argv += option_values(draw, {"--x": st.sampled_from(["K", "seed", "N"]), "--y": st.sampled_from(["K", "seed"])}, tmp)
+    argv += ["--out", draw(st.just(str(tmp / "figures")), path_option(tmp, "figures"))]
+    return " ".join(argv), cli_call(argv)
+
+
+# subcommands whose accepted runs take minutes: each example carries one value that must be refused before
+# any work (INVALID_BY_COMMAND above), among options valid or hostile
+EXPENSIVE = {
+    ("compare",): {**PROBLEM_OPTIONS, **MODEL_OPTIONS, "--duration": st.sampled_from(["5", "20"]),
+                   "--json": st.just("{tmp}/c.json"), "--plot": st.just("{tmp}/c.png")},
+    ("demo",): {"--duration": st.sampled_from(["10", "100"]), "--out": st.just("{tmp}/demo"), "--no-brian2": None},
+    ("spiking-study", "--out", "{tmp}/study"): {"--quick": None, "--neuron": st.sampled_from(["poisson", "lif"]),
+                                                 "--seeds": ints_text(1, 3), "--beta": floats_text(0, 50),
+                                                 "--K": ints_text(2, 20), "--duration": st.sampled_from(["50", "200"])},
+    ("bench", "speed", "--out", "{tmp}/speed"): {"--quick": None, "--sizes": st.just("1000:100"),
+                                                  "--repeats": ints_text(1, 3), "--memory-cap-gb": floats_text(0.1, 4)},
+    ("bench", "retrieval", "--out", "{tmp}/bench"): {"--quick": None, "--workers": ints_text(1, 2), "--no-progress": None},
+    ("bench", "mqar", "--out", "{tmp}/mqar"): {"--quick": None, "--sequences": ints_text(1, 4), "--d": ints_text(2, 16),
+                                                "--seed": ints_text(0, 9), "--no-progress": None},
+    ("bench", "fast-check"): {"--out": st.just("{tmp}/fc")},
+    ("sweep", "{tmp}/spec.toml", "--out", "{tmp}/sweep"): {"--workers": ints_text(1, 2), "--no-progress": None,
+                                                             "--resume": None},
+}
+REFUSED_BY_COMMAND = {**INVALID_BY_COMMAND,
+                      ("bench", "fast-check"): {"--cells": st.sampled_from(["", ",", "bogus", "quick,bogus", "x" * 300])}}
+
+
+def expensive_target(command):
+    def target(draw, tmp):
+        (tmp / "spec.toml").write_text('[sweep]\nname = "s"\n[fixed]\nN = 10\nK = 2\n')
+        (tmp / "bad.toml").write_bytes(b"[benchmark]\nN = \xff\n")
+        argv = [part.replace("{tmp}", str(tmp)) for part in command]
+        argv += option_values(draw, EXPENSIVE[command], tmp)
+        refused = REFUSED_BY_COMMAND[command]
+        option = draw.draw(st.sampled_from(sorted(refused)))
+        value = draw.draw(refused[option]).replace("{tmp}", str(tmp))
+        argv += [value] if option == "sweep_dir" else [option, value]
+
+        def call():
+            argv_, code, out, err = cli_call(argv)()
+            assert code == 2, f"{argv}: exit {code}, a value that must be refused was run: {out[-300:]} {err[-300:]}"
+            return argv_, code, out, err
+
+        return " ".join(argv), call
+    return target
+
+
+CLI_TARGETS = {"recall": t_cli_recall, "attention": t_cli_attention, "plot": t_cli_plot,
+               **{" ".join(part for part in command if "{" not in part and not part.startswith("--")):
+                  expensive_target(command) for command in EXPENSIVE}}
+
+
+def test_every_subcommand_has_a_fuzz_target():
+    from astrogate.cli.main import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    names = {name for name in commands if name != "bench"}
+    names |= {f"bench {name}" for name in commands["bench"]._subparsers._group_actions[0].choices}
+    assert names == set(CLI_TARGETS)
+
+
+@pytest.mark.parametrize("name", sorted(CLI_TARGETS))
+def test_fuzz_cli(name):
+    assert_no_failures(run_target(f"cli {name}", CLI_TARGETS[name], examples_for(slow=False), check_cli, cli_finite))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CLI_TARGETS))
+def test_fuzz_cli_1000_examples(name):
+    assert_no_failures(run_target(f"cli {name}", CLI_TARGETS[name], examples_for(slow=True), check_cli, cli_finite))
