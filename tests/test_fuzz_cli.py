@@ -336,7 +336,7 @@ def sweep_specs(draw) -> str:
 @given(text=sweep_specs())
 def test_fuzz_sweep_specs_are_refused_in_one_line_or_run_with_finite_metrics(text):
     from astrogate.analysis.sweep import enumerate_points, simulate_point
-    from astrogate.analysis.sweep_spec import load_spec
+    from astrogate.analysis.sweep import load_spec
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "spec.toml"
