@@ -67,6 +67,7 @@ class Finished:
     out: Path
     runtime_seconds: float
     workers: int
+    notes: dict  # what earlier stages left for the outputs (a benchmark's tuning record)
 
 
 # -- one point ------------------------------------------------------------------------------------------------
@@ -222,14 +223,16 @@ class Runner:
         self.folder, self._client, self.progress, self.log = folder, client, progress, log
         self.point_function, self.max_points = point_function, max_points
         self.workers: int | None = None  # of the local cluster started when a point first needs one
+        self.tasks = 1  # the most points a stage runs: no more local workers than these are started
         self.own_client = False
+        self.notes: dict = {}
         self.started = time.perf_counter()
         self.outcomes: list[Outcome] = []
 
-    def client(self, tasks: int):
+    def client(self):
         """The client given, or a local cluster of self.workers processes started now (at most one per task)."""
         if self._client is None:
-            self._client = make_client(workers=self.workers, tasks=tasks, log=self.log)
+            self._client = make_client(workers=self.workers, tasks=self.tasks, log=self.log)
             self.own_client = True
         return self._client
 
@@ -262,7 +265,7 @@ class Runner:
             submissions[f"point-{p.id}"] = (p, call)
         ran = 0
         if submissions:
-            with closing(stream_results(self.client(len(submissions)), submissions, total=len(points), initial=len(finished),
+            with closing(stream_results(self.client(), submissions, total=len(points), initial=len(finished),
                                         desc=study.name, progress=self.progress)) as stream:
                 for point, record in stream:
                     record = {"id": point.id, "index": list(point.index), "values": point.values,
@@ -287,7 +290,8 @@ class Runner:
 
         dataset, table = collect(study, records)
         workers = len(self._client.scheduler_info().get("workers", {})) if self._client is not None else 0
-        finished = Finished(study, dataset, table, records, self.out, time.perf_counter() - self.started, workers)
+        finished = Finished(study, dataset, table, records, self.out, time.perf_counter() - self.started, workers,
+                            self.notes)
         with self.folder.staged() as stage:
             write_netcdf(stage / DATASET_FILE, dataset)
             write_table(stage / TABLE_FILE, table)
@@ -318,7 +322,7 @@ def execute(study: Study, folder: RunFolder, client=None, *, workers: int | None
     """The stages of `study` in a folder held by prepare_folder, on `client` or, when a point first needs
     one, a local cluster of `workers` processes of its own."""
     runner = Runner(folder, client, progress, log, point_function, max_points)
-    runner.workers = workers
+    runner.workers, runner.tasks = workers, max(1, study.n_points)
     interrupted = False
     try:
         evaluation(study.evaluation).execute(study, runner)

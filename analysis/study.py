@@ -100,7 +100,7 @@ def enumerate_points(study: Study) -> list[Point]:
     corruptions: the other combinations of the grid are absent)."""
     applies = evaluation(study.evaluation).applies
     return [Point(point_id(values, study.settings), index, values)
-            for index, values in point_values(study) if applies(values)]
+            for index, values in point_values(study) if applies(values, study.settings)]
 
 
 def definition_hash(study: Study) -> str:
@@ -151,7 +151,8 @@ class Evaluation:
         """The study as it runs (a benchmark adds its image corruptions to the corruption axis)."""
         return study
 
-    def applies(self, values: dict) -> bool:
+    def applies(self, values: dict, settings: dict) -> bool:
+        """Whether this grid position is a point of the study (the others are absent from its results)."""
         return True
 
     def check(self, study: Study, loc) -> None:

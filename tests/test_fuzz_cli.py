@@ -335,7 +335,8 @@ def sweep_specs(draw) -> str:
 @fuzz(60)
 @given(text=sweep_specs())
 def test_fuzz_sweep_specs_are_refused_in_one_line_or_run_with_finite_metrics(text):
-    from astrogate.analysis.sweep import enumerate_points, simulate_point
+    from astrogate.analysis.study import enumerate_points
+    from astrogate.analysis.sweep import simulate_point
     from astrogate.analysis.sweep import load_spec
 
     with tempfile.TemporaryDirectory() as folder:
