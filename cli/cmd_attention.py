@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.cmd_sweep import add_run_folder_options
 from astrogate.cli.options import count, seed_type
 from astrogate.models.abstract import TRACE_SAMPLES
 
@@ -127,15 +128,17 @@ def register_mqar(benchmarks) -> None:
                     "the same sequences: accuracy and exact recall with Wilson 95 %% intervals against the number "
                     "of pairs, per (key correlation, query noise); writes results.csv, summary.json, table.md and "
                     "mqar_accuracy_vs_load.png.")
-    parser.add_argument("--quick", action="store_true", help="the small grid (seconds)")
-    parser.add_argument("--out", default="runs/mqar", help="output folder (default %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="the small grid (seconds; runs/configs/mqar_quick.toml)")
+    add_run_folder_options(parser, "runs/mqar")
+    parser.add_argument("--workers", type=count("value"), default=None,
+                        help="worker processes of the local cluster (default: one per core)")
     parser.add_argument("--loads", default=None, metavar="N,N,...", help="pairs per sequence (default 8,...,256)")
     parser.add_argument("--sequences", type=count("sequences"), default=None, help="sequences per cell (default 8)")
     parser.add_argument("--queries", type=count("queries"), default=None, help="queries per sequence (default 16)")
     parser.add_argument("--d", type=count("d"), default=None, help="key width (default 64)")
     parser.add_argument("--D", type=count("D"), default=None, help="value width (default 64)")
     parser.add_argument("--seed", type=seed_type, default=None, help="random seed (default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="no line per cell")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--replot", metavar="DIR", help="redraw table.md and the figure from DIR/results.csv; run nothing")
     parser.set_defaults(handler=handle_mqar)
 
@@ -155,17 +158,26 @@ def parse_loads(text: str | None):
 
 
 def handle_mqar(args: argparse.Namespace) -> int:
-    from astrogate.analysis.mqar import QUICK, MqarConfig, config_with, replot, run_mqar, write_mqar
+    import json
+    from pathlib import Path
+
+    from astrogate.analysis.mqar import mqar_study, replot
+    from astrogate.cli.cmd_sweep import run_study_command
+    from astrogate.files import read_text
 
     if args.replot:
         print("wrote " + ", ".join(str(path) for path in replot(args.replot)))
         return 0
-    config = config_with(QUICK if args.quick else MqarConfig(), loads=parse_loads(args.loads),
-                         sequences=args.sequences, queries=args.queries, d=args.d, D=args.D, seed=args.seed)
-    result = run_mqar(config, show_progress=not args.no_progress)
-    paths = write_mqar(result, args.out)
-    summary = result["summary"]
-    print(f"MQAR: {len(result['rows'])} cells in {summary['runtime_seconds']:.1f} s; gated query mode within "
+    study = mqar_study(args.quick, loads=parse_loads(args.loads), sequences=args.sequences, queries=args.queries,
+                       d=args.d, D=args.D, seed=args.seed)
+    outcome = run_study_command(study, args, workers=args.workers)
+    if not outcome.complete:
+        return 1
+    out = Path(args.out)
+    summary = json.loads(read_text(out / "summary.json", "MQAR summary"))
+    rows = len(study.settings["methods"]) * study.n_points
+    print(f"MQAR: {rows} cells in {summary['runtime_seconds']:.1f} s; gated query mode within "
           f"{summary['gated_query_max_distance_to_softmax']:.1e} of softmax attention; wrote "
-          + ", ".join(str(path) for path in paths))
-    return 0
+          + ", ".join(str(out / name) for name in ("results.csv", "results.nc", "summary.json", "table.md",
+                                                   "mqar_accuracy_vs_load.png")))
+    return 0 if outcome.failed == 0 else 1
