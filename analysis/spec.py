@@ -258,8 +258,9 @@ def check_value(ev, key: str, value, loc: _Locator, table: str, line_key: str, o
                         occurrence) from None
 
 
-def _grid(ev, key: str, grid, loc: _Locator, table: str, line_key: str, occurrence: int = 0) -> tuple:
-    """{values = [...]} or {start, stop, num, log = false}: a tuple of checked values."""
+def _grid(ev, key: str, grid, loc: _Locator, table: str, line_key: str, occurrence: int = 0,
+          unique: bool = True) -> tuple:
+    """{values = [...]} or {start, stop, num, log = false}: a tuple of checked values (distinct, unless zipped)."""
     where_ = (table, line_key, occurrence)
     kind = ev.fields[key].kind
     if not isinstance(grid, dict):
@@ -304,7 +305,7 @@ def _grid(ev, key: str, grid, loc: _Locator, table: str, line_key: str, occurren
     if not values:
         raise loc.error(f"{key}: empty grid", *where_)
     checked = tuple(check_value(ev, key, value, loc, *where_) for value in values)
-    if len(set(map(repr, checked))) != len(checked):
+    if unique and len(set(map(repr, checked))) != len(checked):
         raise loc.error(f"{key}: the grid repeats a value ({short(list(checked))})", *where_)
     return checked
 
@@ -320,13 +321,16 @@ def _parse_zip(ev, group, index: int, loc: _Locator) -> Axis:
         if key == "name":
             continue
         _field(ev, key, loc, "zip", key, index, swept=True)
-        values[key] = _grid(ev, key, grid, loc, "zip", key, index)
+        values[key] = _grid(ev, key, grid, loc, "zip", key, index, unique=False)
     if len(values) < 2:
         raise loc.error(f"[[zip]] group {name!r} must zip at least two fields", "zip", "name", index)
     lengths = {key: len(v) for key, v in values.items()}
     if len(set(lengths.values())) > 1:
         detail = ", ".join(f"{k} has {n}" for k, n in lengths.items())
         raise loc.error(f"zipped fields must have the same number of values: {detail}", "zip", "name", index)
+    rows = list(zip(*(map(repr, v) for v in values.values())))
+    if len(set(rows)) != len(rows):
+        raise loc.error(f"[[zip]] group {name!r} repeats a combination of values", "zip", "name", index)
     return Axis(name, values)
 
 
