@@ -439,20 +439,21 @@ class Benchmark(Evaluation):
     def check(self, study: Study, loc) -> None:
         from astrogate.analysis.study import enumerate_points
 
-        cells = [p.values for p in enumerate_points(study)]
+        cells = [(p.values, ("axes", "load")) for p in enumerate_points(study)]
         if any(m.tune for m in models_of(study)):
-            cells += [p.values for p in enumerate_points(tuning_study(study))]
-        for values in cells:
+            cells += [(p.values, ("tuning", "cells")) for p in enumerate_points(tuning_study(study))]
+        for values, where in cells:
             spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
             N = pattern_set_N(spec, values["N"])
             if not load * N < MAX_COUNT:
                 raise loc.error(f"load = {load:g} at N = {N} is K = {load * N:.3g} patterns, more than {MAX_COUNT}",
-                                "axes")
+                                *where)
             if parse_corruption(corruption)[0] == "occlude" and not is_image_set(spec):
-                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}", "axes")
-            if is_image_set(spec) and cell_size(values)[1] > len(load_image_set(IMAGE_FAMILIES[spec][0]).images):
-                raise loc.error(f"pattern set {spec!r} has {len(load_image_set(IMAGE_FAMILIES[spec][0]).images)} "
-                                f"distinct images, fewer than K = {cell_size(values)[1]} at load {load:g}", "axes")
+                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}", *where)
+            images = len(load_image_set(IMAGE_FAMILIES[spec][0]).images) if is_image_set(spec) else None
+            if images is not None and cell_size(values)[1] > images:
+                raise loc.error(f"pattern set {spec!r} has {images} distinct images, fewer than K = "
+                                f"{cell_size(values)[1]} at load {load:g}", *where)
         try:
             check_memory(study)
         except InputError as exc:

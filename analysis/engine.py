@@ -254,6 +254,7 @@ class Runner:
         """The unfinished points of `study` (in OUT/sub/points), each written as it arrives; the dataset,
         table and the evaluation's outputs once every point has a result (when `results`)."""
         points = enumerate_points(study)
+        self.folder.own_folder(f"{sub}/{POINTS_DIR}" if sub else POINTS_DIR)  # a link there is not followed
         records, _ = read_points(study, self.out, sub)
         finished = {pid for pid, r in records.items() if r["status"] == "ok"}
         pending = [p for p in points if p.id not in finished]
@@ -350,8 +351,11 @@ def prepare_folder(study: Study, out: str | Path, resume: bool = False, force: b
 def _claim(folder: RunFolder, study: Study, resume: bool, force: bool) -> None:
     out = folder.path
     ev = evaluation(study.evaluation)
-    ours = [name for name in (*RUN_FILES, *ev.outputs) if os.path.lexists(out / name)]
-    held = [name for name in ours if name not in ("build", "figures")]
+    # removed in this order by --force: the results, then the points, the manifest last (a run killed while it
+    # replaces them leaves a folder that the same study resumes)
+    order = (*ev.outputs, DATASET_FILE, TABLE_FILE, "sweep.nc", "figures", "build", POINTS_DIR, SPEC_COPY, MANIFEST)
+    ours = [name for name in order if os.path.lexists(out / name)]
+    held = [name for name in ours if name not in ("build", "figures") and not (out / name).is_symlink()]
     if resume and force:
         raise InputError("--resume continues the run in the folder, --force replaces it: give one of them")
     if held and force:

@@ -146,6 +146,15 @@ class RunFolder:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
+    def own_folder(self, relative: str) -> Path:
+        """OUT/relative as a folder of this run's own (created; a link there replaced, never followed)."""
+        path = self.path / relative
+        try:
+            self._own_parents(path / "_")
+        except OSError as exc:
+            raise InputError(f"cannot write in {str(self.path)!r}: {_reason(exc)}") from None
+        return path
+
     def _own_parents(self, target: Path) -> None:
         """The folders between OUT and target, created; a link among them is replaced by a real folder, so
         that nothing is written through it."""

@@ -63,6 +63,7 @@ class _Locator:
         return None
 
     def error(self, problem: str, table: str | None = None, key: str | None = None, occurrence: int = 0) -> InputError:
+        problem = re.sub(r"\d{31,}", lambda m: f"<a number of {len(m.group())} digits>", problem)
         number = self.line(table, key, occurrence) if table or key else None
         if number is None and table:
             number = self.line(table, None, occurrence)

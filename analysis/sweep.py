@@ -43,10 +43,10 @@ EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"))
 TRACE_SAMPLES = 400  # about as many trace samples as models/abstract.py sample_steps keeps by default
 
 
-def _at_least(name: str, low: int, high: int = MAX_COUNT):
+def _at_least(name: str, low: int):
     def check(value):
-        if not low <= value <= high:
-            raise InputError(f"{name} must be >= {low}" + (f" and <= {high}" if high < MAX_COUNT else "")
+        if not low <= value <= MAX_COUNT:
+            raise InputError(f"{name} must be >= {low}" + (f" and <= {MAX_COUNT}" if value > low else "")
                              + f", got {value!r}")
         return value
     return check

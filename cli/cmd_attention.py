@@ -85,39 +85,39 @@ def handle(args: argparse.Namespace) -> int:
 
         quiet_brian2()
         options = {"target": args.target, "layout": args.layout or "batched"}
-    result = attention(Q, K, V, mode=args.mode, backend=args.backend, scale=args.scale, similarity=args.similarity,
-                       kappa_v=args.kappa_v, tau_y=args.tau_y, duration=args.duration, tol=args.tol, **options)
-    print(result.summary())
-    if args.out:
-        for path in write_result(result, args.out):
-            print(f"wrote {path}")
+    from contextlib import nullcontext
+
+    from astrogate.analysis.folder import RunFolder
+
+    with RunFolder.open(args.out) if args.out else nullcontext() as folder:  # writable and ours before the run
+        result = attention(Q, K, V, mode=args.mode, backend=args.backend, scale=args.scale,
+                           similarity=args.similarity, kappa_v=args.kappa_v, tau_y=args.tau_y, duration=args.duration,
+                           tol=args.tol, **options)
+        print(result.summary())
+        if folder is not None:
+            for name in write_result(result, folder):
+                print(f"wrote {folder.path / name}")
     return 0
 
 
-def write_result(result, out) -> list:
-    from pathlib import Path
-
+def write_result(result, folder) -> list[str]:
+    """outputs.npy, gains.npy and summary.json, moved into the held folder together; their names."""
     import numpy as np
 
     from astrogate.analysis.io import write_json
-    from astrogate.errors import InputError
-
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
-    paths = []
     from astrogate.files import write_output
 
-    for name, array in (("outputs", result.outputs), ("gains", result.gains)):
-        paths.append(write_output(out / f"{name}.npy", f"{name} array",
-                                  lambda fh, array=array: np.save(fh, array, allow_pickle=False), binary=True))
-    summary = {"mode": result.mode, "backend": result.backend, "similarity": result.similarity, "scale": result.scale,
-               "beta": result.beta, "output_distance": result.output_distance, "gain_distance": result.gain_distance,
-               "converged": result.converged, "runtime_seconds": result.runtime_seconds}
-    paths.append(write_json(out / "summary.json", summary))
-    return paths
+    names = ["outputs.npy", "gains.npy", "summary.json"]
+    with folder.staged() as stage:
+        for name, array in zip(names, (result.outputs, result.gains)):
+            write_output(stage / name, f"{name[:-4]} array",
+                         lambda fh, array=array: np.save(fh, array, allow_pickle=False), binary=True)
+        summary = {"mode": result.mode, "backend": result.backend, "similarity": result.similarity,
+                   "scale": result.scale, "beta": result.beta, "output_distance": result.output_distance,
+                   "gain_distance": result.gain_distance, "converged": result.converged,
+                   "runtime_seconds": result.runtime_seconds}
+        write_json(stage / "summary.json", summary)
+    return names
 
 
 # -- astrogate bench mqar ------------------------------------------------------------------------------
