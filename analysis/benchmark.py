@@ -23,10 +23,10 @@ from astrogate.analysis.bench_models import REGISTRY, SEEDED_KINDS, make_benchma
 from astrogate.analysis.datasets import image_patterns, load_image_set
 from astrogate.analysis.metrics import MEANS, RATES, summarise, trial_metrics
 from astrogate.analysis.problems import corrupt
-from astrogate.analysis.study import Axis, Evaluation, Field, Study, valid_rows
+from astrogate.analysis.study import Axis, Evaluation, Field, Study, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
 from astrogate.models.baselines import naam_peak_bytes
-from astrogate.models.checks import MAX_COUNT, gib, machine_memory, pattern_bytes, seed as check_seed
+from astrogate.models.checks import MAX_COUNT, gib, machine_memory, pattern_bytes
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import clustered_patterns, random_patterns
 
@@ -278,13 +278,18 @@ def tuning_study(study: Study) -> Study:
                  settings={"models": candidates, "stream": "tuning"})
 
 
-def choose_tuned(study: Study, tuning: Study, records: dict) -> tuple[tuple, dict]:
+def tuning_record(study: Study) -> dict:
+    """tuning.json of a benchmark before any score: its tuning cells, instances and cues."""
+    t = study.settings["tuning"]
+    return {"cells": [list(c) for c in t["cells"]], "instances": t["instances"], "cues": t["cues"],
+            "stream": "tuning (seeds disjoint from the reported cells)", "models": {}}
+
+
+def choose_tuned(study: Study, records: dict) -> tuple[tuple, dict]:
     """The winner of each model's tuning grid: the highest mean nearest-memory accuracy over the tuning cells,
     then the highest exact-match rate, then the first in the grid. Returns (models with the chosen options,
     a record of every score)."""
-    t = study.settings["tuning"]
-    record = {"cells": [list(c) for c in t["cells"]], "instances": t["instances"], "cues": t["cues"],
-              "stream": "tuning (seeds disjoint from the reported cells)", "models": {}}
+    record = tuning_record(study)
     models = models_of(study)
     jobs = tuning_candidates(models)
     scores = {j[0].name: [] for j in jobs}
@@ -351,20 +356,6 @@ def check_memory(study: Study, workers: int = 1) -> None:
 
 
 # -- the evaluation ------------------------------------------------------------------------------------
-def _count(name: str):
-    from astrogate.models.checks import whole_number
-
-    return lambda value: whole_number(value, name, minimum=1)
-
-
-def _positive(name: str):
-    def check(value):
-        if not value > 0:
-            raise InputError(f"{name} must be > 0, got {value!r}")
-        return value
-    return check
-
-
 def _checked(parse):
     def check(value):
         parse(value)
@@ -380,16 +371,15 @@ def _corruptions(values):
 
 class Benchmark(Evaluation):
     name = "benchmark"
-    fields = {"seed": Field("int", lambda v: check_seed(v, "seed"), fixed_only=True),
-              "N": Field("int", _count("N"), fixed_only=True),
-              "instances": Field("int", _count("instances"), fixed_only=True),
-              "cues": Field("int", _count("cues"), fixed_only=True),
+    fields = {"seed": Field("int", seed(), fixed_only=True), "N": Field("int", whole("N"), fixed_only=True),
+              "instances": Field("int", whole("instances"), fixed_only=True),
+              "cues": Field("int", whole("cues"), fixed_only=True),
               "pattern_set": Field("str", _checked(parse_pattern_set)),
               "corruption": Field("str", _checked(parse_corruption)),
-              "load": Field("float", _positive("load")),
+              "load": Field("float", positive("load")),
               "image_corruptions": Field("strings", _corruptions, fixed_only=True),
-              "gallery_load": Field("float", _positive("gallery_load"), fixed_only=True),
-              "gallery_cues": Field("int", _count("gallery_cues"), fixed_only=True)}
+              "gallery_load": Field("float", positive("gallery_load"), fixed_only=True),
+              "gallery_cues": Field("int", whole("gallery_cues"), fixed_only=True)}
     tables = ("models", "tuning")
     metrics = METRICS
     default_metrics = METRICS
@@ -479,16 +469,12 @@ class Benchmark(Evaluation):
 
     def execute(self, study: Study, runner) -> None:
         """The tuning study (when a model tunes), then the cells with the chosen options."""
-        models = models_of(study)
-        t = study.settings["tuning"]
-        record = {"cells": [list(c) for c in t["cells"]], "instances": t["instances"], "cues": t["cues"],
-                  "stream": "tuning (seeds disjoint from the reported cells)", "models": {}}
+        models, record = models_of(study), tuning_record(study)
         if any(m.tune for m in models):
-            tuning = tuning_study(study)
-            outcome = runner.run(tuning, sub="tuning", results=False)
+            outcome = runner.run(tuning_study(study), sub="tuning", results=False)
             if not outcome.complete:
                 return
-            models, record = choose_tuned(study, tuning, outcome.records)
+            models, record = choose_tuned(study, outcome.records)
         runner.notes["tuning"] = record
         runner.run(replace(study, settings={**study.settings,
                                             "models": [m.settings() for m in inherit_parameters(models)]}))

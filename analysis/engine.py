@@ -38,8 +38,6 @@ MANIFEST = "study.json"
 SPEC_COPY = "spec.toml"
 DATASET_FILE = "results.nc"
 TABLE_FILE = "results.csv"
-# files and folders of a run in OUT besides the evaluation's own outputs; "sweep.nc" is the dataset's earlier name
-RUN_FILES = (MANIFEST, SPEC_COPY, POINTS_DIR, DATASET_FILE, TABLE_FILE, "sweep.nc", "build", "figures")
 
 
 @dataclass

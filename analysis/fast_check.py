@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.benchmark import cell_rng, cell_size, load_benchmark_config, make_problem, models_of, resolve_options
-from astrogate.analysis.study import Axis, Evaluation, Field, Study, valid_rows
+from astrogate.analysis.study import Axis, Evaluation, Field, Study, choice, valid_rows
 from astrogate.errors import InputError
 from astrogate.models.abstract import REFERENCE_SETTINGS, RunSettings
 from astrogate.models.baselines import make_model
@@ -157,12 +157,6 @@ def cell_sets() -> dict:
             "similarities": (similarity_problems, lambda: SIMILARITY_VARIANTS)}
 
 
-def _cell_set(value):
-    if value not in CELL_SETS:
-        raise InputError(f"unknown cell set {value!r}; use {', '.join(CELL_SETS)}")
-    return value
-
-
 COLUMNS = ("trials", "reference_exact", "fast_exact", "lost", "gained", "reference_seconds", "fast_seconds",
            "reference_steps", "fast_steps")
 
@@ -173,7 +167,7 @@ class FastCheck(Evaluation):
     and method, stop, dtype changing single fields)."""
 
     name = "fast_check"
-    fields = {"cell_set": Field("str", _cell_set), "position": Field("int")}
+    fields = {"cell_set": Field("str", choice("cell set", CELL_SETS)), "position": Field("int")}
     tables = ("model",)
     metrics = COLUMNS
     default_metrics = COLUMNS

@@ -40,39 +40,14 @@ import numpy as np
 from astrogate.analysis.attention import QUERY_DURATION, attention, linear_attention, softmax_attention
 from astrogate.analysis.metrics import wilson_interval
 from astrogate.analysis.problems import generated_set
-from astrogate.analysis.study import Evaluation, Field, Study, valid_rows
+from astrogate.analysis.study import Evaluation, Field, Study, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
 from astrogate.models.abstract import TRACE_SAMPLES
 from astrogate.models.baselines import ModernHopfield
-from astrogate.models.checks import MAX_COUNT, require_memory, seed as check_seed
+from astrogate.models.checks import require_memory
 
 METHODS = ("softmax", "linear", "gated-query", "gated-retrieval", "modern-hopfield", "nearest-key")
 COLUMNS = ("trials", "accuracy", "accuracy_lo", "accuracy_hi", "exact", "exact_lo", "exact_hi", "seconds")
-
-
-def _whole(name: str, low: int):
-    def check(value):
-        if not low <= value <= MAX_COUNT:
-            raise InputError(f"MQAR {name} must be a whole number >= {low}, got {value!r}")
-        return value
-    return check
-
-
-def _fraction(name: str):
-    def check(value):
-        if not 0 <= value <= 1:
-            raise InputError(f"MQAR {name} must lie in [0, 1] (interference levels are (correlation, noise) "
-                             f"pairs in [0, 1]), got {value!r}")
-        return value
-    return check
-
-
-def _positive(name: str, zero: bool = False):
-    def check(value):
-        if not (value >= 0 if zero else value > 0):
-            raise InputError(f"MQAR {name} must be {'>= 0' if zero else 'positive'}, got {value!r}")
-        return value
-    return check
 
 
 class Mqar(Evaluation):
@@ -81,17 +56,17 @@ class Mqar(Evaluation):
     (the cells of the settings' "cells"), so a point draws the cells before its own first."""
 
     name = "mqar"
-    fields = {"correlation": Field("float", _fraction("correlation")), "noise": Field("float", _fraction("noise")),
-              "load": Field("int", _whole("load", 1)),
-              "d": Field("int", _whole("d", 2), fixed_only=True), "D": Field("int", _whole("D", 2), fixed_only=True),
-              "sequences": Field("int", _whole("sequences", 1), fixed_only=True),
-              "queries": Field("int", _whole("queries", 1), fixed_only=True),
-              "seed": Field("int", lambda v: check_seed(v, "MQAR seed"), fixed_only=True),
+    fields = {"correlation": Field("float", fraction("MQAR correlation")), "noise": Field("float", fraction("MQAR noise")),
+              "load": Field("int", whole("MQAR load")),
+              "d": Field("int", whole("MQAR d", 2), fixed_only=True), "D": Field("int", whole("MQAR D", 2), fixed_only=True),
+              "sequences": Field("int", whole("MQAR sequences"), fixed_only=True),
+              "queries": Field("int", whole("MQAR queries"), fixed_only=True),
+              "seed": Field("int", seed("MQAR seed"), fixed_only=True),
               # logits beta k.q; at 1/sqrt(d) the iteration falls to the keys' mean
-              "hopfield_beta": Field("float", _positive("hopfield_beta"), fixed_only=True),
+              "hopfield_beta": Field("float", positive("MQAR hopfield_beta"), fixed_only=True),
               # ms, cap of the gated retrieval run (it settles in ~350 ms), and its tolerance in 1/ms
-              "retrieval_duration": Field("float", _positive("retrieval_duration"), fixed_only=True),
-              "retrieval_tol": Field("float", _positive("retrieval_tol", zero=True), fixed_only=True)}
+              "retrieval_duration": Field("float", positive("MQAR retrieval_duration"), fixed_only=True),
+              "retrieval_tol": Field("float", positive("MQAR retrieval_tol", zero=True), fixed_only=True)}
     tables = ("model",)
     metrics = COLUMNS
     default_metrics = COLUMNS
@@ -190,24 +165,12 @@ class Mqar(Evaluation):
 MQAR = Mqar()
 
 
-def mqar_study(quick: bool = False, **changes) -> Study:
-    """The shipped MQAR study (runs/configs/mqar.toml, or mqar_quick.toml) with fields changed: loads (a list of
-    pairs per sequence), sequences, queries, d, D, seed (None: unchanged)."""
-    import tomllib
+def mqar_study(quick: bool = False, loads=None, **fixed) -> Study:
+    """The shipped MQAR study (runs/configs/mqar.toml, or mqar_quick.toml) with loads (pairs per sequence) and
+    fixed fields (sequences, queries, d, D, seed) changed where given (None: unchanged)."""
+    from astrogate.analysis.spec import shipped_study
 
-    from astrogate.analysis.spec import study_from_tables
-    from astrogate.configs import config_path
-
-    path = config_path("mqar_quick.toml" if quick else "mqar.toml")
-    text = path.read_text()
-    data = tomllib.loads(text)
-    given = {k: v for k, v in changes.items() if v is not None}
-    if not given:
-        return study_from_tables(data, path, text)
-    if "loads" in given:
-        data["axes"]["load"] = {"values": list(given.pop("loads"))}
-    data["fixed"].update(given)
-    return study_from_tables(data, f"{path.name} with the options given")
+    return shipped_study("mqar_quick" if quick else "mqar", fixed, {"load": loads})
 
 
 @dataclass
@@ -365,7 +328,7 @@ def write_table_and_figure(rows: list[dict], out: Path) -> list[Path]:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """The rows of a results.csv written by write_mqar."""
+    """The rows of an MQAR study's results.csv."""
     import csv
 
     import io

@@ -91,6 +91,26 @@ def load_study(path: str | Path) -> Study:
     return parse_study(read_text(path, "study spec"), path)
 
 
+def shipped_study(name: str, fixed: dict | None = None, axes: dict | None = None) -> Study:
+    """A shipped study (runs/configs/<name>.toml) with fields changed: `fixed` values set (None: unchanged) and
+    `axes` {field: list of values} replaced; a changed study is named "<name>.toml with the options given"."""
+    import tomllib
+
+    from astrogate.configs import config_path
+
+    path = config_path(f"{name}.toml")
+    text = path.read_text()
+    data = tomllib.loads(text)
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None and data.get("fixed", {}).get(k) != v}
+    axes = {k: list(v) for k, v in (axes or {}).items() if v is not None
+            and data.get("axes", {}).get(k) != {"values": list(v)}}
+    if not fixed and not axes:
+        return study_from_tables(data, path, text)
+    data.setdefault("fixed", {}).update(fixed)
+    data.setdefault("axes", {}).update({k: {"values": v} for k, v in axes.items()})
+    return study_from_tables(data, f"{path.name} with the options given")
+
+
 def parse_study(text: str, path: str | Path = "<spec>") -> Study:
     path = Path(path)
     try:

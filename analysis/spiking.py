@@ -23,9 +23,9 @@ import numpy as np
 
 from astrogate.analysis.metrics import log_log_slope
 from astrogate.analysis.recall import RecallProblem, generated_problem, recall, run_brian2_recall
-from astrogate.analysis.study import Evaluation, Field, Study, valid_rows
+from astrogate.analysis.study import Evaluation, Field, Study, choice, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
-from astrogate.models.checks import euler_steps, fraction, pattern_bytes, require_memory, seed as check_seed, whole_number
+from astrogate.models.checks import euler_steps, pattern_bytes, require_memory
 from astrogate.models.parameters import Parameters
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 
@@ -53,22 +53,6 @@ def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
     }
 
 
-def _positive(name: str, zero: bool = False):
-    def check(value):
-        if not (value >= 0 if zero else value > 0):
-            raise InputError(f"{name} must be {'>= 0' if zero else 'positive'}, got {value!r}")
-        return value
-    return check
-
-
-def _one_of(name: str, choices):
-    def check(value):
-        if value not in choices:
-            raise InputError(f"unknown {name} {value!r}: use one of {', '.join(choices)}")
-        return value
-    return check
-
-
 class SpikingStudy(Evaluation):
     """A point is one spiking retrieval (runtime device) against the abstract fixed point for the same cue: each
     seed draws its own patterns and cue and its own spikes. The study's default grid varies N, nu_max and tau_r one
@@ -77,15 +61,16 @@ class SpikingStudy(Evaluation):
     axis whose field `axis` names the parameter varied (runs/configs/spiking_study.toml)."""
 
     name = "spiking"
-    fields = {"axis": Field("str"), "N": Field("int", lambda v: whole_number(v, "N", minimum=2)),
-              "nu_max": Field("float", _positive("nu_max")), "tau_r": Field("float", _positive("tau_r")),
-              "seed": Field("int", lambda v: check_seed(v, "seed")),
-              "K": Field("int", lambda v: whole_number(v, "K", minimum=2), fixed_only=True),
-              "beta": Field("float", _positive("beta", zero=True), fixed_only=True),  # fixed (not 20 N): N changes only the number of spiking neurons
-              "flip": Field("float", lambda v: fraction(v, "flip"), fixed_only=True),
-              "duration": Field("float", _positive("duration"), fixed_only=True),  # ms; the residual is averaged over the second half
-              "neuron": Field("str", _one_of("spiking neuron", SPIKING), fixed_only=True),
-              "target": Field("str", _one_of("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
+    fields = {"axis": Field("str"), "N": Field("int", whole("N", 2)), "nu_max": Field("float", positive("nu_max")),
+              "tau_r": Field("float", positive("tau_r")), "seed": Field("int", seed()),
+              "K": Field("int", whole("K", 2), fixed_only=True),
+              # fixed (not 20 N): N changes only the number of spiking neurons
+              "beta": Field("float", positive("beta", zero=True), fixed_only=True),
+              "flip": Field("float", fraction("flip"), fixed_only=True),
+              # ms; the residual is averaged over the second half
+              "duration": Field("float", positive("duration"), fixed_only=True),
+              "neuron": Field("str", choice("spiking neuron", SPIKING), fixed_only=True),
+              "target": Field("str", choice("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
     metrics = ("mean_softmax_residual", "mean_gain_error", "correct", "same_retrieved", "mean_rate_hz", "run_seconds")
     default_metrics = metrics
     text_columns = ("axis", "neuron")
@@ -154,26 +139,13 @@ class SpikingStudy(Evaluation):
 SPIKING_STUDY = SpikingStudy()
 
 
-def spiking_study(quick: bool = False, **changes) -> Study:
+def spiking_study(quick: bool = False, seeds: int | None = None, **fixed) -> Study:
     """The shipped spiking study (runs/configs/spiking_study.toml, or spiking_study_quick.toml) with fixed
-    fields changed (K, beta, duration, neuron, target; None: unchanged) and `seeds` (a count) if given."""
-    import tomllib
+    fields changed (K, beta, duration, neuron, target; None: unchanged) and `seeds` (a count) where given."""
+    from astrogate.analysis.spec import shipped_study
 
-    from astrogate.analysis.spec import study_from_tables
-    from astrogate.configs import config_path
-
-    path = config_path("spiking_study_quick.toml" if quick else "spiking_study.toml")
-    text = path.read_text()
-    data = tomllib.loads(text)
-    given = {k: v for k, v in changes.items() if v is not None and data["fixed"].get(k) != v}
-    if given.get("seeds") == len(data["axes"]["seed"]["values"]):
-        given.pop("seeds")
-    if not given:
-        return study_from_tables(data, path, text)
-    if "seeds" in given:
-        data["axes"]["seed"] = {"values": list(range(given.pop("seeds")))}
-    data["fixed"].update(given)
-    return study_from_tables(data, f"{path.name} with the options given")
+    return shipped_study("spiking_study_quick" if quick else "spiking_study", fixed,
+                         {"seed": range(seeds) if seeds is not None else None})
 
 
 def scaling_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:

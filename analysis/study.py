@@ -126,6 +126,41 @@ class Field:
     fixed_only: bool = False  # a setting of the whole study, never an axis (a list, or the seed of a stream)
 
 
+def whole(name: str, minimum: int = 1):
+    """A Field check: a whole number from `minimum` to MAX_COUNT (models/checks.py words its refusal)."""
+    from astrogate.models.checks import whole_number
+
+    return lambda value: whole_number(value, name, minimum)
+
+
+def positive(name: str, zero: bool = False):
+    """A Field check: a number > 0 (>= 0 with zero=True)."""
+    from astrogate.models.checks import nonnegative_number, positive_number
+
+    return lambda value: (nonnegative_number if zero else positive_number)(value, name)
+
+
+def fraction(name: str):
+    """A Field check: a number in [0, 1]."""
+    from astrogate.models.checks import fraction as check
+
+    return lambda value: check(value, name)
+
+
+def choice(name: str, choices):
+    """A Field check: one of `choices`."""
+    from astrogate.models.checks import one_of
+
+    return lambda value: one_of(value, choices, f"unknown {name} {value!r}")
+
+
+def seed(name: str = "seed"):
+    """A Field check: a seed of NumPy's generators (0 to 2^32 - 1)."""
+    from astrogate.models.checks import seed as check
+
+    return lambda value: check(value, name)
+
+
 class Evaluation:
     """What a point of a study is. Subclasses set the class attributes and override the hooks they need."""
 

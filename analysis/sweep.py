@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.study import Evaluation, Field, Study, evaluation
+from astrogate.analysis.study import Evaluation, Field, Study, evaluation, fraction, positive, seed, whole
 from astrogate.errors import InputError
-from astrogate.models.checks import MAX_COUNT, euler_steps, gib, machine_memory, pattern_bytes, seed as check_seed
+from astrogate.models.checks import MAX_COUNT, euler_steps, gib, machine_memory, pattern_bytes
 from astrogate.models.parameters import Parameters, check_field
 
 PARAMETER_FIELDS = tuple(f.name for f in fields(Parameters))
@@ -43,31 +43,6 @@ EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"))
 TRACE_SAMPLES = 400  # about as many trace samples as models/abstract.py sample_steps keeps by default
 
 
-def _at_least(name: str, low: int):
-    def check(value):
-        if not low <= value <= MAX_COUNT:
-            raise InputError(f"{name} must be >= {low}" + (f" and <= {MAX_COUNT}" if value > low else "")
-                             + f", got {value!r}")
-        return value
-    return check
-
-
-def _positive(name):
-    def check(value):
-        if not value > 0:
-            raise InputError(f"{name} must be > 0, got {value!r}")
-        return value
-    return check
-
-
-def _fraction(name):
-    def check(value):
-        if not 0 <= value <= 1:
-            raise InputError(f"{name} must be in [0, 1], got {value!r}")
-        return value
-    return check
-
-
 def _parameter(name):
     def check(value):
         check_field(name, value)
@@ -75,16 +50,12 @@ def _parameter(name):
     return check
 
 
-def _seed(value):
-    return check_seed(value, "seed")
-
-
 # fields of the retrieval problem, besides the model parameters; load = K / N, tau_ratio = tau_g / tau_u
 PROBLEM_FIELDS = {
-    "N": Field("int", _at_least("N", 2)), "K": Field("int", _at_least("K", 1)), "load": Field("float", _positive("load")),
-    "tau_ratio": Field("float", _positive("tau_ratio")), "correlation": Field("float", _fraction("correlation")),
-    "flip": Field("float", _fraction("flip")), "mask": Field("float", _fraction("mask")),
-    "trials": Field("int", _at_least("trials", 1)), "seed": Field("int", _seed),
+    "N": Field("int", whole("N", 2)), "K": Field("int", whole("K")), "load": Field("float", positive("load")),
+    "tau_ratio": Field("float", positive("tau_ratio")), "correlation": Field("float", fraction("correlation")),
+    "flip": Field("float", fraction("flip")), "mask": Field("float", fraction("mask")),
+    "trials": Field("int", whole("trials")), "seed": Field("int", seed()),
 }
 
 

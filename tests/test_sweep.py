@@ -119,7 +119,7 @@ def test_point_ids_depend_on_everything_that_changes_a_result():
     ("beta = { values = [0.0, 600.0] }", "beta = { values = [0.0, true] }", 15, "beta: expected a finite number"),
     ("beta = { values = [0.0, 600.0] }", "beta = [0.0, 600.0]", 15, "write the grid as"),
     ("beta = { values = [0.0, 600.0] }", "beta = { values = [-1.0] }", 15, "beta must be finite and >= 0"),
-    ("flip = 0.2", "flip = 1.5", 11, "flip must be in [0, 1]"),
+    ("flip = 0.2", "flip = 1.5", 11, "flip must lie in [0, 1]"),
     ("tol = 1e-4", "tol = 1e-4\ndevice = 'cpp_standalone'", 7, "applies to backend = \"brian2\" only"),
     ("duration = 60.0", "duration = 60.0\nbackend = 'nest'", 6, "unknown backend 'nest'"),
     ("[sweep]", "[swep]", 1, "unknown section [swep]"),

@@ -13,25 +13,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from astrogate.analysis.study import Evaluation, Field, Study
+from astrogate.analysis.study import Evaluation, Field, Study, positive, whole
 from astrogate.errors import InputError
-from astrogate.models.checks import MAX_COUNT, positive_number, whole_number
 
 PRESETS = ("quick", "full", "targets")
 NUMBERS = ("numpy_work", "standalone_work", "cuda_work", "memory_cap_gb", "naam_time_cap_s")
 
 
-def _size(name):
-    return lambda value: whole_number(value, name, 2, MAX_COUNT)
-
-
 class Speed(Evaluation):
     name = "speed"
-    fields = {"N": Field("int", _size("N")), "K": Field("int", _size("K")),
-              "repeats": Field("int", lambda v: whole_number(v, "repeats", 1), fixed_only=True),
-              "batch": Field("int", lambda v: whole_number(v, "batch", 1), fixed_only=True),
-              **{name: Field("float", lambda v, name=name: positive_number(v, name), fixed_only=True)
-                 for name in NUMBERS}}
+    fields = {"N": Field("int", whole("N", 2)), "K": Field("int", whole("K", 2)),
+              "repeats": Field("int", whole("repeats"), fixed_only=True),
+              "batch": Field("int", whole("batch"), fixed_only=True),
+              **{name: Field("float", positive(name), fixed_only=True) for name in NUMBERS}}
     tables = ("model",)
     outputs = ("speed.csv", "speed_retrieval.csv", "speed.json", "speed.png")
 
