@@ -243,11 +243,6 @@ class Runner:
     def out(self) -> Path:
         return self.folder.path
 
-    @property
-    def stopped(self) -> bool:
-        """A stage did not finish (max_points): later stages must not start."""
-        return any(not o.complete for o in self.outcomes)
-
     def run(self, study: Study, sub: str = "", results: bool = True) -> Outcome:
         """The unfinished points of `study` (in OUT/sub/points), each written as it arrives; the dataset,
         table and the evaluation's outputs once every point has a result (when `results`)."""

@@ -32,6 +32,10 @@ INFINITIES = {"inf": math.inf, "-inf": -math.inf}  # how point files write an in
 class Explore(Evaluation):
     name = "explore"
 
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        raise loc.error("evaluation 'explore' runs a Python function of a point: call astrogate.explore", "study",
+                        "evaluation")
+
     def run(self, values: dict, settings: dict, context: dict) -> dict:
         metrics = context["function"](dict(values))
         if not isinstance(metrics, dict):
