@@ -1,12 +1,13 @@
 """The study engine: every study runs here, point by point as Dask tasks, into one output format.
 
-Output folder (runs/README.md):
+Output folder (runs/README.md)::
+
     OUT/study.json        what the folder holds: the study's name, evaluation and definition (its hash)
     OUT/spec.toml         the TOML of the study, when it was read from a file
-    OUT/points/<id>.json  one file per finished point (status "ok" or "failed" with the error), written as soon
-                          as it arrives
+    OUT/points/<id>.json  one file per finished point (status "ok" or "failed" with the error), written
+                          as soon as it arrives
     OUT/results.nc        xarray Dataset over the evaluation's dimensions and the grid's axes
-    OUT/results.csv       tidy table, one row per point (per model or method of a point where it has several)
+    OUT/results.csv       tidy table, one row per point (per model or method where a point has several)
     OUT/...               the evaluation's own outputs (a benchmark's summary and figures, ...)
 
 A point's id is a hash of everything that determines its result, so a resumed study recognises finished

@@ -1,6 +1,6 @@
 """The speed benchmark read from the study schema (runs/configs/speed_quick.toml): `astrogate sweep SPEC` and
 `astrogate bench speed --config SPEC` run it with its own loop (each measurement in a fresh process, run.py),
-not as Dask points: a timing must have the machine to itself.
+not as Dask points: a timing must have the machine to itself. ::
 
     [study]   evaluation = "speed"
     [model]   preset = "quick", "full" or "targets" (the standalone variants built at each size and the
