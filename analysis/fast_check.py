@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.benchmark import (
-    cell_rng,
-    grid_cells,
-    load_benchmark_config,
-    make_problem,
-    pattern_set_N,
-    resolve_options,
-)
+from astrogate.analysis.benchmark import cell_rng, cell_size, load_benchmark_config, make_problem, models_of, resolve_options
+from astrogate.analysis.study import Axis, Evaluation, Field, Study, choice, valid_rows
+from astrogate.errors import InputError
 from astrogate.models.abstract import REFERENCE_SETTINGS, RunSettings
 from astrogate.models.baselines import make_model
 
@@ -49,10 +45,10 @@ MAX_CELL_DIFFERENCE = 1 / 48
 MAX_LOST_SHARE = 0.005
 
 
-def gated_variants(config) -> list[tuple[str, dict]]:
-    """(name, options) of every gated model of a benchmark config, one per tuning candidate."""
+def gated_variants(config: Study) -> list[tuple[str, dict]]:
+    """(name, options) of every gated model of a benchmark study, one per tuning candidate."""
     variants = []
-    for m in config.models:
+    for m in models_of(config):
         if m.kind != "gated":
             continue
         keys = sorted(m.tune)
@@ -65,13 +61,16 @@ def gated_variants(config) -> list[tuple[str, dict]]:
 
 def quick_problems(config: str | Path = "quick"):
     """(cell label, patterns, targets, cues) of every cell of the quick benchmark, as it draws them."""
+    from astrogate.analysis.study import enumerate_points
+
     config = load_benchmark_config(config)
-    for spec, load, corruption in grid_cells(config):
-        N = pattern_set_N(spec, config)
-        K = max(1, int(round(load * N)))
-        for instance in range(config.instances):
-            rng = cell_rng(config.seed, "cells", spec, load, corruption, instance)
-            patterns, targets, cues = make_problem(spec, K, N, config.cues, corruption, rng)
+    for point in enumerate_points(config):
+        values = point.values
+        spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+        N, K = cell_size(values)
+        for instance in range(values["instances"]):
+            rng = cell_rng(values["seed"], "cells", spec, load, corruption, instance)
+            patterns, targets, cues = make_problem(spec, K, N, values["cues"], corruption, rng)
             yield f"{spec} {corruption} K/N={load:g} #{instance}", patterns, targets, cues
 
 
@@ -151,33 +150,110 @@ def verdict(rows: list[dict]) -> dict:
             "met": bool(worst <= MAX_CELL_DIFFERENCE + 1e-12 and (lost / max(retrieved, 1)) <= MAX_LOST_SHARE)}
 
 
-def run_check(fast: RunSettings, which=CELL_SETS, cache: dict | None = None) -> dict:
-    """The cell sets named in `which` (CELL_SETS); {'quick': (rows, verdict), 'hidden': ...}. cache: see compare."""
-    from threadpoolctl import threadpool_limits
-
-    sets = {"quick": lambda: (quick_problems(), gated_variants(load_benchmark_config("quick"))),
-            "hidden": lambda: (hidden_problems(), HIDDEN_VARIANTS),
-            "similarities": lambda: (similarity_problems(), SIMILARITY_VARIANTS)}
-    out = {}
-    with threadpool_limits(1):  # one BLAS thread: small products, and threads fight over shared cores
-        for name in (which,) if isinstance(which, str) else which:
-            problems, variants = sets[name]()
-            rows = compare(problems, variants, fast, reference_cache=cache)
-            out[name] = (rows, verdict(rows))
-    return out
+def cell_sets() -> dict:
+    """name -> (a function giving its problems, the gated variants it checks)."""
+    return {"quick": (quick_problems, lambda: gated_variants(load_benchmark_config("quick"))),
+            "hidden": (hidden_problems, lambda: HIDDEN_VARIANTS),
+            "similarities": (similarity_problems, lambda: SIMILARITY_VARIANTS)}
 
 
-def write_check(result: dict, out: str | Path) -> list[Path]:
-    """OUT/fast_check.csv (one row per cell and model) and OUT/fast_check.json (the verdicts)."""
-    from astrogate.analysis.io import write_csv, write_json
+COLUMNS = ("trials", "reference_exact", "fast_exact", "lost", "gained", "reference_seconds", "fast_seconds",
+           "reference_steps", "fast_steps")
 
-    rows = [{"cells": which, **row} for which, (rows, _) in result.items() for row in rows]
-    table = write_csv(rows, Path(out) / "fast_check.csv", float_format=".6g")
-    verdicts = write_json(Path(out) / "fast_check.json", {which: verdict for which, (_, verdict) in result.items()})
-    return [table, Path(verdicts)]
+
+class FastCheck(Evaluation):
+    """A point is one problem (a cell's patterns and cues) of a cell set, every gated variant of the set
+    retrieving it with the reference settings and with the settings under test ([model] settings = "fast",
+    and method, stop, dtype changing single fields)."""
+
+    name = "fast_check"
+    fields = {"cell_set": Field("str", choice("cell set", CELL_SETS)), "position": Field("int")}
+    tables = ("model",)
+    metrics = COLUMNS
+    default_metrics = COLUMNS
+    dims = ("model",)
+    text_columns = ("cells", "cell", "model")
+    outputs = ("fast_check.json",)
+
+    def settings(self, tables: dict, loc) -> dict:
+        from astrogate.models.abstract import run_settings
+
+        table = tables["model"]
+        for key in table:
+            if key not in ("settings", "method", "stop", "dtype"):
+                raise loc.error(f"unknown key {key!r} in [model]; use settings, method, stop, dtype", "model", key)
+            if not isinstance(table[key], str):
+                raise loc.error(f"{key} must be a string, got {table[key]!r}", "model", key)
+        try:
+            fast = run_settings(table.get("settings", "fast"), **{k: v for k, v in table.items() if k != "settings"})
+        except InputError as exc:
+            raise loc.error(str(exc), "model") from None
+        return {"fast": fast.options(), "reference": REFERENCE_SETTINGS.options()}
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        if "position" in fixed or "position" in swept:
+            raise loc.error("'position' is given by the cell sets: give cell_set only", "fixed")
+        if "cell_set" not in fixed and "cell_set" not in swept:
+            fixed["cell_set"] = list(CELL_SETS)
+
+    def prepare(self, study: Study) -> Study:
+        """The cell sets as one axis of problems: (cell_set, position) for every problem of each set."""
+        if any(axis.name == "problem" for axis in study.axes):
+            return study
+        fixed = dict(study.fixed)
+        chosen = fixed.pop("cell_set", None)
+        sets = [chosen] if isinstance(chosen, str) else list(chosen or [])
+        sets += [v for axis in study.axes for v in axis.values.get("cell_set", ())]
+        pairs = [(name, i) for name in dict.fromkeys(sets) for i in range(sum(1 for _ in cell_sets()[name][0]()))]
+        axis = Axis("problem", {"cell_set": tuple(p[0] for p in pairs), "position": tuple(p[1] for p in pairs)})
+        return replace(study, fixed=fixed, axes=(axis,))
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        from threadpoolctl import threadpool_limits
+
+        problems, variants = cell_sets()[values["cell_set"]]
+        problem = next(itertools.islice(problems(), values["position"], None))
+        with threadpool_limits(1):  # one BLAS thread: small products, and threads fight over shared cores
+            rows = compare([problem], variants(), RunSettings(**settings["fast"]),
+                           RunSettings(**settings["reference"]))
+        return {"rows": [{"cells": values["cell_set"], **row} for row in rows]}
+
+    def valid(self, record: dict) -> bool:
+        return valid_rows(record.get("rows"), self.text_columns)
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        if record["status"] == "ok":
+            return record["rows"]
+        return [{"cells": point.values["cell_set"], "cell": f"#{point.values['position']}", "model": None,
+                 "status": record["status"], "error": record.get("error") or ""}]
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        from astrogate.analysis.io import write_json
+
+        write_json(stage / "fast_check.json", {which: verdict(rows) for which, rows in rows_by_set(finished.table).items()})
+        return ["fast_check.json"]
+
+
+FAST_CHECK = FastCheck()
+
+
+def rows_by_set(table) -> dict:
+    """{cell set: [row dicts]} of a fast check's results table (rows of failed points left out)."""
+    ok = table[table["model"].notna()] if "model" in table else table.iloc[:0]
+    return {which: group.to_dict("records") for which, group in ok.groupby("cells", sort=False)}
+
+
+def fast_check_study(which=CELL_SETS) -> Study:
+    """The check of the cell sets named in `which` (CELL_SETS) as a study."""
+    from astrogate.analysis.spec import study_from_tables
+
+    sets = [which] if isinstance(which, str) else list(which)
+    return study_from_tables({"study": {"name": "fast_check", "evaluation": "fast_check"},
+                              "axes": {"cell_set": {"values": sets}}}, "fast check")
 
 
 def report(result: dict) -> str:
+    """The verdict of each cell set, and the cells where the two settings differ; result: {set: (rows, verdict)}."""
     lines = []
     for which, (rows, v) in result.items():
         lines.append(f"{which} cells: {v['rows']} (cell, model) pairs, {v['trials']} trials; the reference retrieves "

@@ -86,14 +86,13 @@ class _Named:
 
 
 def prepare_output(path: str | Path, what: str = "output") -> Path:
-    """Check an output path before the work that fills it: a figure's format, not a folder."""
+    """Check an output path before the work that fills it: a figure's format, not a folder, writable."""
+    from astrogate.files import check_writable
+
     path = Path(path)
     if what == "plot":
         figure_path(path, what)
-    info = file_status(path, what)
-    if info is not None and stat.S_ISDIR(info.st_mode):
-        raise InputError(f"{what} {str(path)!r} is a folder, expected a file path")
-    return path
+    return check_writable(path, what)
 
 
 def write_csv(rows: list[dict], path: str | Path, columns=None, float_format: str | None = None) -> Path:

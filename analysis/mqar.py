@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,67 +40,137 @@ import numpy as np
 from astrogate.analysis.attention import QUERY_DURATION, attention, linear_attention, softmax_attention
 from astrogate.analysis.metrics import wilson_interval
 from astrogate.analysis.problems import generated_set
+from astrogate.analysis.study import Evaluation, Field, Study, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
 from astrogate.models.abstract import TRACE_SAMPLES
 from astrogate.models.baselines import ModernHopfield
-from astrogate.models.checks import require_memory, seed as check_seed, whole_number
+from astrogate.models.checks import require_memory
 
 METHODS = ("softmax", "linear", "gated-query", "gated-retrieval", "modern-hopfield", "nearest-key")
+COLUMNS = ("trials", "accuracy", "accuracy_lo", "accuracy_hi", "exact", "exact_lo", "exact_hi", "seconds")
 
 
-@dataclass(frozen=True)
-class MqarConfig:
-    loads: tuple = (8, 16, 32, 64, 128, 256)  # key-value pairs per sequence
-    interference: tuple = ((0.0, 0.1), (0.0, 0.3), (0.5, 0.1), (0.5, 0.3))  # (key correlation, query noise)
-    d: int = 64  # key and query width
-    D: int = 64  # value width
-    sequences: int = 8  # per (load, interference) cell
-    queries: int = 16  # per sequence (at most the load)
-    seed: int = 0
-    hopfield_beta: float = 1.0  # logits beta k.q; at 1/sqrt(d) the iteration falls to the keys' mean
-    retrieval_duration: float = 400.0  # ms, cap of the gated retrieval run (it settles in ~350 ms)
-    retrieval_tol: float = 1e-6  # 1/ms
-    methods: tuple = METHODS
+class Mqar(Evaluation):
+    """A point is one cell (key correlation, query noise, pairs per sequence): every method on the same
+    sequences. The sequences of all cells are drawn from one generator seeded by `seed`, in the grid's order
+    (the cells of the settings' "cells"), so a point draws the cells before its own first."""
 
-    def __post_init__(self):
-        def whole(name, value, low):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise InputError(f"MQAR {name} must be a whole number >= {low}, got {value!r}")
+    name = "mqar"
+    fields = {"correlation": Field("float", fraction("MQAR correlation")), "noise": Field("float", fraction("MQAR noise")),
+              "load": Field("int", whole("MQAR load")),
+              "d": Field("int", whole("MQAR d", 2), fixed_only=True), "D": Field("int", whole("MQAR D", 2), fixed_only=True),
+              "sequences": Field("int", whole("MQAR sequences"), fixed_only=True),
+              "queries": Field("int", whole("MQAR queries"), fixed_only=True),
+              "seed": Field("int", seed("MQAR seed"), fixed_only=True),
+              # logits beta k.q; at 1/sqrt(d) the iteration falls to the keys' mean
+              "hopfield_beta": Field("float", positive("MQAR hopfield_beta"), fixed_only=True),
+              # ms, cap of the gated retrieval run (it settles in ~350 ms), and its tolerance in 1/ms
+              "retrieval_duration": Field("float", positive("MQAR retrieval_duration"), fixed_only=True),
+              "retrieval_tol": Field("float", positive("MQAR retrieval_tol", zero=True), fixed_only=True)}
+    tables = ("model",)
+    metrics = COLUMNS
+    default_metrics = COLUMNS
+    dims = ("method",)
+    text_columns = ("method",)
+    outputs = ("summary.json", "table.md", "mqar_accuracy_vs_load.png")
+    DEFAULTS = {"d": 64, "D": 64, "sequences": 8, "queries": 16, "seed": 0, "hopfield_beta": 1.0,
+                "retrieval_duration": 400.0, "retrieval_tol": 1e-6}
 
-        if len(self.loads) == 0:
-            raise InputError("MQAR loads: give at least one number of pairs")
-        for load in self.loads:
-            whole("load", load, 1)
-        for name in ("d", "D"):
-            whole(name, getattr(self, name), 2)
-        for name in ("sequences", "queries"):
-            whole(name, getattr(self, name), 1)
-        if len(self.interference) == 0:
-            raise InputError("MQAR interference: give at least one (correlation, noise) level")
-        for level in self.interference:
-            if len(level) != 2 or not (0 <= level[0] <= 1 and 0 <= level[1] <= 1):
-                raise InputError(f"MQAR interference levels are (correlation, noise) pairs in [0, 1], got {level!r}")
-        unknown = set(self.methods) - set(METHODS)
-        if unknown or not self.methods:
-            raise InputError(f"unknown MQAR method(s) {', '.join(sorted(unknown)) or '(none given)'}: "
-                             f"use {', '.join(METHODS)}")
-        if not self.hopfield_beta > 0:
-            raise InputError(f"MQAR hopfield_beta must be positive, got {self.hopfield_beta!r}")
-        for name in ("d", "D", "sequences", "queries"):
-            whole_number(getattr(self, name), f"MQAR {name}")
-        for load in self.loads:
-            whole_number(load, "MQAR load")
-        check_seed(self.seed, "MQAR seed")
-        # a sequence at a time: its keys, values and queries, and the gated network's B x load logits and traces
-        largest = max(self.loads)
-        require_memory(8 * 8 * largest * (self.d + self.D + self.queries * TRACE_SAMPLES),
-                       f"an MQAR sequence of {largest} pairs (d = {self.d}, D = {self.D}, {self.queries} queries)")
+    def settings(self, tables: dict, loc) -> dict:
+        table = tables["model"]
+        for key in table:
+            if key != "methods":
+                raise loc.error(f"unknown key {key!r} in [model]; MQAR takes methods = [...]", "model", key)
+        methods = table.get("methods", list(METHODS))
+        if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
+            raise loc.error("methods must be a non-empty list of names", "model", "methods")
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            raise loc.error(f"unknown MQAR method(s) {', '.join(unknown)}: use {', '.join(METHODS)}", "model", "methods")
+        return {"methods": list(dict.fromkeys(methods))}
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        for key in ("correlation", "noise", "load"):
+            if key not in fixed and key not in swept:
+                raise loc.error(f"{key!r} must be fixed or swept (MQAR cells are correlation, noise and load)", "fixed")
+        for key, value in self.DEFAULTS.items():
+            fixed.setdefault(key, value)
+
+    def prepare(self, study: Study) -> Study:
+        """The cells in the order they draw their sequences (the grid's order)."""
+        from astrogate.analysis.study import point_values
+
+        cells = [[v["correlation"], v["noise"], v["load"]] for _, v in point_values(study)]
+        return replace(study, settings={**study.settings, "cells": cells})
+
+    def check(self, study: Study, loc) -> None:
+        """A sequence at a time: its keys, values and queries, and the gated network's B x load logits and traces."""
+        f = study.fixed
+        largest = max(cell[2] for cell in study.settings["cells"])
+        try:
+            require_memory(8 * 8 * largest * (f["d"] + f["D"] + f["queries"] * TRACE_SAMPLES),
+                           f"an MQAR sequence of {largest} pairs (d = {f['d']}, D = {f['D']}, {f['queries']} queries)")
+        except InputError as exc:
+            raise loc.error(str(exc), "axes") from None
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        """BLAS runs on one thread meanwhile: the matrices are small (T x n x d), and several threads per product
+        only contend (measured 20x slower per Euler step on 2 loaded cores at n = 256)."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return run_cell(values, settings)
+
+    def valid(self, record: dict) -> bool:
+        notes = record.get("notes")
+        return valid_rows(record.get("rows"), self.text_columns) and isinstance(notes, dict)
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        if record["status"] == "ok":
+            return record["rows"]
+        return [{"correlation": point.values["correlation"], "noise": point.values["noise"], "load": point.values["load"],
+                 "method": method, "status": record["status"], "error": record.get("error") or ""}
+                for method in study.settings["methods"]]
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        from astrogate.analysis.io import write_json
+
+        records = [r for r in finished.records.values() if r["status"] == "ok"]
+        seconds = {method: 0.0 for method in study.settings["methods"]}
+        not_converged = dict.fromkeys(study.settings["methods"], 0)
+        for record in records:
+            for row in record["rows"]:
+                seconds[row["method"]] += row["seconds"]
+            for method, count in record["notes"]["not_converged"].items():
+                not_converged[method] += count
+        cells = study.settings["cells"]
+        summary = {
+            "config": {"loads": list(dict.fromkeys(c[2] for c in cells)),
+                       "interference": list(dict.fromkeys((c[0], c[1]) for c in cells)),
+                       **{k: study.fixed[k] for k in self.DEFAULTS}, "methods": study.settings["methods"]},
+            "runtime_seconds": finished.runtime_seconds,
+            "seconds_per_method": seconds,
+            "gated_query_max_distance_to_softmax": max([r["notes"]["max_query_distance"] for r in records] or [0.0]),
+            "sequences_not_converged": not_converged,
+            "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+                       f"NumPy {np.__version__}",
+        }
+        write_json(stage / "summary.json", summary)
+        if "status" in finished.table:  # a failed cell's rows say so: the table and figure show the others
+            finished = replace(finished, table=finished.table[finished.table["status"].isna()].drop(columns=["status", "error"]))
+        write_table_and_figure(finished.table.to_dict("records"), stage)
+        return list(self.outputs)
 
 
-QUICK = MqarConfig(loads=(4, 16), interference=((0.0, 0.1), (0.5, 0.3)), d=16, D=16, sequences=2, queries=4)
+MQAR = Mqar()
+
+
+def mqar_study(quick: bool = False, loads=None, **fixed) -> Study:
+    """The shipped MQAR study (runs/configs/mqar.toml, or mqar_quick.toml) with loads (pairs per sequence) and
+    fixed fields (sequences, queries, d, D, seed) changed where given (None: unchanged)."""
+    from astrogate.analysis.spec import shipped_study
+
+    return shipped_study("mqar_quick" if quick else "mqar", fixed, {"load": loads})
 
 
 @dataclass
@@ -120,7 +190,7 @@ def make_sequence(n: int, d: int, D: int, T: int, correlation: float, noise: flo
     return Sequence(keys, values, queries, targets)
 
 
-def mechanism_outputs(method: str, seq: Sequence, config: MqarConfig) -> tuple[np.ndarray, dict]:
+def mechanism_outputs(method: str, seq: Sequence, values: dict) -> tuple[np.ndarray, dict]:
     """(outputs T x D, notes) of one mechanism on one sequence."""
     Q, K, V = seq.queries, seq.keys, seq.values
     if method == "softmax":
@@ -132,11 +202,11 @@ def mechanism_outputs(method: str, seq: Sequence, config: MqarConfig) -> tuple[n
         return result.outputs, {"distance_to_softmax": result.output_distance,
                                 "converged": bool(np.all(result.converged))}
     if method == "gated-retrieval":
-        result = attention(Q, K, V, mode="retrieval", duration=config.retrieval_duration, tol=config.retrieval_tol,
-                           record_every=config.retrieval_duration)
+        result = attention(Q, K, V, mode="retrieval", duration=values["retrieval_duration"],
+                           tol=values["retrieval_tol"], record_every=values["retrieval_duration"])
         return result.outputs, {"converged": bool(np.all(result.converged))}
     if method == "modern-hopfield":
-        beta = config.hopfield_beta
+        beta = values["hopfield_beta"]
         cleaned = ModernHopfield(K, beta=beta, iterate=True).retrieve(Q)
         return softmax_attention(cleaned.states, K, V, scale=beta)[1], {"converged": bool(np.all(cleaned.converged))}
     if method == "nearest-key":
@@ -154,59 +224,34 @@ def score(outputs: np.ndarray, seq: Sequence) -> tuple[np.ndarray, np.ndarray]:
     return correct, exact
 
 
-def run_mqar(config: MqarConfig = MqarConfig(), show_progress: bool = False) -> dict:
-    """Every method on the same sequences; returns {"rows": [...], "summary": {...}}.
-    BLAS runs on one thread meanwhile: the matrices are small (T x n x d), and several threads per product
-    only contend (measured 20x slower per Euler step on 2 loaded cores at n = 256)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return _run_mqar(config, show_progress)
-
-
-def _run_mqar(config: MqarConfig, show_progress: bool) -> dict:
-    rows = []
-    seconds = {method: 0.0 for method in config.methods}
-    max_query_distance = 0.0
-    not_converged = {method: 0 for method in config.methods}
-    start_all = time.perf_counter()
-    rng = np.random.default_rng(config.seed)
-    for correlation, noise in config.interference:
-        for load in config.loads:
-            sequences = [make_sequence(load, config.d, config.D, config.queries, correlation, noise, rng)
-                         for _ in range(config.sequences)]
-            for method in config.methods:
-                correct, exact = [], []
-                start = time.perf_counter()
-                for seq in sequences:
-                    outputs, notes = mechanism_outputs(method, seq, config)
-                    c, e = score(outputs, seq)
-                    correct.append(c)
-                    exact.append(e)
-                    max_query_distance = max(max_query_distance, notes.get("distance_to_softmax", 0.0))
-                    not_converged[method] += int(not notes.get("converged", True))
-                elapsed = time.perf_counter() - start
-                seconds[method] += elapsed
-                correct, exact = np.concatenate(correct), np.concatenate(exact)
-                trials = correct.size
-                acc_lo, acc_hi = wilson_interval(int(correct.sum()), trials)
-                ex_lo, ex_hi = wilson_interval(int(exact.sum()), trials)
-                rows.append(dict(correlation=correlation, noise=noise, load=load, method=method, trials=trials,
-                                 accuracy=float(correct.mean()), accuracy_lo=acc_lo, accuracy_hi=acc_hi,
-                                 exact=float(exact.mean()), exact_lo=ex_lo, exact_hi=ex_hi, seconds=elapsed))
-                if show_progress:
-                    print(f"  c={correlation} noise={noise} n={load} {method}: accuracy {correct.mean():.3f}, "
-                          f"exact {exact.mean():.3f} ({elapsed:.2f} s)", flush=True)
-    summary = {
-        "config": config.to_dict(),
-        "runtime_seconds": time.perf_counter() - start_all,
-        "seconds_per_method": seconds,
-        "gated_query_max_distance_to_softmax": max_query_distance,
-        "sequences_not_converged": not_converged,
-        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-                   f"NumPy {np.__version__}",
-    }
-    return {"rows": rows, "summary": summary}
+def run_cell(values: dict, settings: dict) -> dict:
+    """Every method of settings["methods"] on the sequences of one cell: {"rows": one per method, "notes"}."""
+    rng = np.random.default_rng(values["seed"])
+    position = settings["cells"].index([values["correlation"], values["noise"], values["load"]])
+    for correlation, noise, load in settings["cells"][: position + 1]:  # the draws of the cells before, then ours
+        sequences = [make_sequence(load, values["d"], values["D"], values["queries"], correlation, noise, rng)
+                     for _ in range(values["sequences"])]
+    rows, max_query_distance, not_converged = [], 0.0, {}
+    for method in settings["methods"]:
+        correct, exact = [], []
+        not_converged[method] = 0
+        start = time.perf_counter()
+        for seq in sequences:
+            outputs, notes = mechanism_outputs(method, seq, values)
+            c, e = score(outputs, seq)
+            correct.append(c)
+            exact.append(e)
+            max_query_distance = max(max_query_distance, notes.get("distance_to_softmax", 0.0))
+            not_converged[method] += int(not notes.get("converged", True))
+        elapsed = time.perf_counter() - start
+        correct, exact = np.concatenate(correct), np.concatenate(exact)
+        trials = correct.size
+        acc_lo, acc_hi = wilson_interval(int(correct.sum()), trials)
+        ex_lo, ex_hi = wilson_interval(int(exact.sum()), trials)
+        rows.append(dict(correlation=correlation, noise=noise, load=load, method=method, trials=trials,
+                         accuracy=float(correct.mean()), accuracy_lo=acc_lo, accuracy_hi=acc_hi,
+                         exact=float(exact.mean()), exact_lo=ex_lo, exact_hi=ex_hi, seconds=elapsed))
+    return {"rows": rows, "notes": {"max_query_distance": max_query_distance, "not_converged": not_converged}}
 
 
 def plot_mqar(rows: list[dict]):
@@ -273,21 +318,6 @@ def markdown_table(rows: list[dict]) -> str:
 FIGURE = "mqar_accuracy_vs_load.png"
 
 
-def write_mqar(result: dict, out: str | Path) -> list[Path]:
-    """results.csv, summary.json, table.md and mqar_accuracy_vs_load.png in `out`."""
-    from astrogate.analysis.io import write_csv, write_json
-
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
-    rows = result["rows"]
-    csv_path = write_csv(rows, out / "results.csv")
-    json_path = write_json(out / "summary.json", result["summary"])
-    return [csv_path, json_path, *write_table_and_figure(rows, out)]
-
-
 def write_table_and_figure(rows: list[dict], out: Path) -> list[Path]:
     from astrogate.analysis.io import save_figure
     from astrogate.files import write_text
@@ -298,7 +328,7 @@ def write_table_and_figure(rows: list[dict], out: Path) -> list[Path]:
 
 
 def read_rows(path: str | Path) -> list[dict]:
-    """The rows of a results.csv written by write_mqar."""
+    """The rows of an MQAR study's results.csv."""
     import csv
 
     import io
@@ -322,8 +352,3 @@ def replot(out: str | Path) -> list[Path]:
     """Table and figure again from out/results.csv, without running anything."""
     out = Path(out)
     return write_table_and_figure(read_rows(out / "results.csv"), out)
-
-
-def config_with(config: MqarConfig, **changes) -> MqarConfig:
-    """A copy with the given fields changed (None: unchanged)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})

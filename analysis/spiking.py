@@ -17,15 +17,15 @@ like a power of N, nu_max and tau_r (the study fits the exponents).
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from astrogate.analysis.metrics import log_log_slope
 from astrogate.analysis.recall import RecallProblem, generated_problem, recall, retrieved_name, run_brian2_recall
+from astrogate.analysis.study import Evaluation, Field, Study, choice, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
-from astrogate.models.checks import euler_steps, fraction, nonnegative_number, pattern_bytes, require_memory, whole_number
+from astrogate.models.checks import euler_steps, pattern_bytes, require_memory
 from astrogate.models.parameters import Parameters
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 
@@ -54,69 +54,99 @@ def spiking_vs_abstract(problem, params: Parameters, neuron: str = "poisson",
     }
 
 
-@dataclass(frozen=True)
-class StudySettings:
-    """The soft-gain regime where the residual is measurable: at the default beta = 20 N the gains are
-    one-hot to double precision (residual exactly 0) once a pattern is retrieved."""
+class SpikingStudy(Evaluation):
+    """A point is one spiking retrieval (runtime device) against the abstract fixed point for the same cue: each
+    seed draws its own patterns and cue and its own spikes. The study's default grid varies N, nu_max and tau_r one
+    at a time around K = 10, N = 100, beta = 10 (the soft-gain regime where the residual is measurable: at the
+    default beta = 20 N the gains are one-hot to double precision once a pattern is retrieved), as a zipped
+    axis whose field `axis` names the parameter varied (runs/configs/spiking_study.toml)."""
 
-    K: int = 10
-    N: int = 100
-    beta: float = 10.0  # fixed (not 20 N) so that N changes only the number of spiking neurons
-    flip: float = 0.1
-    nu_max: float = 200.0  # Hz
-    tau_r: float = 20.0  # ms
-    duration: float = 400.0  # ms; the residual is averaged over the second half
-    neuron: str = "poisson"
+    name = "spiking"
+    fields = {"axis": Field("str"), "N": Field("int", whole("N", 2)), "nu_max": Field("float", positive("nu_max")),
+              "tau_r": Field("float", positive("tau_r")), "seed": Field("int", seed()),
+              "K": Field("int", whole("K", 2), fixed_only=True),
+              # fixed (not 20 N): N changes only the number of spiking neurons
+              "beta": Field("float", positive("beta", zero=True), fixed_only=True),
+              "flip": Field("float", fraction("flip"), fixed_only=True),
+              # ms; the residual is averaged over the second half
+              "duration": Field("float", positive("duration"), fixed_only=True),
+              "neuron": Field("str", choice("spiking neuron", SPIKING), fixed_only=True),
+              "target": Field("str", choice("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
+    metrics = ("mean_softmax_residual", "mean_gain_error", "correct", "same_retrieved", "mean_rate_hz", "run_seconds")
+    default_metrics = metrics
+    text_columns = ("axis", "neuron")
+    outputs = ("scaling.png",)
+    DEFAULTS = {"axis": "none", "K": 10, "N": 100, "beta": 10.0, "flip": 0.1, "nu_max": 200.0, "tau_r": 20.0,
+                "duration": 400.0, "neuron": "poisson", "target": "numpy", "seed": 0}
 
-    def __post_init__(self):
-        whole_number(self.K, "K", minimum=2)
-        whole_number(self.N, "N", minimum=2)
-        nonnegative_number(self.beta, "beta")
-        fraction(self.flip, "flip")
-        euler_steps(self.duration, Parameters().dt)
-        if self.neuron not in SPIKING:
-            raise InputError(f"unknown spiking neuron {self.neuron!r}: use one of {', '.join(SPIKING)}")
-        SpikingParameters(nu_max=self.nu_max, tau_r=self.tau_r)
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        for key, value in self.DEFAULTS.items():
+            if key not in swept:
+                fixed.setdefault(key, value)
+
+    def check(self, study: Study, loc) -> None:
+        from astrogate.analysis.spec import where
+        from astrogate.analysis.study import point_values
+        from astrogate.network.recall import network_bytes
+
+        largest_N = 2
+        for index, values in point_values(study):
+            try:
+                euler_steps(values["duration"], Parameters().dt)
+                SpikingParameters(nu_max=values["nu_max"], tau_r=values["tau_r"]).check(values["neuron"],
+                                                                                      Parameters().dt)
+            except InputError as exc:
+                raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
+            largest_N = max(largest_N, values["N"])
+        K = study.fixed["K"]
+        try:
+            require_memory(network_bytes(K, largest_N) + pattern_bytes(K, largest_N),
+                           f"a spiking network of K = {K} astrocytes and N = {largest_N} neurons")
+        except InputError as exc:
+            raise loc.error(str(exc), "axes" if study.axes else "fixed") from None
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        problem = generated_problem(values["K"], values["N"], 0.0, values["flip"], values["seed"])
+        spiking = SpikingParameters(nu_max=values["nu_max"], tau_r=values["tau_r"], seed=values["seed"])
+        both = spiking_vs_abstract(problem, Parameters(beta=values["beta"]), values["neuron"], spiking,
+                                   values["duration"], device="runtime", target=values["target"])
+        spikes = both["spiking"]["brian2"]["spiking"]
+        return {"rows": [{"axis": values["axis"], "N": values["N"], "nu_max": values["nu_max"],
+                          "tau_r": values["tau_r"], "seed": values["seed"], "neuron": values["neuron"],
+                          "K": values["K"], "beta": values["beta"],
+                          "mean_softmax_residual": both["mean_softmax_residual"],
+                          "mean_gain_error": both["mean_gain_error"], "correct": both["correct"],
+                          "same_retrieved": both["same_retrieved"], "mean_rate_hz": spikes["mean_rate_hz"],
+                          "run_seconds": both["spiking"]["timings"]["run_seconds"]}]}
+
+    def valid(self, record: dict) -> bool:
+        return valid_rows(record.get("rows"), self.text_columns)
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        if record["status"] == "ok":
+            return record["rows"]
+        return [{k: point.values[k] for k in ("axis", "N", "nu_max", "tau_r", "seed", "neuron", "K", "beta")}
+                | {"status": record["status"], "error": record.get("error") or ""}]
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        table = finished.table
+        if "status" in table:
+            table = table[table["status"].isna()]
+        if len(table):
+            plot_scaling(table.to_dict("records"), stage / "scaling.png")
+        return ["scaling.png"]
 
 
-STUDY_AXES = {
-    "N": (50, 100, 200, 400),
-    "nu_max": (50.0, 100.0, 200.0, 400.0),
-    "tau_r": (5.0, 10.0, 20.0, 40.0),
-}
-QUICK_AXES = {"N": (50, 200), "nu_max": (50.0, 400.0), "tau_r": (5.0, 40.0)}
+SPIKING_STUDY = SpikingStudy()
 
 
-def scaling_study(settings: StudySettings = StudySettings(), axes: dict | None = None, seeds=(0, 1, 2),
-                  target: str = "numpy", progress=None) -> list[dict]:
-    """Vary N, nu_max and tau_r one at a time around `settings`; one row per run.
-    Each seed draws its own patterns and cue and its own spikes."""
-    from astrogate.network.recall import network_bytes
+def spiking_study(quick: bool = False, seeds: int | None = None, **fixed) -> Study:
+    """The shipped spiking study (runs/configs/spiking_study.toml, or spiking_study_quick.toml) with fixed
+    fields changed (K, beta, duration, neuron, target; None: unchanged) and `seeds` (a count) where given."""
+    from astrogate.analysis.spec import shipped_study
 
-    axes = STUDY_AXES if axes is None else axes
-    largest_N = max([settings.N, *(int(v) for v in axes.get("N", ()))])
-    require_memory(network_bytes(settings.K, largest_N) + pattern_bytes(settings.K, largest_N),
-                   f"a spiking network of K = {settings.K} astrocytes and N = {largest_N} neurons")
-    rows = []
-    for axis, values in axes.items():
-        for value in values:
-            point = {"N": settings.N, "nu_max": settings.nu_max, "tau_r": settings.tau_r, axis: value}
-            for seed in seeds:
-                problem = generated_problem(settings.K, int(point["N"]), 0.0, settings.flip, seed)
-                spiking = SpikingParameters(nu_max=point["nu_max"], tau_r=point["tau_r"], seed=seed)
-                both = spiking_vs_abstract(problem, Parameters(beta=settings.beta), settings.neuron, spiking,
-                                           settings.duration, device="runtime", target=target)
-                spikes = both["spiking"]["brian2"]["spiking"]
-                row = {"axis": axis, "N": int(point["N"]), "nu_max": point["nu_max"], "tau_r": point["tau_r"],
-                       "seed": seed, "neuron": settings.neuron, "K": settings.K, "beta": settings.beta,
-                       "mean_softmax_residual": both["mean_softmax_residual"],
-                       "mean_gain_error": both["mean_gain_error"], "correct": both["correct"],
-                       "same_retrieved": both["same_retrieved"], "mean_rate_hz": spikes["mean_rate_hz"],
-                       "run_seconds": both["spiking"]["timings"]["run_seconds"]}
-                rows.append(row)
-                if progress:
-                    progress(row)
-    return rows
+    return shipped_study("spiking_study_quick" if quick else "spiking_study", fixed,
+                         {"seed": range(seeds) if seeds is not None else None})
 
 
 def scaling_exponents(rows: list[dict], quantity: str = "mean_softmax_residual") -> dict:

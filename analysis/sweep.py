@@ -1,84 +1,241 @@
-"""Parameter sweeps: the points of a spec run as Dask tasks, each result written as soon as it arrives.
+"""The "retrieval" evaluation: a sweep point is one batch of cues retrieved by the gated model (the abstract
+model or the Brian2 network), measured by the retrieval metrics. The studies of runs/configs/study_*.toml.
 
-Output folder (documented in runs/README.md):
-    OUT/spec.toml         copy of the spec the sweep ran with
-    OUT/points/<id>.json  one file per finished point (status "ok" or "failed" with the error)
-    OUT/sweep.nc          xarray Dataset over the swept axes (NaN where a point failed or is missing)
-    OUT/results.csv       tidy table, one row per point
-
-A point's id is a hash of everything that determines its result (its field values and the
-[model] settings), so a resumed sweep recognises finished points, and a changed spec never
-reuses a stale result.
+A point's patterns come from its `seed` alone (the same patterns at every point with the same K, N,
+correlation and seed: common random numbers make neighbouring points comparable). The [model] table holds
+the run settings (runs/README.md). `run_sweep` and `load_spec` are the Python API of these studies; the engine
+(analysis/engine.py) runs them as every other study.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
-import stat
-import time
-import traceback
-import uuid
-from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.io import write_json, write_netcdf, write_table
-from astrogate.analysis.metrics import trial_metrics
-from astrogate.analysis.sweep_spec import (RUN_SETTING_KEYS, SweepSpec, load_spec, pattern_count, point_parameters,
-                                          point_values)
+from astrogate.analysis.study import Evaluation, Field, Study, evaluation, fraction, positive, seed, whole
 from astrogate.errors import InputError
-from astrogate.files import file_status, write_text
-from astrogate.models import checks
-from astrogate.models.checks import cap_workers
+from astrogate.models.checks import MAX_COUNT, euler_steps, gib, machine_memory, pattern_bytes
+from astrogate.models.parameters import PAPER_NAMES, PARAMETER_NAMES, Parameters, check_field
 
-POINTS_DIR = "points"
-SPEC_COPY = "spec.toml"
-DATASET_FILE = "sweep.nc"
-TABLE_FILE = "results.csv"
+PARAMETER_FIELDS = PARAMETER_NAMES  # the model parameters, in astrogate's names or the paper's
+# the metrics that are means over a point's trials of trial_metrics (analysis/metrics.py): adding a name
+# there and here records it in every sweep
+TRIAL_MEANS = ("nearest_accuracy", "exact_match", "final_overlap",
+               # the paper's observables; convergence_time is the run's own (the first sample after which the
+               # state moves no more), the others are functions of the final state
+               "soft_hamming_error", "hamming_error", "perplexity", "convergence_time")
+METRICS = (*TRIAL_MEANS, "converged", "t_converged", "max_gain", "run_seconds")
+DEFAULT_METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged")
+BACKENDS = ("abstract", "brian2")
+BRIAN2_DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
+# [model] keys: name -> (type, default); the brian2 keys are allowed only with backend = "brian2"
+# settings: the abstract model's run settings preset ("fast" or "reference", models/abstract.py); method, stop and
+# dtype change single fields of it ("" keeps the preset's)
+RUN_KEYS = {"backend": ("str", "abstract"), "settings": ("str", "fast"), "method": ("str", ""), "stop": ("str", ""),
+            "dtype": ("str", ""), "form": ("str", ""), "duration": ("float", 500.0), "tol": ("float", 1e-6)}
+ABSTRACT_ONLY_KEYS = ("settings", "stop", "dtype", "form")
+RUN_SETTING_KEYS = ("method", "stop", "dtype", "form")  # single fields of the settings preset
+BRIAN2_KEYS = {"device": ("str", "cpp_standalone"), "neuron": ("str", "rate"), "target": ("str", "cython"),
+               "gating": ("str", "factorised")}
+PROBLEM_DEFAULTS = {"correlation": 0.0, "flip": 0.2, "mask": 0.0, "trials": 16, "seed": 0}
+# the same quantity given two ways: at most one of each pair (tau_ratio sets tau_g, which tau_p sets too)
+EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"), ("tau_p", "tau_ratio"),
+             *((field, paper) for paper, field in PAPER_NAMES.items()))
+TRACE_SAMPLES = 400  # about as many trace samples as models/abstract.py sample_steps keeps by default
 
 
-@dataclass(frozen=True)
-class Point:
-    id: str
-    index: tuple[int, ...]  # position on the grid, one index per axis
-    values: dict  # every field of the point: the fixed ones and this point's swept ones
+def _parameter(name):
+    def check(value):
+        check_field(name, value)
+        return value
+    return check
 
 
-def point_id(values: dict, model: dict) -> str:
-    canonical = json.dumps({"values": values, "model": model}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+# fields of the retrieval problem, besides the model parameters; load = K / N, tau_ratio = tau_g / tau_u
+PROBLEM_FIELDS = {
+    "N": Field("int", whole("N", 2)), "K": Field("int", whole("K")), "load": Field("float", positive("load")),
+    "tau_ratio": Field("float", positive("tau_ratio")), "correlation": Field("float", fraction("correlation")),
+    "flip": Field("float", fraction("flip")), "mask": Field("float", fraction("mask")),
+    "trials": Field("int", whole("trials")), "seed": Field("int", seed()),
+}
 
 
-def enumerate_points(spec: SweepSpec) -> list[Point]:
-    return [Point(point_id(values, spec.model), index, values) for index, values in point_values(spec)]
+def point_parameters(values: dict) -> Parameters:
+    """The model parameters of a point: its parameter fields, tau_g = tau_ratio * tau_u where given."""
+    params = Parameters(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
+    if "tau_ratio" in values:
+        params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
+    return params
+
+
+def pattern_count(values: dict) -> int:
+    """K, given directly or as load = K / N."""
+    return values["K"] if "K" in values else int(round(values["load"] * values["N"]))
+
+
+def point_bytes(values: dict, model: dict) -> int:
+    """Estimated peak memory of one point: its patterns and its batch of trials with their traces; a Brian2
+    network also holds about 2 N K synapses (weights and indices)."""
+    N, K = values["N"], pattern_count(values)
+    trials = values["trials"]
+    traces = 2 * 8 * TRACE_SAMPLES * trials * K
+    synapses = 2 * N * K * 48 if model["backend"] == "brian2" else 0
+    return pattern_bytes(K, N, trials) + traces + synapses
+
+
+class Retrieval(Evaluation):
+    name = "retrieval"
+    fields = {**{name: Field("str" if name == "similarity" else "float", _parameter(name)) for name in PARAMETER_FIELDS},
+              **PROBLEM_FIELDS}
+    tables = ("model",)
+    metrics = METRICS
+    default_metrics = DEFAULT_METRICS
+
+    def settings(self, tables: dict, loc) -> dict:
+        return _parse_model(tables["model"], loc)
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        given = set(fixed) | set(swept)
+        for a, b in EXCLUSIVE:
+            if a in given and b in given:
+                raise InputError(f"{loc.path}:{swept.get(b) or loc.line('fixed', b) or 1}: give {a!r} or {b!r}, "
+                                 f"not both")
+        if "N" not in given:
+            raise loc.error("'N' must be fixed or swept", "fixed")
+        if "K" not in given and "load" not in given:
+            raise loc.error("the number of patterns must be given, as 'K' or as 'load' (K / N)", "fixed")
+        for key, value in PROBLEM_DEFAULTS.items():
+            if key not in given:
+                fixed[key] = value
+
+    def check(self, study: Study, loc) -> None:
+        """Every combination of values before anything runs: each point's parameters (dt against the time
+        constants, the number of steps), its number of patterns and its memory against this machine's."""
+        from astrogate.analysis.spec import where
+        from astrogate.analysis.study import point_values
+
+        available, total = machine_memory()
+        table = "axes" if study.axes else "fixed"
+        checked = set()
+        for index, values in point_values(study):
+            at = where(study, index, values)
+            key = tuple(sorted((k, v) for k, v in values.items() if k in PARAMETER_FIELDS or k == "tau_ratio"))
+            if key not in checked:
+                checked.add(key)
+                try:
+                    params = point_parameters(values)
+                    euler_steps(study.settings["duration"], params.dt)
+                except InputError as exc:
+                    raise loc.error(f"at {at}: {exc}", table) from None
+            if "K" not in values:
+                K = values["load"] * values["N"]
+                if not K < MAX_COUNT:
+                    raise loc.error(f"at {at}: load = {values['load']:g} with N = {values['N']} is K = {K:.3g} "
+                                    f"patterns, more than {MAX_COUNT}", table)
+                if round(K) < 1:
+                    raise loc.error(f"at {at}: load = {values['load']:g} with N = {values['N']} is K = "
+                                    f"{K:.3g}, which rounds to no pattern", table)
+            need = point_bytes(values, study.settings)
+            if need > available:
+                raise loc.error(f"at {at}: a point needs about {gib(need)} of memory, more than the "
+                                f"{gib(available)} available on this machine ({gib(total)} in all): choose smaller "
+                                f"N, K or trials", table)
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        return {"metrics": simulate_point(values, settings, context.get("build_root"))}
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        metrics = record.get("metrics") or {}
+
+        def value(metric):
+            got = record.get("run_seconds") if metric == "run_seconds" else metrics.get(metric)
+            return np.nan if got is None else np.float64(got)
+
+        return [{"point": point.id, **point.values, "K": pattern_count(point.values), "status": record["status"],
+                 **{m: value(m) for m in study.metrics}, "run_seconds": record.get("run_seconds"),
+                 "error": record.get("error") or ""}]
+
+
+RETRIEVAL = Retrieval()
+
+
+def _typed(value, kind, loc, table, key):
+    from astrogate.analysis.spec import typed
+
+    try:
+        return typed(value, kind)
+    except InputError as exc:
+        raise loc.error(f"{key}: {exc}", table, key) from None
+
+
+def _parse_model(table: dict, loc) -> dict:
+    from astrogate.models.brian2_equations import GATINGS
+    from astrogate.models.spiking_equations import NEURON_MODELS
+
+    model = {key: default for key, (_, default) in RUN_KEYS.items()}
+    for key, value in table.items():
+        if key in RUN_KEYS:
+            model[key] = _typed(value, RUN_KEYS[key][0], loc, "model", key)
+        elif key not in BRIAN2_KEYS:
+            known = ", ".join([*RUN_KEYS, *BRIAN2_KEYS])
+            raise loc.error(f"unknown key {key!r} in [model]; known: {known}", "model", key)
+    if model["backend"] not in BACKENDS:
+        raise loc.error(f"unknown backend {model['backend']!r}; use {' or '.join(BACKENDS)}", "model", "backend")
+    from astrogate.models.abstract import DTYPES, FORMS, METHODS, SETTINGS, STOP_RULES
+
+    for key, allowed in (("settings", SETTINGS), ("method", METHODS), ("stop", STOP_RULES), ("dtype", DTYPES),
+                         ("form", FORMS)):
+        if model[key] not in allowed and not (key != "settings" and model[key] == ""):
+            raise loc.error(f"unknown {key} {model[key]!r}; use {', '.join(allowed)}", "model", key)
+    if model["backend"] == "abstract":
+        settings = abstract_settings(model)
+        if settings.method == "adaptive" and (settings.stop, settings.dtype) != ("fixed_point", "float64"):
+            raise loc.error('method "adaptive" stops at the fixed point in float64: add settings = "reference"',
+                            "model", "method")
+        if settings.form == "replicator" and (settings.method, settings.stop, settings.dtype) != (
+                "euler", "fixed_point", "float64"):
+            raise loc.error('form "replicator" runs forward Euler to the fixed point in float64: add settings = '
+                            '"reference"', "model", "form")
+    if not model["duration"] > 0:
+        raise loc.error("duration must be a positive number of ms", "model", "duration")
+    if not model["tol"] >= 0:
+        raise loc.error("tol must be >= 0", "model", "tol")
+    brian2_keys = [key for key in table if key in BRIAN2_KEYS]
+    if model["backend"] == "brian2":
+        from astrogate.network.devices import TARGETS
+
+        given = [key for key in ABSTRACT_ONLY_KEYS if key in table]
+        if given:
+            raise loc.error(f"{given[0]!r} applies to backend = \"abstract\" only (the Brian2 network runs forward "
+                            f"Euler in float64)", "model", given[0])
+        if model["method"] not in ("", "euler"):
+            raise loc.error("the Brian2 network runs method = \"euler\"", "model", "method")
+        for key, (kind, default) in BRIAN2_KEYS.items():
+            model[key] = _typed(table.get(key, default), kind, loc, "model", key)
+        # every name checked now, not when the first point reaches a worker
+        for key, allowed in (("device", BRIAN2_DEVICES), ("neuron", NEURON_MODELS), ("target", TARGETS),
+                             ("gating", GATINGS)):
+            if model[key] not in allowed:
+                raise loc.error(f"unknown Brian2 {key} {model[key]!r}; use {', '.join(allowed)}", "model", key)
+    elif brian2_keys:
+        raise loc.error(f"{brian2_keys[0]!r} applies to backend = \"brian2\" only", "model", brian2_keys[0])
+    return model
 
 
 # -- one point ----------------------------------------------------------------------------
 
 def run_point(values: dict, model: dict, build_root: str | None = None) -> dict:
     """Run one point and return its record; never raises, so that one bad point cannot stop a sweep."""
-    start = time.perf_counter()
-    record = {"status": "ok", "metrics": None, "error": None}
-    try:
-        record["metrics"] = simulate_point(values, model, build_root)
-    except Exception as exc:  # any failure of a point is data for the sweep, not a crash
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc(limit=8))
-    record["run_seconds"] = time.perf_counter() - start
-    record["host"] = f"{socket.gethostname()}:{os.getpid()}"
-    return record
+    from astrogate.analysis.engine import run_task
+
+    return run_task("retrieval", values, model, {"build_root": build_root})
 
 
 def simulate_point(values: dict, model: dict, build_root: str | None = None) -> dict:
-    """Generate the point's patterns and cues from its seed, retrieve them, and measure.
-
-    Patterns come from `seed` alone (the same patterns at every point with the same K, N,
-    correlation and seed: common random numbers make neighbouring points comparable)."""
+    """Generate the point's patterns and cues from its seed, retrieve them, and measure."""
     from astrogate.analysis.problems import generated_set
 
     N, K = values["N"], pattern_count(values)
@@ -147,260 +304,56 @@ def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) ->
 
 def _metrics(outcome: dict, targets: np.ndarray, cues: np.ndarray) -> dict:
     """Means over the point's trials of the retrieval metrics (analysis/metrics.py) and of the run's own."""
+    from astrogate.analysis.metrics import trial_metrics
+
     per_trial = trial_metrics(outcome["v"], outcome["xi"], targets, cues, gains=outcome["gains"])
     per_trial["convergence_time"] = outcome["convergence_time"]
     t_converged = outcome["t_converged"]
     return {
-        **{name: float(np.mean(per_trial[name])) for name in ("nearest_accuracy", "exact_match", "final_overlap",
-                                                              "soft_hamming_error", "hamming_error", "perplexity",
-                                                              "convergence_time")},
+        **{name: float(np.mean(per_trial[name])) for name in TRIAL_MEANS},
         "converged": float(np.mean(outcome["converged"])),
         "t_converged": float(np.nanmean(t_converged)) if np.any(np.isfinite(t_converged)) else float("nan"),
         "max_gain": float(np.mean(outcome["max_gain"])),
     }
 
 
-# -- the sweep ----------------------------------------------------------------------------
+# -- the Python API of sweeps -----------------------------------------------------------------------
 
-@dataclass
-class SweepOutcome:
-    out: Path
-    total: int
-    skipped: int  # finished before this run (--resume)
-    ran: int  # finished in this run
-    failed: int  # failed points in the whole sweep
-    complete: bool
+def load_spec(path: str | Path) -> Study:
+    """A sweep spec from a TOML file, or a shipped study by name ("study_load_taug", "study_beta_correlation")."""
+    from astrogate.analysis.spec import load_study
+
+    return load_study(path)
 
 
-def point_path(out: Path, pid: str) -> Path:
-    return out / POINTS_DIR / f"{pid}.json"
+def run_sweep(spec: Study, out: str | Path, client, resume: bool = False, point_function=None,
+              max_points: int | None = None, progress: bool = True, force: bool = False):
+    """Run the unfinished points of `spec` on `client`'s cluster (None: a local one), writing each result as it
+    arrives, and the dataset and table once every point has one; returns the engine's Outcome.
 
+    point_function(values, model, build_root) -> record replaces run_point (tests wrap it). max_points stops
+    after that many results of this run (the rest is cancelled), as an interruption would."""
+    from astrogate.analysis.engine import execute, prepare_folder
+    from astrogate.models import checks
 
-def read_point(out: Path, pid: str) -> dict | None:
-    path = point_path(out, pid)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None  # a damaged file counts as not finished
-
-
-def check_out(out: Path, resume: bool, spec: SweepSpec | None = None) -> None:
-    """Refuse to mix a new sweep into a folder that holds results, unless resuming the same sweep: a
-    resumed sweep must have the points and the [model] settings of the spec that folder ran with (its
-    name, description, comments and metrics may differ), so that no folder holds points of two specs."""
-    out = Path(out)
-    info = file_status(out, "sweep output")
-    if info is not None and not stat.S_ISDIR(info.st_mode):
-        raise InputError(f"sweep output {str(out)!r} is not a folder")
-    points = file_status(out / POINTS_DIR, "sweep output")
-    existing = list((out / POINTS_DIR).glob("*.json")) if points is not None and stat.S_ISDIR(points.st_mode) else []
-    if existing and not resume:
-        raise InputError(f"{out} already holds {len(existing)} point results: pass --resume to continue "
-                         f"that sweep, or choose another --out")
-    if resume and spec is not None and (out / SPEC_COPY).is_file():
-        try:
-            before = load_spec(out / SPEC_COPY)
-        except InputError as exc:
-            raise InputError(f"--resume: the spec {out / SPEC_COPY} of that sweep is unreadable ({exc})") from None
-        if ([p.id for p in enumerate_points(before)] != [p.id for p in enumerate_points(spec)]
-                or before.model != spec.model):
-            raise InputError(f"--resume: {spec.path} is not the spec the sweep in {out} ran with ({out / SPEC_COPY}: "
-                             f"other points or [model] settings); resume with that spec, or choose another --out")
-
-
-def make_client(scheduler: str | None = None, workers: int | None = None, tasks: int | None = None, log=print,
-                **cluster_options):
-    """A Client of the scheduler at `scheduler`, or of a new LocalCluster of single-threaded worker processes
-    (at most one per core and per task; log says so when fewer than asked for are started).
-
-    The local cluster listens on the loopback only, its dashboard included (any free port, so that several
-    clusters on one machine do not collide on 8787): to serve a dashboard to other machines, start
-    `dask scheduler` and `dask worker` yourself and pass --scheduler (runs/README.md)."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        if workers is not None:
-            raise InputError("--workers applies to the local cluster only; a scheduler brings its own workers")
-        try:
-            return Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: an unknown protocol (bogus://)
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
-    n_workers, note = cap_workers(os.cpu_count() or 1 if workers is None else workers,
-                                  tasks if tasks is not None else 2**31, "point")
-    if note and workers is not None:
-        log(note)
-    options = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", preload=[__name__])
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **{**options, **cluster_options})
-    return Client(cluster)
-
-
-def dask_setup(worker) -> None:
-    """Dask preload of the local cluster's workers (make_client). Ctrl-C in a terminal reaches every process
-    of the job, the workers too, which then print tracebacks; the client shuts them down, so they ignore it."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:
-    """Close the client (and the local cluster it started). After an interruption the cancelled tasks'
-    warnings of the shutdown are noise: the finished points are on disk, so they are not shown (nor the
-    scheduler's errors about workers that the same signal already ended)."""
-    import logging
-
-    if interrupted:
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        try:
-            client.run(_quiet_logs)
-        except Exception:  # a worker already gone: nothing left to quieten
-            pass
-    cluster = client.cluster
-    client.close()
-    if own_cluster and cluster is not None:
-        cluster.close()
-
-
-def _quiet_logs() -> None:
-    import logging
-
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
-
-
-def stream_results(client, submissions: dict, total: int, initial: int = 0, desc: str = "", progress: bool = True):
-    """Submit ``{key: (item, (function, *arguments))}`` to `client` and yield (item, record) as each finishes, with
-    a progress bar over `total` (`initial` of them done before). A task that could not run at all (its workers
-    kept dying, say) yields a "failed" record; stopping early (break) cancels what is still pending."""
-    from distributed import as_completed
-    from tqdm import tqdm
-
-    token = uuid.uuid4().hex[:8]  # keeps task keys unique on a long-lived scheduler
-    futures = {client.submit(*call, key=f"{key}-{token}", pure=False): item
-               for key, (item, call) in submissions.items()}
-    bar = tqdm(total=total, initial=initial, unit="point", disable=not progress, desc=desc, dynamic_ncols=True)
-    failed = 0
-    try:
-        for future in as_completed(futures):
-            item = futures.pop(future)  # dropping the future lets the cluster free its result
-            if future.status == "finished":
-                record = future.result()
-            elif future.status == "cancelled":
-                continue
-            else:
-                exc = future.exception()
-                record = {"status": "failed", "metrics": None, "error": f"{type(exc).__name__}: {exc}"}
-            failed += record["status"] != "ok"
-            bar.update(1)
-            bar.set_postfix(failed=failed, refresh=False)
-            yield item, record
-    finally:
-        bar.close()
-        client.cancel([f for f in futures if not f.done()])
-
-
-def run_sweep(spec: SweepSpec, out: str | Path, client, resume: bool = False, point_function=run_point,
-              max_points: int | None = None, progress: bool = True) -> SweepOutcome:
-    """Run the unfinished points of `spec` on `client`'s cluster, writing each result as it arrives.
-
-    point_function(values, model, build_root) -> record is run_point unless a test wraps it.
-    max_points stops after that many results of this run (the rest is cancelled), as an interruption would.
-    """
-    checks.instance(spec, SweepSpec, "spec", "a SweepSpec (load_spec)")
+    checks.instance(spec, Study, "spec", "a Study (load_spec)")
     out = checks.path(out, "out")
-    resume, progress = checks.flag(resume, "resume"), checks.flag(progress, "progress")
+    resume, progress, force = (checks.flag(resume, "resume"), checks.flag(progress, "progress"),
+                               checks.flag(force, "force"))
     if max_points is not None:
         max_points = checks.whole_number(max_points, "max_points", 1)
-    if not hasattr(client, "submit"):
-        raise InputError(f"client must be a distributed.Client (make_client, or your scheduler's), got "
+    if client is not None and not hasattr(client, "submit"):
+        raise InputError(f"client must be a distributed.Client (make_client, or your scheduler's) or None, got "
                          f"{type(client).__name__}")
-    check_out(out, resume, spec)
-    try:
-        (out / POINTS_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot write the sweep folder {str(out)!r}: {exc.strerror}") from None
-    write_text(out / SPEC_COPY, spec.text, "spec copy")  # check_out made sure it has the same points
-    points = enumerate_points(spec)
-    finished = {p.id for p in points if (read_point(out, p.id) or {}).get("status") == "ok"}
-    pending = [p for p in points if p.id not in finished]
-    build_root = str((out / "build").resolve())
-    submissions = {f"point-{p.id}": (p, (point_function, p.values, spec.model, build_root)) for p in pending}
-    ran = 0
-    with closing(stream_results(client, submissions, total=len(points), initial=len(finished), desc=spec.name,
-                                progress=progress)) as results:
-        for point, record in results:
-            _write_point(out, point, spec, record)
-            ran += 1
-            if max_points is not None and ran >= max_points:
-                break
-    complete = len(finished) + ran == len(points)
-    failed = sum((read_point(out, p.id) or {}).get("status") == "failed" for p in points)
-    if complete:
-        write_results(spec, out)
-    return SweepOutcome(out=out, total=len(points), skipped=len(finished), ran=ran, failed=failed,
-                        complete=complete)
-
-
-def _write_point(out: Path, point: Point, spec: SweepSpec, record: dict) -> None:
-    write_json(point_path(out, point.id), {"id": point.id, "index": list(point.index), "values": point.values,
-                                           "model": spec.model, **record})
-
-
-# -- assembling the results ---------------------------------------------------------------
-
-def collect(spec: SweepSpec, out: str | Path):
-    """(xarray Dataset over the axes, tidy pandas table) from the point files present, finished or not."""
-    import pandas as pd
-    import xarray as xr
-
-    out = Path(out)
-    points = enumerate_points(spec)
-    shape = spec.shape
-    data = {metric: np.full(shape, np.nan) for metric in spec.metrics}
-    status = np.full(shape, "missing", dtype=object)
-    error = np.full(shape, "", dtype=object)
-    rows = []
-    for p in points:
-        record = read_point(out, p.id) or {"status": "missing"}
-        status[p.index] = record["status"]
-        error[p.index] = record.get("error") or ""
-        metrics = record.get("metrics") or {}
-        for metric in spec.metrics:
-            value = record.get("run_seconds") if metric == "run_seconds" else metrics.get(metric)
-            data[metric][p.index] = np.nan if value is None else value
-        rows.append({"point": p.id, **p.values, "K": pattern_count(p.values), "status": record["status"],
-                     **{m: data[m][p.index] for m in spec.metrics}, "run_seconds": record.get("run_seconds"),
-                     "error": record.get("error") or ""})
-    dims = [axis.name for axis in spec.axes]
-    coords = {}
-    for axis in spec.axes:
-        for name, values in axis.values.items():
-            coords[name] = (axis.name, list(values))
-    variables = {metric: (dims, values) for metric, values in data.items()}
-    variables["status"] = (dims, status.astype(str))
-    variables["error"] = (dims, error.astype(str))
-    attrs = {"name": spec.name, "description": spec.description, "fixed": json.dumps(spec.fixed),
-             "model": json.dumps(spec.model)}
-    dataset = xr.Dataset(variables, coords=coords, attrs=attrs)
-    return dataset, pd.DataFrame(rows)
-
-
-def write_results(spec: SweepSpec, out: str | Path) -> tuple[Path, Path]:
-    out = Path(out)
-    dataset, table = collect(spec, out)
-    dataset_path, table_path = out / DATASET_FILE, out / TABLE_FILE
-    write_netcdf(dataset_path, dataset)
-    write_table(table_path, table)
-    return dataset_path, table_path
+    evaluation(spec.evaluation)  # an unknown evaluation is refused before the folder is touched
+    with prepare_folder(spec, out, resume, force) as folder:
+        return execute(spec, folder, client, progress=progress, point_function=point_function,
+                       max_points=max_points)
 
 
 def load_sweep(out: str | Path):
     """The spec a sweep folder ran with, and its results so far (Dataset, table)."""
-    out = Path(out)
-    info = file_status(out / SPEC_COPY, "sweep folder")
-    if info is None or not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{out} is not a sweep folder (no {SPEC_COPY} in it)")
-    spec = load_spec(out / SPEC_COPY)
-    return (spec, *collect(spec, out))
+    from astrogate.analysis.engine import load_folder
+
+    spec, dataset, table, _ = load_folder(out)
+    return spec, dataset, table

@@ -20,7 +20,9 @@ The public names, each documented in the API reference:
 - `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory,
   the gated network with rate or spiking neurons).
 - `load_benchmark_config`, `run_benchmark`, `head_to_head`: the retrieval benchmark and a model-vs-baseline reading of its table.
-- `explore`: a grid of points evaluated by your own function on Dask; `run_sweep` and `load_spec` for TOML specs.
+- `Study`, `load_study`, `run_study`: a study (a grid of points, an evaluation, metrics) read from TOML and run
+  point by point on Dask into one output format; `explore` for your own function of a point; `run_sweep` and
+  `load_spec` for the retrieval sweeps.
 - `attention`, `AttentionResult`: softmax attention of queries over keys and values, computed by astrocytes
   routing values (query mode equals softmax(Q K^T / sqrt(d)) V; retrieval mode cleans the queries first).
 - `InputError`: every refusal of bad input.
@@ -55,7 +57,10 @@ _PUBLIC = {
     "head_to_head": "astrogate.analysis.benchmark",
     "explore": "astrogate.analysis.explore",
     "run_sweep": "astrogate.analysis.sweep",
-    "load_spec": "astrogate.analysis.sweep_spec",
+    "load_spec": "astrogate.analysis.sweep",
+    "Study": "astrogate.analysis.study",
+    "load_study": "astrogate.analysis.spec",
+    "run_study": "astrogate.analysis.engine",
     "attention": "astrogate.analysis.attention",
     "AttentionResult": "astrogate.analysis.attention",
 }

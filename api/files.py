@@ -144,8 +144,41 @@ def write_output(path: str | Path, what: str, write: Callable[[IO], None], binar
             raise
         os.replace(tmp, target)
     except OSError as exc:
-        _remove_quietly(tmp)
+        _remove_quietly(tmp)  # on a read-only file system the clean-up fails too: the first error is the one to say
         raise InputError(f"cannot write {what} {str(path)!r}: {_reason(exc)}") from None
+    return path
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
+    """Refuse, before any work, an output that could not be written: a folder where a file is expected (or
+    the reverse), or a location whose nearest existing folder is read-only or not writable; one line."""
+    path = Path(path)
+    info = file_status(path, what)  # a folder that cannot be searched is a one-line error, not a traceback
+    if info is not None:
+        if folder != stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{what} {str(path)!r} is {'not a folder' if folder else 'a folder'}, expected "
+                             f"{'a folder' if folder else 'a file path'}")
+        probe = path if folder else path.parent
+    else:
+        probe = path.parent
+        while file_status(probe, what) is None and probe != probe.parent:
+            probe = probe.parent
+        if not stat.S_ISDIR(file_status(probe, what).st_mode):
+            raise InputError(f"cannot write {what} {str(path)!r}: {str(probe)!r} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK) or (path.is_file() and not os.access(path, os.W_OK)):
+        try:
+            read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        why = "read-only file system" if read_only else "permission denied"
+        raise InputError(f"cannot write {what} {str(path)!r}: {why} ({str(probe)!r})")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.cmd_sweep import add_run_folder_options
 from astrogate.cli.options import count, seed_type
 from astrogate.models.abstract import TRACE_SAMPLES
 
@@ -87,39 +88,39 @@ def handle(args: argparse.Namespace) -> int:
 
         quiet_brian2()
         options = {"target": args.target, "layout": args.layout or "batched"}
-    result = attention(Q, K, V, mode=args.mode, backend=args.backend, scale=args.scale, similarity=args.similarity,
-                       kappa_v=args.kappa_v, tau_y=args.tau_y, duration=args.duration, tol=args.tol, **options)
-    print(result.summary())
-    if args.out:
-        for path in write_result(result, args.out):
-            print(f"wrote {path}")
+    from contextlib import nullcontext
+
+    from astrogate.analysis.folder import RunFolder
+
+    with RunFolder.open(args.out) if args.out else nullcontext() as folder:  # writable and ours before the run
+        result = attention(Q, K, V, mode=args.mode, backend=args.backend, scale=args.scale,
+                           similarity=args.similarity, kappa_v=args.kappa_v, tau_y=args.tau_y, duration=args.duration,
+                           tol=args.tol, **options)
+        print(result.summary())
+        if folder is not None:
+            for name in write_result(result, folder):
+                print(f"wrote {folder.path / name}")
     return 0
 
 
-def write_result(result, out) -> list:
-    from pathlib import Path
-
+def write_result(result, folder) -> list[str]:
+    """outputs.npy, gains.npy and summary.json, moved into the held folder together; their names."""
     import numpy as np
 
     from astrogate.analysis.io import write_json
-    from astrogate.errors import InputError
-
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
-    paths = []
     from astrogate.files import write_output
 
-    for name, array in (("outputs", result.outputs), ("gains", result.gains)):
-        paths.append(write_output(out / f"{name}.npy", f"{name} array",
-                                  lambda fh, array=array: np.save(fh, array, allow_pickle=False), binary=True))
-    summary = {"mode": result.mode, "backend": result.backend, "similarity": result.similarity, "scale": result.scale,
-               "beta": result.beta, "output_distance": result.output_distance, "gain_distance": result.gain_distance,
-               "converged": result.converged, "runtime_seconds": result.runtime_seconds}
-    paths.append(write_json(out / "summary.json", summary))
-    return paths
+    names = ["outputs.npy", "gains.npy", "summary.json"]
+    with folder.staged() as stage:
+        for name, array in zip(names, (result.outputs, result.gains)):
+            write_output(stage / name, f"{name[:-4]} array",
+                         lambda fh, array=array: np.save(fh, array, allow_pickle=False), binary=True)
+        summary = {"mode": result.mode, "backend": result.backend, "similarity": result.similarity,
+                   "scale": result.scale, "beta": result.beta, "output_distance": result.output_distance,
+                   "gain_distance": result.gain_distance, "converged": result.converged,
+                   "runtime_seconds": result.runtime_seconds}
+        write_json(stage / "summary.json", summary)
+    return names
 
 
 # -- astrogate bench mqar ------------------------------------------------------------------------------
@@ -130,15 +131,17 @@ def register_mqar(benchmarks) -> None:
                     "the same sequences: accuracy and exact recall with Wilson 95 %% intervals against the number "
                     "of pairs, per (key correlation, query noise); writes results.csv, summary.json, table.md and "
                     "mqar_accuracy_vs_load.png.")
-    parser.add_argument("--quick", action="store_true", help="the small grid (seconds)")
-    parser.add_argument("--out", default="runs/mqar", help="output folder (default %(default)s)")
+    parser.add_argument("--quick", action="store_true", help="the small grid (seconds; runs/configs/mqar_quick.toml)")
+    add_run_folder_options(parser, "runs/mqar")
+    parser.add_argument("--workers", type=count("value"), default=None,
+                        help="worker processes of the local cluster (default: one per core)")
     parser.add_argument("--loads", default=None, metavar="N,N,...", help="pairs per sequence (default 8,...,256)")
     parser.add_argument("--sequences", type=count("sequences"), default=None, help="sequences per cell (default 8)")
     parser.add_argument("--queries", type=count("queries"), default=None, help="queries per sequence (default 16)")
     parser.add_argument("--d", type=count("d"), default=None, help="key width (default 64)")
     parser.add_argument("--D", type=count("D"), default=None, help="value width (default 64)")
     parser.add_argument("--seed", type=seed_type, default=None, help="random seed (default 0)")
-    parser.add_argument("--no-progress", action="store_true", help="no line per cell")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--replot", metavar="DIR", help="redraw table.md and the figure from DIR/results.csv; run nothing")
     parser.set_defaults(handler=handle_mqar)
 
@@ -158,17 +161,26 @@ def parse_loads(text: str | None):
 
 
 def handle_mqar(args: argparse.Namespace) -> int:
-    from astrogate.analysis.mqar import QUICK, MqarConfig, config_with, replot, run_mqar, write_mqar
+    import json
+    from pathlib import Path
+
+    from astrogate.analysis.mqar import mqar_study, replot
+    from astrogate.cli.cmd_sweep import run_study_command
+    from astrogate.files import read_text
 
     if args.replot:
         print("wrote " + ", ".join(str(path) for path in replot(args.replot)))
         return 0
-    config = config_with(QUICK if args.quick else MqarConfig(), loads=parse_loads(args.loads),
-                         sequences=args.sequences, queries=args.queries, d=args.d, D=args.D, seed=args.seed)
-    result = run_mqar(config, show_progress=not args.no_progress)
-    paths = write_mqar(result, args.out)
-    summary = result["summary"]
-    print(f"MQAR: {len(result['rows'])} cells in {summary['runtime_seconds']:.1f} s; gated query mode within "
+    study = mqar_study(args.quick, loads=parse_loads(args.loads), sequences=args.sequences, queries=args.queries,
+                       d=args.d, D=args.D, seed=args.seed)
+    outcome = run_study_command(study, args, workers=args.workers)
+    if not outcome.complete:
+        return 1
+    out = Path(args.out)
+    summary = json.loads(read_text(out / "summary.json", "MQAR summary"))
+    rows = len(study.settings["methods"]) * study.n_points
+    print(f"MQAR: {rows} cells in {summary['runtime_seconds']:.1f} s; gated query mode within "
           f"{summary['gated_query_max_distance_to_softmax']:.1e} of softmax attention; wrote "
-          + ", ".join(str(path) for path in paths))
-    return 0
+          + ", ".join(str(out / name) for name in ("results.csv", "results.nc", "summary.json", "table.md",
+                                                   "mqar_accuracy_vs_load.png")))
+    return 0 if outcome.failed == 0 else 1

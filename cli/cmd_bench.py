@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.cmd_sweep import add_run_folder_options
 from astrogate.cli.options import count
 
 
@@ -18,12 +19,13 @@ def register_retrieval(benchmarks) -> None:
     parser = benchmarks.add_parser(
         "retrieval", help="retrieval accuracy vs load and interference, every model on the same cues",
         description="Run every model on the same patterns and cues over a grid of pattern sets, loads and "
-                    "corruptions; write results.csv, results.nc, tuning.json, summary.json and figures.")
+                    "corruptions (each cell a point of a study, on Dask); write results.csv, results.nc, "
+                    "tuning.json, summary.json and figures.")
     parser.add_argument("--config", metavar="FILE.toml",
-                        help="benchmark config (default: the shipped full grid, runs/configs/bench_full.toml; "
-                             "the small one, bench_quick.toml, with --quick)")
+                        help="benchmark study (default: the shipped full grid, runs/configs/bench_full.toml; "
+                             "the small one, bench_quick.toml, with --quick); `astrogate sweep FILE.toml` runs it too")
     parser.add_argument("--quick", action="store_true", help="the small grid (under two minutes on 2 cores)")
-    parser.add_argument("--out", default="runs/bench", help="output folder (default %(default)s)")
+    add_run_folder_options(parser, "runs/bench")
     parser.add_argument("--workers", type=count("value"), default=1,
                         help="processes running cells in parallel, at most one per core (default 1)")
     parser.add_argument("--models", metavar="NAME,NAME",
@@ -61,7 +63,8 @@ def handle_retrieval(args: argparse.Namespace) -> int:
     config = load_benchmark_config(args.config or ("quick" if args.quick else "full"))
     if args.models:
         config = select_models(config, comma_list(args.models, "--models"))
-    result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress)
+    result = run_benchmark(config, args.out, workers=args.workers, show_progress=not args.no_progress,
+                           resume=args.resume, force=args.force)
     summary = result["summary"]
     print(f"{summary['cells']} cells in {summary['runtime_seconds']:.0f} s; wrote "
           + ", ".join(str(result["out"] / name) for name in summary["outputs"] + summary["figures"]))

@@ -38,7 +38,11 @@ def register_speed(bench_subparsers) -> None:
     preset.add_argument("--replot", metavar="DIR",
                         help="measure nothing: re-draw DIR/speed.png from DIR/speed.csv and print the table and "
                              "the targets")
+    preset.add_argument("--config", metavar="SPEC",
+                        help="a speed study in the study schema (runs/configs/speed_quick.toml); the options below "
+                             "do not apply")
     parser.add_argument("--out", metavar="DIR", default="runs/speed", help="output folder (default %(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace the results of another run in OUT")
     parser.add_argument("--sizes", metavar="N:K,...", help="sizes instead of the preset's, e.g. 1000:100,3000:300")
     parser.add_argument("--retrieval-sizes", metavar="N:K,...",
                         help="sizes of the retrieval rows instead of the preset's (default 1000:1000,10000:1000)")
@@ -55,10 +59,7 @@ def register_speed(bench_subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from astrogate.analysis.speed import (full_config, parse_simulators, parse_sizes, quick_config, replot, report,
-                                          run_speed_benchmark, targets_config)
+    from astrogate.analysis.speed import parse_simulators, parse_sizes, replot, report, run_speed_benchmark
     from astrogate.errors import InputError
 
     if args.replot:
@@ -66,28 +67,39 @@ def handle(args: argparse.Namespace) -> int:
                                           ("--retrieval-sizes", args.retrieval_sizes),
                                           ("--repeats", args.repeats), ("--memory-cap-gb", args.memory_cap_gb),
                                           ("--naam-time-cap-s", args.naam_time_cap_s),
-                                          ("--build-dir", args.build_dir)) if value is not None]
+                                          ("--build-dir", args.build_dir), ("--force", args.force or None))
+                 if value is not None]
         if given:
             raise InputError(f"--replot measures nothing: {', '.join(given)} do not apply")
         print(report(replot(args.replot)))
         print(f"wrote {args.replot}/speed.png")
         return 0
-    config = quick_config() if args.quick else targets_config() if args.targets else full_config()
-    if args.sizes is not None:
-        config = replace(config, sizes=parse_sizes(args.sizes))
-    if args.retrieval_sizes is not None:
-        config = replace(config, retrieval_sizes=tuple(parse_sizes(args.retrieval_sizes)))
-    if args.simulators is not None:
-        config = replace(config, simulators=parse_simulators(args.simulators))
-    if args.repeats is not None:
-        config = replace(config, repeats=args.repeats)
-    if args.memory_cap_gb is not None:
-        config = replace(config, memory_cap_gb=args.memory_cap_gb)
-    if args.naam_time_cap_s is not None:
-        config = replace(config, naam_time_cap_s=args.naam_time_cap_s)
-    if args.build_dir:
-        config = replace(config, build_root=args.build_dir)
-    result = run_speed_benchmark(config, args.out)
+    from astrogate.analysis.engine import prepare_folder
+    from astrogate.analysis.speed.study import speed_config, speed_study
+
+    options = {"--sizes": args.sizes, "--simulators": args.simulators, "--retrieval-sizes": args.retrieval_sizes,
+               "--repeats": args.repeats, "--memory-cap-gb": args.memory_cap_gb,
+               "--naam-time-cap-s": args.naam_time_cap_s, "--build-dir": args.build_dir}
+    if args.config:
+        from astrogate.analysis.spec import load_study
+
+        given = [flag for flag, value in options.items() if value is not None]
+        if given:
+            raise InputError(f"--config gives the whole benchmark: {', '.join(given)} do not apply")
+        study = load_study(args.config)
+        if study.evaluation != "speed":
+            raise InputError(f"{args.config}: a study of evaluation {study.evaluation!r}, not a speed benchmark")
+    else:
+        study = speed_study("quick" if args.quick else "targets" if args.targets else "full",
+                            sizes=parse_sizes(args.sizes) if args.sizes is not None else None,
+                            simulators=list(parse_simulators(args.simulators)) if args.simulators is not None else None,
+                            retrieval_sizes=[list(s) for s in parse_sizes(args.retrieval_sizes)]
+                            if args.retrieval_sizes is not None else None,
+                            repeats=args.repeats, memory_cap_gb=args.memory_cap_gb,
+                            naam_time_cap_s=args.naam_time_cap_s, build_root=args.build_dir)
+    config = speed_config(study)  # every value checked before the folder is taken
+    with prepare_folder(study, args.out, force=args.force) as folder:
+        result = run_speed_benchmark(config, folder.path)
     print(report(result))
     print(f"wrote {args.out}/speed.csv, speed.json, speed.png")
     return 0

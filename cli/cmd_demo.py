@@ -26,8 +26,22 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from astrogate.analysis.folder import RunFolder
     from astrogate.analysis.io import write_json
     from astrogate.analysis.plots import plot_side_by_side
+
+    with RunFolder.open(args.out) as folder:  # writable and ours before anything runs
+        results = run_demo(args)
+        with folder.staged() as stage:  # the record and its figure moved into place together
+            write_json(stage / "demo.json", results)
+            plot_side_by_side(results, stage / "demo.png", "same patterns, same cue")
+    for name in ("demo.json", "demo.png"):
+        print(f"wrote {Path(args.out) / name}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> dict:
+    """The gated network and classical Hopfield on the demo's problem (and the Brian2 network beside them)."""
     from astrogate.analysis.recall import generated_problem, recall, summary
     from astrogate.models.parameters import Parameters
 
@@ -48,10 +62,7 @@ def handle(args: argparse.Namespace) -> int:
         network = run_brian2_beside(problem, runs[gated], args.duration, results[gated])
         if network is not None:
             results[f"Brian2 cpp_standalone, {gated}"] = network
-    out = Path(args.out)
-    print(f"wrote {write_json(out / 'demo.json', results)}")
-    print(f"wrote {plot_side_by_side(results, out / 'demo.png', 'same patterns, same cue')}")
-    return 0
+    return results
 
 
 def run_brian2_beside(problem, params, duration: float, reference: dict) -> dict | None:

@@ -1,4 +1,4 @@
-"""astrogate sweep and astrogate plot: parameter studies on Dask, and their figures."""
+"""astrogate sweep and astrogate plot: any study on Dask, and the figures of a sweep."""
 
 from __future__ import annotations
 
@@ -8,18 +8,28 @@ from pathlib import Path
 from astrogate.cli.options import count
 
 
+def add_run_folder_options(parser: argparse.ArgumentParser, default_out: str | None = None) -> None:
+    """--out, --resume and --force: the options of every command that runs a study into a folder."""
+    parser.add_argument("--out", metavar="DIR", default=default_out,
+                        help="output folder" + (" (default %(default)s)" if default_out else " (default runs/<name>)"))
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in OUT, skipping its finished points (the same study only)")
+    parser.add_argument("--force", action="store_true", help="replace the results of another run in OUT")
+
+
 def register(subparsers) -> None:
     sweep = subparsers.add_parser(
-        "sweep", help="run a parameter sweep from a TOML spec on a Dask cluster",
-        description="Run the points of a sweep spec (runs/README.md) as Dask tasks: on a local cluster of "
-                    "--workers processes, or on the scheduler at --scheduler. Each finished point is written "
-                    "to OUT/points at once; at the end OUT/sweep.nc (xarray) and OUT/results.csv.")
-    sweep.add_argument("spec", metavar="SPEC", help="sweep spec: a TOML file, or a shipped study by name (study_load_taug, study_beta_correlation)")
+        "sweep", help="run a study from a TOML spec on a Dask cluster",
+        description="Run the points of a study spec (runs/README.md: a sweep, a retrieval benchmark, MQAR, a "
+                    "spiking study, the fast-retrieval check) as Dask tasks: on a local cluster of --workers "
+                    "processes, or on the scheduler at --scheduler. Each finished point is written to OUT/points "
+                    "at once; at the end OUT/results.nc (xarray), OUT/results.csv and the study's own outputs.")
+    sweep.add_argument("spec", metavar="SPEC", help="a study spec: a TOML file, or a shipped one by name "
+                                                    "(study_load_taug, study_beta_correlation, bench_quick, ...)")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://127.0.0.1:8786")
     sweep.add_argument("--workers", type=count("value"), default=None,
                        help="worker processes of the local cluster (default: one per core)")
-    sweep.add_argument("--out", metavar="DIR", help="output folder (default runs/<spec name>)")
-    sweep.add_argument("--resume", action="store_true", help="continue a sweep in OUT, skipping finished points")
+    add_run_folder_options(sweep)
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=handle_sweep)
 
@@ -35,43 +45,58 @@ def register(subparsers) -> None:
     plot.set_defaults(handler=handle_plot)
 
 
-def handle_sweep(args: argparse.Namespace) -> int:
-    from astrogate.analysis.sweep import check_out, close_client, make_client, run_sweep
-    from astrogate.analysis.sweep_spec import load_spec
+def run_study_command(study, args: argparse.Namespace, scheduler: str | None = None, workers: int | None = None):
+    """Run `study` into args.out (runs/<name> by default) with --resume/--force, printing what runs where and
+    what was written; the outcome. Every check (the spec, the folder and its owner) happens before a cluster
+    starts."""
+    from astrogate.analysis.engine import DATASET_FILE, TABLE_FILE, close_client, execute, make_client, prepare_folder
 
-    # all checks happen before a cluster starts
-    spec = load_spec(args.spec)
-    out = Path(args.out or Path("runs") / spec.name)
-    check_out(out, args.resume, spec)
-    client = make_client(args.scheduler, args.workers, spec.n_points)
-    interrupted = False
-    try:
-        n_workers = len(client.scheduler_info()["workers"])
-        where = args.scheduler or f"a local cluster of {n_workers} worker process{'es' if n_workers > 1 else ''}"
-        print(f"sweep {spec.name!r}: {spec.n_points} points ({' x '.join(map(str, spec.shape))}) on {where}; "
-              f"writing to {out}")
-        outcome = run_sweep(spec, out, client, resume=args.resume, progress=not args.no_progress)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (cli/main.py Stopped): the same message
-        interrupted = True
-        exc.args = (f"the finished points are in {out / 'points'}; continue with --resume",)
-        raise
-    except BaseException:
-        # a failure (a full disk, say) cancels the pending points: their cancellation is no news either
-        interrupted = True
-        raise
-    finally:
-        close_client(client, own_cluster=not args.scheduler, interrupted=interrupted)
-    print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")
-    if outcome.complete:
-        print(f"wrote {out / 'sweep.nc'} and {out / 'results.csv'}")
+    out = Path(args.out or Path("runs") / study.name)
+    with prepare_folder(study, out, args.resume, args.force) as folder:
+        client, interrupted = None, False
+        if getattr(study, "evaluation", "") != "speed":
+            client = make_client(scheduler, workers, study.n_points)
+        try:
+            if client is not None:
+                n_workers = len(client.scheduler_info()["workers"])
+                where = scheduler or f"a local cluster of {n_workers} worker process{'es' if n_workers > 1 else ''}"
+                print(f"{study.evaluation} study {study.name!r}: {study.n_points} points "
+                      f"({' x '.join(map(str, study.shape)) or '1'}) on {where}; writing to {out}")
+            outcome = execute(study, folder, client, progress=not getattr(args, "no_progress", False))
+        except BaseException:  # an interruption or a failure: the cancelled points' shutdown is no news
+            interrupted = True
+            raise
+        finally:
+            if client is not None:
+                close_client(client, own_cluster=not scheduler, interrupted=interrupted)
+    if outcome.total:  # a speed study has no points: its own loop reported what it measured
+        print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")
+        if outcome.complete:
+            print(f"wrote {out / DATASET_FILE} and {out / TABLE_FILE}")
+    return outcome
+
+
+def handle_sweep(args: argparse.Namespace) -> int:
+    from astrogate.analysis.spec import load_study
+
+    study = load_study(args.spec)
+    if args.scheduler and args.workers is not None:
+        from astrogate.errors import InputError
+
+        raise InputError("--workers applies to the local cluster only; a scheduler brings its own workers")
+    outcome = run_study_command(study, args, args.scheduler, args.workers)
     return 0 if outcome.failed == 0 else 1
 
 
 def handle_plot(args: argparse.Namespace) -> int:
-    from astrogate.analysis.sweep import load_sweep
+    from astrogate.analysis.engine import load_folder
     from astrogate.analysis.sweep_plots import plot_sweep
 
-    spec, dataset, _ = load_sweep(args.sweep_dir)
+    _, dataset, _, damaged = load_folder(args.sweep_dir)
+    if damaged:
+        print(f"note: {len(damaged)} damaged point file{'s' if len(damaged) > 1 else ''} skipped (counted as not "
+              f"finished; --resume runs {'them' if len(damaged) > 1 else 'it'} again): "
+              + ", ".join(f"points/{pid}.json" for pid in damaged[:3]) + (", ..." if len(damaged) > 3 else ""))
     out = Path(args.out or Path(args.sweep_dir) / "figures")
     for path in plot_sweep(dataset, out, metrics=args.metric, x=args.x, y=args.y):
         print(f"wrote {path}")

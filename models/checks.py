@@ -27,6 +27,9 @@ MAX_STEPS = 10**9
 
 def shown(value) -> str:
     """repr(value) for a one-line message: a long one (a 400-digit integer, a big array) shortened."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(value) >= 10**30:
+        digits = math.floor(int(value).bit_length() * math.log10(2)) + 1  # str() refuses over 4300 digits
+        return f"<a number of about {digits} digits>" if digits > 4000 else f"<a number of {len(str(abs(int(value))))} digits>"
     try:
         text = repr(value)
     except Exception:  # a hostile __repr__ must not turn a refusal into a traceback

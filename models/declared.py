@@ -1,7 +1,7 @@
 """Declared parameters: each parameter of a parameter class is written once, as a `Declared` row (name, default,
 unit, bounds, meaning, the paper's symbol and equation), and everything that needs to know it is generated from
 the rows: the class's checks (`check_value`), its docstring (`docstring_section`), the command-line options
-(cli/options.py), the sweep specs' per-field checks (analysis/sweep_spec.py) and the Brian2 namespace
+(cli/options.py), the sweep specs' per-field checks (analysis/sweep.py) and the Brian2 namespace
 (models/brian2_equations.py). The tables are `PARAMETER_TABLE` (models/parameters.py) and `SPIKING_TABLE`
 (models/spiking_equations.py).
 """

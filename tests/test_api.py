@@ -103,7 +103,8 @@ def test_parameters_take_brian2_quantities():
 
 def test_the_shipped_configs_load_by_name():
     quick = ag.load_benchmark_config("quick")
-    assert quick.models and quick.loads
+    assert quick.evaluation == "benchmark" and quick.settings["models"] and quick.n_points > 1
+    assert ag.load_study("bench_quick") == quick
     spec = ag.load_spec("study_load_taug")
     assert spec.name and spec.n_points > 1
 

@@ -5,7 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from astrogate.analysis.mqar import QUICK, MqarConfig, make_sequence, markdown_table, plot_mqar, read_rows, score
+from astrogate.analysis.mqar import make_sequence, markdown_table, mqar_study, plot_mqar, read_rows, score
+
+QUICK = mqar_study(quick=True)
+QUICK_LOADS = QUICK.axes[1].values["load"]
+QUICK_INTERFERENCE = list(zip(QUICK.axes[0].values["correlation"], QUICK.axes[0].values["noise"]))
+QUICK_METHODS = QUICK.settings["methods"]
 from astrogate.cli.main import main
 from astrogate.errors import InputError
 
@@ -71,7 +76,7 @@ def test_attention_bad_files_are_one_line_errors(arrays, bad, message, capsys):
      "layout applies to query mode"),
     (["attention", "--scale", "0"], "scale must be a positive number"),
     (["bench", "mqar", "--loads", "4,x"], "--loads: expected whole numbers"),
-    (["bench", "mqar", "--loads", "0"], "MQAR load must be a whole number >= 1"),
+    (["bench", "mqar", "--loads", "0"], "MQAR load must be at least 1, got 0"),
     (["bench", "mqar", "--replot", "nowhere"], "MQAR results file 'nowhere/results.csv' does not exist"),
 ])
 def test_attention_bad_options_are_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
@@ -105,7 +110,7 @@ def test_mqar_quick_run_figure_and_table(tmp_path, capsys):
     code, stdout, _ = run_cli(["bench", "mqar", "--quick", "--out", str(tmp_path), "--no-progress"], capsys)
     assert code == 0 and "MQAR: 24 cells" in stdout
     rows = read_rows(tmp_path / "results.csv")
-    assert len(rows) == len(QUICK.loads) * len(QUICK.interference) * len(QUICK.methods)
+    assert len(rows) == len(QUICK_LOADS) * len(QUICK_INTERFERENCE) * len(QUICK_METHODS)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["gated_query_max_distance_to_softmax"] < 1e-8
     result = {"rows": rows}
@@ -117,13 +122,13 @@ def test_mqar_quick_run_figure_and_table(tmp_path, capsys):
         assert r["accuracy_lo"] <= r["accuracy"] <= r["accuracy_hi"]
     fig = plot_mqar(result["rows"])
     axes = fig.axes
-    assert len(axes) == 2 * len(QUICK.interference)
+    assert len(axes) == 2 * len(QUICK_INTERFERENCE)
     first = axes[0]
     assert first.get_title() == "key correlation 0, query noise 0.1"
-    bottom = axes[len(QUICK.interference)]
-    assert [tick.get_text() for tick in bottom.get_xticklabels()] == [str(n) for n in QUICK.loads]
+    bottom = axes[len(QUICK_INTERFERENCE)]
+    assert [tick.get_text() for tick in bottom.get_xticklabels()] == [str(n) for n in QUICK_LOADS]
     bars = first.containers  # one errorbar per method: its data line and its interval segments
-    assert [bar.get_label() for bar in bars] == list(QUICK.methods)
+    assert [bar.get_label() for bar in bars] == list(QUICK_METHODS)
     for bar in bars:
         cells = sorted((r for r in result["rows"] if r["method"] == bar.get_label() and r["correlation"] == 0.0
                         and r["noise"] == 0.1), key=lambda r: r["load"])
@@ -133,7 +138,7 @@ def test_mqar_quick_run_figure_and_table(tmp_path, capsys):
         np.testing.assert_allclose([seg[:, 1] for seg in segments.get_segments()],
                                    [[r["accuracy_lo"], r["accuracy_hi"]] for r in cells])
     assert axes[1].get_title() == "key correlation 0.5, query noise 0.3"  # row-major: row 0 holds the levels
-    exact_axes = axes[len(QUICK.interference)]
+    exact_axes = axes[len(QUICK_INTERFERENCE)]
     assert exact_axes.get_ylabel() == "exact recall"
     for bar in exact_axes.containers:
         cells = sorted((r for r in result["rows"] if r["method"] == bar.get_label() and r["correlation"] == 0.0
@@ -141,11 +146,19 @@ def test_mqar_quick_run_figure_and_table(tmp_path, capsys):
         np.testing.assert_allclose(bar.lines[0].get_ydata(), [r["exact"] for r in cells])
     table = markdown_table(result["rows"])
     assert table.splitlines()[0].startswith("| key corr. | query noise | pairs | softmax")
-    assert len(table.splitlines()) == 2 + len(QUICK.loads) * len(QUICK.interference)
+    assert len(table.splitlines()) == 2 + len(QUICK_LOADS) * len(QUICK_INTERFERENCE)
 
 
-def test_mqar_config_errors():
-    with pytest.raises(InputError, match="unknown MQAR method"):
-        MqarConfig(methods=("softmax", "lstm"))
-    with pytest.raises(InputError, match="interference levels"):
-        MqarConfig(interference=((0.2, 1.5),))
+def test_mqar_config_errors(tmp_path):
+    from astrogate.analysis.spec import load_study
+
+    spec = tmp_path / "m.toml"
+    text = '[study]\nevaluation = "mqar"\n[model]\nmethods = ["softmax", "lstm"]\n[fixed]\nload = 4\ncorrelation = 0.2\nnoise = 0.1\n'
+    spec.write_text(text)
+    with pytest.raises(InputError, match=r"m\.toml:4: unknown MQAR method\(s\) lstm"):
+        load_study(spec)
+    spec.write_text(text.replace('"lstm"', '"linear"').replace("noise = 0.1", "noise = 1.5"))
+    with pytest.raises(InputError, match=r"m\.toml:8: MQAR noise must lie in \[0, 1\], got 1.5"):
+        load_study(spec)
+    with pytest.raises(InputError, match="MQAR seed must be at least 0"):
+        mqar_study(quick=True, seed=-1)

@@ -30,7 +30,7 @@ def test_verdict_allows_one_trial_in_48_per_cell_and_half_a_percent_lost_overall
 def test_the_quick_cells_are_the_benchmarks_and_the_hidden_ones_are_not():
     config = load_benchmark_config("quick")
     quick = list(quick_problems())
-    assert len(quick) == 15 * config.instances and all(len(targets) == config.cues for _, _, targets, _ in quick)
+    assert len(quick) == 15 * config.fixed["instances"] and all(len(t) == config.fixed["cues"] for _, _, t, _ in quick)
     names = [name for name, _ in gated_variants(config)]
     assert "gated-default" in names and len(names) == 1 + 4  # gated-quadratic: 2 x 2 tuning candidates
     hidden = list(hidden_problems())
@@ -60,14 +60,17 @@ def test_fast_check_command_rejects_unknown_cell_sets(capsys):
     assert "--cells: unknown secret" in capsys.readouterr().err
 
 
-def test_the_check_writes_its_rows_and_verdicts(tmp_path):
-    import csv
+def test_the_check_writes_a_verdict_per_cell_set(tmp_path):
     import json
+    from types import SimpleNamespace
 
-    from astrogate.analysis.fast_check import write_check
+    import pandas as pd
 
-    rows = [row(40, 40, 0, 0)]
-    table, verdicts = write_check({"hidden": (rows, verdict(rows))}, str(tmp_path / "out"))
-    with open(table) as f:
-        assert [r["cells"] for r in csv.DictReader(f)] == ["hidden"]
-    assert json.loads(verdicts.read_text())["hidden"]["met"] is True
+    from astrogate.analysis.fast_check import FAST_CHECK, fast_check_study
+
+    study = fast_check_study(["similarities"])
+    assert study.n_points == 4 and set(study.axes[0].values["cell_set"]) == {"similarities"}
+    table = pd.DataFrame([{"cells": "hidden", **row(40, 40, 0, 0)}, {"cells": "quick", **row(40, 38, 2, 0)}])
+    FAST_CHECK.finish(study, SimpleNamespace(table=table), tmp_path)
+    verdicts = json.loads((tmp_path / "fast_check.json").read_text())
+    assert verdicts["hidden"]["met"] is True and verdicts["quick"]["met"] is False

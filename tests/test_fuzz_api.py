@@ -391,6 +391,47 @@ def t_run_sweep(draw, tmp):
     return f"run_sweep({type(spec).__name__}, {out!r:.60}, {type(the_client).__name__}, {kwargs})", call
 
 
+def t_load_study(draw, tmp):
+    (tmp / "spec.toml").write_text(SPEC)
+    path = draw(st.sampled_from([tmp / "spec.toml", "bench_quick", "mqar_quick", "spiking_study", "fast_check"]),
+                st.one_of(HOSTILE, special_path(tmp)))
+    return f"load_study({path!r:.80})", lambda: {"points": ag.load_study(path).n_points}
+
+
+def t_run_study(draw, tmp):
+    (tmp / "spec.toml").write_text(SPEC)
+    study = draw(st.builds(lambda: ag.load_study(tmp / "spec.toml")), HOSTILE)
+    out = draw(st.just(tmp / "out"), st.one_of(HOSTILE, st.sampled_from([tmp / ("x" * 300), Path("/dev/null")])))
+    the_client = draw(st.builds(client), st.sampled_from([5, "tcp://127.0.0.1:1"]))
+    kwargs = draw.kwargs(resume=draw(st.booleans(), HOSTILE, optional=True),
+                         force=draw(st.just(True), HOSTILE, optional=True), progress=draw(st.just(False), HOSTILE))
+
+    def call():
+        outcome = ag.run_study(study, out, the_client, **kwargs)
+        return {"total": outcome.total, "ran": outcome.ran}
+
+    return f"run_study({type(study).__name__}, {out!r:.60}, {type(the_client).__name__}, {kwargs})", call
+
+
+def t_study(draw, tmp):
+    """A Study built by hand, run: whatever is wrong with it is refused in one line before any point runs."""
+    fields = {"name": draw(st.just("s"), HOSTILE), "evaluation": draw(st.just("retrieval"), st.one_of(
+        HOSTILE, st.sampled_from(["bogus", "explore", ""]))), "settings": draw(st.just({"duration": 2.0}), HOSTILE),
+        "fixed": draw(st.just({"N": 8, "K": 2, "trials": 1}), st.one_of(HOSTILE, st.just({"N": math.nan})))}
+
+    def call():
+        from astrogate.analysis.spec import study_from_tables
+
+        tables = {"study": {"name": fields["name"], "evaluation": fields["evaluation"]},
+                  "model": fields["settings"], "fixed": fields["fixed"]}
+        study = study_from_tables(tables)
+        outcome = ag.run_study(study, tmp / "study_out", draw_client, force=True, progress=False)
+        return {"total": outcome.total}
+
+    draw_client = client()
+    return f"Study via study_from_tables({fields!r:.80})", call
+
+
 def qkv(draw):
     T, n, d, D = (draw.draw(st.integers(1, 3)), draw.draw(st.integers(1, 6)), draw.draw(st.integers(1, 5)),
                   draw.draw(st.integers(1, 4)))
@@ -518,6 +559,9 @@ API_TARGETS = {
     "run_sweep": t_run_sweep,
     "load_spec": t_load_spec,
     "attention": t_attention,
+    "load_study": t_load_study,
+    "run_study": t_run_study,
+    "Study": t_study,
     "AttentionResult": t_attention_result,
 }
 

@@ -338,8 +338,9 @@ def sweep_specs(draw) -> str:
 @fuzz(60)
 @given(text=sweep_specs())
 def test_fuzz_sweep_specs_are_refused_in_one_line_or_run_with_finite_metrics(text):
-    from astrogate.analysis.sweep import enumerate_points, simulate_point
-    from astrogate.analysis.sweep_spec import load_spec
+    from astrogate.analysis.study import enumerate_points
+    from astrogate.analysis.sweep import simulate_point
+    from astrogate.analysis.sweep import load_spec
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "spec.toml"
@@ -503,7 +504,7 @@ def sweep_folder(tmp_root: Path) -> Path:
         from distributed import Client, LocalCluster
 
         from astrogate.analysis.sweep import run_sweep
-        from astrogate.analysis.sweep_spec import load_spec
+        from astrogate.analysis.sweep import load_spec
 
         folder = Path(tempfile.mkdtemp(prefix="astrogate-fuzz-sweep-"))
         atexit.register(shutil.rmtree, folder, True)

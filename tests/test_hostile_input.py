@@ -78,7 +78,7 @@ def test_attention_on_3000_queries_from_files_is_refused_before_the_run(tmp_path
     needed = float(line.split("needs about ")[1].split(" GiB")[0])
     assert 25 < needed < 40  # 450 samples of 3000 x 3000 gains, 8 bytes each: 30 GiB
     # the same sizes generated are refused with the same estimate
-    assert refused(["attention", "--T", "3000", "--n", "3000", "--d", "8", "--D", "8"], capsys).split(
+    assert refused(["attention", "--n-queries", "3000", "--n", "3000", "--d", "8", "--D", "8"], capsys).split(
         "needs about ")[1].split(" GiB")[0] == f"{needed:.3g}"
 
 
@@ -279,7 +279,7 @@ def test_targets_are_pattern_indices(tmp_path, target):
 @pytest.mark.parametrize("keyword, value, fragment", [
     ("duration", "5", "duration must be a finite number, got '5'"),
     ("duration", None, "duration must be a finite number, got None"),
-    ("duration", 10**400, "duration must be a finite number, got 1000000"),
+    ("duration", 10**400, "duration must be a finite number, got <a number of 401 digits>"),
     ("tol", None, "tol must be a finite number, got None"),
     ("method", ["euler"], "unknown method ['euler']"),
     ("backend", np.array(["abstract"]), "unknown backend"),
@@ -380,9 +380,9 @@ def test_the_other_public_functions_check_their_arguments(tmp_path):
         ag.explore(lambda point: {}, {"x": 5})
     with pytest.raises(InputError, match="fixed must be a dict"):
         ag.explore(lambda point: {}, {"x": [1]}, fixed=[("y", 1)])
-    with pytest.raises(InputError, match="config must be a benchmark Config"):
+    with pytest.raises(InputError, match="config must be a benchmark study"):
         ag.run_benchmark("quick", tmp_path)
-    with pytest.raises(InputError, match="spec must be a SweepSpec"):
+    with pytest.raises(InputError, match="spec must be a Study"):
         ag.run_sweep(str(tmp_path), tmp_path, client=None)
     with pytest.raises(InputError, match="patterns_path must be a path"):
         ag.file_problem(None, None)
@@ -481,19 +481,20 @@ def test_a_full_disk_during_a_sweep_prints_only_the_one_line(tmp_path, capfd, mo
     (a write that fails as a full disk does); the cluster's shutdown says nothing."""
     import errno
 
-    from astrogate.analysis import sweep
+    from astrogate.analysis.folder import RunFolder
 
     (tmp_path / "spec.toml").write_text(SWEEP_SPEC.replace("duration = 400.0", "duration = 100.0"))
     written = []
-    write_point = sweep._write_point
+    write = RunFolder.write
 
-    def fill_up(out, point, spec, record):
-        if written:
-            raise InputError(f"cannot write JSON output {str(out)!r}: {os.strerror(errno.ENOSPC).lower()}")
-        written.append(point)
-        write_point(out, point, spec, record)
+    def fill_up(self, relative, data, what="output"):
+        if what == "point file":
+            if written:
+                raise InputError(f"cannot write JSON output {str(self.path)!r}: {os.strerror(errno.ENOSPC).lower()}")
+            written.append(relative)
+        return write(self, relative, data, what)
 
-    monkeypatch.setattr(sweep, "_write_point", fill_up)
+    monkeypatch.setattr(RunFolder, "write", fill_up)
     code = main(["sweep", str(tmp_path / "spec.toml"), "--workers", "2", "--out", str(tmp_path / "out"),
                  "--no-progress"])
     captured = capfd.readouterr()

@@ -209,7 +209,7 @@ def test_numpy_scalars_and_quantities_are_numbers():
 
 
 def test_the_declared_table_is_what_the_class_the_cli_and_the_sweeps_use():
-    from astrogate.analysis.sweep_spec import PARAMETER_FIELDS
+    from astrogate.analysis.sweep import PARAMETER_FIELDS
     from astrogate.cli.main import build_parser
     from astrogate.models.brian2_equations import ASTROCYTE_PARAMETERS, NEURON_PARAMETERS
 
@@ -269,8 +269,9 @@ def test_the_preset_on_the_command_line_gives_the_papers_observables(tmp_path, c
 
 
 def test_sweep_axes_take_the_papers_names():
-    from astrogate.analysis.sweep import simulate_point
-    from astrogate.analysis.sweep_spec import parse_spec, point_parameters, point_values
+    from astrogate.analysis.spec import parse_study as parse_spec
+    from astrogate.analysis.study import point_values
+    from astrogate.analysis.sweep import point_parameters, simulate_point
 
     spec = parse_spec("""\
 [sweep]

@@ -484,3 +484,25 @@ def test_the_reference_is_extrapolated_only_where_it_cannot_stop_before_its_time
     reference = rows["gated_reference"]
     assert reference["note"].startswith("extrapolated: 100 steps timed, x 3000 steps")
     assert reference["steps_per_cue"] == 3000 and reference["stop_rules"] == "time limit: 8"
+
+
+def test_a_speed_study_runs_its_own_loop_from_astrogate_sweep(tmp_path, monkeypatch, capsys):
+    """The speed benchmark read from the study schema: `astrogate sweep SPEC` runs the sizes and simulators of
+    the spec through the benchmark's own loop (measurements replaced), in a folder the engine holds."""
+    calls = []
+    monkeypatch.setattr(speed.run, "measure", fake_measure(calls))
+    spec = tmp_path / "speed.toml"
+    spec.write_text('[study]\nevaluation = "speed"\n[model]\npreset = "quick"\nsimulators = ["cpp"]\n'
+                    '[fixed]\nrepeats = 1\n[[zip]]\nname = "size"\nN = { values = [1000, 2000] }\n'
+                    'K = { values = [100, 100] }\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out)]) == 0
+    rows = read_rows(out)
+    assert {("cpp_standalone_1thread", 1000), ("cpp_standalone_1thread", 2000)} <= {(r["simulator"], int(r["N"])) for r in rows}
+    assert {kw["N"] for fn, kw in calls if fn == "time_brian2"} == {1000, 2000}
+    assert json.loads((out / "study.json").read_text())["evaluation"] == "speed"
+    assert "points run" not in capsys.readouterr().out
+    from astrogate.analysis.spec import load_study
+    from astrogate.analysis.speed.study import speed_config
+
+    assert speed_config(load_study("speed_quick")) == speed.quick_config()  # the shipped spec is --quick

@@ -19,16 +19,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from astrogate.analysis.sweep import (
-    collect,
-    enumerate_points,
-    load_sweep,
-    point_id,
-    point_path,
-    run_point,
-    run_sweep,
-)
-from astrogate.analysis.sweep_spec import parse_spec
+from astrogate.analysis.engine import point_path
+from astrogate.analysis.study import enumerate_points, point_id
+from astrogate.analysis.sweep import load_sweep, run_point, run_sweep
+from astrogate.analysis.spec import parse_study as parse_spec
 from astrogate.errors import InputError
 from astrogate.cli.main import main
 
@@ -117,7 +111,7 @@ def test_point_ids_depend_on_everything_that_changes_a_result():
 
 
 @pytest.mark.parametrize("old, new, line, message", [
-    ("flip = 0.2", "flop = 0.2", 11, "unknown parameter 'flop'"),
+    ("flip = 0.2", "flop = 0.2", 11, "unknown field 'flop'"),
     ("beta = { values = [0.0, 600.0] }", "beta = { values = [] }", 15, "beta: empty grid"),
     ("beta = { values = [0.0, 600.0] }", "beta = { start = 1, stop = 2, num = 0 }", 15, "beta: empty grid"),
     ("trials = 4", 'trials = "four"', 10, "trials: expected a whole number"),
@@ -125,7 +119,7 @@ def test_point_ids_depend_on_everything_that_changes_a_result():
     ("beta = { values = [0.0, 600.0] }", "beta = { values = [0.0, true] }", 15, "beta: expected a finite number"),
     ("beta = { values = [0.0, 600.0] }", "beta = [0.0, 600.0]", 15, "write the grid as"),
     ("beta = { values = [0.0, 600.0] }", "beta = { values = [-1.0] }", 15, "beta must be >= 0"),
-    ("flip = 0.2", "flip = 1.5", 11, "flip must be in [0, 1]"),
+    ("flip = 0.2", "flip = 1.5", 11, "flip must lie in [0, 1]"),
     ("tol = 1e-4", "tol = 1e-4\ndevice = 'cpp_standalone'", 7, "applies to backend = \"brian2\" only"),
     ("duration = 60.0", "duration = 60.0\nbackend = 'nest'", 6, "unknown backend 'nest'"),
     ("[sweep]", "[swep]", 1, "unknown section [swep]"),
@@ -211,7 +205,7 @@ def test_cluster_sweep_matches_serial_runs(client, tmp_path):
     spec = small_spec()
     outcome = run_sweep(spec, tmp_path / "out", client, progress=False)
     assert outcome.complete and outcome.ran == spec.n_points == 8 and outcome.failed == 0
-    dataset = xr.open_dataset(tmp_path / "out" / "sweep.nc", engine="scipy").load()
+    dataset = xr.open_dataset(tmp_path / "out" / "results.nc", engine="scipy").load()
     assert dataset["nearest_accuracy"].dims == ("load", "beta", "seed")
     for point in enumerate_points(spec):
         serial = run_point(point.values, spec.model)["metrics"]
@@ -233,7 +227,7 @@ def test_interrupted_then_resumed_runs_no_point_twice(client, tmp_path):
     written = {p.id: point_path(out, p.id).stat().st_mtime_ns for p in enumerate_points(spec)
                if point_path(out, p.id).exists()}
     assert len(written) == 3
-    assert not (out / "sweep.nc").exists()
+    assert not (out / "results.nc").exists()
     with pytest.raises(InputError, match="--resume"):
         run_sweep(spec, out, client, progress=False)
     second = run_sweep(spec, out, client, point_function=functools.partial(logged_point, log=str(log2)),
@@ -245,8 +239,8 @@ def test_interrupted_then_resumed_runs_no_point_twice(client, tmp_path):
 
     straight = run_sweep(spec, tmp_path / "straight", client, progress=False)
     assert straight.complete
-    resumed_ds = xr.open_dataset(out / "sweep.nc", engine="scipy").load()
-    straight_ds = xr.open_dataset(tmp_path / "straight" / "sweep.nc", engine="scipy").load()
+    resumed_ds = xr.open_dataset(out / "results.nc", engine="scipy").load()
+    straight_ds = xr.open_dataset(tmp_path / "straight" / "results.nc", engine="scipy").load()
     xr.testing.assert_identical(resumed_ds, straight_ds)
 
 
@@ -277,8 +271,8 @@ def test_ctrl_c_on_the_command_then_resume(client, tmp_path):
     assert set(executions(log)).isdisjoint(written) and len(executions(log)) == resumed.ran
     assert all(point_path(out, pid).stat().st_mtime_ns == mtime for pid, mtime in written.items())
     run_sweep(spec, tmp_path / "straight", client, progress=False)
-    xr.testing.assert_identical(xr.open_dataset(out / "sweep.nc", engine="scipy").load(),
-                                xr.open_dataset(tmp_path / "straight" / "sweep.nc", engine="scipy").load())
+    xr.testing.assert_identical(xr.open_dataset(out / "results.nc", engine="scipy").load(),
+                                xr.open_dataset(tmp_path / "straight" / "results.nc", engine="scipy").load())
 
 
 @pytest.mark.timeout(240)
@@ -308,7 +302,7 @@ def test_failed_point_is_recorded_and_the_sweep_goes_on(client, tmp_path):
     outcome = run_sweep(spec, tmp_path / "out", client, progress=False,
                         point_function=functools.partial(point_without_patterns, load=0.1))
     assert outcome.complete and outcome.failed == 4 and outcome.ran == 8
-    dataset, table = collect(spec, tmp_path / "out")
+    _, dataset, table = load_sweep(tmp_path / "out")
     failed = dataset.sel(load=0.1)
     assert set(failed["status"].values.ravel()) == {"failed"}
     assert np.all(np.isnan(failed["nearest_accuracy"].values))
@@ -391,7 +385,7 @@ def test_malformed_spec_command_exits_2_naming_the_line(tmp_path, capsys):
     spec_path = tmp_path / "bad.toml"
     spec_path.write_text(SMALL.replace("flip = 0.2", "flop = 0.2"))
     assert main(["sweep", str(spec_path), "--out", str(tmp_path / "never")]) == 2
-    assert f"{spec_path}:11: unknown parameter 'flop'" in capsys.readouterr().err
+    assert f"{spec_path}:11: unknown field 'flop'" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
 
 
@@ -423,7 +417,7 @@ def test_sweep_on_a_separately_started_scheduler(tmp_path, capsys):
         assert main(["sweep", str(spec_path), "--scheduler", address, "--out", str(tmp_path / "out"),
                      "--no-progress"]) == 0
         assert f"on {address}" in capsys.readouterr().out
-        assert (tmp_path / "out" / "sweep.nc").exists()
+        assert (tmp_path / "out" / "results.nc").exists()
     finally:
         for process in (worker, scheduler):
             os.killpg(process.pid, signal.SIGTERM)
@@ -448,8 +442,9 @@ def test_plot_of_zipped_and_single_axes_before_any_point_finished(tmp_path):
 
 BRIAN2_POINT_IN_A_THREAD = """
 import sys, threading
-from astrogate.analysis.sweep import enumerate_points, run_point
-from astrogate.analysis.sweep_spec import parse_spec
+from astrogate.analysis.sweep import run_point
+from astrogate.analysis.study import enumerate_points
+from astrogate.analysis.spec import parse_study as parse_spec
 spec = parse_spec(sys.stdin.read(), "b.toml")
 point = enumerate_points(spec)[0]
 records = []

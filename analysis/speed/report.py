@@ -32,9 +32,15 @@ def replot(out_dir: str | Path) -> dict:
             result["batched"] = saved.get("batched", {})
             if saved.get("retrieval"):
                 result["retrieval"] = saved["retrieval"]
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise InputError(f"{summary}: not a speed summary ({exc})") from None
+        except (json.JSONDecodeError, AttributeError, RecursionError) as exc:
+            raise InputError(f"{summary}: not a speed summary ({type(exc).__name__})") from None
+    try:  # the whole report drawn from what was read, before the figure: a hostile summary is refused here
+        text = report(result)
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, ZeroDivisionError) as exc:
+        raise InputError(f"{out}: speed.csv and speed.json are not those of a speed benchmark of this version "
+                         f"({type(exc).__name__}: {str(exc)[:80]})") from None
     plot_speed(rows, out / "speed.png", result["exponents"], result["naam_exponents"])
+    result["report"] = text
     return result
 
 

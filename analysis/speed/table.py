@@ -65,19 +65,43 @@ def read_csv(path: Path) -> list[dict]:
 
     with io.StringIO(read_text(path, "speed table"), newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
-        rows = []
-        for raw in reader:
-            try:
-                row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
-                for column in CSV_COLUMNS[3:]:
-                    value = raw.get(column, "") or ""
-                    if value != "" and column not in TEXT_COLUMNS:
-                        value = int(float(value)) if column in INT_COLUMNS else float(value)
-                    row[column] = value
-            except (TypeError, ValueError) as exc:
-                raise InputError(f"{path}:{reader.line_num}: not a row of a speed table ({exc})") from None
-            rows.append(row)
+        try:
+            missing = {"simulator", "N", "K", "seconds_per_step"} - set(reader.fieldnames or ())
+            if missing:
+                raise InputError(f"{path}: not a speed table (no {', '.join(sorted(missing))} column)")
+            rows = []
+            for raw in reader:
+                try:
+                    rows.append(_checked_row(raw))
+                except (TypeError, ValueError, OverflowError) as exc:
+                    raise InputError(f"{path}:{reader.line_num}: not a row of a speed table ({exc})") from None
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: not a speed table ({exc})") from None
+    if not rows:
+        raise InputError(f"{path}: a speed table with no rows")
     return rows
+
+
+def _checked_row(raw: dict) -> dict:
+    """One row of speed.csv, its numbers finite and >= 0 and its sizes whole numbers from 1 to MAX_COUNT."""
+    import math
+
+    from astrogate.models.checks import MAX_COUNT
+
+    if not isinstance(raw.get("simulator"), str) or None in raw:
+        raise ValueError("a row with more or fewer fields than the header")
+    row = _row(raw["simulator"], int(raw["N"]), int(raw["K"]))
+    for column in CSV_COLUMNS[3:]:
+        value = raw.get(column, "") or ""
+        if value != "" and column not in TEXT_COLUMNS:
+            number = float(value)
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(f"{column} = {value[:40]!r} is not a finite number >= 0")
+            value = int(number) if column in INT_COLUMNS else number
+        row[column] = value
+    for column in ("N", "K"):
+        if not 1 <= row[column] <= MAX_COUNT:
+            raise ValueError(f"{column} = {row[column]} is not a size from 1 to {MAX_COUNT}")
+    if row["seconds_per_step"] == 0:
+        raise ValueError("seconds_per_step = 0")
+    return row
