@@ -15,7 +15,7 @@ step) and the convergence time in seconds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from astrogate.errors import InputError
 from astrogate.network.calcium import CalciumSetup, run_clamped
 
 KINDS = ("pattern", "mixture2", "mixture3", "cue")
+STUDY_DT = 20.0  # ms: the study's gains move by < 1e-4 from dt = 1 ms (calcium's fastest rates are ~10/s)
 CONVERGENCE_TOLERANCE = 0.02  # |g - its window average| below which a state counts as converged
 
 
@@ -155,3 +156,132 @@ def setup_record(setup: CalciumSetup) -> dict:
 
     return {"pool": setup.pool, "gap_junctions": setup.gap_junctions, "dt_ms": setup.dt, "method": setup.method,
             "parameters": {name: shown(name, value) for name, value in setup.parameters.items()}}
+
+
+def shape_agreement(g, f) -> dict:
+    """The gains divided by their sum (the share of the bound resource: what the strongest capture would give)
+    against softmax(f / T) with T fitted again: the shape of the allocation, apart from the free fraction."""
+    g = np.asarray(g, dtype=float)
+    total = g.sum(axis=1, keepdims=True)
+    shares = np.divide(g, total, out=np.full_like(g, 1.0 / g.shape[1]), where=total > 0)
+    return fit_temperature(shares, f)
+
+
+# -- the study of the results page: the drive, the capture strength, the exocytosis steepness, the mechanism ----
+def study_rows() -> list[dict]:
+    """The configurations of docs/results/calcium.md: one row each, {group, label, setup}."""
+    from brian2 import second, umolar
+
+    def row(group, label, pool="shared", gap_junctions="none", **overrides):
+        return {"group": group, "label": label, "setup": CalciumSetup(pool, gap_junctions, overrides, dt=STUDY_DT)}
+
+    rows = [row("drive", f"Y_pattern={y:g}uM", Y_pattern=y * umolar) for y in (0.1, 0.3, 1.0, 3.0)]
+    rows += [row("capture", f"O_A={o:g}/s", Y_pattern=0.3 * umolar, O_A=o / second) for o in (6.0, 60.0, 600.0)]
+    rows += [row("exocytosis", f"n_A={n:g}", Y_pattern=0.3 * umolar, O_A=600 / second, n_A=n) for n in (4.0, 16.0)]
+    rows += [row("mechanism", "private pool", "private", Y_pattern=0.3 * umolar, O_A=600 / second),
+             row("mechanism", "gap junctions ring F=2uM/s", "shared", "ring", Y_pattern=0.3 * umolar,
+                 O_A=600 / second, F_GJ=2 * umolar / second),
+             row("mechanism", "gap junctions all F=0.09uM/s", "shared", "all", Y_pattern=0.3 * umolar,
+                 O_A=600 / second, F_GJ=0.09 * umolar / second)]
+    return rows
+
+
+SWEEP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_deviation", "rms_deviation",
+                 "shape_T_eff", "shape_r", "shape_max_deviation", "sum_mean", "sum_min", "free_low", "g_low",
+                 "top_gain_mean", "oscillating_states", "convergence_s_median", "convergence_s_max",
+                 "unconverged_states", "run_seconds")
+
+
+def calcium_study(out, per_kind: int = 15, settle: float = 400.0, window: float = 200.0, only: list | None = None,
+                  target: str = "cython") -> list[dict]:
+    """Every row of `study_rows` (or those whose label is in `only`) on the protocol states; writes into `out`
+    sweep.csv (one line per row), <row>.json (its summary) and <row>.npz (f, g, kinds, the sampled sums) and the
+    figures calcium_map_<row>.png. Returns the sweep's lines."""
+    from astrogate.analysis.io import write_csv, write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    states = protocol_states(per_kind=per_kind)
+    rows = [r for r in study_rows() if only is None or r["label"] in only]
+    if only is not None and len(rows) != len(only):
+        known = ", ".join(r["label"] for r in study_rows())
+        raise InputError(f"unknown study row(s) {sorted(set(only) - {r['label'] for r in rows})}: known are {known}")
+    lines = []
+    for row in rows:
+        result = quasi_static_map(row["setup"], states, settle=settle, window=window, target=target)
+        summary = result["summary"]
+        shape = shape_agreement(result["g"], result["f"])
+        summary.update({f"shape_{k}": v for k, v in shape.items() if k != "rms_deviation"}, group=row["group"],
+                       label=row["label"])
+        stem = file_stem(row["label"])
+        write_json(out / f"{stem}.json", summary)
+        np.savez_compressed(out / f"{stem}.npz", f=result["f"], g=result["g"], kinds=result["kinds"],
+                            t=result["run"]["t"], bound=result["run"]["bound"], T_eff=summary["T_eff"],
+                            C_low=result["run"]["C_low"], C_high=result["run"]["C_high"])
+        plot_map(result, out / f"calcium_map_{stem}.png", row["label"])
+        lines.append({c: summary.get(c, summary["setup"].get(c)) for c in SWEEP_COLUMNS})
+        write_csv(lines, out / "sweep.csv", SWEEP_COLUMNS, float_format=".6g")  # after each row: a stop keeps them
+    return lines
+
+
+def file_stem(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
+
+
+def plot_map(result: dict, path, title: str = "") -> Path:
+    """Left: each (state, pattern) gain against softmax(f / T_eff), by kind of state; right: the sum of the gains
+    (the bound fraction of the pool) against time, one line per state."""
+    import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import prepare_output, save_figure
+
+    path = prepare_output(path, "plot")
+    s = result["summary"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    markers = dict(pattern="o", mixture2="s", mixture3="^", cue="x")
+    for kind in dict.fromkeys(result["kinds"]):
+        rows = result["kinds"] == kind
+        left.scatter(result["softmax"][rows].ravel(), result["g"][rows].ravel(), s=12, marker=markers.get(kind, "."),
+                     label=kind, alpha=0.7)
+    left.plot([0, 1], [0, 1], color="grey", lw=0.8, label="g = softmax")
+    left.set(xlabel=f"softmax(f / T_eff), T_eff = {s['T_eff']:.3g}", ylabel="calcium gain $g_\\mu$ (window mean)",
+             title=f"r = {s['r']:.3f}, max |dev| = {s['max_deviation']:.3f}")
+    left.legend(fontsize=8)
+    run = result["run"]
+    colours = dict(pattern="C0", mixture2="C1", mixture3="C2", cue="C3")
+    for kind, bound in zip(result["kinds"], run["bound"]):
+        right.plot(run["t"], bound, color=colours.get(kind, "k"), lw=0.6)
+    right.axvline(s["settle_s"], color="grey", ls="--", lw=0.8)
+    right.set(xlabel="time (s)", ylabel="sum of gains $\\sum_\\mu g_\\mu$", ylim=(0, 1.05),
+              title=f"sum in window: {s['sum_min']:.3f} .. {s['sum_max']:.3f}")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from astrogate.network.devices import quiet_brian2
+
+    parser = argparse.ArgumentParser(prog="python -m astrogate.analysis.calcium", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--per-kind", type=int, default=15, help="states of each kind (default 15: 60 states)")
+    parser.add_argument("--settle", type=float, default=400.0, help="seconds before the averaging window")
+    parser.add_argument("--window", type=float, default=200.0, help="seconds of the averaging window")
+    parser.add_argument("--only", nargs="*", help="run only these rows (labels of study_rows)")
+    args = parser.parse_args(argv)
+    quiet_brian2()
+    try:
+        lines = calcium_study(args.out, args.per_kind, args.settle, args.window, args.only)
+    except InputError as exc:
+        parser.exit(2, f"astrogate: error: {exc}\n")
+    for line in lines:
+        print(json.dumps({k: line[k] for k in ("label", "T_eff", "r", "max_deviation", "sum_min", "shape_r")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

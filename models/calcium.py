@@ -261,20 +261,48 @@ Q_2 = d_2*(I + d_1)/(I + d_3) : mmolar
 """
 RELEASE_EQUATIONS = """
 release = (C/C_Theta)**n_A/(1 + (C/C_Theta)**n_A) : 1   # Ca2+-dependent exocytosis activity
-dg/dt = speedup*(O_A*release*available - Omega_G*g) : 1  # resource bound at the pattern's synapses: the gain
+g                       : 1          # resource bound at the pattern's synapses: the gain (GAIN_UPDATE)
 """
-SHARED_POOL_EQUATIONS = """
-available = 1 - bound   : 1          # the pool's free fraction
-bound                   : 1 (linked) # hub: sum of g over the astrocytes of the pool
+# dg/dt = O_A release available - Omega_G g is stiff where O_A is large (the capture strength studied goes to
+# 600/s), and an explicit step of a shared pool overdraws it when dt O_A sum(release) > 1. So g takes the exact
+# step of these linear equations with the release held at its value at the start of the step (first order in
+# the release, exact in the pool): positivity and sum g <= 1 then hold for every dt, to round-off.
+#
+# Private pool (available = share - g), with a = O_A release, b = Omega_G (times speedup):
+#     g(t + dt) = g* + (g - g*) exp(-(a + b) dt),   g* = a share / (a + b)
+PRIVATE_GAIN_UPDATE = """
+g = g_private + (g - g_private)*exp(-speedup*(O_A*release + Omega_G)*dt)
 """
 PRIVATE_POOL_EQUATIONS = """
-available = share - g   : 1          # this astrocyte's own free resource
+g_private = O_A*release*share/(O_A*release + Omega_G) : 1   # the steady state at the current release
 share                   : 1 (shared, constant)  # 1/K
 """
-HUB_EQUATIONS = """
-bound                   : 1          # sum of g (summed)
+# Shared pool (available = 1 - S, S = sum g): with A = sum of a over the pool, S relaxes exactly as
+#     S(s) = S* + (S0 - S*) exp(-(A + b) s),   S* = A / (A + b),
+# and each g_mu(t + dt) = g_mu exp(-b dt) + a_mu E, where the pool's exposure E = int_0^dt (1 - S(s))
+# exp(-b (dt - s)) ds is one number per pool, computed at the hub:
+#     E = (1 - S*) (1 - exp(-b dt)) / b - (S0 - S*) exp(-b dt) dt exprel(-A dt).
+# Summed over mu this is S(dt): the conservation is exact, not imposed. No gain is divided by a sum of gains.
+SHARED_GAIN_UPDATE = """
+g = g*exp(-speedup*Omega_G*dt) + speedup*O_A*release*exposure
 """
-POOL_SYNAPSE = "bound_post = g_pre : 1 (summed)"
+SHARED_POOL_EQUATIONS = """
+exposure                : second (linked)  # hub: the pool's free-resource exposure over the coming step
+"""
+HUB_EQUATIONS = """
+bound                   : 1          # S = sum of g of the pool (summed)
+capture                 : 1/second   # A = sum of speedup O_A release (summed)
+exposure                : second     # E (HUB_UPDATE)
+decay                   : 1/second (shared, constant)  # b = speedup Omega_G
+"""
+HUB_UPDATE = """
+S_star = capture/(capture + decay)
+exposure = (1 - S_star)*(-expm1(-decay*dt))/decay - (bound - S_star)*exp(-decay*dt)*dt*exprel(-capture*dt)
+"""
+POOL_SYNAPSE = """
+bound_post = g_pre : 1 (summed)
+capture_post = speedup_pre*O_A_pre*release_pre : 1/second (summed)
+"""
 # the regenerative IP3 flux of Goldberg et al. (2010) from the presynaptic astrocyte into the postsynaptic one
 GAP_JUNCTION_SYNAPSE = """
 delta_I = I_post - I_pre : mmolar
@@ -293,3 +321,9 @@ def astrocyte_equations(pool: str) -> str:
     check_pool(pool)
     return (GCHI_EQUATIONS + RELEASE_EQUATIONS
             + (SHARED_POOL_EQUATIONS if pool == "shared" else PRIVATE_POOL_EQUATIONS) + parameter_declarations())
+
+
+def gain_update(pool: str) -> str:
+    """The code of g's exact step (run once per step, before the groups integrate calcium)."""
+    check_pool(pool)
+    return SHARED_GAIN_UPDATE if pool == "shared" else PRIVATE_GAIN_UPDATE

@@ -8,10 +8,12 @@ memory's softmax hub; gap junctions are Synapses between the astrocytes of a cop
 
 Per step (explicit order in the 'start' slot, then the groups' integration)::
 
-    1. bound = sum of g (summed into the hub)     2. J_coupling (summed over the gap junctions)
-    3. the clamped run's diagnostics               4. integration of Gamma_A, I, C, h, g ('groups')
+    1. J_coupling (summed over the gap junctions)
+    2. the pool's sums into the hub: bound = sum g, capture = sum O_A release
+    3. the hub's exposure E (models/calcium.py)    4. g's exact step (release held at its value at t)
+    5. the clamped run's diagnostics               6. integration of Gamma_A, I, C, h ('groups')
 
-so the free fraction 1 - bound that g's step reads is that of the state at t, as in an explicit scheme. The
+so g(t + dt) and calcium at t + dt both follow from the state at t. The
 objects run on their own clock (`CalciumSetup.dt`, 10 ms by default: calcium's fastest rates are ~10/s) and
 never touch the device or the preferences; `run_clamped` does, as a measurement.
 """
@@ -27,7 +29,7 @@ from astrogate.models import calcium as ca
 from astrogate.models.units import in_units
 
 SLOT = "start"
-ORDER = dict(pool=1, gap_junctions=2, diagnostics=3)
+ORDER = dict(gap_junctions=0, pool=1, exposure=2, gains=3, diagnostics=4)
 METHODS = ("rk4", "euler")
 DEFAULT_DT = 10.0  # ms
 
@@ -71,7 +73,10 @@ class CalciumAstrocytes:
         Astrocyte mu of copy s is index s * K + mu. Input ``m`` (overlap), output ``g`` (gain: the bound
         fraction of the resource); G-ChI variables ``C``, ``I``, ``h``, ``Gamma_A``; ``release``, ``Y_S``.
     hub : NeuronGroup (copies) or None
-        Shared pool: ``bound`` (the sum of g of the copy). None for private pools.
+        Shared pool: ``bound`` (the sum of g of the copy), ``capture`` (the sum of O_A release), ``exposure``.
+        None for private pools.
+    operations : list
+        The per-step updates (the hub's exposure, g's exact step).
     synapses : dict of Synapses
         ``pool`` (astrocytes -> hub), ``gap_junctions`` (astrocytes -> astrocytes) where built.
     """
@@ -94,17 +99,21 @@ class CalciumAstrocytes:
         self.astrocytes = b2.NeuronGroup(size, ca.astrocyte_equations(setup.pool), method=setup.method,
                                          clock=self.clock, name=f"{name}_astrocytes")
         self.synapses: dict = {}
+        self.operations: list = []
         self.hub = None
         if setup.pool == "shared":
             self.hub = b2.NeuronGroup(self.copies, ca.HUB_EQUATIONS, clock=self.clock, name=f"{name}_hub")
             pool = b2.Synapses(self.astrocytes, self.hub, ca.POOL_SYNAPSE, clock=self.clock, name=f"{name}_pool")
             pool.connect(i=np.arange(size), j=np.arange(size) // self.K)
             self._summed(pool, "bound_post", "pool")
+            self._summed(pool, "capture_post", "pool")
             self.synapses["pool"] = pool
             if self.copies == 1:  # a one-element hub is linked without an index (MODEL.md's Brian2 notes)
-                self.astrocytes.bound = b2.linked_var(self.hub, "bound")
+                self.astrocytes.exposure = b2.linked_var(self.hub, "exposure")
             else:
-                self.astrocytes.bound = b2.linked_var(self.hub, "bound", index=np.arange(size) // self.K)
+                self.astrocytes.exposure = b2.linked_var(self.hub, "exposure", index=np.arange(size) // self.K)
+            self.operations.append(self.hub.run_regularly(ca.HUB_UPDATE, when=SLOT, order=ORDER["exposure"],
+                                                          name=f"{name}_hub_exposure"))
         if setup.gap_junctions != "none":
             pre, post = gap_junction_pairs(self.K, setup.gap_junctions)
             offsets = np.repeat(np.arange(self.copies) * self.K, len(pre))
@@ -113,9 +122,12 @@ class CalciumAstrocytes:
             junctions.connect(i=np.tile(pre, self.copies) + offsets, j=np.tile(post, self.copies) + offsets)
             self._summed(junctions, "J_coupling_post", "gap_junctions")
             self.synapses["gap_junctions"] = junctions
+        self.operations.append(self.astrocytes.run_regularly(ca.gain_update(setup.pool), when=SLOT,
+                                                             order=ORDER["gains"], name=f"{name}_gains"))
         self.set_parameters(setup.values())
         self.reset()
-        self.objects = [self.astrocytes, *([self.hub] if self.hub is not None else []), *self.synapses.values()]
+        self.objects = [self.astrocytes, *([self.hub] if self.hub is not None else []), *self.operations,
+                        *self.synapses.values()]
 
     def __iter__(self):
         """The Brian2 objects (what Network(astrocytes) adds)."""
@@ -132,6 +144,8 @@ class CalciumAstrocytes:
             setattr(self.astrocytes, name, value)
         if self.setup.pool == "private":
             self.astrocytes.share = 1.0 / self.K
+        else:
+            self.hub.decay = values["speedup"] * values["Omega_G"]
 
     def reset(self) -> None:
         """The example's initial state (calcium and IP3 at 0, h = 0.9) with all the resource in the pool."""
