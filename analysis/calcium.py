@@ -15,7 +15,7 @@ step) and the convergence time in seconds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +116,7 @@ def convergence_times(t, g, g_mean, tolerance: float = CONVERGENCE_TOLERANCE) ->
     return times
 
 
-def quasi_static_map(setup: CalciumSetup | None = None, states: ProtocolStates | None = None, settle: float = 400.0,
+def quasi_static_map(setup: CalciumSetup | None = None, states: ProtocolStates | None = None, settle: float = 300.0,
                      window: float = 200.0, device: str = "runtime", target: str = "cython") -> dict:
     """Run the clamped states, fit T_eff and measure; returns a summary dict and per-state arrays."""
     setup = setup or CalciumSetup()
@@ -192,7 +192,7 @@ SWEEP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_d
                  "unconverged_states", "run_seconds")
 
 
-def calcium_study(out, per_kind: int = 15, settle: float = 400.0, window: float = 200.0, only: list | None = None,
+def calcium_study(out, per_kind: int = 10, settle: float = 300.0, window: float = 200.0, only: list | None = None,
                   target: str = "cython") -> list[dict]:
     """Every row of `study_rows` (or those whose label is in `only`) on the protocol states; writes into `out`
     sweep.csv (one line per row), <row>.json (its summary) and <row>.npz (f, g, kinds, the sampled sums) and the
@@ -206,6 +206,12 @@ def calcium_study(out, per_kind: int = 15, settle: float = 400.0, window: float 
     if only is not None and len(rows) != len(only):
         known = ", ".join(r["label"] for r in study_rows())
         raise InputError(f"unknown study row(s) {sorted(set(only) - {r['label'] for r in rows})}: known are {known}")
+    if only is None:  # the single astrocyte's response, which the rows' allocations are made of
+        levels = np.geomspace(1e-3, 30.0, 41)
+        response = transfer_function(levels, settle=settle, window=window, target=target)
+        write_csv([dict(zip(response, values)) for values in zip(*response.values())], out / "transfer.csv",
+                  float_format=".6g")
+        plot_transfer(response, out / "calcium_transfer.png")
     lines = []
     for row in rows:
         result = quasi_static_map(row["setup"], states, settle=settle, window=window, target=target)
@@ -261,6 +267,28 @@ def plot_map(result: dict, path, title: str = "") -> Path:
     return path
 
 
+def plot_transfer(response: dict, path) -> Path:
+    """The window-averaged release of one astrocyte against the glutamate level (log-log), and calcium's range."""
+    import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import prepare_output, save_figure
+
+    path = prepare_output(path, "plot")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    Y = response["glutamate_um"]
+    shown = Y > 0
+    top.loglog(Y[shown], np.maximum(response["release"][shown], 1e-12), "o-", ms=3, label="release (window mean)")
+    top.set(ylabel="release activity", ylim=(1e-9, 2))
+    top.legend(fontsize=8)
+    bottom.fill_between(Y[shown], response["C_low"][shown], response["C_high"][shown], alpha=0.4, label="C range")
+    bottom.semilogx(Y[shown], response["C_high"][shown], lw=0.8, label="C high")
+    bottom.set(xlabel="glutamate Y (uM)", ylabel="calcium C (uM)")
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -268,8 +296,9 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m astrogate.analysis.calcium", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--per-kind", type=int, default=15, help="states of each kind (default 15: 60 states)")
-    parser.add_argument("--settle", type=float, default=400.0, help="seconds before the averaging window")
+    parser.add_argument("--per-kind", type=int, default=10, help="states of each kind (default 10: 40 states)")
+    parser.add_argument("--settle", type=float, default=300.0,
+                        help="seconds from the release onset to the averaging window (after 60 s of calcium alone)")
     parser.add_argument("--window", type=float, default=200.0, help="seconds of the averaging window")
     parser.add_argument("--only", nargs="*", help="run only these rows (labels of study_rows)")
     args = parser.parse_args(argv)
@@ -285,3 +314,23 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: float = 300.0, window: float = 200.0,
+                      target: str = "cython") -> dict:
+    """One astrocyte's response to a constant glutamate level (uM), each level a copy of K = 1 with m = 1 and
+    Y_pattern = the level: the window-averaged release, calcium's range (oscillation where C_high > C_low) and the
+    mean gain of a private pool of one."""
+    from brian2 import umolar
+
+    levels = np.asarray(glutamate_um, dtype=float)
+    if levels.ndim != 1 or not np.all(np.isfinite(levels)) or np.any(levels < 0):
+        raise InputError("glutamate levels must be a 1-d array of finite values >= 0 (uM)")
+    setup = setup or CalciumSetup(pool="private", dt=STUDY_DT)
+    # Y_pattern is one value per group: the level is carried by m instead, Y = Y_top m^2 with m = sqrt(level / Y_top)
+    top = float(levels.max()) if levels.max() > 0 else 1.0
+    parameters = {**setup.parameters, "Y_pattern": top * umolar}
+    run = run_clamped(np.sqrt(levels / top)[:, None], replace(setup, parameters=parameters), settle=settle,
+                      window=window, sample_every=window, target=target)
+    return {"glutamate_um": levels, "release": run["release_mean"][:, 0], "C_low": run["C_low"][:, 0],
+            "C_high": run["C_high"][:, 0], "g": run["g_mean"][:, 0]}

@@ -261,20 +261,23 @@ Q_2 = d_2*(I + d_1)/(I + d_3) : mmolar
 """
 RELEASE_EQUATIONS = """
 release = (C/C_Theta)**n_A/(1 + (C/C_Theta)**n_A) : 1   # Ca2+-dependent exocytosis activity
-g                       : 1          # resource bound at the pattern's synapses: the gain (GAIN_UPDATE)
+release_before          : 1          # release at the start of the step (RELEASE_STORE)
+held = (release + release_before)/2 : 1                  # the release over the step, trapezoidal
+g                       : 1          # resource bound at the pattern's synapses: the gain (the exact step below)
 """
+RELEASE_STORE = "release_before = release"
 # dg/dt = O_A release available - Omega_G g is stiff where O_A is large (the capture strength studied goes to
 # 600/s), and an explicit step of a shared pool overdraws it when dt O_A sum(release) > 1. So g takes the exact
-# step of these linear equations with the release held at its value at the start of the step (first order in
-# the release, exact in the pool): positivity and sum g <= 1 then hold for every dt, to round-off.
+# step of these linear equations with the release held at `held`, the mean of its values at the two ends of the
+# step (computed after calcium's step): positivity and sum g <= 1 hold for every dt, to round-off.
 #
-# Private pool (available = share - g), with a = O_A release, b = Omega_G (times speedup):
+# Private pool (available = share - g), with a = O_A held, b = Omega_G (times speedup):
 #     g(t + dt) = g* + (g - g*) exp(-(a + b) dt),   g* = a share / (a + b)
 PRIVATE_GAIN_UPDATE = """
-g = g_private + (g - g_private)*exp(-speedup*(O_A*release + Omega_G)*dt)
+g = g_private + (g - g_private)*exp(-speedup*(O_A*held + Omega_G)*dt)
 """
 PRIVATE_POOL_EQUATIONS = """
-g_private = O_A*release*share/(O_A*release + Omega_G) : 1   # the steady state at the current release
+g_private = O_A*held*share/(O_A*held + Omega_G) : 1   # the steady state at the held release
 share                   : 1 (shared, constant)  # 1/K
 """
 # Shared pool (available = 1 - S, S = sum g): with A = sum of a over the pool, S relaxes exactly as
@@ -284,14 +287,14 @@ share                   : 1 (shared, constant)  # 1/K
 #     E = (1 - S*) (1 - exp(-b dt)) / b - (S0 - S*) exp(-b dt) dt exprel(-A dt).
 # Summed over mu this is S(dt): the conservation is exact, not imposed. No gain is divided by a sum of gains.
 SHARED_GAIN_UPDATE = """
-g = g*exp(-speedup*Omega_G*dt) + speedup*O_A*release*exposure
+g = g*exp(-speedup*Omega_G*dt) + speedup*O_A*held*exposure
 """
 SHARED_POOL_EQUATIONS = """
-exposure                : second (linked)  # hub: the pool's free-resource exposure over the coming step
+exposure                : second (linked)  # hub: the pool's free-resource exposure over the step
 """
 HUB_EQUATIONS = """
 bound                   : 1          # S = sum of g of the pool (summed)
-capture                 : 1/second   # A = sum of speedup O_A release (summed)
+capture                 : 1/second   # A = sum of speedup O_A held (summed)
 exposure                : second     # E (HUB_UPDATE)
 decay                   : 1/second (shared, constant)  # b = speedup Omega_G
 """
@@ -301,7 +304,7 @@ exposure = (1 - S_star)*(-expm1(-decay*dt))/decay - (bound - S_star)*exp(-decay*
 """
 POOL_SYNAPSE = """
 bound_post = g_pre : 1 (summed)
-capture_post = speedup_pre*O_A_pre*release_pre : 1/second (summed)
+capture_post = speedup_pre*O_A_pre*held_pre : 1/second (summed)
 """
 # the regenerative IP3 flux of Goldberg et al. (2010) from the presynaptic astrocyte into the postsynaptic one
 GAP_JUNCTION_SYNAPSE = """
@@ -324,6 +327,6 @@ def astrocyte_equations(pool: str) -> str:
 
 
 def gain_update(pool: str) -> str:
-    """The code of g's exact step (run once per step, before the groups integrate calcium)."""
+    """The code of g's exact step (run once per step, after the groups have integrated calcium)."""
     check_pool(pool)
     return SHARED_GAIN_UPDATE if pool == "shared" else PRIVATE_GAIN_UPDATE

@@ -6,14 +6,16 @@ a memory's neurons -> astrocytes synapses sum into, or that is set), the output 
 pool a one-element hub per copy holds the sum of g (the bound resource), linked back to the astrocytes as in the
 memory's softmax hub; gap junctions are Synapses between the astrocytes of a copy.
 
-Per step (explicit order in the 'start' slot, then the groups' integration)::
+Per step, in an explicit order::
 
-    1. J_coupling (summed over the gap junctions)
-    2. the pool's sums into the hub: bound = sum g, capture = sum O_A release
-    3. the hub's exposure E (models/calcium.py)    4. g's exact step (release held at its value at t)
-    5. the clamped run's diagnostics               6. integration of Gamma_A, I, C, h ('groups')
+    'start'   1. release_before = release (at t)     2. J_coupling (summed over the gap junctions)
+    'groups'  3. integration of Gamma_A, I, C, h to t + dt
+    'end'     4. the pool's sums into the hub: bound = sum g, capture = sum O_A held
+              5. the hub's exposure E (models/calcium.py)
+              6. g's exact step, the release held at the mean of its values at t and t + dt
+              7. the clamped run's diagnostics, then its monitors
 
-so g(t + dt) and calcium at t + dt both follow from the state at t. The
+Your own monitor of g records after step 6 with ``when="end", order=ORDER["monitors"]``. The
 objects run on their own clock (`CalciumSetup.dt`, 10 ms by default: calcium's fastest rates are ~10/s) and
 never touch the device or the preferences; `run_clamped` does, as a measurement.
 """
@@ -28,8 +30,9 @@ from astrogate.errors import InputError
 from astrogate.models import calcium as ca
 from astrogate.models.units import in_units
 
-SLOT = "start"
-ORDER = dict(gap_junctions=0, pool=1, exposure=2, gains=3, diagnostics=4)
+SLOT = "start"  # what the groups' integration reads: the release at t, the IP3 flux through the gap junctions
+GAIN_SLOT = "end"  # g's step, after calcium's: it holds the release at the mean of its values at t and t + dt
+ORDER = dict(store=0, gap_junctions=1, pool=1, exposure=2, gains=3, diagnostics=4, monitors=5)
 METHODS = ("rk4", "euler")
 DEFAULT_DT = 10.0  # ms
 
@@ -105,14 +108,14 @@ class CalciumAstrocytes:
             self.hub = b2.NeuronGroup(self.copies, ca.HUB_EQUATIONS, clock=self.clock, name=f"{name}_hub")
             pool = b2.Synapses(self.astrocytes, self.hub, ca.POOL_SYNAPSE, clock=self.clock, name=f"{name}_pool")
             pool.connect(i=np.arange(size), j=np.arange(size) // self.K)
-            self._summed(pool, "bound_post", "pool")
-            self._summed(pool, "capture_post", "pool")
+            self._summed(pool, "bound_post", "pool", GAIN_SLOT)
+            self._summed(pool, "capture_post", "pool", GAIN_SLOT)
             self.synapses["pool"] = pool
-            if self.copies == 1:  # a one-element hub is linked without an index (MODEL.md's Brian2 notes)
+            if self.copies == 1:  # a one-element hub is linked without an index, as the memory's softmax hub
                 self.astrocytes.exposure = b2.linked_var(self.hub, "exposure")
             else:
                 self.astrocytes.exposure = b2.linked_var(self.hub, "exposure", index=np.arange(size) // self.K)
-            self.operations.append(self.hub.run_regularly(ca.HUB_UPDATE, when=SLOT, order=ORDER["exposure"],
+            self.operations.append(self.hub.run_regularly(ca.HUB_UPDATE, when=GAIN_SLOT, order=ORDER["exposure"],
                                                           name=f"{name}_hub_exposure"))
         if setup.gap_junctions != "none":
             pre, post = gap_junction_pairs(self.K, setup.gap_junctions)
@@ -122,8 +125,10 @@ class CalciumAstrocytes:
             junctions.connect(i=np.tile(pre, self.copies) + offsets, j=np.tile(post, self.copies) + offsets)
             self._summed(junctions, "J_coupling_post", "gap_junctions")
             self.synapses["gap_junctions"] = junctions
-        self.operations.append(self.astrocytes.run_regularly(ca.gain_update(setup.pool), when=SLOT,
-                                                             order=ORDER["gains"], name=f"{name}_gains"))
+        self.operations += [
+            self.astrocytes.run_regularly(ca.RELEASE_STORE, when=SLOT, order=ORDER["store"], name=f"{name}_store"),
+            self.astrocytes.run_regularly(ca.gain_update(setup.pool), when=GAIN_SLOT, order=ORDER["gains"],
+                                          name=f"{name}_gains")]
         self.set_parameters(setup.values())
         self.reset()
         self.objects = [self.astrocytes, *([self.hub] if self.hub is not None else []), *self.operations,
@@ -134,9 +139,9 @@ class CalciumAstrocytes:
         return iter(self.objects)
 
     @staticmethod
-    def _summed(synapses, variable, order):
+    def _summed(synapses, variable, order, when=SLOT):
         updater = synapses.summed_updaters[variable]
-        updater.when, updater.order = SLOT, ORDER[order]
+        updater.when, updater.order = when, ORDER[order]
 
     def set_parameters(self, values: dict) -> None:
         """Set the group's parameter variables ({name: quantity}, all of models/calcium.py's PARAMETERS)."""
@@ -202,6 +207,8 @@ C_low                   : mmolar     # lowest calcium in the averaging window
 C_high                  : mmolar     # highest calcium in the averaging window
 g_low                   : 1          # lowest gain of the whole run
 g_sum                   : 1          # sum of g over the window's steps
+release_now             : 1          # the astrocyte's release (summed, one synapse each)
+release_sum             : 1          # sum of the release over the window's steps
 t_window                : second (shared, constant)
 """
 DIAGNOSTIC_UPDATE = """
@@ -209,6 +216,7 @@ C_low = C_low + (C - C_low)*int(C < C_low)*int(t >= t_window)
 C_high = C_high + (C - C_high)*int(C > C_high)*int(t >= t_window)
 g_low = g_low + (g - g_low)*int(g < g_low)
 g_sum = g_sum + g*int(t >= t_window)
+release_sum = release_sum + release_now*int(t >= t_window)
 """
 HUB_DIAGNOSTIC_EQUATIONS = """
 bound                   : 1 (linked)
@@ -218,12 +226,17 @@ HUB_DIAGNOSTIC_UPDATE = "free_low = free_low + (1 - bound - free_low)*int(1 - bo
 
 
 def run_clamped(overlaps, setup: CalciumSetup | None = None, settle: float = 300.0, window: float = 300.0,
-                sample_every: float = 1.0, device: str = "runtime", target: str = "cython") -> dict:
-    """Clamp the overlaps of S neural states (an S x K array), run the calcium astrocytes for settle + window
-    seconds (of biological time) from the initial state, and return, as arrays (concentrations in uM):
+                sample_every: float = 1.0, device: str = "runtime", target: str = "cython",
+                calcium_first: float = 60.0) -> dict:
+    """Clamp the overlaps of S neural states (an S x K array) and run the calcium astrocytes from the initial state:
+    `calcium_first` seconds (of biological time) with the release pathway off (O_A = 0, all the resource in the
+    pool), so that the gains start from calcium's response to the clamped drive and not from the transient of
+    the initial state (a calcium spike whose release would take minutes to decay at Omega_G); then `settle`
+    seconds with the release on, then the averaging `window`. Returns, as arrays (concentrations in uM):
 
-    - ``t`` (s), ``g`` (S, K, samples) and ``bound`` (S, samples: the sum of g), sampled every `sample_every` s;
-    - ``g_mean``: g averaged over the window's steps (the cycle average where calcium oscillates), ``C_low``/``C_high``
+    - ``t`` (s, from the release onset), ``g`` (S, K, samples) and ``bound`` (S, samples: the sum of g), sampled
+      every `sample_every` s;
+    - ``g_mean``, ``release_mean``: g and the release averaged over the window's steps (the cycle average where calcium oscillates), ``C_low``/``C_high``
       (S, K): calcium's range in the window; ``g_low``: the lowest gain of any step;
       ``free_low`` (S): the lowest free fraction of any step (shared pool), NaN for private pools;
     - ``run_seconds``: wall-clock time of the simulation (with the build for standalone devices).
@@ -239,8 +252,10 @@ def run_clamped(overlaps, setup: CalciumSetup | None = None, settle: float = 300
     m = np.asarray(overlaps, dtype=float)
     if m.ndim != 2 or 0 in m.shape:
         raise InputError(f"overlaps must be an S x K array (one row per neural state), got shape {m.shape}")
-    for label, value in (("settle", settle), ("window", window), ("sample_every", sample_every)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+    for label, value in (("settle", settle), ("window", window), ("sample_every", sample_every),
+                         ("calcium_first", calcium_first)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0 \
+                or (value == 0 and label != "calcium_first"):
             raise InputError(f"{label} must be a positive number of seconds, got {value!r}")
     if sample_every * 1e3 < setup.dt or window < sample_every:
         raise InputError(f"sample_every must be at least dt = {setup.dt} ms and at most the window, got {sample_every}")
@@ -255,33 +270,47 @@ def run_clamped(overlaps, setup: CalciumSetup | None = None, settle: float = 300
     diag = b2.NeuronGroup(S * K, DIAGNOSTIC_EQUATIONS, clock=astro.clock, name="clamped_diagnostics")
     diag.C = b2.linked_var(astro.astrocytes, "C")
     diag.g = b2.linked_var(astro.astrocytes, "g")
+    # the release is a subexpression, which a linked variable cannot read: one summed synapse per astrocyte
+    release = b2.Synapses(astro.astrocytes, diag, "release_now_post = release_pre : 1 (summed)", clock=astro.clock,
+                          name="clamped_release")
+    release.connect(j="i")
+    updater = release.summed_updaters["release_now_post"]
+    updater.when, updater.order = GAIN_SLOT, ORDER["gains"]
     # finite starting values (inf - inf would be NaN): g and the free fraction never exceed 1
     diag.C_low, diag.C_high, diag.g_low = 1 * b2.mmolar, 0 * b2.mmolar, 2.0
-    first_window_step = int(np.ceil(settle * 1e3 / setup.dt - 1e-9))
+    first_window_step = int(np.ceil((calcium_first + settle) * 1e3 / setup.dt - 1e-9))
     diag.t_window = (first_window_step - 0.5) * setup.dt * b2.ms  # between two steps: no round-off at the edge
-    # after the integration: the state each step ends with (including the last)
-    objects = [astro, diag, diag.run_regularly(DIAGNOSTIC_UPDATE, when="end", name="clamped_diagnostic_update")]
+    # after g's step: the state each step ends with (including the last)
+    objects = [astro, diag, release, diag.run_regularly(DIAGNOSTIC_UPDATE, when=GAIN_SLOT, order=ORDER["diagnostics"],
+                                               name="clamped_diagnostic_update")]
     if astro.hub is not None:
         hub_diag = b2.NeuronGroup(S, HUB_DIAGNOSTIC_EQUATIONS, clock=astro.clock, name="clamped_hub_diagnostics")
         hub_diag.bound = b2.linked_var(astro.hub, "bound")
         hub_diag.free_low = 2.0
-        objects += [hub_diag, hub_diag.run_regularly(HUB_DIAGNOSTIC_UPDATE, when=SLOT, order=ORDER["diagnostics"],
+        objects += [hub_diag, hub_diag.run_regularly(HUB_DIAGNOSTIC_UPDATE, when=GAIN_SLOT, order=ORDER["diagnostics"],
                                                      name="clamped_hub_diagnostic_update")]
     # samples of g and of its sum at the end of each sampled step
-    monitor = b2.StateMonitor(astro.astrocytes, "g", record=True, dt=sample_every * b2.second, when="end",
-                              name="clamped_gain_monitor")
+    monitor = b2.StateMonitor(astro.astrocytes, "g", record=True, dt=sample_every * b2.second, when=GAIN_SLOT,
+                              order=ORDER["monitors"], name="clamped_gain_monitor")
     objects.append(monitor)
     net = b2.Network(*objects)
+    if calcium_first > 0:
+        capture = setup.values()["O_A"]
+        astro.astrocytes.O_A = 0 / b2.second
+        net.run(calcium_first * b2.second, namespace={})
+        astro.astrocytes.O_A = capture
     net.run((settle + window) * b2.second, namespace={})
     if build_dir is not None:
         b2.device.build(directory=str(build_dir), compile=True, run=True, with_output=False)
     seconds = time.perf_counter() - start
-    t = np.asarray(monitor.t / b2.second)
+    t = np.asarray(monitor.t / b2.second) - calcium_first
     g = np.asarray(monitor.g[:]).reshape(S, K, -1)
-    window_steps = int(round((settle + window) * 1e3 / setup.dt)) - first_window_step
+    g, t = g[:, :, t >= 0], t[t >= 0]
+    window_steps = int(round((calcium_first + settle + window) * 1e3 / setup.dt)) - first_window_step
     result = {
         "t": t, "g": g, "bound": g.sum(axis=1),
         "g_mean": np.asarray(diag.g_sum[:]).reshape(S, K) / window_steps,  # every step of the window
+        "release_mean": np.asarray(diag.release_sum[:]).reshape(S, K) / window_steps,
         "C_low": np.asarray(diag.C_low[:] / b2.umolar).reshape(S, K),
         "C_high": np.asarray(diag.C_high[:] / b2.umolar).reshape(S, K),
         "g_low": float(np.min(diag.g_low[:])),
