@@ -117,12 +117,14 @@ def convergence_times(t, g, g_mean, tolerance: float = CONVERGENCE_TOLERANCE) ->
 
 
 def quasi_static_map(setup: CalciumSetup | None = None, states: ProtocolStates | None = None, settle: float = 300.0,
-                     window: float = 200.0, device: str = "runtime", target: str = "cython") -> dict:
-    """Run the clamped states, fit T_eff and measure; returns a summary dict and per-state arrays."""
+                     window: float = 200.0, device: str = "runtime", target: str = "cython",
+                     calcium_first: float = 60.0) -> dict:
+    """Run the clamped states (`run_clamped`: calcium alone for `calcium_first` s, then the release for `settle` s,
+    then the averaging `window`), fit T_eff and measure; returns a summary dict and per-state arrays."""
     setup = setup or CalciumSetup()
     states = states or protocol_states()
-    run = run_clamped(states.overlaps, setup, settle=settle, window=window, sample_every=1.0, device=device,
-                      target=target)
+    run = run_clamped(states.overlaps, setup, settle=settle, window=window, sample_every=min(1.0, window),
+                      device=device, target=target, calcium_first=calcium_first)
     f, g = states.f, run["g_mean"]
     fit = fit_temperature(g, f)
     kinds = np.array(states.kinds)
@@ -312,10 +314,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: float = 300.0, window: float = 200.0,
                       target: str = "cython") -> dict:
     """One astrocyte's response to a constant glutamate level (uM), each level a copy of K = 1 with m = 1 and
@@ -334,3 +332,7 @@ def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: f
                       window=window, sample_every=window, target=target)
     return {"glutamate_um": levels, "release": run["release_mean"][:, 0], "C_low": run["C_low"][:, 0],
             "C_high": run["C_high"][:, 0], "g": run["g_mean"][:, 0]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
