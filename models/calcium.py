@@ -69,8 +69,8 @@ from brian2 import Quantity, have_same_dimensions, second, umolar  # noqa: E402 
 
 from astrogate.errors import InputError  # noqa: E402
 
-GCHI = "Stimberg et al. 2019 (Brian2 example_2_gchi_astrocyte), values of De Pitta et al. 2009"
-GLIO = "De Pitta & Brunel 2016 (as in Stimberg et al. 2019, example_4_synrel)"
+GCHI = "Stimberg et al. 2019, Fig. 2 (Brian2 example_2_gchi_astrocyte); model of De Pitta et al. 2009"
+GLIO = "De Pitta & Brunel 2016 (value as in Stimberg et al. 2019, example_4_synrel)"
 GJ = "Goldberg et al. 2010 (as in Stimberg et al. 2019, example_5_astro_ring)"
 OWN = "this project's choice (docs/results/calcium.md)"
 
@@ -159,7 +159,7 @@ PARAMETERS: dict[str, CalciumParameter] = {
     "Omega_G": CalciumParameter("1/second", "presynaptic receptor deactivation rate (resource back to the pool)", GLIO),
     "n_A": CalciumParameter("1", "Hill exponent of exocytosis around C_Theta", OWN),
     "O_A": CalciumParameter("1/second", "maximal release-and-binding rate from the available resource", OWN
-                            + "; 0.6/s = the gliotransmitter recycling rate Omega_A of De Pitta & Brunel 2016",
+                            + "; 0.6/s is the gliotransmitter recycling rate Omega_A of De Pitta & Brunel 2016 (example_4_synrel)",
                             positive=False),
     "Y_pattern": CalciumParameter("mmolar", "glutamate at an astrocyte whose pattern is fully active (m = 1)", OWN,
                                   positive=False),

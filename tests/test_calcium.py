@@ -232,11 +232,13 @@ def test_convergence_time_is_the_last_excursion_beyond_the_tolerance():
     from astrogate.analysis.calcium import convergence_times
 
     t = np.arange(10.0)
-    g = np.zeros((2, 2, 10))
-    g[0, 0, :4] = 0.5  # settles after t = 3
-    g[1, 1, -1] = 0.5  # off at the last sample: not converged
-    times = convergence_times(t, g, np.zeros((2, 2)))
-    assert times[0] == 4.0 and np.isnan(times[1])
+    g = np.full((3, 2, 10), 0.5)
+    g[0, 0, :4] = 0.2  # settles after t = 3
+    g[1, 1, -1] = 0.4  # off at the last sample: not converged
+    g[2] *= 1e-3  # small gains: the tolerance is relative to the state's largest gain
+    g[2, 0, :6] = 0.6e-3
+    times = convergence_times(t, g, np.full((3, 2), 0.5) * [[1], [1], [1e-3]])
+    assert times[0] == 4.0 and np.isnan(times[1]) and times[2] == 6.0
 
 
 @pytest.mark.brian2
