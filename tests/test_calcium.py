@@ -218,8 +218,12 @@ def test_protocol_states_are_the_papers_states():
             assert m[row, source[0]] == 1.0 and states.f[row, source[0]] == 15.0  # f = N m^2 / 2
         elif kind == "cue":
             assert m[row, source[0]] == pytest.approx(1 - 2 * 6 / 30)  # 6 flipped bits: eta = 0.2
-        elif kind == "mixture3":
-            assert np.all(m[row, list(source)] >= 0.3) and np.all(np.abs(states.states[row]) == 1)
+        elif kind == "mixture3":  # the majority: a pattern disagrees with it where both others disagree with it
+            xi = states.patterns[list(source)]
+            assert np.array_equal(states.states[row], np.sign(xi.sum(axis=0)))
+            for k in range(3):
+                outvoted = np.mean((xi[k - 1] != xi[k]) & (xi[k - 2] != xi[k]))
+                assert m[row, source[k]] == pytest.approx(1 - 2 * outvoted)
         else:  # (xi_a + xi_b) / 2: m_a = m_b = (1 + xi_a . xi_b / N) / 2
             a, b = source
             expected = (1 + states.patterns[a] @ states.patterns[b] / 30) / 2
