@@ -366,3 +366,13 @@ def test_cpp_standalone_clamped_run_equals_the_runtime_run():
     for key in ("g_mean", "C_low", "C_high", "bound"):
         np.testing.assert_allclose(standalone[key], runtime[key], rtol=0, atol=1e-9)
     assert standalone["g_mean"][0].argmax() == 0 and standalone["bound"][:, -1].min() > 0.9
+
+
+def test_results_page_lists_every_parameter_with_its_value_and_reference():
+    from pathlib import Path
+
+    from astrogate.models import calcium
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "results" / "calcium.md").read_text(encoding="utf-8")
+    for name, spec in calcium.PARAMETERS.items():
+        assert f"| `{name}` | {calcium.shown(name)} | {spec.meaning} | {spec.reference} |" in page, name
