@@ -231,7 +231,9 @@ def calcium_study(out, per_kind: int = 10, settle: float = 300.0, window: float 
                             C_low=result["run"]["C_low"], C_high=result["run"]["C_high"])
         plot_map(result, out / f"calcium_map_{stem}.png", row["label"])
         lines.append({c: summary.get(c, summary["setup"].get(c)) for c in SWEEP_COLUMNS})
-        write_csv(merged_lines(out / "sweep.csv", lines), out / "sweep.csv", SWEEP_COLUMNS, float_format=".6g")
+        merged = merged_lines(out / "sweep.csv", lines)
+        write_csv(merged, out / "sweep.csv", SWEEP_COLUMNS, float_format=".6g")
+        plot_sweep(merged, out / "calcium_sweep.png")
     return lines
 
 
@@ -282,6 +284,34 @@ def plot_map(result: dict, path, title: str = "") -> Path:
               title=f"sum in window: {s['sum_min']:.3f} .. {s['sum_max']:.3f}")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
+def plot_sweep(lines: list[dict], path) -> Path:
+    """One row per configuration: r of the gains and of their shares against the fitted softmax (left), and the
+    mean and the smallest sum of the gains in the window (right)."""
+    import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import prepare_output, save_figure
+
+    path = prepare_output(path, "plot")
+    labels = [line["label"] for line in lines]
+    y = np.arange(len(lines))
+    value = lambda key: np.array([float(line[key]) for line in lines])  # noqa: E731  (csv rows hold strings)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.35 * len(lines) + 1.5), sharey=True)
+    left.barh(y - 0.2, value("r"), height=0.4, label="gains g")
+    left.barh(y + 0.2, value("shape_r"), height=0.4, label="shares g / sum g")
+    left.axvline(0.95, color="grey", ls="--", lw=0.8)
+    left.set(xlabel="r against softmax(f / T_eff)", xlim=(min(0.5, np.nanmin(value("r")) - 0.05), 1), yticks=y,
+             yticklabels=labels)
+    left.invert_yaxis()
+    left.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
+    right.barh(y - 0.2, value("sum_mean"), height=0.4, label="mean")
+    right.barh(y + 0.2, value("sum_min"), height=0.4, label="smallest")
+    right.set(xlabel="sum of the gains in the window", xlim=(0, 1.05))
+    right.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return path
