@@ -143,7 +143,10 @@ def explore(evaluate, parameters: dict, fixed: dict | None = None, *, client=Non
             outcome = execute(study, folder, client, workers=workers, progress=progress)
     dataset = outcome.dataset
     if outcome.total and outcome.failed == outcome.total:
-        first = next(iter(outcome.records.values())).get("error") or "no error message"
-        warnings.warn(f"every point of the exploration failed ({outcome.total} points); the first error: {first}",
-                      RuntimeWarning, stacklevel=2)
+        from collections import Counter
+
+        errors = Counter(record.get("error") or "no error message" for record in outcome.records.values())
+        error, count = errors.most_common(1)[0]
+        warnings.warn(f"explore: every point failed ({outcome.failed} of {outcome.total}); {count} with {error} "
+                      "(each point's error is in the Dataset's `error`)", RuntimeWarning, stacklevel=2)
     return dataset

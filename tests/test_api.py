@@ -177,12 +177,18 @@ def test_explore_saves_to_a_folder_and_resumes(tmp_path):
         assert sorted(map(str, _CALLS)) == ["1.0", "2.0", "fail"]
         assert len(list((tmp_path / "points").glob("*.json"))) == 3
         _CALLS.clear()
-        again = ag.explore(_counting_square, {"x": [1.0, 2.0, "fail", 3.0]}, client=client, progress=False,
-                           out=tmp_path)
-        assert sorted(map(str, _CALLS)) == ["3.0", "fail"]  # the finished points are read, the failed one re-run
+        again = ag.explore(_counting_square, {"x": [1.0, 2.0, "fail"]}, client=client, progress=False,
+                           out=tmp_path, resume=True)
+        assert sorted(map(str, _CALLS)) == ["fail"]  # the finished points are read, the failed one re-run
+        # one folder holds one exploration: another grid is refused in one line, nothing run
+        _CALLS.clear()
+        with pytest.raises(ag.InputError, match="is not the study the run in"):
+            ag.explore(_counting_square, {"x": [1.0, 2.0, "fail", 3.0]}, client=client, progress=False,
+                       out=tmp_path, resume=True)
+        assert _CALLS == []
     np.testing.assert_array_equal(again["square"].values[:2], first["square"].values[:2])
-    assert list(again["status"].values) == ["ok", "ok", "failed", "ok"] and again["square"].values[3] == 9.0
-    saved = xr.load_dataset(tmp_path / "explore.nc")
+    assert list(again["status"].values) == ["ok", "ok", "failed"]
+    saved = xr.load_dataset(tmp_path / "results.nc")
     np.testing.assert_array_equal(saved["square"].values, again["square"].values)
 
 

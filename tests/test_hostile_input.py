@@ -455,7 +455,9 @@ def test_sigterm_and_sighup_on_a_sweep_say_what_happened_and_how_to_resume(tmp_p
     out = tmp_path / "out"
     proc = subprocess.Popen([str(Path(sys.executable).parent / "astrogate"), "sweep", str(tmp_path / "spec.toml"),
                              "--workers", "2", "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            # a test run under nohup passes SIGHUP ignored on, which astrogate respects
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     start = time.monotonic()
     while not (out / "points").is_dir() or not list((out / "points").glob("*.json")):
         assert time.monotonic() - start < 300 and proc.poll() is None, proc.communicate()
