@@ -27,7 +27,8 @@ from astrogate.analysis.study import Axis, Evaluation, Field, Study, positive, s
 from astrogate.errors import InputError
 from astrogate.models.baselines import naam_peak_bytes
 from astrogate.models import checks
-from astrogate.models.checks import MAX_COUNT, gib, machine_memory, pattern_bytes
+from astrogate.machine import gib, machine_memory
+from astrogate.models.checks import MAX_COUNT, pattern_bytes
 from astrogate.models.parameters import PARAMETER_NAMES, SAME_QUANTITY
 from astrogate.models.patterns import clustered_patterns, random_patterns
 
@@ -109,44 +110,44 @@ def resolve_options(options: dict, N: int) -> dict:
 
 
 # -- pattern sets and cues ----------------------------------------------------------------------
-def parse_pattern_set(spec: str) -> dict:
+def parse_pattern_set(pattern_set: str) -> dict:
     """'iid', 'corr:c', 'clustered', or an image family: digits, digits-same, mnist, mnist-same."""
-    if spec == "iid":
+    if pattern_set == "iid":
         return {"family": "iid", "correlation": 0.0}
-    if spec.startswith("corr:"):
+    if pattern_set.startswith("corr:"):
         try:
-            c = float(spec.split(":", 1)[1])
+            c = float(pattern_set.split(":", 1)[1])
         except ValueError:
             c = -1.0
         if not 0.0 <= c <= 1.0:
-            raise InputError(f"pattern set {spec!r}: correlation must be a number in [0, 1]")
+            raise InputError(f"pattern set {pattern_set!r}: correlation must be a number in [0, 1]")
         return {"family": "correlated", "correlation": c}
-    if spec == "clustered":
+    if pattern_set == "clustered":
         return {"family": "clustered", "correlation": float("nan")}
-    if spec in IMAGE_FAMILIES:
-        return {"family": spec, "correlation": float("nan")}
-    raise InputError(f"unknown pattern set {spec!r}: use iid, corr:c, clustered, {', '.join(IMAGE_FAMILIES)}")
+    if pattern_set in IMAGE_FAMILIES:
+        return {"family": pattern_set, "correlation": float("nan")}
+    raise InputError(f"unknown pattern set {pattern_set!r}: use iid, corr:c, clustered, {', '.join(IMAGE_FAMILIES)}")
 
 
-def parse_corruption(spec: str) -> tuple[str, float]:
+def parse_corruption(corruption: str) -> tuple[str, float]:
     """'flip:p' (flip a fraction p of bits), 'mask:q' (set a fraction q to 0), 'occlude:f' (images:
     set the bottom fraction f of the rows to 0)."""
-    kind, _, level = spec.partition(":")
+    kind, _, level = corruption.partition(":")
     try:
         value = float(level)
     except ValueError:
         value = -1.0
     if kind not in ("flip", "mask", "occlude") or not 0.0 <= value <= 1.0:
-        raise InputError(f"corruption {spec!r}: use flip:p, mask:q or occlude:f with a fraction in [0, 1]")
+        raise InputError(f"corruption {corruption!r}: use flip:p, mask:q or occlude:f with a fraction in [0, 1]")
     return kind, value
 
 
-def is_image_set(spec: str) -> bool:
-    return spec in IMAGE_FAMILIES
+def is_image_set(pattern_set: str) -> bool:
+    return pattern_set in IMAGE_FAMILIES
 
 
-def pattern_set_N(spec: str, N: int) -> int:
-    return load_image_set(IMAGE_FAMILIES[spec][0]).N if is_image_set(spec) else N
+def pattern_set_N(pattern_set: str, N: int) -> int:
+    return load_image_set(IMAGE_FAMILIES[pattern_set][0]).N if is_image_set(pattern_set) else N
 
 
 def cell_rng(seed: int, stream: str, *key) -> np.random.Generator:
@@ -155,14 +156,14 @@ def cell_rng(seed: int, stream: str, *key) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(text.encode())])
 
 
-def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: np.random.Generator):
+def make_problem(pattern_set: str, K: int, N: int, n_cues: int, corruption: str, rng: np.random.Generator):
     """(patterns K x N, targets, cues n_cues x N) for one pattern-set instance."""
-    if is_image_set(spec):
-        name, same_class = IMAGE_FAMILIES[spec]
+    if is_image_set(pattern_set):
+        name, same_class = IMAGE_FAMILIES[pattern_set]
         image_set = load_image_set(name)
         patterns, targets = image_patterns(image_set, K, n_cues, rng, same_class)
     else:
-        family = parse_pattern_set(spec)
+        family = parse_pattern_set(pattern_set)
         if family["family"] == "clustered":
             size = min(CLUSTER_SIZE, K)
             patterns, _ = clustered_patterns(math.ceil(K / size), size, N, rng, CLUSTER_MEMBER_FLIP)
@@ -171,21 +172,21 @@ def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: n
             patterns = random_patterns(K, N, rng, family["correlation"])
         targets = rng.choice(K, size=n_cues, replace=n_cues > K)
     kind, level = parse_corruption(corruption)
-    if kind == "occlude" and not is_image_set(spec):
-        raise InputError(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}")
-    shape = load_image_set(IMAGE_FAMILIES[spec][0]).shape if is_image_set(spec) else None
+    if kind == "occlude" and not is_image_set(pattern_set):
+        raise InputError(f"corruption {corruption!r} applies to image pattern sets only, not {pattern_set!r}")
+    shape = load_image_set(IMAGE_FAMILIES[pattern_set][0]).shape if is_image_set(pattern_set) else None
     # targets drawn without replacement where they can be (the earlier tables' draws): see analysis/problems.py
     return patterns, targets, corrupt(patterns[targets], [(kind, level)], rng, shape)
 
 
 # -- one cell -------------------------------------------------------------------------------------------
-def cap_reason(spec: ModelSpec, load: float, N: int, K: int) -> str:
-    if load > spec.max_load:
-        return f"skipped: K/N = {load:g} above this model's cost cap {spec.max_load:g}"
-    if N > spec.max_N:
-        return f"skipped: N = {N} above this model's cost cap {spec.max_N}"
-    if K > spec.max_K:
-        return f"skipped: K = {K} above this model's cost cap {spec.max_K}"
+def cap_reason(model: ModelSpec, load: float, N: int, K: int) -> str:
+    if load > model.max_load:
+        return f"skipped: K/N = {load:g} above this model's cost cap {model.max_load:g}"
+    if N > model.max_N:
+        return f"skipped: N = {N} above this model's cost cap {model.max_N}"
+    if K > model.max_K:
+        return f"skipped: K = {K} above this model's cost cap {model.max_K}"
     return ""
 
 
@@ -517,19 +518,19 @@ BENCHMARK = Benchmark()
 
 
 def _parse_models(table: dict, loc) -> tuple[ModelSpec, ...]:
-    from astrogate.analysis.spec import short
+    from astrogate.analysis.entry import short
 
     models = []
-    for name, spec in table.items():
+    for name, entry in table.items():
         where = f"models.{name}"
-        if not isinstance(spec, dict) or "kind" not in spec:
+        if not isinstance(entry, dict) or "kind" not in entry:
             raise loc.error(f"[{where}] needs a kind", where)
-        if spec["kind"] not in REGISTRY:
-            raise loc.error(f"[{where}] unknown kind {short(spec['kind'])} (known: {', '.join(REGISTRY)})", where, "kind")
-        tune = spec.get("tune", {})
+        if entry["kind"] not in REGISTRY:
+            raise loc.error(f"[{where}] unknown kind {short(entry['kind'])} (known: {', '.join(REGISTRY)})", where, "kind")
+        tune = entry.get("tune", {})
         if not isinstance(tune, dict) or not all(isinstance(v, list) and v for v in tune.values()):
             raise loc.error(f"[{where}] tune must map option names to non-empty lists of candidate values", where, "tune")
-        params_from = spec.get("params_from", "")
+        params_from = entry.get("params_from", "")
         if not isinstance(params_from, str):
             raise loc.error(f"[{where}] params_from must be the name of a model, got {short(params_from)}", where,
                             "params_from")
@@ -537,23 +538,23 @@ def _parse_models(table: dict, loc) -> tuple[ModelSpec, ...]:
             raise loc.error(f"[{where}] params_from: a model takes its parameters from another model or tunes them, "
                             f"not both", where, "params_from")
         caps = {}
-        max_load = spec.get("max_load", math.inf)
+        max_load = entry.get("max_load", math.inf)
         if isinstance(max_load, bool) or not isinstance(max_load, (int, float)) or not max_load > 0:
             raise loc.error(f"[{where}] max_load must be a positive number (inf: no cap), got {short(max_load)}", where,
                             "max_load")
         caps["max_load"] = float(max_load)
         for key in ("max_N", "max_K"):
-            value = spec.get(key, 10**9)
+            value = entry.get(key, 10**9)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
                 raise loc.error(f"[{where}] {key} must be a whole number from 1 to {MAX_COUNT}, got {short(value)}",
                                 where, key)
             caps[key] = value
-        options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
-        model = ModelSpec(name, spec["kind"], options, tune=tune, params_from=params_from, **caps)
+        options = {k: v for k, v in entry.items() if k not in MODEL_KEYS}
+        model = ModelSpec(name, entry["kind"], options, tune=tune, params_from=params_from, **caps)
         try:  # catches unknown options now rather than an hour into the run
             for choice in itertools.product(*tune.values()):
                 probe = {**options, **dict(zip(tune, choice))}
-                make_benchmark_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
+                make_benchmark_model(entry["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
         except InputError as exc:
             raise loc.error(f"[{where}] {exc}", where) from None
         except (TypeError, ValueError, OverflowError) as exc:
@@ -647,9 +648,8 @@ def run_benchmark(config: Study, out: str | Path, workers: int = 1, show_progres
     Returns {"table", "summary", "tuning", "out"}."""
     import pandas as pd
 
-    from astrogate.analysis.engine import Outcome, run_study
+    from astrogate.analysis.engine import Outcome, cap_workers, run_study
     from astrogate.files import read_text
-    from astrogate.models.checks import cap_workers
 
     checks.instance(config, Study, "config", "a benchmark study (load_benchmark_config)")
     out = checks.path(out, "out")

@@ -39,9 +39,9 @@ from scipy.special import logsumexp
 from astrogate.errors import InputError
 from astrogate.models.checks import euler_steps
 from astrogate.models.abstract import AstroGateModel
+from astrogate.network.devices import CODEGEN_TARGETS
 
 LAYOUTS = ("batched", "per_query")
-TARGETS = ("numpy", "cython")
 SLOT = "start"
 ORDER = dict(overlaps=0, numerators=1, normaliser=2, gains=3, lse=4, values=5)
 _instances = itertools.count()
@@ -182,7 +182,7 @@ def check_runtime_device() -> None:
 def code_object_class(target: str | None):
     if target is None:
         return None
-    if target not in TARGETS:
+    if target not in CODEGEN_TARGETS:
         raise InputError(f"unknown target {target!r}: use 'numpy' or 'cython'")
     if target == "numpy":
         from brian2.codegen.runtime.numpy_rt import NumpyCodeObject

@@ -19,6 +19,7 @@ import pytest
 import astrogate as ag
 from astrogate.cli.main import main
 from astrogate.errors import InputError
+from astrogate import machine
 from astrogate.models import checks
 from astrogate.models.abstract import ADAPTIVE_MIN_EVALUATIONS, AstroGateModel
 from astrogate.models.attention import HeteroAssociativeMemory
@@ -51,7 +52,7 @@ def refused(argv, capsys, *fragments) -> str:
 def memory_available(monkeypatch):
     """Pretend this machine has `gib` GiB available (require_memory's view), whatever it really has."""
     def set_available(gib):
-        monkeypatch.setattr(checks, "machine_memory", lambda: (int(gib * GIB), int(2 * gib * GIB)))
+        monkeypatch.setattr(machine, "machine_memory", lambda: (int(gib * GIB), int(2 * gib * GIB)))
     return set_available
 
 
