@@ -518,7 +518,7 @@ BENCHMARK = Benchmark()
 
 
 def _parse_models(table: dict, loc) -> tuple[ModelSpec, ...]:
-    from astrogate.analysis.entry import short
+    from astrogate.analysis.spec import short
 
     models = []
     for name, entry in table.items():

@@ -1,5 +1,5 @@
-"""Issue 17: bad input never gets a traceback, outputs never clobber what they should not, sizes are
-checked before memory is spent. One test (or a few) per item of the issue; the fuzz test is test_fuzz_cli.py."""
+"""Bad input never gets a traceback, outputs never clobber what they should not, sizes are checked before
+memory is spent. One test (or a few) per kind of bad input; the fuzz test is test_fuzz_cli.py."""
 
 import json
 import os
@@ -594,7 +594,7 @@ def test_a_finite_state_whose_lyapunov_function_overflows_is_one_line(capsys, ar
     refused(["recall", *SMALL, *argv], capsys, "non-finite (overflow)")
 
 
-# -- the attention subcommands (issue 19) get the same checks ------------------------------------------
+# -- the attention subcommands get the same checks --------------------------------------------------------
 
 @pytest.mark.parametrize("argv, fragment", [
     (["attention", "--seed", "-1"], "seed must be at least 0"),

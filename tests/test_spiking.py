@@ -245,7 +245,7 @@ def test_spiking_parameters_need_spiking_neurons():
 
 @pytest.mark.compile
 def test_cpp_standalone_lif_recall_at_high_load_and_rerun(tmp_path):
-    """The issue's `recall --neuron lif --device cpp_standalone`; a second cue and other nu_max and tau_r
+    """The reported `recall --neuron lif --device cpp_standalone`; a second cue and other nu_max and tau_r
     re-run the same binary with run_args."""
     from astrogate.analysis.recall import RecallProblem
     from astrogate.network.recall import Brian2Session
