@@ -209,16 +209,16 @@ def cell_columns(values: dict, model: ModelSpec, N: int, K: int) -> dict:
 def run_cell(values: dict, models: tuple, stream: str = "cells") -> dict:
     """Every model on the same instances of one cell (values: the point's fields). Returns
     {'rows': [one per model], 'gallery': the first cues and what each model retrieved, or None}."""
-    spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+    pattern_set, load, corruption = values["pattern_set"], values["load"], values["corruption"]
     N, K = cell_size(values)
     shown = slice(0, values.get("gallery_cues", 4))
-    keep_gallery = stream == "cells" and is_image_set(spec) and values.get("gallery_load") == load
+    keep_gallery = stream == "cells" and is_image_set(pattern_set) and values.get("gallery_load") == load
     per_model = {m.name: [] for m in models}
     seconds = {m.name: 0.0 for m in models}
     gallery = None
     for instance in range(values["instances"]):
-        rng = cell_rng(values["seed"], stream, spec, load, corruption, instance)
-        patterns, targets, cues = make_problem(spec, K, N, values["cues"], corruption, rng)
+        rng = cell_rng(values["seed"], stream, pattern_set, load, corruption, instance)
+        patterns, targets, cues = make_problem(pattern_set, K, N, values["cues"], corruption, rng)
         model_seed = int(rng.integers(2**31))
         if keep_gallery and instance == 0:
             gallery = {"targets": patterns[targets[shown]], "cues": cues[shown], "states": {}}
@@ -436,16 +436,16 @@ class Benchmark(Evaluation):
         if any(m.tune for m in models_of(study)):
             cells += [(p.values, ("tuning", "cells")) for p in enumerate_points(tuning_study(study))]
         for values, where in cells:
-            spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
-            N = pattern_set_N(spec, values["N"])
+            pattern_set, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+            N = pattern_set_N(pattern_set, values["N"])
             if not load * N < MAX_COUNT:
                 raise loc.error(f"load = {load:g} at N = {N} is K = {load * N:.3g} patterns, more than {MAX_COUNT}",
                                 *where)
-            if parse_corruption(corruption)[0] == "occlude" and not is_image_set(spec):
-                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}", *where)
-            images = len(load_image_set(IMAGE_FAMILIES[spec][0]).images) if is_image_set(spec) else None
+            if parse_corruption(corruption)[0] == "occlude" and not is_image_set(pattern_set):
+                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {pattern_set!r}", *where)
+            images = len(load_image_set(IMAGE_FAMILIES[pattern_set][0]).images) if is_image_set(pattern_set) else None
             if images is not None and cell_size(values)[1] > images:
-                raise loc.error(f"pattern set {spec!r} has {images} distinct images, fewer than K = "
+                raise loc.error(f"pattern set {pattern_set!r} has {images} distinct images, fewer than K = "
                                 f"{cell_size(values)[1]} at load {load:g}", *where)
         try:
             check_memory(study)
@@ -591,17 +591,17 @@ def _parse_tuning(table: dict, models: tuple, loc) -> dict:
         if not isinstance(cell, dict) or set(cell) != set(CELL_FIELDS):
             raise loc.error(f"each tuning cell is {{pattern_set = ..., load = ..., corruption = ...}}, got "
                             f"{short(cell)}", "tuning", "cells")
-        spec, load, corruption = cell["pattern_set"], cell["load"], cell["corruption"]
+        pattern_set, load, corruption = cell["pattern_set"], cell["load"], cell["corruption"]
         try:
-            if not isinstance(spec, str) or not isinstance(corruption, str):
-                raise InputError(f"pattern_set and corruption are names, got {short(spec)} and {short(corruption)}")
-            parse_pattern_set(spec)
+            if not isinstance(pattern_set, str) or not isinstance(corruption, str):
+                raise InputError(f"pattern_set and corruption are names, got {short(pattern_set)} and {short(corruption)}")
+            parse_pattern_set(pattern_set)
             parse_corruption(corruption)
             if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 < load < math.inf:
                 raise InputError(f"load must be a positive finite number, got {short(load)}")
         except InputError as exc:
             raise loc.error(f"tuning cell: {exc}", "tuning", "cells") from None
-        parsed.append([spec, float(load), corruption])
+        parsed.append([pattern_set, float(load), corruption])
     if any(m.tune for m in models) and not parsed:
         raise loc.error("models ask for tuning but no tuning cells are given", "tuning", "cells")
     return {"cells": parsed, **counts}
@@ -683,7 +683,7 @@ def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), 
     models = list(models or dict.fromkeys(table["model"]))
     lines = ["| pattern set | corruption | K/N | " + " | ".join(models) + " |",
              "|---|---|---|" + "---|" * len(models)]
-    for (spec, corruption), group in table.groupby(["pattern_set", "corruption"], sort=False):
+    for (pattern_set, corruption), group in table.groupby(["pattern_set", "corruption"], sort=False):
         for load in loads:
             at = group[np.isclose(group["load"], load)]
             if at.empty:
@@ -696,7 +696,7 @@ def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), 
                     continue
                 r = row.iloc[0]
                 cells.append(f"{r[metric]:.2f} [{r[f'{metric}_lo']:.2f}, {r[f'{metric}_hi']:.2f}]")
-            lines.append(f"| {spec} | {corruption} | {load:g} | " + " | ".join(cells) + " |")
+            lines.append(f"| {pattern_set} | {corruption} | {load:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.folder import RunFolder, read_own_file, read_own_json
-from astrogate.analysis.study import Point, Study, definition_hash, enumerate_points, evaluation
+from astrogate.analysis.study import Study, definition_hash, enumerate_points, evaluation
 from astrogate.errors import InputError
 from astrogate.files import file_status
 from astrogate.models.checks import whole_number

@@ -66,12 +66,12 @@ def quick_problems(config: str | Path = "quick"):
     config = load_benchmark_config(config)
     for point in enumerate_points(config):
         values = point.values
-        spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+        pattern_set, load, corruption = values["pattern_set"], values["load"], values["corruption"]
         N, K = cell_size(values)
         for instance in range(values["instances"]):
-            rng = cell_rng(values["seed"], "cells", spec, load, corruption, instance)
-            patterns, targets, cues = make_problem(spec, K, N, values["cues"], corruption, rng)
-            yield f"{spec} {corruption} K/N={load:g} #{instance}", patterns, targets, cues
+            rng = cell_rng(values["seed"], "cells", pattern_set, load, corruption, instance)
+            patterns, targets, cues = make_problem(pattern_set, K, N, values["cues"], corruption, rng)
+            yield f"{pattern_set} {corruption} K/N={load:g} #{instance}", patterns, targets, cues
 
 
 def hidden_problems(seed: int = HIDDEN_SEED):

@@ -156,13 +156,6 @@ def write_output(path: str | Path, what: str, write: Callable[[IO], None], binar
     return path
 
 
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
-
-
 def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
     """Refuse, before any work, an output that could not be written: a folder where a file is expected (or
     the reverse), or a location whose nearest existing folder is read-only or not writable; one line."""

@@ -121,8 +121,8 @@ def check_value(declared: Declared, value, what: str = "parameter"):
 def docstring_section(table, title: str = "Parameters") -> str:
     """A numpy-style section listing every row: name, type, default, meaning, unit, the paper's symbol."""
     lines = [title, "-" * len(title)]
-    for spec in table:
-        kind = {"number": "float", "count": "int", "seed": "int", "choice": "str", "similarity": "str"}[spec.kind]
-        lines.append(f"{spec.name} : {kind}, default {spec.default_words}")
-        lines.append(f"    {spec.describe()}.")
+    for row in table:
+        kind = {"number": "float", "count": "int", "seed": "int", "choice": "str", "similarity": "str"}[row.kind]
+        lines.append(f"{row.name} : {kind}, default {row.default_words}")
+        lines.append(f"    {row.describe()}.")
     return "\n".join(lines)

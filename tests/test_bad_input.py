@@ -20,7 +20,6 @@ from astrogate.errors import InputError
 from astrogate.files import read_text, write_output
 from astrogate import machine
 from astrogate.analysis.engine import cap_workers
-from astrogate.models import checks
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import load_array, random_patterns, validate_cue, validate_patterns
 
