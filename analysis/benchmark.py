@@ -37,7 +37,6 @@ IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
 IMAGE_N = {"digits": 64, "mnist": 196}  # pixels of the binarised images (analysis/datasets.py)
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
-PARAMETER_FIELDS = frozenset(PARAMETER_NAMES)  # the model parameters, in either vocabulary
 CELL_FIELDS = ("pattern_set", "corruption", "load")  # the grid of a benchmark, in this order
 # the Dataset's variables: the numbers of a row (analysis/metrics.py summarise) and the models' time
 METRICS = ("trials", *(f"{m}{s}" for m in (*RATES, *MEANS) for s in ("", "_lo", "_hi")), "seconds")
@@ -90,7 +89,7 @@ def inherit_parameters(models: tuple) -> tuple:
             own = {option_name(k) for k in m.options}
             own |= {SAME_QUANTITY[name] for name in own if name in SAME_QUANTITY}  # its T excludes an inherited beta
             taken = {k: v for k, v in by_name[m.params_from].options.items()
-                     if option_name(k) in PARAMETER_FIELDS and option_name(k) not in own}
+                     if option_name(k) in PARAMETER_NAMES and option_name(k) not in own}
             m = replace(m, options={**taken, **m.options})
         inherited.append(m)
     return tuple(inherited)

@@ -23,7 +23,6 @@ from astrogate.models.checks import MAX_COUNT, euler_steps, pattern_bytes
 from astrogate.models.abstract import TRACE_SAMPLES
 from astrogate.models.parameters import PAPER_NAMES, PARAMETER_NAMES, Parameters, check_field
 
-PARAMETER_FIELDS = PARAMETER_NAMES  # the model parameters, in astrogate's names or the paper's
 # the metrics that are means over a point's trials of trial_metrics (analysis/metrics.py): adding a name
 # there and here records it in every sweep
 TRIAL_MEANS = ("nearest_accuracy", "exact_match", "final_overlap",
@@ -65,7 +64,7 @@ PROBLEM_FIELDS = {
 
 def point_parameters(values: dict) -> Parameters:
     """The model parameters of a point: its parameter fields, tau_g = tau_ratio * tau_u where given."""
-    params = Parameters(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
+    params = Parameters(**{k: v for k, v in values.items() if k in PARAMETER_NAMES})
     if "tau_ratio" in values:
         params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
     return params
@@ -88,7 +87,7 @@ def point_bytes(values: dict, model: dict) -> int:
 
 class Retrieval(Evaluation):
     name = "retrieval"
-    fields = {**{name: Field("str" if name == "similarity" else "float", _parameter(name)) for name in PARAMETER_FIELDS},
+    fields = {**{name: Field("str" if name == "similarity" else "float", _parameter(name)) for name in PARAMETER_NAMES},
               **PROBLEM_FIELDS}
     tables = ("model",)
     metrics = METRICS
@@ -122,7 +121,7 @@ class Retrieval(Evaluation):
         checked = set()
         for index, values in point_values(study):
             at = where(study, index, values)
-            key = tuple(sorted((k, v) for k, v in values.items() if k in PARAMETER_FIELDS or k == "tau_ratio"))
+            key = tuple(sorted((k, v) for k, v in values.items() if k in PARAMETER_NAMES or k == "tau_ratio"))
             if key not in checked:
                 checked.add(key)
                 try:
