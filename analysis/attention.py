@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from astrogate.analysis.recall import BACKENDS
 from astrogate.errors import InputError
 from astrogate.models import checks
 from astrogate.models.attention import MODES, HeteroAssociativeMemory, validate_qkv
 from astrogate.models.parameters import Parameters
 from astrogate.models.units import argument_in_units
 
-BACKENDS = ("abstract", "brian2")
 # query mode: |a - beta F(m)| < tau_g tol at the stop, so tol = 1e-10 / ms leaves the gains ~1e-9 from the softmax
 QUERY_TOL = 1e-10
 QUERY_DURATION = 5000.0  # ms, a cap; query mode stops when converged (a few hundred ms)

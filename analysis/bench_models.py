@@ -44,7 +44,7 @@ class SpikingGated:
     def __init__(self, patterns, params: Parameters | None = None, neuron: str = "poisson",
                  duration: float = 100.0, nu_max: float = 200.0, tau_r: float = 20.0, readout: str = "trace",
                  device: str = "runtime", target: str = "cython", seed: int = 0):
-        from astrogate.network.devices import TARGETS
+        from astrogate.network.devices import CODEGEN_TARGETS
 
         self.xi = validate_patterns(patterns)
         self.K, self.N = self.xi.shape
@@ -53,7 +53,7 @@ class SpikingGated:
         self.params = params or Parameters()
         one_of(neuron, SPIKING, f"gated_spiking: option neuron = {shown(neuron)}")
         one_of(device, SPIKING_BENCH_DEVICES, f"gated_spiking: option device = {shown(device)}")
-        one_of(target, TARGETS, f"gated_spiking: option target = {shown(target)}")
+        one_of(target, CODEGEN_TARGETS, f"gated_spiking: option target = {shown(target)}")
         duration = checks.duration(duration, "gated_spiking: option duration")
         euler_steps(duration, self.params.dt)  # at least one step, not absurdly many
         seed = checks.seed(seed, "gated_spiking: option seed")

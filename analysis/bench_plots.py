@@ -40,21 +40,21 @@ def plot_accuracy_vs_load(table, out: Path, models=None, prefix: str = "") -> li
     ok = table[table["status"] == "ok"]
     pattern_sets = list(dict.fromkeys(table["pattern_set"]))
     # row r of a column holds that pattern set's r-th corruption (images have their own corruptions)
-    corruptions_of = {spec: list(dict.fromkeys(table.loc[table["pattern_set"] == spec, "corruption"]))
-                      for spec in pattern_sets}
+    corruptions_of = {pattern_set: list(dict.fromkeys(table.loc[table["pattern_set"] == pattern_set, "corruption"]))
+                      for pattern_set in pattern_sets}
     n_rows = max(len(v) for v in corruptions_of.values())
     styles = _model_styles(list(models or dict.fromkeys(table["model"])))
     for metric, label in METRIC_LABELS.items():
         fig, axes = plt.subplots(n_rows, len(pattern_sets), squeeze=False, sharey=True,
                                  figsize=(2.6 * len(pattern_sets) + 1.5, 2.3 * n_rows + 0.8))
-        for c, spec in enumerate(pattern_sets):
+        for c, pattern_set in enumerate(pattern_sets):
             for r in range(n_rows):
                 ax = axes[r, c]
-                if r >= len(corruptions_of[spec]):
+                if r >= len(corruptions_of[pattern_set]):
                     ax.set_visible(False)
                     continue
-                corruption = corruptions_of[spec][r]
-                cell = ok[(ok["corruption"] == corruption) & (ok["pattern_set"] == spec)]
+                corruption = corruptions_of[pattern_set][r]
+                cell = ok[(ok["corruption"] == corruption) & (ok["pattern_set"] == pattern_set)]
                 for model in styles:
                     rows = cell[cell["model"] == model].sort_values("load")
                     if rows.empty:
@@ -65,7 +65,7 @@ def plot_accuracy_vs_load(table, out: Path, models=None, prefix: str = "") -> li
                 ax.axvline(0.138, color="grey", lw=0.6, ls=":")
                 ax.set_xscale("log")
                 ax.set_ylim(-0.03, 1.03)
-                ax.set_title(f"{spec}, {corruption}", fontsize=8)
+                ax.set_title(f"{pattern_set}, {corruption}", fontsize=8)
                 ax.tick_params(labelsize=7)
                 ax.set_xlabel("load K/N", fontsize=7)
                 if c == 0:
@@ -89,13 +89,13 @@ def plot_gallery(results: list[dict], path: Path) -> Path:
     """For each image cell kept for the gallery: rows of (target, cue, what each model retrieved)."""
     blocks = []
     for result in results:
-        spec, load, corruption = result["cell"]
+        pattern_set, load, corruption = result["cell"]
         gallery = result["gallery"]
-        shape = load_image_set("digits" if spec.startswith("digits") else "mnist").shape
+        shape = load_image_set("digits" if pattern_set.startswith("digits") else "mnist").shape
         for i in range(len(gallery["cues"])):
             panels = [("target", gallery["targets"][i]), ("cue", gallery["cues"][i])]
             panels += [(name, states[i]) for name, states in gallery["states"].items() if name != "cue"]
-            blocks.append((f"{spec}, K/N={load:g}, {corruption}", shape, panels))
+            blocks.append((f"{pattern_set}, K/N={load:g}, {corruption}", shape, panels))
     n_cols = max(len(b[2]) for b in blocks)
     fig, axes = plt.subplots(len(blocks), n_cols, figsize=(0.95 * n_cols, 1.05 * len(blocks) + 0.4), squeeze=False)
     for r, (title, shape, panels) in enumerate(blocks):

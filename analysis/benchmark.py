@@ -27,7 +27,8 @@ from astrogate.analysis.study import Axis, Evaluation, Field, Study, positive, s
 from astrogate.errors import InputError
 from astrogate.models.baselines import naam_peak_bytes
 from astrogate.models import checks
-from astrogate.models.checks import MAX_COUNT, gib, machine_memory, pattern_bytes
+from astrogate.machine import gib, machine_memory
+from astrogate.models.checks import MAX_COUNT, pattern_bytes
 from astrogate.models.parameters import PARAMETER_NAMES, SAME_QUANTITY
 from astrogate.models.patterns import clustered_patterns, random_patterns
 
@@ -36,7 +37,6 @@ IMAGE_FAMILIES = {"digits": ("digits", False), "digits-same": ("digits", True),
 IMAGE_N = {"digits": 64, "mnist": 196}  # pixels of the binarised images (analysis/datasets.py)
 CLUSTER_SIZE = 10  # clustered family: members per prototype
 CLUSTER_MEMBER_FLIP = 0.1  # each member differs from its prototype in 10 % of bits
-PARAMETER_FIELDS = frozenset(PARAMETER_NAMES)  # the model parameters, in either vocabulary
 CELL_FIELDS = ("pattern_set", "corruption", "load")  # the grid of a benchmark, in this order
 # the Dataset's variables: the numbers of a row (analysis/metrics.py summarise) and the models' time
 METRICS = ("trials", *(f"{m}{s}" for m in (*RATES, *MEANS) for s in ("", "_lo", "_hi")), "seconds")
@@ -89,7 +89,7 @@ def inherit_parameters(models: tuple) -> tuple:
             own = {option_name(k) for k in m.options}
             own |= {SAME_QUANTITY[name] for name in own if name in SAME_QUANTITY}  # its T excludes an inherited beta
             taken = {k: v for k, v in by_name[m.params_from].options.items()
-                     if option_name(k) in PARAMETER_FIELDS and option_name(k) not in own}
+                     if option_name(k) in PARAMETER_NAMES and option_name(k) not in own}
             m = replace(m, options={**taken, **m.options})
         inherited.append(m)
     return tuple(inherited)
@@ -109,44 +109,44 @@ def resolve_options(options: dict, N: int) -> dict:
 
 
 # -- pattern sets and cues ----------------------------------------------------------------------
-def parse_pattern_set(spec: str) -> dict:
+def parse_pattern_set(pattern_set: str) -> dict:
     """'iid', 'corr:c', 'clustered', or an image family: digits, digits-same, mnist, mnist-same."""
-    if spec == "iid":
+    if pattern_set == "iid":
         return {"family": "iid", "correlation": 0.0}
-    if spec.startswith("corr:"):
+    if pattern_set.startswith("corr:"):
         try:
-            c = float(spec.split(":", 1)[1])
+            c = float(pattern_set.split(":", 1)[1])
         except ValueError:
             c = -1.0
         if not 0.0 <= c <= 1.0:
-            raise InputError(f"pattern set {spec!r}: correlation must be a number in [0, 1]")
+            raise InputError(f"pattern set {pattern_set!r}: correlation must be a number in [0, 1]")
         return {"family": "correlated", "correlation": c}
-    if spec == "clustered":
+    if pattern_set == "clustered":
         return {"family": "clustered", "correlation": float("nan")}
-    if spec in IMAGE_FAMILIES:
-        return {"family": spec, "correlation": float("nan")}
-    raise InputError(f"unknown pattern set {spec!r}: use iid, corr:c, clustered, {', '.join(IMAGE_FAMILIES)}")
+    if pattern_set in IMAGE_FAMILIES:
+        return {"family": pattern_set, "correlation": float("nan")}
+    raise InputError(f"unknown pattern set {pattern_set!r}: use iid, corr:c, clustered, {', '.join(IMAGE_FAMILIES)}")
 
 
-def parse_corruption(spec: str) -> tuple[str, float]:
+def parse_corruption(corruption: str) -> tuple[str, float]:
     """'flip:p' (flip a fraction p of bits), 'mask:q' (set a fraction q to 0), 'occlude:f' (images:
     set the bottom fraction f of the rows to 0)."""
-    kind, _, level = spec.partition(":")
+    kind, _, level = corruption.partition(":")
     try:
         value = float(level)
     except ValueError:
         value = -1.0
     if kind not in ("flip", "mask", "occlude") or not 0.0 <= value <= 1.0:
-        raise InputError(f"corruption {spec!r}: use flip:p, mask:q or occlude:f with a fraction in [0, 1]")
+        raise InputError(f"corruption {corruption!r}: use flip:p, mask:q or occlude:f with a fraction in [0, 1]")
     return kind, value
 
 
-def is_image_set(spec: str) -> bool:
-    return spec in IMAGE_FAMILIES
+def is_image_set(pattern_set: str) -> bool:
+    return pattern_set in IMAGE_FAMILIES
 
 
-def pattern_set_N(spec: str, N: int) -> int:
-    return load_image_set(IMAGE_FAMILIES[spec][0]).N if is_image_set(spec) else N
+def pattern_set_N(pattern_set: str, N: int) -> int:
+    return load_image_set(IMAGE_FAMILIES[pattern_set][0]).N if is_image_set(pattern_set) else N
 
 
 def cell_rng(seed: int, stream: str, *key) -> np.random.Generator:
@@ -155,14 +155,14 @@ def cell_rng(seed: int, stream: str, *key) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(text.encode())])
 
 
-def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: np.random.Generator):
+def make_problem(pattern_set: str, K: int, N: int, n_cues: int, corruption: str, rng: np.random.Generator):
     """(patterns K x N, targets, cues n_cues x N) for one pattern-set instance."""
-    if is_image_set(spec):
-        name, same_class = IMAGE_FAMILIES[spec]
+    if is_image_set(pattern_set):
+        name, same_class = IMAGE_FAMILIES[pattern_set]
         image_set = load_image_set(name)
         patterns, targets = image_patterns(image_set, K, n_cues, rng, same_class)
     else:
-        family = parse_pattern_set(spec)
+        family = parse_pattern_set(pattern_set)
         if family["family"] == "clustered":
             size = min(CLUSTER_SIZE, K)
             patterns, _ = clustered_patterns(math.ceil(K / size), size, N, rng, CLUSTER_MEMBER_FLIP)
@@ -171,21 +171,21 @@ def make_problem(spec: str, K: int, N: int, n_cues: int, corruption: str, rng: n
             patterns = random_patterns(K, N, rng, family["correlation"])
         targets = rng.choice(K, size=n_cues, replace=n_cues > K)
     kind, level = parse_corruption(corruption)
-    if kind == "occlude" and not is_image_set(spec):
-        raise InputError(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}")
-    shape = load_image_set(IMAGE_FAMILIES[spec][0]).shape if is_image_set(spec) else None
+    if kind == "occlude" and not is_image_set(pattern_set):
+        raise InputError(f"corruption {corruption!r} applies to image pattern sets only, not {pattern_set!r}")
+    shape = load_image_set(IMAGE_FAMILIES[pattern_set][0]).shape if is_image_set(pattern_set) else None
     # targets drawn without replacement where they can be (the earlier tables' draws): see analysis/problems.py
     return patterns, targets, corrupt(patterns[targets], [(kind, level)], rng, shape)
 
 
 # -- one cell -------------------------------------------------------------------------------------------
-def cap_reason(spec: ModelSpec, load: float, N: int, K: int) -> str:
-    if load > spec.max_load:
-        return f"skipped: K/N = {load:g} above this model's cost cap {spec.max_load:g}"
-    if N > spec.max_N:
-        return f"skipped: N = {N} above this model's cost cap {spec.max_N}"
-    if K > spec.max_K:
-        return f"skipped: K = {K} above this model's cost cap {spec.max_K}"
+def cap_reason(model: ModelSpec, load: float, N: int, K: int) -> str:
+    if load > model.max_load:
+        return f"skipped: K/N = {load:g} above this model's cost cap {model.max_load:g}"
+    if N > model.max_N:
+        return f"skipped: N = {N} above this model's cost cap {model.max_N}"
+    if K > model.max_K:
+        return f"skipped: K = {K} above this model's cost cap {model.max_K}"
     return ""
 
 
@@ -208,16 +208,16 @@ def cell_columns(values: dict, model: ModelSpec, N: int, K: int) -> dict:
 def run_cell(values: dict, models: tuple, stream: str = "cells") -> dict:
     """Every model on the same instances of one cell (values: the point's fields). Returns
     {'rows': [one per model], 'gallery': the first cues and what each model retrieved, or None}."""
-    spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+    pattern_set, load, corruption = values["pattern_set"], values["load"], values["corruption"]
     N, K = cell_size(values)
     shown = slice(0, values.get("gallery_cues", 4))
-    keep_gallery = stream == "cells" and is_image_set(spec) and values.get("gallery_load") == load
+    keep_gallery = stream == "cells" and is_image_set(pattern_set) and values.get("gallery_load") == load
     per_model = {m.name: [] for m in models}
     seconds = {m.name: 0.0 for m in models}
     gallery = None
     for instance in range(values["instances"]):
-        rng = cell_rng(values["seed"], stream, spec, load, corruption, instance)
-        patterns, targets, cues = make_problem(spec, K, N, values["cues"], corruption, rng)
+        rng = cell_rng(values["seed"], stream, pattern_set, load, corruption, instance)
+        patterns, targets, cues = make_problem(pattern_set, K, N, values["cues"], corruption, rng)
         model_seed = int(rng.integers(2**31))
         if keep_gallery and instance == 0:
             gallery = {"targets": patterns[targets[shown]], "cues": cues[shown], "states": {}}
@@ -435,16 +435,16 @@ class Benchmark(Evaluation):
         if any(m.tune for m in models_of(study)):
             cells += [(p.values, ("tuning", "cells")) for p in enumerate_points(tuning_study(study))]
         for values, where in cells:
-            spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
-            N = pattern_set_N(spec, values["N"])
+            pattern_set, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+            N = pattern_set_N(pattern_set, values["N"])
             if not load * N < MAX_COUNT:
                 raise loc.error(f"load = {load:g} at N = {N} is K = {load * N:.3g} patterns, more than {MAX_COUNT}",
                                 *where)
-            if parse_corruption(corruption)[0] == "occlude" and not is_image_set(spec):
-                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {spec!r}", *where)
-            images = len(load_image_set(IMAGE_FAMILIES[spec][0]).images) if is_image_set(spec) else None
+            if parse_corruption(corruption)[0] == "occlude" and not is_image_set(pattern_set):
+                raise loc.error(f"corruption {corruption!r} applies to image pattern sets only, not {pattern_set!r}", *where)
+            images = len(load_image_set(IMAGE_FAMILIES[pattern_set][0]).images) if is_image_set(pattern_set) else None
             if images is not None and cell_size(values)[1] > images:
-                raise loc.error(f"pattern set {spec!r} has {images} distinct images, fewer than K = "
+                raise loc.error(f"pattern set {pattern_set!r} has {images} distinct images, fewer than K = "
                                 f"{cell_size(values)[1]} at load {load:g}", *where)
         try:
             check_memory(study)
@@ -520,16 +520,16 @@ def _parse_models(table: dict, loc) -> tuple[ModelSpec, ...]:
     from astrogate.analysis.spec import short
 
     models = []
-    for name, spec in table.items():
+    for name, entry in table.items():
         where = f"models.{name}"
-        if not isinstance(spec, dict) or "kind" not in spec:
+        if not isinstance(entry, dict) or "kind" not in entry:
             raise loc.error(f"[{where}] needs a kind", where)
-        if spec["kind"] not in REGISTRY:
-            raise loc.error(f"[{where}] unknown kind {short(spec['kind'])} (known: {', '.join(REGISTRY)})", where, "kind")
-        tune = spec.get("tune", {})
+        if entry["kind"] not in REGISTRY:
+            raise loc.error(f"[{where}] unknown kind {short(entry['kind'])} (known: {', '.join(REGISTRY)})", where, "kind")
+        tune = entry.get("tune", {})
         if not isinstance(tune, dict) or not all(isinstance(v, list) and v for v in tune.values()):
             raise loc.error(f"[{where}] tune must map option names to non-empty lists of candidate values", where, "tune")
-        params_from = spec.get("params_from", "")
+        params_from = entry.get("params_from", "")
         if not isinstance(params_from, str):
             raise loc.error(f"[{where}] params_from must be the name of a model, got {short(params_from)}", where,
                             "params_from")
@@ -537,23 +537,23 @@ def _parse_models(table: dict, loc) -> tuple[ModelSpec, ...]:
             raise loc.error(f"[{where}] params_from: a model takes its parameters from another model or tunes them, "
                             f"not both", where, "params_from")
         caps = {}
-        max_load = spec.get("max_load", math.inf)
+        max_load = entry.get("max_load", math.inf)
         if isinstance(max_load, bool) or not isinstance(max_load, (int, float)) or not max_load > 0:
             raise loc.error(f"[{where}] max_load must be a positive number (inf: no cap), got {short(max_load)}", where,
                             "max_load")
         caps["max_load"] = float(max_load)
         for key in ("max_N", "max_K"):
-            value = spec.get(key, 10**9)
+            value = entry.get(key, 10**9)
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
                 raise loc.error(f"[{where}] {key} must be a whole number from 1 to {MAX_COUNT}, got {short(value)}",
                                 where, key)
             caps[key] = value
-        options = {k: v for k, v in spec.items() if k not in MODEL_KEYS}
-        model = ModelSpec(name, spec["kind"], options, tune=tune, params_from=params_from, **caps)
+        options = {k: v for k, v in entry.items() if k not in MODEL_KEYS}
+        model = ModelSpec(name, entry["kind"], options, tune=tune, params_from=params_from, **caps)
         try:  # catches unknown options now rather than an hour into the run
             for choice in itertools.product(*tune.values()):
                 probe = {**options, **dict(zip(tune, choice))}
-                make_benchmark_model(spec["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
+                make_benchmark_model(entry["kind"], np.ones((2, 4)), **resolve_options(probe, 4))
         except InputError as exc:
             raise loc.error(f"[{where}] {exc}", where) from None
         except (TypeError, ValueError, OverflowError) as exc:
@@ -590,17 +590,17 @@ def _parse_tuning(table: dict, models: tuple, loc) -> dict:
         if not isinstance(cell, dict) or set(cell) != set(CELL_FIELDS):
             raise loc.error(f"each tuning cell is {{pattern_set = ..., load = ..., corruption = ...}}, got "
                             f"{short(cell)}", "tuning", "cells")
-        spec, load, corruption = cell["pattern_set"], cell["load"], cell["corruption"]
+        pattern_set, load, corruption = cell["pattern_set"], cell["load"], cell["corruption"]
         try:
-            if not isinstance(spec, str) or not isinstance(corruption, str):
-                raise InputError(f"pattern_set and corruption are names, got {short(spec)} and {short(corruption)}")
-            parse_pattern_set(spec)
+            if not isinstance(pattern_set, str) or not isinstance(corruption, str):
+                raise InputError(f"pattern_set and corruption are names, got {short(pattern_set)} and {short(corruption)}")
+            parse_pattern_set(pattern_set)
             parse_corruption(corruption)
             if isinstance(load, bool) or not isinstance(load, (int, float)) or not 0 < load < math.inf:
                 raise InputError(f"load must be a positive finite number, got {short(load)}")
         except InputError as exc:
             raise loc.error(f"tuning cell: {exc}", "tuning", "cells") from None
-        parsed.append([spec, float(load), corruption])
+        parsed.append([pattern_set, float(load), corruption])
     if any(m.tune for m in models) and not parsed:
         raise loc.error("models ask for tuning but no tuning cells are given", "tuning", "cells")
     return {"cells": parsed, **counts}
@@ -647,9 +647,8 @@ def run_benchmark(config: Study, out: str | Path, workers: int = 1, show_progres
     Returns {"table", "summary", "tuning", "out"}."""
     import pandas as pd
 
-    from astrogate.analysis.engine import Outcome, run_study
+    from astrogate.analysis.engine import Outcome, cap_workers, run_study
     from astrogate.files import read_text
-    from astrogate.models.checks import cap_workers
 
     checks.instance(config, Study, "config", "a benchmark study (load_benchmark_config)")
     out = checks.path(out, "out")
@@ -683,7 +682,7 @@ def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), 
     models = list(models or dict.fromkeys(table["model"]))
     lines = ["| pattern set | corruption | K/N | " + " | ".join(models) + " |",
              "|---|---|---|" + "---|" * len(models)]
-    for (spec, corruption), group in table.groupby(["pattern_set", "corruption"], sort=False):
+    for (pattern_set, corruption), group in table.groupby(["pattern_set", "corruption"], sort=False):
         for load in loads:
             at = group[np.isclose(group["load"], load)]
             if at.empty:
@@ -696,7 +695,7 @@ def markdown_table(table, metric: str = "exact_match", loads=(0.14, 2.0, 10.0), 
                     continue
                 r = row.iloc[0]
                 cells.append(f"{r[metric]:.2f} [{r[f'{metric}_lo']:.2f}, {r[f'{metric}_hi']:.2f}]")
-            lines.append(f"| {spec} | {corruption} | {load:g} | " + " | ".join(cells) + " |")
+            lines.append(f"| {pattern_set} | {corruption} | {load:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from astrogate.analysis.recall import RecallProblem, recall, retrieved_name
+from astrogate.analysis.recall import RecallProblem, recall
 from astrogate.models.parameters import Parameters
 
 

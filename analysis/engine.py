@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.folder import RunFolder, read_own_file, read_own_json
-from astrogate.analysis.study import Point, Study, definition_hash, enumerate_points, evaluation
+from astrogate.analysis.study import Study, definition_hash, enumerate_points, evaluation
 from astrogate.errors import InputError
 from astrogate.files import file_status
-from astrogate.models.checks import cap_workers
+from astrogate.models.checks import whole_number
 
 POINTS_DIR = "points"
 MANIFEST = "study.json"
@@ -145,6 +145,18 @@ def make_client(scheduler: str | None = None, workers: int | None = None, tasks:
     options = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", preload=[__name__])
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **{**options, **cluster_options})
     return Client(cluster)
+
+
+def cap_workers(requested: int, tasks: int, unit: str = "task") -> tuple[int, str]:
+    """Worker processes actually worth starting: no more than the cores, nor than the tasks to share.
+    Returns (workers, a note saying why fewer were started, or "")."""
+    requested = whole_number(requested, "workers", minimum=1)
+    cores = os.cpu_count() or 1
+    workers = max(1, min(requested, cores, tasks))
+    if workers == requested:
+        return workers, ""
+    limit = f"{cores} cores" if workers == cores else f"{tasks} {unit}{'s' if tasks != 1 else ''} to run"
+    return workers, f"using {workers} worker process{'es' if workers > 1 else ''}, not {requested}: {limit}"
 
 
 def dask_setup(worker) -> None:

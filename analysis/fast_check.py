@@ -1,4 +1,4 @@
-"""Do the fast settings retrieve what the reference retrieves? Paired, trial by trial (issue 20).
+"""Do the fast settings retrieve what the reference retrieves? Paired, trial by trial.
 
 Every cell's patterns and cues are made once; the gated model retrieves them with the reference settings
 (forward Euler at the Brian2 clock, float64, stopped at the fixed point) and with the settings under test.
@@ -10,7 +10,7 @@ Three sets of cells:
   48 cues each, N = 64 and 100, flips and masks, the default gated model and fast astrocytes with sharp
   allocation (beta = 80 N, tau_g = 2 ms);
 - "similarities": as "hidden" at N = 64, for F linear and power 3 (the full benchmark's other gated models).
-Targets (issue 20): in every cell the exact-match counts differ by at most one trial in 48, and over all
+Targets (the fast settings count as safe when both hold): in every cell the exact-match counts differ by at most one trial in 48, and over all
 cells the fast settings lose at most 0.5 % of the trials the reference retrieves exactly.
 """
 
@@ -66,12 +66,12 @@ def quick_problems(config: str | Path = "quick"):
     config = load_benchmark_config(config)
     for point in enumerate_points(config):
         values = point.values
-        spec, load, corruption = values["pattern_set"], values["load"], values["corruption"]
+        pattern_set, load, corruption = values["pattern_set"], values["load"], values["corruption"]
         N, K = cell_size(values)
         for instance in range(values["instances"]):
-            rng = cell_rng(values["seed"], "cells", spec, load, corruption, instance)
-            patterns, targets, cues = make_problem(spec, K, N, values["cues"], corruption, rng)
-            yield f"{spec} {corruption} K/N={load:g} #{instance}", patterns, targets, cues
+            rng = cell_rng(values["seed"], "cells", pattern_set, load, corruption, instance)
+            patterns, targets, cues = make_problem(pattern_set, K, N, values["cues"], corruption, rng)
+            yield f"{pattern_set} {corruption} K/N={load:g} #{instance}", patterns, targets, cues
 
 
 def hidden_problems(seed: int = HIDDEN_SEED):
@@ -137,7 +137,7 @@ def _outcome(model, settings: RunSettings, patterns, targets, cues):
 
 
 def verdict(rows: list[dict]) -> dict:
-    """The issue's two targets over a set of rows."""
+    """The two targets of the module docstring over a set of rows."""
     worst = max(abs(r["fast_exact"] - r["reference_exact"]) / r["trials"] for r in rows)
     retrieved = sum(r["reference_exact"] for r in rows)
     lost = sum(r["lost"] for r in rows)

@@ -30,16 +30,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from astrogate.errors import InputError
+from astrogate.files import file_status, make_folder, os_reason
 
 LOCK_FILE = ".astrogate.lock"
 STAGING = ".staging"
 MAX_READ_BYTES = 64 * 2**20  # a point file or spec copy beyond this is not astrogate's
-
-
-def _reason(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on the device"
-    return exc.strerror or str(exc)
 
 
 class RunFolder:
@@ -53,18 +48,13 @@ class RunFolder:
     # -- ownership ------------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, what: str = "output folder") -> "RunFolder":
-        from astrogate.files import file_status
-
         path = Path(path)
         info = file_status(path, what)  # a name too long, a folder that cannot be searched: one line
         if os.path.islink(path) and info is None or (info is not None and not stat.S_ISDIR(info.st_mode)):
             if os.path.islink(path):
                 raise InputError(f"{what} {str(path)!r} is a link to {os.readlink(path)!r}, not a folder")
             raise InputError(f"{what} {str(path)!r} is not a folder")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"cannot create {what} {str(path)!r}: {_reason(exc)}") from None
+        make_folder(path, f"{what} {str(path)!r}")
         lock = path / LOCK_FILE
         fd = _open_lock(lock, what, path)
         try:
@@ -81,7 +71,7 @@ class RunFolder:
                                      "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
         except OSError as exc:
             os.close(fd)
-            raise InputError(f"cannot write in {what} {str(path)!r}: {_reason(exc)}") from None
+            raise InputError(f"cannot write in {what} {str(path)!r}: {os_reason(exc)}") from None
         folder = cls(path, fd)
         folder._clear_staging()
         return folder
@@ -108,12 +98,7 @@ class RunFolder:
 
     # -- writing --------------------------------------------------------------------------------------
     def _staging(self) -> Path:
-        staging = self.path / STAGING
-        try:
-            staging.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"cannot write in {str(self.path)!r}: {_reason(exc)}") from None
-        return staging
+        return make_folder(self.path / STAGING, f"the staging folder in {str(self.path)!r}")
 
     def write(self, relative: str, data: bytes | str, what: str = "output") -> Path:
         """One file, written in the staging folder and renamed to OUT/relative (a link there is replaced)."""
@@ -128,7 +113,7 @@ class RunFolder:
         except OSError as exc:
             with suppress(OSError):
                 tmp.unlink()
-            raise InputError(f"cannot write {what} {str(target)!r}: {_reason(exc)}") from None
+            raise InputError(f"cannot write {what} {str(target)!r}: {os_reason(exc)}") from None
         return target
 
     @contextmanager
@@ -145,7 +130,7 @@ class RunFolder:
                     self._own_parents(target)
                     _replace(source, target)
                 except OSError as exc:
-                    raise InputError(f"cannot write {str(target)!r}: {_reason(exc)}") from None
+                    raise InputError(f"cannot write {str(target)!r}: {os_reason(exc)}") from None
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
@@ -155,7 +140,7 @@ class RunFolder:
         try:
             self._own_parents(path / "_")
         except OSError as exc:
-            raise InputError(f"cannot write in {str(self.path)!r}: {_reason(exc)}") from None
+            raise InputError(f"cannot write in {str(self.path)!r}: {os_reason(exc)}") from None
         return path
 
     def _own_parents(self, target: Path) -> None:
@@ -181,7 +166,7 @@ class RunFolder:
                 else:
                     continue
             except OSError as exc:
-                raise InputError(f"cannot remove {str(path)!r}: {_reason(exc)}") from None
+                raise InputError(f"cannot remove {str(path)!r}: {os_reason(exc)}") from None
             removed.append(name)
         return removed
 
@@ -202,7 +187,7 @@ def _open_lock(lock: Path, what: str, folder: Path) -> int:
                 with suppress(OSError):
                     lock.unlink()
                 continue
-            raise InputError(f"cannot write in {what} {str(folder)!r}: {_reason(exc)}") from None
+            raise InputError(f"cannot write in {what} {str(folder)!r}: {os_reason(exc)}") from None
     raise InputError(f"cannot write in {what} {str(folder)!r}: its lock file {LOCK_FILE} cannot be created")
 
 

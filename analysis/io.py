@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.files import file_status, write_output, write_text
+from astrogate.files import write_output, write_text
 
 
 def to_jsonable(obj):

@@ -42,11 +42,12 @@ from astrogate.analysis.metrics import wilson_interval
 from astrogate.analysis.problems import generated_set
 from astrogate.analysis.study import Evaluation, Field, Study, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
+from astrogate.machine import require_memory
 from astrogate.models.abstract import TRACE_SAMPLES
 from astrogate.models.baselines import ModernHopfield
-from astrogate.models.checks import require_memory
 
-METHODS = ("softmax", "linear", "gated-query", "gated-retrieval", "modern-hopfield", "nearest-key")
+# the attention mechanisms compared (the TOML key `methods`, the column `method`); not integration methods
+MECHANISMS = ("softmax", "linear", "gated-query", "gated-retrieval", "modern-hopfield", "nearest-key")
 COLUMNS = ("trials", "accuracy", "accuracy_lo", "accuracy_hi", "exact", "exact_lo", "exact_hi", "seconds")
 
 
@@ -81,12 +82,12 @@ class Mqar(Evaluation):
         for key in table:
             if key != "methods":
                 raise loc.error(f"unknown key {key!r} in [model]; MQAR takes methods = [...]", "model", key)
-        methods = table.get("methods", list(METHODS))
+        methods = table.get("methods", list(MECHANISMS))
         if not isinstance(methods, list) or not methods or not all(isinstance(m, str) for m in methods):
             raise loc.error("methods must be a non-empty list of names", "model", "methods")
-        unknown = [m for m in methods if m not in METHODS]
+        unknown = [m for m in methods if m not in MECHANISMS]
         if unknown:
-            raise loc.error(f"unknown MQAR method(s) {', '.join(unknown)}: use {', '.join(METHODS)}", "model", "methods")
+            raise loc.error(f"unknown MQAR method(s) {', '.join(unknown)}: use {', '.join(MECHANISMS)}", "model", "methods")
         return {"methods": list(dict.fromkeys(methods))}
 
     def complete(self, fixed: dict, swept: dict, loc) -> None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # annotations only: importing these imports Brian2
     from astrogate.models.spiking_equations import SpikingParameters
     from astrogate.network.recall import Brian2Session
 
-BACKENDS = ("abstract", "brian2")
+BACKENDS = ("abstract", "brian2")  # what runs a recall: the NumPy model or the Brian2 network
 # traces in the result are kept for the patterns that matter most (by final overlap), not all K
 TRACED_PATTERNS = 8
 # relative size of an energy change that is floating-point round-off of the sums in L
@@ -286,9 +286,10 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
     record_every, neuron, spiking and threads come from the session)."""
     # imported here, not at the top: Brian2 takes seconds to import and the abstract backend needs none of it
+    from astrogate.network.memory import METHODS as BRIAN2_METHODS
     from astrogate.network.recall import Brian2Session, require_gpu, trajectory_from_results
 
-    if method not in ("euler", "exponential_euler"):
+    if method not in BRIAN2_METHODS:
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
                          f"(as Brian2's state updaters), got {method!r}")
     duration = argument_in_units(duration, "ms", "duration")

@@ -25,7 +25,8 @@ from astrogate.analysis.metrics import log_log_slope
 from astrogate.analysis.recall import RecallProblem, generated_problem, recall, retrieved_name, run_brian2_recall
 from astrogate.analysis.study import Evaluation, Field, Study, choice, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
-from astrogate.models.checks import euler_steps, pattern_bytes, require_memory
+from astrogate.machine import require_memory
+from astrogate.models.checks import euler_steps, pattern_bytes
 from astrogate.models.parameters import Parameters
 from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 

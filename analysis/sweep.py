@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from astrogate.analysis.recall import BACKENDS
 from astrogate.analysis.study import Evaluation, Field, Study, evaluation, fraction, positive, seed, whole
 from astrogate.errors import InputError
-from astrogate.models.checks import MAX_COUNT, euler_steps, gib, machine_memory, pattern_bytes
+from astrogate.machine import gib, machine_memory
+from astrogate.models.checks import MAX_COUNT, euler_steps, pattern_bytes
+from astrogate.models.abstract import TRACE_SAMPLES
 from astrogate.models.parameters import PAPER_NAMES, PARAMETER_NAMES, Parameters, check_field
 
-PARAMETER_FIELDS = PARAMETER_NAMES  # the model parameters, in astrogate's names or the paper's
 # the metrics that are means over a point's trials of trial_metrics (analysis/metrics.py): adding a name
 # there and here records it in every sweep
 TRIAL_MEANS = ("nearest_accuracy", "exact_match", "final_overlap",
@@ -29,8 +31,6 @@ TRIAL_MEANS = ("nearest_accuracy", "exact_match", "final_overlap",
                "soft_hamming_error", "hamming_error", "perplexity", "convergence_time")
 METRICS = (*TRIAL_MEANS, "converged", "t_converged", "max_gain", "run_seconds")
 DEFAULT_METRICS = ("nearest_accuracy", "exact_match", "final_overlap", "converged", "t_converged")
-BACKENDS = ("abstract", "brian2")
-BRIAN2_DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
 # [model] keys: name -> (type, default); the brian2 keys are allowed only with backend = "brian2"
 # settings: the abstract model's run settings preset ("fast" or "reference", models/abstract.py); method, stop and
 # dtype change single fields of it ("" keeps the preset's)
@@ -44,7 +44,6 @@ PROBLEM_DEFAULTS = {"correlation": 0.0, "flip": 0.2, "mask": 0.0, "trials": 16, 
 # the same quantity given two ways: at most one of each pair (tau_ratio sets tau_g, which tau_p sets too)
 EXCLUSIVE = (("K", "load"), ("tau_g", "tau_ratio"), ("tau_p", "tau_ratio"),
              *((field, paper) for paper, field in PAPER_NAMES.items()))
-TRACE_SAMPLES = 400  # about as many trace samples as models/abstract.py sample_steps keeps by default
 
 
 def _parameter(name):
@@ -65,7 +64,7 @@ PROBLEM_FIELDS = {
 
 def point_parameters(values: dict) -> Parameters:
     """The model parameters of a point: its parameter fields, tau_g = tau_ratio * tau_u where given."""
-    params = Parameters(**{k: v for k, v in values.items() if k in PARAMETER_FIELDS})
+    params = Parameters(**{k: v for k, v in values.items() if k in PARAMETER_NAMES})
     if "tau_ratio" in values:
         params = params.updated(tau_g=values["tau_ratio"] * params.tau_u)
     return params
@@ -88,7 +87,7 @@ def point_bytes(values: dict, model: dict) -> int:
 
 class Retrieval(Evaluation):
     name = "retrieval"
-    fields = {**{name: Field("str" if name == "similarity" else "float", _parameter(name)) for name in PARAMETER_FIELDS},
+    fields = {**{name: Field("str" if name == "similarity" else "float", _parameter(name)) for name in PARAMETER_NAMES},
               **PROBLEM_FIELDS}
     tables = ("model",)
     metrics = METRICS
@@ -122,7 +121,7 @@ class Retrieval(Evaluation):
         checked = set()
         for index, values in point_values(study):
             at = where(study, index, values)
-            key = tuple(sorted((k, v) for k, v in values.items() if k in PARAMETER_FIELDS or k == "tau_ratio"))
+            key = tuple(sorted((k, v) for k, v in values.items() if k in PARAMETER_NAMES or k == "tau_ratio"))
             if key not in checked:
                 checked.add(key)
                 try:
@@ -205,7 +204,7 @@ def _parse_model(table: dict, loc) -> dict:
         raise loc.error("tol must be >= 0", "model", "tol")
     brian2_keys = [key for key in table if key in BRIAN2_KEYS]
     if model["backend"] == "brian2":
-        from astrogate.network.devices import TARGETS
+        from astrogate.network.devices import CODEGEN_TARGETS, DEVICES
 
         given = [key for key in ABSTRACT_ONLY_KEYS if key in table]
         if given:
@@ -216,7 +215,7 @@ def _parse_model(table: dict, loc) -> dict:
         for key, (kind, default) in BRIAN2_KEYS.items():
             model[key] = _typed(table.get(key, default), kind, loc, "model", key)
         # every name checked now, not when the first point reaches a worker
-        for key, allowed in (("device", BRIAN2_DEVICES), ("neuron", NEURON_MODELS), ("target", TARGETS),
+        for key, allowed in (("device", DEVICES), ("neuron", NEURON_MODELS), ("target", CODEGEN_TARGETS),
                              ("gating", GATINGS)):
             if model[key] not in allowed:
                 raise loc.error(f"unknown Brian2 {key} {model[key]!r}; use {', '.join(allowed)}", "model", key)

@@ -32,7 +32,8 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
+    """Why an operating-system call failed, in words (a full disk and a name too long said plainly)."""
     if exc.errno == errno.ENOSPC:
         return "no space left on the device"
     if exc.errno == errno.ENAMETOOLONG:
@@ -48,7 +49,7 @@ def file_status(path: str | Path, what: str) -> os.stat_result | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
-        raise InputError(f"cannot use {what} {str(path)!r}: {_reason(exc)}") from None
+        raise InputError(f"cannot use {what} {str(path)!r}: {os_reason(exc)}") from None
     except ValueError as exc:  # a NUL character in the path
         raise InputError(f"cannot use {what} {str(path)!r}: {exc}") from None
 
@@ -73,7 +74,7 @@ def check_input_file(path: str | Path, what: str) -> Path:
             raise InputError(f"{what} {str(path)!r} is a symbolic link to a missing file") from None
         raise InputError(f"{what} {str(path)!r} does not exist") from None
     except OSError as exc:
-        raise InputError(f"cannot read {what} {str(path)!r}: {_reason(exc)}") from None
+        raise InputError(f"cannot read {what} {str(path)!r}: {os_reason(exc)}") from None
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{what} {str(path)!r} is {_kind(info.st_mode)}, expected a file")
     if info.st_size == 0:
@@ -88,7 +89,7 @@ def read_bytes(path: str | Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {what} {str(path)!r}: {_reason(exc)}") from None
+        raise InputError(f"cannot read {what} {str(path)!r}: {os_reason(exc)}") from None
 
 
 def read_text(path: str | Path, what: str) -> str:
@@ -99,6 +100,15 @@ def read_text(path: str | Path, what: str) -> str:
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} {str(path)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start})") from None
+
+
+def make_folder(folder: str | Path, described: str) -> Path:
+    """mkdir -p folder; a failure is "cannot create <described>: <why>" (`described` names it for the user)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {described}: {os_reason(exc)}") from None
+    return Path(folder)
 
 
 # -- outputs --------------------------------------------------------------------------------------------
@@ -112,23 +122,20 @@ def write_output(path: str | Path, what: str, write: Callable[[IO], None], binar
         is_link = False
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot write {what} {str(path)!r}: "
-                         f"{_reason(exc) if isinstance(exc, OSError) else exc}") from None
+                         f"{os_reason(exc) if isinstance(exc, OSError) else exc}") from None
     target = Path(os.path.realpath(path)) if is_link else path
     try:
         info = target.stat()
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise InputError(f"cannot write {what} {str(path)!r}: {_reason(exc)}") from None
+        raise InputError(f"cannot write {what} {str(path)!r}: {os_reason(exc)}") from None
     if info is not None and stat.S_ISDIR(info.st_mode):
         raise InputError(f"{what} {str(path)!r} is a folder, expected a file path")
     if info is not None and not stat.S_ISREG(info.st_mode):
         _write_through(path, target, what, write, binary)  # a device or a pipe cannot be replaced, only fed
         return path
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the folder for {what} {str(path)!r}: {_reason(exc)}") from None
+    make_folder(target.parent, f"the folder for {what} {str(path)!r}")
     # the temporary name stays within the 255 bytes a name may have, however long the output's own name
     tmp = target.parent / f".{target.name.encode()[:200].decode(errors='ignore')}.{secrets.token_hex(4)}.tmp"
     try:
@@ -145,15 +152,8 @@ def write_output(path: str | Path, what: str, write: Callable[[IO], None], binar
         os.replace(tmp, target)
     except OSError as exc:
         _remove_quietly(tmp)  # on a read-only file system the clean-up fails too: the first error is the one to say
-        raise InputError(f"cannot write {what} {str(path)!r}: {_reason(exc)}") from None
+        raise InputError(f"cannot write {what} {str(path)!r}: {os_reason(exc)}") from None
     return path
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass
 
 
 def check_writable(path: str | Path, what: str, folder: bool = False) -> Path:
@@ -191,12 +191,8 @@ def _write_through(path: Path, target: Path, what: str, write, binary: bool) -> 
         with open(target, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as fh:
             write(fh)
     except OSError as exc:
-        raise InputError(f"cannot write {what} {str(path)!r}: {_reason(exc)}") from None
+        raise InputError(f"cannot write {what} {str(path)!r}: {os_reason(exc)}") from None
 
 
 def write_text(path: str | Path, text: str, what: str = "output") -> Path:
     return write_output(path, what, lambda fh: fh.write(text))
-
-
-def write_bytes(path: str | Path, data: bytes, what: str = "output") -> Path:
-    return write_output(path, what, lambda fh: fh.write(data), binary=True)

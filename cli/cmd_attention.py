@@ -61,7 +61,8 @@ def load_or_generate(args: argparse.Namespace):
             raise InputError("--queries, --keys and --values go together: give all three files, or none to generate")
         return (load_array(args.queries, "queries"), load_array(args.keys, "keys"), load_array(args.values, "values"))
     from astrogate.models.attention import attention_bytes
-    from astrogate.models.checks import require_memory, whole_number
+    from astrogate.machine import require_memory
+    from astrogate.models.checks import whole_number
 
     for name in GENERATED:
         whole_number(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)

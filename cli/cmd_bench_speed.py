@@ -1,7 +1,6 @@
-"""astrogate bench speed: every simulator per time step against the two-mat-vec limit (issue 8).
+"""astrogate bench speed: every simulator per time step against the two-mat-vec limit.
 
-`register_speed(bench_subparsers)` adds `speed` to an `astrogate bench` group; `register(subparsers)`
-creates that group with `speed` alone, for as long as no other module provides the group.
+`register_speed(bench_subparsers)` adds `speed` to the `astrogate bench` group (cli/cmd_bench.py).
 """
 
 from __future__ import annotations
@@ -9,11 +8,6 @@ from __future__ import annotations
 import argparse
 
 from astrogate.cli.options import count, positive_float
-
-
-def register(subparsers) -> None:
-    bench = subparsers.add_parser("bench", help="benchmarks", description="Benchmarks of the simulators.")
-    register_speed(bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True))
 
 
 def register_speed(bench_subparsers) -> None:

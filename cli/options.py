@@ -7,6 +7,7 @@ import math
 
 from astrogate.errors import InputError
 from astrogate.models import checks
+from astrogate.models.abstract import METHODS
 from astrogate.models.declared import Declared, check_value
 from astrogate.models.parameters import PARAMETER_TABLE, SAME_QUANTITY, Parameters
 from astrogate.models.spiking_equations import SPIKING, SPIKING_TABLE, SpikingParameters
@@ -65,12 +66,12 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 
-def declared_type(spec: Declared, what: str = "parameter"):
+def declared_type(declared: Declared, what: str = "parameter"):
     """The argparse type of a declared parameter: the row's own check (models/declared.py), refusing as an
     argparse error (one line, exit 2)."""
-    parse = str if spec.kind in ("choice", "similarity") else (_whole if spec.kind in ("count", "seed") else float)
-    label = {"choice": "a name", "similarity": "a name"}.get(spec.kind, "a number")
-    return _argument_type(parse, lambda value: check_value(spec, value, what), label)
+    parse = str if declared.kind in ("choice", "similarity") else (_whole if declared.kind in ("count", "seed") else float)
+    label = {"choice": "a name", "similarity": "a name"}.get(declared.kind, "a number")
+    return _argument_type(parse, lambda value: check_value(declared, value, what), label)
 
 
 def add_declared_options(group, table, what: str = "parameter") -> None:
@@ -134,7 +135,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("integration")
     group.add_argument("--duration", type=positive_float("duration"), default=None,
                        help=f"time limit, ms (default {RUN_DEFAULTS['duration']:g})")
-    group.add_argument("--method", choices=("euler", "exponential_euler", "adaptive"), default=None,
+    group.add_argument("--method", choices=METHODS, default=None,
                        help="forward Euler at --dt, exponential Euler at --dt (as Brian2's method="
                             "'exponential_euler') or SciPy's adaptive LSODA (default euler)")
     group.add_argument("--tol", type=nonnegative_float("tol"), default=None,
@@ -221,7 +222,7 @@ def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") 
     """The Brian2 options that were given, as recall keywords; an InputError for the abstract backend."""
     from astrogate.models.brian2_equations import GATINGS
     from astrogate.models.spiking_equations import NEURON_MODELS
-    from astrogate.network.devices import DEVICES, TARGETS
+    from astrogate.network.devices import CODEGEN_TARGETS, DEVICES
 
     given = {dest: getattr(args, dest) for dest in BRIAN2_FLAGS if getattr(args, dest, None) is not None}
     if backend != "brian2":
@@ -230,7 +231,7 @@ def brian2_options_from_args(args: argparse.Namespace, backend: str = "brian2") 
             raise InputError(f"{flags}: for --backend brian2 only")
         return {}
     # each name on its own first, so that a misspelt device is named as such, not as a misplaced --target
-    for dest, names in (("device", DEVICES), ("codegen_target", TARGETS), ("gating", GATINGS),
+    for dest, names in (("device", DEVICES), ("codegen_target", CODEGEN_TARGETS), ("gating", GATINGS),
                         ("neuron", NEURON_MODELS)):
         if dest in given and given[dest] not in names:
             raise InputError(f"{BRIAN2_FLAGS[dest]} {given[dest]!r}: unknown; use one of {', '.join(names)}")

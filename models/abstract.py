@@ -22,8 +22,9 @@ from scipy.integrate import solve_ivp
 from scipy.special import logsumexp, softmax
 
 from astrogate.errors import InputError
+from astrogate.machine import require_memory
 from astrogate.models import checks
-from astrogate.models.checks import euler_steps, require_memory
+from astrogate.models.checks import euler_steps
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import finite_nonempty, real_array, validate_cue, validate_patterns
 
@@ -270,11 +271,6 @@ class AstroGateModel:
     def fixed_point_residual(self, u, a) -> np.ndarray:
         """max_mu |g_mu - softmax(beta F(m))_mu|."""
         return np.max(np.abs(self.gains(a) - self.softmax_target(u)), axis=-1)
-
-    def neural_fixed_point(self, u, a) -> np.ndarray:
-        """u* = kappa K sum_mu g_mu F'(m_mu) xi[mu] for the current gains and rates."""
-        m = self.overlaps(self.rates(u))
-        return (self.kappa_K * self.gains(a) * self.F.dF(m)) @ self.xi
 
     def attention_readout(self, v, g=None) -> np.ndarray:
         """The value mixture xi^T g. With g = softmax((beta/N) xi v) and F linear this is

@@ -52,7 +52,8 @@ from scipy.special import logsumexp
 from astrogate.errors import InputError
 from astrogate.models import checks
 from astrogate.models.abstract import AstroGateModel, sample_count, sample_steps
-from astrogate.models.checks import euler_steps, require_memory
+from astrogate.machine import require_memory
+from astrogate.models.checks import euler_steps
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import finite_nonempty, real_array
 
@@ -170,11 +171,6 @@ class HeteroAssociativeMemory:
     def value_drive(self, g: np.ndarray) -> np.ndarray:
         """kappa_v zeta^T g: where the value neurons go for gains g, (T, D)."""
         return self.kappa_v * (g @ self.zeta)
-
-    def query_fixed_point(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(gains, outputs) at the fixed point of query mode: softmax(beta F(xi q / d)) and kappa_v zeta^T g."""
-        g = AstroGateModel.gains(self.beta * self.F.F(self.query_overlaps(Q)))
-        return g, self.value_drive(g)
 
     @property
     def value_weight(self) -> float:

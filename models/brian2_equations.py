@@ -182,8 +182,8 @@ def softmax_shift_margin(params: Parameters, N: int, K: int) -> float:
 # the astrocytes' shared variables derived from the parameters (not parameters themselves)
 DERIVED_ASTROCYTE_VALUES = ("kappa_K", "energy_scale", "entropy_weight")
 # the groups' shared parameter variables, as declared in PARAMETER_TABLE (its `group` column)
-NEURON_PARAMETERS = tuple(spec.name for spec in PARAMETER_TABLE if spec.group == "neurons")
-ASTROCYTE_PARAMETERS = tuple(spec.name for spec in PARAMETER_TABLE if spec.group == "astrocytes") + \
+NEURON_PARAMETERS = tuple(row.name for row in PARAMETER_TABLE if row.group == "neurons")
+ASTROCYTE_PARAMETERS = tuple(row.name for row in PARAMETER_TABLE if row.group == "astrocytes") + \
     DERIVED_ASTROCYTE_VALUES
 
 
@@ -197,7 +197,7 @@ def network_parameters(params: Parameters, N: int, K: int) -> dict:
             f"dt/tau_g * beta * range(F) + ln K = {margin:.0f} is too large for the shifted softmax of the "
             f"Brian2 network (exp overflows above ~709): use a smaller dt or beta")
     energy_scale = p.kappa * K * N
-    values = {spec.name: with_unit(getattr(p, spec.name), spec.unit) for spec in PARAMETER_TABLE if spec.group}
+    values = {row.name: with_unit(getattr(p, row.name), row.unit) for row in PARAMETER_TABLE if row.group}
     values.update(kappa_K=p.kappa * K, energy_scale=energy_scale,
                   entropy_weight=energy_scale / p.beta if p.beta > 0 else 0.0, dt=p.dt * ms)
     return values

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.machine import require_memory  # noqa: F401  (network/recall.py imports it from here)
 from astrogate.models.units import argument_in_units
 
 # numpy.random seeds are 32-bit words; a larger or negative seed is a mistake, not a choice
@@ -198,47 +199,9 @@ def euler_stable_dt(dt: float, time_constants: dict[str, float]) -> None:
                          f"dt >= 2 {name} diverges); use dt <= {name}/10 = {tau / 10:g} ms")
 
 
-# -- memory and processes -------------------------------------------------------------------------------
-
-def machine_memory() -> tuple[int, int]:
-    """(available, total) bytes of memory on this machine; available is the kernel's MemAvailable."""
-    try:
-        with open("/proc/meminfo") as fh:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if line.count(":") == 1}
-        return info.get("MemAvailable", info["MemTotal"]), info["MemTotal"]
-    except (OSError, KeyError, ValueError, IndexError):
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (OSError, ValueError):
-            total = 2**63
-        return total, total
-
-
-def gib(n_bytes: float) -> str:
-    return f"{n_bytes / 2**30:.3g} GiB"
-
-
-def require_memory(n_bytes: float, what: str) -> None:
-    """Refuse, before allocating, a run estimated to need more memory than this machine has available."""
-    available, total = machine_memory()
-    if n_bytes > available:
-        raise InputError(f"{what} needs about {gib(n_bytes)} of memory (estimated before allocating), more than "
-                         f"the {gib(available)} available on this machine ({gib(total)} in all): choose smaller sizes")
-
+# -- sizes -------------------------------------------------------------------------------------------------
 
 def pattern_bytes(K: int, N: int, batch: int = 1) -> int:
     """Peak bytes of generating K x N patterns and running a batch of cues on them (NumPy float64): the
     patterns and the generator's K x N temporaries (about four arrays), and per cue N- and K-vectors."""
     return 8 * (4 * K * N + 8 * batch * (N + K))
-
-
-def cap_workers(requested: int, tasks: int, unit: str = "task") -> tuple[int, str]:
-    """Worker processes actually worth starting: no more than the cores, nor than the tasks to share.
-    Returns (workers, a note saying why fewer were started, or "")."""
-    requested = whole_number(requested, "workers", minimum=1)
-    cores = os.cpu_count() or 1
-    workers = max(1, min(requested, cores, tasks))
-    if workers == requested:
-        return workers, ""
-    limit = f"{cores} cores" if workers == cores else f"{tasks} {unit}{'s' if tasks != 1 else ''} to run"
-    return workers, f"using {workers} worker process{'es' if workers > 1 else ''}, not {requested}: {limit}"

@@ -67,40 +67,40 @@ def is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_value(spec: Declared, value, what: str = "parameter"):
+def check_value(declared: Declared, value, what: str = "parameter"):
     """`value` checked against its row and normalised (a float, an int for counts and seeds, a number in the
     row's unit for a Brian2 quantity); an InputError naming the parameter otherwise. None passes where the row
     is optional (not given)."""
-    name = spec.name
-    if value is None and spec.optional:
+    name = declared.name
+    if value is None and declared.optional:
         return None
-    if spec.kind == "similarity":
+    if declared.kind == "similarity":
         from astrogate.models.similarity import parse_similarity
 
         if not isinstance(value, str):
             raise InputError(f"{what} {name} must be a name such as 'quadratic', got {value!r}")
         parse_similarity(value)  # refuses an unknown name
         return value
-    if spec.kind == "choice":
-        if not isinstance(value, str) or value not in spec.choices:  # `in` on an array is ambiguous
-            raise InputError(f"{what} {name}: unknown value {shown(value)}; use one of {', '.join(spec.choices)}")
+    if declared.kind == "choice":
+        if not isinstance(value, str) or value not in declared.choices:  # `in` on an array is ambiguous
+            raise InputError(f"{what} {name}: unknown value {shown(value)}; use one of {', '.join(declared.choices)}")
         return value
-    if spec.unit:
-        value = in_units(value, spec.unit, name)
+    if declared.unit:
+        value = in_units(value, declared.unit, name)
     elif hasattr(value, "dim"):  # a Brian2 quantity where a plain number is meant
         from astrogate.models.units import import_brian2
 
         if not import_brian2().have_same_dimensions(value, 1):
             raise InputError(f"{what} {name} is dimensionless, got {value!r}")
         value = float(value)
-    unit = f" ({spec.unit})" if spec.unit else ""
-    if spec.kind in ("count", "seed"):
+    unit = f" ({declared.unit})" if declared.unit else ""
+    if declared.kind in ("count", "seed"):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise InputError(f"{what} {name} must be a whole number, got {value!r}")
         value = int(value)
-        low = 1 if spec.kind == "count" else 0
+        low = 1 if declared.kind == "count" else 0
         if value < low:
             raise InputError(f"{what} {name} must be at least {low}, got {value}")
         return value
@@ -111,9 +111,9 @@ def check_value(spec: Declared, value, what: str = "parameter"):
     if not finite:
         raise InputError(f"{what} {name} must be a finite number{unit}, got {shown(value)}")
     value = float(value)
-    if spec.bounds == "> 0" and not value > 0:
+    if declared.bounds == "> 0" and not value > 0:
         raise InputError(f"{what} {name} must be positive{unit}, got {value:g}")
-    if spec.bounds == ">= 0" and not value >= 0:
+    if declared.bounds == ">= 0" and not value >= 0:
         raise InputError(f"{what} {name} must be >= 0{unit}, got {value:g}")
     return value
 
@@ -121,8 +121,8 @@ def check_value(spec: Declared, value, what: str = "parameter"):
 def docstring_section(table, title: str = "Parameters") -> str:
     """A numpy-style section listing every row: name, type, default, meaning, unit, the paper's symbol."""
     lines = [title, "-" * len(title)]
-    for spec in table:
-        kind = {"number": "float", "count": "int", "seed": "int", "choice": "str", "similarity": "str"}[spec.kind]
-        lines.append(f"{spec.name} : {kind}, default {spec.default_words}")
-        lines.append(f"    {spec.describe()}.")
+    for row in table:
+        kind = {"number": "float", "count": "int", "seed": "int", "choice": "str", "similarity": "str"}[row.kind]
+        lines.append(f"{row.name} : {kind}, default {row.default_words}")
+        lines.append(f"    {row.describe()}.")
     return "\n".join(lines)

@@ -56,11 +56,11 @@ PARAMETER_TABLE = (
     Declared("sigma", None, "neural gain, the same as gamma", bounds="> 0", paper="sigma", equation="eq. 1",
              default_text="gamma", same_as="gamma"),
 )
-TABLE = {spec.name: spec for spec in PARAMETER_TABLE}
+TABLE = {row.name: row for row in PARAMETER_TABLE}
 # the names a user may give: every row that is an option (command line, sweep axis, benchmark option)
-PARAMETER_NAMES = tuple(spec.name for spec in PARAMETER_TABLE if spec.option)
+PARAMETER_NAMES = tuple(row.name for row in PARAMETER_TABLE if row.option)
 # paper name -> the field holding the same quantity; one of each pair at a time
-PAPER_NAMES = {spec.name: spec.same_as for spec in PARAMETER_TABLE if spec.same_as}
+PAPER_NAMES = {row.name: row.same_as for row in PARAMETER_TABLE if row.same_as}
 # either name of a quantity -> the other
 SAME_QUANTITY = {**PAPER_NAMES, **{field: paper for paper, field in PAPER_NAMES.items()}}
 PROPERTIES = ("tau_p", "tau_x", "sigma")  # paper names that are properties (T is a field)
@@ -200,4 +200,4 @@ Parameters.__doc__ = (
     + docstring_section(PARAMETER_TABLE)
 )
 Parameters.__signature__ = inspect.Signature(
-    [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=spec.default) for spec in PARAMETER_TABLE])
+    [inspect.Parameter(row.name, inspect.Parameter.KEYWORD_ONLY, default=row.default) for row in PARAMETER_TABLE])

@@ -12,7 +12,8 @@ import numpy as np
 
 from astrogate.errors import InputError
 from astrogate.files import check_input_file
-from astrogate.models.checks import MAX_COUNT, fraction, gib, pattern_bytes, require_memory, whole_number
+from astrogate.machine import gib, require_memory
+from astrogate.models.checks import MAX_COUNT, fraction, pattern_bytes, whole_number
 
 
 def random_patterns(K: int, N: int, rng: np.random.Generator, correlation: float = 0.0) -> np.ndarray:

@@ -44,11 +44,11 @@ class Similarity:
         return f"{overlap}**{n}/{n}", f"{overlap}**{n - 1}"
 
 
-def parse_similarity(spec: str | Similarity) -> Similarity:
+def parse_similarity(similarity: str | Similarity) -> Similarity:
     """'quadratic', 'linear' or 'power:n' (n an integer >= 2)."""
-    if isinstance(spec, Similarity):
-        return spec
-    text = str(spec).strip().lower()
+    if isinstance(similarity, Similarity):
+        return similarity
+    text = str(similarity).strip().lower()
     if text in ("quadratic", "linear"):
         return Similarity(text)
     if text.startswith("power:"):
@@ -57,6 +57,6 @@ def parse_similarity(spec: str | Similarity) -> Similarity:
         except ValueError:
             n = 0
         if n < 2:
-            raise InputError(f"similarity {spec!r}: the power must be an integer >= 2, as in 'power:3'")
+            raise InputError(f"similarity {similarity!r}: the power must be an integer >= 2, as in 'power:3'")
         return Similarity("power", n)
-    raise InputError(f"unknown similarity {spec!r}: use 'quadratic', 'linear' or 'power:n' (n >= 2)")
+    raise InputError(f"unknown similarity {similarity!r}: use 'quadratic', 'linear' or 'power:n' (n >= 2)")

@@ -133,8 +133,8 @@ class SpikingParameters:
     seed: int = 0
 
     def __post_init__(self):
-        for spec in SPIKING_TABLE:
-            object.__setattr__(self, spec.name, check_value(spec, getattr(self, spec.name), "spiking parameter"))
+        for row in SPIKING_TABLE:
+            object.__setattr__(self, row.name, check_value(row, getattr(self, row.name), "spiking parameter"))
 
     def check(self, neuron: str, dt: float) -> None:
         """Refuse what the neuron model cannot do at this time step."""
@@ -212,4 +212,4 @@ def neuron_values(sp: SpikingParameters, neuron: str) -> dict:
     from astrogate.models.brian2_equations import with_unit
 
     groups = ("neurons", "lif") if neuron == "lif" else ("neurons",)
-    return {spec.name: with_unit(getattr(sp, spec.name), spec.unit) for spec in SPIKING_TABLE if spec.group in groups}
+    return {row.name: with_unit(getattr(sp, row.name), row.unit) for row in SPIKING_TABLE if row.group in groups}

@@ -12,8 +12,6 @@ import threading
 
 from astrogate.errors import InputError
 
-UNIT_NAMES = ("ms", "Hz", "mV")
-
 
 def import_brian2():
     """Import Brian2, also from a thread other than the main one (a Dask worker runs its tasks in one).

@@ -39,9 +39,11 @@ from scipy.special import logsumexp
 from astrogate.errors import InputError
 from astrogate.models.checks import euler_steps
 from astrogate.models.abstract import AstroGateModel
+# the memory's overlap (its weight here K[mu, i] / d) and normaliser synapses, and its softmax steps
+from astrogate.models.brian2_equations import LSE_UPDATE, NORMALISER_SYNAPSE, NUMERATOR_UPDATE, OVERLAP_SYNAPSE
+from astrogate.network.devices import CODEGEN_TARGETS
 
 LAYOUTS = ("batched", "per_query")
-TARGETS = ("numpy", "cython")
 SLOT = "start"
 ORDER = dict(overlaps=0, numerators=1, normaliser=2, gains=3, lse=4, values=5)
 _instances = itertools.count()
@@ -67,11 +69,6 @@ I_value                 : 1          # sum_mu V[mu, k] g_mu (summed)
 kappa_v                 : 1 (shared, constant)
 tau_y                   : second (shared, constant)
 """
-OVERLAP_SYNAPSE = """
-weight : 1 (constant)                # K[mu, i] / d
-m_post = weight * v_pre : 1 (summed)
-"""
-NORMALISER_SYNAPSE = "Z_post = numerator_pre : 1 (summed)"
 VALUE_SYNAPSE = """
 value : 1 (constant)                 # V[mu, k]
 I_value_post = value * g_pre : 1 (summed)
@@ -129,9 +126,9 @@ class QueryBlock:
             return group.run_regularly(code, when=SLOT, order=ORDER[order], name=f"{group.name}_{order}",
                                        codeobj_class=codeobj_class)
 
-        self.operations = [step(self.astrocytes, "numerator = exp(a - lse)", "numerators"),
+        self.operations = [step(self.astrocytes, NUMERATOR_UPDATE, "numerators"),
                            step(self.astrocytes, "g = numerator / Z", "gains"),
-                           step(self.hub, "lse = lse + log(Z)", "lse")]
+                           step(self.hub, LSE_UPDATE, "lse")]
         # the state at t = 0: clamped rates, a = 0 (uniform gains), y = 0
         self.keys.v = queries.ravel()
         self.astrocytes.a = 0.0
@@ -182,7 +179,7 @@ def check_runtime_device() -> None:
 def code_object_class(target: str | None):
     if target is None:
         return None
-    if target not in TARGETS:
+    if target not in CODEGEN_TARGETS:
         raise InputError(f"unknown target {target!r}: use 'numpy' or 'cython'")
     if target == "numpy":
         from brian2.codegen.runtime.numpy_rt import NumpyCodeObject

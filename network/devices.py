@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
+from astrogate.files import os_reason
 from astrogate.models import checks
 
 DEVICES = ("runtime", "cpp_standalone", "cuda_standalone")
-TARGETS = ("cython", "numpy")
+CODEGEN_TARGETS = ("cython", "numpy")  # Brian2 runtime code generation (prefs.codegen.target)
 STANDALONE = ("cpp_standalone", "cuda_standalone")
 # Cython's compiled-module cache: the user's cache folder (never the installed package's folder)
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "astrogate" / "cython"
@@ -107,7 +108,7 @@ def check_device(device: str, target: str = "cython", build_dir: str | Path | No
                  compute_capability: float | None = None, threads: int = 1) -> DeviceChoice:
     """Validate the names; an InputError names the valid ones."""
     checks.one_of(device, DEVICES, f"unknown device {checks.shown(device)}")
-    checks.one_of(target, TARGETS, f"unknown target {checks.shown(target)}")
+    checks.one_of(target, CODEGEN_TARGETS, f"unknown target {checks.shown(target)}")
     build_dir = None if build_dir is None else checks.path(build_dir, "build_dir")
     if device == "cuda_standalone":
         try:
@@ -182,7 +183,7 @@ def fresh_build_dir(root: Path | None) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=base))
     except OSError as exc:
         where = tempfile.gettempdir() if base is None else str(base)
-        raise InputError(f"cannot create a build directory under {where!r}: {exc.strerror}") from None
+        raise InputError(f"cannot create a build directory under {where!r}: {os_reason(exc)}") from None
 
 
 def private_build_root() -> Path | None:

@@ -205,7 +205,7 @@ def test_run_reports_time_limit_when_not_converged():
     assert not traj.converged
 
 
-# -- integrators, stopping rules and precision (issue 20) -----------------------------------------
+# -- integrators, stopping rules and precision --------------------------------------------------
 
 def brian2_exponential_euler_steps(model, u, a, n_steps):
     """Brian2's own exponential-Euler update code for the network's equations (models/brian2_equations.py),

@@ -1,4 +1,4 @@
-"""The flat public API: `import astrogate as ag` (issue 13)."""
+"""The flat public API: `import astrogate as ag`."""
 
 import json
 import subprocess

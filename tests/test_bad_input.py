@@ -1,5 +1,5 @@
-"""Issue 17: bad input never gets a traceback, outputs never clobber what they should not, sizes are
-checked before memory is spent. One test (or a few) per item of the issue; the fuzz test is test_fuzz_cli.py."""
+"""Bad input never gets a traceback, outputs never clobber what they should not, sizes are checked before
+memory is spent. One test (or a few) per kind of bad input; the fuzz test is test_fuzz_cli.py."""
 
 import json
 import os
@@ -18,7 +18,8 @@ from astrogate.analysis.io import write_json
 from astrogate.cli.main import main
 from astrogate.errors import InputError
 from astrogate.files import read_text, write_output
-from astrogate.models import checks
+from astrogate import machine
+from astrogate.analysis.engine import cap_workers
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import load_array, random_patterns, validate_cue, validate_patterns
 
@@ -228,12 +229,12 @@ def test_recall_memory_estimated_before_allocating(capsys, monkeypatch):
 
 
 def test_memory_estimate_compares_with_the_machine(monkeypatch):
-    available, total = checks.machine_memory()
+    available, total = machine.machine_memory()
     assert 0 < available <= total
-    checks.require_memory(available // 2, "half")  # fits
+    machine.require_memory(available // 2, "half")  # fits
     with pytest.raises(InputError, match="needs about"):
-        checks.require_memory(available * 2, "twice")
-    monkeypatch.setattr(checks, "machine_memory", lambda: (10 * 2**20, 20 * 2**20))  # a 20 MiB machine
+        machine.require_memory(available * 2, "twice")
+    monkeypatch.setattr(machine, "machine_memory", lambda: (10 * 2**20, 20 * 2**20))  # a 20 MiB machine
     with pytest.raises(InputError, match="generating K = 1000 patterns of N = 1000"):
         random_patterns(1000, 1000, np.random.default_rng(0))
 
@@ -287,9 +288,9 @@ def test_sweep_spec_sizes_rejected_before_anything_runs(tmp_path, change, fragme
 
 def test_workers_are_capped_at_the_cores_and_the_tasks(tmp_path, capsys):
     cores = os.cpu_count() or 1
-    assert checks.cap_workers(100000, 10**6)[0] == cores
-    assert checks.cap_workers(100000, 1, "cell") == (1, "using 1 worker process, not 100000: 1 cell to run")
-    assert checks.cap_workers(1, 50) == (1, "")
+    assert cap_workers(100000, 10**6)[0] == cores
+    assert cap_workers(100000, 1, "cell") == (1, "using 1 worker process, not 100000: 1 cell to run")
+    assert cap_workers(1, 50) == (1, "")
     path = tmp_path / "b.toml"
     path.write_text(BENCH.format(seed=0, N=32, loads="[0.5]"))
     code, out, err = run(["bench", "retrieval", "--config", str(path), "--out", str(tmp_path / "o"), "--no-progress",
@@ -592,7 +593,7 @@ def test_a_finite_state_whose_lyapunov_function_overflows_is_one_line(capsys, ar
     refused(["recall", *SMALL, *argv], capsys, "non-finite (overflow)")
 
 
-# -- the attention subcommands (issue 19) get the same checks ------------------------------------------
+# -- the attention subcommands get the same checks --------------------------------------------------------
 
 @pytest.mark.parametrize("argv, fragment", [
     (["attention", "--seed", "-1"], "seed must be at least 0"),

@@ -40,7 +40,7 @@ def brian2(problem, params, duration=DURATION, **options):
 def assert_agrees(net, ref):
     """Final state, traces, residual and energy of two records on the same problem."""
     assert net["retrieved"] == ref["retrieved"]
-    assert np.max(np.abs(np.asarray(net["g"]) - ref["g"])) < 1e-3  # the issue's criterion ...
+    assert np.max(np.abs(np.asarray(net["g"]) - ref["g"])) < 1e-3  # the agreement first asked for ...
     assert np.max(np.abs(np.asarray(net["g"]) - ref["g"])) < ROUND_OFF  # ... and what we actually get
     assert np.max(np.abs(np.asarray(net["v"]) - ref["v"])) < ROUND_OFF
     scale_u = max(1.0, np.max(np.abs(ref["u"])))

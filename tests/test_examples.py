@@ -1,4 +1,4 @@
-"""Every script of examples/ at its small size (issue 13): what it computes and what its figure shows.
+"""Every script of examples/ at its small size: what it computes and what its figure shows.
 
 Each example runs in its own Python process (the standalone one sets Brian2's device for the whole process):
 a driver imports the script, calls its ``main("small")``, saves the figure as the script does and prints the

@@ -1,4 +1,4 @@
-"""The fast-settings check (issue 20): paired rows and the verdict on the targets."""
+"""The fast-settings check: paired rows and the verdict on the targets."""
 
 import numpy as np
 

@@ -1,7 +1,7 @@
-"""Property-based fuzzing of the command line (issue 17): numeric and path options of every subcommand,
+"""Property-based fuzzing of the command line: numeric and path options of every subcommand,
 malformed pattern arrays, sweep specs and benchmark configs.
 
-(attention and bench mqar came with issue 19 and are fuzzed the same way.)
+(attention and bench mqar are fuzzed the same way.)
 
 The properties: no run prints a traceback; every refusal exits 2 with one line on stderr; every accepted
 run exits 0 with finite outputs. Accepted runs are exercised where they take milliseconds: `recall` on the

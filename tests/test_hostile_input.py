@@ -19,6 +19,7 @@ import pytest
 import astrogate as ag
 from astrogate.cli.main import main
 from astrogate.errors import InputError
+from astrogate import machine
 from astrogate.models import checks
 from astrogate.models.abstract import ADAPTIVE_MIN_EVALUATIONS, AstroGateModel
 from astrogate.models.attention import HeteroAssociativeMemory
@@ -51,7 +52,7 @@ def refused(argv, capsys, *fragments) -> str:
 def memory_available(monkeypatch):
     """Pretend this machine has `gib` GiB available (require_memory's view), whatever it really has."""
     def set_available(gib):
-        monkeypatch.setattr(checks, "machine_memory", lambda: (int(gib * GIB), int(2 * gib * GIB)))
+        monkeypatch.setattr(machine, "machine_memory", lambda: (int(gib * GIB), int(2 * gib * GIB)))
     return set_available
 
 
@@ -66,7 +67,7 @@ def lying_npy(path: Path, shape: tuple, data_bytes: int, dtype: str = "<f8") -> 
 # -- sizes from files: the memory a run needs, from the headers, before loading or allocating ---------------
 
 def test_attention_on_3000_queries_from_files_is_refused_before_the_run(tmp_path, capsys, memory_available):
-    """The issue's example: 3000 x 8 queries, keys and values ran 86 s to an _ArrayMemoryError; the traces of
+    """The reported case: 3000 x 8 queries, keys and values ran 86 s to an _ArrayMemoryError; the traces of
     3000 x 3000 gains alone need about 30 GiB."""
     memory_available(16)
     rng = np.random.default_rng(0)
@@ -83,7 +84,7 @@ def test_attention_on_3000_queries_from_files_is_refused_before_the_run(tmp_path
 
 
 def test_a_patterns_file_whose_header_lies_is_refused_before_reading(tmp_path, capsys):
-    """The issue's example: a 4 KB file whose header says 2500 x 100000 float64 (2 GB)."""
+    """The reported case: a 4 KB file whose header says 2500 x 100000 float64 (2 GB)."""
     patterns = lying_npy(tmp_path / "p.npy", (2500, 100000), 4096 - 128)
     np.save(tmp_path / "c.npy", np.ones(100000))
     refused(["recall", "--patterns", patterns, "--cue", tmp_path / "c.npy"], capsys,
@@ -142,7 +143,7 @@ def test_traces_and_the_adaptive_jacobian_are_counted_before_the_run(memory_avai
 
 @pytest.mark.parametrize("option, value", [("--kappa", "1e300"), ("--beta", "1e300"), ("--beta", "1e40")])
 def test_the_adaptive_solver_stops_at_its_work_bound_with_one_line(capsys, option, value):
-    """The issue's examples never returned: LSODA shrank its step without end."""
+    """The reported cases never returned: LSODA shrank its step without end."""
     refused(["recall", "--K", "5", "--N", "10", option, value, "--method", "adaptive", "--duration", "20"], capsys,
             f"stopped after {ADAPTIVE_MIN_EVALUATIONS} evaluations of the right-hand side", "too stiff",
             "use method 'euler'")
@@ -160,7 +161,7 @@ def test_the_work_bound_leaves_ordinary_adaptive_runs_alone():
 
 
 def test_attention_with_tau_y_below_the_step_is_refused(capsys):
-    """The issue's example exited 0 with NaN outputs: forward Euler diverges for dt >= 2 tau_y."""
+    """The reported case exited 0 with NaN outputs: forward Euler diverges for dt >= 2 tau_y."""
     refused(["attention", "--tau-y", "0.01"], capsys, "dt = 0.1 ms is not below tau_y = 0.01 ms")
     with pytest.raises(InputError, match="tau_y"):
         ag.attention(np.ones((1, 3)), np.eye(3), np.ones((3, 2)), tau_y=0.1)
@@ -168,7 +169,7 @@ def test_attention_with_tau_y_below_the_step_is_refused(capsys):
 
 @pytest.mark.parametrize("kappa_v", ["1e300", "1e-200", "-1e300", "1e-320"])
 def test_attention_with_extreme_kappa_v_gives_finite_results(capsys, kappa_v):
-    """The issue's examples: 1e300 overflowed (OverflowError in c = ... / kappa_v^2), 1e-200 divided by zero."""
+    """The reported cases: 1e300 overflowed (OverflowError in c = ... / kappa_v^2), 1e-200 divided by zero."""
     code, out, err = run(["attention", f"--kappa-v={kappa_v}", "--duration", "50"], capsys)
     assert code == 0 and err == "" and "nan" not in out.lower(), (out, err)
     # 300 ms = 30 tau_y: the values are at their fixed point kappa_v V^T g to within e^-30
@@ -227,7 +228,7 @@ def test_a_record_interval_beyond_the_run_samples_its_start_and_end():
 
 @pytest.mark.parametrize("method", ["euler", "exponential_euler"])
 def test_a_step_given_to_run_gets_the_stability_check(method):
-    """The issue's example: AstroGateModel.run(dt=50) ran where Parameters(dt=50) is refused."""
+    """The reported case: AstroGateModel.run(dt=50) ran where Parameters(dt=50) is refused."""
     problem = ag.generated_problem(K=5, N=10, seed=0)
     model = AstroGateModel(problem.patterns)
     with pytest.raises(InputError, match="dt = 50 ms is not below tau_u = 10 ms"):
@@ -302,7 +303,7 @@ def test_recall_names_a_wrong_problem_or_params():
 
 
 def test_numpy_scalars_are_numbers():
-    """The issue: np.float32(3) and np.int64(3) were refused as "not a finite number"."""
+    """Reported: np.float32(3) and np.int64(3) were refused as "not a finite number"."""
     for value in (np.float32(3), np.int64(3), np.float16(2), np.uint8(7)):
         assert checks.finite_number(value, "x") == float(value)
     assert checks.whole_number(np.float32(10), "N") == 10 and checks.seed(np.uint32(5)) == 5
@@ -449,7 +450,7 @@ seed = { values = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] }
 @pytest.mark.parametrize("signum, whole_group", [(signal.SIGTERM, False), (signal.SIGTERM, True),
                                                  (signal.SIGHUP, False)])
 def test_sigterm_and_sighup_on_a_sweep_say_what_happened_and_how_to_resume(tmp_path, signum, whole_group):
-    """The issue: both exited silently with a "leaked semaphore" warning. `kill` reaches the main process; a
+    """Reported: both exited silently with a "leaked semaphore" warning. `kill` reaches the main process; a
     batch system or a closed terminal reaches the whole group."""
     (tmp_path / "spec.toml").write_text(SWEEP_SPEC)
     out = tmp_path / "out"
@@ -479,7 +480,7 @@ def test_a_signal_handler_is_restored_after_main(capsys):
 
 
 def test_a_full_disk_during_a_sweep_prints_only_the_one_line(tmp_path, capfd, monkeypatch):
-    """The issue: Dask's CancelledError warnings came before the line. The disk fills after the first point
+    """Reported: Dask's CancelledError warnings came before the line. The disk fills after the first point
     (a write that fails as a full disk does); the cluster's shutdown says nothing."""
     import errno
 
@@ -508,7 +509,7 @@ def test_a_full_disk_during_a_sweep_prints_only_the_one_line(tmp_path, capfd, mo
 
 @pytest.mark.parametrize("spoil", ["other owner", "mode 0777", "a link", "a file"])
 def test_the_build_folder_is_never_one_that_someone_else_can_write(tmp_path, monkeypatch, spoil):
-    """The issue: /tmp/astrogate-builds was used even when another user owned it with mode 0777 (they could
+    """Reported: /tmp/astrogate-builds was used even when another user owned it with mode 0777 (they could
     change the C++ that is compiled and run). The per-user folder is used only while it is private."""
     import tempfile
 

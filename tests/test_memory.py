@@ -1,4 +1,4 @@
-"""AstrocyteGatedMemory as a Brian2 object in the user's own network (issue 13)."""
+"""AstrocyteGatedMemory as a Brian2 object in the user's own network."""
 
 import re
 

@@ -209,7 +209,7 @@ def test_numpy_scalars_and_quantities_are_numbers():
 
 
 def test_the_declared_table_is_what_the_class_the_cli_and_the_sweeps_use():
-    from astrogate.analysis.sweep import PARAMETER_FIELDS
+    from astrogate.analysis.study import evaluation
     from astrogate.cli.main import build_parser
     from astrogate.models.brian2_equations import ASTROCYTE_PARAMETERS, NEURON_PARAMETERS
 
@@ -223,7 +223,8 @@ def test_the_declared_table_is_what_the_class_the_cli_and_the_sweeps_use():
     recall_help = build_parser()._subparsers._group_actions[0].choices["recall"].format_help()
     for spec in PARAMETER_TABLE:
         assert spec.flag in recall_help or not spec.option
-    assert set(PARAMETER_FIELDS) == {s.name for s in PARAMETER_TABLE if s.option}
+    sweep_fields = set(evaluation("retrieval").fields)
+    assert {s.name for s in PARAMETER_TABLE if s.option} <= sweep_fields
     assert NEURON_PARAMETERS == ("gamma", "tau_u") and ASTROCYTE_PARAMETERS[:2] == ("beta", "tau_g")
 
 

@@ -38,6 +38,30 @@ from astrogate.models.spiking_equations import SpikingParameters, lif_drive, lif
 pytestmark = pytest.mark.brian2
 
 HIGH_LOAD = dict(K=30, N=100, correlation=0.0, flip=0.2)
+
+
+def measure_firing_rates(u_values, neuron: str, spiking: SpikingParameters, duration: float, dt: float = 0.1,
+                         gamma: float = 3.0) -> dict:
+    """Spike counts of the memory's spiking neurons held at u = u_values (runtime device, numpy target).
+
+    The coupling is off (kappa = 0: no recurrent input) and the cue current u is on for the whole run, so
+    u(0) = I_cue = u and du/dt = 0 exactly; one all-ones pattern and beta = 0 leave the astrocytes inert."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    u = np.asarray(u_values, dtype=float)
+    devices.activate(devices.check_device("runtime", "numpy"), dt)
+    b2.seed(spiking.seed)
+    memory = AstrocyteGatedMemory(np.ones((1, len(u))), Parameters(gamma=gamma, kappa=0.0, beta=0.0, dt=dt),
+                                  neuron=neuron, spiking=spiking, record_every=duration, raster_neurons=0,
+                                  name="rate_curve")
+    memory.set_cue(u, scale=1.0, current=u, t_current=2 * duration)
+    b2.Network(memory).run(duration * b2.ms, namespace={})
+    counts = np.array(memory.monitors["spike_counts"].count[:])
+    return {"counts": counts, "rate_hz": counts / (duration * 1e-3),
+            "target_hz": target_rate(u, gamma, spiking.nu_max)}
 DURATION = 300.0  # ms
 SOFT_BETA = 12.0
 SOFT_TOLERANCE = 0.05
@@ -66,8 +90,6 @@ def test_spiking_retrieval_at_high_load_lands_on_the_softmax_fixed_point(neuron,
 
 
 def test_poisson_rates_match_within_poisson_error():
-    from astrogate.network.rate_curve import measure_firing_rates
-
     u = np.linspace(-0.6, 0.6, 60)  # 5 Hz to 195 Hz at gamma = 3, nu_max = 200 Hz
     measured = measure_firing_rates(u, "poisson", SpikingParameters(seed=2), duration=1000.0)
     expected = measured["target_hz"] * 1.0  # counts expected in 1 s
@@ -77,8 +99,6 @@ def test_poisson_rates_match_within_poisson_error():
 
 
 def test_lif_rates_match_the_calibration():
-    from astrogate.network.rate_curve import measure_firing_rates
-
     u = np.linspace(-0.6, 0.6, 60)
     measured = measure_firing_rates(u, "lif", SpikingParameters(seed=2), duration=1000.0)
     target = measured["target_hz"]
@@ -86,7 +106,7 @@ def test_lif_rates_match_the_calibration():
     assert np.all(np.abs(error) < 0.015 * target + 1.0)
     fast = target > 50  # where the 1 Hz count resolution is small: no bias beyond the step rounding
     assert abs(np.mean(error[fast] / target[fast])) < 0.003
-    silent = measure_firing_rates(np.array([-20.0, -3.0]), "lif", duration=200.0)  # tanh(gamma u) = -1: D = V_th
+    silent = measure_firing_rates(np.array([-20.0, -3.0]), "lif", SpikingParameters(), duration=200.0)  # tanh(gamma u) = -1: D = V_th
     assert np.all(silent["counts"] == 0)
 
 
@@ -225,7 +245,7 @@ def test_spiking_parameters_need_spiking_neurons():
 
 @pytest.mark.compile
 def test_cpp_standalone_lif_recall_at_high_load_and_rerun(tmp_path):
-    """The issue's `recall --neuron lif --device cpp_standalone`; a second cue and other nu_max and tau_r
+    """The reported `recall --neuron lif --device cpp_standalone`; a second cue and other nu_max and tau_r
     re-run the same binary with run_args."""
     from astrogate.analysis.recall import RecallProblem
     from astrogate.network.recall import Brian2Session

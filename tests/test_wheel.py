@@ -1,5 +1,5 @@
 """A wheel built from the checkout, installed into a fresh virtual environment, works outside the checkout
-and writes nothing into site-packages (issue 13). Minutes: it installs astrogate's requirements."""
+and writes nothing into site-packages. Minutes: it installs astrogate's requirements."""
 
 import os
 import subprocess

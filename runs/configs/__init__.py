@@ -7,7 +7,3 @@ from pathlib import Path
 def config_path(name: str) -> Path:
     """The shipped config file `name` (for example "bench_quick.toml")."""
     return Path(str(files(__name__) / name))
-
-
-def config_names() -> list[str]:
-    return sorted(entry.name for entry in files(__name__).iterdir() if entry.name.endswith(".toml"))
