@@ -232,3 +232,32 @@ def test_cpp_standalone_batch_run_args_change_parameters_and_patterns_without_re
     state = mem.state()
     for b in range(B):
         assert_copy_matches_abstract(state, b, other[b], other_cues[b], per_copy[b])
+
+
+def test_recall_batch_equals_recall_of_each_problem_alone():
+    """One network of B copies gives each problem the record `recall(problem, backend="brian2")` gives it alone."""
+    import astrogate as ag
+
+    problems = [ag.generated_problem(K=K, N=N, seed=seed, flip=0.2) for seed in range(4)]
+    beta = BETA[:4]
+    results = ag.recall_batch(problems, duration=STEPS * 0.1, tol=0, target="numpy", record_every=0.5, beta=beta)
+    assert len(results) == 4
+    for b, (problem, batched) in enumerate(zip(problems, results)):
+        alone = ag.recall(problem, backend="brian2", duration=STEPS * 0.1, tol=0, target="numpy", record_every=0.5,
+                          beta=beta[b])
+        for key in ("u", "a"):
+            np.testing.assert_allclose(batched[key], alone[key], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(batched["gain_trace"], alone["gain_trace"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(batched["energy"], alone["energy"], rtol=1e-12)
+        assert batched.retrieved == alone.retrieved and batched["t"].tolist() == alone["t"].tolist()
+        assert batched["timings"]["batch"] == 4
+
+
+def test_recall_batch_refuses_mixed_sizes_and_wrong_lengths():
+    import astrogate as ag
+
+    problems = [ag.generated_problem(K=K, N=N, seed=0), ag.generated_problem(K=K + 1, N=N, seed=1)]
+    with pytest.raises(InputError, match="one network holds problems of one K x N"):
+        ag.recall_batch(problems)
+    with pytest.raises(InputError, match="beta: expected one value, or one per problem"):
+        ag.recall_batch(problems[:1] * 3, beta=[1.0, 2.0])
