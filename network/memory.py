@@ -25,6 +25,23 @@ The equations are those of models/brian2_equations.py (rate neurons) and models/
 (`AstroGateModel`), computed in the 'start' slot in the explicit order of ORDER and integrated in 'groups'.
 Every group and synapse set is sized from K and N alone (and indexed neuron- or pattern-major), so that a
 later layout can give each object several memories' worth of elements.
+
+A batch (patterns B x K x N) is B independent copies of the memory in these same objects, a parameter study
+as one build and one run:
+
+    mem = AstrocyteGatedMemory(patterns_BKN, beta=betas, tau_g=taus)    # one value per copy where they differ
+    mem.set_cue(cues_BN)
+    run(10*ms)
+    mem.state()["g"]                     # B x K
+
+Copy b owns neurons b*N .. (b+1)*N - 1, astrocytes b*K .. (b+1)*K - 1 and element b of the hub (each group
+also has a `copy` index variable). Copies cannot interact: every synapse is made from explicit (i, j) arrays
+that pair elements of one copy only, every population-wide sum (the softmax normaliser, the Lyapunov terms,
+wired gating's totals) goes into the copy's own hub element and comes back through links indexed by copy,
+and the per-step operations act element by element. The parameters become per-element variables (each copy's
+value repeated over its elements) instead of shared ones, so run_args changes them copy by copy without
+recompiling; they differ from one memory's arithmetic only in round-off (Brian2 hoists loop-invariant terms
+of shared variables out of the loop, ~1e-16).
 """
 
 from __future__ import annotations
@@ -70,12 +87,17 @@ class AstrocyteGatedMemory(b2.BrianObject):
 
     Parameters
     ----------
-    patterns : array (K, N)
-        The stored patterns, one per row (entries +-1, or real-valued; see `validate_patterns`).
+    patterns : array (K, N), or a batch (B, K, N)
+        The stored patterns, one per row (entries +-1, or real-valued; see `validate_patterns`). A batch (a
+        B x K x N array, or a sequence of B arrays of one K x N) makes B independent copies of the memory in
+        the same groups (the module's docstring says how they are kept apart): a study of B trials as one
+        network.
     params : Parameters, optional
         Model parameters (defaults of the model page). Parameter names may also be given as keywords, in
         astrogate's names or the paper's (``T=0.01``, ``tau_p``, ``tau_x``, ``sigma``), with Brian2 units where
-        a quantity is meant (``tau_u=10*ms``; plain numbers are in ms).
+        a quantity is meant (``tau_u=10*ms``; plain numbers are in ms). For a batch, a keyword may be an
+        array of one value per copy (``beta=[...]``, ``tau_g=np.array([...])*ms``; all but similarity and dt,
+        which are compiled in).
     neuron : {"rate", "poisson", "lif"}
         Rate-coded neurons, or spiking neurons whose rate-coded readout the astrocytes see.
     gating : {"factorised", "wired", "dense"}
@@ -99,6 +121,12 @@ class AstrocyteGatedMemory(b2.BrianObject):
 
     Attributes
     ----------
+    batch : int or None
+        B for a batch (every group then holds B copies: neurons B*N, astrocytes B*K, hub B; `state()`
+        arrays have a leading B axis, `set_cue` takes B x N cues, `state_values` B x K x N patterns and a
+        Parameters or one per copy), None for one memory.
+    copy_params : tuple of Parameters or None
+        A batch's resolved parameters, one per copy.
     neurons : NeuronGroup (N)
         ``u`` (state), ``v`` (rate, or the spikes' rate-coded estimate), ``I_rec`` (recurrent input),
         ``I_cue`` (cue current while ``t < t_cue_end``), ``I_ext`` (the user's input, 0 unless driven).

@@ -261,3 +261,39 @@ def test_recall_batch_refuses_mixed_sizes_and_wrong_lengths():
         ag.recall_batch(problems)
     with pytest.raises(InputError, match="beta: expected one value, or one per problem"):
         ag.recall_batch(problems[:1] * 3, beta=[1.0, 2.0])
+
+
+def cuda_batch_project(tmp_path, compile: bool):
+    """A batch of B = 5 copies (wired and factorised gating) as one cuda_standalone project; no GPU is needed to
+    generate and compile it."""
+    pytest.importorskip("brian2cuda", reason="the cuda extra is not installed")
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    build = devices.activate(devices.DeviceChoice("cuda_standalone", build_root=tmp_path, compute_capability=8.0),
+                             0.1)
+    xi, cues = batch_problem(11)
+    factorised = AstrocyteGatedMemory(xi, beta=BETA, tau_g=TAU_G)
+    wired = AstrocyteGatedMemory(xi, gating="wired", beta=BETA)
+    factorised.set_cue(cues)
+    wired.set_cue(cues)
+    b2.Network(factorised, wired).run(1 * b2.ms)
+    b2.device.build(directory=str(build), compile=compile, run=False, with_output=False)
+    return build, factorised, wired
+
+
+def test_cuda_standalone_generates_a_batch(tmp_path):
+    build, factorised, wired = cuda_batch_project(tmp_path, compile=False)
+    header = (build / "objects.h").read_text()
+    for mem in (factorised, wired):
+        assert f"{mem.name}_overlap" in header and f"{mem.name}_normaliser" in header
+    # the per-copy parameters are arrays of the groups (run_args can set them), not constants
+    assert f"_array_{factorised.name}_astrocytes_beta" in header and f"_array_{factorised.name}_neurons_gamma" in header
+
+
+@pytest.mark.nvcc
+def test_cuda_standalone_batch_compiles_with_nvcc(tmp_path):
+    build, _, _ = cuda_batch_project(tmp_path, compile=True)
+    assert (build / "main").stat().st_size > 100_000
