@@ -143,6 +143,42 @@ def time_separate_runs(N: int, K: int, runs: int, build_root: str) -> dict:
             "compile_seconds": compiled, "binary_peak_rss_mb": peak, "steps": steps}
 
 
+def time_runtime(N: int, K: int, B: int, runs: int) -> dict:
+    """The runtime device (Cython): one network of B copies run once, and one memory's network re-run for
+    `runs` trials (Network.store/restore between them), the protocol's steps each; Cython's compilation (cached
+    after the first build) is done by a first zero-length run and not timed."""
+    import brian2 as b2
+
+    from astrogate.network import devices
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    params, duration, steps = protocol()
+    devices.activate(devices.DeviceChoice("runtime", target="cython"), params.dt)
+    xi, cues = trials(B, K, N, seed=6)
+    batched = AstrocyteGatedMemory(xi, params, name="batched")
+    batched.set_cue(cues)
+    net = b2.Network(batched)
+    net.run(0 * b2.ms)
+    start = time.perf_counter()
+    net.run(duration * b2.ms)
+    batch_seconds = time.perf_counter() - start
+    devices.activate(devices.DeviceChoice("runtime", target="cython"), params.dt)
+    one = AstrocyteGatedMemory(xi[0], params, name="one")
+    one.set_cue(cues[0])
+    net = b2.Network(one)
+    net.run(0 * b2.ms)
+    net.store("built")
+    start = time.perf_counter()
+    for r in range(runs):
+        net.restore("built")
+        one.set_patterns(xi[r % B])
+        one.set_cue(cues[r % B])
+        net.run(duration * b2.ms)
+    separate = (time.perf_counter() - start) / runs
+    return {"batched_trials_per_second": B / batch_seconds, "separate_trials_per_second": 1.0 / separate,
+            "steps": steps}
+
+
 def time_numpy_loop(N: int, K: int, trials_timed: int) -> dict:
     """AstroGateModel.run (forward Euler, the protocol's duration, tol = 0) on one trial after another."""
     from astrogate.models.abstract import AstroGateModel
@@ -187,16 +223,20 @@ def measure(fn_name: str, **kwargs) -> dict:
     return result if failure is None else {"status": failure}
 
 
-def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: int = 2) -> list[dict]:
+def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: int = 2,
+        runtime: bool = False, standalone: bool = True) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     build_root = str(out / "builds")
     rows = []
     for N, K in sizes:
-        separate = measure("time_separate_runs", N=N, K=K, runs=SEPARATE_RUNS, build_root=build_root)
-        numpy_loop = measure("time_numpy_loop", N=N, K=K, trials_timed=NUMPY_TRIALS)
+        separate = measure("time_separate_runs", N=N, K=K, runs=SEPARATE_RUNS, build_root=build_root) \
+            if standalone else {}
+        numpy_loop = measure("time_numpy_loop", N=N, K=K, trials_timed=NUMPY_TRIALS) if standalone else {}
         for B in batches:
-            batched = measure("time_batched_network", N=N, K=K, B=B, repeats=repeats, build_root=build_root)
-            numpy_batched = measure("time_numpy_batched", N=N, K=K, B=B)
+            batched = measure("time_batched_network", N=N, K=K, B=B, repeats=repeats, build_root=build_root) \
+                if standalone else {}
+            numpy_batched = measure("time_numpy_batched", N=N, K=K, B=B) if standalone else {}
+            on_runtime = measure("time_runtime", N=N, K=K, B=B, runs=2) if runtime else {}
             row = {"N": N, "K": K, "B": B, "steps": batched.get("steps"),
                    "batched_trials_per_s": batched.get("trials_per_second"),
                    "batched_run_s": batched.get("run_seconds"), "batched_loop_s": batched.get("loop_seconds"),
@@ -208,9 +248,12 @@ def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: in
                    "separate_compile_s": separate.get("compile_seconds"),
                    "numpy_loop_trials_per_s": numpy_loop.get("trials_per_second"),
                    "numpy_batched_trials_per_s": numpy_batched.get("trials_per_second"),
+                   "runtime_batched_trials_per_s": on_runtime.get("batched_trials_per_second"),
+                   "runtime_separate_trials_per_s": on_runtime.get("separate_trials_per_second"),
                    "status": "; ".join(f"{what}: {r['status']}" for what, r in
                                        (("batched", batched), ("separate", separate), ("numpy", numpy_loop),
-                                        ("numpy batched", numpy_batched)) if "status" in r) or "ok"}
+                                        ("numpy batched", numpy_batched), ("runtime", on_runtime))
+                                       if "status" in r) or "ok"}
             if row["batched_trials_per_s"] and row["separate_trials_per_s"]:
                 row["speedup_vs_separate"] = row["batched_trials_per_s"] / row["separate_trials_per_s"]
             if row["batched_trials_per_s"] and row["numpy_batched_trials_per_s"]:
@@ -231,7 +274,8 @@ def _line(row: dict) -> str:
 
     return (f"N={row['N']} K={row['K']} B={row['B']}: batched {f('batched_trials_per_s')} trials/s "
             f"(run {f('batched_run_s')} s, compile {f('batched_compile_s')} s), separate {f('separate_trials_per_s')}, "
-            f"numpy loop {f('numpy_loop_trials_per_s')}, numpy batched {f('numpy_batched_trials_per_s')}; "
+            f"numpy loop {f('numpy_loop_trials_per_s')}, numpy batched {f('numpy_batched_trials_per_s')}, runtime "
+            f"batched {f('runtime_batched_trials_per_s')} / separate {f('runtime_separate_trials_per_s')}; "
             f"x{f('speedup_vs_separate')} vs separate; {row['status']}")
 
 
@@ -254,9 +298,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["20x100"], help="NxK sizes")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 10, 50, 500])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--runtime", action="store_true", help="also the runtime device (Cython)")
+    parser.add_argument("--runtime-only", action="store_true", help="the runtime device only")
     args = parser.parse_args(argv)
     sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes]
-    run(args.out, sizes, args.batches, args.repeats)
+    run(args.out, sizes, args.batches, args.repeats, args.runtime or args.runtime_only, not args.runtime_only)
     return 0
 
 
