@@ -212,6 +212,24 @@ def time_numpy_batched(N: int, K: int, B: int) -> dict:
     return {"run_seconds": seconds, "trials_per_second": B / seconds, "steps": steps, "timed_steps": timed}
 
 
+def time_numpy_distinct_limit(N: int, K: int, B: int) -> dict:
+    """The two products a step of B trials with B different pattern sets needs (batched matrix-vector
+    products, B x K x N by B x N and its transpose by B x K), timed alone over NUMPY_BATCH_STEPS repetitions and
+    scaled to the protocol's steps: what any NumPy implementation of this study pays at least."""
+    params, duration, steps = protocol()
+    xi, _ = trials(B, K, N, seed=7)
+    rng = np.random.default_rng(8)
+    v, h = rng.standard_normal((B, N, 1)), rng.standard_normal((B, K, 1))
+    xi_t = xi.transpose(0, 2, 1)
+    timed = min(steps, NUMPY_BATCH_STEPS)
+    start = time.perf_counter()
+    for _ in range(timed):
+        np.matmul(xi, v)
+        np.matmul(xi_t, h)
+    seconds = (time.perf_counter() - start) * steps / timed
+    return {"run_seconds": seconds, "trials_per_second": B / seconds, "steps": steps, "timed_steps": timed}
+
+
 def _measure(fn_name: str, kwargs: dict) -> dict:
     result = globals()[fn_name](**kwargs)
     result["process_peak_rss_mb"] = peak_rss_mb()
@@ -236,6 +254,7 @@ def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: in
             batched = measure("time_batched_network", N=N, K=K, B=B, repeats=repeats, build_root=build_root) \
                 if standalone else {}
             numpy_batched = measure("time_numpy_batched", N=N, K=K, B=B) if standalone else {}
+            distinct = measure("time_numpy_distinct_limit", N=N, K=K, B=B)
             on_runtime = measure("time_runtime", N=N, K=K, B=B, runs=2) if runtime else {}
             row = {"N": N, "K": K, "B": B, "steps": batched.get("steps"),
                    "batched_trials_per_s": batched.get("trials_per_second"),
@@ -248,11 +267,13 @@ def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: in
                    "separate_compile_s": separate.get("compile_seconds"),
                    "numpy_loop_trials_per_s": numpy_loop.get("trials_per_second"),
                    "numpy_batched_trials_per_s": numpy_batched.get("trials_per_second"),
+                   "numpy_distinct_limit_trials_per_s": distinct.get("trials_per_second"),
                    "runtime_batched_trials_per_s": on_runtime.get("batched_trials_per_second"),
                    "runtime_separate_trials_per_s": on_runtime.get("separate_trials_per_second"),
                    "status": "; ".join(f"{what}: {r['status']}" for what, r in
                                        (("batched", batched), ("separate", separate), ("numpy", numpy_loop),
-                                        ("numpy batched", numpy_batched), ("runtime", on_runtime))
+                                        ("numpy batched", numpy_batched), ("runtime", on_runtime),
+                                        ("numpy distinct", distinct))
                                        if "status" in r) or "ok"}
             if row["batched_trials_per_s"] and row["separate_trials_per_s"]:
                 row["speedup_vs_separate"] = row["batched_trials_per_s"] / row["separate_trials_per_s"]
@@ -274,7 +295,8 @@ def _line(row: dict) -> str:
 
     return (f"N={row['N']} K={row['K']} B={row['B']}: batched {f('batched_trials_per_s')} trials/s "
             f"(run {f('batched_run_s')} s, compile {f('batched_compile_s')} s), separate {f('separate_trials_per_s')}, "
-            f"numpy loop {f('numpy_loop_trials_per_s')}, numpy batched {f('numpy_batched_trials_per_s')}, runtime "
+            f"numpy loop {f('numpy_loop_trials_per_s')}, numpy batched {f('numpy_batched_trials_per_s')}, "
+            f"numpy distinct-pattern limit {f('numpy_distinct_limit_trials_per_s')}, runtime "
             f"batched {f('runtime_batched_trials_per_s')} / separate {f('runtime_separate_trials_per_s')}; "
             f"x{f('speedup_vs_separate')} vs separate; {row['status']}")
 
