@@ -199,10 +199,12 @@ def time_numpy_batched(N: int, K: int, B: int) -> dict:
     from astrogate.models.abstract import AstroGateModel
 
     params, duration, steps = protocol()
-    xi, cues = trials(1, K, N, seed=4)
+    from astrogate.models.patterns import flip_cue
+
+    xi, _ = trials(1, K, N, seed=4)
     model = AstroGateModel(xi[0], params)
     rng = np.random.default_rng(5)
-    u, a = model.initial_state(np.stack([cues[0]] * B) * rng.choice([-1, 1], size=(B, N)))
+    u, a = model.initial_state(np.stack([flip_cue(xi[0, rng.integers(K)], 0.2, rng) for _ in range(B)]))
     timed = min(steps, NUMPY_BATCH_STEPS)
     start = time.perf_counter()
     for _ in range(timed):
@@ -306,7 +308,7 @@ def _write(out: Path, rows: list[dict]) -> None:
 
     import brian2
 
-    machine = {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(), "python": platform.python_version(),
+    machine = {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(), "blas_threads": 1, "python": platform.python_version(),
                "brian2": brian2.__version__, "numpy": np.__version__, "platform": platform.platform(),
                "command": " ".join(sys.argv)}
     (out / "batch_speed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1, default=float))
@@ -323,6 +325,11 @@ def main(argv=None) -> int:
     parser.add_argument("--runtime", action="store_true", help="also the runtime device (Cython)")
     parser.add_argument("--runtime-only", action="store_true", help="the runtime device only")
     args = parser.parse_args(argv)
+    # one core per measurement, as the cpp_standalone binary (built without OpenMP): on a shared machine BLAS
+    # threads spinning against other processes made the NumPy B = 500 products 6x slower (measured). The
+    # measurements run in spawned processes, which read these before importing NumPy.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes]
     run(args.out, sizes, args.batches, args.repeats, args.runtime or args.runtime_only, not args.runtime_only)
     return 0
