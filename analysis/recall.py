@@ -287,7 +287,7 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     record_every, neuron, spiking and threads come from the session)."""
     # imported here, not at the top: Brian2 takes seconds to import and the abstract backend needs none of it
     from astrogate.network.memory import METHODS as BRIAN2_METHODS
-    from astrogate.network.recall import Brian2Session, require_gpu, trajectory_from_results
+    from astrogate.network.recall import Brian2Session, require_gpu
 
     if method not in BRIAN2_METHODS:
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
@@ -308,21 +308,112 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
         model = AstroGateModel(problem.patterns, params)
         u0, a0 = model.initial_state(problem.cue)
         memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
-        n_steps = euler_steps(duration, model.params.dt)
-        trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every, method)
-        info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
-                else None, "gating": session.gating,
-                "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
-                "neuron_sample": memory.neuron_sample,
-                # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
-                "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
-                "neuron": session.neuron, "threads": session.choice.threads}
-        if session.spiking is not None:
-            info["spiking"] = spike_summary(model, session.spiking, results, duration)
-        return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
+        return _brian2_record(session, memory, model, problem, results, timings, duration, tol, method)
     finally:
         if own_session:
             session.close()
+
+
+SESSION_OPTIONS = ("device", "target", "gating", "build_dir", "record_every", "neuron", "compute_capability",
+                   "spiking", "threads")
+
+
+def recall_batch(problems, params: Parameters | None = None, *, duration: float = 500.0, method: str = "euler",
+                 tol: float = 1e-8, **options) -> list:
+    """B retrievals on the Brian2 network as one network of B independent copies of the memory (one build,
+    one run: `AstrocyteGatedMemory` with a batch of pattern sets); each result equals `recall(problem,
+    backend="brian2")` of that problem alone, up to round-off.
+
+    Parameters
+    ----------
+    problems : sequence of RecallProblem
+        B problems, all of one size K x N (group problems of other sizes apart).
+    params : Parameters, optional
+        Model parameters for every problem (the defaults of the model page if None).
+    duration, method, tol
+        As `recall`'s brian2 backend.
+    **options
+        Model parameters by name, each one value for all problems or an array of one value per problem
+        (``beta=[...]``, ``tau_g=...``: the copies' own group variables, so a standalone build re-runs with
+        other values without recompiling); the brian2 backend's options as in `recall` (device, target,
+        gating, neuron, spiking, build_dir, record_every, current (B x N), t_current, threads, session).
+
+    Returns
+    -------
+    list of RecallResult
+        One per problem; their timings are the whole batch's (``timings["batch"]`` = B).
+    """
+    from astrogate.network.memory import copy_parameters
+    from astrogate.network.recall import Brian2Session, require_gpu
+
+    problems = list(problems) if isinstance(problems, (list, tuple)) else problems
+    if not isinstance(problems, list) or not problems or not all(isinstance(p, RecallProblem) for p in problems):
+        raise InputError("problems: expected a non-empty sequence of RecallProblem")
+    sizes = sorted({p.patterns.shape for p in problems})
+    if len(sizes) > 1:
+        raise InputError(f"problems of sizes {', '.join(map(str, sizes))}: one network holds problems of one K x N; "
+                         f"group them by size")
+    B, N = len(problems), sizes[0][1]
+    params = Parameters() if params is None else checks.instance(params, Parameters, "params", "an astrogate Parameters")
+    per_copy = {}
+    for name in [k for k in options if k in PARAMETER_NAMES]:
+        value = options.pop(name)
+        if isinstance(value, str) or np.ndim(value) == 0:
+            params = params.updated(**{name: value})
+        elif np.ndim(value) != 1 or len(value) != B:
+            raise InputError(f"{name}: expected one value, or one per problem (length B = {B}), got shape "
+                             f"{np.shape(value)}")
+        else:
+            per_copy[name] = list(value)
+    if method not in ("euler", "exponential_euler"):
+        raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler', got "
+                         f"{method!r}")
+    duration = argument_in_units(duration, "ms", "duration")
+    tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
+    current, t_current = options.pop("current", None), argument_in_units(options.pop("t_current", 0.0), "ms", "t_current")
+    session = options.pop("session", None)
+    own_session = session is None
+    if own_session:
+        unknown = sorted(set(options) - set(SESSION_OPTIONS))
+        if unknown:
+            raise InputError(f"unknown option(s) {', '.join(unknown)}: recall_batch takes model parameters and "
+                             f"{', '.join(SESSION_OPTIONS)}, current, t_current, session")
+        session = Brian2Session(method=method, **options)
+    elif options:
+        raise InputError(f"options {sorted(options)} come from the session passed")
+    if session.choice.name == "cuda_standalone":
+        require_gpu()
+    try:
+        models = [AstroGateModel(problem.patterns, p) for problem, p in
+                  zip(problems, copy_parameters(params, B, N, per_copy))]
+        initial = [model.initial_state(problem.cue) for model, problem in zip(models, problems)]
+        memory, results, timings = session.run_batch(
+            np.stack([model.xi for model in models]), [model.params for model in models],
+            np.stack([u0 for u0, _ in initial]), np.stack([a0 for _, a0 in initial]), duration, current, t_current)
+        timings["batch"] = B
+        return [RecallResult(_brian2_record(session, memory, model, problem, copy, dict(timings), duration, tol, method))
+                for model, problem, copy in zip(models, problems, results)]
+    finally:
+        if own_session:
+            session.close()
+
+
+def _brian2_record(session, memory, model, problem, results, timings, duration, tol, method) -> dict:
+    """The result record of one Brian2 retrieval (one copy of a batch), with the device's details."""
+    from astrogate.network.recall import trajectory_from_results
+
+    n_steps = euler_steps(duration, model.params.dt)
+    trajectory = trajectory_from_results(model, results, n_steps, tol, session.record_every, method)
+    info = {"device": session.choice.name, "target": session.choice.target if session.choice.name == "runtime"
+            else None, "gating": session.gating,
+            "build_dir": str(session.build_path) if session.choice.build_root is not None else None,
+            "neuron_sample": memory.neuron_sample,
+            # every recorded step, all K gains (the record's gain_trace keeps only a few patterns)
+            "simplex_error": float(np.max(np.abs(results["g"].sum(axis=1) - 1.0))),
+            "neuron": session.neuron, "threads": session.choice.threads}
+    if session.spiking is not None:
+        info["spiking"] = spike_summary(model, session.spiking, results, duration)
+    return result_record(model, trajectory, problem, timings, backend="brian2", brian2=info)
 
 
 RESIDUAL_SAMPLES = 1000

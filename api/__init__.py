@@ -16,7 +16,8 @@ The public names, each documented in the API reference:
 - `AstrocyteGatedMemory`: the network as a Brian2 object to add to your own `Network`.
 - `Brian2Session`: a device and a build that re-runs (standalone run_args) for new patterns, cues, parameters.
 - `RecallProblem`, `generated_problem`, `file_problem`: patterns, a cue and its target.
-- `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network.
+- `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network; `recall_batch`: many
+  retrievals of one size on the Brian2 network as one network of independent copies.
 - `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory,
   the gated network with rate or spiking neurons).
 - `load_benchmark_config`, `run_benchmark`, `head_to_head`: the retrieval benchmark and a model-vs-baseline reading of its table.
@@ -51,6 +52,7 @@ _PUBLIC = {
     "file_problem": "astrogate.analysis.recall",
     "recall": "astrogate.analysis.recall",
     "RecallResult": "astrogate.analysis.recall",
+    "recall_batch": "astrogate.analysis.recall",
     "make_baseline": "astrogate.analysis.bench_models:make_benchmark_model",
     "load_benchmark_config": "astrogate.analysis.benchmark",
     "run_benchmark": "astrogate.analysis.benchmark",

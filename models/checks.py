@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.errors import InputError
-from astrogate.machine import require_memory  # noqa: F401  (network/recall.py imports it from here)
 from astrogate.models.units import argument_in_units
 
 # numpy.random seeds are 32-bit words; a larger or negative seed is a mistake, not a choice

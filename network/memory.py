@@ -25,6 +25,23 @@ The equations are those of models/brian2_equations.py (rate neurons) and models/
 (`AstroGateModel`), computed in the 'start' slot in the explicit order of ORDER and integrated in 'groups'.
 Every group and synapse set is sized from K and N alone (and indexed neuron- or pattern-major), so that a
 later layout can give each object several memories' worth of elements.
+
+A batch (patterns B x K x N) is B independent copies of the memory in these same objects, a parameter study
+as one build and one run:
+
+    mem = AstrocyteGatedMemory(patterns_BKN, beta=betas, tau_g=taus)    # one value per copy where they differ
+    mem.set_cue(cues_BN)
+    run(10*ms)
+    mem.state()["g"]                     # B x K
+
+Copy b owns neurons b*N .. (b+1)*N - 1, astrocytes b*K .. (b+1)*K - 1 and element b of the hub (each group
+also has a `copy` index variable). Copies cannot interact: every synapse is made from explicit (i, j) arrays
+that pair elements of one copy only, every population-wide sum (the softmax normaliser, the Lyapunov terms,
+wired gating's totals) goes into the copy's own hub element and comes back through links indexed by copy,
+and the per-step operations act element by element. The parameters become per-element variables (each copy's
+value repeated over its elements) instead of shared ones, so run_args changes them copy by copy without
+recompiling; they differ from one memory's arithmetic only in round-off (Brian2 hoists loop-invariant terms
+of shared variables out of the loop, ~1e-16).
 """
 
 from __future__ import annotations
@@ -33,6 +50,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from astrogate.errors import InputError
+from astrogate.machine import require_memory
 from astrogate.models import checks
 from astrogate.models import brian2_equations as eq
 from astrogate.models import spiking_equations as spk
@@ -70,12 +88,17 @@ class AstrocyteGatedMemory(b2.BrianObject):
 
     Parameters
     ----------
-    patterns : array (K, N)
-        The stored patterns, one per row (entries +-1, or real-valued; see `validate_patterns`).
+    patterns : array (K, N), or a batch (B, K, N)
+        The stored patterns, one per row (entries +-1, or real-valued; see `validate_patterns`). A batch (a
+        B x K x N array, or a sequence of B arrays of one K x N) makes B independent copies of the memory in
+        the same groups (the module's docstring says how they are kept apart): a study of B trials as one
+        network.
     params : Parameters, optional
         Model parameters (defaults of the model page). Parameter names may also be given as keywords, in
         astrogate's names or the paper's (``T=0.01``, ``tau_p``, ``tau_x``, ``sigma``), with Brian2 units where
-        a quantity is meant (``tau_u=10*ms``; plain numbers are in ms).
+        a quantity is meant (``tau_u=10*ms``; plain numbers are in ms). For a batch, a keyword may be an
+        array of one value per copy (``beta=[...]``, ``tau_g=np.array([...])*ms``; all but similarity and dt,
+        which are compiled in).
     neuron : {"rate", "poisson", "lif"}
         Rate-coded neurons, or spiking neurons whose rate-coded readout the astrocytes see.
     gating : {"factorised", "wired", "dense"}
@@ -99,6 +122,12 @@ class AstrocyteGatedMemory(b2.BrianObject):
 
     Attributes
     ----------
+    batch : int or None
+        B for a batch (every group then holds B copies: neurons B*N, astrocytes B*K, hub B; `state()`
+        arrays have a leading B axis, `set_cue` takes B x N cues, `state_values` B x K x N patterns and a
+        Parameters or one per copy), None for one memory.
+    copy_params : tuple of Parameters or None
+        A batch's resolved parameters, one per copy.
     neurons : NeuronGroup (N)
         ``u`` (state), ``v`` (rate, or the spikes' rate-coded estimate), ``I_rec`` (recurrent input),
         ``I_cue`` (cue current while ``t < t_cue_end``), ``I_ext`` (the user's input, 0 unless driven).
@@ -160,11 +189,19 @@ class AstrocyteGatedMemory(b2.BrianObject):
         for option, value, choices in (("gating", gating, eq.GATINGS), ("method", method, METHODS),
                                        ("overlap_layout", overlap_layout, OVERLAP_LAYOUTS)):
             checks.one_of(value, choices, f"unknown {option} {checks.shown(value)}")
+        shape = batch_shape(patterns)  # None for one memory
+        batch = None if shape is None else shape[0]
+        per_copy = _per_copy_options(options, patterns)
+        if batch is not None:  # before any copy of the patterns is made
+            require_memory(batch_bytes(*shape, gating), f"a batch of B = {batch} memories of K = {shape[1]} "
+                                  f"astrocytes and N = {shape[2]} neurons ({gating} gating)")
         params, neuron_options = _split_options(params, options)
-        xi = validate_patterns(patterns)
-        K, N = xi.shape
+        xi = validate_patterns(patterns) if batch is None else pattern_batch(patterns)
+        K, N = xi.shape[-2:]
+        copy_params = None if batch is None else copy_parameters(params, batch, N, per_copy)
         params = params.resolved(N)
-        check_gating(gating, params, xi)
+        for p in copy_params or (params,):
+            check_gating(gating, p, xi)
         spk.check_neuron_model(neuron)
         if method not in METHODS:
             raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
@@ -192,7 +229,8 @@ class AstrocyteGatedMemory(b2.BrianObject):
         wired = gating == "wired"
         if wired and event_readout:
             raise InputError("wired gating reads the neurons' rates v; use the trace readout with it, not 'event'")
-        eq.network_parameters(params, N, K)  # checks the softmax range before anything is built
+        for p in copy_params or (params,):
+            eq.network_parameters(p, N, K)  # checks the softmax range before anything is built
         record_every = checks.optional_duration(record_every, "record_every")
         if record_every is not None and not record_every >= params.dt:
             raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
@@ -204,6 +242,9 @@ class AstrocyteGatedMemory(b2.BrianObject):
         self.patterns = xi
         self.K, self.N = K, N
         self.params = params
+        self.batch = batch  # None: one memory; else the number of copies B
+        self.copies = 1 if batch is None else batch
+        self.copy_params = copy_params  # a batch's resolved parameters, one per copy
         self.neuron = neuron
         self.gating = gating
         self.method = method
@@ -215,18 +256,24 @@ class AstrocyteGatedMemory(b2.BrianObject):
 
         neuron_equations = spk.neuron_equations(neuron) if is_spiking else eq.NEURON_EQUATIONS
         neuron_options_b2 = spk.neuron_group_options(neuron) if is_spiking else {}
-        self.neurons = b2.NeuronGroup(N, neuron_equations + (eq.WIRED_NEURON_EQUATIONS if wired else ""),
+        copies, per_element = self.copies, (lambda equations: equations) if batch is None else batched_equations
+        self.neurons = b2.NeuronGroup(copies * N, per_element(neuron_equations + (eq.WIRED_NEURON_EQUATIONS
+                                                                                  if wired else "")),
                                       method=method, clock=clock, name=f"{name}_neurons", **neuron_options_b2)
         astro_equations = (eq.astrocyte_equations(F) + (spk.EVENT_ASTROCYTE_EQUATIONS if event_readout else "")
                            + (eq.WIRED_ASTROCYTE_EQUATIONS if wired else ""))
-        self.astrocytes = b2.NeuronGroup(K, astro_equations, method=method, clock=clock, name=f"{name}_astrocytes")
-        self.hub = b2.NeuronGroup(1, eq.HUB_EQUATIONS + (eq.WIRED_HUB_EQUATIONS if wired else ""), clock=clock,
+        self.astrocytes = b2.NeuronGroup(copies * K, per_element(astro_equations), method=method, clock=clock,
+                                         name=f"{name}_astrocytes")
+        self.hub = b2.NeuronGroup(copies, eq.HUB_EQUATIONS + (eq.WIRED_HUB_EQUATIONS if wired else ""), clock=clock,
                                   name=f"{name}_hub")
-        self.astrocytes.lse = b2.linked_var(self.hub, "lse")
-        self.astrocytes.Z = b2.linked_var(self.hub, "Z")
+        if batch is not None:  # which copy each element belongs to (for the user's monitors and conditions)
+            self.neurons.copy = self._copy_of(self.neurons)
+            self.astrocytes.copy = self._copy_of(self.astrocytes)
+        self._link_to_hub(self.astrocytes, "lse")
+        self._link_to_hub(self.astrocytes, "Z")
         if wired:
-            self.astrocytes.v_total = b2.linked_var(self.hub, "v_total")
-            self.neurons.h_total = b2.linked_var(self.hub, "h_total")
+            self._link_to_hub(self.astrocytes, "v_total")
+            self._link_to_hub(self.neurons, "h_total")
         self.synapses: dict = {}
         self.monitors: dict = {}
         self.operations: list = []
@@ -241,7 +288,7 @@ class AstrocyteGatedMemory(b2.BrianObject):
         neurons, astrocytes = self.neurons, self.astrocytes
         if wired:
             # (i, mu), neuron-major: consecutive synapses feed different astrocytes
-            self._wired_half(neurons, astrocytes, np.nonzero(xi.T > 0), "overlap",
+            self._wired_half(neurons, astrocytes, self._plus_pairs(xi, neuron_major=True), "overlap",
                              (eq.WIRED_OVERLAP_SYNAPSE, "S_post"), (eq.RATE_TOTAL_SYNAPSE, "v_total_post"),
                              eq.WIRED_OVERLAP_UPDATE, "overlaps")
         elif event_readout:  # spikes jump the astrocytes' traces; m_hat is read from them where v fed m
@@ -253,9 +300,11 @@ class AstrocyteGatedMemory(b2.BrianObject):
                                   dtype=None if weight_dtype is None else {"weight": weight_dtype})
         if not wired:
             if overlap_layout == "by_pattern":
-                overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
-            else:
+                overlap.connect(**self._within_copies(N, K, pre_major=False))  # synapse mu*N + i (in each copy)
+            elif batch is None:
                 overlap.connect()  # all-to-all, pre-major: synapse i*K + mu
+            else:
+                overlap.connect(**self._within_copies(N, K, pre_major=True))  # synapse b*N*K + i*K + mu
             if not event_readout:
                 self._summed(overlap, "m_post", "overlaps")
             self.synapses["overlap"] = overlap
@@ -263,23 +312,24 @@ class AstrocyteGatedMemory(b2.BrianObject):
         if gating == "factorised":
             output = b2.Synapses(astrocytes, neurons, eq.OUTPUT_SYNAPSE, clock=clock, name=f"{name}_output",
                                  dtype=None if weight_dtype is None else {"pattern": weight_dtype})
-            if overlap_layout == "by_neuron":
+            if overlap_layout == "by_neuron" and batch is None:
                 output.connect()  # all-to-all, pre-major: synapse mu*N + i
             else:
-                output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))  # synapse mu*N + i
+                output.connect(**self._within_copies(K, N, pre_major=True))  # synapse b*K*N + mu*N + i
             self._summed(output, "I_rec_post", "recurrent")
             self.synapses["output"] = output
         elif wired:
             # (mu, i), pattern-major: consecutive synapses feed different neurons
-            self._wired_half(astrocytes, neurons, np.nonzero(xi > 0), "output", (eq.WIRED_OUTPUT_SYNAPSE, "T_post"),
+            self._wired_half(astrocytes, neurons, self._plus_pairs(xi, neuron_major=False), "output",
+                             (eq.WIRED_OUTPUT_SYNAPSE, "T_post"),
                              (eq.OUTPUT_TOTAL_SYNAPSE, "h_total_post"), eq.WIRED_RECURRENT_UPDATE, "recurrent")
         else:
             recurrent = b2.Synapses(neurons, neurons, eq.DENSE_RECURRENT_SYNAPSE, clock=clock,
                                     name=f"{name}_recurrent")
-            recurrent.connect(i=np.tile(np.arange(N), N), j=np.repeat(np.arange(N), N))  # synapse post*N + pre
+            recurrent.connect(**self._within_copies(N, N, pre_major=False))  # synapse post*N + pre (in each copy)
             self._summed(recurrent, "I_rec_post", "recurrent")
             gate = b2.Synapses(astrocytes, recurrent, eq.DENSE_GATE_SYNAPSE, clock=clock, name=f"{name}_gate")
-            gate.connect(i=np.repeat(np.arange(K), N * N), j=np.tile(np.arange(N * N), K))  # mu*N^2 + post*N + pre
+            gate.connect(**self._within_copies(K, N * N, pre_major=True))  # mu*N^2 + post*N + pre (in each copy)
             self._summed(gate, "W_post", "dense_weights")
             self.synapses.update(recurrent=recurrent, gate=gate)
         self.energy = energy
@@ -326,9 +376,42 @@ class AstrocyteGatedMemory(b2.BrianObject):
     def _hub_sum(self, group, equation, variable, order, name):
         """A population-wide sum into the one-element hub, O(size of the group) per step."""
         to_hub = b2.Synapses(group, self.hub, equation, clock=self.clock, name=f"{self.name}_{name}")
-        to_hub.connect(i=np.arange(len(group)), j=np.zeros(len(group), dtype=int))
+        to_hub.connect(i=np.arange(len(group)), j=self._copy_of(group))  # each copy's sum into its own element
         self._summed(to_hub, variable, order)
         self.synapses[name] = to_hub
+
+    def _copy_of(self, group) -> np.ndarray:
+        """The copy index of each element of a group (copies are consecutive blocks of equal size)."""
+        return np.repeat(np.arange(self.copies), len(group) // self.copies)
+
+    def _link_to_hub(self, group, variable: str) -> None:
+        """Link each element of `group` to its copy's element of the hub (the one element of one memory's)."""
+        if self.batch is None:
+            setattr(group, variable, b2.linked_var(self.hub, variable))
+        else:
+            setattr(group, variable, b2.linked_var(self.hub, variable, index=self._copy_of(group)))
+
+    def _within_copies(self, n_pre: int, n_post: int, pre_major: bool) -> dict:
+        """Synapses.connect's i and j for every pre-post pair inside each copy and none across copies: copy-major, then pre-major
+        (synapse b n_pre n_post + i n_post + j) or post-major (b n_pre n_post + j n_pre + i)."""
+        copies = self.copies
+        if pre_major:
+            i, j = np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre)
+        else:
+            i, j = np.tile(np.arange(n_pre), n_post), np.repeat(np.arange(n_post), n_pre)
+        offset = np.repeat(np.arange(copies), n_pre * n_post)
+        return dict(i=np.tile(i, copies) + offset * n_pre, j=np.tile(j, copies) + offset * n_post)
+
+    def _plus_pairs(self, xi: np.ndarray, neuron_major: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Wired gating's (source, target) pairs on the +1 entries, neuron -> astrocyte (neuron-major) or
+        astrocyte -> neuron (pattern-major), inside each copy."""
+        if self.batch is None:
+            return np.nonzero(xi.T > 0) if neuron_major else np.nonzero(xi > 0)
+        if neuron_major:
+            b, i, mu = np.nonzero(xi.transpose(0, 2, 1) > 0)
+            return b * self.N + i, b * self.K + mu
+        b, mu, i = np.nonzero(xi > 0)
+        return b * self.K + mu, b * self.N + i
 
     def _wired_half(self, source, target, plus, name, sum_on_plus, total, update, order):
         """One direction of wired gating: a weightless synapse source -> target on every +1 entry (`plus`:
@@ -346,11 +429,13 @@ class AstrocyteGatedMemory(b2.BrianObject):
         when = dict(dt=record_dt, when=SLOT, order=ORDER["monitors"])
         self.monitors["astrocytes"] = b2.StateMonitor(self.astrocytes, ["m", "g"], record=True,
                                                       name=f"{self.name}_astrocyte_monitor", **when)
-        self.monitors["neurons"] = b2.StateMonitor(self.neurons, ["u", "v"], record=self.neuron_sample,
+        # a batch records the same sample of neurons in every copy (copy-major)
+        sampled = (self.neuron_sample[None, :] + self.N * np.arange(self.copies)[:, None]).ravel()
+        self.monitors["neurons"] = b2.StateMonitor(self.neurons, ["u", "v"], record=sampled,
                                                    name=f"{self.name}_neuron_monitor", **when)
         if self.energy:
-            self.monitors["energy"] = b2.StateMonitor(self.hub, "L", record=0, name=f"{self.name}_energy_monitor",
-                                                      **when)
+            self.monitors["energy"] = b2.StateMonitor(self.hub, "L", record=0 if self.batch is None else True,
+                                                      name=f"{self.name}_energy_monitor", **when)
         if self.spiking is not None:
             self.monitors["spike_counts"] = b2.SpikeMonitor(self.neurons, record=False,
                                                             name=f"{self.name}_spike_counter")
@@ -365,6 +450,10 @@ class AstrocyteGatedMemory(b2.BrianObject):
         initial state u0 (N) and a0 (K, default 0), a cue current (N) applied while t < t_current (ms, or a
         Brian2 time) and
         the parameters. `apply_state` sets them; `run_args` gives them as standalone run_args."""
+        if self.batch is not None:
+            return batch_state_values(self, self.patterns if patterns is None else patterns,
+                                      np.zeros((self.batch, self.N)) if u0 is None else u0, a0, current, t_current,
+                                      params, spiking)
         return state_values(self, self.patterns if patterns is None else patterns,
                                     np.zeros(self.N) if u0 is None else u0, a0, current, t_current, params, spiking)
 
@@ -385,20 +474,31 @@ class AstrocyteGatedMemory(b2.BrianObject):
         or a Brian2 time).
         Call before a run (after one, it restarts the state; the network's time goes on)."""
         cue = validate_cue(cue, self.N)
-        if cue.ndim != 1:
+        if self.batch is not None:
+            if cue.shape != (self.batch, self.N):
+                raise InputError(f"cue: expected one cue per copy, B x N = {self.batch} x {self.N}, got shape "
+                                 f"{cue.shape}")
+            if scale is None:  # each copy's cue_scale
+                scale = np.array([p.cue_scale for p in self.copy_params])[:, None]
+        elif cue.ndim != 1:
             raise InputError(f"cue: expected one cue of length N = {self.N}, got shape {cue.shape}")
         scale = self.params.cue_scale if scale is None else scale
-        if not np.isfinite(scale):
+        if not np.all(np.isfinite(scale)):
             raise InputError(f"cue scale must be a finite number, got {scale!r}")
         self.apply_state(self.state_values(u0=scale * cue, current=current, t_current=t_current))
 
     def set_patterns(self, patterns) -> None:
         """Load a new pattern set of the same K x N (factorised or dense gating; wired gating compiles its
         patterns into the synapses). The neurons' and astrocytes' state is left as it is."""
-        xi = validate_patterns(patterns)
-        state = {key: value for key, value in state_values(
-            self, xi, np.asarray(self.neurons.u[:]), np.asarray(self.astrocytes.a[:])).items()
-            if key[1] in ("weight", "pattern", "coactivation", "pattern_mean")}
+        if self.batch is not None:
+            xi = pattern_batch(patterns)
+            values = batch_state_values(self, xi, np.asarray(self.neurons.u[:]).reshape(self.batch, self.N),
+                                        np.asarray(self.astrocytes.a[:]).reshape(self.batch, self.K))
+        else:
+            xi = validate_patterns(patterns)
+            values = state_values(self, xi, np.asarray(self.neurons.u[:]), np.asarray(self.astrocytes.a[:]))
+        state = {key: value for key, value in values.items()
+                 if key[1] in ("weight", "pattern", "coactivation", "pattern_mean")}
         apply_state(state)
         self.patterns = xi
 
@@ -410,6 +510,8 @@ class AstrocyteGatedMemory(b2.BrianObject):
         steps, equal to the abstract model's."""
         from scipy.special import softmax
 
+        if self.batch is not None:
+            return self._batch_state()
         u = np.array(self.neurons.u[:])
         a = np.array(self.astrocytes.a[:])
         if self.spiking is None:  # with the gain the network ran with (run_args may have replaced it)
@@ -418,16 +520,38 @@ class AstrocyteGatedMemory(b2.BrianObject):
             v = np.array(self.neurons.v[:])
         return {"u": u, "v": v, "m": v @ self.network_patterns().T / self.N, "a": a, "g": softmax(a)}
 
+    def _batch_state(self) -> dict:
+        """state() of a batch: each copy's arrays computed as one memory's are, stacked on a leading B axis."""
+        from scipy.special import softmax
+
+        B, N, K = self.batch, self.N, self.K
+        u = np.array(self.neurons.u[:]).reshape(B, N)
+        a = np.array(self.astrocytes.a[:]).reshape(B, K)
+        if self.spiking is None:
+            gamma = np.asarray(self.neurons.gamma[:], dtype=float).reshape(B, N)[:, 0]
+            v = np.stack([np.tanh(gamma[b] * u[b]) for b in range(B)])
+        else:
+            v = np.array(self.neurons.v[:]).reshape(B, N)
+        xi = self.network_patterns()
+        m = np.stack([v[b] @ xi[b].T / N for b in range(B)])
+        return {"u": u, "v": v, "m": m, "a": a, "g": np.stack([softmax(a[b]) for b in range(B)])}
+
     def network_patterns(self) -> np.ndarray:
         """The K x N patterns in the network's overlap weights (xi / N), i.e. those of the last run, also
-        when a standalone run's run_args loaded other patterns; wired gating's are compiled in."""
+        when a standalone run's run_args loaded other patterns; wired gating's are compiled in. A batch's
+        are B x K x N."""
         if self.wired_patterns is not None:
             return self.wired_patterns
         w = np.asarray(self.synapses["overlap"].weight[:], dtype=float) * self.N
+        if self.batch is not None:
+            w = w.reshape(self.batch, -1)
+            return (w.reshape(self.batch, self.N, self.K).transpose(0, 2, 1) if self.overlap_layout == "by_neuron"
+                    else w.reshape(self.batch, self.K, self.N))
         return w.reshape(self.N, self.K).T if self.overlap_layout == "by_neuron" else w.reshape(self.K, self.N)
 
     def __repr__(self):
-        return (f"AstrocyteGatedMemory(K={self.K}, N={self.N}, neuron={self.neuron!r}, gating={self.gating!r}, "
+        copies = "" if self.batch is None else f"B={self.batch}, "
+        return (f"AstrocyteGatedMemory({copies}K={self.K}, N={self.N}, neuron={self.neuron!r}, gating={self.gating!r}, "
                 f"name={self.name!r})")
 
 
@@ -443,6 +567,197 @@ def check_gating(gating: str, params: Parameters, xi: np.ndarray | None = None) 
     if gating == "wired" and xi is not None and not np.all(np.abs(xi) == 1.0):
         raise InputError("wired gating makes a synapse wherever a pattern is +1 and needs patterns of +-1 entries "
                          "only: use factorised gating for real-valued patterns")
+
+
+# -- a batch of independent copies in one network ----------------------------------------------------
+# B copies of the memory share each group (copy b owns neurons b*N .. b*N + N - 1, astrocytes b*K ..
+# b*K + K - 1 and hub element b). Copies cannot interact: every synapse joins two elements of one copy (the
+# (i, j) arrays of _within_copies and _plus_pairs are built per copy), every population-wide sum goes into
+# the copy's own hub element (j = copy index) and is read back through links indexed by copy, and the
+# per-step operations act on each element alone. The parameters are per-element variables (one value per
+# copy, repeated over its elements), so run_args changes them copy by copy without recompiling.
+PER_COPY_FIXED = ("similarity", "dt")  # compiled into the network: one value for all copies
+
+
+def batch_shape(patterns) -> tuple[int, int, int] | None:
+    """(B, K, N) of a batch of pattern sets (a B x K x N array, or a sequence of B arrays of K x N), None for
+    one K x N set. A ragged batch and an empty one (B = 0) are refused."""
+    if isinstance(patterns, np.ndarray):
+        shape = patterns.shape
+    elif isinstance(patterns, (list, tuple)) and len(patterns) > 0:
+        try:
+            shapes = [np.shape(p) for p in patterns]
+        except ValueError:  # ragged inside one pattern set: validate_patterns names it
+            return None
+        if not all(len(shape) == 2 for shape in shapes):
+            return None
+        if len(set(shapes)) > 1:
+            raise InputError(f"patterns: a ragged batch, pattern sets of shapes {', '.join(map(str, sorted(set(shapes))))}: "
+                             f"every copy needs the same K x N (group the sets by size)")
+        shape = (len(patterns), *shapes[0])
+    else:
+        return None
+    if len(shape) != 3:
+        return None
+    if shape[0] == 0:
+        raise InputError(f"patterns: a batch of B = 0 pattern sets (shape {shape}): give at least one")
+    return shape
+
+
+def pattern_batch(patterns) -> np.ndarray:
+    """A B x K x N float64 batch, each copy's set checked and normalised as one memory's (validate_patterns)."""
+    shape = batch_shape(patterns)
+    if shape is None:
+        raise InputError(f"patterns: expected a batch of pattern sets, B x K x N, got shape {np.shape(patterns)}")
+    return np.stack([validate_patterns(patterns[b], f"patterns[{b}]") for b in range(shape[0])])
+
+
+def batch_bytes(B: int, K: int, N: int, gating: str = "factorised") -> int:
+    """Rough peak host bytes of a batch of B copies: each copy's network (network_bytes) and its checked,
+    normalised pattern set (float64 copies)."""
+    from astrogate.models.patterns import PATTERN_COPIES
+
+    return B * (network_bytes(K, N, gating) + 8 * PATTERN_COPIES * K * N)
+
+
+def network_bytes(K: int, N: int, gating: str = "factorised") -> int:
+    """Rough peak host bytes of building and running the network: about 110 bytes per neuron-astrocyte pair
+    (two Synapses objects of N K synapses, indices and weights, measured by the speed benchmark), N^2 pairs
+    for dense gating."""
+    return 110 * N * N if gating == "dense" else 110 * N * K
+
+
+def _per_copy_options(options: dict, patterns) -> dict:
+    """Remove from `options` the model parameters given as one value per copy (arrays of length B) and
+    return them as {name: [value of copy 0, ...]}."""
+    shape = None
+    per_copy = {}
+    for name in [k for k in options if k in PARAMETER_NAMES]:
+        value = options[name]
+        if isinstance(value, str) or np.ndim(value) == 0:
+            continue
+        options.pop(name)
+        shape = shape or batch_shape(patterns)
+        if shape is None:
+            raise InputError(f"{name}: one value per copy needs a batch of pattern sets (B x K x N patterns); one "
+                             f"memory takes a single value, got shape {np.shape(value)}")
+        if name in PER_COPY_FIXED:
+            raise InputError(f"{name} is compiled into the network: give one value for all copies, not one per copy")
+        if np.ndim(value) != 1 or len(value) != shape[0]:
+            raise InputError(f"{name}: expected one value per copy (length B = {shape[0]}), got shape "
+                             f"{np.shape(value)}")
+        per_copy[name] = [value[b] for b in range(shape[0])]
+    return per_copy
+
+
+def copy_parameters(params: Parameters, B: int, N: int, per_copy: dict | None = None) -> tuple:
+    """The B copies' resolved Parameters: `params` with each copy's values of `per_copy`."""
+    if not per_copy:
+        return (params.resolved(N),) * B
+    return tuple(params.updated(**{name: values[b] for name, values in per_copy.items()}).resolved(N)
+                 for b in range(B))
+
+
+def batched_equations(equations: str) -> str:
+    """A group's equations for a batch: the parameters one value per element (a copy's value repeated over
+    its elements) instead of one shared value, and the copy index."""
+    return equations.replace("(shared, constant)", "(constant)") + \
+        "\ncopy                    : integer (constant)  # the copy this element belongs to\n"
+
+
+def _per_element(values: list, n: int):
+    """One value per copy (numbers, or Brian2 quantities of one unit) repeated over the copy's n elements."""
+    import brian2
+
+    si = np.repeat(np.array([float(np.asarray(v)) for v in values]), n)  # Brian2 keeps quantities in SI
+    dim = getattr(values[0], "dim", None)
+    return si if dim is None else brian2.Quantity(si, dim=dim)
+
+
+def _batch_parameters(handles: "AstrocyteGatedMemory", params) -> tuple:
+    B, N = handles.batch, handles.N
+    if params is None:
+        return handles.copy_params
+    if isinstance(params, Parameters):
+        return (params.resolved(N),) * B
+    if isinstance(params, (list, tuple)) and len(params) == B and all(isinstance(p, Parameters) for p in params):
+        return tuple(p.resolved(N) for p in params)
+    raise InputError(f"params: expected a Parameters (every copy) or a sequence of B = {B} Parameters (one per "
+                     f"copy), got {checks.shown(params)}")
+
+
+def batch_state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current=None,
+                       t_current: float = 0.0, params=None, spiking: spk.SpikingParameters | None = None) -> dict:
+    """state_values of a batch: patterns B x K x N, u0, current B x N, a0 B x K, params a Parameters or one per
+    copy; each copy's values are those state_values gives one memory, concatenated copy-major."""
+    from brian2 import Hz, ms
+
+    t_current = finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current (ms)")
+    B, K, N = handles.batch, handles.K, handles.N
+    xi = pattern_batch(patterns)
+    if xi.shape != (B, K, N):
+        raise InputError(f"patterns: this network was built for B x K x N = {B} x {K} x {N}, got {xi.shape}")
+    copy_params = _batch_parameters(handles, params)
+    for p in copy_params:
+        if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
+            raise InputError("similarity and dt are compiled into the network: build a new one to change them")
+        check_gating(handles.gating, p, xi)
+    wired = handles.wired_patterns
+    if wired is not None and not np.array_equal(xi, wired):
+        raise InputError("wired gating compiles the patterns into the network's synapses: build a new one to "
+                         "change them (factorised gating takes new patterns without rebuilding)")
+    values = [eq.network_parameters(p, N, K) for p in copy_params]
+    u0 = np.asarray(u0, dtype=float)
+    a0 = np.zeros((B, K)) if a0 is None else np.asarray(a0, dtype=float)
+    if u0.shape != (B, N) or a0.shape != (B, K):
+        raise InputError(f"u0 and a0 must have shapes B x N = {B} x {N} and B x K = {B} x {K}, got {u0.shape} and "
+                         f"{a0.shape}")
+    n, a, hub, syn = handles.neurons, handles.astrocytes, handles.hub, handles.synapses
+    state = {(n, "u"): u0.ravel(), (a, "a"): a0.ravel(), (hub, "lse"): np.array([logsumexp(row) for row in a0])}
+    if current is None:
+        state[(n, "I_cue")] = np.zeros(B * N)
+    else:
+        current = np.asarray(current, dtype=float)
+        if current.shape != (B, N):
+            raise InputError(f"current: expected B x N = {B} x {N}, got shape {current.shape}")
+        state[(n, "I_cue")] = current.ravel()
+    state[(n, "t_cue_end")] = np.full(B * N, cue_end(t_current, handles.params.dt)) * ms
+    for name in eq.NEURON_PARAMETERS:
+        state[(n, name)] = _per_element([v[name] for v in values], N)
+    for name in eq.ASTROCYTE_PARAMETERS:
+        state[(a, name)] = _per_element([v[name] for v in values], K)
+    if wired is not None:
+        state[(a, "n_neurons")] = np.full(B * K, float(N))
+    else:
+        by_neuron = handles.overlap_layout == "by_neuron"
+        state[(syn["overlap"], "weight")] = (xi.transpose(0, 2, 1).ravel() if by_neuron else xi.ravel()) / N
+    if handles.gating == "factorised":
+        state[(syn["output"], "pattern")] = xi.ravel()
+    elif handles.gating == "dense":
+        state[(syn["gate"], "coactivation")] = np.einsum("bmi,bmj->bmij", xi, xi).ravel() / N
+    if handles.spiking is not None:
+        sp = spiking or handles.spiking
+        if (sp.readout, sp.seed) != (handles.spiking.readout, handles.spiking.seed):
+            raise InputError("the readout and the seed are compiled into the network: build a new one to change them")
+        sp.check(handles.neuron, handles.params.dt)
+        for name, value in spk.neuron_values(sp, handles.neuron).items():
+            state[(n, name)] = _per_element([value] * B, N)
+        gamma = np.array([p.gamma for p in copy_params])[:, None]
+        r0 = spk.target_rate(u0, gamma, sp.nu_max)  # B x N
+        state[(n, "r")] = r0.ravel() * Hz
+        state[(n, "expected")] = np.zeros(B * N)
+        if handles.neuron == "lif":
+            from brian2 import mV
+
+            V, since_spike = spk.lif_initial_state(u0, gamma, sp, handles.params.dt)
+            state[(n, "V")] = V.ravel() * mV
+            state[(n, "lastspike")] = -since_spike.ravel() * ms
+        if sp.readout == "event":
+            state[(a, "nu_max")] = np.full(B * K, sp.nu_max) * Hz
+            state[(a, "tau_r")] = np.full(B * K, sp.tau_r) * ms
+            state[(a, "pattern_mean")] = xi.mean(axis=2).ravel()
+            state[(a, "s")] = np.einsum("bki,bi->bk", xi, r0).ravel() / N * Hz
+    return state
 
 
 def state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current=None, t_current: float = 0.0,

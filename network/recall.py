@@ -28,7 +28,8 @@ import numpy as np
 from astrogate.errors import InputError
 from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, sample_steps
 from astrogate.models import checks
-from astrogate.models.checks import euler_steps, require_memory
+from astrogate.machine import require_memory
+from astrogate.models.checks import euler_steps
 from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import finite_nonempty, real_array, validate_cue, validate_patterns
@@ -36,7 +37,7 @@ from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check
 from astrogate.models.units import argument_in_units
 from astrogate.network import devices
 from astrogate.network.memory import METHODS as MEMORY_METHODS
-from astrogate.network.memory import AstrocyteGatedMemory
+from astrogate.network.memory import AstrocyteGatedMemory, network_bytes
 
 
 RUNTIME_SNAPSHOT = "astrogate_session_build"  # Network.store name of a runtime build's initial state
@@ -77,8 +78,6 @@ class Brian2Session:
         """Simulate; returns (the memory, final state and traces as arrays, timings in seconds).
         stop_after (standalone devices): "code" generates the project, "binary" also compiles it;
         nothing runs and the results are None."""
-        import brian2 as b2
-
         duration = checks.duration(duration)
         xi = validate_patterns(patterns)
         params = checks.instance(params, Parameters, "params", "an astrogate Parameters").resolved(xi.shape[1])
@@ -95,13 +94,61 @@ class Brian2Session:
             if current.ndim != 1:
                 raise InputError(f"current: expected length N = {xi.shape[1]}, got shape {current.shape}")
         t_current = checks.finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current")
-        n_steps = euler_steps(duration, params.dt)
         require_memory(network_bytes(*xi.shape, self.gating), f"a Brian2 network of K = {xi.shape[0]} astrocytes "
                        f"and N = {xi.shape[1]} neurons ({self.gating} gating)")
+        return self._simulate(xi, params, (u0, a0, current, t_current), duration, stop_after)
+
+    def run_batch(self, patterns, params, u0, a0=None, duration: float = 500.0, current=None,
+                  t_current: float = 0.0) -> tuple[AstrocyteGatedMemory, list, dict]:
+        """Simulate B problems of one size as one network of B independent copies (AstrocyteGatedMemory's
+        batch): patterns B x K x N, params a Parameters or one per copy, u0 and current B x N, a0 B x K.
+        Returns (the memory, each copy's results as `run` gives them, timings of the whole batch). A later
+        batch of the same B, K, N, F, dt (and duration on standalone) re-uses the build (run_args)."""
+        from astrogate.network.memory import batch_shape, batch_bytes, pattern_batch
+
+        duration = checks.duration(duration)
+        shape = batch_shape(patterns)
+        if shape is None:
+            raise InputError(f"patterns: expected a batch of pattern sets, B x K x N, got shape {np.shape(patterns)}")
+        B, K, N = shape
+        require_memory(batch_bytes(B, K, N, self.gating), f"a batch of B = {B} Brian2 networks of K = {K} astrocytes "
+                       f"and N = {N} neurons ({self.gating} gating)")
+        xi = pattern_batch(patterns)
+        if isinstance(params, Parameters):
+            params = (params,) * B
+        if not (isinstance(params, (list, tuple)) and len(params) == B
+                and all(isinstance(p, Parameters) for p in params)):
+            raise InputError(f"params: expected a Parameters or one per copy (a sequence of B = {B}), got "
+                             f"{checks.shown(params)}")
+        params = tuple(p.resolved(N) for p in params)
+        if len({(p.similarity, p.dt) for p in params}) > 1:
+            raise InputError("similarity and dt are compiled into the network: one value for every copy of a batch")
+        u0 = validate_cue(u0, N, "u0")
+        if u0.shape != (B, N):
+            raise InputError(f"u0: expected B x N = {B} x {N}, got shape {u0.shape}")
+        if a0 is not None:
+            a0 = finite_nonempty(real_array(a0, "a0"), "a0")
+            if a0.shape != (B, K):
+                raise InputError(f"a0: expected B x K = {B} x {K}, got shape {a0.shape}")
+        if current is not None:
+            current = validate_cue(current, N, "current")
+            if current.shape != (B, N):
+                raise InputError(f"current: expected B x N = {B} x {N}, got shape {current.shape}")
+        t_current = checks.finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current")
+        memory, results, timings = self._simulate(xi, params, (u0, a0, current, t_current), duration, None)
+        return memory, split_batch_results(memory, results), timings
+
+    def _simulate(self, xi, params, initial: tuple, duration: float, stop_after: str | None):
+        """Build (or re-use) the network of `xi` (K x N, or a batch B x K x N with one Parameters per copy) and
+        run it from `initial` (u0, a0, current, t_current)."""
+        import brian2 as b2
+
+        first = params[0] if xi.ndim == 3 else params  # a batch's similarity and dt: the same for every copy
+        n_steps = euler_steps(duration, first.dt)
         if n_steps < 1:
-            raise InputError(f"duration {duration} ms is shorter than one step dt = {params.dt} ms")
+            raise InputError(f"duration {duration} ms is shorter than one step dt = {first.dt} ms")
         # what a build fixes: a run with the same key re-uses the build
-        key = (xi.shape, params.similarity, params.dt, self.record_every)
+        key = (xi.shape, first.similarity, first.dt, self.record_every)
         if self.choice.standalone:
             key += (n_steps,)  # the duration is compiled in
         elif self.spiking is not None:  # runtime: the readout (structure) and the seed are set at the build
@@ -114,10 +161,10 @@ class Brian2Session:
         start = time.perf_counter()
         if not reuse:
             self._build_key = None
-            self.build_path = devices.activate(self.choice, params.dt)
+            self.build_path = devices.activate(self.choice, first.dt)
             # a fixed name (the device was just reset): the same object and file names in every build
-            self.memory = AstrocyteGatedMemory(xi, params, neuron=self.neuron, gating=self.gating, method=self.method,
-                                               record_every=params.dt if self.record_every is None else self.record_every,
+            self.memory = AstrocyteGatedMemory(xi, first, neuron=self.neuron, gating=self.gating, method=self.method,
+                                               record_every=first.dt if self.record_every is None else self.record_every,
                                                spiking=self.spiking, name="agm")
             self.net = b2.Network(self.memory)
             if self.spiking is not None:
@@ -126,16 +173,16 @@ class Brian2Session:
             self.net.restore(RUNTIME_SNAPSHOT)  # t = 0, monitors empty, the state of the build
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # the random numbers of a fresh build
-        state = self.memory.state_values(xi, u0, a0, current, t_current, params, self.spiking)
+        state = self.memory.state_values(xi, *initial, params, self.spiking)
         if self.choice.standalone:
             if not reuse:
                 self.memory.apply_state(state)  # the build's defaults; each run passes its own as run_args
                 what = f"{'generating' if stop_after == 'code' else 'building'} the {self.choice.name} project " \
-                       f"of K = {xi.shape[0]}, N = {xi.shape[1]} in {self.build_path}"
+                       f"of {network_size(xi)} in {self.build_path}"
                 expected = "code generation: seconds" if stop_after == "code" else \
                     devices.expected_build_time(self.choice.name)
                 with devices.announced_build(what, expected):
-                    self.net.run(n_steps * params.dt * b2.ms)
+                    self.net.run(n_steps * first.dt * b2.ms)
                     _build_standalone(self.build_path, compile=stop_after != "code")
                 self._build_key = key if stop_after is None else None
             timings["build_seconds"] = time.perf_counter() - start
@@ -151,14 +198,14 @@ class Brian2Session:
             self.memory.apply_state(state)
             if not reuse:
                 expected = devices.expected_build_time("runtime", self.choice.target)
-                with (devices.announced_build(f"compiling the network's code (K = {xi.shape[0]}, N = {xi.shape[1]})",
+                with (devices.announced_build(f"compiling the network's code ({network_size(xi)})",
                                               expected) if expected else contextlib.nullcontext()):
                     self.net.run(0 * b2.ms)  # code generation and Cython compilation
                 self.net.store(RUNTIME_SNAPSHOT)
                 self._build_key, self._generation = key, devices.generation()
             timings["build_seconds"] = time.perf_counter() - start
             start = time.perf_counter()
-            self.net.run(n_steps * params.dt * b2.ms)
+            self.net.run(n_steps * first.dt * b2.ms)
         timings["run_seconds"] = time.perf_counter() - start
         timings["reused_build"] = reuse
         return self.memory, read_results(self.memory), timings
@@ -203,7 +250,8 @@ def read_results(memory: AstrocyteGatedMemory) -> dict:
         "neuron_v": np.array(memory.monitors["neurons"].v[:]).T,
     }
     if "energy" in memory.monitors:
-        results["energy"] = np.array(memory.monitors["energy"].L[0])
+        energy = memory.monitors["energy"].L
+        results["energy"] = np.array(energy[0] if memory.batch is None else energy[:])  # a batch: B x samples
     if "spike_counts" in memory.monitors:
         results["spike_counts"] = np.array(memory.monitors["spike_counts"].count[:])
         results["expected_counts"] = np.array(memory.neurons.expected[:])
@@ -215,11 +263,29 @@ def read_results(memory: AstrocyteGatedMemory) -> dict:
     return results
 
 
-def network_bytes(K: int, N: int, gating: str = "factorised") -> int:
-    """Rough peak host bytes of building and running the network: about 110 bytes per neuron-astrocyte pair
-    (two Synapses objects of N K synapses, indices and weights, measured by the speed benchmark), N^2 pairs
-    for dense gating."""
-    return 110 * N * N if gating == "dense" else 110 * N * K
+def network_size(xi: np.ndarray) -> str:
+    """K = .., N = .. of a network (B = .., K = .., N = .. of a batch), for messages."""
+    return ("" if xi.ndim == 2 else f"B = {xi.shape[0]}, ") + f"K = {xi.shape[-2]}, N = {xi.shape[-1]}"
+
+
+def split_batch_results(memory: AstrocyteGatedMemory, results: dict) -> list:
+    """A batch's read_results as one dict per copy, each as one memory's (its own K astrocytes, N neurons,
+    sampled neurons and hub element)."""
+    B, K, N = memory.batch, memory.K, memory.N
+    sampled = len(memory.neuron_sample)
+    copies = []
+    for b in range(B):
+        astro, neurons = slice(b * K, (b + 1) * K), slice(b * sampled, (b + 1) * sampled)
+        one = {"u": results["u"][b * N:(b + 1) * N], "a": results["a"][astro], "steps": results["steps"],
+               "m": results["m"][:, astro], "g": results["g"][:, astro],
+               "neuron_u": results["neuron_u"][:, neurons], "neuron_v": results["neuron_v"][:, neurons]}
+        if "energy" in results:
+            one["energy"] = results["energy"][b]
+        if "spike_counts" in results:
+            one["spike_counts"] = results["spike_counts"][b * N:(b + 1) * N]
+            one["expected_counts"] = results["expected_counts"][b * N:(b + 1) * N]
+        copies.append(one)
+    return copies
 
 
 def _ms():

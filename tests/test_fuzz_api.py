@@ -518,6 +518,36 @@ def t_brian2_session_run(draw, tmp):
     return f"Brian2Session().run({refused}={args[refused]!r:.60})", call
 
 
+def t_recall_batch(draw, tmp):
+    """recall_batch with one argument refused (a valid batch would build a network per example)."""
+    problems = [ag.generated_problem(3, 6, seed=seed) for seed in range(3)]
+    kwargs = {"duration": 1.0, "target": "numpy"}
+    refused = draw.draw(st.sampled_from(["problems", "params", "per_copy", "method", "duration", "option", "device"]))
+    if refused == "problems":
+        problems = draw.draw(st.one_of(st.sampled_from([[], None, "x", problems[:1] + [ag.generated_problem(4, 6, seed=0)],
+                                                        [problems[0].patterns], 5]), HOSTILE))
+    elif refused == "params":
+        kwargs["params"] = draw.draw(st.one_of(st.sampled_from([{"beta": 1.0}, 5, "x", [ag.Parameters()] * 3]), HOSTILE))
+    elif refused == "per_copy":
+        kwargs[draw.draw(st.sampled_from(["beta", "tau_g", "dt", "similarity"]))] = draw.draw(st.one_of(
+            st.sampled_from([[1.0, 2.0], np.ones((3, 2)), [math.nan] * 3, ["x"] * 3, [-1.0] * 3]), HOSTILE))
+    elif refused == "method":
+        kwargs["method"] = draw.draw(st.one_of(st.sampled_from(["adaptive", "rk4", None]), HOSTILE))
+    elif refused == "duration":
+        kwargs["duration"] = draw.draw(st.one_of(st.sampled_from([0.0, -1.0, math.nan, "5", 10**400]), HOSTILE))
+    elif refused == "option":
+        kwargs["bogus"] = 1
+    else:
+        kwargs["device"] = draw.draw(st.one_of(st.sampled_from(["bogus", 5, None, ""]), HOSTILE))
+    if refused not in ("device", "option", "params"):
+        kwargs["device"] = "bogus"  # never a valid run: refused after everything else was checked
+
+    def call():
+        return [result.to_dict() for result in ag.recall_batch(problems, **kwargs)]
+
+    return f"recall_batch({refused}: {kwargs!r:.80})", call
+
+
 def t_astrocyte_gated_memory(draw, tmp):
     refused = draw.draw(st.sampled_from(["patterns", "params", "neuron", "gating", "name", "record_every", "method",
                                          "overlap_layout", "option", "neuron_sample"]))
@@ -549,6 +579,7 @@ API_TARGETS = {
     "generated_problem": t_generated_problem,
     "file_problem": t_file_problem,
     "recall": t_recall,
+    "recall_batch": t_recall_batch,
     "RecallResult": t_recall_result,
     "PAPER_PRESET": t_paper_preset,
     "make_baseline": t_make_baseline,
