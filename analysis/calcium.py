@@ -1,0 +1,386 @@
+"""The quasi-static map of the calcium astrocytes: with the neural state clamped, their steady-state (or
+cycle-averaged) gains against the replicator's fixed point softmax(f / T), f = N m^2 / 2 (the paper's eq. 8).
+
+The neural states are those of the paper's protocol (N = 30, K = 100, 6 flipped bits; docs/results/calcium.md):
+stored patterns, mixtures of two and three patterns, and corrupted cues. For each, the overlaps m = xi v / N are
+clamped, the astrocytes (network/calcium.py) run from rest for `settle` seconds of biological time and their
+gains are averaged over the next `window` seconds. One temperature T_eff is fitted to all states at once (least
+squares of g against softmax(f / T)); the report gives the correlation r of g with softmax(f / T_eff) over every
+(state, pattern) pair, the largest deviation, the distance to the simplex (1 - sum g, and the lowest gain of any
+step) and the convergence time in seconds.
+
+    python -m astrogate.analysis.calcium --out runs/calcium          # the results page's map and sweep
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import softmax
+
+from astrogate.errors import InputError
+from astrogate.network.calcium import CalciumSetup, run_clamped
+
+KINDS = ("pattern", "mixture2", "mixture3", "cue")
+STUDY_DT = 20.0  # ms: the study's gains move by < 1e-4 from dt = 1 ms (calcium's fastest rates are ~10/s)
+CONVERGENCE_TOLERANCE = 0.05  # of a state's largest mean gain: how far each gain may stay from its window mean
+
+
+@dataclass(frozen=True)
+class ProtocolStates:
+    """Clamped neural states v (S x N, entries in [-1, 1]) for patterns xi (K x N), with each state's kind and the
+    pattern(s) it was made from."""
+
+    patterns: np.ndarray
+    states: np.ndarray
+    kinds: tuple
+    sources: tuple
+
+    @property
+    def overlaps(self) -> np.ndarray:
+        return self.states @ self.patterns.T / self.patterns.shape[1]
+
+    @property
+    def f(self) -> np.ndarray:
+        """The paper's similarity f_mu = N m_mu^2 / 2 (eq. 8), S x K."""
+        return self.patterns.shape[1] * self.overlaps**2 / 2
+
+
+def protocol_states(N: int = 30, K: int = 100, flips: int = 6, per_kind: int = 15, seed: int = 0) -> ProtocolStates:
+    """Random +-1 patterns and `per_kind` states of each kind: a stored pattern; a two-pattern mixture
+    (xi_a + xi_b) / 2 (0 where they disagree); a three-pattern mixture sign(xi_a + xi_b + xi_c) (the classical
+    spurious state); a pattern with `flips` bits flipped (the paper's cue, eta = flips / N)."""
+    for label, value, low in (("N", N, 2), ("K", K, 3), ("per_kind", per_kind, 1), ("flips", flips, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{label} must be a whole number >= {low}, got {value!r}")
+    if flips > N:
+        raise InputError(f"flips must be at most N = {N}, got {flips}")
+    rng = np.random.default_rng(seed)
+    xi = rng.choice([-1.0, 1.0], size=(K, N))
+    states, kinds, sources = [], [], []
+    for kind in KINDS:
+        for _ in range(per_kind):
+            if kind == "pattern":
+                mu = (int(rng.integers(K)),)
+                v = xi[mu[0]].copy()
+            elif kind == "mixture2":
+                mu = tuple(int(x) for x in rng.choice(K, 2, replace=False))
+                v = (xi[mu[0]] + xi[mu[1]]) / 2
+            elif kind == "mixture3":
+                mu = tuple(int(x) for x in rng.choice(K, 3, replace=False))
+                v = np.sign(xi[list(mu)].sum(axis=0))
+            else:
+                mu = (int(rng.integers(K)),)
+                v = xi[mu[0]].copy()
+                v[rng.choice(N, flips, replace=False)] *= -1
+            states.append(v)
+            kinds.append(kind)
+            sources.append(mu)
+    return ProtocolStates(xi, np.array(states), tuple(kinds), tuple(sources))
+
+
+def fit_temperature(gains, f, bounds=(1e-3, 1e3)) -> dict:
+    """The T that brings softmax(f / T) (rows) closest to the gains in least squares, and how close:
+    r (Pearson, over all entries), the largest |g - softmax| and the root-mean-square deviation."""
+    g, f = np.asarray(gains, dtype=float), np.asarray(f, dtype=float)
+    if g.shape != f.shape or g.ndim != 2:
+        raise InputError(f"gains and f must be S x K arrays of one shape, got {g.shape} and {f.shape}")
+
+    def loss(log_T):
+        return float(np.sum((g - softmax(f / np.exp(log_T), axis=1)) ** 2))
+
+    best = minimize_scalar(loss, bounds=np.log(bounds), method="bounded", options={"xatol": 1e-6})
+    T = float(np.exp(best.x))
+    return {"T_eff": T, **agreement(g, softmax(f / T, axis=1))}
+
+
+def agreement(g, target) -> dict:
+    diff = g - target
+    r = float(np.corrcoef(g.ravel(), target.ravel())[0, 1]) if np.std(g) > 0 and np.std(target) > 0 else float("nan")
+    return {"r": r, "max_deviation": float(np.max(np.abs(diff))), "rms_deviation": float(np.sqrt(np.mean(diff**2)))}
+
+
+def convergence_times(t, g, g_mean, tolerance: float = CONVERGENCE_TOLERANCE) -> np.ndarray:
+    """Per state, the first sample time after which every gain stays within `tolerance` times the state's largest
+    window-averaged gain of its window average (NaN if the last sample is off by more: gains that keep
+    oscillating with calcium)."""
+    scale = tolerance * g_mean.max(axis=1, keepdims=True)  # S x 1
+    off = np.max(np.abs(g - g_mean[:, :, None]), axis=1) > scale  # S x samples
+    times = np.full(len(g), np.nan)
+    for s, row in enumerate(off):
+        if not row[-1]:
+            bad = np.nonzero(row)[0]
+            times[s] = t[0] if len(bad) == 0 else t[bad[-1] + 1]
+    return times
+
+
+def quasi_static_map(setup: CalciumSetup | None = None, states: ProtocolStates | None = None, settle: float = 300.0,
+                     window: float = 200.0, device: str = "runtime", target: str = "cython",
+                     calcium_first: float = 60.0) -> dict:
+    """Run the clamped states (`run_clamped`: calcium alone for `calcium_first` s, then the release for `settle` s,
+    then the averaging `window`), fit T_eff and measure; returns a summary dict and per-state arrays."""
+    setup = setup or CalciumSetup()
+    states = states or protocol_states()
+    run = run_clamped(states.overlaps, setup, settle=settle, window=window, sample_every=min(1.0, window),
+                      device=device, target=target, calcium_first=calcium_first)
+    f, g = states.f, run["g_mean"]
+    fit = fit_temperature(g, f)
+    kinds = np.array(states.kinds)
+    by_kind = {}
+    for kind in dict.fromkeys(states.kinds):
+        rows = kinds == kind
+        by_kind[kind] = agreement(g[rows], softmax(f[rows] / fit["T_eff"], axis=1))
+    in_window = run["t"] >= settle - 1e-9
+    sums = run["bound"][:, in_window]
+    oscillating = (run["C_high"] - run["C_low"]) > 0.01  # uM, over the window
+    times = convergence_times(run["t"], run["g"], g)
+    summary = {
+        "setup": setup_record(setup), "states": len(kinds), "K": states.patterns.shape[0],
+        "N": states.patterns.shape[1], "settle_s": settle, "window_s": window, **fit, "by_kind": by_kind,
+        "sum_mean": float(sums.mean()), "sum_min": float(sums.min()), "sum_max": float(sums.max()),
+        "free_low": float(np.nanmin(run["free_low"])) if np.any(np.isfinite(run["free_low"])) else None,
+        "g_low": run["g_low"],
+        "top_gain_mean": float(np.mean(g.max(axis=1))),
+        "oscillating_astrocytes": int(oscillating.sum()), "oscillating_states": int(oscillating.any(axis=1).sum()),
+        "convergence_s_median": float(np.nanmedian(times)) if np.any(np.isfinite(times)) else None,
+        "convergence_s_max": float(np.nanmax(times)) if np.any(np.isfinite(times)) else None,
+        "unconverged_states": int(np.isnan(times).sum()),
+        "run_seconds": run["run_seconds"],
+    }
+    return {"summary": summary, "f": f, "g": g, "softmax": softmax(f / fit["T_eff"], axis=1), "kinds": kinds,
+            "sums": sums, "convergence_s": times, "oscillating": oscillating, "run": run}
+
+
+def setup_record(setup: CalciumSetup) -> dict:
+    from astrogate.models.calcium import shown
+
+    return {"pool": setup.pool, "gap_junctions": setup.gap_junctions, "dt_ms": setup.dt, "method": setup.method,
+            "parameters": {name: shown(name, value) for name, value in setup.parameters.items()}}
+
+
+def shape_agreement(g, f) -> dict:
+    """The gains divided by their sum (the share of the bound resource: what the strongest capture would give)
+    against softmax(f / T) with T fitted again: the shape of the allocation, apart from the free fraction."""
+    g = np.asarray(g, dtype=float)
+    total = g.sum(axis=1, keepdims=True)
+    shares = np.divide(g, total, out=np.full_like(g, 1.0 / g.shape[1]), where=total > 0)
+    return fit_temperature(shares, f)
+
+
+# -- the study of the results page: the drive, the capture strength, the exocytosis steepness, the mechanism ----
+def study_rows() -> list[dict]:
+    """The configurations of docs/results/calcium.md: one row each, {group, label, setup}."""
+    from brian2 import second, umolar
+
+    def row(group, label, pool="shared", gap_junctions="none", **overrides):
+        return {"group": group, "label": label, "setup": CalciumSetup(pool, gap_junctions, overrides, dt=STUDY_DT)}
+
+    rows = [row("drive", f"Y_pattern={y:g}uM", Y_pattern=y * umolar) for y in (0.1, 0.3, 1.0, 3.0)]
+    rows += [row("capture", f"O_A={o:g}/s", Y_pattern=0.3 * umolar, O_A=o / second) for o in (6.0, 60.0, 600.0)]
+    rows += [row("exocytosis", f"n_A={n:g}", Y_pattern=0.3 * umolar, O_A=600 / second, n_A=n) for n in (4.0, 16.0)]
+    rows += [row("mechanism", "private pool", "private", Y_pattern=0.3 * umolar, O_A=600 / second),
+             row("mechanism", "gap junctions ring F=2uM/s", "shared", "ring", Y_pattern=0.3 * umolar,
+                 O_A=600 / second, F_GJ=2 * umolar / second),
+             row("mechanism", "gap junctions all F=0.09uM/s", "shared", "all", Y_pattern=0.3 * umolar,
+                 O_A=600 / second, F_GJ=0.09 * umolar / second)]
+    return rows
+
+
+SWEEP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_deviation", "rms_deviation",
+                 "shape_T_eff", "shape_r", "shape_max_deviation", "sum_mean", "sum_min", "free_low", "g_low",
+                 "top_gain_mean", "oscillating_states", "convergence_s_median", "convergence_s_max",
+                 "unconverged_states", "run_seconds")
+
+
+def calcium_study(out, per_kind: int = 10, settle: float = 300.0, window: float = 200.0, only: list | None = None,
+                  target: str = "cython") -> list[dict]:
+    """Every row of `study_rows` (or those whose label is in `only`) on the protocol states; writes into `out`
+    sweep.csv (one line per row), <row>.json (its summary) and <row>.npz (f, g, kinds, the sampled sums) and the
+    figures calcium_map_<row>.png. Returns the sweep's lines."""
+    from astrogate.analysis.io import write_csv, write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    states = protocol_states(per_kind=per_kind)
+    rows = [r for r in study_rows() if only is None or r["label"] in only]
+    if only is not None and len(rows) != len(only):
+        known = ", ".join(r["label"] for r in study_rows())
+        raise InputError(f"unknown study row(s) {sorted(set(only) - {r['label'] for r in rows})}: known are {known}")
+    if only is None:  # the single astrocyte's response, which the rows' allocations are made of
+        levels = np.geomspace(1e-3, 30.0, 41)
+        response = transfer_function(levels, settle=settle, window=window, target=target)
+        write_csv([dict(zip(response, values)) for values in zip(*response.values())], out / "transfer.csv",
+                  float_format=".6g")
+        plot_transfer(response, out / "calcium_transfer.png")
+    lines = []
+    for row in rows:
+        result = quasi_static_map(row["setup"], states, settle=settle, window=window, target=target)
+        summary = result["summary"]
+        shape = shape_agreement(result["g"], result["f"])
+        summary.update({f"shape_{k}": v for k, v in shape.items() if k != "rms_deviation"}, group=row["group"],
+                       label=row["label"])
+        stem = file_stem(row["label"])
+        write_json(out / f"{stem}.json", summary)
+        np.savez_compressed(out / f"{stem}.npz", f=result["f"], g=result["g"], kinds=result["kinds"],
+                            t=result["run"]["t"], bound=result["run"]["bound"], T_eff=summary["T_eff"],
+                            g_trace=result["run"]["g"][:, :, ::5], release=result["run"]["release_mean"],
+                            C_low=result["run"]["C_low"], C_high=result["run"]["C_high"])
+        plot_map(result, out / f"calcium_map_{stem}.png", row["label"])
+        lines.append({c: summary.get(c, summary["setup"].get(c)) for c in SWEEP_COLUMNS})
+        merged = merged_lines(out / "sweep.csv", lines)
+        write_csv(merged, out / "sweep.csv", SWEEP_COLUMNS, float_format=".6g")
+        plot_sweep(merged, out / "calcium_sweep.png")
+    return lines
+
+
+def merged_lines(path: Path, lines: list[dict]) -> list[dict]:
+    """The lines of an earlier sweep.csv in `path` whose rows were not run again, and `lines`, in study order:
+    a run of some rows (--only) updates the table, and a stopped run keeps the rows it finished."""
+    import csv
+
+    new = {line["label"]: line for line in lines}
+    old = {}
+    if path.exists():
+        with open(path, newline="") as fh:
+            old = {row["label"]: row for row in csv.DictReader(fh)}
+    order = [r["label"] for r in study_rows()]
+    labels = sorted(set(old) | set(new), key=lambda label: order.index(label) if label in order else len(order))
+    return [new.get(label, old.get(label)) for label in labels]
+
+
+def file_stem(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
+
+
+def plot_map(result: dict, path, title: str = "") -> Path:
+    """Left: each (state, pattern) gain against softmax(f / T_eff), by kind of state; right: the sum of the gains
+    (the bound fraction of the pool) against time, one line per state."""
+    import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import prepare_output, save_figure
+
+    path = prepare_output(path, "plot")
+    s = result["summary"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    markers = dict(pattern="o", mixture2="s", mixture3="^", cue="x")
+    for kind in dict.fromkeys(result["kinds"]):
+        rows = result["kinds"] == kind
+        left.scatter(result["softmax"][rows].ravel(), result["g"][rows].ravel(), s=12, marker=markers.get(kind, "."),
+                     label=kind, alpha=0.7)
+    left.plot([0, 1], [0, 1], color="grey", lw=0.8, label="g = softmax")
+    left.set(xlabel=f"softmax(f / T_eff), T_eff = {s['T_eff']:.3g}", ylabel="calcium gain $g_\\mu$ (window mean)",
+             title=f"r = {s['r']:.3f}, max |dev| = {s['max_deviation']:.3f}")
+    left.legend(fontsize=8)
+    run = result["run"]
+    colours = dict(pattern="C0", mixture2="C1", mixture3="C2", cue="C3")
+    for kind, bound in zip(result["kinds"], run["bound"]):
+        right.plot(run["t"], bound, color=colours.get(kind, "k"), lw=0.6)
+    right.axvline(s["settle_s"], color="grey", ls="--", lw=0.8)
+    right.set(xlabel="time (s)", ylabel="sum of gains $\\sum_\\mu g_\\mu$", ylim=(0, 1.05),
+              title=f"sum in window: {s['sum_min']:.3f} .. {s['sum_max']:.3f}")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
+def plot_sweep(lines: list[dict], path) -> Path:
+    """One row per configuration: r of the gains and of their shares against the fitted softmax (left), and the
+    mean and the smallest sum of the gains in the window (right)."""
+    import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import prepare_output, save_figure
+
+    path = prepare_output(path, "plot")
+    labels = [line["label"] for line in lines]
+    y = np.arange(len(lines))
+    value = lambda key: np.array([float(line[key]) for line in lines])  # noqa: E731  (csv rows hold strings)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.35 * len(lines) + 1.5), sharey=True)
+    left.barh(y - 0.2, value("r"), height=0.4, label="gains g")
+    left.barh(y + 0.2, value("shape_r"), height=0.4, label="shares g / sum g")
+    left.axvline(0.95, color="grey", ls="--", lw=0.8)
+    left.set(xlabel="r against softmax(f / T_eff)", xlim=(min(0.5, np.nanmin(value("r")) - 0.05), 1), yticks=y,
+             yticklabels=labels)
+    left.invert_yaxis()
+    left.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
+    right.barh(y - 0.2, value("sum_mean"), height=0.4, label="mean")
+    right.barh(y + 0.2, value("sum_min"), height=0.4, label="smallest")
+    right.set(xlabel="sum of the gains in the window", xlim=(0, 1.05))
+    right.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
+def plot_transfer(response: dict, path) -> Path:
+    """The window-averaged release of one astrocyte against the glutamate level (log-log), and calcium's range."""
+    import matplotlib.pyplot as plt
+
+    from astrogate.analysis.io import prepare_output, save_figure
+
+    path = prepare_output(path, "plot")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    Y = response["glutamate_um"]
+    shown = Y > 0
+    top.loglog(Y[shown], np.maximum(response["release"][shown], 1e-12), "o-", ms=3, label="release (window mean)")
+    top.set(ylabel="release activity", ylim=(1e-9, 2))
+    top.legend(fontsize=8)
+    bottom.fill_between(Y[shown], response["C_low"][shown], response["C_high"][shown], alpha=0.4, label="C range")
+    bottom.semilogx(Y[shown], response["C_high"][shown], lw=0.8, label="C high")
+    bottom.set(xlabel="glutamate Y (uM)", ylabel="calcium C (uM)")
+    bottom.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from astrogate.network.devices import quiet_brian2
+
+    parser = argparse.ArgumentParser(prog="python -m astrogate.analysis.calcium", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--per-kind", type=int, default=10, help="states of each kind (default 10: 40 states)")
+    parser.add_argument("--settle", type=float, default=300.0,
+                        help="seconds from the release onset to the averaging window (after 60 s of calcium alone)")
+    parser.add_argument("--window", type=float, default=200.0, help="seconds of the averaging window")
+    parser.add_argument("--only", nargs="*", help="run only these rows (labels of study_rows)")
+    args = parser.parse_args(argv)
+    quiet_brian2()
+    try:
+        lines = calcium_study(args.out, args.per_kind, args.settle, args.window, args.only)
+    except InputError as exc:
+        parser.exit(2, f"astrogate: error: {exc}\n")
+    for line in lines:
+        print(json.dumps({k: line[k] for k in ("label", "T_eff", "r", "max_deviation", "sum_min", "shape_r")}))
+    return 0
+
+
+def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: float = 300.0, window: float = 200.0,
+                      target: str = "cython") -> dict:
+    """One astrocyte's response to a constant glutamate level (uM), each level a copy of K = 1 with m = 1 and
+    Y_pattern = the level: the window-averaged release, calcium's range (oscillation where C_high > C_low) and the
+    mean gain of a private pool of one."""
+    from brian2 import umolar
+
+    levels = np.asarray(glutamate_um, dtype=float)
+    if levels.ndim != 1 or not np.all(np.isfinite(levels)) or np.any(levels < 0):
+        raise InputError("glutamate levels must be a 1-d array of finite values >= 0 (uM)")
+    setup = setup or CalciumSetup(pool="private", dt=STUDY_DT)
+    # Y_pattern is one value per group: the level is carried by m instead, Y = Y_top m^2 with m = sqrt(level / Y_top)
+    top = float(levels.max()) if levels.max() > 0 else 1.0
+    parameters = {**setup.parameters, "Y_pattern": top * umolar}
+    run = run_clamped(np.sqrt(levels / top)[:, None], replace(setup, parameters=parameters), settle=settle,
+                      window=window, sample_every=window, target=target)
+    return {"glutamate_um": levels, "release": run["release_mean"][:, 0], "C_low": run["C_low"][:, 0],
+            "C_high": run["C_high"][:, 0], "g": run["g_mean"][:, 0]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

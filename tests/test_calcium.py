@@ -1,0 +1,378 @@
+"""Calcium astrocytes (models/calcium.py, network/calcium.py, analysis/calcium.py): the G-ChI model against its
+equations integrated independently, the shared pool's simplex, the quasi-static map against softmax, bad input."""
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.special import softmax
+
+from astrogate.errors import InputError
+
+# -- Brian2's example_2_gchi_astrocyte.py (Stimberg et al. 2019), its deterministic astrocyte written out again from
+# the G-ChI equations (De Pitta et al. 2009), in uM and s, with a constant glutamate Y
+EXAMPLE = dict(O_P=0.9, K_P=0.1, C_T=2.0, rho_A=0.18, Omega_C=6.0, Omega_L=0.1, d_1=0.13, d_2=1.05, O_2=0.2,
+               d_3=0.9434, d_5=0.08, O_beta=5.0, O_N=0.3, Omega_N=0.5, K_KC=0.5, zeta=10.0, O_delta=0.2,
+               kappa_delta=1.5, K_delta=0.3, Omega_5P=0.1, K_D=0.5, K_3K=1.0, O_3K=4.5, F_ex=0.09, I_Theta=0.3,
+               omega_I=0.05)
+
+
+def gchi_rhs(t, y, Y, p=EXAMPLE):
+    Gamma_A, I, C, h = y
+    dGamma_A = p["O_N"] * Y * (1 - Gamma_A) - p["Omega_N"] * (1 + p["zeta"] * C / (C + p["K_KC"])) * Gamma_A
+    production = p["O_beta"] * Gamma_A + p["O_delta"] / (1 + I / p["kappa_delta"]) * C**2 / (C**2 + p["K_delta"]**2)
+    degradation = p["O_3K"] * C**4 / (C**4 + p["K_D"]**4) * I / (I + p["K_3K"]) + p["Omega_5P"] * I
+    exogenous = -p["F_ex"] / 2 * (1 + np.tanh((abs(I) - p["I_Theta"]) / p["omega_I"])) * np.sign(I)  # I_bias = 0
+    open_probability = (I / (I + p["d_1"]) * C / (C + p["d_5"])) ** 3 * h**3
+    er = p["C_T"] - (1 + p["rho_A"]) * C
+    dC = (p["Omega_C"] * open_probability + p["Omega_L"]) * er - p["O_P"] * C**2 / (C**2 + p["K_P"]**2)
+    Q_2 = p["d_2"] * (I + p["d_1"]) / (I + p["d_3"])
+    dh = p["O_2"] * (Q_2 + C) * (Q_2 / (Q_2 + C) - h)
+    return [dGamma_A, production - degradation + exogenous, dC, dh]
+
+
+def reference_traces(Y, t_end, t_eval):
+    """G-ChI from the example's initial state (h = 0.9, the rest 0), to solve_ivp's tight tolerances."""
+    sol = solve_ivp(gchi_rhs, (0, t_end), [0.0, 0.0, 0.0, 0.9], args=(Y,), t_eval=t_eval, method="LSODA",
+                    rtol=1e-10, atol=1e-12)
+    assert sol.success
+    return sol.y
+
+
+def monitored_astrocytes(K, m, setup, duration_s, variables):
+    """CalciumAstrocytes with clamped overlaps on the runtime device (numpy), with a monitor at the end of each
+    step (the state after step n at time (n + 1) dt)."""
+    import brian2 as b2
+
+    from astrogate.network.calcium import ORDER, CalciumAstrocytes
+
+    b2.prefs.codegen.target = "numpy"
+    astro = CalciumAstrocytes(K, setup)
+    astro.set_overlaps(np.asarray(m, dtype=float))
+    monitor = b2.StateMonitor(astro.astrocytes, variables, record=True, when="end", order=ORDER["monitors"])
+    b2.Network(astro, monitor).run(duration_s * b2.second, namespace={})
+    t = np.asarray(monitor.t / b2.second) + setup.dt * 1e-3
+    return astro, monitor, t
+
+
+# -- 1. one astrocyte against the example's equations --------------------------------------------------------------
+@pytest.mark.brian2
+def test_single_gchi_astrocyte_follows_the_example_equations_over_30_seconds():
+    """Constant glutamate Y = 0.3 uM (Y_pattern = 0.3 uM, m = 1): the example's deterministic astrocyte, here in
+    the regime where calcium oscillates (pulses up to 0.6 uM). rk4 at dt = 10 ms against LSODA at rtol 1e-10:
+    measured max |dC| 5.6e-9 uM and |dI| 3.5e-9 uM over 30 s; tolerance 1e-6 uM."""
+    from brian2 import umolar
+
+    from astrogate.network.calcium import CalciumSetup
+
+    setup = CalciumSetup(pool="private", parameters={"Y_pattern": 0.3 * umolar}, dt=10.0)
+    _, monitor, t = monitored_astrocytes(1, [1.0], setup, 30.0, ["C", "I", "Gamma_A", "h"])
+    Gamma_A, I, C, h = reference_traces(0.3, t[-1], t)
+    C_brian, I_brian = np.asarray(monitor.C[0] / umolar), np.asarray(monitor.I[0] / umolar)
+    assert np.ptp(C[len(C) // 3:]) > 0.2  # it oscillates: the comparison covers the pulses' timing
+    np.testing.assert_allclose(C_brian, C, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(I_brian, I, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(monitor.Gamma_A[0]), Gamma_A, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(monitor.h[0]), h, rtol=0, atol=1e-6)
+
+
+# -- 2. the shared pool: the gains' equations and the simplex ---------------------------------------------------------
+def pool_rhs(t, y, Ys, O_A, Omega_G, n_A=8.0, C_Theta=0.5):
+    """K astrocytes (G-ChI as above) whose gains capture a shared resource: dg/dt = O_A release (1 - sum g) - Omega_G g."""
+    K = len(Ys)
+    state = y[:4 * K].reshape(K, 4)
+    g = y[4 * K:]
+    d = np.array([gchi_rhs(t, s, Y) for s, Y in zip(state, Ys)])
+    C = state[:, 2]
+    release = (C / C_Theta) ** n_A / (1 + (C / C_Theta) ** n_A)
+    dg = O_A * release * (1 - g.sum()) - Omega_G * g
+    return np.concatenate([d.ravel(), dg])
+
+
+@pytest.mark.brian2
+def test_shared_pool_gains_follow_their_mass_action_equations():
+    """Three astrocytes of one pool, 60 s, strong capture (O_A = 60/s): the gains of the network (exact step of the
+    pool, the release held at the mean of its values at the ends of each 10 ms step) against the ODE integrated by
+    LSODA. Measured max |dg| 7.7e-4, at the onsets of calcium pulses; tolerance 3e-3."""
+    from brian2 import second, umolar
+
+    from astrogate.network.calcium import CalciumSetup
+
+    m = np.array([1.0, 0.8, 0.3])
+    Y_pattern = 0.5
+    setup = CalciumSetup(parameters={"Y_pattern": Y_pattern * umolar, "O_A": 60 / second}, dt=10.0)
+    _, monitor, t = monitored_astrocytes(3, m, setup, 60.0, ["g"])
+    y0 = np.concatenate([np.tile([0.0, 0.0, 0.0, 0.9], 3), np.zeros(3)])
+    sol = solve_ivp(pool_rhs, (0, t[-1]), y0, args=(Y_pattern * m**2, 60.0, 0.5 / 60), t_eval=t, method="LSODA",
+                    rtol=1e-9, atol=1e-12)
+    g_ref = sol.y[12:]
+    assert g_ref[:, -1].sum() > 0.9 and g_ref[0, -1] > g_ref[1, -1] > g_ref[2, -1]  # a real competition
+    np.testing.assert_allclose(np.asarray(monitor.g[:]), g_ref, rtol=0, atol=3e-3)
+
+
+def switching_run(K, states, period_s, dt_ms, overlaps_of):
+    """A shared pool of K astrocytes whose clamped state changes every `period_s` seconds; g at every step."""
+    import brian2 as b2
+    from brian2 import second, umolar
+
+    from astrogate.network.calcium import ORDER, CalciumAstrocytes, CalciumSetup
+
+    setup = CalciumSetup(parameters={"Y_pattern": 1.0 * umolar, "O_A": 60 / second}, dt=dt_ms)
+    astro = CalciumAstrocytes(K, setup)
+    monitor = b2.StateMonitor(astro.astrocytes, "g", record=True, when="end", order=ORDER["monitors"])
+    net = b2.Network(astro, monitor)
+    for state in states:
+        astro.set_overlaps(overlaps_of(state))
+        net.run(period_s * second, namespace={})
+    return np.asarray(monitor.t / second) + dt_ms * 1e-3, np.asarray(monitor.g[:])
+
+
+def check_simplex_and_winners(t, g, winners, period_s, settled_s):
+    """Every sample: g >= 0 and sum g <= 1 (to 1e-12). In the last `settled_s` of each period: the free fraction
+    1 - sum g below 0.01, and the period's pattern holding the largest gain, above 0.7 (the previous winner's
+    share decays at Omega_G = 1/(2 min), so a switch takes minutes)."""
+    total = g.sum(axis=0)
+    assert g.min() >= 0 and total.max() <= 1 + 1e-12
+    for k, winner in enumerate(winners):
+        rows = (t > (k + 1) * period_s - settled_s) & (t <= (k + 1) * period_s)
+        assert np.max(1 - total[rows]) < 0.01
+        assert np.all(np.argmax(g[:, rows], axis=0) == winner) and g[winner, rows].min() > 0.7
+    return total
+
+
+def switch_overlaps(K, winner):
+    m = np.array([0.2, 0.1, 0.3, 0.0, 0.2, 0.1, 0.3, 0.0] * (K // 8 + 1))[:K]
+    m[winner] = 1.0
+    return m
+
+
+@pytest.mark.brian2
+def test_shared_pool_keeps_the_gains_on_the_simplex_while_the_state_changes():
+    """K = 6, the clamped state switched from pattern 0 to pattern 3 after 150 s, 450 s in all at dt = 100 ms
+    (coarse for calcium, but the pool's bounds hold for any step). The new winner takes over the resource on the
+    Omega_G time scale (2 min): measured free fraction in the last 60 s of each period below 3e-3."""
+    t, g = switching_run(6, [0, 3], 225.0, 100.0, lambda w: switch_overlaps(6, w))
+    check_simplex_and_winners(t, g, [0, 3], 225.0, 60.0)
+
+
+@pytest.mark.brian2
+@pytest.mark.compile
+def test_shared_pool_stays_on_the_simplex_for_an_hour_on_cpp_standalone(tmp_path):
+    """The long run, compiled: K = 20, one hour of biological time at dt = 10 ms (360 000 steps), the state
+    switched every 5 minutes through 12 patterns. At every step the smallest gain >= 0 and the largest sum <= 1
+    (to 1e-12); each period ends with its pattern holding more than 0.9 and the free fraction below 0.01."""
+    import brian2 as b2
+    from brian2 import second, umolar
+
+    from astrogate.network import devices
+    from astrogate.network.calcium import ORDER, CalciumAstrocytes, CalciumSetup
+
+    setup = CalciumSetup(parameters={"Y_pattern": 1.0 * umolar, "O_A": 60 / second}, dt=10.0)
+    build = devices.activate(devices.check_device("cpp_standalone", build_dir=tmp_path), setup.dt)
+    astro = CalciumAstrocytes(20, setup)
+    monitor = b2.StateMonitor(astro.astrocytes, "g", record=True, when="end", order=ORDER["monitors"], dt=1 * second)
+    extremes = b2.NeuronGroup(20, "g : 1 (linked)\ng_low : 1", clock=astro.clock, name="extremes")
+    extremes.g = b2.linked_var(astro.astrocytes, "g")
+    extremes.g_low = 2.0
+    hub = b2.NeuronGroup(1, "bound : 1 (linked)\nbound_high : 1", clock=astro.clock, name="hub_extremes")
+    hub.bound = b2.linked_var(astro.hub, "bound")
+    after = dict(when="end", order=ORDER["diagnostics"])
+    net = b2.Network(astro, monitor, extremes, hub,
+                     extremes.run_regularly("g_low = g_low + (g - g_low)*int(g < g_low)", **after),
+                     hub.run_regularly("bound_high = bound_high + (bound - bound_high)*int(bound > bound_high)",
+                                       **after))
+    winners = [0, 5, 11, 2, 19, 7, 3, 14, 9, 16, 1, 12]
+    for w in winners:
+        astro.set_overlaps(switch_overlaps(20, w))
+        net.run(300 * second, namespace={})
+    b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
+    t = np.asarray(monitor.t / second) + 0.01
+    check_simplex_and_winners(t, np.asarray(monitor.g[:]), winners, 300.0, 60.0)
+    assert np.min(extremes.g_low[:]) >= 0 and float(hub.bound_high[0]) <= 1 + 1e-12
+
+
+# -- 3. the quasi-static map ------------------------------------------------------------------------------------------
+def test_fit_temperature_recovers_a_softmax_and_measures_deviations():
+    from astrogate.analysis.calcium import fit_temperature
+
+    rng = np.random.default_rng(0)
+    f = rng.exponential(2.0, size=(12, 9))
+    fit = fit_temperature(softmax(f / 0.7, axis=1), f)
+    assert fit["T_eff"] == pytest.approx(0.7, rel=1e-4) and fit["r"] == pytest.approx(1.0) and fit["max_deviation"] < 1e-5
+    uniform = np.full_like(f, 1 / 9)
+    g = uniform.copy()
+    g[0] = softmax(f[0] / 0.1)  # one state far from the rest: the fit cannot match both
+    assert fit_temperature(g, f)["max_deviation"] > 0.2
+    with pytest.raises(InputError, match="one shape"):
+        fit_temperature(g[:, :3], f)
+
+
+def test_protocol_states_are_the_papers_states():
+    from astrogate.analysis.calcium import KINDS, protocol_states
+
+    states = protocol_states(N=30, K=100, flips=6, per_kind=4, seed=3)
+    assert states.states.shape == (16, 30) and states.patterns.shape == (100, 30) and states.f.shape == (16, 100)
+    m = states.overlaps
+    for row, (kind, source) in enumerate(zip(states.kinds, states.sources)):
+        assert kind in KINDS
+        if kind == "pattern":
+            assert m[row, source[0]] == 1.0 and states.f[row, source[0]] == 15.0  # f = N m^2 / 2
+        elif kind == "cue":
+            assert m[row, source[0]] == pytest.approx(1 - 2 * 6 / 30)  # 6 flipped bits: eta = 0.2
+        elif kind == "mixture3":  # the majority: a pattern disagrees with it where both others disagree with it
+            xi = states.patterns[list(source)]
+            assert np.array_equal(states.states[row], np.sign(xi.sum(axis=0)))
+            for k in range(3):
+                outvoted = np.mean((xi[k - 1] != xi[k]) & (xi[k - 2] != xi[k]))
+                assert m[row, source[k]] == pytest.approx(1 - 2 * outvoted)
+        else:  # (xi_a + xi_b) / 2: m_a = m_b = (1 + xi_a . xi_b / N) / 2
+            a, b = source
+            expected = (1 + states.patterns[a] @ states.patterns[b] / 30) / 2
+            assert m[row, a] == pytest.approx(expected) and m[row, b] == pytest.approx(expected)
+    with pytest.raises(InputError, match="flips"):
+        protocol_states(N=5, flips=6)
+
+
+def test_convergence_time_is_the_last_excursion_beyond_the_tolerance():
+    from astrogate.analysis.calcium import convergence_times
+
+    t = np.arange(10.0)
+    g = np.full((3, 2, 10), 0.5)
+    g[0, 0, :4] = 0.2  # settles after t = 3
+    g[1, 1, -1] = 0.4  # off at the last sample: not converged
+    g[2] *= 1e-3  # small gains: the tolerance is relative to the state's largest gain
+    g[2, 0, :6] = 0.6e-3
+    times = convergence_times(t, g, np.full((3, 2), 0.5) * [[1], [1], [1e-3]])
+    assert times[0] == 4.0 and np.isnan(times[1]) and times[2] == 6.0
+
+
+@pytest.mark.brian2
+def test_strongest_capture_and_fast_calcium_give_softmax_gains_on_a_small_case(saved_figures, tmp_path):
+    """The protocol's kinds of state (N = 30, 6 flipped bits) over K = 8 patterns, 2 states each, calcium ten times
+    faster than physiological (speedup 10: the 29 s here are 290 s of physiology, at the equivalent of a 50 ms
+    step) and the strongest capture of the study (O_A = 600/s). Window-averaged gains against softmax(f / T_eff),
+    measured (settle 30 s, window 10 s): T_eff = 1.01, r = 0.9935, max |g - softmax| = 0.108; their shares
+    g / sum g against a softmax fitted to them: r = 0.997, max deviation 0.073. The sum falls short of 1 where the
+    drive is weak: the mixture of patterns with f = 2.8, 2.0, 2.8 binds 0.69 of the resource. Tolerances:
+    r >= 0.98, max deviation <= 0.15, shares r >= 0.99 and max deviation <= 0.1, every sum in [0.6, 1]."""
+    from brian2 import second, umolar
+
+    from astrogate.analysis.calcium import plot_map, protocol_states, quasi_static_map, shape_agreement
+    from astrogate.network.calcium import CalciumSetup
+
+    states = protocol_states(N=30, K=8, flips=6, per_kind=2, seed=1)
+    setup = CalciumSetup(parameters={"Y_pattern": 0.3 * umolar, "O_A": 600 / second, "speedup": 10.0}, dt=5.0)
+    result = quasi_static_map(setup, states, settle=20.0, window=5.0, target="numpy", calcium_first=4.0)
+    s = result["summary"]
+    assert s["r"] >= 0.98 and s["max_deviation"] <= 0.15
+    shares = shape_agreement(result["g"], result["f"])
+    assert shares["r"] >= 0.99 and shares["max_deviation"] <= 0.1
+    assert s["sum_min"] >= 0.6 and s["sum_max"] <= 1 + 1e-12 and s["g_low"] >= 0
+    np.testing.assert_allclose(result["softmax"], softmax(states.f / s["T_eff"], axis=1))
+    # the figure shows these gains against this softmax, and the sums over time
+    plot_map(result, tmp_path / "map.png", "small case")
+    fig = saved_figures["map.png"]
+    left, right = fig.axes
+    shown = np.concatenate([c.get_offsets() for c in left.collections])
+    expected = np.concatenate([np.column_stack([result["softmax"][result["kinds"] == k].ravel(),
+                                                result["g"][result["kinds"] == k].ravel()])
+                               for k in dict.fromkeys(result["kinds"])])
+    np.testing.assert_allclose(shown, expected)
+    assert len(right.lines) == len(states.kinds) + 1  # one sum per state, and the window's start
+    np.testing.assert_allclose(right.lines[0].get_ydata(), result["run"]["bound"][0])
+
+
+@pytest.mark.brian2
+def test_private_pools_do_not_compete():
+    """The control: each astrocyte owns 1/K of the resource, so no gain exceeds 1/K and the gains of the
+    non-winning astrocytes do not depend on the winner's drive."""
+    from brian2 import second, umolar
+
+    from astrogate.network.calcium import CalciumSetup, run_clamped
+
+    setup = CalciumSetup(pool="private", parameters={"Y_pattern": 1.0 * umolar, "O_A": 60 / second}, dt=50.0)
+    m = np.array([[1.0, 0.5, 0.2, 0.0], [0.0, 0.5, 0.2, 0.0]])
+    run = run_clamped(m, setup, settle=100.0, window=20.0, target="numpy")
+    g = run["g_mean"]
+    assert g.max() <= 0.25 and np.isnan(run["free_low"]).all()
+    np.testing.assert_allclose(g[0, 1:], g[1, 1:], rtol=1e-12)  # the same astrocytes, the same gains
+    assert g[0, 0] > 0.2 and g[1, 0] < 1e-3
+
+
+# -- 4. bad input -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("call, match", [
+    (lambda ca, u: ca.check_astrocyte_kind("calcum"), "unknown astrocyte 'calcum': use one of replicator, calcium"),
+    (lambda ca, u: ca.calcium_parameters({"O_PP": 1}), "unknown calcium parameter 'O_PP'"),
+    (lambda ca, u: ca.calcium_parameters({"O_P": 0.9 * u.ms}), "O_P must have units of umolar/second"),
+    (lambda ca, u: ca.calcium_parameters({"K_P": 0.1}), "K_P must have units of umolar"),
+    (lambda ca, u: ca.calcium_parameters({"n_A": 2 * u.second}), "n_A must have no units"),
+    (lambda ca, u: ca.calcium_parameters({"K_P": -0.1 * u.umolar}), "K_P must be finite and > 0"),
+    (lambda ca, u: ca.calcium_parameters({"C_Theta": 0 * u.umolar}), "C_Theta must be finite and > 0"),
+    (lambda ca, u: ca.calcium_parameters({"O_A": -1 / u.second}), "O_A must be finite and >= 0"),
+    (lambda ca, u: ca.calcium_parameters({"Omega_G": float("inf") / u.second}), "Omega_G must be finite"),
+    (lambda ca, u: ca.calcium_parameters({"zeta": "ten"}), "zeta must be a number"),
+    (lambda ca, u: ca.check_pool("common"), "unknown pool 'common'"),
+    (lambda ca, u: ca.check_gap_junctions("mesh"), "unknown gap_junctions 'mesh'"),
+])
+def test_bad_calcium_input_is_a_one_line_input_error(call, match):
+    import brian2
+
+    from astrogate.models import calcium
+
+    with pytest.raises(InputError, match=match) as error:
+        call(calcium, brian2)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_setup_and_overlaps_are_input_errors():
+    import brian2 as b2
+
+    from astrogate.network.calcium import CalciumAstrocytes, CalciumSetup, run_clamped
+
+    with pytest.raises(InputError, match="O_P must have units"):
+        CalciumSetup(parameters={"O_P": 3.0})
+    with pytest.raises(InputError, match="dt must be a positive"):
+        CalciumSetup(dt=-1.0)
+    with pytest.raises(InputError, match="unknown method"):
+        CalciumSetup(method="milstein")
+    with pytest.raises(InputError, match="ring of gap junctions needs K >= 3"):
+        CalciumAstrocytes(2, CalciumSetup(gap_junctions="ring"))
+    with pytest.raises(InputError, match="S x K"):
+        run_clamped(np.zeros(4))
+    with pytest.raises(InputError, match="settle must be a positive"):
+        run_clamped(np.zeros((1, 4)), settle=-1.0)
+    b2.prefs.codegen.target = "numpy"
+    astro = CalciumAstrocytes(3)
+    with pytest.raises(InputError, match=r"shape \(K,\) = \(3,\)"):
+        astro.set_overlaps(np.zeros(4))
+    with pytest.raises(InputError, match="within"):
+        astro.set_overlaps(np.array([0.0, 2.0, 0.0]))
+
+
+# -- 5. cpp_standalone --------------------------------------------------------------------------------------------
+@pytest.mark.brian2
+@pytest.mark.compile
+def test_cpp_standalone_clamped_run_equals_the_runtime_run():
+    """The same clamped run (shared pool with ring gap junctions, 2 copies of K = 4) on cpp_standalone and on the
+    runtime device: window-averaged gains and calcium range within 1e-9."""
+    from brian2 import second, umolar
+
+    from astrogate.network.calcium import CalciumSetup, run_clamped
+
+    setup = CalciumSetup(gap_junctions="ring", dt=20.0,
+                         parameters={"Y_pattern": 1.0 * umolar, "O_A": 60 / second, "F_GJ": 2 * umolar / second})
+    m = np.array([[1.0, 0.3, 0.2, 0.1], [0.6, 0.5, 0.1, 0.0]])
+    runtime = run_clamped(m, setup, settle=60.0, window=20.0, target="numpy")
+    standalone = run_clamped(m, setup, settle=60.0, window=20.0, device="cpp_standalone")
+    for key in ("g_mean", "C_low", "C_high", "bound"):
+        np.testing.assert_allclose(standalone[key], runtime[key], rtol=0, atol=1e-9)
+    assert standalone["g_mean"][0].argmax() == 0 and standalone["bound"][:, -1].min() > 0.9
+
+
+def test_results_page_lists_every_parameter_with_its_value_and_reference():
+    from pathlib import Path
+
+    from astrogate.models import calcium
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "results" / "calcium.md").read_text(encoding="utf-8")
+    for name, spec in calcium.PARAMETERS.items():
+        assert f"| `{name}` | {calcium.shown(name)} | {spec.meaning} | {spec.reference} |" in page, name
