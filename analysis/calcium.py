@@ -391,6 +391,7 @@ if __name__ == "__main__":
 # step that calcium's speedup allows (speedup * dt <= 100 ms, network/calcium.py)
 MEMORY_NEURONS = dict(tau_u=1.0, gamma=3.0, kappa=1.0, cue_scale=1.0, T=0.01, tau_p=1.0, dt=0.01)
 MEMORY_SPEEDUP = 1000.0  # one second of calcium in 1 ms of the memory: calcium ~ the neurons' tau_u x 1000 / s
+MEMORY_CAPTURE = 60.0  # 1/s: O_A of the memory study, strong enough that one calcium spike captures the pool
 
 
 def replicator_lyapunov(patterns, params, u, g) -> np.ndarray:
@@ -423,8 +424,8 @@ def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 
                       duration: float = 30.0, gains: float = 0.0, seed: int = 0) -> list[dict]:
     """A small version of the paper's Fig. 4 protocol: for each K, `sets` random +-1 pattern sets of N bits, the
     cue = pattern 0 with `flips` bits flipped; the sign(u) Hamming error (eq. 15) after `duration` ms of the
-    memory with calcium astrocytes (`calcium`: a CalciumSetup or parameter overrides; MEMORY_NEURONS, speedup
-    MEMORY_SPEEDUP unless given; the runtime device, cython), of the replicator model with the paper's preset and
+    memory with calcium astrocytes (`calcium`: a CalciumSetup or parameter overrides; MEMORY_NEURONS; speedup
+    MEMORY_SPEEDUP and O_A = MEMORY_CAPTURE unless given; the runtime device, cython), of the replicator model with the paper's preset and
     of classical Hopfield, on the same patterns and cues. Along each calcium run: the replicator's Lyapunov
     function (`replicator_lyapunov`, sampled every 0.1 ms), the gains' sum and lowest value. One line per
     (K, set)."""
@@ -439,9 +440,11 @@ def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 
     from astrogate.network.calcium import ORDER, calcium_setup
     from astrogate.network.memory import AstrocyteGatedMemory
 
+    from brian2 import second
+
     setup = calcium_setup(calcium)
-    if "speedup" not in setup.parameters:
-        setup = replace(setup, parameters={**setup.parameters, "speedup": MEMORY_SPEEDUP})
+    setup = replace(setup, parameters={"speedup": MEMORY_SPEEDUP, "O_A": MEMORY_CAPTURE / second,
+                                       **setup.parameters})
     paper = PAPER_PRESET.parameters()
     memory_params = Parameters(**MEMORY_NEURONS)
     rng = np.random.default_rng(seed)
@@ -516,13 +519,12 @@ def mechanism_rows() -> list[dict]:
     from brian2 import second, umolar
 
     def row(group, label, pool="shared", gap_junctions="none", **overrides):
-        overrides.setdefault("speedup", MEMORY_SPEEDUP)
         return {"group": group, "label": label, "calcium": CalciumSetup(pool, gap_junctions, overrides)}
 
     rows = [row("mechanism", "shared pool"), row("mechanism", "private pool", "private"),
             row("mechanism", "ring F=2uM/s", "shared", "ring", F_GJ=2 * umolar / second),
             row("mechanism", "all F=0.09uM/s", "shared", "all", F_GJ=0.09 * umolar / second)]
-    rows += [row("capture", f"O_A={o:g}/s", O_A=o / second) for o in (6.0, 60.0)]
+    rows += [row("capture", f"O_A={o:g}/s", O_A=o / second) for o in (0.6, 6.0, 600.0)]
     rows += [row("speedup", f"speedup={s:g}", speedup=s) for s in (100.0, 10000.0)]
     return rows
 
