@@ -530,10 +530,11 @@ def mechanism_rows() -> list[dict]:
 
 
 def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int = 60, mechanism_sets: int = 10,
-                         only: list | None = None) -> dict:
+                         only: list | None = None, flips=(4, 6)) -> dict:
     """The results page's memory measurements: `calcium_retrieval` at Ks with the defaults (retrieval.csv, one line
     per run; retrieval_summary.csv), then each row of `mechanism_rows` (or those labelled in `only`) at K =
-    mechanism_K (mechanisms.csv). Returns both summaries."""
+    mechanism_K (mechanisms.csv), then harder cues (`flips` flipped bits of N = 20) at K = mechanism_K
+    (flips.csv). Returns the summaries."""
     from astrogate.analysis.io import write_csv
 
     out = Path(out)
@@ -552,4 +553,10 @@ def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int 
         mechanisms.append({"group": row["group"], "label": row["label"], **summary[0]})
         write_csv(mechanisms, out / "mechanisms.csv", float_format=".4g")
     result["mechanisms"] = mechanisms
+    harder = []
+    for n in flips:
+        summary = retrieval_summary(calcium_retrieval((mechanism_K,), flips=n, sets=sets))
+        harder.append({"flips": n, **summary[0]})
+        write_csv(harder, out / "flips.csv", float_format=".4g")
+    result["flips"] = harder
     return result
