@@ -530,10 +530,10 @@ def mechanism_rows() -> list[dict]:
 
 
 def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int = 60, mechanism_sets: int = 10,
-                         only: list | None = None, flips=(4, 6)) -> dict:
+                         only: list | None = None, flips=(4, 6, 8)) -> dict:
     """The results page's memory measurements: `calcium_retrieval` at Ks with the defaults (retrieval.csv, one line
     per run; retrieval_summary.csv), then each row of `mechanism_rows` (or those labelled in `only`) at K =
-    mechanism_K (mechanisms.csv), then harder cues (`flips` flipped bits of N = 20) at K = mechanism_K
+    mechanism_K (mechanisms.csv), then harder cues (`flips` of the N = 20 bits flipped) at K = mechanism_K
     (flips.csv). Returns the summaries."""
     from astrogate.analysis.io import write_csv
 
