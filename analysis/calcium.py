@@ -476,7 +476,7 @@ def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 
                 "K": K, "N": N, "load": K / N, "flips": flips, "set": s,
                 "calcium_hamming": hamming(state["u"], xi[0]), "replicator_hamming": hamming(replicator.u, xi[0]),
                 "hopfield_hamming": hamming(hopfield, xi[0]),
-                "calcium_top_gain": float(state["g"].max()), "calcium_winner_is_target": bool(np.argmax(state["g"]) == 0),
+                "calcium_overlap": float(state["m"][0]), "calcium_top_gain": float(state["g"].max()), "calcium_winner_is_target": bool(np.argmax(state["g"]) == 0),
                 "calcium_bound": state["bound"], "sum_max": float(sums.max()), "g_min": float(g_trace.min()),
                 **energy_rises(L), "L_first": float(L[np.isfinite(L)][0]) if np.any(np.isfinite(L)) else float("nan"),
                 "L_last": float(L[-1]),
@@ -503,6 +503,7 @@ def retrieval_summary(lines: list[dict]) -> list[dict]:
             summary[f"{model}_hamming_se"] = float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
         summary["calcium_winner_is_target"] = float(np.mean([r["calcium_winner_is_target"] for r in rows]))
         summary["calcium_top_gain"] = float(np.mean([r["calcium_top_gain"] for r in rows]))
+        summary["calcium_overlap"] = float(np.mean([r.get("calcium_overlap", np.nan) for r in rows]))
         summary["sum_max"] = float(max(r["sum_max"] for r in rows))
         summary["g_min"] = float(min(r["g_min"] for r in rows))
         summary["largest_rise"] = float(np.nanmax([r["largest_rise"] for r in rows]))
