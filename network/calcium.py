@@ -420,8 +420,7 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
     """
 
     def __init__(self, patterns, params=None, *, neuron: str = "rate", gating: str = "factorised",
-                 name: str = "agm*", record_every=None, method: str = "euler", astrocyte: str = "calcium",
-                 calcium=None, **options):
+                 name: str = "agm*", record_every=None, calcium=None, **options):
         from brian2.core.names import find_name
 
         from astrogate.models import checks
@@ -439,6 +438,8 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         if gating != "factorised":
             raise InputError(f"calcium astrocytes gate the factorised synapses (gating='factorised'), got "
                              f"gating={gating!r}")
+        options.pop("astrocyte", None)  # "calcium": __new__ made this class for it
+        method = options.pop("method", "euler")  # the neurons' integration method, as the replicator memory's
         checks.one_of(method, METHODS, f"unknown method {checks.shown(method)}")
         # the replicator memory's other options, where they apply
         neuron_sample = checks.whole_number(options.pop("neuron_sample", 10), "neuron_sample", 1)

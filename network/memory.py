@@ -155,10 +155,11 @@ class AstrocyteGatedMemory(b2.BrianObject):
                  gating: str = "factorised", name: str = "agm*", record_every: float | None = None,
                  energy: bool = True, method: str = "euler", spiking: spk.SpikingParameters | None = None,
                  neuron_sample: int = NEURON_SAMPLE, raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
-                 overlap_layout: str = "by_neuron", astrocyte: str = "replicator", calcium=None, **options):
+                 overlap_layout: str = "by_neuron", **options):
         from brian2.core.names import find_name
 
-        if calcium is not None:
+        options.pop("astrocyte", None)  # "replicator" here: __new__ has checked it
+        if options.pop("calcium", None) is not None:
             raise InputError("calcium parameters need the calcium astrocytes: add astrocyte='calcium'")
 
         if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
