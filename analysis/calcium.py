@@ -384,3 +384,180 @@ def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: f
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# -- the memory with calcium astrocytes: retrieval, the replicator's Lyapunov function, the mechanisms -------------
+# The neurons of the paper's protocol (PAPER_PRESET: tau_x = 1 ms, sigma = 3, kappa = 1, x(0) = the cue) at a
+# step that calcium's speedup allows (speedup * dt <= 100 ms, network/calcium.py)
+MEMORY_NEURONS = dict(tau_u=1.0, gamma=3.0, kappa=1.0, cue_scale=1.0, T=0.01, tau_p=1.0, dt=0.01)
+MEMORY_SPEEDUP = 1000.0  # one second of calcium in 1 ms of the memory: calcium ~ the neurons' tau_u x 1000 / s
+MEMORY_CAPTURE = 60.0  # 1/s: O_A of the memory study, strong enough that one calcium spike captures the pool
+
+
+def replicator_lyapunov(patterns, params, u, g) -> np.ndarray:
+    """The replicator model's Lyapunov function L(u, p) (models/abstract.py `energy`, docs/model.md) at states u
+    (samples x N) with gains p = g / sum g (samples x K; the calcium gains renormalised onto the simplex, since L
+    is defined there); NaN where no resource is bound."""
+    from astrogate.models.abstract import AstroGateModel
+
+    g = np.asarray(g, dtype=float)
+    total = g.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        logits = np.log(np.where(g > 0, g, 1e-300))
+    L = AstroGateModel(patterns, params).energy(np.asarray(u, dtype=float), logits)
+    return np.where(total[:, 0] > 0, L, np.nan)
+
+
+def energy_rises(L) -> dict:
+    """How far a sampled L rose: the largest increase between two samples, relative to L's range (0 when it never
+    rose), and the fraction of sample steps that rose by more than 1e-9 of the range."""
+    L = np.asarray(L, dtype=float)
+    L = L[np.isfinite(L)]
+    if len(L) < 2:
+        return {"largest_rise": float("nan"), "rising_steps": float("nan")}
+    scale = max(float(L.max() - L.min()), 1e-300)
+    steps = np.diff(L)
+    return {"largest_rise": float(max(steps.max(), 0.0) / scale), "rising_steps": float(np.mean(steps > 1e-9 * scale))}
+
+
+def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 10, calcium=None,
+                      duration: float = 30.0, gains: float = 0.0, seed: int = 0) -> list[dict]:
+    """A small version of the paper's Fig. 4 protocol: for each K, `sets` random +-1 pattern sets of N bits, the
+    cue = pattern 0 with `flips` bits flipped; the sign(u) Hamming error (eq. 15) after `duration` ms of the
+    memory with calcium astrocytes (`calcium`: a CalciumSetup or parameter overrides; MEMORY_NEURONS; speedup
+    MEMORY_SPEEDUP and O_A = MEMORY_CAPTURE unless given; the runtime device, cython), of the replicator model with the paper's preset and
+    of classical Hopfield, on the same patterns and cues. Along each calcium run: the replicator's Lyapunov
+    function (`replicator_lyapunov`, sampled every 0.1 ms), the gains' sum and lowest value. One line per
+    (K, set)."""
+    import brian2 as b2
+
+    from astrogate.models.baselines import ClassicalHopfield
+    from astrogate.models.abstract import AstroGateModel
+    from astrogate.models.parameters import Parameters
+    from astrogate.models.patterns import flip_cue
+    from astrogate.models.presets import PAPER_PRESET
+    from astrogate.network import devices
+    from astrogate.network.calcium import ORDER, calcium_setup
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    from brian2 import second
+
+    setup = calcium_setup(calcium)
+    setup = replace(setup, parameters={"speedup": MEMORY_SPEEDUP, "O_A": MEMORY_CAPTURE / second,
+                                       **setup.parameters})
+    paper = PAPER_PRESET.parameters()
+    memory_params = Parameters(**MEMORY_NEURONS)
+    rng = np.random.default_rng(seed)
+    lines = []
+    for K in Ks:
+        devices.activate(devices.DeviceChoice("runtime", "cython"), memory_params.dt)
+        xi = rng.choice([-1.0, 1.0], size=(K, N))
+        mem = AstrocyteGatedMemory(xi, memory_params, astrocyte="calcium", calcium=setup, name="calcium_memory")
+        sample = dict(dt=0.1 * b2.ms, when="end", order=ORDER["monitors"])
+        gains_monitor = b2.StateMonitor(mem.astrocytes, "g", record=True, **sample)
+        neurons_monitor = b2.StateMonitor(mem.neurons, "u", record=True, **sample)
+        net = b2.Network(mem, gains_monitor, neurons_monitor)
+        net.store("built")
+        for s in range(sets):
+            if s > 0:
+                xi = rng.choice([-1.0, 1.0], size=(K, N))
+            cue = flip_cue(xi[0], flips / N, rng)
+            net.restore("built")
+            mem.set_patterns(xi)
+            mem.set_cue(cue, gains=gains)
+            net.run(duration * b2.ms, namespace={})
+            u_trace, g_trace = np.asarray(neurons_monitor.u[:]).T, np.asarray(gains_monitor.g[:]).T
+            state = mem.state()
+            replicator = AstroGateModel(xi, paper).run(cue, **PAPER_PRESET.run)
+            hopfield = ClassicalHopfield(xi, seed=seed + s).retrieve(cue).states[0]
+            L = replicator_lyapunov(xi, memory_params.updated(T=paper.T), u_trace, g_trace)
+            sums = g_trace.sum(axis=1)
+            lines.append({
+                "K": K, "N": N, "load": K / N, "flips": flips, "set": s,
+                "calcium_hamming": hamming(state["u"], xi[0]), "replicator_hamming": hamming(replicator.u, xi[0]),
+                "hopfield_hamming": hamming(hopfield, xi[0]),
+                "calcium_overlap": float(state["m"][0]), "calcium_top_gain": float(state["g"].max()), "calcium_winner_is_target": bool(np.argmax(state["g"]) == 0),
+                "calcium_bound": state["bound"], "sum_max": float(sums.max()), "g_min": float(g_trace.min()),
+                **energy_rises(L), "L_first": float(L[np.isfinite(L)][0]) if np.any(np.isfinite(L)) else float("nan"),
+                "L_last": float(L[-1]),
+            })
+    devices.reset_runtime()
+    return lines
+
+
+def hamming(state, pattern) -> float:
+    """The paper's eq. 15: (1/2) sum_i |xi_i - sign(s_i)|."""
+    return float(0.5 * np.sum(np.abs(np.asarray(pattern) - np.sign(state))))
+
+
+def retrieval_summary(lines: list[dict]) -> list[dict]:
+    """Per K: the mean Hamming error of each model (with its standard error), the fraction of calcium runs whose
+    largest gain is the target's, and the Lyapunov function's behaviour along the calcium runs."""
+    out = []
+    for K in dict.fromkeys(line["K"] for line in lines):
+        rows = [line for line in lines if line["K"] == K]
+        summary = {"K": K, "load": rows[0]["load"], "sets": len(rows)}
+        for model in ("calcium", "replicator", "hopfield"):
+            errors = np.array([r[f"{model}_hamming"] for r in rows])
+            summary[f"{model}_hamming"] = float(errors.mean())
+            summary[f"{model}_hamming_se"] = float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else 0.0
+        summary["calcium_winner_is_target"] = float(np.mean([r["calcium_winner_is_target"] for r in rows]))
+        summary["calcium_top_gain"] = float(np.mean([r["calcium_top_gain"] for r in rows]))
+        summary["calcium_overlap"] = float(np.mean([r.get("calcium_overlap", np.nan) for r in rows]))
+        summary["sum_max"] = float(max(r["sum_max"] for r in rows))
+        summary["g_min"] = float(min(r["g_min"] for r in rows))
+        summary["largest_rise"] = float(np.nanmax([r["largest_rise"] for r in rows]))
+        summary["rising_steps"] = float(np.nanmean([r["rising_steps"] for r in rows]))
+        summary["L_fell"] = float(np.mean([r["L_last"] < r["L_first"] for r in rows]))
+        out.append(summary)
+    return out
+
+
+def mechanism_rows() -> list[dict]:
+    """The configurations of the memory study: the mechanism (shared pool, private pools, gap junctions on top of
+    the pool), the capture strength O_A and calcium's speedup (the ratio of time scales). One row each,
+    {group, label, calcium}."""
+    from brian2 import second, umolar
+
+    def row(group, label, pool="shared", gap_junctions="none", **overrides):
+        return {"group": group, "label": label, "calcium": CalciumSetup(pool, gap_junctions, overrides)}
+
+    rows = [row("mechanism", "shared pool"), row("mechanism", "private pool", "private"),
+            row("mechanism", "ring F=2uM/s", "shared", "ring", F_GJ=2 * umolar / second),
+            row("mechanism", "all F=0.09uM/s", "shared", "all", F_GJ=0.09 * umolar / second)]
+    rows += [row("capture", f"O_A={o:g}/s", O_A=o / second) for o in (0.6, 6.0, 600.0)]
+    rows += [row("speedup", f"speedup={s:g}", speedup=s) for s in (100.0, 10000.0)]
+    return rows
+
+
+def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int = 60, mechanism_sets: int = 10,
+                         only: list | None = None, flips=(4, 6, 8)) -> dict:
+    """The results page's memory measurements: `calcium_retrieval` at Ks with the defaults (retrieval.csv, one line
+    per run; retrieval_summary.csv), then each row of `mechanism_rows` (or those labelled in `only`) at K =
+    mechanism_K (mechanisms.csv), then harder cues (`flips` of the N = 20 bits flipped) at K = mechanism_K
+    (flips.csv). Returns the summaries."""
+    from astrogate.analysis.io import write_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {}
+    if only is None:
+        lines = calcium_retrieval(Ks, sets=sets)
+        write_csv(lines, out / "retrieval.csv", float_format=".6g")
+        result["retrieval"] = retrieval_summary(lines)
+        write_csv(result["retrieval"], out / "retrieval_summary.csv", float_format=".4g")
+    mechanisms = []
+    for row in mechanism_rows():
+        if only is not None and row["label"] not in only:
+            continue
+        summary = retrieval_summary(calcium_retrieval((mechanism_K,), sets=mechanism_sets, calcium=row["calcium"]))
+        mechanisms.append({"group": row["group"], "label": row["label"], **summary[0]})
+        write_csv(mechanisms, out / "mechanisms.csv", float_format=".4g")
+    result["mechanisms"] = mechanisms
+    harder = []
+    for n in flips:
+        summary = retrieval_summary(calcium_retrieval((mechanism_K,), flips=n, sets=sets))
+        harder.append({"flips": n, **summary[0]})
+        write_csv(harder, out / "flips.csv", float_format=".4g")
+    result["flips"] = harder
+    return result

@@ -29,6 +29,7 @@ import numpy as np
 from astrogate.errors import InputError
 from astrogate.models import calcium as ca
 from astrogate.models.units import in_units
+from astrogate.network.memory import AstrocyteGatedMemory
 
 SLOT = "start"  # what the groups' integration reads: the release at t, the IP3 flux through the gap junctions
 GAIN_SLOT = "end"  # g's step, after calcium's: it holds the release at the mean of its values at t and t + dt
@@ -320,3 +321,251 @@ def run_clamped(overlaps, setup: CalciumSetup | None = None, settle: float = 300
     if build_dir is not None:
         devices.reset_runtime()
     return result
+
+
+# -- the memory with calcium astrocytes ---------------------------------------------------------------------------
+# The replicator memory's output synapse with K g_mu in place of K softmax(a)_mu: each pattern's synapses scale
+# with the resource bound there (mean gain 1 when the whole pool is bound).
+CALCIUM_OUTPUT_SYNAPSE = """
+pattern                 : 1 (constant)       # pattern[mu, i]
+kappa_K                 : 1 (shared, constant)   # coupling times the number of patterns
+I_rec_post = kappa_K*pattern*g_pre*{dF} : 1 (summed)
+"""
+# calcium's fastest rates are ~10/s (tests/test_calcium.py); rk4 needs their product with the step well below 2.8
+CALCIUM_STEP_LIMIT = 1.0  # speedup * dt * 10/s, at most
+
+
+def calcium_setup(calcium) -> CalciumSetup:
+    """The memory's `calcium` argument: None (the defaults), a CalciumSetup, or a dict of parameter overrides."""
+    if calcium is None:
+        return CalciumSetup()
+    if isinstance(calcium, CalciumSetup):
+        return calcium
+    if isinstance(calcium, dict):
+        return CalciumSetup(parameters=calcium)
+    raise InputError(f"calcium must be a CalciumSetup or a dict of calcium parameters, got {type(calcium).__name__}")
+
+
+def build_calcium_memory(memory, xi: np.ndarray, setup: CalciumSetup, record_every, neuron_sample: int) -> None:
+    """Fill a `CalciumGatedMemory`: rate neurons (as the replicator memory's), the calcium astrocytes of `setup` on
+    the memory's clock (their step is the neurons' dt), neurons -> astrocytes synapses that sum the overlaps m into
+    the astrocytes' drive, and astrocytes -> neurons synapses gated by K g."""
+    import brian2 as b2
+
+    from astrogate.models import brian2_equations as eq
+
+    K, N = xi.shape
+    name, clock = memory.name, memory.clock
+    speedup = setup.values()["speedup"]
+    if speedup * memory.params.dt * 1e-3 * 10 > CALCIUM_STEP_LIMIT:
+        raise InputError(f"calcium speedup {speedup:g} is too large for dt = {memory.params.dt:g} ms (calcium's "
+                         f"fastest rates, ~10/s times the speedup, need speedup * dt <= {CALCIUM_STEP_LIMIT * 100:g} "
+                         f"ms): use a smaller dt or speedup")
+    memory.neurons = b2.NeuronGroup(N, eq.NEURON_EQUATIONS, method=memory.method, clock=clock, name=f"{name}_neurons")
+    memory.calcium = CalciumAstrocytes(K, setup, clock=clock, name=name)
+    memory.astrocytes, memory.hub = memory.calcium.astrocytes, memory.calcium.hub
+    memory.synapses = dict(memory.calcium.synapses)
+    memory.monitors = {}
+    memory.operations = [memory._step(memory.neurons, eq.RATE_UPDATE, "rates")]
+    overlap = b2.Synapses(memory.neurons, memory.astrocytes, eq.OVERLAP_SYNAPSE, clock=clock, name=f"{name}_overlap")
+    output = b2.Synapses(memory.astrocytes, memory.neurons,
+                         CALCIUM_OUTPUT_SYNAPSE.format(dF=f"({memory.params.F.brian2_expressions('m_pre')[1]})"),
+                         clock=clock, name=f"{name}_output")
+    if memory.overlap_layout == "by_pattern":
+        overlap.connect(i=np.tile(np.arange(N), K), j=np.repeat(np.arange(K), N))  # synapse mu*N + i
+        output.connect(i=np.repeat(np.arange(K), N), j=np.tile(np.arange(N), K))
+    else:
+        overlap.connect()  # pre-major: synapse i*K + mu
+        output.connect()  # pre-major: synapse mu*N + i
+    memory._summed(overlap, "m_post", "overlaps")
+    memory._summed(output, "I_rec_post", "recurrent")
+    memory.synapses.update(overlap=overlap, output=output)
+    memory.neuron_sample = np.unique(np.linspace(0, N - 1, min(neuron_sample, N)).astype(int))
+    if record_every is not None:
+        when = dict(dt=record_every * b2.ms, when="end", order=ORDER["monitors"])
+        memory.monitors["astrocytes"] = b2.StateMonitor(memory.astrocytes, ["m", "g", "C"], record=True,
+                                                        name=f"{name}_astrocyte_monitor", **when)
+        memory.monitors["neurons"] = b2.StateMonitor(memory.neurons, ["u", "v"], record=memory.neuron_sample,
+                                                     name=f"{name}_neuron_monitor", **when)
+    memory.contained_objects.extend([memory.neurons, *memory.calcium.objects, *memory.operations, overlap, output,
+                                     *memory.monitors.values()])
+
+
+class CalciumGatedMemory(AstrocyteGatedMemory):
+    """The gated memory with K calcium astrocytes in place of the replicator: ``AstrocyteGatedMemory(patterns,
+    astrocyte="calcium", calcium=CalciumSetup(...) or {name: value})``.
+
+    The rate neurons are the replicator memory's (tau_u du/dt = -u + I_rec + ..., v = tanh(gamma u)); the
+    neurons -> astrocytes synapses sum the overlaps m = xi v / N into the astrocytes' drive (glutamate
+    Y_pattern m^2, models/calcium.py), and pattern mu's synapses onto the neurons carry
+    I_rec_i = kappa sum_mu K g_mu F'(m_mu) xi[mu, i]: K g_mu in place of the replicator's K p_mu. Nothing
+    normalises the gains: their sum is the bound fraction of the shared pool (<= 1).
+
+    **Time scales.** The neurons' parameters are in ms, the calcium astrocytes' in seconds, and both step on
+    the memory's clock (params.dt). The calcium parameter ``speedup`` multiplies every calcium rate: one
+    second of calcium time takes 1000 / speedup ms of the memory's time, so speedup sets the ratio of the
+    astrocytes' to the neurons' time scales (the paper's tau_p / tau_x). Physiological values are speedup = 1
+    with tau_u ~ 10 ms (calcium ~ 10^2 - 10^4 times slower than the neurons); the memory retrieves in a few
+    tau_u only when speedup brings calcium's response within them. speedup * dt must stay <= 100 ms (rk4 on
+    calcium's ~10/s rates).
+
+    Rate neurons and factorised gating only; the Lyapunov function is not computed in the network (it is the
+    replicator's; analysis/calcium.py evaluates it along the calcium trajectories). `set_cue` starts the
+    astrocytes at rest (the example's initial state) with the gains `gains` (default 0: all the resource in
+    the pool), the neurons at u = scale * cue.
+
+    Attributes (besides the replicator memory's neurons, synapses, monitors): ``calcium`` (the
+    `CalciumAstrocytes`), ``astrocytes`` (its group: m, g, C, I, h, Gamma_A, release), ``hub`` (its pool:
+    bound = sum g), ``setup`` (the `CalciumSetup`).
+    """
+
+    def __init__(self, patterns, params=None, *, neuron: str = "rate", gating: str = "factorised",
+                 name: str = "agm*", record_every=None, calcium=None, **options):
+        from brian2.core.names import find_name
+
+        from astrogate.models import checks
+        from astrogate.models.parameters import Parameters
+        from astrogate.models.patterns import validate_patterns
+        from astrogate.network.memory import METHODS, OVERLAP_LAYOUTS, SLOT, _split_options
+
+        if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
+            raise InputError("name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 "
+                             f"objects' names), got {checks.shown(name)}")
+        if params is not None:
+            checks.instance(params, Parameters, "params", "an astrogate Parameters")
+        if neuron != "rate":
+            raise InputError(f"calcium astrocytes run with rate neurons (neuron='rate'), got neuron={neuron!r}")
+        if gating != "factorised":
+            raise InputError(f"calcium astrocytes gate the factorised synapses (gating='factorised'), got "
+                             f"gating={gating!r}")
+        options.pop("astrocyte", None)  # "calcium": __new__ made this class for it
+        method = options.pop("method", "euler")  # the neurons' integration method, as the replicator memory's
+        checks.one_of(method, METHODS, f"unknown method {checks.shown(method)}")
+        # the replicator memory's other options, where they apply
+        neuron_sample = checks.whole_number(options.pop("neuron_sample", 10), "neuron_sample", 1)
+        overlap_layout = options.pop("overlap_layout", "by_neuron")
+        checks.one_of(overlap_layout, OVERLAP_LAYOUTS, f"unknown overlap_layout {checks.shown(overlap_layout)}")
+        checks.flag(options.pop("energy", True), "energy")  # the network computes no Lyapunov function here
+        for option in ("spiking", "weight_dtype"):
+            if options.pop(option, None) is not None:
+                raise InputError(f"option {option} does not apply to calcium astrocytes (rate neurons, float64)")
+        options.pop("raster_neurons", None)
+        params, rest = _split_options(params, options)
+        if rest:
+            raise InputError(f"unknown option(s) {', '.join(sorted(rest))} for the memory with calcium astrocytes")
+        setup = calcium_setup(calcium)
+        xi = validate_patterns(patterns)
+        K, N = xi.shape
+        params = params.resolved(N)
+        record_every = checks.optional_duration(record_every, "record_every")
+        if record_every is not None and not record_every >= params.dt:
+            raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
+        if setup.gap_junctions == "ring" and K < 3:
+            raise InputError(f"a ring of gap junctions needs K >= 3 astrocytes, got K = {K}")
+        name = find_name(name)
+        clock = b2_clock(params.dt, f"{name}_clock")
+        super(AstrocyteGatedMemory, self).__init__(clock=clock, when=SLOT, name=name)
+        self.patterns, self.K, self.N, self.params = xi, K, N, params
+        self.neuron, self.gating, self.method, self.spiking = neuron, gating, method, None
+        self.record_every, self.overlap_layout, self.wired_patterns = record_every, overlap_layout, None
+        self.energy, self.setup, self.astrocyte = False, setup, "calcium"
+        build_calcium_memory(self, xi, setup, record_every, neuron_sample)
+        self._state_set = False
+
+    def state_values(self, patterns=None, u0=None, a0=None, current=None, t_current: float = 0.0,
+                     params=None, spiking=None, gains=None) -> dict:
+        """Everything a run may change, as {(group, variable name): value}: the patterns, the neurons' u0 (N),
+        a cue current (N) while t < t_current (ms), the neural parameters, and the astrocytes' initial state
+        (at rest, with the gains `gains`: a number or K numbers >= 0 with sum <= 1; default 0)."""
+        from brian2 import ms
+
+        from astrogate.models import brian2_equations as eq
+        from astrogate.models.checks import finite_number
+        from astrogate.models.patterns import validate_patterns
+        from astrogate.models.units import argument_in_units
+        from astrogate.network.memory import cue_end
+
+        if a0 is not None or spiking is not None:
+            raise InputError("calcium astrocytes have no logits a0 and no spiking neurons: set their initial "
+                             "gains with gains=")
+        t_current = finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current (ms)")
+        xi = validate_patterns(self.patterns if patterns is None else patterns)
+        if xi.shape != (self.K, self.N):
+            raise InputError(f"patterns: this network was built for K x N = {self.K} x {self.N}, got {xi.shape}")
+        p = self.params if params is None else params.resolved(self.N)
+        if p.similarity != self.params.similarity or p.dt != self.params.dt:
+            raise InputError("similarity and dt are compiled into the network: build a new one to change them")
+        u0 = np.zeros(self.N) if u0 is None else np.asarray(u0, dtype=float)
+        if u0.shape != (self.N,) or not np.all(np.isfinite(u0)):
+            raise InputError(f"u0 must be {self.N} finite numbers, got shape {u0.shape}")
+        g0 = np.asarray(0.0 if gains is None else gains, dtype=float)
+        if g0.ndim == 0:
+            g0 = np.full(self.K, float(g0))
+        if g0.shape != (self.K,) or not np.all(np.isfinite(g0)) or np.any(g0 < 0) or g0.sum() > 1 + 1e-12:
+            raise InputError(f"gains must be a number or K = {self.K} numbers, each >= 0, summing to at most 1")
+        if self.setup.pool == "private" and np.any(g0 > 1.0 / self.K + 1e-12):
+            raise InputError(f"private pools hold 1/K = {1 / self.K:g} each: gains must be at most that")
+        values = eq.network_parameters(p, self.N, self.K)
+        n, a, syn = self.neurons, self.astrocytes, self.synapses
+        state = {(n, "u"): u0, (n, "I_cue"): np.zeros(self.N) if current is None else np.asarray(current, float),
+                 (n, "t_cue_end"): cue_end(t_current, p.dt) * ms}
+        for name in eq.NEURON_PARAMETERS:
+            state[(n, name)] = values[name]
+        by_neuron = self.overlap_layout == "by_neuron"
+        state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / self.N
+        state[(syn["output"], "pattern")] = xi.ravel()
+        state[(syn["output"], "kappa_K")] = p.kappa * self.K
+        for variable, value in ca.INITIAL_STATE.items():
+            state[(a, variable)] = np.full(self.K, float(value)) if variable in ("h", "Gamma_A", "g") else \
+                np.zeros(self.K) * value
+        state[(a, "g")] = np.array(g0)
+        state[(a, "release_before")] = np.zeros(self.K)
+        return state
+
+    def set_cue(self, cue, scale: float | None = None, current=None, t_current: float = 0.0,
+                gains=None) -> None:
+        """Start from a cue: u(0) = scale * cue (scale defaults to params.cue_scale), the astrocytes at rest
+        with the gains `gains` (default 0: all the resource in the pool). Optionally a cue current."""
+        from astrogate.models.patterns import validate_cue
+
+        cue = validate_cue(cue, self.N)
+        if cue.ndim != 1:
+            raise InputError(f"cue: expected one cue of length N = {self.N}, got shape {cue.shape}")
+        scale = self.params.cue_scale if scale is None else scale
+        if not np.isfinite(scale):
+            raise InputError(f"cue scale must be a finite number, got {scale!r}")
+        self.apply_state(self.state_values(u0=scale * cue, current=current, t_current=t_current, gains=gains))
+
+    def set_patterns(self, patterns) -> None:
+        """Load a new pattern set of the same K x N; the state is left as it is."""
+        from astrogate.models.patterns import validate_patterns
+        from astrogate.network.memory import apply_state
+
+        xi = validate_patterns(patterns)
+        state = self.state_values(xi)
+        apply_state({key: value for key, value in state.items() if key[1] in ("weight", "pattern")})
+        self.patterns = xi
+
+    def state(self) -> dict:
+        """u, v (N); m, g (K: the gains, the bound fraction of the resource at each pattern), C, I (uM), h,
+        Gamma_A (K); bound (the sum of g)."""
+        from brian2 import umolar
+
+        u = np.array(self.neurons.u[:])
+        v = np.tanh(float(np.asarray(self.neurons.gamma[:]).ravel()[0]) * u)
+        a = self.astrocytes
+        g = np.array(a.g[:])
+        return {"u": u, "v": v, "m": v @ self.network_patterns().T / self.N, "g": g,
+                "C": np.asarray(a.C[:] / umolar), "I": np.asarray(a.I[:] / umolar), "h": np.array(a.h[:]),
+                "Gamma_A": np.array(a.Gamma_A[:]), "bound": float(g.sum())}
+
+    def __repr__(self):
+        return (f"AstrocyteGatedMemory(K={self.K}, N={self.N}, astrocyte='calcium', pool={self.setup.pool!r}, "
+                f"gap_junctions={self.setup.gap_junctions!r}, name={self.name!r})")
+
+
+def b2_clock(dt_ms: float, name: str):
+    import brian2 as b2
+
+    return b2.Clock(dt=dt_ms * b2.ms, name=name)
+

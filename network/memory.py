@@ -54,6 +54,7 @@ from astrogate.machine import require_memory
 from astrogate.models import checks
 from astrogate.models import brian2_equations as eq
 from astrogate.models import spiking_equations as spk
+from astrogate.models.calcium import check_astrocyte_kind
 from astrogate.models.checks import finite_number
 from astrogate.models.parameters import PARAMETER_NAMES, Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
@@ -119,6 +120,10 @@ class AstrocyteGatedMemory(b2.BrianObject):
         Brian2's integration method for u and a.
     spiking : SpikingParameters, optional
         Spiking neuron parameters; also as keywords (``nu_max=100*Hz``, ``tau_r=20*ms``, ``readout``, ``seed``).
+    astrocyte : {"replicator", "calcium"}
+        The paper's replicator astrocytes (the default), or K calcium astrocytes (G-ChI dynamics, gains from a
+        shared gliotransmitter pool; network/calcium.py's `CalciumGatedMemory`, whose `calcium` argument is a
+        `CalciumSetup` or a dict of calcium parameters; docs/results/calcium.md).
 
     Attributes
     ----------
@@ -165,12 +170,26 @@ class AstrocyteGatedMemory(b2.BrianObject):
 
     add_to_magic_network = True  # Brian2's magic run() and collect() find it in the calling scope
 
+    def __new__(cls, *args, astrocyte: str = "replicator", **kwargs):
+        """``astrocyte="calcium"`` makes the memory with calcium astrocytes (network/calcium.py's
+        `CalciumGatedMemory`, a subclass that takes the same arguments and `calcium`)."""
+        check_astrocyte_kind(astrocyte)
+        if astrocyte == "calcium" and cls is AstrocyteGatedMemory:
+            from astrogate.network.calcium import CalciumGatedMemory
+
+            cls = CalciumGatedMemory
+        return super().__new__(cls, *args, **kwargs)
+
     def __init__(self, patterns, params: Parameters | None = None, *, neuron: str = "rate",
                  gating: str = "factorised", name: str = "agm*", record_every: float | None = None,
                  energy: bool = True, method: str = "euler", spiking: spk.SpikingParameters | None = None,
                  neuron_sample: int = NEURON_SAMPLE, raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
                  overlap_layout: str = "by_neuron", **options):
         from brian2.core.names import find_name
+
+        options.pop("astrocyte", None)  # "replicator" here: __new__ has checked it
+        if options.pop("calcium", None) is not None:
+            raise InputError("calcium parameters need the calcium astrocytes: add astrocyte='calcium'")
 
         if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
             raise InputError(f"name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 objects' names), got "

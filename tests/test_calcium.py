@@ -376,3 +376,179 @@ def test_results_page_lists_every_parameter_with_its_value_and_reference():
     page = (Path(__file__).resolve().parents[1] / "docs" / "results" / "calcium.md").read_text(encoding="utf-8")
     for name, spec in calcium.PARAMETERS.items():
         assert f"| `{name}` | {calcium.shown(name)} | {spec.meaning} | {spec.reference} |" in page, name
+
+
+# -- 6. the memory with calcium astrocytes ------------------------------------------------------------------------
+MEMORY_OPTIONS = dict(tau_u=1.0, gamma=3.0, kappa=1.0, cue_scale=1.0, dt=0.01)  # the paper's neurons, dt for calcium
+
+
+def calcium_memory_run(xi, cue, calcium, duration_ms, target="numpy", gains=None):
+    """The memory with calcium astrocytes from the cue, with monitors of g and of the pool's sum at every step."""
+    import brian2 as b2
+
+    from astrogate.network.calcium import ORDER
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = target
+    mem = AstrocyteGatedMemory(xi, astrocyte="calcium", calcium=calcium, **MEMORY_OPTIONS)
+    mem.set_cue(cue, gains=gains)
+    monitor = b2.StateMonitor(mem.astrocytes, ["g", "C"], record=True, when="end", order=ORDER["monitors"])
+    b2.Network(mem, monitor).run(duration_ms * b2.ms, namespace={})
+    return mem, np.asarray(monitor.g[:]).T, np.asarray(monitor.C[:] / b2.umolar).T
+
+
+def corrupted(pattern, flips, rng):
+    cue = pattern.copy()
+    cue[rng.choice(len(cue), flips, replace=False)] *= -1
+    return cue
+
+
+@pytest.mark.brian2
+def test_calcium_memory_retrieves_a_corrupted_cue_with_gains_on_the_simplex():
+    """K = 6, N = 20, 2 of 20 bits flipped, calcium 1000 times faster (1 s of calcium per ms), capture O_A = 60/s:
+    after 10 ms sign(u) is the stored pattern (overlap > 0.99), the target's astrocyte holds most of the pool
+    (its calcium was the first to rise above 0.3 uM, where the exocytosis is ~7 % on), and at every step the gains are >= 0 with
+    sum <= 1 (the shared pool)."""
+    from brian2 import second
+
+    rng = np.random.default_rng(3)
+    xi = rng.choice([-1.0, 1.0], size=(6, 20))
+    cue = corrupted(xi[0], 2, rng)
+    mem, g, C = calcium_memory_run(xi, cue, {"speedup": 1000.0, "O_A": 60 / second}, 10.0)
+    state = mem.state()
+    assert np.array_equal(np.sign(state["u"]), xi[0])
+    assert state["m"][0] > 0.99 and np.argmax(state["g"]) == 0
+    assert g.min() >= 0 and g.sum(axis=1).max() <= 1 + 1e-12
+    assert state["g"][0] > 0.9 and state["g"][0] > 20 * np.delete(state["g"], 0).max()
+    above = C > 0.3  # uM: where exocytosis is ~7 % on
+    first = np.where(above.any(axis=0), above.argmax(axis=0), len(C))  # step at which each first rose above
+    assert first[0] < np.delete(first, 0).min()
+
+
+@pytest.mark.brian2
+def test_calcium_memory_with_weak_capture_loses_the_cue():
+    """The same case with the default capture O_A = 0.6/s: the target's gain stays below 0.1, K g below 1/gamma,
+    and the state decays towards 0 (the overlap falls below 0.3 by 25 ms, the signs still the cue's): the
+    failure mode the results page reports at small K."""
+    rng = np.random.default_rng(3)
+    xi = rng.choice([-1.0, 1.0], size=(6, 20))
+    cue = corrupted(xi[0], 2, rng)
+    mem, g, _ = calcium_memory_run(xi, cue, {"speedup": 1000.0}, 25.0)
+    state = mem.state()
+    assert g.max() < 0.1 and abs(state["m"][0]) < 0.3
+    assert np.array_equal(np.sign(state["u"]), xi[0])
+
+
+@pytest.mark.brian2
+def test_calcium_memory_without_bound_resource_keeps_the_cue_and_private_pools_do_not_compete():
+    """With the release off (O_A = 0) the gains stay 0: no recurrent input, u decays as u(0) exp(-t / tau_u)
+    (the forward-Euler factor per step, within 1e-12). Private pools from gains 1/K: nothing leaves a pool for
+    another, so each gain stays <= 1/K at every step."""
+    from brian2 import second
+
+    rng = np.random.default_rng(4)
+    xi = rng.choice([-1.0, 1.0], size=(4, 20))
+    cue = corrupted(xi[1], 2, rng)
+    mem, g, _ = calcium_memory_run(xi, cue, {"speedup": 1000.0, "O_A": 0 / second}, 2.0)
+    assert np.all(g == 0)
+    steps = int(round(2.0 / MEMORY_OPTIONS["dt"]))
+    decay = (1 - MEMORY_OPTIONS["dt"] / MEMORY_OPTIONS["tau_u"]) ** steps
+    np.testing.assert_allclose(mem.state()["u"], cue * decay, rtol=1e-12, atol=0)
+
+    from astrogate.network.calcium import CalciumSetup
+
+    _, g, _ = calcium_memory_run(xi, cue, CalciumSetup(pool="private", parameters={"speedup": 1000.0}), 10.0,
+                                 gains=0.25)
+    assert g.max() <= 0.25 + 1e-12 and g.min() >= 0
+
+
+@pytest.mark.brian2
+def test_replicator_is_the_default_and_unchanged():
+    """astrocyte="replicator" builds the replicator memory itself (its class, its objects) and runs it to the same
+    state, bit for bit, as without the option."""
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    rng = np.random.default_rng(5)
+    xi = rng.choice([-1.0, 1.0], size=(5, 12))
+    cue = corrupted(xi[0], 2, rng)
+    states = []
+    for kwargs in ({}, {"astrocyte": "replicator"}):
+        mem = AstrocyteGatedMemory(xi, **kwargs)
+        assert type(mem) is AstrocyteGatedMemory and "a" in mem.astrocytes.variables
+        mem.set_cue(cue)
+        b2.Network(mem).run(5 * b2.ms, namespace={})
+        states.append(mem.state())
+    for key in ("u", "a", "g", "m"):
+        assert np.array_equal(states[0][key], states[1][key]), key
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(astrocyte="glia"), "unknown astrocyte 'glia': use one of replicator, calcium"),
+    (dict(astrocyte="calcium", calcium={"O_P": 0.9}), "O_P must have units of umolar/second"),
+    (dict(astrocyte="calcium", calcium={"K_P": -0.1}), "K_P must have units of umolar"),
+    (dict(astrocyte="calcium", calcium={"speedup": -2.0}), "speedup must be finite and > 0"),
+    (dict(astrocyte="calcium", calcium={"speedup": 1e6}), "calcium speedup 1e\\+06 is too large for dt"),
+    (dict(astrocyte="calcium", calcium=[1, 2]), "calcium must be a CalciumSetup or a dict"),
+    (dict(calcium={"speedup": 10.0}), "calcium parameters need the calcium astrocytes"),
+    (dict(astrocyte="calcium", neuron="lif"), "calcium astrocytes run with rate neurons"),
+    (dict(astrocyte="calcium", gating="dense"), "calcium astrocytes gate the factorised synapses"),
+    (dict(astrocyte="calcium", nu_max=3.0), "unknown option\\(s\\) nu_max"),
+])
+def test_bad_calcium_memory_input_is_a_one_line_input_error(kwargs, match):
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    xi = np.random.default_rng(0).choice([-1.0, 1.0], size=(4, 10))
+    with pytest.raises(InputError, match=match) as error:
+        AstrocyteGatedMemory(xi, **kwargs)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.brian2
+def test_bad_calcium_memory_state_is_an_input_error():
+    import brian2 as b2
+
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    xi = np.random.default_rng(0).choice([-1.0, 1.0], size=(4, 10))
+    mem = AstrocyteGatedMemory(xi, astrocyte="calcium")
+    for gains in (-0.1, [0.5, 0.5, 0.5, 0.0], [0.1, 0.1]):
+        with pytest.raises(InputError, match="gains must be"):
+            mem.set_cue(xi[0], gains=gains)
+    with pytest.raises(InputError, match="no logits"):
+        mem.state_values(a0=np.zeros(4))
+
+
+@pytest.mark.brian2
+@pytest.mark.compile
+def test_calcium_memory_on_cpp_standalone_equals_the_runtime_run(tmp_path):
+    """The same memory with calcium astrocytes (shared pool and ring gap junctions) on cpp_standalone and on the
+    runtime device: u and g within 1e-9 after 10 ms."""
+    import brian2 as b2
+    from brian2 import second, umolar
+
+    from astrogate.network import devices
+    from astrogate.network.calcium import CalciumSetup
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    rng = np.random.default_rng(6)
+    xi = rng.choice([-1.0, 1.0], size=(5, 16))
+    cue = corrupted(xi[0], 2, rng)
+    setup = CalciumSetup(gap_junctions="ring", parameters={"speedup": 1000.0, "F_GJ": 2 * umolar / second})
+    states = []
+    for device in ("runtime", "cpp_standalone"):
+        choice = devices.DeviceChoice(device, "numpy") if device == "runtime" else \
+            devices.DeviceChoice(device, build_root=tmp_path)
+        build = devices.activate(choice, MEMORY_OPTIONS["dt"])
+        mem = AstrocyteGatedMemory(xi, astrocyte="calcium", calcium=setup, **MEMORY_OPTIONS)
+        mem.set_cue(cue)
+        b2.Network(mem).run(10 * b2.ms, namespace={})
+        if build is not None:
+            b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
+        states.append(mem.state())
+    for key in ("u", "g", "C"):
+        np.testing.assert_allclose(states[1][key], states[0][key], rtol=0, atol=1e-9, err_msg=key)
+    assert states[1]["g"].argmax() == 0
