@@ -36,8 +36,7 @@ source_suffix = {".md": "myst-nb"}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 # api/tables: the generated parameter tables, included by pages (docs/generated_pages.py), not pages themselves
-# results/calcium.md: a draft until its study has run and filled it
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "api/tables", "jupyter_execute", "results/calcium.md"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "api/tables", "jupyter_execute"]
 # the tutorials run at every build (CI's included): a cell that raises fails the build; they take about half a
 # minute on 2 cores
 nb_execution_mode = "force"
