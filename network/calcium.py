@@ -454,6 +454,9 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         if rest:
             raise InputError(f"unknown option(s) {', '.join(sorted(rest))} for the memory with calcium astrocytes")
         setup = calcium_setup(calcium)
+        if np.ndim(patterns) == 3:
+            raise InputError("calcium astrocytes run one memory at a time: give patterns of shape (K, N), not a "
+                             f"batch of shape {np.shape(patterns)}")
         xi = validate_patterns(patterns)
         K, N = xi.shape
         params = params.resolved(N)
@@ -466,6 +469,7 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         clock = b2_clock(params.dt, f"{name}_clock")
         super(AstrocyteGatedMemory, self).__init__(clock=clock, when=SLOT, name=name)
         self.patterns, self.K, self.N, self.params = xi, K, N, params
+        self.batch, self.copies, self.copy_params = None, 1, None  # one memory: calcium astrocytes are not batched
         self.neuron, self.gating, self.method, self.spiking = neuron, gating, method, None
         self.record_every, self.overlap_layout, self.wired_patterns = record_every, overlap_layout, None
         self.energy, self.setup, self.astrocyte = False, setup, "calcium"
