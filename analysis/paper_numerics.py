@@ -233,12 +233,19 @@ def naam_states(x: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x), np.sign(np.nan_to_num(x)), 0.0)
 
 
+# The smallest step taken: 0.05 alpha at alpha = 1e-3, the smallest time constant of Figs. 1-2. The paper's rule
+# would give T = 1e-4 a step of 5e-6 (2e6 steps to t_f); T is not a time scale (the Euler stability of eq. 6
+# depends on dt / tau_p times the fitness differences, which a small T does not raise), so T below 1e-3 keeps
+# this step (docs/results/paper_figures.md measures what that changes).
+SMALLEST_DT = 5e-5
+
+
 def paper_dt(name: str, value: float) -> float:
     """The paper's step (appendix .5): dt = 0.001, or 0.05 alpha where the varied parameter alpha <= 0.01 (the
-    time constants and T; sigma is not a time scale)."""
+    time constants and T; sigma is not a time scale), never below SMALLEST_DT."""
     base = PAPER_PRESET.params["dt"]
     if name in ("tau_p", "tau_x", "T") and value <= 0.01:
-        return 0.05 * value
+        return max(0.05 * value, SMALLEST_DT)
     return base
 
 
