@@ -69,6 +69,25 @@ def extra_checks(sets: int = 50, horizon: float = 100.0, progress=None) -> list[
     return rows
 
 
+def dt_floor_check(T: float = 1e-4, sets: int = 5) -> dict:
+    """Fig. 3 below T = 1e-3 runs at SMALLEST_DT, not the paper's 0.05 T: the same first `sets` pattern sets at
+    both steps, to t_f = 10; the largest differences of the observables and whether the Hamming errors agree."""
+    from astrogate.analysis.paper_numerics import SMALLEST_DT
+
+    xi, cues = _dynamics_trials(sets)
+    params = paper_parameters(T=T)
+    runs = {}
+    for dt in (SMALLEST_DT, 0.05 * T):
+        start = time.perf_counter()
+        runs[dt] = (_observables(integrate_gated(xi, cues, params, dt, 10.0), xi, params["sigma"]),
+                    time.perf_counter() - start)
+    (a, ta), (b, tb) = runs.values()
+    return {"T": T, "sets": sets, "dt_used": SMALLEST_DT, "dt_paper": 0.05 * T,
+            "same_hamming_errors": bool(np.array_equal(a["hamming_error"], b["hamming_error"])),
+            **{f"max_diff_{k}": float(np.max(np.abs(a[k] - b[k]))) for k in a},
+            "seconds_used": ta, "seconds_paper": tb}
+
+
 def _row(check, value, t_f, obs, start) -> dict:
     row = {"check": check, "value": value, "t_f": t_f, "sets": len(obs["hamming_error"]),
            "seconds": time.perf_counter() - start}
@@ -202,10 +221,13 @@ def claims_table(tables: dict, checks) -> list[dict]:
         default = _at(f2, 1.0)
         wrong = fast["hamming_error_mean"] > default["hamming_error_mean"] + 0.5
         low_pp = fast["perplexity_median"] <= 1.5
+        typical = fast["soft_hamming_error_median"] > 0.5  # the median trial fails, not only the tail
+        holds = "yes" if (wrong and low_pp and typical) else ("partly" if (wrong and low_pp) else "no")
         rows.append({"claim": "Fig. 2: tau_x -> 0 commits early to a wrong memory with low perplexity",
                      "measure": "at tau_x = 1e-3: mean Hamming error above the default point's (tau_x = 1) by more "
-                                "than 0.5 bit, with median perplexity <= 1.5",
-                     "holds": "yes" if (wrong and low_pp) else ("partly" if (wrong or low_pp) else "no"),
+                                "than 0.5 bit, with median perplexity <= 1.5 (partly: only in the tail, the median "
+                                "soft error <= 0.5)",
+                     "holds": holds,
                      "evidence": f"tau_x = 1e-3: mean Hamming error {fast['hamming_error_mean']:.3g} (tau_x = 1: "
                                  f"{default['hamming_error_mean']:.3g}), soft error {_fmt(fast, 'soft_hamming_error')},"
                                  f" perplexity {_fmt(fast, 'perplexity')}"})
