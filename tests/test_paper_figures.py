@@ -205,3 +205,21 @@ def test_bad_requests(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["paper", "fig1", "--quick", "--out", str(blocker)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_fig4_comparison_counts_cells():
+    """A constructed table: the gated model lowest in 3 cells, tied in 1, above NAAM in 1 (at high load)."""
+    from astrogate.analysis.paper_claims import claims_table, fig4_comparison
+
+    rows = []
+    for K, n, errors in ((2, 0, (0, 0, 0)), (10, 2, (3, 2, 1)), (50, 2, (6, 5, 2)), (150, 4, (9, 8, 1)),
+                         (200, 4, (9, 3, 4))):
+        rows += [{"model": m, "K": K, "n": n, "mean_hamming_error": e} for m, e in zip(pf.FIG4_MODELS, errors)]
+    table = pd.DataFrame(rows)
+    c = fig4_comparison(table)
+    assert (c["cells"], c["gated_lowest"], c["tied"], c["gated_above"]) == (5, 3, 1, 1)
+    assert c["gated_above_naam"] == 1 and c["gated_above_hopfield"] == 0
+    assert c["worst_cell"] == {"K": 200, "n": 4, "gap": -1.0}
+    assert c["advantage_by_load"]["K <= 20"] == pytest.approx(0.5)
+    claims = claims_table({"fig4": table}, None)
+    assert [row["holds"] for row in claims] == ["no", "yes"]  # not lowest everywhere; largest gain at K > 100
