@@ -289,6 +289,9 @@ def draw_dynamics(table, parameter: str):
         if obs == "perplexity":
             ax.set_yscale("log")
     axes[0].legend(fontsize=7, title="percentiles", title_fontsize=7)
+    fig.suptitle(f"{PARAMETER_LABELS[parameter]} varied; N = {int(table['N'].iloc[0])}, K = {int(table['K'].iloc[0])}, "
+                 f"n = {int(table['n'].iloc[0])} flipped bits, {int(table['sets'].iloc[0])} pattern sets, "
+                 f"$t_f$ = {table['t_f'].iloc[0]:g}", fontsize=10)
     return fig
 
 
@@ -332,6 +335,9 @@ def draw_fig4(table):
         ax.set_ylabel("n (flipped bits)")
     fig.colorbar(image, ax=axes[1, :2].tolist(), label="difference of mean Hamming errors")
     axes[1, 2].axis("off")
+    sets = int(table["sets"].iloc[0])
+    fig.suptitle(f"N = {int(table['N'].iloc[0])}, {sets} pattern sets per cell, $t_f$ = {table['t_f'].iloc[0]:g}, "
+                 f"x(0) = the cue", fontsize=10)
     return fig
 
 
