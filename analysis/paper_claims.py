@@ -112,7 +112,8 @@ def speed_comparison(sample: int = 4) -> list[dict]:
     single = gated_per_trial(xi[:sample], cues[:sample], params, 0.001, 10.0)
     t_single = time.perf_counter() - start
     rows.append(_speed("fig1-3 cell: gated, N = 30, K = 100, 10^4 steps", len(xi), t_batched, sample, t_single,
-                       hamming_error(batched["x"][:sample], xi[:sample, 0]), hamming_error(single["x"], xi[:sample, 0])))
+                       hamming_error(batched["x"][:sample], xi[:sample, 0]),
+                       hamming_error(single["x"], xi[:sample, 0])))
     N, K, n = 20, 100, 5
     xi = pattern_sets(N, K, spec.sets, 0)
     cues = flipped_cues(xi[:, 0], n, cue_generator(0, N, K, n))
@@ -278,8 +279,8 @@ def claims_table(tables: dict, checks) -> list[dict]:
                      "evidence": f"{c['gated_lowest']} of {c['cells']} cells lowest, {c['tied']} tied, "
                                  f"{c['gated_above']} above the better baseline (above Hopfield in "
                                  f"{c['gated_above_hopfield']}, above NAAM in {c['gated_above_naam']}); mean over the "
-                                 f"grid: Hopfield {c['mean_error']['hopfield']:.2f}, NAAM {c['mean_error']['naam']:.2f},"
-                                 f" gated {c['mean_error']['gated']:.2f}; worst cell K = {c['worst_cell']['K']}, n = "
+                                 f"grid: Hopfield {c['mean_error']['hopfield']:.2f}, NAAM "
+                                 f"{c['mean_error']['naam']:.2f}, gated {c['mean_error']['gated']:.2f}; worst cell K = {c['worst_cell']['K']}, n = "
                                  f"{c['worst_cell']['n']} (gated {-c['worst_cell']['gap']:.2f} bits above)"})
         adv = c["advantage_by_load"]
         rising = list(adv.values())

@@ -58,8 +58,6 @@ _PUBLIC = {
     "load_spec": "astrogate.analysis.sweep_spec",
     "attention": "astrogate.analysis.attention",
     "AttentionResult": "astrogate.analysis.attention",
-    "paper_figure": "astrogate.analysis.paper_figures",
-    "paper_figures": "astrogate.analysis.paper_figures",
 }
 
 __all__ = ["InputError", "__version__", *_PUBLIC]

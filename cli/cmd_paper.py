@@ -20,7 +20,8 @@ FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "all")
 def register(subparsers) -> None:
     parser = subparsers.add_parser("paper", help="reproduce the paper's four figures (Vivet & Arenas 2026)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("figure", choices=FIGURE_CHOICES, help="which figure (all: fig1 to fig4)")
+    parser.add_argument("figure", nargs="?", default="all", choices=FIGURE_CHOICES,
+                        help="which figure (default all: fig1 to fig4)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (resumed when it holds cells)")
     parser.add_argument("--quick", action="store_true", help="a few cells and pattern sets: under a minute")
     parser.set_defaults(handler=handle)
