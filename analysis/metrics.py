@@ -63,10 +63,21 @@ def trial_metrics(states: np.ndarray, patterns: np.ndarray, targets: np.ndarray,
         "improvement": m_target - cue_overlap,
         "sign_flip": m_target <= -NEAR,
         "mixture": mixture,
-        "soft_hamming_error": 0.5 * np.sum(np.abs(xi[targets] - soft_states), axis=1),
-        "hamming_error": 0.5 * np.sum(np.abs(xi[targets] - np.sign(states)), axis=1),
+        "soft_hamming_error": soft_hamming_error(soft_states, xi[targets]),
+        "hamming_error": hamming_error(states, xi[targets]),
         "perplexity": np.full(rows.size, np.nan) if gains is None else perplexity(gains),
     }
+
+
+def soft_hamming_error(rates: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The paper's eq. 13, (1/2) sum_i |xi_i - s_i|, of rates s (..., N) against target patterns (..., N)."""
+    return 0.5 * np.sum(np.abs(np.asarray(targets, float) - np.asarray(rates, float)), axis=-1)
+
+
+def hamming_error(states: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The paper's eq. 15, (1/2) sum_i |xi_i - sign(s_i)|, of states s (..., N) against targets (..., N)
+    (a state at exactly 0 counts half a bit: sign(0) = 0)."""
+    return 0.5 * np.sum(np.abs(np.asarray(targets, float) - np.sign(np.asarray(states, float))), axis=-1)
 
 
 def perplexity(gains: np.ndarray) -> np.ndarray:

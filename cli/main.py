@@ -20,7 +20,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from astrogate.cli import cmd_attention, cmd_bench, cmd_compare, cmd_demo, cmd_recall, cmd_spiking, cmd_sweep
+    from astrogate.cli import (cmd_attention, cmd_bench, cmd_compare, cmd_demo, cmd_paper, cmd_recall, cmd_spiking,
+                               cmd_sweep)
 
     parser = OneLineErrorParser(
         prog="astrogate",
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"astrogate {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (cmd_recall, cmd_compare, cmd_demo, cmd_bench, cmd_sweep, cmd_spiking, cmd_attention):
+    for module in (cmd_recall, cmd_compare, cmd_demo, cmd_bench, cmd_sweep, cmd_spiking, cmd_attention, cmd_paper):
         module.register(subparsers)
     return parser
 

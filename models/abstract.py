@@ -406,7 +406,8 @@ class AstroGateModel:
         drive = (self.kappa_K * g * self.F.dF(m)) @ xi
         return v, m, g, drive, self.beta * self.F.F(m)
 
-    def outcome_decided(self, u, a, g, drive, target, eps: float) -> np.ndarray:
+    @staticmethod
+    def outcome_decided(u, a, g, drive, target, eps: float) -> np.ndarray:
         """Per cue: the leading gain is above 1 - eps, the same pattern leads the targets beta F(m), and
         every u_i has the sign of its drive. While this holds, u_i moves toward its drive (a convex
         combination of u_i and the drive in both integrators) and so keeps its sign: sign(v) cannot change;

@@ -543,8 +543,10 @@ EXPENSIVE = {
     ("bench", "fast-check"): {"--out": st.just("{tmp}/fc")},
     ("sweep", "{tmp}/spec.toml", "--out", "{tmp}/sweep"): {"--workers": ints_text(1, 2), "--no-progress": None,
                                                              "--resume": None},
+    ("paper",): {"--quick": None},
 }
 REFUSED_BY_COMMAND = {**INVALID_BY_COMMAND,
+                      ("paper",): {"--out": st.sampled_from(["{tmp}/spec.toml", "{tmp}/bad.toml"])},
                       ("bench", "fast-check"): {"--cells": st.sampled_from(["", ",", "bogus", "quick,bogus", "x" * 300])}}
 
 

@@ -1,0 +1,363 @@
+"""The four figures of Vivet & Arenas (2026) reproduced with their protocol (Sec. II.3, appendix .5).
+
+- fig1, fig2, fig3: N = 30, K = 100, the target with n = 6 flipped bits, x(0) = the cue, p(0) = 1/K, the paper's
+  preset (T = 0.01, tau_x = tau_p = 1, sigma = 3: not stated in the paper) with one parameter varied (tau_p, tau_x,
+  T); per value 50 pattern sets; at t_f = 10 the soft Hamming error (eq. 13), the perplexity (eq. 14) and the
+  convergence time; medians with the percentile bands BANDS. dt = 0.001, 0.05 alpha where alpha <= 0.01.
+- fig4: N = 20, K = 2..200, n = 0..10 flipped bits, 50 pattern sets per cell: the mean Hamming error (eq. 15) of
+  sign(x(t_f)) for classical Hopfield, NAAM and the gated model, from the same cues, to the same t_f.
+- sigma (beyond the paper): the dynamics figure with sigma varied.
+
+Every cell (one parameter value, or one model at one load K) is written to DIR/cells/<figure>/ as it finishes;
+a rerun into the same DIR skips the cells already there, and `assemble` makes DIR/<figure>.csv and .nc from the
+cell files. The paper smooths its bands with a Gaussian filter for display; these figures do not (the drawn
+values are the data's).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
+from astrogate.analysis.paper_numerics import (
+    cue_generator,
+    flipped_cues,
+    integrate_gated,
+    integrate_hopfield,
+    integrate_naam,
+    naam_states,
+    paper_dt,
+    paper_parameters,
+    pattern_sets,
+)
+from astrogate.errors import InputError
+
+BANDS = ((5, 95), (10, 90), (20, 80), (25, 75))
+DYNAMICS_OBSERVABLES = ("soft_hamming_error", "perplexity", "convergence_time", "hamming_error")
+FIG4_MODELS = ("hopfield", "naam", "gated")
+HORIZON = 10.0  # t_f of every figure (appendix .5: 10 / dt steps)
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "sigma")
+PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4")
+VARIED = {"fig1": "tau_p", "fig2": "tau_x", "fig3": "T", "sigma": "sigma"}
+GATED_CHUNK = 64  # trials integrated together: larger stacks leave the cache and run slower per trial
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure's grid: the varied values (dynamics figures) or loads K and flips (fig4)."""
+
+    name: str
+    N: int
+    sets: int
+    values: tuple = ()  # dynamics: the varied parameter's values
+    K: tuple = ()  # fig4: loads; dynamics: (K,)
+    flips: tuple = ()  # fig4: flipped bits; dynamics: (n,)
+    horizon: float = HORIZON
+    seed: int = 0
+    models: tuple = field(default=FIG4_MODELS)
+
+
+def figure_spec(name: str, quick: bool = False) -> FigureSpec:
+    """The paper's grid for a figure, or the quick grid (--quick: a few cells, under a minute for all)."""
+    if name not in FIGURES:
+        raise InputError(f"unknown figure {name!r}: use {', '.join(FIGURES)}")
+    if name == "fig4":
+        if quick:
+            return FigureSpec("fig4", N=20, sets=6, K=(2, 20, 200), flips=(0, 4, 10))
+        return FigureSpec("fig4", N=20, sets=50, K=tuple(range(2, 201, 2)), flips=tuple(range(11)))
+    parameter = VARIED[name]
+    if quick:
+        values = {"tau_p": (0.1, 1.0, 10.0, 100.0), "tau_x": (0.1, 1.0, 10.0, 100.0),
+                  "T": (0.03, 0.3, 3.0, 30.0), "sigma": (1.0, 3.0, 10.0)}[parameter]
+        sets = 6
+    else:
+        values = {"tau_p": np.geomspace(1e-3, 1e3, 25), "tau_x": np.geomspace(1e-3, 1e3, 25),
+                  "T": np.geomspace(1e-4, 1e2, 25), "sigma": np.geomspace(0.1, 100.0, 13)}[parameter]
+        sets = 50
+    return FigureSpec(name, N=30, sets=sets, values=tuple(float(v) for v in values), K=(100,), flips=(6,))
+
+
+# -- cells -----------------------------------------------------------------------------------------------
+def _cell_path(out: Path, spec: FigureSpec, key: str) -> Path:
+    return out / "cells" / spec.name / f"{key}.npz"
+
+
+def _value_key(parameter: str, value: float) -> str:
+    return f"{parameter}_{value:.6e}"
+
+
+def _save_cell(path: Path, **arrays) -> None:
+    """np.savez to a temporary name, then renamed: an interrupted run never leaves a half-written cell."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.npz")
+    np.savez(partial, **arrays)
+    partial.replace(path)
+
+
+def dynamics_cell(spec: FigureSpec, value: float) -> dict:
+    """One value of a dynamics figure: per-trial observables over spec.sets pattern sets (arrays (sets,))."""
+    parameter = VARIED[spec.name]
+    K, flips = spec.K[0], spec.flips[0]
+    xi = pattern_sets(spec.N, K, spec.sets, spec.seed)
+    cues = flipped_cues(xi[:, 0], flips, cue_generator(spec.seed, spec.N, K, flips))
+    params = paper_parameters(**{parameter: value})
+    dt = paper_dt(parameter, value)
+    start = time.perf_counter()
+    run = integrate_gated(xi, cues, params, dt, spec.horizon)
+    seconds = time.perf_counter() - start
+    rates = np.tanh(params["sigma"] * run["x"])
+    return {
+        "soft_hamming_error": soft_hamming_error(rates, xi[:, 0]),
+        "hamming_error": hamming_error(run["x"], xi[:, 0]),
+        "perplexity": perplexity(run["p"]),
+        "convergence_time": run["convergence_time"],
+        "dt": np.float64(dt), "steps": np.int64(run["steps"].max()), "seconds": np.float64(seconds),
+    }
+
+
+def fig4_cell(spec: FigureSpec, model: str, K: int) -> dict:
+    """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model."""
+    xi_sets = pattern_sets(spec.N, K, spec.sets, spec.seed)
+    rng = cue_generator(spec.seed, spec.N, K, 0)
+    cues = np.stack([flipped_cues(xi_sets[:, 0], n, rng) for n in spec.flips])  # (flips, sets, N)
+    xi = np.broadcast_to(xi_sets, (len(spec.flips),) + xi_sets.shape).reshape(-1, K, spec.N)
+    flat_cues = cues.reshape(-1, spec.N)
+    targets = xi[:, 0]
+    params = paper_parameters()
+    start = time.perf_counter()
+    steps = np.zeros(len(flat_cues))
+    if model == "gated":
+        states = np.empty_like(flat_cues)
+        for lo in range(0, len(flat_cues), GATED_CHUNK):
+            part = slice(lo, lo + GATED_CHUNK)
+            run = integrate_gated(xi[part], flat_cues[part], params, paper_dt("T", params["T"]), spec.horizon,
+                                  stop="decided")
+            states[part], steps[part] = run["x"], run["steps"]
+    elif model == "hopfield":
+        states = integrate_hopfield(xi, flat_cues, params["tau_x"], params["sigma"], paper_dt("T", params["T"]),
+                                    spec.horizon)
+    elif model == "naam":
+        states = naam_states(integrate_naam(xi, flat_cues, spec.horizon))
+    else:
+        raise InputError(f"unknown model {model!r}: use {', '.join(FIG4_MODELS)}")
+    seconds = time.perf_counter() - start
+    shape = (len(spec.flips), spec.sets)
+    return {"hamming_error": hamming_error(states, targets).reshape(shape), "steps": steps.reshape(shape),
+            "undefined": (~np.isfinite(states).all(axis=1) | np.all(states == 0, axis=1)).reshape(shape),
+            "seconds": np.float64(seconds)}
+
+
+def _cells(spec: FigureSpec) -> list[tuple[str, tuple]]:
+    if spec.name == "fig4":
+        return [(f"{model}_K{K:03d}", (model, K)) for K in spec.K for model in spec.models]
+    return [(_value_key(VARIED[spec.name], v), (v,)) for v in spec.values]
+
+
+def _run_order(spec: FigureSpec) -> list[tuple[str, tuple]]:
+    """The cells in the order they are computed: the cheapest step first (dynamics figures); for fig4 every 8th
+    load, then every 4th, 2nd and the rest, so that a run stopped early leaves a regular coarser grid."""
+    cells = _cells(spec)
+    if spec.name == "fig4":
+        index = {K: i for i, K in enumerate(spec.K)}
+
+        def level(cell):
+            i = index[cell[1][1]]
+            return next(lv for lv, step in enumerate((8, 4, 2, 1)) if i % step == 0)
+
+        return sorted(cells, key=lambda cell: (level(cell), index[cell[1][1]]))
+    return sorted(cells, key=lambda cell: -paper_dt(VARIED[spec.name], cell[1][0]))
+
+
+def compute(spec: FigureSpec, out, progress=None) -> dict:
+    """Run the cells of `spec` that DIR/cells does not hold yet, writing each as it finishes; returns counts
+    {"run": ..., "skipped": ..., "seconds": ...}."""
+    out = Path(out)
+    ran = skipped = 0
+    start = time.perf_counter()
+    for key, args in _run_order(spec):
+        path = _cell_path(out, spec, key)
+        if path.exists():
+            skipped += 1
+            continue
+        cell = fig4_cell(spec, *args) if spec.name == "fig4" else dynamics_cell(spec, *args)
+        _save_cell(path, **cell)
+        ran += 1
+        if progress:
+            progress(f"{spec.name} {key}: {float(cell['seconds']):.1f} s")
+    return {"run": ran, "skipped": skipped, "seconds": time.perf_counter() - start}
+
+
+# -- tables ----------------------------------------------------------------------------------------------
+def band_statistics(values) -> dict:
+    """Median, mean and the percentiles of BANDS (NumPy's linear interpolation) over the last axis."""
+    values = np.asarray(values, float)
+    stats = {"median": np.median(values, axis=-1), "mean": np.mean(values, axis=-1)}
+    for lo, hi in BANDS:
+        stats[f"p{lo}"], stats[f"p{hi}"] = np.percentile(values, [lo, hi], axis=-1)
+    return stats
+
+
+def assemble(spec: FigureSpec, out):
+    """The cell files of a figure as an xarray Dataset (per trial) and a pandas table (one row per model and
+    cell with every observable), written as DIR/<figure>.nc and DIR/<figure>.csv. Missing cells are an
+    InputError naming them (run `compute` first)."""
+    import pandas as pd
+    import xarray as xr
+
+    from astrogate.analysis.io import write_netcdf, write_table
+
+    out = Path(out)
+    missing = [key for key, _ in _cells(spec) if not _cell_path(out, spec, key).exists()]
+    if missing:
+        raise InputError(f"{out}: {len(missing)} cell(s) of {spec.name} not computed yet (first: {missing[0]}); "
+                         f"run the figure into this folder")
+    cells = {key: dict(np.load(_cell_path(out, spec, key))) for key, _ in _cells(spec)}
+    params = paper_parameters()
+    if spec.name == "fig4":
+        errors = np.array([[cells[f"{m}_K{K:03d}"]["hamming_error"] for K in spec.K] for m in spec.models])
+        seconds = np.array([[float(cells[f"{m}_K{K:03d}"]["seconds"]) for K in spec.K] for m in spec.models])
+        dataset = xr.Dataset(
+            {"hamming_error": (("model", "K", "n", "set"), errors),
+             "seconds": (("model", "K"), seconds)},
+            coords={"model": list(spec.models), "K": list(spec.K), "n": list(spec.flips), "set": np.arange(spec.sets)},
+            attrs={"N": spec.N, "t_f": spec.horizon, "sigma": params["sigma"], "T": params["T"],
+                   "tau_p": params["tau_p"], "tau_x": params["tau_x"], "dt": paper_dt("T", params["T"])})
+        rows = []
+        for i, model in enumerate(spec.models):
+            for j, K in enumerate(spec.K):
+                for k, n in enumerate(spec.flips):
+                    trial = errors[i, j, k]
+                    rows.append({"model": model, "N": spec.N, "K": K, "n": n, "sets": spec.sets,
+                                 "sigma": params["sigma"], "t_f": spec.horizon,
+                                 "mean_hamming_error": float(np.mean(trial)),
+                                 "median_hamming_error": float(np.median(trial)),
+                                 "exact_fraction": float(np.mean(trial == 0))})
+        table = pd.DataFrame(rows)
+    else:
+        parameter = VARIED[spec.name]
+        keys = [_value_key(parameter, v) for v in spec.values]
+        data = {obs: (("value", "set"), np.array([cells[k][obs] for k in keys])) for obs in DYNAMICS_OBSERVABLES}
+        data["dt"] = (("value",), np.array([float(cells[k]["dt"]) for k in keys]))
+        data["steps"] = (("value",), np.array([int(cells[k]["steps"]) for k in keys]))
+        data["seconds"] = (("value",), np.array([float(cells[k]["seconds"]) for k in keys]))
+        dataset = xr.Dataset(data, coords={"value": list(spec.values), "set": np.arange(spec.sets)},
+                             attrs={"parameter": parameter, "N": spec.N, "K": spec.K[0], "n": spec.flips[0],
+                                    "t_f": spec.horizon, **{f"preset_{k}": v for k, v in params.items()}})
+        rows = []
+        for i, value in enumerate(spec.values):
+            row = {"figure": spec.name, "parameter": parameter, "value": value, "N": spec.N, "K": spec.K[0],
+                   "n": spec.flips[0], "sets": spec.sets, "t_f": spec.horizon,
+                   "dt": float(data["dt"][1][i]), "steps": int(data["steps"][1][i])}
+            for obs in DYNAMICS_OBSERVABLES:
+                for stat, v in band_statistics(data[obs][1][i]).items():
+                    row[f"{obs}_{stat}"] = float(v)
+            rows.append(row)
+        table = pd.DataFrame(rows)
+    write_netcdf(out / f"{spec.name}.nc", dataset)
+    write_table(out / f"{spec.name}.csv", table)
+    return dataset, table
+
+
+# -- figures ---------------------------------------------------------------------------------------------
+OBSERVABLE_LABELS = {"soft_hamming_error": "soft Hamming error (eq. 13)", "perplexity": "perplexity (eq. 14)",
+                     "convergence_time": "convergence time", "hamming_error": "Hamming error (eq. 15)"}
+PARAMETER_LABELS = {"tau_p": r"$\tau_p$", "tau_x": r"$\tau_x$", "T": r"$T$", "sigma": r"$\sigma$"}
+
+
+def draw_dynamics(table, parameter: str):
+    """Medians (lines) with the percentile bands (shaded, widest palest) of the soft Hamming error, the
+    perplexity and the convergence time against the varied parameter (log axis). Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), constrained_layout=True)
+    x = table["value"].to_numpy()
+    for ax, obs in zip(axes, DYNAMICS_OBSERVABLES[:3]):
+        for (lo, hi), alpha in zip(BANDS, (0.15, 0.22, 0.3, 0.4)):
+            ax.fill_between(x, table[f"{obs}_p{lo}"], table[f"{obs}_p{hi}"], color="C0", alpha=alpha, lw=0,
+                            label=f"({lo}, {hi})")
+        ax.plot(x, table[f"{obs}_median"], color="C0", lw=1.8, marker="o", ms=3, label="median")
+        ax.set_xscale("log")
+        ax.set_xlabel(PARAMETER_LABELS[parameter])
+        ax.set_ylabel(OBSERVABLE_LABELS[obs])
+        if obs == "perplexity":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7, title="percentiles", title_fontsize=7)
+    fig.suptitle(f"{PARAMETER_LABELS[parameter]} varied; N = {int(table['N'].iloc[0])}, K = {int(table['K'].iloc[0])}, "
+                 f"n = {int(table['n'].iloc[0])} flipped bits, {int(table['sets'].iloc[0])} pattern sets, "
+                 f"$t_f$ = {table['t_f'].iloc[0]:g}", fontsize=10)
+    return fig
+
+
+def fig4_grids(table) -> dict:
+    """model -> (n x K) array of the mean Hamming error, rows n ascending, columns K ascending."""
+    grids = {}
+    for model, part in table.groupby("model", sort=False):
+        grids[model] = part.pivot(index="n", columns="K", values="mean_hamming_error").sort_index().to_numpy()
+    return grids
+
+
+def draw_fig4(table):
+    """Top: the mean Hamming error of each model over (K, n) on one colour scale; bottom: gated minus each
+    baseline (blue: the gated model lower). Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grids = fig4_grids(table)
+    K = np.sort(table["K"].unique())
+    n = np.sort(table["n"].unique())
+    extent = (K[0] - 0.5, K[-1] + 0.5, n[0] - 0.5, n[-1] + 0.5)
+    vmax = max(float(np.max(g)) for g in grids.values())
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
+    for ax, model in zip(axes[0], FIG4_MODELS):
+        image = ax.imshow(grids[model], origin="lower", aspect="auto", extent=extent, vmin=0, vmax=vmax,
+                          cmap="viridis", interpolation="nearest")
+        ax.set_title({"hopfield": "classical Hopfield (eq. 12)", "naam": "NAAM (Kozachkov et al.)",
+                      "gated": "astrocyte-gated"}[model])
+        ax.set_xlabel("K (stored patterns)")
+        ax.set_ylabel("n (flipped bits)")
+    fig.colorbar(image, ax=axes[0].tolist(), label="mean Hamming error (eq. 15)")
+    diffs = {f"gated - {b}": grids["gated"] - grids[b] for b in ("hopfield", "naam")}
+    limit = max(float(np.max(np.abs(d))) for d in diffs.values()) or 1.0
+    for ax, (name, diff) in zip(axes[1], diffs.items()):
+        image = ax.imshow(diff, origin="lower", aspect="auto", extent=extent, vmin=-limit, vmax=limit,
+                          cmap="RdBu_r", interpolation="nearest")
+        ax.set_title(name)
+        ax.set_xlabel("K (stored patterns)")
+        ax.set_ylabel("n (flipped bits)")
+    fig.colorbar(image, ax=axes[1, :2].tolist(), label="difference of mean Hamming errors")
+    axes[1, 2].axis("off")
+    sets = int(table["sets"].iloc[0])
+    fig.suptitle(f"N = {int(table['N'].iloc[0])}, {sets} pattern sets per cell, $t_f$ = {table['t_f'].iloc[0]:g}, "
+                 f"x(0) = the cue", fontsize=10)
+    return fig
+
+
+def paper_figure(name: str, out, quick: bool = False, progress=None) -> dict:
+    """Compute (resuming), assemble and draw one figure into DIR: <name>.csv, <name>.nc, <name>.png,
+    <name>.pdf. Returns {"table", "dataset", "files", "run", "skipped", "seconds"}."""
+    from astrogate.analysis.io import save_figure
+
+    spec = figure_spec(name, quick)
+    out = Path(out)
+    counts = compute(spec, out, progress)
+    dataset, table = assemble(spec, out)
+    files = [out / f"{name}.csv", out / f"{name}.nc"]
+    for suffix in ("png", "pdf"):
+        fig = draw_fig4(table) if name == "fig4" else draw_dynamics(table, VARIED[name])
+        files.append(save_figure(fig, out / f"{name}.{suffix}", dpi=110))
+    return {"table": table, "dataset": dataset, "files": files, **counts}
+
+
+def paper_figures(names, out, quick: bool = False, progress=None) -> dict:
+    """`paper_figure` for each name ("all": the paper's four); name -> its result."""
+    names = list(PAPER_FIGURES) if names in ("all", ["all"], ("all",)) else list(names)
+    return {name: paper_figure(name, out, quick, progress) for name in names}

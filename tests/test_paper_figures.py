@@ -1,0 +1,225 @@
+"""The paper's four figures (analysis/paper_figures.py): the batched integrators against the per-trial model,
+the quick figures' data and what they draw, the percentile bands, the resumable cells and Fig. 4's Hopfield
+column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from astrogate.analysis import paper_figures as pf
+from astrogate.analysis import paper_numerics as pn
+from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
+from astrogate.cli.main import main
+from astrogate.errors import InputError
+
+
+def _trials(N, K, flips, sets, seed=7):
+    xi = pn.pattern_sets(N, K, sets, seed)
+    return xi, pn.flipped_cues(xi[:, 0], flips, pn.cue_generator(seed, N, K, flips))
+
+
+# -- batched against per-trial -----------------------------------------------------------------------------
+@pytest.mark.parametrize("changes", [{"tau_p": 0.1}, {"T": 100.0}, {"tau_x": 0.03, "sigma": 1.0}])
+def test_batched_gated_equals_the_models_run(changes):
+    """The paper's dynamics cell, batched over pattern sets, against AstroGateModel.run with the paper preset
+    one trial at a time: identical Hamming errors, soft errors, perplexities and convergence times to round-off."""
+    xi, cues = _trials(30, 100, 6, 3)
+    params = pn.paper_parameters(**changes)
+    name = next(iter(changes))
+    dt = pn.paper_dt(name, changes[name])
+    batched = pn.integrate_gated(xi, cues, params, dt, 4.0)  # past the transient (convergence times ~1-2)
+    single = pn.gated_per_trial(xi, cues, params, dt, 4.0)
+    targets = xi[:, 0]
+    np.testing.assert_array_equal(hamming_error(batched["x"], targets), hamming_error(single["x"], targets))
+    sigma = params["sigma"]
+    np.testing.assert_allclose(soft_hamming_error(np.tanh(sigma * batched["x"]), targets),
+                               soft_hamming_error(np.tanh(sigma * single["x"]), targets), atol=1e-9)
+    np.testing.assert_allclose(perplexity(batched["p"]), perplexity(single["p"]), rtol=1e-9)
+    np.testing.assert_allclose(batched["convergence_time"], single["convergence_time"], atol=1e-12)
+
+
+def test_fig4_models_batched_equal_per_trial():
+    """A Fig. 4 cell at high load: the gated model stopped once decided gives the Hamming errors of the full run
+    and of AstroGateModel.run; eq. 12 batched equals the gated model at beta = 0 run per trial; StackedNaam
+    equals NeuronAstrocyteMemory per pattern set."""
+    xi, cues = _trials(20, 120, 5, 4)
+    targets = xi[:, 0]
+    params = pn.paper_parameters()
+    stopped = pn.integrate_gated(xi, cues, params, 0.001, 5.0, stop="decided")
+    full = pn.integrate_gated(xi, cues, params, 0.001, 5.0)
+    single = pn.gated_per_trial(xi, cues, params, 0.001, 5.0)
+    assert stopped["decided"].any() and stopped["steps"].min() < 5_000  # the rule did stop trials early
+    expected = hamming_error(single["x"], targets)
+    np.testing.assert_array_equal(hamming_error(stopped["x"], targets), expected)
+    np.testing.assert_array_equal(hamming_error(full["x"], targets), expected)
+    hop = pn.integrate_hopfield(xi, cues, 1.0, 3.0, 0.001, 5.0)
+    hop_single = pn.hopfield_per_trial(xi, cues, 1.0, 3.0, 0.001, 5.0)
+    np.testing.assert_array_equal(hamming_error(hop, targets), hamming_error(hop_single, targets))
+    np.testing.assert_allclose(hop, hop_single, atol=1e-9)
+    naam = pn.integrate_naam(xi, cues, 10.0)
+    naam_single = pn.naam_per_trial(xi, cues, 10.0)
+    np.testing.assert_allclose(naam, naam_single, atol=1e-9)
+
+
+def test_eq12_hopfield_keeps_stored_patterns_and_padding_is_inert():
+    """Eq. 12 at low load from an uncorrupted cue stays on it; a padded stack (zero patterns, gain 0) gives the
+    gated run of the unpadded one."""
+    xi, cues = _trials(20, 2, 0, 5)
+    np.testing.assert_array_equal(hamming_error(pn.integrate_hopfield(xi, cues, 1.0, 3.0, 0.001, 10.0), xi[:, 0]), 0)
+    padded = np.concatenate([xi, np.zeros((5, 3, 20))], axis=1)
+    live = np.concatenate([np.ones((5, 2), bool), np.zeros((5, 3), bool)], axis=1)
+    params = pn.paper_parameters()
+    a = pn.integrate_gated(xi, cues, params, 0.001, 2.0)
+    b = pn.integrate_gated(padded, cues, params, 0.001, 2.0, live=live)
+    np.testing.assert_allclose(a["x"], b["x"], atol=1e-12)
+    np.testing.assert_allclose(a["p"], b["p"][:, :2], atol=1e-12)
+    assert np.all(b["p"][:, 2:] == 0)
+
+
+def test_paper_dt_follows_appendix_5():
+    assert pn.paper_dt("tau_p", 1.0) == 0.001 and pn.paper_dt("tau_x", 0.01) == pytest.approx(5e-4)
+    assert pn.paper_dt("tau_p", 1e-3) == pytest.approx(5e-5) and pn.paper_dt("sigma", 0.01) == 0.001
+    assert pn.paper_dt("T", 1e-4) == pn.SMALLEST_DT  # the floor: see SMALLEST_DT
+
+
+# -- the bands ------------------------------------------------------------------------------------------------
+def test_band_statistics_on_a_constructed_sample():
+    """0..100 shuffled: the p-th percentile is p, the median 50; a second row scaled by 2 gives 2p."""
+    rng = np.random.default_rng(0)
+    sample = np.stack([rng.permutation(np.arange(101.0)), 2 * rng.permutation(np.arange(101.0))])
+    stats = pf.band_statistics(sample)
+    np.testing.assert_allclose(stats["median"], [50, 100])
+    np.testing.assert_allclose(stats["mean"], [50, 100])
+    for lo, hi in pf.BANDS:
+        np.testing.assert_allclose(stats[f"p{lo}"], [lo, 2 * lo])
+        np.testing.assert_allclose(stats[f"p{hi}"], [hi, 2 * hi])
+    # an uneven sample: linear interpolation between order statistics, as NumPy's default
+    odd = pf.band_statistics(np.array([0.0, 10.0, 20.0, 30.0]))
+    assert odd["p5"] == pytest.approx(1.5) and odd["p75"] == pytest.approx(22.5) and odd["median"] == 15
+
+
+# -- the quick figures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def quick_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper")
+    assert main(["paper", "all", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_data_has_every_cell_and_observable(quick_dir):
+    import xarray as xr
+
+    for name in ("fig1", "fig2", "fig3"):
+        spec = pf.figure_spec(name, quick=True)
+        table = pd.read_csv(quick_dir / f"{name}.csv")
+        np.testing.assert_allclose(table["value"], spec.values)
+        for obs in pf.DYNAMICS_OBSERVABLES:
+            for stat in ("median", "mean", *(f"p{q}" for band in pf.BANDS for q in band)):
+                assert table[f"{obs}_{stat}"].notna().all(), (name, obs, stat)
+        data = xr.open_dataset(quick_dir / f"{name}.nc", engine="scipy")
+        assert data["soft_hamming_error"].shape == (len(spec.values), spec.sets)
+        # the table's medians are those of the per-trial data
+        np.testing.assert_allclose(table["perplexity_median"], np.median(data["perplexity"].values, axis=1))
+        assert np.all(table["perplexity_p5"] >= 1 - 1e-9) and np.all(table["perplexity_p95"] <= 100 + 1e-9)
+    spec = pf.figure_spec("fig4", quick=True)
+    table = pd.read_csv(quick_dir / "fig4.csv")
+    for column in ("model", "N", "K", "n", "sets", "sigma", "mean_hamming_error"):
+        assert column in table
+    assert len(table) == len(spec.models) * len(spec.K) * len(spec.flips)
+    assert set(table["model"]) == {"hopfield", "naam", "gated"} and (table["N"] == 20).all()
+    assert (table["sets"] == spec.sets).all() and (table["sigma"] == 3.0).all()
+
+
+def test_quick_fig4_hopfield_column(quick_dir):
+    """Stored patterns are fixed points of eq. 12 at low load (n = 0, K = 2: error 0). At K = 200 = 10 N eq. 12's
+    W(1/K) = Xi Xi^T / N has the self-coupling K / N = 10 on its diagonal: the cue itself is then a fixed point,
+    so the network corrects nothing (error at least the cue's n flipped bits, 0 only for n = 0), while at K = 2 it
+    corrects a 4-bit cue."""
+    table = pd.read_csv(quick_dir / "fig4.csv").set_index(["model", "K", "n"])
+    assert table.loc[("hopfield", 2, 0), "mean_hamming_error"] == 0
+    assert table.loc[("hopfield", 2, 4), "mean_hamming_error"] < 1
+    for n in (0, 4, 10):
+        assert table.loc[("hopfield", 200, n), "mean_hamming_error"] >= n - 0.5
+    assert table.loc[("hopfield", 200, 10), "mean_hamming_error"] >= 9
+
+
+def test_quick_figures_draw_the_data(quick_dir, saved_figures):
+    """A rerun into the same folder runs no cell (all are there), writes the same tables, and its figures show
+    the tables' values: medians as the lines, each band's edges as the shaded areas, heat maps as the grids."""
+    before = {name: (quick_dir / f"{name}.csv").read_text() for name in pf.PAPER_FIGURES}
+    results = pf.paper_figures("all", quick_dir, quick=True)
+    for name, result in results.items():
+        assert result["run"] == 0 and result["skipped"] > 0
+        assert (quick_dir / f"{name}.csv").read_text() == before[name]
+    for name in ("fig1", "fig2", "fig3"):
+        table = results[name]["table"]
+        fig = saved_figures[f"{name}.png"]
+        for ax, obs in zip(fig.axes, pf.DYNAMICS_OBSERVABLES[:3]):
+            line = ax.lines[0]
+            np.testing.assert_allclose(line.get_xdata(), table["value"])
+            np.testing.assert_allclose(line.get_ydata(), table[f"{obs}_median"])
+            assert ax.get_xscale() == "log"
+            for band, collection in zip(pf.BANDS, ax.collections):
+                assert collection.get_label() == f"({band[0]}, {band[1]})"
+                y = collection.get_paths()[0].vertices[:, 1]
+                x = collection.get_paths()[0].vertices[:, 0]
+                for k, value in enumerate(table["value"]):
+                    at = np.isclose(x, value)
+                    np.testing.assert_allclose(sorted({round(v, 9) for v in y[at]}),
+                                               sorted({round(table[f"{obs}_p{band[0]}"][k], 9),
+                                                       round(table[f"{obs}_p{band[1]}"][k], 9)}))
+    fig = saved_figures["fig4.png"]
+    grids = pf.fig4_grids(results["fig4"]["table"])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 5
+    for image, model in zip(images[:3], pf.FIG4_MODELS):
+        np.testing.assert_allclose(image.get_array(), grids[model])
+    assert len({image.get_clim() for image in images[:3]}) == 1  # one colour scale for the three models
+    np.testing.assert_allclose(images[3].get_array(), grids["gated"] - grids["hopfield"])
+    np.testing.assert_allclose(images[4].get_array(), grids["gated"] - grids["naam"])
+
+
+def test_interrupted_run_resumes(tmp_path):
+    """Cells written before an interruption are kept and skipped; a half-written cell file is never taken."""
+    spec = pf.figure_spec("fig1", quick=True)
+    first = pf.compute(spec, tmp_path)
+    cells = sorted((tmp_path / "cells" / "fig1").glob("*.npz"))
+    assert first["run"] == len(spec.values) == len(cells)
+    cells[0].unlink()
+    (tmp_path / "cells" / "fig1" / "junk.partial.npz").write_bytes(b"half")
+    again = pf.compute(spec, tmp_path)
+    assert again["run"] == 1 and again["skipped"] == len(spec.values) - 1
+    pf.assemble(spec, tmp_path)
+
+
+def test_bad_requests(tmp_path, capsys):
+    with pytest.raises(InputError, match="unknown figure"):
+        pf.figure_spec("fig9")
+    with pytest.raises(InputError, match="not computed yet"):
+        pf.assemble(pf.figure_spec("fig1", quick=True), tmp_path)
+    with pytest.raises(InputError, match="unknown paper parameter"):
+        pn.paper_parameters(beta=3)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["paper", "fig1", "--quick", "--out", str(blocker)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_fig4_comparison_counts_cells():
+    """A constructed table: the gated model lowest in 3 cells, tied in 1, above NAAM in 1 (at high load)."""
+    from astrogate.analysis.paper_claims import claims_table, fig4_comparison
+
+    rows = []
+    for K, n, errors in ((2, 0, (0, 0, 0)), (10, 2, (3, 2, 1)), (50, 2, (6, 5, 2)), (150, 4, (9, 8, 1)),
+                         (200, 4, (9, 3, 4))):
+        rows += [{"model": m, "K": K, "n": n, "mean_hamming_error": e} for m, e in zip(pf.FIG4_MODELS, errors)]
+    table = pd.DataFrame(rows)
+    c = fig4_comparison(table)
+    assert (c["cells"], c["gated_lowest"], c["tied"], c["gated_above"]) == (5, 3, 1, 1)
+    assert c["gated_above_naam"] == 1 and c["gated_above_hopfield"] == 0
+    assert c["worst_cell"] == {"K": 200, "n": 4, "gap": -1.0}
+    assert c["advantage_by_load"]["K <= 20"] == pytest.approx(0.5)
+    claims = claims_table({"fig4": table}, None)
+    assert [row["holds"] for row in claims] == ["no", "yes"]  # not lowest everywhere; largest gain at K > 100
