@@ -286,12 +286,13 @@ def brian2_session(model: dict, build_root: str | None = None):
 
 
 def _retrieve_brian2(patterns, cues, targets, params, run, model, build_root) -> dict:
-    """One Brian2 run per trial, on this process's session (built once per network structure)."""
-    from astrogate.analysis.recall import RecallProblem, recall
+    """The point's trials as one Brian2 network of independent copies (recall_batch), on this process's session
+    (built once per network structure: a standalone build re-runs with new patterns, cues and parameters)."""
+    from astrogate.analysis.recall import RecallProblem, recall_batch
 
     session = brian2_session(model, build_root)
-    results = [recall(RecallProblem(patterns, cue, int(target)), params, backend="brian2", session=session, **run)
-               for cue, target in zip(cues, targets)]
+    results = recall_batch([RecallProblem(patterns, cue, int(target)) for cue, target in zip(cues, targets)],
+                           params, session=session, **run)
 
     def stacked(name):
         return np.array([r[name] for r in results], dtype=float)
