@@ -296,3 +296,61 @@ def claims_markdown(rows: list[dict]) -> str:
     for row in rows:
         lines.append(f"| {row['claim']} | {row['measure']} | **{row['holds']}** | {row['evidence']} |")
     return "\n".join(lines)
+
+
+# one point of each figure on the Brian2 network: (figure, varied parameter, value, K, flipped bits); Figs. 1-3
+# share N = 30, K = 100 and dt = 0.001, so their points are one build re-run with run_args; Fig. 4's is another
+BRIAN2_POINTS = (("fig1", "tau_p", 0.1, 100, 6), ("fig2", "tau_x", 10.0, 100, 6), ("fig3", "T", 0.1, 100, 6),
+                 ("fig4", None, None, 60, 3))
+
+
+def brian2_check(sets: int = 10, device: str = "cpp_standalone", build_dir: str | None = None,
+                 progress=None) -> list[dict]:
+    """Rows (figure, parameter, value, K, n, sets, both models' mean Hamming and soft errors, the largest soft-error
+    difference, whether every Hamming error agrees): one point of each figure run on the Brian2 network as one
+    batch of `sets` copies (recall_batch) against the batched NumPy path on the same pattern sets and cues.
+
+    The Brian2 network integrates the gains in logit form (tau_p/T da/dt = f/T - a, the same flow as eq. 6 in
+    other coordinates) with the same forward-Euler step, so the two agree to the step's order, not bit for bit."""
+    from astrogate.analysis.recall import RecallProblem, recall_batch
+    from astrogate.models.parameters import Parameters
+    from astrogate.network.recall import Brian2Session
+
+    rows, sessions = [], {}
+    try:
+        for figure, name, value, K, n in BRIAN2_POINTS:
+            N = 20 if figure == "fig4" else 30
+            params = paper_parameters(**({name: value} if name else {}))
+            dt = paper_dt(name, value) if name else 0.001
+            xi = pattern_sets(N, K, sets)
+            cues = flipped_cues(xi[:, 0], n, cue_generator(0, N, K, n))
+            start = time.perf_counter()
+            numpy_run = integrate_gated(xi, cues, params, dt, 10.0)
+            numpy_seconds = time.perf_counter() - start
+            if (N, K, dt) not in sessions:
+                sessions[(N, K, dt)] = Brian2Session(device=device, method="euler", build_dir=build_dir)
+            start = time.perf_counter()
+            results = recall_batch([RecallProblem(xi[s], cues[s], 0) for s in range(sets)],
+                                   Parameters(dt=dt, cue_scale=1.0, **params), duration=10.0, tol=0.0,
+                                   session=sessions[(N, K, dt)])
+            brian2_seconds = time.perf_counter() - start
+            rates = np.array([r["v"] for r in results])
+            numpy_soft = soft_hamming_error(np.tanh(params["sigma"] * numpy_run["x"]), xi[:, 0])
+            brian2_soft = soft_hamming_error(rates, xi[:, 0])
+            numpy_hard, brian2_hard = hamming_error(numpy_run["x"], xi[:, 0]), hamming_error(rates, xi[:, 0])
+            rows.append({"figure": figure, "parameter": name or "K", "value": value if name else K, "N": N, "K": K,
+                         "n": n, "sets": sets, "device": device,
+                         "numpy_mean_hamming_error": float(np.mean(numpy_hard)),
+                         "brian2_mean_hamming_error": float(np.mean(brian2_hard)),
+                         "numpy_mean_soft_error": float(np.mean(numpy_soft)),
+                         "brian2_mean_soft_error": float(np.mean(brian2_soft)),
+                         "largest_soft_error_difference": float(np.max(np.abs(numpy_soft - brian2_soft))),
+                         "hamming_errors_agree": bool(np.array_equal(numpy_hard, brian2_hard)),
+                         "numpy_seconds": round(numpy_seconds, 2), "brian2_seconds": round(brian2_seconds, 2)})
+            if progress:
+                progress(f"{figure}: Hamming errors agree: {rows[-1]['hamming_errors_agree']}, largest soft-error "
+                         f"difference {rows[-1]['largest_soft_error_difference']:.2e}")
+    finally:
+        for session in sessions.values():
+            session.close()
+    return rows

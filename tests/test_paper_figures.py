@@ -223,3 +223,17 @@ def test_fig4_comparison_counts_cells():
     assert c["advantage_by_load"]["K <= 20"] == pytest.approx(0.5)
     claims = claims_table({"fig4": table}, None)
     assert [row["holds"] for row in claims] == ["no", "yes"]  # not lowest everywhere; largest gain at K > 100
+
+
+@pytest.mark.brian2
+@pytest.mark.compile
+def test_one_point_of_each_figure_on_the_brian2_network_agrees(tmp_path):
+    """cpp_standalone, the points of Figs. 1-3 one build re-run with run_args: the same Hamming errors as the
+    batched NumPy path on the same pattern sets and cues, soft errors within 1e-6."""
+    from astrogate.analysis.paper_claims import brian2_check
+
+    rows = brian2_check(sets=2, build_dir=str(tmp_path))
+    assert [row["figure"] for row in rows] == ["fig1", "fig2", "fig3", "fig4"]
+    for row in rows:
+        assert row["hamming_errors_agree"] and row["largest_soft_error_difference"] < 1e-6, row
+    assert len(list(tmp_path.rglob("build-*/main"))) == 2  # one build per network size
