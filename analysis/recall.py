@@ -289,9 +289,9 @@ def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, meth
     from astrogate.network.memory import METHODS as BRIAN2_METHODS
     from astrogate.network.recall import Brian2Session, require_gpu
 
-    if method not in BRIAN2_METHODS:
+    if not isinstance(method, str) or method not in BRIAN2_METHODS:
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
-                         f"(as Brian2's state updaters), got {method!r}")
+                         f"(as Brian2's state updaters), got {checks.shown(method)}")
     duration = argument_in_units(duration, "ms", "duration")
     tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
     t_current = argument_in_units(t_current, "ms", "t_current")
@@ -365,9 +365,9 @@ def recall_batch(problems, params: Parameters | None = None, *, duration: float 
                              f"{np.shape(value)}")
         else:
             per_copy[name] = list(value)
-    if method not in ("euler", "exponential_euler"):
+    if not isinstance(method, str) or method not in ("euler", "exponential_euler"):  # `in` on an array is ambiguous
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler', got "
-                         f"{method!r}")
+                         f"{checks.shown(method)}")
     duration = argument_in_units(duration, "ms", "duration")
     tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
     current, t_current = options.pop("current", None), argument_in_units(options.pop("t_current", 0.0), "ms", "t_current")

@@ -222,10 +222,11 @@ class AstrocyteGatedMemory(b2.BrianObject):
         for p in copy_params or (params,):
             check_gating(gating, p, xi)
         spk.check_neuron_model(neuron)
-        if method not in METHODS:
-            raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
-        if overlap_layout not in OVERLAP_LAYOUTS:
-            raise InputError(f"unknown overlap_layout {overlap_layout!r}: use one of {', '.join(OVERLAP_LAYOUTS)}")
+        if not isinstance(method, str) or method not in METHODS:
+            raise InputError(f"unknown method {checks.shown(method)}: use one of {', '.join(METHODS)}")
+        if not isinstance(overlap_layout, str) or overlap_layout not in OVERLAP_LAYOUTS:
+            raise InputError(f"unknown overlap_layout {checks.shown(overlap_layout)}: use one of "
+                             f"{', '.join(OVERLAP_LAYOUTS)}")
         is_spiking = neuron in spk.SPIKING
         if is_spiking:
             if spiking is not None and neuron_options:
