@@ -549,7 +549,7 @@ def test_explore_saves_resumes_and_warns_when_every_point_fails(tmp_path, client
     xr.testing.assert_identical(again, ds)
     with pytest.raises(InputError, match="holds the results of a run"):
         ag.explore(squares, {"x": [1.0, 2.0, 3.0]}, client=client, progress=False, out=out)
-    with pytest.warns(RuntimeWarning, match=r"every point of the exploration failed \(2 points\); the first error: "
+    with pytest.warns(RuntimeWarning, match=r"every point failed \(2 of 2\); 2 with "
                                             r"ValueError: negative x"):
         failed = ag.explore(squares, {"x": [-1.0, -2.0]}, client=client, progress=False)
     assert list(failed["status"].values) == ["failed", "failed"]
