@@ -706,6 +706,18 @@ def _batch_parameters(handles: "AstrocyteGatedMemory", params) -> tuple:
                      f"copy), got {checks.shown(params)}")
 
 
+def _check_without_rebuild(handles, p, xi) -> None:
+    """Parameters p and patterns xi that the built network can take through its variables (run_args): similarity,
+    dt and wired patterns are compiled in."""
+    if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
+        raise InputError("similarity and dt are compiled into the network: build a new one to change them")
+    check_gating(handles.gating, p, xi)
+    wired = handles.wired_patterns
+    if wired is not None and not np.array_equal(xi, wired):
+        raise InputError("wired gating compiles the patterns into the network's synapses: build a new one to "
+                         "change them (factorised gating takes new patterns without rebuilding)")
+
+
 def batch_state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current=None,
                        t_current: float = 0.0, params=None, spiking: spk.SpikingParameters | None = None) -> dict:
     """state_values of a batch: patterns B x K x N, u0, current B x N, a0 B x K, params a Parameters or one per
@@ -719,13 +731,7 @@ def batch_state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, c
         raise InputError(f"patterns: this network was built for B x K x N = {B} x {K} x {N}, got {xi.shape}")
     copy_params = _batch_parameters(handles, params)
     for p in copy_params:
-        if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
-            raise InputError("similarity and dt are compiled into the network: build a new one to change them")
-        check_gating(handles.gating, p, xi)
-    wired = handles.wired_patterns
-    if wired is not None and not np.array_equal(xi, wired):
-        raise InputError("wired gating compiles the patterns into the network's synapses: build a new one to "
-                         "change them (factorised gating takes new patterns without rebuilding)")
+        _check_without_rebuild(handles, p, xi)
     values = [eq.network_parameters(p, N, K) for p in copy_params]
     u0 = np.asarray(u0, dtype=float)
     a0 = np.zeros((B, K)) if a0 is None else np.asarray(a0, dtype=float)
@@ -746,7 +752,7 @@ def batch_state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, c
         state[(n, name)] = _per_element([v[name] for v in values], N)
     for name in eq.ASTROCYTE_PARAMETERS:
         state[(a, name)] = _per_element([v[name] for v in values], K)
-    if wired is not None:
+    if handles.wired_patterns is not None:
         state[(a, "n_neurons")] = np.full(B * K, float(N))
     else:
         by_neuron = handles.overlap_layout == "by_neuron"
@@ -792,13 +798,7 @@ def state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current
     if xi.shape != (handles.K, handles.N):
         raise InputError(f"patterns: this network was built for K x N = {handles.K} x {handles.N}, got {xi.shape}")
     p = handles.params if params is None else params.resolved(handles.N)
-    if p.similarity != handles.params.similarity or p.dt != handles.params.dt:
-        raise InputError("similarity and dt are compiled into the network: build a new one to change them")
-    check_gating(handles.gating, p, xi)
-    wired = handles.wired_patterns
-    if wired is not None and not np.array_equal(xi, wired):
-        raise InputError("wired gating compiles the patterns into the network's synapses: build a new one to "
-                         "change them (factorised gating takes new patterns without rebuilding)")
+    _check_without_rebuild(handles, p, xi)
     values = eq.network_parameters(p, handles.N, handles.K)
     u0 = np.asarray(u0, dtype=float)
     a0 = np.zeros(handles.K) if a0 is None else np.asarray(a0, dtype=float)
@@ -813,7 +813,7 @@ def state_values(handles: "AstrocyteGatedMemory", patterns, u0, a0=None, current
     for name in eq.ASTROCYTE_PARAMETERS:
         state[(a, name)] = values[name]
     by_neuron = handles.overlap_layout == "by_neuron"
-    if wired is not None:  # the patterns are the wiring; only N is a value
+    if handles.wired_patterns is not None:  # the patterns are the wiring; only N is a value
         state[(a, "n_neurons")] = float(handles.N)
     else:
         state[(syn["overlap"], "weight")] = (xi.T.ravel() if by_neuron else xi.ravel()) / handles.N
