@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import run
 from astrogate.analysis.io import write_json
 from astrogate.cli.main import main
 from astrogate.errors import InputError
@@ -26,14 +27,6 @@ from astrogate.models.patterns import load_array, random_patterns, validate_cue,
 SMALL = ["--K", "5", "--N", "10"]
 
 
-def run(argv, capsys):
-    """(exit code, stdout, stderr) of the command line in this process."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def refused(argv, capsys, *fragments) -> str:

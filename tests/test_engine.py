@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from cli_helpers import run
 from astrogate.analysis.engine import execute, point_path, prepare_folder, run_task
 from astrogate.analysis.folder import LOCK_FILE, STAGING, RunFolder
 from astrogate.analysis.spec import parse_study, study_from_tables
@@ -80,13 +81,6 @@ cues = 4
 """
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def refused(argv, capsys, *fragments) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import astrogate as ag
+from cli_helpers import run
 from astrogate.cli.main import main
 from astrogate.errors import InputError
 from astrogate import machine
@@ -28,13 +29,6 @@ from astrogate.models.parameters import Parameters
 GIB = 2**30
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def refused(argv, capsys, *fragments) -> str:
