@@ -17,7 +17,8 @@ from astrogate.analysis.metrics import late_half, softmax_residual_trace, trial_
 from astrogate.analysis.problems import generated_set
 from astrogate.errors import InputError
 from astrogate.models import checks
-from astrogate.models.abstract import AstroGateModel, Trajectory, convergence_time, path_length
+from astrogate.models.abstract import (REFERENCE_SETTINGS, AstroGateModel, RunInputs, RunSettings, Trajectory,
+                                       convergence_time, path_length)
 from astrogate.models.checks import euler_steps, nonnegative_number, seed as check_seed
 from astrogate.models.parameters import PARAMETER_NAMES, Parameters
 from astrogate.models.patterns import PATTERN_COPIES, load_array, validate_cue, validate_patterns
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: importing these imports Brian2
     from astrogate.models.spiking_equations import SpikingParameters
     from astrogate.network.recall import Brian2Session
 
-BACKENDS = ("abstract", "brian2")  # what runs a recall: the NumPy model or the Brian2 network
+RUN_SETTING_FIELDS = tuple(RunSettings.__dataclass_fields__)
 # traces in the result are kept for the patterns that matter most (by final overlap), not all K
 TRACED_PATTERNS = 8
 # relative size of an energy change that is floating-point round-off of the sums in L
@@ -208,9 +209,100 @@ class RecallResult(Mapping):
                 f"retrieved={self.retrieved}, exact_match={self.exact_match})")
 
 
+@dataclass(frozen=True)
+class RecallRun:
+    """One retrieval, resolved and checked once at the edge (`resolve_recall`): what a backend runs.
+
+    Attributes
+    ----------
+    problem : RecallProblem
+    params : Parameters
+        The model parameters with the run's changes applied.
+    backend : str
+        The name of a registered backend (`BACKENDS`).
+    duration : float
+        Longest simulated time, ms.
+    tol : float
+        Fixed-point tolerance, 1/ms.
+    settings : RunSettings
+        How the abstract model integrates and stops; the brian2 backend takes its method only.
+    inputs : RunInputs
+        A cue current and how long it is on (u0 and a0 come from the cue).
+    backend_options : dict
+        The backend's own options: for brian2 the session's (device, target, gating, neuron, spiking, build_dir,
+        record_every, compute_capability, threads), or {"session": a Brian2Session} to re-use a build; none for
+        the abstract backend; a registered backend's are passed on as given, for it to check.
+    """
+
+    problem: RecallProblem
+    params: Parameters
+    backend: str
+    duration: float
+    tol: float
+    settings: RunSettings
+    inputs: RunInputs
+    backend_options: dict
+
+
+BACKENDS: dict = {}  # name -> run(RecallRun) -> result record; filled by register_backend
+
+
+def register_backend(name: str, run) -> None:
+    """Make `run` (a function of a RecallRun returning the result record of `result_record`) the backend `name`
+    of `recall`, `resolve_recall` and the sweeps."""
+    if not isinstance(name, str) or not name.isidentifier() or not callable(run):
+        raise InputError(f"a backend is a name and a function of a RecallRun, got {checks.shown(name)}, "
+                         f"{checks.shown(run)}")
+    BACKENDS[name] = run
+
+
+def resolve_recall(problem: RecallProblem, params: Parameters | None = None, *, backend: str = "abstract",
+                   duration: float = 500.0, tol: float = 1e-8, **options) -> RecallRun:
+    """The RecallRun of `recall`'s arguments: every setting checked here, once (see `recall`)."""
+    checks.instance(problem, RecallProblem, "problem", "a RecallProblem (generated_problem, file_problem or "
+                    "RecallProblem(patterns, cue, target))")
+    params = Parameters() if params is None else checks.instance(params, Parameters, "params", "an astrogate Parameters")
+    checks.one_of(backend, tuple(BACKENDS), f"unknown backend {checks.shown(backend)}")
+    duration, tol = checks.duration(duration), checks.tolerance(tol)
+    model_options = {k: options.pop(k) for k in list(options) if k in PARAMETER_NAMES}
+    if model_options:
+        params = params.updated(**model_options)
+    settings = REFERENCE_SETTINGS.changed(**{k: options.pop(k) for k in list(options) if k in RUN_SETTING_FIELDS})
+    if backend == "abstract":
+        if options:
+            raise InputError(f"options {sorted(options)} apply to the brian2 backend only")
+        return RecallRun(problem, params, backend, duration, tol, settings, RunInputs(), {})
+    if backend != "brian2":  # a registered backend checks its own options
+        return RecallRun(problem, params, backend, duration, tol, settings, RunInputs(), options)
+    from astrogate.network.memory import METHODS as BRIAN2_METHODS
+
+    if settings.method not in BRIAN2_METHODS:
+        raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
+                         f"(as Brian2's state updaters), got {checks.shown(settings.method)}")
+    if (settings.stop, settings.dtype) != ("fixed_point", "float64"):
+        raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
+                         "the abstract backend")
+    if settings.form != "logit":
+        raise InputError("the brian2 backend integrates the logit form; form 'replicator' is the abstract "
+                         "backend's")
+    duration = argument_in_units(duration, "ms", "duration")
+    tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
+    inputs = RunInputs(current=options.pop("current", None),
+                       t_current=argument_in_units(options.pop("t_current", 0.0), "ms", "t_current"))
+    session = options.pop("session", None)
+    unknown = sorted(set(options) - set(SESSION_OPTIONS))
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(unknown)}: the brian2 backend takes model parameters, "
+                         f"{', '.join(SESSION_OPTIONS)}, current, t_current, session")
+    if session is not None:
+        if options:
+            raise InputError(f"options {sorted(options)} come from the session passed")
+        return RecallRun(problem, params, backend, duration, tol, settings, inputs, {"session": session})
+    return RecallRun(problem, params, backend, duration, tol, settings, inputs, dict(options))
+
+
 def recall(problem: RecallProblem, params: Parameters | None = None, *, backend: str = "abstract",
-           duration: float = 500.0, method: str = "euler", tol: float = 1e-8, stop: str = "fixed_point",
-           dtype: str = "float64", **options) -> RecallResult:
+           duration: float = 500.0, tol: float = 1e-8, **options) -> RecallResult:
     """One retrieval of `problem` on a backend.
 
     Parameters
@@ -221,97 +313,72 @@ def recall(problem: RecallProblem, params: Parameters | None = None, *, backend:
     params : Parameters, optional
         Model parameters (the defaults of the model page if None).
     backend : {"abstract", "brian2"}
-        The NumPy model, or the Brian2 network (`AstrocyteGatedMemory` run by a `Brian2Session`).
+        The NumPy model, or the Brian2 network (`AstrocyteGatedMemory` run by a `Brian2Session`); or a backend
+        added with `register_backend`.
     duration : float or Quantity
         Longest simulated time: ms, or a Brian2 time (``50*ms``).
-    method : {"euler", "adaptive"}
-        Forward Euler at params.dt (the reference, and what the Brian2 network computes), or SciPy's LSODA
-        with error control (abstract backend only).
     tol : float or Quantity
         The abstract backend stops once max|du/dt| and max|da/dt| fall below tol (1/ms, or a Brian2 rate; 0: runs
         the whole duration); the brian2 backend runs the full duration and reports whether the end state meets tol.
-    stop : {"fixed_point", "decided"}
-        Abstract backend: stop at the fixed point (tol), or as soon as the outcome is decided
-        (AstroGateModel.run); the record's stop_rule says which rule stopped the run.
-    dtype : {"float64", "float32"}
-        Abstract backend: the working precision.
     **options
         Model parameters by name, in astrogate's or the paper's names (``T=0.01, tau_p=1, sigma=3``): they
-        update `params`. Abstract backend: form ("logit", or "replicator": the paper's eq. 6 by forward Euler
-        on the gains). brian2 backend: device ("runtime", "cpp_standalone", "cuda_standalone"), target, gating,
-        neuron ("rate", "poisson", "lif"), spiking (SpikingParameters), build_dir, record_every (ms, or a Brian2
-        time), current (N) and t_current (ms, or a Brian2 time: the cue current is on while t < t_current),
-        threads, session. ``recall(problem, **astrogate.PAPER_PRESET)`` runs the paper's protocol.
+        update `params`. The run settings (RunSettings' fields): method ("euler": forward Euler at params.dt, the
+        reference and what the Brian2 network computes; "exponential_euler"; "adaptive": SciPy's LSODA, abstract
+        backend only), stop ("fixed_point" or "decided", abstract backend), dtype ("float64" or "float32",
+        abstract backend), form ("logit", or "replicator": the paper's eq. 6 by forward Euler on the gains,
+        abstract backend), dt, decided_eps, decided_window. brian2 backend: device ("runtime",
+        "cpp_standalone", "cuda_standalone"), target, gating, neuron ("rate", "poisson", "lif"), spiking
+        (SpikingParameters), build_dir, record_every (ms, or a Brian2 time), current (N) and t_current (ms, or a
+        Brian2 time: the cue current is on while t < t_current), compute_capability, threads, session.
+        ``recall(problem, **astrogate.PAPER_PRESET)`` runs the paper's protocol.
 
     Returns
     -------
     RecallResult
     """
-    checks.instance(problem, RecallProblem, "problem", "a RecallProblem (generated_problem, file_problem or "
-                    "RecallProblem(patterns, cue, target))")
-    params = Parameters() if params is None else checks.instance(params, Parameters, "params", "an astrogate Parameters")
-    checks.one_of(backend, BACKENDS, f"unknown backend {checks.shown(backend)}")
-    duration, tol = checks.duration(duration), checks.tolerance(tol)
-    model_options = {k: options.pop(k) for k in list(options) if k in PARAMETER_NAMES}
-    if model_options:
-        params = params.updated(**model_options)
-    if backend == "abstract":
-        form = options.pop("form", "logit")
-        if options:
-            raise InputError(f"options {sorted(options)} apply to the brian2 backend only")
-        model = AstroGateModel(problem.patterns, params)
-        start = time.perf_counter()
-        trajectory = model.run(problem.cue, duration=duration, method=method, tol=tol, stop=stop, dtype=dtype,
-                               form=form)
-        timings = {"run_seconds": time.perf_counter() - start}
-        return RecallResult(result_record(model, trajectory, problem, timings, backend="abstract"))
-    if (stop, dtype) != ("fixed_point", "float64"):
-        raise InputError("the brian2 backend runs in float64 for the whole duration: stop and dtype apply to "
-                         "the abstract backend")
-    if options.pop("form", "logit") != "logit":
-        raise InputError("the brian2 backend integrates the logit form; form 'replicator' is the abstract "
-                         "backend's")
-    return RecallResult(run_brian2_recall(problem, params, duration=duration, method=method, tol=tol, **options))
+    run = resolve_recall(problem, params, backend=backend, duration=duration, tol=tol, **options)
+    return RecallResult(BACKENDS[run.backend](run))
 
 
-def run_brian2_recall(problem, params: Parameters, duration: float = 500.0, method: str = "euler",
-                      tol: float = 1e-8, device: str = "runtime", target: str = "cython",
-                      gating: str = "factorised", build_dir=None, record_every: float | None = None,
-                      current=None, t_current: float = 0.0, session: Brian2Session | None = None,
-                      compute_capability: float | None = None, neuron: str = "rate",
-                      spiking: SpikingParameters | None = None, threads: int = 1) -> dict:
-    """One retrieval of `problem` on the Brian2 network; the record of analysis.recall.result_record
-    plus `brian2` (device, target, gating, neuron model, build directory; spikes for spiking neurons)
-    and build/run times in `timings`.
-    Pass a `session` to reuse a standalone build across calls (then device, target, gating, build_dir,
-    record_every, neuron, spiking and threads come from the session)."""
+def run_abstract_recall(run: RecallRun) -> dict:
+    """The abstract backend: the NumPy model (AstroGateModel.run) with the run's settings."""
+    model = AstroGateModel(run.problem.patterns, run.params)
+    start = time.perf_counter()
+    trajectory = model.run(run.problem.cue, run.duration, run.settings, tol=run.tol)
+    timings = {"run_seconds": time.perf_counter() - start}
+    return result_record(model, trajectory, run.problem, timings, backend="abstract")
+
+
+def run_brian2_recall(run: RecallRun) -> dict:
+    """The brian2 backend: one retrieval on the Brian2 network; the record of result_record plus `brian2`
+    (device, target, gating, neuron model, build directory; spikes for spiking neurons) and build/run times in
+    `timings`. With ``run.backend_options["session"]`` a standalone build is re-used across calls (then device, target,
+    gating, build_dir, record_every, neuron, spiking and threads come from the session)."""
     # imported here, not at the top: Brian2 takes seconds to import and the abstract backend needs none of it
-    from astrogate.network.memory import METHODS as BRIAN2_METHODS
     from astrogate.network.recall import Brian2Session, require_gpu
 
-    if not isinstance(method, str) or method not in BRIAN2_METHODS:
-        raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler' "
-                         f"(as Brian2's state updaters), got {checks.shown(method)}")
-    duration = argument_in_units(duration, "ms", "duration")
-    tol = nonnegative_number(argument_in_units(tol, "1/ms", "tol"), "tol (1/ms)")
-    t_current = argument_in_units(t_current, "ms", "t_current")
+    method = run.settings.method
+    session = run.backend_options.get("session")
     own_session = session is None
     if own_session:
-        session = Brian2Session(device, target, gating, build_dir, record_every, neuron,
-                                compute_capability=compute_capability, spiking=spiking, threads=threads,
-                                method=method)
+        session = Brian2Session(method=method, **run.backend_options)
     elif session.method != method:
         raise InputError(f"this session's network integrates with {session.method!r}, not {method!r}")
     if session.choice.name == "cuda_standalone":
         require_gpu()
     try:
-        model = AstroGateModel(problem.patterns, params)
-        u0, a0 = model.initial_state(problem.cue)
-        memory, results, timings = session.run(model.xi, model.params, u0, a0, duration, current, t_current)
-        return _brian2_record(session, memory, model, problem, results, timings, duration, tol, method)
+        model = AstroGateModel(run.problem.patterns, run.params)
+        u0, a0 = model.initial_state(run.problem.cue)
+        memory, results, timings = session.run(model.xi, model.params, u0, a0, run.duration, run.inputs.current,
+                                               run.inputs.t_current)
+        return _brian2_record(session, memory, model, run.problem, results, timings, run.duration, run.tol, method)
     finally:
         if own_session:
             session.close()
+
+
+register_backend("abstract", run_abstract_recall)
+register_backend("brian2", run_brian2_recall)
 
 
 SESSION_OPTIONS = ("device", "target", "gating", "build_dir", "record_every", "neuron", "compute_capability",
@@ -365,7 +432,9 @@ def recall_batch(problems, params: Parameters | None = None, *, duration: float 
                              f"{np.shape(value)}")
         else:
             per_copy[name] = list(value)
-    if not isinstance(method, str) or method not in ("euler", "exponential_euler"):  # `in` on an array is ambiguous
+    from astrogate.network.memory import METHODS as BRIAN2_METHODS
+
+    if not isinstance(method, str) or method not in BRIAN2_METHODS:  # `in` on an array is ambiguous
         raise InputError(f"the brian2 backend takes fixed steps of dt: method 'euler' or 'exponential_euler', got "
                          f"{checks.shown(method)}")
     duration = argument_in_units(duration, "ms", "duration")

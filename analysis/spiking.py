@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.metrics import log_log_slope
-from astrogate.analysis.recall import RecallProblem, generated_problem, recall, retrieved_name, run_brian2_recall
+from astrogate.analysis.recall import RecallProblem, generated_problem, recall, retrieved_name
 from astrogate.analysis.study import Evaluation, Field, Study, choice, fraction, positive, seed, valid_rows, whole
 from astrogate.errors import InputError
 from astrogate.machine import require_memory
@@ -266,7 +266,7 @@ def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron
         with Brian2Session(device, target, build_dir=build_dir, record_every=1.0, neuron=neuron,
                            spiking=spiking or SpikingParameters()) as session:
             for cue, goal in zip(cues, targets):
-                record = run_brian2_recall(RecallProblem(patterns, cue, goal), params, duration=duration,
+                record = recall(RecallProblem(patterns, cue, goal), params, backend="brian2", duration=duration,
                                            tol=0.0, session=session)
                 if not frozen and len(cues) > 1:
                     gc.collect()

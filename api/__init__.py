@@ -12,12 +12,14 @@ The public names, each documented in the API reference:
 - `Parameters`, `SpikingParameters`: the model's parameters (times in ms, or Brian2 quantities), in astrogate's
   names or the paper's (T, tau_p, tau_x, sigma).
 - `PAPER_PRESET`: the paper's protocol as recall keywords (``recall(problem, **PAPER_PRESET)``).
-- `AstroGateModel`: the abstract NumPy model (right-hand side, Lyapunov function, fixed points, integrators).
+- `AstroGateModel`: the abstract NumPy model (right-hand side, Lyapunov function, fixed points, integrators);
+  `RunSettings` and `run_settings`: how it integrates and stops; `RunInputs`: a run's initial state and current.
 - `AstrocyteGatedMemory`: the network as a Brian2 object to add to your own `Network`.
 - `Brian2Session`: a device and a build that re-runs (standalone run_args) for new patterns, cues, parameters.
 - `RecallProblem`, `generated_problem`, `file_problem`: patterns, a cue and its target.
 - `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network; `recall_batch`: many
-  retrievals of one size on the Brian2 network as one network of independent copies.
+  retrievals of one size on the Brian2 network as one network of independent copies; `resolve_recall` and
+  `RecallRun`: one retrieval's arguments checked once, what a backend runs; `register_backend`: a backend of your own.
 - `make_baseline`: the comparison models (classical, dense and modern Hopfield, the neuron-astrocyte memory,
   the gated network with rate or spiking neurons).
 - `load_benchmark_config`, `run_benchmark`, `head_to_head`: the retrieval benchmark and a model-vs-baseline reading of its table.
@@ -45,6 +47,9 @@ _PUBLIC = {
     "SpikingParameters": "astrogate.models.spiking_equations",
     "PAPER_PRESET": "astrogate.models.presets",
     "AstroGateModel": "astrogate.models.abstract",
+    "RunSettings": "astrogate.models.abstract",
+    "run_settings": "astrogate.models.abstract",
+    "RunInputs": "astrogate.models.abstract",
     "AstrocyteGatedMemory": "astrogate.network.memory",
     "Brian2Session": "astrogate.network.recall",
     "RecallProblem": "astrogate.analysis.recall",
@@ -53,6 +58,9 @@ _PUBLIC = {
     "recall": "astrogate.analysis.recall",
     "RecallResult": "astrogate.analysis.recall",
     "recall_batch": "astrogate.analysis.recall",
+    "RecallRun": "astrogate.analysis.recall",
+    "resolve_recall": "astrogate.analysis.recall",
+    "register_backend": "astrogate.analysis.recall",
     "make_baseline": "astrogate.analysis.bench_models:make_benchmark_model",
     "load_benchmark_config": "astrogate.analysis.benchmark",
     "run_benchmark": "astrogate.analysis.benchmark",

@@ -128,7 +128,8 @@ def sample_count(n_steps: int, dt: float, record_every: float | None = None) -> 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How retrievals are integrated and stopped: the keywords of AstroGateModel.run that are not the problem's."""
+    """How retrievals are integrated and stopped: the settings of AstroGateModel.run that are not the problem's
+    nor the run's inputs. Checked here, once, when made (a bad name or value is an InputError)."""
 
     method: str = "euler"
     dt: float | None = None  # ms; None: the parameters' dt (the Brian2 clock)
@@ -138,8 +139,46 @@ class RunSettings:
     decided_window: float = DECIDED_WINDOW
     form: str = "logit"  # the gains' equation: "logit" or "replicator" (the paper's eq. 6 on the gains)
 
+    def __post_init__(self):
+        checks.one_of(self.method, METHODS, f"unknown method {checks.shown(self.method)}")
+        checks.one_of(self.stop, STOP_RULES, f"unknown stopping rule {checks.shown(self.stop)}")
+        checks.one_of(self.dtype, DTYPES, f"unknown dtype {checks.shown(self.dtype)}")
+        checks.one_of(self.form, FORMS, f"unknown form {checks.shown(self.form)}")
+        decided_eps = checks.finite_number(self.decided_eps, "decided_eps")
+        if not 0 < decided_eps < 0.5:
+            raise InputError(f"decided_eps must be in (0, 0.5), got {self.decided_eps!r}")
+        object.__setattr__(self, "decided_eps", decided_eps)
+        object.__setattr__(self, "decided_window", checks.nonnegative_number(self.decided_window, "decided_window"))
+        if self.dt is not None:
+            object.__setattr__(self, "dt", checks.positive_number(self.dt, "dt"))
+        if self.form == "replicator" and (self.method, self.stop, self.dtype) != ("euler", "fixed_point", "float64"):
+            raise InputError(f"form 'replicator' is the paper's forward Euler on the gains: it takes method 'euler', "
+                             f"stop 'fixed_point' and dtype 'float64', not {self.method!r}, {self.stop!r}, "
+                             f"{self.dtype!r}")
+        if self.method == "adaptive" and (self.stop != "fixed_point" or self.dtype != "float64" or self.dt is not None):
+            raise InputError("method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt")
+
     def options(self) -> dict:
         return asdict(self)
+
+    def changed(self, **changes) -> RunSettings:
+        """These settings with some fields changed (an unknown field is an InputError naming it)."""
+        unknown = set(changes) - set(RunSettings.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown run setting(s): {', '.join(sorted(unknown))} (the settings are "
+                             f"{', '.join(RunSettings.__dataclass_fields__)})")
+        return replace(self, **changes) if changes else self
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run starts from and is driven by besides the cue: u(0) and a(0) (None: from the cue, uniform
+    gains) and an input current I (the cue's shape) applied while t < t_current (ms)."""
+
+    u0: object = None
+    a0: object = None
+    current: object = None
+    t_current: float = 0.0
 
 
 # the reference: forward Euler at the Brian2 clock, float64, stopped at the fixed point (what the theory tests use)
@@ -155,10 +194,7 @@ def run_settings(name: str = "fast", **changes) -> RunSettings:
     """A named preset ("fast" or "reference") with some of its fields changed."""
     if name not in SETTINGS:
         raise InputError(f"unknown run settings {name!r}: use {' or '.join(SETTINGS)}")
-    unknown = set(changes) - set(asdict(REFERENCE_SETTINGS))
-    if unknown:
-        raise InputError(f"unknown run setting(s): {', '.join(sorted(unknown))}")
-    return replace(SETTINGS[name], **changes)
+    return SETTINGS[name].changed(**changes)
 
 
 @dataclass(frozen=True)
@@ -288,27 +324,14 @@ class AstroGateModel:
             self._cast[dtype] = self.xi.astype(dtype)
         return self._cast[dtype]
 
-    def run(
-        self,
-        cue,
-        duration: float = 500.0,
-        method: str = "euler",
-        tol: float = 1e-8,
-        record_every: float | None = None,
-        current=None,
-        t_current: float = 0.0,
-        u0=None,
-        a0=None,
-        stop: str = "fixed_point",
-        dtype: str = "float64",
-        dt: float | None = None,
-        decided_eps: float = DECIDED_EPS,
-        decided_window: float = DECIDED_WINDOW,
-        traces: bool = True,
-        form: str = "logit",
-    ) -> Trajectory:
+    def run(self, cue, duration: float = 500.0, settings: RunSettings | None = None, *, tol: float = 1e-8,
+            record_every: float | None = None, traces: bool = True, inputs: RunInputs | None = None,
+            **changes) -> Trajectory:
         """Integrate from the cue; each cue stops on its own (and leaves the batch) when a stopping rule
         holds, or at `duration` ms.
+
+        settings: how to integrate and stop (RunSettings; the reference settings if None); `changes` are
+        RunSettings fields changed for this run (``method="adaptive"``, ``stop="decided"``, ``dtype="float32"``).
 
         Stopping rules (`stop`; `Trajectory.stop_rule` says which one stopped each cue):
 
@@ -324,8 +347,9 @@ class AstroGateModel:
             (SciPy LSODA, all cues together, fixed-point rule only).
 
         dt: the step in ms (None: params.dt, the Brian2 clock). dtype: "float64" or "float32".
-        cue: (N,) or (B, N); gives u(0) = cue_scale * cue unless u0 is given.
-        current: optional input I (same shape as cue) applied while t < t_current; no cue stops meanwhile.
+        cue: (N,) or (B, N); gives u(0) = cue_scale * cue unless inputs.u0 is given.
+        inputs: RunInputs: u0, a0, and an input current I (same shape as cue) applied while t < t_current; no cue
+        stops meanwhile.
         record_every: sampling interval of the traces in ms; by default about 400 samples spaced
         logarithmically in time, since the retrieval transient lasts a few ms of a long run.
         traces: False records no traces (t, overlaps, gains and energy are empty), for throughput.
@@ -339,27 +363,19 @@ class AstroGateModel:
         Every run reports `convergence_time` (ms): the first time after which the overlaps and gains move, in
         total, by at most CONVERGENCE_DELTA (function convergence_time).
         """
+        if settings is not None:
+            checks.instance(settings, RunSettings, "settings", "a RunSettings (astrogate.run_settings)")
+        settings = (settings or REFERENCE_SETTINGS).changed(**changes)
+        inputs = RunInputs() if inputs is None else checks.instance(inputs, RunInputs, "inputs", "a RunInputs")
+        method, dt, dtype, stop, form = settings.method, settings.dt, settings.dtype, settings.stop, settings.form
+        u0, a0, current = inputs.u0, inputs.a0, inputs.current
         duration = checks.duration(duration)
         tol = checks.tolerance(tol)
-        checks.one_of(method, METHODS, f"unknown method {checks.shown(method)}")
-        checks.one_of(stop, STOP_RULES, f"unknown stopping rule {checks.shown(stop)}")
-        checks.one_of(dtype, DTYPES, f"unknown dtype {checks.shown(dtype)}")
         record_every = checks.optional_duration(record_every, "record_every")
         traces = checks.flag(traces, "traces")
-        decided_eps = checks.finite_number(decided_eps, "decided_eps")
-        checks.one_of(form, FORMS, f"unknown form {checks.shown(form)}")
-        if form == "replicator" and (method, stop, dtype) != ("euler", "fixed_point", "float64"):
-            raise InputError(f"form 'replicator' is the paper's forward Euler on the gains: it takes method 'euler', "
-                             f"stop 'fixed_point' and dtype 'float64', not {method!r}, {stop!r}, {dtype!r}")
-        if not 0 < decided_eps < 0.5:
-            raise InputError(f"decided_eps must be in (0, 0.5), got {decided_eps!r}")
-        decided_window = checks.nonnegative_number(decided_window, "decided_window")
-        t_current = checks.finite_number(t_current, "t_current")
-        if method == "adaptive" and (stop != "fixed_point" or dtype != "float64" or dt is not None):
-            raise InputError("method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt")
+        t_current = checks.finite_number(inputs.t_current, "t_current")
         if dt is not None:
             # a step given here replaces params.dt, so it gets the stability check that Parameters gives params.dt
-            dt = checks.positive_number(dt, "dt")
             checks.euler_stable_dt(dt, {"tau_u": self.params.tau_u, "tau_g": self.params.tau_g})
         step_ms = self.params.dt if dt is None else dt
         n_steps = euler_steps(duration, step_ms)  # refuses an absurd number of steps before int() overflows
@@ -390,8 +406,8 @@ class AstroGateModel:
                            f"variables: {batch} cue(s) of N = {self.N} neurons and K = {self.K} patterns; method "
                            f"'euler' holds none)")
             return self._run_adaptive(u_init, a_init, duration, tol, record_every, current, t_current)
-        rules = StepRules(tol=tol, decided=stop == "decided", eps=decided_eps,
-                          window_checks=1 + min(n_steps, int(np.ceil(min(decided_window / step_ms, n_steps) - 1e-9))))
+        rules = StepRules(tol=tol, decided=stop == "decided", eps=settings.decided_eps,
+                          window_checks=1 + min(n_steps, int(np.ceil(min(settings.decided_window / step_ms, n_steps) - 1e-9))))
         return self._run_fixed_step(u_init, a_init, method, step_ms, n_steps, rules, dtype,
                                     sample_steps(n_steps, step_ms, record_every), traces, current, t_current, form)
 

@@ -415,8 +415,7 @@ class AstroGated(_Model):
         self.last_stop_rules = None
 
     def retrieve(self, cues):
-        run = self.model.run(self._cues(cues), duration=self.max_duration, tol=self.tol, traces=False,
-                             **self.settings.options())
+        run = self.model.run(self._cues(cues), self.max_duration, self.settings, tol=self.tol, traces=False)
         self.last_stop_rules = run.stop_rule  # which rule stopped each cue of the last call
         return RetrievalResult(np.sign(run.u), run.cue_steps, run.converged, rates=self.model.rates(run.u),
                                gains=self.model.gains(run.a), convergence_time=run.convergence_time)

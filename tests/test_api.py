@@ -286,3 +286,43 @@ def test_every_field_of_the_records_is_documented_with_its_meaning():
     assert "brian2" in attributes_documented(ag.RecallResult)
     for cls in (ag.AttentionResult, ag.RecallProblem):
         assert {f.name for f in dataclasses.fields(cls)} <= attributes_documented(cls), cls.__name__
+
+
+def test_a_registered_backend_runs_the_resolved_run_that_recall_checked():
+    from astrogate.analysis.recall import BACKENDS, run_abstract_recall
+
+    seen = []
+
+    def logged(run):
+        seen.append(run)
+        return run_abstract_recall(run)
+
+    problem = ag.generated_problem(K=4, N=20, seed=1)
+    ag.register_backend("logged", logged)
+    try:
+        result = ag.recall(problem, backend="logged", duration=30.0, beta=100.0, stop="decided")
+    finally:
+        del BACKENDS["logged"]
+    (run,) = seen
+    assert isinstance(run, ag.RecallRun) and run.params.beta == 100.0 and run.settings.stop == "decided"
+    assert result.exact_match == ag.recall(problem, duration=30.0, beta=100.0, stop="decided").exact_match
+    with pytest.raises(ag.InputError, match="unknown backend 'logged'"):
+        ag.recall(problem, backend="logged")
+    with pytest.raises(ag.InputError, match="a backend is a name and a function"):
+        ag.register_backend("no function", None)
+
+
+def test_run_settings_are_checked_once_when_made():
+    with pytest.raises(ag.InputError, match="unknown method 'rk4'"):
+        ag.RunSettings(method="rk4")
+    with pytest.raises(ag.InputError, match="decided_eps must be in"):
+        ag.run_settings("fast", decided_eps=0.7)
+    with pytest.raises(ag.InputError, match="unknown run setting.*: step"):
+        ag.RunSettings().changed(step=1.0)
+    with pytest.raises(ag.InputError, match="form 'replicator'"):
+        ag.resolve_recall(ag.generated_problem(K=3, N=10), form="replicator", dtype="float32")
+    problem = ag.generated_problem(K=3, N=10)
+    model = ag.AstroGateModel(problem.patterns)
+    by_keyword = model.run(problem.cue, 20.0, method="exponential_euler", dtype="float32")
+    by_object = model.run(problem.cue, 20.0, ag.RunSettings(method="exponential_euler", dtype="float32"))
+    assert np.array_equal(by_keyword.u, by_object.u)

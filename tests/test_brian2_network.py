@@ -15,7 +15,7 @@ import pytest
 
 from astrogate.analysis.recall import generated_problem, recall
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel
+from astrogate.models.abstract import AstroGateModel, RunInputs
 from astrogate.models.parameters import Parameters
 
 pytestmark = pytest.mark.brian2
@@ -174,8 +174,8 @@ def test_cue_as_current_matches(problem):
     zero = np.zeros(model.N)
     session = Brian2Session("runtime", "numpy", record_every=params.dt)
     _, results, _ = session.run(model.xi, params, zero, None, duration=DURATION, current=problem.cue, t_current=5.0)
-    reference = model.run(problem.cue, duration=DURATION, tol=0.0, current=problem.cue, t_current=5.0, u0=zero,
-                          record_every=params.dt)
+    reference = model.run(problem.cue, duration=DURATION, tol=0.0, record_every=params.dt,
+                          inputs=RunInputs(u0=zero, current=problem.cue, t_current=5.0))
     assert np.max(np.abs(results["u"] - reference.u)) < ROUND_OFF * np.max(np.abs(reference.u))
     assert np.max(np.abs(results["m"] - reference.overlaps[:-1])) < ROUND_OFF
 
@@ -264,16 +264,15 @@ def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, 
     """One build, three runs through run_args: the problem, another pattern set with other parameters,
     and the problem again; each agrees with the abstract model (and so with a fresh build of its own)."""
     from astrogate.network.recall import Brian2Session
-    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
     other_params = params.updated(beta=300.0, tau_g=5.0, gamma=2.0, kappa=0.5)
     with Brian2Session("cpp_standalone", gating=gating, build_dir=tmp_path) as session:
-        first = run_brian2_recall(problem, params, duration=DURATION, tol=0.0, session=session)
+        first = recall(problem, params, backend="brian2", duration=DURATION, tol=0.0, session=session)
         build_path = session.build_path
-        second = run_brian2_recall(other, other_params, duration=DURATION, tol=0.0, session=session)
-        third = run_brian2_recall(problem, params, duration=DURATION, tol=0.0, session=session)
+        second = recall(other, other_params, backend="brian2", duration=DURATION, tol=0.0, session=session)
+        third = recall(problem, params, backend="brian2", duration=DURATION, tol=0.0, session=session)
         assert session.build_path == build_path
     assert not first["timings"]["reused_build"]
     assert second["timings"]["reused_build"] and third["timings"]["reused_build"]
@@ -291,15 +290,14 @@ def test_cpp_standalone_matches_and_reruns_without_recompiling(problem, gating, 
 @pytest.mark.compile
 def test_cpp_standalone_wired_reruns_new_parameters_and_rebuilds_for_new_patterns(problem, tmp_path):
     from astrogate.network.recall import Brian2Session
-    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other_params = params.updated(beta=300.0, tau_g=5.0, gamma=2.0, kappa=0.5)
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
     with Brian2Session("cpp_standalone", gating="wired", build_dir=tmp_path) as session:
-        first = run_brian2_recall(problem, params, duration=DURATION, tol=0.0, session=session)
-        second = run_brian2_recall(problem, other_params, duration=DURATION, tol=0.0, session=session)
-        third = run_brian2_recall(other, params, duration=DURATION, tol=0.0, session=session)
+        first = recall(problem, params, backend="brian2", duration=DURATION, tol=0.0, session=session)
+        second = recall(problem, other_params, backend="brian2", duration=DURATION, tol=0.0, session=session)
+        third = recall(other, params, backend="brian2", duration=DURATION, tol=0.0, session=session)
     assert not first["timings"]["reused_build"] and second["timings"]["reused_build"]
     assert not third["timings"]["reused_build"]  # new patterns are a new wiring
     assert_agrees(first, abstract(problem, params))
@@ -359,14 +357,13 @@ def test_cpp_standalone_with_two_threads_matches_abstract_euler(problem, gating,
 
 def test_runtime_session_rebuilds_wired_gating_for_new_patterns(problem):
     from astrogate.network.recall import Brian2Session
-    from astrogate.analysis.recall import run_brian2_recall
 
     params = Parameters()
     other = generated_problem(K=20, N=30, correlation=0.0, flip=0.1, seed=11)
     with Brian2Session("runtime", "numpy", gating="wired") as session:
-        first = run_brian2_recall(problem, params, duration=DURATION, tol=0.0, session=session)
-        again = run_brian2_recall(problem, params.updated(beta=300.0), duration=DURATION, tol=0.0, session=session)
-        new = run_brian2_recall(other, params, duration=DURATION, tol=0.0, session=session)
+        first = recall(problem, params, backend="brian2", duration=DURATION, tol=0.0, session=session)
+        again = recall(problem, params.updated(beta=300.0), backend="brian2", duration=DURATION, tol=0.0, session=session)
+        new = recall(other, params, backend="brian2", duration=DURATION, tol=0.0, session=session)
     assert again["timings"]["reused_build"] and not new["timings"]["reused_build"]
     assert_agrees(first, abstract(problem, params))
     assert_agrees(again, abstract(problem, params.updated(beta=300.0)))

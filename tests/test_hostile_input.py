@@ -22,7 +22,7 @@ from astrogate.cli.main import main
 from astrogate.errors import InputError
 from astrogate import machine
 from astrogate.models import checks
-from astrogate.models.abstract import ADAPTIVE_MIN_EVALUATIONS, AstroGateModel
+from astrogate.models.abstract import ADAPTIVE_MIN_EVALUATIONS, AstroGateModel, RunInputs
 from astrogate.models.attention import HeteroAssociativeMemory
 from astrogate.models.parameters import Parameters
 
@@ -237,7 +237,7 @@ def test_a_nan_initial_state_or_current_is_named_not_blamed_on_the_parameters():
     model = AstroGateModel(problem.patterns)
     for keyword, value in (("a0", np.full(5, np.nan)), ("u0", np.full(10, np.inf)), ("current", np.full(10, np.nan))):
         with pytest.raises(InputError, match=f"^{keyword}: contains NaN or inf$"):
-            model.run(problem.cue, duration=5.0, t_current=1.0, **{keyword: value})
+            model.run(problem.cue, duration=5.0, inputs=RunInputs(t_current=1.0, **{keyword: value}))
     with pytest.raises(InputError, match=r"u\(0\) = cue_scale \* cue overflows"):
         AstroGateModel(problem.patterns, Parameters(cue_scale=2.0)).run(np.full(10, 1e308), duration=1.0)
     # an overflow of the dynamics names the input sizes as well as the parameters

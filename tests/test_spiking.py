@@ -249,14 +249,14 @@ def test_cpp_standalone_lif_recall_at_high_load_and_rerun(tmp_path):
     re-run the same binary with run_args."""
     from astrogate.analysis.recall import RecallProblem
     from astrogate.network.recall import Brian2Session
-    from astrogate.analysis.recall import run_brian2_recall
+    from astrogate.analysis.recall import recall
 
     problem = generated_problem(seed=1, **HIGH_LOAD)
     other = RecallProblem(problem.patterns, -problem.patterns[7], None)  # cue: the negated pattern 7
     with Brian2Session("cpp_standalone", build_dir=tmp_path, record_every=1.0, neuron="lif") as session:
-        first = run_brian2_recall(problem, Parameters(), duration=DURATION, tol=0.0, session=session)
+        first = recall(problem, Parameters(), backend="brian2", duration=DURATION, tol=0.0, session=session)
         session.spiking = SpikingParameters(nu_max=150.0, tau_r=40.0)  # run-time values, same build
-        second = run_brian2_recall(other, Parameters(), duration=DURATION, tol=0.0, session=session)
+        second = recall(other, Parameters(), backend="brian2", duration=DURATION, tol=0.0, session=session)
     assert not first["timings"]["reused_build"] and second["timings"]["reused_build"]
     assert first["retrieved"] == problem.target and first["exact_match"]
     assert first["brian2"]["spiking"]["mean_softmax_residual"] < ONE_HOT_TOLERANCE
