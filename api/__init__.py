@@ -14,7 +14,8 @@ The public names, each documented in the API reference:
 - `PAPER_PRESET`: the paper's protocol as recall keywords (``recall(problem, **PAPER_PRESET)``).
 - `AstroGateModel`: the abstract NumPy model (right-hand side, Lyapunov function, fixed points, integrators);
   `RunSettings` and `run_settings`: how it integrates and stops; `RunInputs`: a run's initial state and current.
-- `AstrocyteGatedMemory`: the network as a Brian2 object to add to your own `Network`.
+- `AstrocyteGatedMemory`: the network as a Brian2 object to add to your own `Network`; `NetworkSettings`: how its
+  network is built (neurons, gating, method, what is recorded), checked once.
 - `Brian2Session`: a device and a build that re-runs (standalone run_args) for new patterns, cues, parameters.
 - `RecallProblem`, `generated_problem`, `file_problem`: patterns, a cue and its target.
 - `recall`, `RecallResult`: one retrieval on the abstract model or the Brian2 network; `recall_batch`: many
@@ -52,6 +53,7 @@ _PUBLIC = {
     "RunInputs": "astrogate.models.abstract",
     "AstrocyteGatedMemory": "astrogate.network.memory",
     "Brian2Session": "astrogate.network.recall",
+    "NetworkSettings": "astrogate.network.memory",
     "RecallProblem": "astrogate.analysis.recall",
     "generated_problem": "astrogate.analysis.recall",
     "file_problem": "astrogate.analysis.recall",

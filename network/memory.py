@@ -46,6 +46,8 @@ of shared variables out of the loop, ~1e-16).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 from scipy.special import logsumexp
 
@@ -71,6 +73,55 @@ NEURON_SAMPLE = 10  # neurons whose u and v are recorded (record_every given)
 RASTER_NEURONS = 50  # spiking: the first neurons, whose every spike is recorded (all neurons' counts are)
 METHODS = ("euler", "exponential_euler")
 OVERLAP_LAYOUTS = ("by_pattern", "by_neuron")
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """How the memory's network is built: the neuron model, the gating, the integration method, what is
+    recorded and stored. Checked here, once, when made; `AstrocyteGatedMemory` and `Brian2Session` take one
+    (or its fields as keywords). The fields are AstrocyteGatedMemory's parameters of the same names."""
+
+    neuron: str = "rate"
+    gating: str = "factorised"
+    method: str = "euler"
+    spiking: spk.SpikingParameters | None = None
+    record_every: float | None = None  # ms (a Brian2 time is converted)
+    energy: bool = True
+    neuron_sample: int = NEURON_SAMPLE
+    raster_neurons: int = RASTER_NEURONS
+    weight_dtype: str | None = None
+    overlap_layout: str = "by_neuron"
+
+    def __post_init__(self):
+        if self.spiking is not None:
+            checks.instance(self.spiking, spk.SpikingParameters, "spiking", "a SpikingParameters")
+        set_field = object.__setattr__
+        set_field(self, "energy", checks.flag(self.energy, "energy"))
+        set_field(self, "neuron_sample", checks.whole_number(self.neuron_sample, "neuron_sample", 1))
+        set_field(self, "raster_neurons", checks.whole_number(self.raster_neurons, "raster_neurons", 0))
+        if self.weight_dtype is not None:
+            checks.one_of(self.weight_dtype, ("float32", "float64", np.float32, np.float64),
+                          f"weight_dtype {checks.shown(self.weight_dtype)}")
+        for option, value, choices in (("gating", self.gating, eq.GATINGS), ("method", self.method, METHODS),
+                                       ("overlap_layout", self.overlap_layout, OVERLAP_LAYOUTS)):
+            checks.one_of(value, choices, f"unknown {option} {checks.shown(value)}")
+        spk.check_neuron_model(self.neuron)
+        set_field(self, "record_every", checks.optional_duration(self.record_every, "record_every"))
+
+    def changed(self, **changes) -> NetworkSettings:
+        """These settings with some fields changed (an unknown field is an InputError naming it)."""
+        unknown = set(changes) - set(NetworkSettings.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown network setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **changes) if changes else self
+
+
+def network_settings(settings: NetworkSettings | None, options: dict) -> NetworkSettings:
+    """`settings` (the defaults if None) with the options that name its fields taken out of `options`."""
+    if settings is not None:
+        checks.instance(settings, NetworkSettings, "settings", "a NetworkSettings")
+    fields = NetworkSettings.__dataclass_fields__
+    return (settings or NetworkSettings()).changed(**{k: options.pop(k) for k in list(options) if k in fields})
 
 
 def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
@@ -100,6 +151,10 @@ class AstrocyteGatedMemory(b2.BrianObject):
         a quantity is meant (``tau_u=10*ms``; plain numbers are in ms). For a batch, a keyword may be an
         array of one value per copy (``beta=[...]``, ``tau_g=np.array([...])*ms``; all but similarity and dt,
         which are compiled in).
+    settings : NetworkSettings, optional
+        How the network is built, as one object checked once: the fields neuron, gating, method, spiking,
+        record_every, energy, neuron_sample, raster_neurons, weight_dtype, overlap_layout (below). Each may also
+        be given as a keyword (``neuron="lif"``), which changes that field of `settings`.
     neuron : {"rate", "poisson", "lif"}
         Rate-coded neurons, or spiking neurons whose rate-coded readout the astrocytes see.
     gating : {"factorised", "wired", "dense"}
@@ -120,6 +175,13 @@ class AstrocyteGatedMemory(b2.BrianObject):
         Brian2's integration method for u and a.
     spiking : SpikingParameters, optional
         Spiking neuron parameters; also as keywords (``nu_max=100*Hz``, ``tau_r=20*ms``, ``readout``, ``seed``).
+    neuron_sample, raster_neurons : int
+        The neurons whose u and v the monitors record (NEURON_SAMPLE, spread over the N), and, for spiking
+        neurons, the first neurons whose every spike is recorded (RASTER_NEURONS).
+    weight_dtype : {None, "float32", "float64"}
+        Storage of the factorised gating weights (None: Brian2's default, float64).
+    overlap_layout : {"by_neuron", "by_pattern"}
+        The order of the overlap synapses (the same sums; by_neuron is faster on most devices).
     astrocyte : {"replicator", "calcium"}
         The paper's replicator astrocytes (the default), or K calcium astrocytes (G-ChI dynamics, gains from a
         shared gliotransmitter pool; network/calcium.py's `CalciumGatedMemory`, whose `calcium` argument is a
@@ -180,11 +242,8 @@ class AstrocyteGatedMemory(b2.BrianObject):
             cls = CalciumGatedMemory
         return super().__new__(cls, *args, **kwargs)
 
-    def __init__(self, patterns, params: Parameters | None = None, *, neuron: str = "rate",
-                 gating: str = "factorised", name: str = "agm*", record_every: float | None = None,
-                 energy: bool = True, method: str = "euler", spiking: spk.SpikingParameters | None = None,
-                 neuron_sample: int = NEURON_SAMPLE, raster_neurons: int = RASTER_NEURONS, weight_dtype=None,
-                 overlap_layout: str = "by_neuron", **options):
+    def __init__(self, patterns, params: Parameters | None = None, settings: NetworkSettings | None = None, *,
+                 name: str = "agm*", **options):
         from brian2.core.names import find_name
 
         options.pop("astrocyte", None)  # "replicator" here: __new__ has checked it
@@ -197,17 +256,11 @@ class AstrocyteGatedMemory(b2.BrianObject):
         # the arguments' types, before any Brian2 object is made
         if params is not None:
             checks.instance(params, Parameters, "params", "an astrogate Parameters")
-        if spiking is not None:
-            checks.instance(spiking, spk.SpikingParameters, "spiking", "a SpikingParameters")
-        energy = checks.flag(energy, "energy")
-        neuron_sample = checks.whole_number(neuron_sample, "neuron_sample", 1)
-        raster_neurons = checks.whole_number(raster_neurons, "raster_neurons", 0)
-        if weight_dtype is not None:
-            checks.one_of(weight_dtype, ("float32", "float64", np.float32, np.float64),
-                          f"weight_dtype {checks.shown(weight_dtype)}")
-        for option, value, choices in (("gating", gating, eq.GATINGS), ("method", method, METHODS),
-                                       ("overlap_layout", overlap_layout, OVERLAP_LAYOUTS)):
-            checks.one_of(value, choices, f"unknown {option} {checks.shown(value)}")
+        settings = network_settings(settings, options)
+        neuron, gating, method, spiking = settings.neuron, settings.gating, settings.method, settings.spiking
+        energy, record_every, overlap_layout = settings.energy, settings.record_every, settings.overlap_layout
+        neuron_sample, raster_neurons, weight_dtype = (settings.neuron_sample, settings.raster_neurons,
+                                                       settings.weight_dtype)
         shape = batch_shape(patterns)  # None for one memory
         batch = None if shape is None else shape[0]
         per_copy = _per_copy_options(options, patterns)
@@ -221,12 +274,6 @@ class AstrocyteGatedMemory(b2.BrianObject):
         params = params.resolved(N)
         for p in copy_params or (params,):
             check_gating(gating, p, xi)
-        spk.check_neuron_model(neuron)
-        if not isinstance(method, str) or method not in METHODS:
-            raise InputError(f"unknown method {checks.shown(method)}: use one of {', '.join(METHODS)}")
-        if not isinstance(overlap_layout, str) or overlap_layout not in OVERLAP_LAYOUTS:
-            raise InputError(f"unknown overlap_layout {checks.shown(overlap_layout)}: use one of "
-                             f"{', '.join(OVERLAP_LAYOUTS)}")
         is_spiking = neuron in spk.SPIKING
         if is_spiking:
             if spiking is not None and neuron_options:
@@ -251,7 +298,6 @@ class AstrocyteGatedMemory(b2.BrianObject):
             raise InputError("wired gating reads the neurons' rates v; use the trace readout with it, not 'event'")
         for p in copy_params or (params,):
             eq.network_parameters(p, N, K)  # checks the softmax range before anything is built
-        record_every = checks.optional_duration(record_every, "record_every")
         if record_every is not None and not record_every >= params.dt:
             raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
 

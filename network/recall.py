@@ -30,14 +30,12 @@ from astrogate.models.abstract import AstroGateModel, Trajectory, check_finite, 
 from astrogate.models import checks
 from astrogate.machine import require_memory
 from astrogate.models.checks import euler_steps
-from astrogate.models.brian2_equations import GATINGS
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import finite_nonempty, real_array, validate_cue, validate_patterns
-from astrogate.models.spiking_equations import SPIKING, SpikingParameters, check_neuron_model
+from astrogate.models.spiking_equations import SPIKING, SpikingParameters
 from astrogate.models.units import argument_in_units
 from astrogate.network import devices
-from astrogate.network.memory import METHODS as MEMORY_METHODS
-from astrogate.network.memory import AstrocyteGatedMemory, network_bytes
+from astrogate.network.memory import AstrocyteGatedMemory, NetworkSettings, network_bytes, network_settings
 
 
 RUNTIME_SNAPSHOT = "astrogate_session_build"  # Network.store name of a runtime build's initial state
@@ -46,26 +44,26 @@ RUNTIME_SNAPSHOT = "astrogate_session_build"  # Network.store name of a runtime 
 class Brian2Session:
     """A device and (after the first run) a built network that later runs reuse where they can."""
 
-    def __init__(self, device: str = "runtime", target: str = "cython", gating: str = "factorised",
-                 build_dir=None, record_every: float | None = None, neuron: str = "rate",
-                 compute_capability: float | None = None, spiking: SpikingParameters | None = None,
-                 threads: int = 1, method: str = "euler"):
+    def __init__(self, device: str = "runtime", target: str = "cython", build_dir=None, *,
+                 settings: NetworkSettings | None = None, compute_capability: float | None = None, threads: int = 1,
+                 **network_options):
+        """device, target, build_dir, compute_capability and threads choose the device (network/devices.py);
+        `settings` (a NetworkSettings) or its fields as keywords (gating, neuron, spiking, record_every,
+        method, ...) how the memory's network is built."""
         self.choice = devices.check_device(device, target, build_dir, compute_capability, threads)
-        if not isinstance(method, str) or method not in MEMORY_METHODS:
-            raise InputError(f"the Brian2 network integrates with {' or '.join(MEMORY_METHODS)}, not "
-                             f"{checks.shown(method)}")
-        self.method = method
-        checks.one_of(gating, GATINGS, f"unknown gating {checks.shown(gating)}")
-        record_every = checks.optional_duration(record_every, "record_every")
-        if spiking is not None:
-            checks.instance(spiking, SpikingParameters, "spiking", "a SpikingParameters")
-        check_neuron_model(neuron)
-        if spiking is not None and neuron not in SPIKING:
-            raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not {neuron!r}")
-        self.gating = gating
-        self.neuron = neuron
-        self.spiking = (spiking or SpikingParameters()) if neuron in SPIKING else None
-        self.record_every = argument_in_units(record_every, "ms", "record_every")
+        settings = network_settings(settings, network_options)
+        if network_options:
+            raise InputError(f"unknown option(s) {', '.join(sorted(network_options))}: a session takes device, "
+                             f"target, build_dir, compute_capability, threads and the network settings "
+                             f"{', '.join(NetworkSettings.__dataclass_fields__)}")
+        if settings.spiking is not None and settings.neuron not in SPIKING:
+            raise InputError(f"spiking parameters (nu_max, tau_r, readout) need --neuron poisson or lif, not "
+                             f"{settings.neuron!r}")
+        if settings.neuron in SPIKING and settings.spiking is None:
+            settings = settings.changed(spiking=SpikingParameters())
+        self.settings = settings
+        self.method, self.gating, self.neuron = settings.method, settings.gating, settings.neuron
+        self.spiking, self.record_every = settings.spiking, settings.record_every
         self.memory: AstrocyteGatedMemory | None = None  # the built network's memory ...
         self.net = None  # ... and its Network
         self.build_path = None  # standalone project folder
@@ -163,9 +161,9 @@ class Brian2Session:
             self._build_key = None
             self.build_path = devices.activate(self.choice, first.dt)
             # a fixed name (the device was just reset): the same object and file names in every build
-            self.memory = AstrocyteGatedMemory(xi, first, neuron=self.neuron, gating=self.gating, method=self.method,
-                                               record_every=first.dt if self.record_every is None else self.record_every,
-                                               spiking=self.spiking, name="agm")
+            record_every = first.dt if self.record_every is None else self.record_every
+            self.memory = AstrocyteGatedMemory(xi, first, self.settings.changed(record_every=record_every,
+                                                                              spiking=self.spiking), name="agm")
             self.net = b2.Network(self.memory)
             if self.spiking is not None:
                 b2.seed(self.spiking.seed)  # Poisson draws; on standalone compiled into the build

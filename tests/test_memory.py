@@ -5,8 +5,9 @@ import re
 import numpy as np
 import pytest
 
+import astrogate as ag
 from astrogate.errors import InputError
-from astrogate.models.abstract import AstroGateModel
+from astrogate.models.abstract import AstroGateModel, RunInputs
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import flip_cue, random_patterns
 
@@ -285,7 +286,7 @@ def test_a_timed_array_input_drives_the_neurons():
     net = b2.Network(mem)
     net.run(STEPS * params.dt * b2.ms, namespace={"stimulus": stimulus})
     model = AstroGateModel(xi, params)
-    traj = model.run(np.zeros_like(cue), duration=STEPS * params.dt, tol=0, current=cue, t_current=1.0)
+    traj = model.run(np.zeros_like(cue), duration=STEPS * params.dt, tol=0, inputs=RunInputs(current=cue, t_current=1.0))
     np.testing.assert_allclose(mem.state()["u"], traj.u, atol=1e-9, rtol=0)
     assert int(np.argmax(mem.state()["m"])) == target
 
@@ -446,3 +447,19 @@ def test_cpp_standalone_network_of_a_memory_with_a_spike_pathway_inside(tmp_path
     b2.device.build(directory=str(build), compile=True, run=True, with_output=False)
     assert mem.monitors["spike_counts"].count[:].sum() > 0
     assert len(mem.monitors["astrocytes"].t) == 2
+
+
+def test_network_settings_are_one_object_checked_once_and_keywords_change_it():
+    patterns = ag.generated_problem(K=3, N=10).patterns
+    settings = ag.NetworkSettings(gating="dense", record_every=0.5)
+    mem = ag.AstrocyteGatedMemory(patterns, ag.Parameters(), settings, energy=False, name="settings_check")
+    assert (mem.gating, mem.record_every) == ("dense", 0.5) and mem.monitors
+    assert not any("energy" in name for name in mem.synapses)
+    with pytest.raises(ag.InputError, match="unknown gating 'sparse'"):
+        ag.NetworkSettings(gating="sparse")
+    with pytest.raises(ag.InputError, match="unknown network setting.*: colour"):
+        settings.changed(colour="red")
+    with pytest.raises(ag.InputError, match="settings must be a NetworkSettings"):
+        ag.AstrocyteGatedMemory(patterns, None, {"gating": "dense"})
+    session = ag.Brian2Session("runtime", "numpy", settings=settings, gating="factorised")
+    assert (session.gating, session.record_every) == ("factorised", 0.5)
