@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from astrogate.analysis.recall import BACKENDS
 from astrogate.errors import InputError
 from astrogate.models import checks
 from astrogate.models.attention import MODES, HeteroAssociativeMemory, validate_qkv
@@ -29,6 +28,52 @@ QUERY_TOL = 1e-10
 QUERY_DURATION = 5000.0  # ms, a cap; query mode stops when converged (a few hundred ms)
 RETRIEVAL_TOL = 1e-8
 RETRIEVAL_DURATION = 500.0  # ms, the model's retrieval run (docs/model.md)
+BACKENDS = ("abstract", "brian2")  # the NumPy model or the Brian2 network (network/attention.py)
+
+
+@dataclass(frozen=True)
+class AttentionSettings:
+    """How `attention` computes: the similarity and its scale, the value neurons, the run's length and
+    tolerance, and the Brian2 backend's options. Checked here, once, when made; times in ms (Brian2 times are
+    converted), tol in 1/ms (or a Brian2 rate). None: the mode's default (see `attention`)."""
+
+    scale: float | None = None
+    similarity: str | None = None
+    kappa_v: float = 1.0
+    tau_y: float = 10.0
+    duration: float | None = None
+    tol: float | None = None
+    record_every: float | None = None
+    target: str | None = None  # brian2: numpy or cython (None: Brian2's preference)
+    chunk: float = 50.0  # brian2: ms between convergence checks
+    layout: str = "batched"  # brian2, query mode: "batched" or "per_query" (network/attention.py's LAYOUTS)
+
+    def __post_init__(self):
+        set_field = object.__setattr__
+        for name in ("tau_y", "duration", "record_every", "chunk"):
+            set_field(self, name, argument_in_units(getattr(self, name), "ms", name))
+        set_field(self, "tol", argument_in_units(self.tol, "1/ms", "tol"))
+        if self.scale is not None:
+            set_field(self, "scale", checks.positive_number(self.scale, "scale"))
+        if self.similarity is not None:
+            checks.instance(self.similarity, str, "similarity", "a name (linear, quadratic or power:n)")
+        if self.duration is not None:
+            set_field(self, "duration", checks.duration(self.duration))
+        if self.tol is not None:
+            set_field(self, "tol", checks.tolerance(self.tol))
+        set_field(self, "record_every", checks.optional_duration(self.record_every, "record_every"))
+        set_field(self, "chunk", checks.duration(self.chunk, "chunk"))
+        checks.instance(self.layout, str, "layout", "a name (batched or per_query)")
+        if self.target is not None:
+            checks.instance(self.target, str, "target", "a name (numpy or cython)")
+
+    def changed(self, **changes) -> AttentionSettings:
+        """These settings with some fields changed (an unknown field is an InputError naming it)."""
+        unknown = set(changes) - set(AttentionSettings.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown attention setting(s): {', '.join(sorted(unknown))} (the settings are "
+                             f"{', '.join(AttentionSettings.__dataclass_fields__)})")
+        return replace(self, **changes) if changes else self
 
 
 def softmax_attention(Q, K, V, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -119,11 +164,8 @@ class AttentionResult:
                    if self.backend == "brian2" else ""))
 
 
-def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale: float | None = None,
-              similarity: str | None = None, kappa_v: float = 1.0, tau_y: float = 10.0,
-              params: Parameters | None = None, duration: float | None = None, tol: float | None = None,
-              record_every: float | None = None, target: str | None = None, chunk: float = 50.0,
-              layout: str = "batched") -> AttentionResult:
+def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, params: Parameters | None = None,
+              settings: AttentionSettings | None = None, **options) -> AttentionResult:
     """Attention of T queries Q (T x d) over keys K (n x d) and values V (n x D) by the astrocyte-gated network.
 
     mode "query": key rates clamped at each query; gains -> softmax(scale d F(K q / d)), outputs -> kappa_v V^T g.
@@ -135,30 +177,23 @@ def attention(Q, K, V, mode: str = "query", backend: str = "abstract", *, scale:
         objects, default Brian2's preference; `chunk` ms between convergence checks; query mode's `layout`
         "batched" or "per_query"; retrieval mode is one AstrocyteGatedMemory per query: network/attention.py).
 
-    duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt| (max|du/dt|) < tol (1/ms) for every query.
-    The times tau_y, duration, record_every and chunk are ms, or Brian2 times (``duration=20*ms``); tol is 1/ms,
-    or a Brian2 rate.
+    settings (AttentionSettings) or its fields as keywords: scale, similarity, kappa_v, tau_y, duration, tol,
+    record_every, target, chunk, layout. duration (ms) caps the run, which stops once max|da/dt|, max|dy/dt|
+    (max|du/dt|) < tol (1/ms) for every query. The times tau_y, duration, record_every and chunk are ms, or
+    Brian2 times (``duration=20*ms``); tol is 1/ms, or a Brian2 rate.
     The distances to softmax attention use `scale` (default 1/sqrt(d)) whatever the mode and F."""
-    tau_y, duration, record_every, chunk = (argument_in_units(value, "ms", name) for value, name in (
-        (tau_y, "tau_y"), (duration, "duration"), (record_every, "record_every"), (chunk, "chunk")))
-    tol = argument_in_units(tol, "1/ms", "tol")
+    if settings is not None:
+        checks.instance(settings, AttentionSettings, "settings", "an AttentionSettings")
+    settings = (settings or AttentionSettings()).changed(**options)
+    scale, similarity, kappa_v, tau_y = settings.scale, settings.similarity, settings.kappa_v, settings.tau_y
+    duration, tol, record_every = settings.duration, settings.tol, settings.record_every
+    target, chunk, layout = settings.target, settings.chunk, settings.layout
     Q, K, V = validate_qkv(Q, K, V)
     checks.one_of(mode, MODES, f"unknown mode {checks.shown(mode)}")
     checks.one_of(backend, BACKENDS, f"unknown backend {checks.shown(backend)}")
     d = K.shape[1]
-    if scale is not None:
-        scale = checks.positive_number(scale, "scale")
     if params is not None:
         checks.instance(params, Parameters, "params", "an astrogate Parameters")
-    if similarity is not None:
-        checks.instance(similarity, str, "similarity", "a name (linear, quadratic or power:n)")
-    duration = None if duration is None else checks.duration(duration)
-    tol = None if tol is None else checks.tolerance(tol)
-    record_every = checks.optional_duration(record_every, "record_every")
-    chunk = checks.duration(chunk, "chunk")
-    checks.instance(layout, str, "layout", "a name (batched or per_query)")
-    if target is not None:
-        checks.instance(target, str, "target", "a name (numpy or cython)")
     if mode == "query":
         params = (params or Parameters()).updated(similarity=similarity or "linear",
                                                   beta=(scale or 1.0 / math.sqrt(d)) * d)

@@ -28,7 +28,8 @@ The public names, each documented in the API reference:
   point by point on Dask into one output format; `explore` for your own function of a point; `run_sweep` and
   `load_spec` for the retrieval sweeps.
 - `attention`, `AttentionResult`: softmax attention of queries over keys and values, computed by astrocytes
-  routing values (query mode equals softmax(Q K^T / sqrt(d)) V; retrieval mode cleans the queries first).
+  routing values (query mode equals softmax(Q K^T / sqrt(d)) V; retrieval mode cleans the queries first);
+  `AttentionSettings`: its settings as one object, checked once.
 - `InputError`: every refusal of bad input.
 
 Names are imported on first use, so ``import astrogate`` (and ``astrogate --help``) stays fast and
@@ -75,6 +76,7 @@ _PUBLIC = {
     "run_study": "astrogate.analysis.engine",
     "attention": "astrogate.analysis.attention",
     "AttentionResult": "astrogate.analysis.attention",
+    "AttentionSettings": "astrogate.analysis.attention",
 }
 
 __all__ = ["InputError", "__version__", *_PUBLIC]

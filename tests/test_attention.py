@@ -177,3 +177,19 @@ def test_bad_options_are_one_line(options, message):
     Q, K, V = qkv(2, 6, 4, 3, seed=1)
     with pytest.raises(InputError, match=message):
         attention(Q, K, V, **options)
+
+
+def test_attention_settings_are_one_object_checked_once_and_keywords_change_it():
+    import astrogate as ag
+
+    rng = np.random.default_rng(0)
+    Q, K, V = rng.normal(size=(2, 4)), rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    settings = ag.AttentionSettings(scale=0.3, tol=1e-9)
+    by_object = ag.attention(Q, K, V, settings=settings)
+    by_keyword = ag.attention(Q, K, V, scale=0.3, tol=1e-9)
+    assert np.array_equal(by_object.outputs, by_keyword.outputs) and by_object.scale == 0.3
+    assert not np.array_equal(ag.attention(Q, K, V, settings=settings, scale=0.6).outputs, by_object.outputs)
+    with pytest.raises(ag.InputError, match="scale must be > 0|scale"):
+        ag.AttentionSettings(scale=-1.0)
+    with pytest.raises(ag.InputError, match="unknown attention setting.*: temperature"):
+        ag.attention(Q, K, V, temperature=2.0)

@@ -8,19 +8,10 @@ __init__ is a record's list of fields, not a call's settings, and is left out.
 import dataclasses
 import inspect
 
-import pytest
 
 import astrogate
 
 MAX_PARAMETERS = 8
-
-# over the limit today; each needs its settings grouped (the integration settings into RunSettings, the
-# Brian2 device, target and gating into one object). The list is exact: a name fixed must leave it, a name
-# added to it needs a reason; the strict xfail passes (and so fails) once the list is empty.
-OVER_THE_LIMIT = {
-    "attention": 16,
-}
-
 
 def _parameter_count(function) -> int:
     return sum(1 for name in inspect.signature(function).parameters if name not in ("self", "cls"))
@@ -64,12 +55,7 @@ def test_the_walk_reaches_functions_and_methods():
     assert len(counts) > 40
 
 
-def test_the_functions_over_8_parameters_are_exactly_the_listed_ones():
-    over = {name: n for name, n in public_signatures().items() if n > MAX_PARAMETERS}
-    assert over == OVER_THE_LIMIT
-
-
-@pytest.mark.xfail(strict=True, reason=f"still over {MAX_PARAMETERS} parameters: {', '.join(OVER_THE_LIMIT)}")
 def test_no_public_function_takes_more_than_8_parameters():
+    """Settings travel as one checked object (RunSettings, NetworkSettings, AttentionSettings, RecallRun)."""
     over = {name: n for name, n in public_signatures().items() if n > MAX_PARAMETERS}
     assert over == {}, over
