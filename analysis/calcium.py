@@ -213,7 +213,7 @@ def calcium_study(out, per_kind: int = 10, settle: float = 300.0, window: float 
     if only is None:  # the single astrocyte's response, which the rows' allocations are made of
         levels = np.geomspace(1e-3, 30.0, 41)
         response = transfer_function(levels, settle=settle, window=window, target=target)
-        write_csv([dict(zip(response, values)) for values in zip(*response.values())], out / "transfer.csv",
+        write_csv(out / "transfer.csv", [dict(zip(response, values)) for values in zip(*response.values())],
                   float_format=".6g")
         plot_transfer(response, out / "calcium_transfer.png")
     lines = []
@@ -232,7 +232,7 @@ def calcium_study(out, per_kind: int = 10, settle: float = 300.0, window: float 
         plot_map(result, out / f"calcium_map_{stem}.png", row["label"])
         lines.append({c: summary.get(c, summary["setup"].get(c)) for c in SWEEP_COLUMNS})
         merged = merged_lines(out / "sweep.csv", lines)
-        write_csv(merged, out / "sweep.csv", SWEEP_COLUMNS, float_format=".6g")
+        write_csv(out / "sweep.csv", merged, SWEEP_COLUMNS, float_format=".6g")
         plot_sweep(merged, out / "calcium_sweep.png")
     return lines
 
@@ -543,21 +543,21 @@ def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int 
     result = {}
     if only is None:
         lines = calcium_retrieval(Ks, sets=sets)
-        write_csv(lines, out / "retrieval.csv", float_format=".6g")
+        write_csv(out / "retrieval.csv", lines, float_format=".6g")
         result["retrieval"] = retrieval_summary(lines)
-        write_csv(result["retrieval"], out / "retrieval_summary.csv", float_format=".4g")
+        write_csv(out / "retrieval_summary.csv", result["retrieval"], float_format=".4g")
     mechanisms = []
     for row in mechanism_rows():
         if only is not None and row["label"] not in only:
             continue
         summary = retrieval_summary(calcium_retrieval((mechanism_K,), sets=mechanism_sets, calcium=row["calcium"]))
         mechanisms.append({"group": row["group"], "label": row["label"], **summary[0]})
-        write_csv(mechanisms, out / "mechanisms.csv", float_format=".4g")
+        write_csv(out / "mechanisms.csv", mechanisms, float_format=".4g")
     result["mechanisms"] = mechanisms
     harder = []
     for n in flips:
         summary = retrieval_summary(calcium_retrieval((mechanism_K,), flips=n, sets=sets))
         harder.append({"flips": n, **summary[0]})
-        write_csv(harder, out / "flips.csv", float_format=".4g")
+        write_csv(out / "flips.csv", harder, float_format=".4g")
     result["flips"] = harder
     return result

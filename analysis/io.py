@@ -94,9 +94,11 @@ def prepare_output(path: str | Path, what: str = "output") -> Path:
     return check_writable(path, what)
 
 
-def write_csv(rows: list[dict], path: str | Path, columns=None, float_format: str | None = None) -> Path:
-    """Rows of dicts as a CSV table (columns: `columns`, or the first row's keys); floats formatted with
-    `float_format` (for example ".6g") where given, else as Python writes them."""
+def write_csv(path: str | Path, rows: list[dict], columns=None, float_format: str | None = None) -> Path:
+    """Rows of dicts as a CSV table at `path` (the path first, as write_json's; columns: `columns`, or the first
+    row's keys); floats formatted with `float_format` (for example ".6g") where given, else as Python writes them."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"write_csv(path, rows, ...): the path comes first, got {type(path).__name__}")
     columns = list(columns if columns is not None else rows[0])
 
     def write(fh):

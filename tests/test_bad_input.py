@@ -124,7 +124,7 @@ def test_outputs_follow_the_umask(tmp_path, capsys):
     try:
         code, _, _ = run(["recall", *SMALL, "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")],
                          capsys)
-        write_csv([{"a": 1, "b": 2.5}], tmp_path / "t.csv")
+        write_csv(tmp_path / "t.csv", [{"a": 1, "b": 2.5}])
     finally:
         os.umask(old)
     assert code == 0

@@ -423,7 +423,7 @@ def test_the_table_reads_back_and_replots(tmp_path, capsys, saved_figures):
         row.update(seconds_per_simulated_second="", note="a, b")
     out = tmp_path / "speed"
     out.mkdir()
-    write_csv(rows, out / "speed.csv", speed.CSV_COLUMNS, float_format=".6g")
+    write_csv(out / "speed.csv", rows, speed.CSV_COLUMNS, float_format=".6g")
     back = speed.read_csv(out / "speed.csv")
     assert [r["simulator"] for r in back] == [r["simulator"] for r in rows]
     assert back[2]["seconds_per_step"] == pytest.approx(43e-3) and back[2]["threads"] == 1 and back[2]["N"] == 10**4

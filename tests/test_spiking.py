@@ -195,7 +195,7 @@ def test_raster_and_scaling_figures(tmp_path, saved_figures):
         np.testing.assert_allclose(means.get_xdata(), [10.0, 40.0, 160.0])
         np.testing.assert_allclose(means.get_ydata(), 0.3 * np.array([10.0, 40.0, 160.0]) ** slope)
         assert f"slope {slope:.2f}" in means.get_label()
-    assert write_csv(rows, tmp_path / "rows.csv").read_text().count("\n") == len(rows) + 1
+    assert write_csv(tmp_path / "rows.csv", rows).read_text().count("\n") == len(rows) + 1
 
 
 def test_benchmark_column_retrieves_each_cue():

@@ -1,4 +1,4 @@
-"""The speed benchmark (issue 8): every simulator of the model against the two-mat-vec limit.
+"""The speed benchmark: every simulator of the model against the two-mat-vec limit.
 
 One step of the model is, at its core, two products of the K x N pattern matrix with a vector
 (overlaps m = xi v / N, then the gated input xi^T h). The limit is those two products alone, timed with
@@ -16,7 +16,7 @@ The modules, one concern each (imports go down this list only):
 - brian2_builds: the Brian2 measurements (runtime, cpp_standalone and cuda_standalone projects);
 - gpu: the GPU probes, the GPU limit and the machine description;
 - table: speed.csv's columns and rows, reading it back, the fitted exponents;
-- targets: issue 8's targets from a run's rows;
+- targets: the speed targets (SPEED_TARGETS) judged from a run's rows;
 - plots: speed.png;
 - report: the text report and --replot;
 - run: the benchmark's loop (each measurement in a fresh process) and its outputs.
@@ -42,7 +42,7 @@ from astrogate.analysis.speed.gpu import (DEFAULT_GPU_MEMORY_BYTES, GPU_LIMIT_BA
                                           machine_info, time_gpu_limit)
 from astrogate.analysis.speed.table import (CSV_COLUMNS, INT_COLUMNS, TEXT_COLUMNS, _row, fit_exponents,
                                             fit_naam_exponents, measured, read_csv)
-from astrogate.analysis.speed.targets import TARGET_BOUNDS, TARGETS, targets, targets_report
+from astrogate.analysis.speed.targets import SPEED_TARGETS, TARGET_BOUNDS, targets, targets_report
 from astrogate.analysis.speed.plots import plot_speed
 from astrogate.analysis.speed.report import replot, report
 from astrogate.analysis.speed.run import MEASUREMENTS, measure, run_speed_benchmark, standalone_row_values

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from astrogate.files import make_folder
 from astrogate.analysis.io import write_csv
 from astrogate.analysis.speed.memory import peak_rss_mb
 from astrogate.analysis.speed.process import in_fresh_process
@@ -245,7 +246,7 @@ def measure(fn_name: str, **kwargs) -> dict:
 
 def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: int = 2,
         runtime: bool = False, standalone: bool = True) -> list[dict]:
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, f"the output folder {str(out)!r}")
     build_root = str(out / "builds")
     rows = []
     for N, K in sizes:
@@ -313,7 +314,7 @@ def _write(out: Path, rows: list[dict]) -> None:
                "command": " ".join(sys.argv)}
     (out / "batch_speed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1, default=float))
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    write_csv([{c: row.get(c) for c in columns} for row in rows], out / "batch_speed.csv", columns, ".6g")
+    write_csv(out / "batch_speed.csv", [{c: row.get(c) for c in columns} for row in rows], columns, ".6g")
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,7 @@ BETA_CAP = 1e5
 # "retrieval": time per retrieved cue against modern Hopfield (analysis/speed/retrieval.py, its own sizes)
 SIMULATORS = ("numpy", "batched", "runtime", "cpp", "cuda", "gpu_limit", "naam", "retrieval")
 CPP, CUDA = "cpp_standalone", "cuda_standalone"
-# the size of issue 8's targets
+# the size at which the speed targets are stated
 TARGET_SIZE = (10**4, 10**3)
 
 

@@ -1,4 +1,4 @@
-"""Retrieval rows of `astrogate bench speed` (issue 20): time per retrieved cue, B cues at once.
+"""Retrieval rows of `astrogate bench speed`: time per retrieved cue, B cues at once.
 
 Per size N x K, on the same iid +-1 patterns and the same cues (20 % of the target's bits flipped), one
 process, one BLAS thread, every model timed in the same run so that the ratios are side by side:
@@ -27,7 +27,7 @@ RETRIEVAL_SIZES = ((10**3, 10**3), (10**4, 10**3))
 QUICK_RETRIEVAL_SIZES = ((300, 300),)
 FLIP = 0.2
 MODERN_BETA_TIMES_N = 64.0  # the larger of the quick benchmark's two candidates: retrieves in 2 updates here
-TARGET_RATIO = 10.0  # issue 20: the fast settings within 10x of iterated modern Hopfield per retrieved cue
+TARGET_RATIO = 10.0  # the fast settings within 10x of iterated modern Hopfield per retrieved cue
 # the reference (up to 3000 steps a cue) is run in full up to this many B N K steps (N = K = 10^3, B = 128: 3.8e11),
 # above it timed over REFERENCE_TIMED_STEPS steps and scaled to the steps it takes
 REFERENCE_MAX_WORK = 4e11
@@ -176,7 +176,7 @@ def run_retrieval_rows(sizes, batch: int, repeats: int, out: Path, log=print) ->
     for N, K in sizes:
         log(f"retrieval N={N} K={K} B={batch} ...")
         rows += measure_retrieval(N, K, batch, repeats)
-        write_csv(rows, Path(out) / "speed_retrieval.csv", ROW_COLUMNS, float_format=".6g")
+        write_csv(Path(out) / "speed_retrieval.csv", rows, ROW_COLUMNS, float_format=".6g")
     return {"rows": rows, "targets": retrieval_targets(rows)}
 
 

@@ -21,7 +21,7 @@ from astrogate.analysis.speed.plots import plot_speed
 from astrogate.analysis.speed.process import in_fresh_process
 from astrogate.analysis.speed.table import CSV_COLUMNS, _row, fit_exponents, fit_naam_exponents
 from astrogate.analysis.speed.targets import targets
-from astrogate.errors import InputError
+from astrogate.files import make_folder
 
 # the measurements measure() runs by name in a fresh process (a name travels to a spawned process; it
 # finds the function here, whichever module defines it)
@@ -75,10 +75,7 @@ def standalone_row_values(v: StandaloneVariant, N: int, K: int, result: dict, li
 def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> dict:
     """Measure everything of `config`, write OUT/speed.csv, OUT/speed.json and OUT/speed.png."""
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {str(out)!r}: {exc.strerror}") from None
+    make_folder(out, f"the output folder {str(out)!r}")
     sims = set(config.simulators)
     capability = gpu.gpu_present() if ({"cuda", "gpu_limit"} & sims) else None
     gpu_memory = (gpu.gpu_memory_bytes() or gpu.DEFAULT_GPU_MEMORY_BYTES) if capability else gpu.DEFAULT_GPU_MEMORY_BYTES
@@ -89,7 +86,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
 
     def add(row):
         rows.append(row)
-        write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")  # after every row: a run stopped part-way keeps what it measured
+        write_csv(out / "speed.csv", rows, CSV_COLUMNS, float_format=".6g")  # after every row: a run stopped part-way keeps what it measured
         what = f"{row['simulator']:<28} N={row['N']:<7} K={row['K']:<6}"
         if row["seconds_per_step"] != "":
             log(f"{what} {row['seconds_per_step'] * 1e6:12.1f} us/step"
@@ -206,7 +203,7 @@ def run_speed_benchmark(config: SpeedConfig, out_dir: str | Path, log=print) -> 
                "wall_seconds": time.perf_counter() - started}
     if retrieval is not None:
         summary["retrieval"] = retrieval
-    write_csv(rows, out / "speed.csv", CSV_COLUMNS, float_format=".6g")
+    write_csv(out / "speed.csv", rows, CSV_COLUMNS, float_format=".6g")
     plot_speed(rows, out / "speed.png", exponents, summary["naam_exponents"])
     from astrogate.analysis.io import write_json
 
