@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,10 +32,12 @@ BACKENDS = ("abstract", "brian2")  # the NumPy model or the Brian2 network (netw
 
 
 @dataclass(frozen=True)
-class AttentionSettings:
+class AttentionSettings(checks.SettingsObject):
     """How `attention` computes: the similarity and its scale, the value neurons, the run's length and
     tolerance, and the Brian2 backend's options. Checked here, once, when made; times in ms (Brian2 times are
     converted), tol in 1/ms (or a Brian2 rate). None: the mode's default (see `attention`)."""
+
+    kind = "attention setting"
 
     scale: float | None = None
     similarity: str | None = None
@@ -66,14 +68,6 @@ class AttentionSettings:
         checks.instance(self.layout, str, "layout", "a name (batched or per_query)")
         if self.target is not None:
             checks.instance(self.target, str, "target", "a name (numpy or cython)")
-
-    def changed(self, **changes) -> AttentionSettings:
-        """These settings with some fields changed (an unknown field is an InputError naming it)."""
-        unknown = set(changes) - set(AttentionSettings.__dataclass_fields__)
-        if unknown:
-            raise InputError(f"unknown attention setting(s): {', '.join(sorted(unknown))} (the settings are "
-                             f"{', '.join(AttentionSettings.__dataclass_fields__)})")
-        return replace(self, **changes) if changes else self
 
 
 def softmax_attention(Q, K, V, scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ so that many cues run as matrix products. Times are in ms.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -127,9 +127,11 @@ def sample_count(n_steps: int, dt: float, record_every: float | None = None) -> 
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class RunSettings(checks.SettingsObject):
     """How retrievals are integrated and stopped: the settings of AstroGateModel.run that are not the problem's
     nor the run's inputs. Checked here, once, when made (a bad name or value is an InputError)."""
+
+    kind = "run setting"
 
     method: str = "euler"
     dt: float | None = None  # ms; None: the parameters' dt (the Brian2 clock)
@@ -160,14 +162,6 @@ class RunSettings:
 
     def options(self) -> dict:
         return asdict(self)
-
-    def changed(self, **changes) -> RunSettings:
-        """These settings with some fields changed (an unknown field is an InputError naming it)."""
-        unknown = set(changes) - set(RunSettings.__dataclass_fields__)
-        if unknown:
-            raise InputError(f"unknown run setting(s): {', '.join(sorted(unknown))} (the settings are "
-                             f"{', '.join(RunSettings.__dataclass_fields__)})")
-        return replace(self, **changes) if changes else self
 
 
 @dataclass(frozen=True)

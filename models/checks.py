@@ -204,3 +204,22 @@ def pattern_bytes(K: int, N: int, batch: int = 1) -> int:
     """Peak bytes of generating K x N patterns and running a batch of cues on them (NumPy float64): the
     patterns and the generator's K x N temporaries (about four arrays), and per cue N- and K-vectors."""
     return 8 * (4 * K * N + 8 * batch * (N + K))
+
+
+class SettingsObject:
+    """A frozen dataclass of settings (RunSettings, NetworkSettings, AttentionSettings): `changed` makes a
+    copy with some fields changed, checked again by the dataclass's own __post_init__."""
+
+    kind = "setting"  # names the fields in the error: "unknown run setting(s): ..."
+
+    def changed(self, **changes):
+        """These settings with some fields changed (an unknown field is an InputError naming it)."""
+        import dataclasses
+
+        names = [field.name for field in dataclasses.fields(self)]
+        unknown = set(changes) - set(names)
+        if unknown:
+            raise InputError(f"unknown {self.kind}(s): {', '.join(sorted(unknown))} (the settings are "
+                             f"{', '.join(names)})")
+        return dataclasses.replace(self, **changes) if changes else self
+

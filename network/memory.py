@@ -46,7 +46,7 @@ of shared variables out of the loop, ~1e-16).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
@@ -76,10 +76,12 @@ OVERLAP_LAYOUTS = ("by_pattern", "by_neuron")
 
 
 @dataclass(frozen=True)
-class NetworkSettings:
+class NetworkSettings(checks.SettingsObject):
     """How the memory's network is built: the neuron model, the gating, the integration method, what is
     recorded and stored. Checked here, once, when made; `AstrocyteGatedMemory` and `Brian2Session` take one
     (or its fields as keywords). The fields are AstrocyteGatedMemory's parameters of the same names."""
+
+    kind = "network setting"
 
     neuron: str = "rate"
     gating: str = "factorised"
@@ -107,13 +109,6 @@ class NetworkSettings:
             checks.one_of(value, choices, f"unknown {option} {checks.shown(value)}")
         spk.check_neuron_model(self.neuron)
         set_field(self, "record_every", checks.optional_duration(self.record_every, "record_every"))
-
-    def changed(self, **changes) -> NetworkSettings:
-        """These settings with some fields changed (an unknown field is an InputError naming it)."""
-        unknown = set(changes) - set(NetworkSettings.__dataclass_fields__)
-        if unknown:
-            raise InputError(f"unknown network setting(s): {', '.join(sorted(unknown))}")
-        return replace(self, **changes) if changes else self
 
 
 def network_settings(settings: NetworkSettings | None, options: dict) -> NetworkSettings:
