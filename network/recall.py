@@ -329,16 +329,14 @@ def require_gpu() -> None:
 
 
 def build_brian2_project(problem, params: Parameters, build_dir, duration: float = 500.0, device: str = "cuda_standalone",
-                         gating: str = "factorised", neuron: str = "rate", compute_capability: float | None = None,
-                         record_every: float | None = None, spiking: SpikingParameters | None = None,
-                         compile: bool = True) -> dict:
+                         *, compute_capability: float | None = None, compile: bool = True, **network_options) -> dict:
     """Generate (and unless compile=False, compile) the standalone project of one retrieval in a fresh
-    subfolder of build_dir without running it (cuda_standalone on a machine without a GPU).
-    Returns where and how long."""
+    subfolder of build_dir without running it (cuda_standalone on a machine without a GPU). network_options:
+    NetworkSettings' fields (gating, neuron, spiking, record_every, ...). Returns where and how long."""
     if device not in devices.STANDALONE:
         raise InputError(f"--build-only is for the standalone devices ({', '.join(devices.STANDALONE)}), not {device!r}")
-    session = Brian2Session(device, gating=gating, build_dir=build_dir, record_every=record_every, neuron=neuron,
-                            compute_capability=compute_capability, spiking=spiking)
+    session = Brian2Session(device, build_dir=build_dir, compute_capability=compute_capability, **network_options)
+    gating, neuron = session.gating, session.neuron
     model = AstroGateModel(problem.patterns, params)
     u0, a0 = model.initial_state(problem.cue)
     _, _, timings = session.run(model.xi, model.params, u0, a0, duration, stop_after="binary" if compile else "code")
