@@ -190,14 +190,11 @@ def _parse_model(table: dict, loc) -> dict:
         if model[key] not in allowed and not (key != "settings" and model[key] == ""):
             raise loc.error(f"unknown {key} {model[key]!r}; use {', '.join(allowed)}", "model", key)
     if model["backend"] == "abstract":
-        settings = abstract_settings(model)
-        if settings.method == "adaptive" and (settings.stop, settings.dtype) != ("fixed_point", "float64"):
-            raise loc.error('method "adaptive" stops at the fixed point in float64: add settings = "reference"',
-                            "model", "method")
-        if settings.form == "replicator" and (settings.method, settings.stop, settings.dtype) != (
-                "euler", "fixed_point", "float64"):
-            raise loc.error('form "replicator" runs forward Euler to the fixed point in float64: add settings = '
-                            '"reference"', "model", "form")
+        try:  # RunSettings checks the combinations (adaptive, replicator) once
+            abstract_settings(model)
+        except InputError as exc:
+            key = "form" if model["form"] == "replicator" else "method"
+            raise loc.error(f"{exc}: add settings = \"reference\"", "model", key) from None
     if not model["duration"] > 0:
         raise loc.error("duration must be a positive number of ms", "model", "duration")
     if not model["tol"] >= 0:

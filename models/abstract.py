@@ -186,8 +186,8 @@ SETTINGS = {"reference": REFERENCE_SETTINGS, "fast": FAST_SETTINGS}
 
 def run_settings(name: str = "fast", **changes) -> RunSettings:
     """A named preset ("fast" or "reference") with some of its fields changed."""
-    if name not in SETTINGS:
-        raise InputError(f"unknown run settings {name!r}: use {' or '.join(SETTINGS)}")
+    if not isinstance(name, str) or name not in SETTINGS:  # a str first: a list is not hashable
+        raise InputError(f"unknown run settings {checks.shown(name)}: use {' or '.join(SETTINGS)}")
     return SETTINGS[name].changed(**changes)
 
 

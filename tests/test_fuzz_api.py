@@ -568,6 +568,104 @@ def t_astrocyte_gated_memory(draw, tmp):
             lambda: ag.AstrocyteGatedMemory(patterns, params, **kwargs))
 
 
+def t_run_settings(draw, tmp):
+    kwargs = draw.kwargs(
+        method=draw(st.sampled_from(["euler", "exponential_euler", "adaptive"]), HOSTILE, optional=True),
+        dt=draw(st.sampled_from([None, 0.05, 0.5]), PARAMETER_HOSTILE, optional=True),
+        dtype=draw(st.sampled_from(["float64", "float32"]), HOSTILE, optional=True),
+        stop=draw(st.sampled_from(["fixed_point", "decided"]), HOSTILE, optional=True),
+        decided_eps=draw(st.floats(1e-6, 0.4), PARAMETER_HOSTILE, optional=True),
+        decided_window=draw(st.floats(0.0, 5.0), PARAMETER_HOSTILE, optional=True),
+        form=draw(st.sampled_from(["logit", "replicator"]), HOSTILE, optional=True))
+    if draw.draw(st.booleans()):
+        name = draw(st.sampled_from(["fast", "reference"]), HOSTILE)
+        return f"run_settings({name!r}, {kwargs!r:.200})", lambda: ag.run_settings(name, **kwargs).options()
+    return f"RunSettings({kwargs!r:.200})", lambda: ag.RunSettings(**kwargs).options()
+
+
+def t_run_inputs(draw, tmp):
+    """AstroGateModel.run with RunInputs valid or hostile (RunInputs is a record: the run checks it)."""
+    problem = draw.draw(valid_problem())
+    K, N = problem.patterns.shape
+    inputs = ag.RunInputs(**draw.kwargs(
+        u0=draw(st.just(np.zeros(N)), st.one_of(HOSTILE, odd_arrays(1, N)), optional=True),
+        a0=draw(st.just(np.zeros(K)), st.one_of(HOSTILE, odd_arrays(1, K)), optional=True),
+        current=draw(st.just(problem.cue), st.one_of(HOSTILE, odd_arrays(1, N)), optional=True),
+        t_current=draw(st.sampled_from([0.0, 1.0]), PARAMETER_HOSTILE, optional=True)))
+    model = ag.AstroGateModel(problem.patterns)
+
+    def call():
+        run = model.run(problem.cue, 2.0, inputs=inputs, traces=False)
+        return {"u": run.u, "a": run.a}
+
+    return f"AstroGateModel.run(inputs={inputs!r:.200})", call
+
+
+def t_resolve_recall(draw, tmp):
+    """resolve_recall, then the RecallRun it made run by its backend."""
+    problem = draw(valid_problem(), st.one_of(HOSTILE, st.just({"patterns": np.ones((2, 3))})))
+    kwargs = draw.kwargs(
+        backend=draw(st.just("abstract"), st.one_of(st.just("brian2"), HOSTILE), optional=True),
+        duration=draw(DURATIONS, PARAMETER_HOSTILE, optional=True),
+        tol=draw(st.sampled_from([0.0, 1e-8]), PARAMETER_HOSTILE, optional=True),
+        stop=draw(st.sampled_from(["fixed_point", "decided"]), HOSTILE, optional=True),
+        beta=draw(st.floats(0.0, 200.0), PARAMETER_HOSTILE, optional=True))
+    if same(kwargs.get("backend"), "brian2"):  # never a valid Brian2 run here: a device that must be refused
+        kwargs["device"] = draw.draw(st.sampled_from(["bogus", 5, None, ""]))
+
+    def call():
+        from astrogate.analysis.recall import BACKENDS
+
+        run = ag.resolve_recall(problem, **kwargs)
+        record = ag.RecallResult(BACKENDS[run.backend](run)).to_dict()
+        record.pop("t_converged")  # NaN by design where the run stopped at its time limit
+        return record
+
+    return f"resolve_recall({problem!r:.60}, {kwargs!r:.200})", call
+
+
+def t_register_backend(draw, tmp):
+    from astrogate.analysis.recall import BACKENDS, run_abstract_recall
+
+    name = draw(st.just("fuzzed"), st.one_of(HOSTILE, st.sampled_from(["", "a b", "1x"])))
+    run = draw(st.just(run_abstract_recall), HOSTILE)
+
+    def call():
+        try:
+            ag.register_backend(name, run)
+            return ag.recall(ag.generated_problem(3, 8), backend="fuzzed", duration=2.0).to_dict()["final_overlap"]
+        finally:
+            BACKENDS.pop("fuzzed", None)
+
+    return f"register_backend({name!r:.60}, {run!r:.60})", call
+
+
+def t_network_settings(draw, tmp):
+    kwargs = draw.kwargs(**{name: draw(st.just(value), refused, optional=True) for name, value, refused in (
+        ("neuron", "rate", BRIAN2_REFUSED["neuron"]), ("gating", "dense", BRIAN2_REFUSED["gating"]),
+        ("method", "exponential_euler", BRIAN2_REFUSED["method"]),
+        ("record_every", 0.5, BRIAN2_REFUSED["record_every"]), ("energy", False, HOSTILE),
+        ("neuron_sample", 3, st.sampled_from([-1, 1.5, "x", None, 10**400])),
+        ("raster_neurons", 0, st.sampled_from([-1, 1.5, "x", None])),
+        ("weight_dtype", "float32", st.sampled_from(["float16", 5, "x"])),
+        ("overlap_layout", "by_pattern", st.sampled_from(["bogus", 5, None])),
+        ("spiking", None, HOSTILE))})
+    return f"NetworkSettings({kwargs!r:.200})", lambda: ag.NetworkSettings(**kwargs).neuron_sample
+
+
+def t_attention_settings(draw, tmp):
+    kwargs = draw.kwargs(
+        scale=draw(st.one_of(st.none(), st.floats(0.01, 10)), PARAMETER_HOSTILE, optional=True),
+        similarity=draw(st.sampled_from([None, "linear"]), HOSTILE, optional=True),
+        duration=draw(st.sampled_from([None, 5.0]), PARAMETER_HOSTILE, optional=True),
+        tol=draw(st.sampled_from([None, 1e-6]), PARAMETER_HOSTILE, optional=True),
+        record_every=draw(st.sampled_from([None, 0.5]), PARAMETER_HOSTILE, optional=True),
+        chunk=draw(st.just(50.0), PARAMETER_HOSTILE, optional=True),
+        layout=draw(st.just("batched"), HOSTILE, optional=True),
+        target=draw(st.just(None), HOSTILE, optional=True))
+    return f"AttentionSettings({kwargs!r:.200})", lambda: ag.AttentionSettings(**kwargs).chunk
+
+
 API_TARGETS = {
     "Parameters": t_parameters,
     "SpikingParameters": t_spiking_parameters,
@@ -594,6 +692,14 @@ API_TARGETS = {
     "run_study": t_run_study,
     "Study": t_study,
     "AttentionResult": t_attention_result,
+    "RunSettings": t_run_settings,
+    "run_settings": t_run_settings,
+    "RunInputs": t_run_inputs,
+    "RecallRun": t_resolve_recall,
+    "resolve_recall": t_resolve_recall,
+    "register_backend": t_register_backend,
+    "NetworkSettings": t_network_settings,
+    "AttentionSettings": t_attention_settings,
 }
 
 

@@ -373,7 +373,7 @@ def test_sweeps_run_the_fast_settings_unless_the_spec_says_otherwise():
     ('settings = "quick"', "unknown settings 'quick'"),
     ('method = "rk4"', "unknown method 'rk4'"),
     ('stop = "soon"', "unknown stop 'soon'"),
-    ('method = "adaptive"', 'method "adaptive" stops at the fixed point in float64'),
+    ('method = "adaptive"', "method 'adaptive' takes stop='fixed_point', dtype='float64' and no dt: add settings"),
     ('backend = "brian2"\ndtype = "float32"', "'dtype' applies to backend = \"abstract\" only"),
 ])
 def test_bad_run_settings_in_a_spec_name_the_line(line, message):
