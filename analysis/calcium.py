@@ -562,6 +562,82 @@ def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int 
     return result
 
 
+# -- spiking neurons driving the calcium astrocytes ----------------------------------------------------------------
+# Neurons at a physiological time constant (tau_u = 10 ms, dt = 0.1 ms) with calcium 100 times faster (1 s of
+# calcium in 10 ms, the same ratio of time scales as MEMORY_SPEEDUP with tau_u = 1 ms); the spikes' readout
+# tau_r = 5 ms, short against the run, so that the astrocytes' drive is the spikes' and not the readout's start.
+SPIKING_NEURONS = dict(tau_u=10.0, gamma=3.0, kappa=1.0, cue_scale=1.0, T=0.01, tau_p=1.0, dt=0.1)
+SPIKING_SPEEDUP = 100.0
+SPIKING_RATES = {"poisson": dict(nu_max=200.0, tau_r=5.0), "lif": dict(nu_max=400.0, tau_r=5.0)}
+
+
+def calcium_spiking_retrieval(K: int = 10, N: int = 100, flips: int = 10, sets: int = 10, neurons=("rate", "poisson", "lif"),
+                              duration: float = 150.0, seed: int = 0) -> list[dict]:
+    """The calcium memory with rate and spiking neurons (SPIKING_NEURONS; Poisson and LIF rates SPIKING_RATES;
+    speedup SPIKING_SPEEDUP, O_A = MEMORY_CAPTURE, the other calcium parameters the defaults) on the same `sets`
+    pattern sets and cues (pattern 0 with `flips` of N bits flipped), `duration` ms each, runtime device
+    (cython); Brian2's seed is the set's index. One line per (neuron, set): the sign(u) Hamming error (eq. 15),
+    the final overlap of the rate-coded state with the target, whether the target's gain is the largest, the
+    top gain, the largest sum and the smallest gain at every step, the number of spikes."""
+    import brian2 as b2
+    from brian2 import second
+
+    from astrogate.models.patterns import flip_cue
+    from astrogate.network import devices
+    from astrogate.network.calcium import ORDER
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    rng = np.random.default_rng(seed)
+    problems = []
+    for _ in range(sets):
+        xi = rng.choice([-1.0, 1.0], size=(K, N))
+        problems.append((xi, flip_cue(xi[0], flips / N, rng)))
+    calcium = {"speedup": SPIKING_SPEEDUP, "O_A": MEMORY_CAPTURE / second}
+    lines = []
+    for neuron in neurons:
+        devices.activate(devices.DeviceChoice("runtime", "cython"), SPIKING_NEURONS["dt"])
+        options = {} if neuron == "rate" else {"neuron": neuron, **SPIKING_RATES[neuron]}
+        params = {k: v for k, v in SPIKING_NEURONS.items() if k not in ("T", "tau_p")}
+        mem = AstrocyteGatedMemory(problems[0][0], astrocyte="calcium", calcium=calcium, name="calcium_memory",
+                                   **params, **options)
+        gains = b2.StateMonitor(mem.astrocytes, "g", record=True, when="end", order=ORDER["monitors"])
+        spikes = b2.SpikeMonitor(mem.neurons, record=False) if neuron != "rate" else None
+        net = b2.Network(mem, gains, *([spikes] if spikes is not None else []))
+        net.store("built")
+        for s, (xi, cue) in enumerate(problems):
+            net.restore("built")
+            mem.set_patterns(xi)
+            mem.set_cue(cue)
+            b2.seed(s)
+            net.run(duration * b2.ms, namespace={})
+            state, g = mem.state(), np.asarray(gains.g[:])
+            lines.append({"neuron": neuron, "K": K, "N": N, "flips": flips, "set": s,
+                          "calcium_hamming": hamming(state["u"], xi[0]), "overlap": float(state["m"][0]),
+                          "winner_is_target": bool(np.argmax(state["g"]) == 0), "top_gain": float(state["g"].max()),
+                          "sum_max": float(g.sum(axis=0).max()), "g_min": float(g.min()),
+                          "spikes": int(spikes.num_spikes) if spikes is not None else 0})
+    devices.reset_runtime()
+    return lines
+
+
+def spiking_summary(lines: list[dict]) -> list[dict]:
+    """Per neuron model: the mean Hamming error (its standard error), final overlap and top gain, the fraction
+    of runs whose largest gain is the target's, the largest sum and smallest gain of any step."""
+    out = []
+    for neuron in dict.fromkeys(line["neuron"] for line in lines):
+        rows = [line for line in lines if line["neuron"] == neuron]
+        errors = np.array([r["calcium_hamming"] for r in rows])
+        out.append({"neuron": neuron, "K": rows[0]["K"], "N": rows[0]["N"], "flips": rows[0]["flips"],
+                    "sets": len(rows), "calcium_hamming": float(errors.mean()),
+                    "calcium_hamming_se": float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(rows) > 1 else 0.0,
+                    "overlap": float(np.mean([r["overlap"] for r in rows])),
+                    "winner_is_target": float(np.mean([r["winner_is_target"] for r in rows])),
+                    "top_gain": float(np.mean([r["top_gain"] for r in rows])),
+                    "sum_max": float(max(r["sum_max"] for r in rows)), "g_min": float(min(r["g_min"] for r in rows)),
+                    "spikes_per_run": float(np.mean([r["spikes"] for r in rows]))})
+    return out
+
+
 # -- the coupling study on the study engine: the quasi-static map and retrieval per mechanism and strength -------
 
 MECHANISMS = {"shared pool": ("shared", "none"), "private pools": ("private", "none"),
@@ -569,8 +645,8 @@ MECHANISMS = {"shared pool": ("shared", "none"), "private pools": ("private", "n
 STRENGTHS = ("O_A", "F_GJ")  # the capture strength of a pool (1/s), the gap junctions' permeability (uM/s)
 MAP_METRICS = ("T_eff", "r", "max_deviation", "shape_T_eff", "shape_r", "sum_mean", "sum_min", "sum_max", "free_low",
                "g_low", "top_gain_mean", "convergence_s_median", "unconverged_states")
-RETRIEVAL_METRICS = ("calcium_hamming", "replicator_hamming", "hopfield_hamming", "calcium_winner_is_target",
-                     "calcium_top_gain", "retrieval_sum_max", "retrieval_g_min", "L_fell")
+RETRIEVAL_METRICS = ("calcium_hamming", "replicator_hamming", "hopfield_hamming", "calcium_overlap",
+                     "calcium_winner_is_target", "calcium_top_gain", "retrieval_sum_max", "retrieval_g_min", "L_fell")
 
 
 class CouplingStudy(Evaluation):
@@ -700,18 +776,21 @@ def coupling_curves(rows: list[dict], metric: str) -> dict:
     return curves
 
 
-COUPLING_PANELS = (("r", "r of g against softmax(f / T_eff)"), ("T_eff", "$T_{eff}$ (fitted)"),
-                   ("sum_mean", "mean sum of the gains (window)"), ("calcium_hamming", "calcium Hamming error"))
+COUPLING_PANELS = (("r", "map: r of g against softmax(f / T_eff)"), ("T_eff", "map: $T_{eff}$ (fitted)"),
+                   ("sum_mean", "map: mean sum of the gains (window)"),
+                   ("calcium_overlap", "memory: final overlap with the target"),
+                   ("calcium_hamming", "memory: Hamming error (eq. 15)"))
 
 
 def plot_coupling(rows: list[dict], path) -> Path:
     """Per mechanism, against its strength (log axis; O_A in 1/s for the pools, F_GJ in uM/s for the gap
-    junctions): the map's r and T_eff, the mean sum of the gains, and the calcium memory's Hamming error."""
+    junctions): the map's r and T_eff, the mean sum of the gains, and the calcium memory's final overlap with
+    the target and Hamming error (means over the seeds)."""
     from astrogate.analysis.io import prepare_output, save_figure
     from astrogate.analysis.plots import plt
 
     path = prepare_output(path, "plot")
-    fig, axes = plt.subplots(1, len(COUPLING_PANELS), figsize=(4 * len(COUPLING_PANELS), 3.6))
+    fig, axes = plt.subplots(1, len(COUPLING_PANELS), figsize=(3.6 * len(COUPLING_PANELS), 3.6))
     markers = dict(zip(MECHANISMS, "osv^"))
     for ax, (metric, label) in zip(axes, COUPLING_PANELS):
         for mechanism, (x, y) in coupling_curves(rows, metric).items():

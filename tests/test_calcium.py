@@ -642,13 +642,17 @@ def test_coupling_study_runs_on_the_engine_and_only_the_shared_pool_competes(tmp
     for row in (shared, private):
         assert row["g_low"] >= 0 and row["sum_max"] <= 1 + 1e-12
         assert row["retrieval_g_min"] >= 0 and row["retrieval_sum_max"] <= 1 + 1e-12
-        assert row["calcium_hamming"] == 0 and row["calcium_winner_is_target"] == 1
+        assert row["calcium_hamming"] == 0 and row["calcium_winner_is_target"] == 1 and row["calcium_overlap"] > 0.99
     assert 0 <= shared["free_low"] < 0.01 and np.isnan(private["free_low"])
     assert private["sum_max"] <= 1 + 1e-12 and private["top_gain_mean"] <= 1 / 6 + 1e-12
     assert shared["calcium_top_gain"] > 0.9 and private["calcium_top_gain"] <= 1 / 6 + 1e-12
     # the figure: one line per mechanism in each panel, at the table's values
+    from astrogate.analysis.calcium import COUPLING_PANELS
+
     panels = saved_figures["coupling.png"].axes
-    for ax, metric in zip(panels, ("r", "T_eff", "sum_mean", "calcium_hamming")):
+    assert len(panels) == len(COUPLING_PANELS)
+    for ax, (metric, label) in zip(panels, COUPLING_PANELS):
+        assert ax.get_ylabel() == label
         lines = {line.get_label().split(" (")[0]: line for line in ax.lines}
         for mechanism in ("shared pool", "private pools"):
             np.testing.assert_allclose(lines[mechanism].get_xdata(), [60.0])
