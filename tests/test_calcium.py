@@ -675,3 +675,38 @@ def test_coupling_study_refuses_bad_points_before_running(change, fragment):
     with pytest.raises(InputError, match=fragment) as error:
         parse_study(text, "tiny.toml")
     assert "\n" not in str(error.value) and str(error.value).startswith("tiny.toml:")
+
+
+# -- 8. the benchmark's model kind ----------------------------------------------------------------------------------
+@pytest.mark.brian2
+def test_benchmark_kind_gated_calcium_retrieves_the_cues_of_a_cell():
+    """make_benchmark_model("gated_calcium"): one network for the pattern set, re-run from each cue (K = 6, N = 20,
+    2 flipped bits, numpy): sign(u) is each cue's pattern, the gains are the final g (sum <= 1, the target's
+    largest), converged where one pattern holds more than half of the pool; rates are tanh(gamma u)."""
+    from astrogate.analysis.bench_models import make_benchmark_model
+
+    rng = np.random.default_rng(3)
+    xi = rng.choice([-1.0, 1.0], size=(6, 20))
+    cues = np.array([corrupted(xi[0], 2, rng), corrupted(xi[4], 2, rng)])
+    result = make_benchmark_model("gated_calcium", xi, duration=12.0, target="numpy").retrieve(cues)
+    np.testing.assert_array_equal(result.states, xi[[0, 4]])
+    assert result.gains.shape == (2, 6) and np.all(result.gains.sum(axis=1) <= 1 + 1e-12) and result.gains.min() >= 0
+    assert list(np.argmax(result.gains, axis=1)) == [0, 4] and result.converged.all()
+    assert np.all(np.sign(result.rates) == result.states) and list(result.steps) == [1200, 1200]
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(calcium={"Y_patern": 1.0}), "gated_calcium: unknown calcium parameter 'Y_patern'"),
+    (dict(calcium={"O_A": -1.0}), "gated_calcium: calcium parameter O_A must be finite and >= 0"),
+    (dict(calcium={"O_A": "fast"}), "calcium parameter O_A must be a number"),
+    (dict(calcium=[1.0]), "option calcium must be a table"),
+    (dict(pool="common"), "gated_calcium: unknown pool 'common'"),
+    (dict(duration=-1.0), "gated_calcium: option duration"),
+    (dict(target="gpu"), "gated_calcium: option target"),
+])
+def test_benchmark_kind_gated_calcium_refuses_bad_options(options, match):
+    from astrogate.analysis.bench_models import make_benchmark_model
+
+    with pytest.raises(InputError, match=match) as error:
+        make_benchmark_model("gated_calcium", np.ones((2, 4)), **options)
+    assert "\n" not in str(error.value)
