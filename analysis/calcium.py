@@ -10,6 +10,10 @@ squares of g against softmax(f / T)); the report gives the correlation r of g wi
 step) and the convergence time in seconds.
 
     python -m astrogate.analysis.calcium --out runs/calcium          # the results page's map and sweep
+
+Also here: the memory with calcium astrocytes against the replicator model and Hopfield (`calcium_retrieval`),
+with spiking neurons (`calcium_spiking_retrieval`), and the coupling study on the study engine (evaluation
+"calcium_coupling", `CouplingStudy`: astrogate sweep calcium_coupling).
 """
 
 from __future__ import annotations
