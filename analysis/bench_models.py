@@ -3,7 +3,8 @@
 - The NumPy models of models/baselines.py (`make_model`): the cue and
   the oracle, classical, continuous, dense and modern Hopfield networks, the neuron-astrocyte memory of
   Kozachkov, Slotine & Krotov, and the gated rate model (`AstroGated`: the abstract model on a batch).
-- The kinds that run Brian2, defined here: the gated network with spiking neurons (`SpikingGated`).
+- The kinds that run Brian2, defined here: the gated network with spiking neurons (`SpikingGated`) and with
+  calcium astrocytes (`CalciumGated`).
 Every model's `retrieve(cues)` returns a `RetrievalResult`, so the benchmark's metrics apply to all alike.
 `make_benchmark_model` makes any of them; it is the public `astrogate.make_baseline`.
 """
@@ -86,8 +87,77 @@ def make_spiking_model(patterns, **options) -> SpikingGated:
     return SpikingGated(patterns, params, **run_options)
 
 
+class CalciumGated:
+    """The gated memory with calcium astrocytes (network/calcium.py; docs/results/calcium.md) as a
+    retrieval-benchmark model: the paper's rate neurons (analysis/calcium.py MEMORY_NEURONS: tau_x = 1 ms,
+    sigma = 3, kappa = 1, x(0) = the cue, dt = 0.01 ms) and K calcium astrocytes whose gains compete through
+    `pool` ("shared" or "private"), with IP3 `gap_junctions` ("none", "ring", "all"). `calcium` holds calcium
+    parameters as plain numbers in their display units (O_A in 1/s, Y_pattern in uM, F_GJ in uM/s, speedup;
+    models/calcium.py); unless given, speedup = 1000 and O_A = 60/s as in the results page's memory study.
+
+    `retrieve(cues)` builds one network for the pattern set and re-runs it from each cue for `duration` ms
+    (runtime device, `target`). states = sign(u) at the end (eq. 15); rates = tanh(gamma u); gains = the final
+    g (the bound fraction of the resource: sum <= 1, not 1); converged = the largest gain holds more than half
+    of the resource (the pool was captured by one pattern). One memory at a time: the calcium astrocytes have
+    no batched copies."""
+
+    name = "gated_calcium"
+
+    def __init__(self, patterns, duration: float = 30.0, calcium: dict | None = None, pool: str = "shared",
+                 gap_junctions: str = "none", target: str = "cython"):
+        from astrogate.analysis.calcium import MEMORY_CAPTURE, MEMORY_NEURONS, MEMORY_SPEEDUP
+        from astrogate.models import calcium as ca
+        from astrogate.network.calcium import CalciumSetup
+        from astrogate.network.devices import CODEGEN_TARGETS
+
+        self.xi = validate_patterns(patterns)
+        self.K, self.N = self.xi.shape
+        self.params = Parameters(**MEMORY_NEURONS)
+        self.duration = float(checks.duration(duration, "gated_calcium: option duration"))
+        euler_steps(self.duration, self.params.dt)
+        one_of(target, CODEGEN_TARGETS, f"gated_calcium: option target = {shown(target)}")
+        if calcium is not None and not isinstance(calcium, dict):
+            raise InputError(f"gated_calcium: option calcium must be a table of calcium parameters, got "
+                             f"{shown(calcium)}")
+        values = {"speedup": MEMORY_SPEEDUP, "O_A": MEMORY_CAPTURE, **(calcium or {})}
+        try:
+            self.setup = CalciumSetup(pool, gap_junctions, ca.from_display_units(values))
+        except InputError as exc:
+            raise InputError(f"gated_calcium: {exc}") from None
+        self.target = target
+
+    def retrieve(self, cues) -> RetrievalResult:
+        import brian2 as b2
+
+        from astrogate.network import devices
+        from astrogate.network.memory import AstrocyteGatedMemory
+
+        cues = np.atleast_2d(validate_cue(cues, self.N))
+        devices.activate(devices.DeviceChoice("runtime", self.target), self.params.dt)
+        try:
+            memory = AstrocyteGatedMemory(self.xi, self.params, astrocyte="calcium", calcium=self.setup,
+                                          name="calcium_bench")
+            network = b2.Network(memory)
+            network.store("built")
+            u, v, g = [], [], []
+            for cue in cues:
+                network.restore("built")
+                memory.set_cue(cue)
+                network.run(self.duration * b2.ms, namespace={})
+                state = memory.state()
+                u.append(state["u"])
+                v.append(state["v"])
+                g.append(state["g"])
+        finally:
+            devices.reset_runtime()
+        g = np.array(g)
+        steps = np.full(len(cues), euler_steps(self.duration, self.params.dt))
+        return RetrievalResult(np.sign(np.array(u)), steps, g.max(axis=1) > 0.5, rates=np.array(v), gains=g)
+
+
 # kind -> factory(patterns, **options); the Brian2 kinds import Brian2 only when a model is made
-REGISTRY = {**{kind: partial(make_model, kind) for kind in KINDS}, "gated_spiking": make_spiking_model}
+REGISTRY = {**{kind: partial(make_model, kind) for kind in KINDS}, "gated_spiking": make_spiking_model,
+            "gated_calcium": CalciumGated}
 # kinds whose retrieval draws random numbers: a seed per pattern set unless the config gives one
 SEEDED_KINDS = ("hopfield", "dense", "gated_spiking")
 
@@ -103,7 +173,9 @@ def make_benchmark_model(kind: str, patterns, **options):
         (the neuron-astrocyte memory of Kozachkov, Slotine & Krotov), "gated" (this package's model: the
         `Parameters` fields, max_duration, tol, settings "fast" or "reference" and the run settings method,
         stop, dtype, dt, decided_eps, decided_window) or "gated_spiking" (the same with spiking neurons on
-        Brian2: neuron, duration, nu_max, tau_r, readout, device, target, seed and the `Parameters` fields).
+        Brian2: neuron, duration, nu_max, tau_r, readout, device, target, seed and the `Parameters` fields) or
+        "gated_calcium" (the memory with calcium astrocytes on Brian2: duration, calcium, pool, gap_junctions,
+        target; `CalciumGated`).
     patterns : array, K x N
         The stored patterns (+-1 for the discrete networks); finite real numbers.
     **options

@@ -10,6 +10,10 @@ squares of g against softmax(f / T)); the report gives the correlation r of g wi
 step) and the convergence time in seconds.
 
     python -m astrogate.analysis.calcium --out runs/calcium          # the results page's map and sweep
+
+Also here: the memory with calcium astrocytes against the replicator model and Hopfield (`calcium_retrieval`),
+with spiking neurons (`calcium_spiking_retrieval`), and the coupling study on the study engine (evaluation
+"calcium_coupling", `CouplingStudy`: astrogate sweep calcium_coupling).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
+from astrogate.analysis.study import Evaluation, Field, Study, choice, positive, whole
+from astrogate.analysis.study import seed as seed_field
 from astrogate.errors import InputError
 from astrogate.network.calcium import CalciumSetup, run_clamped
 
@@ -382,10 +388,6 @@ def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: f
             "C_high": run["C_high"][:, 0], "g": run["g_mean"][:, 0]}
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 # -- the memory with calcium astrocytes: retrieval, the replicator's Lyapunov function, the mechanisms -------------
 # The neurons of the paper's protocol (PAPER_PRESET: tau_x = 1 ms, sigma = 3, kappa = 1, x(0) = the cue) at a
 # step that calcium's speedup allows (speedup * dt <= 100 ms, network/calcium.py)
@@ -421,11 +423,12 @@ def energy_rises(L) -> dict:
 
 
 def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 10, calcium=None,
-                      duration: float = 30.0, gains: float = 0.0, seed: int = 0) -> list[dict]:
+                      duration: float = 30.0, seed: int = 0, target: str = "cython") -> list[dict]:
     """A small version of the paper's Fig. 4 protocol: for each K, `sets` random +-1 pattern sets of N bits, the
     cue = pattern 0 with `flips` bits flipped; the sign(u) Hamming error (eq. 15) after `duration` ms of the
     memory with calcium astrocytes (`calcium`: a CalciumSetup or parameter overrides; MEMORY_NEURONS; speedup
-    MEMORY_SPEEDUP and O_A = MEMORY_CAPTURE unless given; the runtime device, cython), of the replicator model with the paper's preset and
+    MEMORY_SPEEDUP and O_A = MEMORY_CAPTURE unless given; gains from 0; the runtime device, `target` cython or numpy),
+    of the replicator model with the paper's preset and
     of classical Hopfield, on the same patterns and cues. Along each calcium run: the replicator's Lyapunov
     function (`replicator_lyapunov`, sampled every 0.1 ms), the gains' sum and lowest value. One line per
     (K, set)."""
@@ -450,7 +453,7 @@ def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 
     rng = np.random.default_rng(seed)
     lines = []
     for K in Ks:
-        devices.activate(devices.DeviceChoice("runtime", "cython"), memory_params.dt)
+        devices.activate(devices.DeviceChoice("runtime", target), memory_params.dt)
         xi = rng.choice([-1.0, 1.0], size=(K, N))
         mem = AstrocyteGatedMemory(xi, memory_params, astrocyte="calcium", calcium=setup, name="calcium_memory")
         sample = dict(dt=0.1 * b2.ms, when="end", order=ORDER["monitors"])
@@ -464,7 +467,7 @@ def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 
             cue = flip_cue(xi[0], flips / N, rng)
             net.restore("built")
             mem.set_patterns(xi)
-            mem.set_cue(cue, gains=gains)
+            mem.set_cue(cue)
             net.run(duration * b2.ms, namespace={})
             u_trace, g_trace = np.asarray(neurons_monitor.u[:]).T, np.asarray(gains_monitor.g[:]).T
             state = mem.state()
@@ -561,3 +564,251 @@ def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int 
         write_csv(out / "flips.csv", harder, float_format=".4g")
     result["flips"] = harder
     return result
+
+
+# -- spiking neurons driving the calcium astrocytes ----------------------------------------------------------------
+# Neurons at a physiological time constant (tau_u = 10 ms, dt = 0.1 ms) with calcium 100 times faster (1 s of
+# calcium in 10 ms, the same ratio of time scales as MEMORY_SPEEDUP with tau_u = 1 ms); the spikes' readout
+# tau_r = 5 ms, short against the run, so that the astrocytes' drive is the spikes' and not the readout's start.
+SPIKING_NEURONS = dict(tau_u=10.0, gamma=3.0, kappa=1.0, cue_scale=1.0, T=0.01, tau_p=1.0, dt=0.1)
+SPIKING_SPEEDUP = 100.0
+SPIKING_RATES = {"poisson": dict(nu_max=200.0, tau_r=5.0), "lif": dict(nu_max=400.0, tau_r=5.0)}
+
+
+def calcium_spiking_retrieval(K: int = 10, N: int = 100, flips: int = 10, sets: int = 10, neurons=("rate", "poisson", "lif"),
+                              duration: float = 150.0, seed: int = 0) -> list[dict]:
+    """The calcium memory with rate and spiking neurons (SPIKING_NEURONS; Poisson and LIF rates SPIKING_RATES;
+    speedup SPIKING_SPEEDUP, O_A = MEMORY_CAPTURE, the other calcium parameters the defaults) on the same `sets`
+    pattern sets and cues (pattern 0 with `flips` of N bits flipped), `duration` ms each, runtime device
+    (cython); Brian2's seed is the set's index. One line per (neuron, set): the sign(u) Hamming error (eq. 15),
+    the final overlap of the rate-coded state with the target, whether the target's gain is the largest, the
+    top gain, the largest sum and the smallest gain at every step, the number of spikes."""
+    import brian2 as b2
+    from brian2 import second
+
+    from astrogate.models.patterns import flip_cue
+    from astrogate.network import devices
+    from astrogate.network.calcium import ORDER
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    rng = np.random.default_rng(seed)
+    problems = []
+    for _ in range(sets):
+        xi = rng.choice([-1.0, 1.0], size=(K, N))
+        problems.append((xi, flip_cue(xi[0], flips / N, rng)))
+    calcium = {"speedup": SPIKING_SPEEDUP, "O_A": MEMORY_CAPTURE / second}
+    lines = []
+    for neuron in neurons:
+        devices.activate(devices.DeviceChoice("runtime", "cython"), SPIKING_NEURONS["dt"])
+        options = {} if neuron == "rate" else {"neuron": neuron, **SPIKING_RATES[neuron]}
+        params = {k: v for k, v in SPIKING_NEURONS.items() if k not in ("T", "tau_p")}
+        mem = AstrocyteGatedMemory(problems[0][0], astrocyte="calcium", calcium=calcium, name="calcium_memory",
+                                   **params, **options)
+        gains = b2.StateMonitor(mem.astrocytes, "g", record=True, when="end", order=ORDER["monitors"])
+        spikes = b2.SpikeMonitor(mem.neurons, record=False) if neuron != "rate" else None
+        net = b2.Network(mem, gains, *([spikes] if spikes is not None else []))
+        net.store("built")
+        for s, (xi, cue) in enumerate(problems):
+            net.restore("built")
+            mem.set_patterns(xi)
+            mem.set_cue(cue)
+            b2.seed(s)
+            net.run(duration * b2.ms, namespace={})
+            state, g = mem.state(), np.asarray(gains.g[:])
+            lines.append({"neuron": neuron, "K": K, "N": N, "flips": flips, "set": s,
+                          "calcium_hamming": hamming(state["u"], xi[0]), "overlap": float(state["m"][0]),
+                          "winner_is_target": bool(np.argmax(state["g"]) == 0), "top_gain": float(state["g"].max()),
+                          "sum_max": float(g.sum(axis=0).max()), "g_min": float(g.min()),
+                          "spikes": int(spikes.num_spikes) if spikes is not None else 0})
+    devices.reset_runtime()
+    return lines
+
+
+def spiking_summary(lines: list[dict]) -> list[dict]:
+    """Per neuron model: the mean Hamming error (its standard error), final overlap and top gain, the fraction
+    of runs whose largest gain is the target's, the largest sum and smallest gain of any step."""
+    out = []
+    for neuron in dict.fromkeys(line["neuron"] for line in lines):
+        rows = [line for line in lines if line["neuron"] == neuron]
+        errors = np.array([r["calcium_hamming"] for r in rows])
+        out.append({"neuron": neuron, "K": rows[0]["K"], "N": rows[0]["N"], "flips": rows[0]["flips"],
+                    "sets": len(rows), "calcium_hamming": float(errors.mean()),
+                    "calcium_hamming_se": float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(rows) > 1 else 0.0,
+                    "overlap": float(np.mean([r["overlap"] for r in rows])),
+                    "winner_is_target": float(np.mean([r["winner_is_target"] for r in rows])),
+                    "top_gain": float(np.mean([r["top_gain"] for r in rows])),
+                    "sum_max": float(max(r["sum_max"] for r in rows)), "g_min": float(min(r["g_min"] for r in rows)),
+                    "spikes_per_run": float(np.mean([r["spikes"] for r in rows]))})
+    return out
+
+
+# -- the coupling study on the study engine: the quasi-static map and retrieval per mechanism and strength -------
+
+MECHANISMS = {"shared pool": ("shared", "none"), "private pools": ("private", "none"),
+              "gap junctions ring": ("shared", "ring"), "gap junctions all": ("shared", "all")}
+STRENGTHS = ("O_A", "F_GJ")  # the capture strength of a pool (1/s), the gap junctions' permeability (uM/s)
+MAP_METRICS = ("T_eff", "r", "max_deviation", "shape_T_eff", "shape_r", "sum_mean", "sum_min", "sum_max", "free_low",
+               "g_low", "top_gain_mean", "convergence_s_median", "unconverged_states")
+RETRIEVAL_METRICS = ("calcium_hamming", "replicator_hamming", "hopfield_hamming", "calcium_overlap",
+                     "calcium_winner_is_target", "calcium_top_gain", "retrieval_sum_max", "retrieval_g_min", "L_fell")
+
+
+class CouplingStudy(Evaluation):
+    """A point is one coupling of the calcium astrocytes (`mechanism`: a shared pool, private pools, or IP3 gap
+    junctions on a ring or all-to-all on top of the shared pool) at one strength (the capture O_A, 1/s; the
+    gap junctions' permeability F_GJ, uM/s), measured two ways on patterns of its own seed:
+
+    - the quasi-static map (`quasi_static_map`): `per_kind` protocol states of each kind over K = map_K patterns
+      of N = map_N bits (cues with `flips` flipped), physiological time (60 s of calcium alone, `settle`, then
+      the averaging `window`, in seconds; dt = STUDY_DT): T_eff, r, the largest deviation, the shares' fit, the
+      sums of the gains (sum_max: the largest sampled sum of the whole run; free_low: the smallest free fraction
+      of any step, shared pools only; g_low: the smallest gain of any step) and the convergence;
+    - retrieval (`calcium_retrieval`, skipped where retrieval_sets = 0): K = retrieval_K, N = 20, `retrieval_flips`
+      flipped bits, calcium compressed MEMORY_SPEEDUP-fold; the mean Hamming errors of the calcium memory, the
+      replicator model and classical Hopfield on the same cues, the gains' largest sum and smallest value at
+      every 0.1 ms sample, the fraction of runs whose replicator Lyapunov function ended lower.
+
+    `varied` names the strength the study varies for this mechanism (the figure's x axis), as the spiking
+    study's `axis` (runs/configs/calcium_coupling.toml)."""
+
+    name = "calcium_coupling"
+    fields = {"mechanism": Field("str", choice("mechanism", tuple(MECHANISMS))),
+              "varied": Field("str", choice("varied strength", STRENGTHS)),
+              "O_A": Field("float", positive("O_A", zero=True)), "F_GJ": Field("float", positive("F_GJ", zero=True)),
+              "Y_pattern": Field("float", positive("Y_pattern", zero=True)), "seed": Field("int", seed_field()),
+              "map_K": Field("int", whole("map_K", 3), fixed_only=True),
+              "map_N": Field("int", whole("map_N", 2), fixed_only=True),
+              "flips": Field("int", whole("flips", 0), fixed_only=True),
+              "per_kind": Field("int", whole("per_kind", 1), fixed_only=True),
+              "settle": Field("float", positive("settle"), fixed_only=True),
+              "window": Field("float", positive("window"), fixed_only=True),
+              "retrieval_K": Field("int", whole("retrieval_K", 3), fixed_only=True),
+              "retrieval_flips": Field("int", whole("retrieval_flips", 0), fixed_only=True),
+              "retrieval_sets": Field("int", whole("retrieval_sets", 0), fixed_only=True),
+              "target": Field("str", choice("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
+    metrics = MAP_METRICS + RETRIEVAL_METRICS + ("run_seconds",)
+    default_metrics = metrics
+    outputs = ("coupling.png",)
+    DEFAULTS = {"mechanism": "shared pool", "varied": "O_A", "O_A": 60.0, "F_GJ": 0.0, "Y_pattern": 0.3, "seed": 0,
+                "map_K": 30, "map_N": 30, "flips": 6, "per_kind": 4, "settle": 300.0, "window": 200.0,
+                "retrieval_K": 60, "retrieval_flips": 2, "retrieval_sets": 3, "target": "cython"}
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        for key, value in self.DEFAULTS.items():
+            if key not in swept:
+                fixed.setdefault(key, value)
+
+    def check(self, study: Study, loc) -> None:
+        from astrogate.analysis.spec import where
+        from astrogate.analysis.study import point_values
+
+        for index, values in point_values(study):
+            try:
+                self.setup(values)
+                if values["flips"] > values["map_N"]:
+                    raise InputError(f"flips must be at most map_N = {values['map_N']}, got {values['flips']}")
+                if values["retrieval_flips"] > 20:
+                    raise InputError(f"retrieval_flips must be at most N = 20, got {values['retrieval_flips']}")
+                if values["window"] < 1.0:
+                    raise InputError(f"window must be at least 1 s (the gains are sampled every second), got "
+                                     f"{values['window']}")
+            except InputError as exc:
+                raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
+
+    @staticmethod
+    def setup(values: dict) -> CalciumSetup:
+        """The point's calcium astrocytes; F_GJ > 0 without gap junctions is refused (it would change nothing)."""
+        from brian2 import second, umolar
+
+        pool, gap_junctions = MECHANISMS[values["mechanism"]]
+        if gap_junctions == "none" and values["F_GJ"] > 0:
+            raise InputError(f"F_GJ = {values['F_GJ']:g} uM/s needs gap junctions: mechanism {values['mechanism']!r} "
+                             f"has none")
+        parameters = {"O_A": values["O_A"] / second, "Y_pattern": values["Y_pattern"] * umolar}
+        if gap_junctions != "none":
+            parameters["F_GJ"] = values["F_GJ"] * umolar / second
+        return CalciumSetup(pool, gap_junctions, parameters, dt=STUDY_DT)
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        import time
+
+        from astrogate.network.devices import quiet_brian2
+
+        quiet_brian2()
+        start = time.perf_counter()
+        setup = self.setup(values)
+        states = protocol_states(values["map_N"], values["map_K"], values["flips"], values["per_kind"], values["seed"])
+        result = quasi_static_map(setup, states, settle=values["settle"], window=values["window"],
+                                  target=values["target"])
+        s = result["summary"]
+        shape = shape_agreement(result["g"], result["f"])
+        metrics = {key: s[key] for key in MAP_METRICS if key in s}
+        metrics.update(shape_T_eff=shape["T_eff"], shape_r=shape["r"], g_low=float(np.min(s["g_low"])),
+                       sum_max=float(np.max(result["run"]["bound"])))
+        metrics.update({key: None for key in RETRIEVAL_METRICS})
+        if values["retrieval_sets"] > 0:
+            lines = calcium_retrieval((values["retrieval_K"],), flips=values["retrieval_flips"],
+                                      sets=values["retrieval_sets"], calcium=setup, seed=values["seed"],
+                                      target=values["target"])
+            summary = retrieval_summary(lines)[0]
+            metrics.update({key: summary[key] for key in RETRIEVAL_METRICS if key in summary},
+                           retrieval_sum_max=summary["sum_max"], retrieval_g_min=summary["g_min"])
+        metrics["run_seconds"] = time.perf_counter() - start
+        return {"metrics": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}}
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        table = finished.table
+        table = table[table["status"] == "ok"]
+        if len(table):
+            plot_coupling(table.to_dict("records"), stage / "coupling.png")
+        return ["coupling.png"]
+
+
+COUPLING_STUDY = CouplingStudy()
+
+
+def coupling_curves(rows: list[dict], metric: str) -> dict:
+    """{mechanism: (strengths, means over seeds)} of `metric`, each mechanism against the strength it varies."""
+    curves = {}
+    for mechanism in dict.fromkeys(row["mechanism"] for row in rows):
+        sub = [row for row in rows if row["mechanism"] == mechanism]
+        varied = sub[0]["varied"]
+        x = sorted({float(row[varied]) for row in sub})
+        y = [float(np.nanmean([np.nan if row[metric] is None else row[metric] for row in sub
+                               if float(row[varied]) == v])) for v in x]
+        curves[mechanism] = (np.array(x), np.array(y))
+    return curves
+
+
+COUPLING_PANELS = (("r", "map: r of g against softmax(f / T_eff)"), ("T_eff", "map: $T_{eff}$ (fitted)"),
+                   ("sum_mean", "map: mean sum of the gains (window)"),
+                   ("calcium_overlap", "memory: final overlap with the target"),
+                   ("calcium_hamming", "memory: Hamming error (eq. 15)"))
+
+
+def plot_coupling(rows: list[dict], path) -> Path:
+    """Per mechanism, against its strength (log axis; O_A in 1/s for the pools, F_GJ in uM/s for the gap
+    junctions): the map's r and T_eff, the mean sum of the gains, and the calcium memory's final overlap with
+    the target and Hamming error (means over the seeds)."""
+    from astrogate.analysis.io import prepare_output, save_figure
+    from astrogate.analysis.plots import plt
+
+    path = prepare_output(path, "plot")
+    fig, axes = plt.subplots(1, len(COUPLING_PANELS), figsize=(3.6 * len(COUPLING_PANELS), 3.6))
+    markers = dict(zip(MECHANISMS, "osv^"))
+    for ax, (metric, label) in zip(axes, COUPLING_PANELS):
+        for mechanism, (x, y) in coupling_curves(rows, metric).items():
+            varied = next(row["varied"] for row in rows if row["mechanism"] == mechanism)
+            unit = "1/s" if varied == "O_A" else "uM/s"
+            ax.plot(x, y, marker=markers.get(mechanism, "."), label=f"{mechanism} ({varied}, {unit})")
+        ax.set(xscale="log", xlabel="strength: O_A (1/s) or F_GJ (uM/s)", ylabel=label)
+        if metric == "T_eff":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,6 +11,8 @@ the outputs of a finished study. The registered evaluations:
   dimension of the Dataset), with a tuning stage: a first study on separate seeds, analysis/benchmark.py;
 - "mqar": one cell of multi-query associative recall, every mechanism on the same sequences, analysis/mqar.py;
 - "spiking": one spiking retrieval against the abstract fixed point, analysis/spiking.py;
+- "calcium_coupling": one coupling of the calcium astrocytes at one strength, its quasi-static map and
+  retrieval, analysis/calcium.py;
 - "fast_check": one cell retrieved with the reference and the fast run settings, analysis/fast_check.py;
 - "explore": the user's own function of a point, analysis/explore.py;
 - "speed": the speed benchmark, read from the same schema and run by its own fresh-process loop.
@@ -237,6 +239,7 @@ EVALUATIONS = {
     "benchmark": "astrogate.analysis.benchmark:BENCHMARK",
     "mqar": "astrogate.analysis.mqar:MQAR",
     "spiking": "astrogate.analysis.spiking:SPIKING_STUDY",
+    "calcium_coupling": "astrogate.analysis.calcium:COUPLING_STUDY",
     "fast_check": "astrogate.analysis.fast_check:FAST_CHECK",
     "explore": "astrogate.analysis.explore:EXPLORE",
     "speed": "astrogate.analysis.speed.study:SPEED",

@@ -229,6 +229,22 @@ def in_display_unit(name: str, value) -> float:
     return float(value) if unit == "1" else float(value / eval(unit, vars(brian2)))
 
 
+def from_display_units(numbers: dict) -> dict:
+    """Calcium parameters given as plain numbers in their display units ({"O_A": 60, "Y_pattern": 1.0}: 1/s,
+    uM, ...; a TOML table) as the quantities `calcium_parameters` takes; an unknown name is an InputError."""
+    import brian2
+
+    values = {}
+    for name, number in numbers.items():
+        if name not in PARAMETERS:
+            raise InputError(f"unknown calcium parameter {name!r}: known are {', '.join(PARAMETERS)}")
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise InputError(f"calcium parameter {name} must be a number (in {display_unit(name)}), got {number!r}")
+        unit = display_unit(name)
+        values[name] = float(number) if unit == "1" else number * eval(unit, vars(brian2))
+    return values
+
+
 def shown(name: str, value=None) -> str:
     """A parameter's value in its display unit, as '0.9 umolar/second' (its default unless value is given)."""
     number = in_display_unit(name, DEFAULTS[name] if value is None else value)

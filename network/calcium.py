@@ -354,6 +354,8 @@ def build_calcium_memory(memory, xi: np.ndarray, setup: CalciumSetup, record_eve
 
     from astrogate.models import brian2_equations as eq
 
+    from astrogate.models import spiking_equations as spk
+
     K, N = xi.shape
     name, clock = memory.name, memory.clock
     speedup = setup.values()["speedup"]
@@ -361,12 +363,16 @@ def build_calcium_memory(memory, xi: np.ndarray, setup: CalciumSetup, record_eve
         raise InputError(f"calcium speedup {speedup:g} is too large for dt = {memory.params.dt:g} ms (calcium's "
                          f"fastest rates, ~10/s times the speedup, need speedup * dt <= {CALCIUM_STEP_LIMIT * 100:g} "
                          f"ms): use a smaller dt or speedup")
-    memory.neurons = b2.NeuronGroup(N, eq.NEURON_EQUATIONS, method=memory.method, clock=clock, name=f"{name}_neurons")
+    spiking = memory.spiking is not None
+    # spiking neurons: the astrocytes' m is read from the spikes' trace readout v = 2 r / nu_max - 1
+    memory.neurons = b2.NeuronGroup(N, spk.neuron_equations(memory.neuron) if spiking else eq.NEURON_EQUATIONS,
+                                    method=memory.method, clock=clock, name=f"{name}_neurons",
+                                    **(spk.neuron_group_options(memory.neuron) if spiking else {}))
     memory.calcium = CalciumAstrocytes(K, setup, clock=clock, name=name)
     memory.astrocytes, memory.hub = memory.calcium.astrocytes, memory.calcium.hub
     memory.synapses = dict(memory.calcium.synapses)
     memory.monitors = {}
-    memory.operations = [memory._step(memory.neurons, eq.RATE_UPDATE, "rates")]
+    memory.operations = [memory._step(memory.neurons, spk.READOUT_UPDATE if spiking else eq.RATE_UPDATE, "rates")]
     overlap = b2.Synapses(memory.neurons, memory.astrocytes, eq.OVERLAP_SYNAPSE, clock=clock, name=f"{name}_overlap")
     output = b2.Synapses(memory.astrocytes, memory.neurons,
                          CALCIUM_OUTPUT_SYNAPSE.format(dF=f"({memory.params.F.brian2_expressions('m_pre')[1]})"),
@@ -387,6 +393,9 @@ def build_calcium_memory(memory, xi: np.ndarray, setup: CalciumSetup, record_eve
                                                         name=f"{name}_astrocyte_monitor", **when)
         memory.monitors["neurons"] = b2.StateMonitor(memory.neurons, ["u", "v"], record=memory.neuron_sample,
                                                      name=f"{name}_neuron_monitor", **when)
+        if spiking:
+            memory.monitors["spike_counts"] = b2.SpikeMonitor(memory.neurons, record=False,
+                                                              name=f"{name}_spike_counter")
     memory.contained_objects.extend([memory.neurons, *memory.calcium.objects, *memory.operations, overlap, output,
                                      *memory.monitors.values()])
 
@@ -409,10 +418,17 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
     tau_u only when speedup brings calcium's response within them. speedup * dt must stay <= 100 ms (rk4 on
     calcium's ~10/s rates).
 
-    Rate neurons and factorised gating only; the Lyapunov function is not computed in the network (it is the
-    replicator's; analysis/calcium.py evaluates it along the calcium trajectories). `set_cue` starts the
-    astrocytes at rest (the example's initial state) with the gains `gains` (default 0: all the resource in
-    the pool), the neurons at u = scale * cue.
+    **Spiking neurons** (``neuron="poisson"`` or ``"lif"``, with `spiking` or its keywords nu_max, tau_r, ...:
+    models/spiking_equations.py): only spikes leave a neuron, and the astrocytes' drive is the overlap of the
+    filtered spike trains, m_hat_mu = xi_mu . v_hat / N with v_hat_i = 2 r_i / nu_max - 1 and r_i neuron i's
+    spikes low-passed with tau_r (the trace readout; the event readout is refused); the glutamate is
+    Y_pattern m_hat^2. The readout starts at the rate of u(0) (spiking_equations explains why). Poisson draws
+    use Brian2's random numbers: ``brian2.seed`` before the run makes them repeatable.
+
+    Factorised gating only; the Lyapunov function is not computed in the network (it is the replicator's;
+    analysis/calcium.py evaluates it along the calcium trajectories). `set_cue` starts the astrocytes at rest
+    (the example's initial state) with the gains `gains` (default 0: all the resource in the pool), the neurons
+    at u = scale * cue.
 
     Attributes (besides the replicator memory's neurons, synapses, monitors): ``calcium`` (the
     `CalciumAstrocytes`), ``astrocytes`` (its group: m, g, C, I, h, Gamma_A, release), ``hub`` (its pool:
@@ -433,8 +449,9 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
                              f"objects' names), got {checks.shown(name)}")
         if params is not None:
             checks.instance(params, Parameters, "params", "an astrogate Parameters")
-        if neuron != "rate":
-            raise InputError(f"calcium astrocytes run with rate neurons (neuron='rate'), got neuron={neuron!r}")
+        from astrogate.models import spiking_equations as spk
+
+        spk.check_neuron_model(neuron)
         if gating != "factorised":
             raise InputError(f"calcium astrocytes gate the factorised synapses (gating='factorised'), got "
                              f"gating={gating!r}")
@@ -446,13 +463,19 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         overlap_layout = options.pop("overlap_layout", "by_neuron")
         checks.one_of(overlap_layout, OVERLAP_LAYOUTS, f"unknown overlap_layout {checks.shown(overlap_layout)}")
         checks.flag(options.pop("energy", True), "energy")  # the network computes no Lyapunov function here
-        for option in ("spiking", "weight_dtype"):
-            if options.pop(option, None) is not None:
-                raise InputError(f"option {option} does not apply to calcium astrocytes (rate neurons, float64)")
+        if options.pop("weight_dtype", None) is not None:
+            raise InputError("option weight_dtype does not apply to calcium astrocytes (float64)")
+        spiking = options.pop("spiking", None)
+        if spiking is not None:
+            checks.instance(spiking, spk.SpikingParameters, "spiking", "a SpikingParameters")
         options.pop("raster_neurons", None)
         params, rest = _split_options(params, options)
-        if rest:
-            raise InputError(f"unknown option(s) {', '.join(sorted(rest))} for the memory with calcium astrocytes")
+        if neuron in spk.SPIKING:
+            spiking = spiking_parameters(spiking, rest)
+        elif spiking is not None or rest:
+            unknown = sorted(rest) or ["spiking"]
+            raise InputError(f"unknown option(s) {', '.join(unknown)} for the memory with calcium astrocytes and rate "
+                             f"neurons")
         setup = calcium_setup(calcium)
         if np.ndim(patterns) == 3:
             raise InputError("calcium astrocytes run one memory at a time: give patterns of shape (K, N), not a "
@@ -460,6 +483,8 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         xi = validate_patterns(patterns)
         K, N = xi.shape
         params = params.resolved(N)
+        if spiking is not None:
+            spiking.check(neuron, params.dt)
         record_every = checks.optional_duration(record_every, "record_every")
         if record_every is not None and not record_every >= params.dt:
             raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
@@ -470,7 +495,7 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         super(AstrocyteGatedMemory, self).__init__(clock=clock, when=SLOT, name=name)
         self.patterns, self.K, self.N, self.params = xi, K, N, params
         self.batch, self.copies, self.copy_params = None, 1, None  # one memory: calcium astrocytes are not batched
-        self.neuron, self.gating, self.method, self.spiking = neuron, gating, method, None
+        self.neuron, self.gating, self.method, self.spiking = neuron, gating, method, spiking
         self.record_every, self.overlap_layout, self.wired_patterns = record_every, overlap_layout, None
         self.energy, self.setup, self.astrocyte = False, setup, "calcium"
         build_calcium_memory(self, xi, setup, record_every, neuron_sample)
@@ -489,9 +514,11 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         from astrogate.models.units import argument_in_units
         from astrogate.network.memory import cue_end
 
-        if a0 is not None or spiking is not None:
-            raise InputError("calcium astrocytes have no logits a0 and no spiking neurons: set their initial "
-                             "gains with gains=")
+        if a0 is not None:
+            raise InputError("calcium astrocytes have no logits a0: set their initial gains with gains=")
+        if spiking is not None and self.spiking is None:
+            raise InputError("spiking parameters need spiking neurons: build the memory with neuron='poisson' or "
+                             "'lif'")
         t_current = finite_number(argument_in_units(t_current, "ms", "t_current"), "t_current (ms)")
         xi = validate_patterns(self.patterns if patterns is None else patterns)
         if xi.shape != (self.K, self.N):
@@ -524,6 +551,10 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
                 np.zeros(self.K) * value
         state[(a, "g")] = np.array(g0)
         state[(a, "release_before")] = np.zeros(self.K)
+        if self.spiking is not None:
+            from astrogate.network.memory import spiking_state_values
+
+            state.update(spiking_state_values(self, xi, u0, p, spiking or self.spiking))
         return state
 
     def set_cue(self, cue, scale: float | None = None, current=None, t_current: float = 0.0,
@@ -556,7 +587,10 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         from brian2 import umolar
 
         u = np.array(self.neurons.u[:])
-        v = np.tanh(float(np.asarray(self.neurons.gamma[:]).ravel()[0]) * u)
+        if self.spiking is None:
+            v = np.tanh(float(np.asarray(self.neurons.gamma[:]).ravel()[0]) * u)
+        else:  # the rate-coded estimate the astrocytes read (at the last step)
+            v = np.array(self.neurons.v[:])
         a = self.astrocytes
         g = np.array(a.g[:])
         return {"u": u, "v": v, "m": v @ self.network_patterns().T / self.N, "g": g,
@@ -566,6 +600,24 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
     def __repr__(self):
         return (f"AstrocyteGatedMemory(K={self.K}, N={self.N}, astrocyte='calcium', pool={self.setup.pool!r}, "
                 f"gap_junctions={self.setup.gap_junctions!r}, name={self.name!r})")
+
+
+def spiking_parameters(spiking, options: dict):
+    """The spiking neurons' parameters: `spiking` or keywords (nu_max, tau_r, ...), not both. The astrocytes
+    read the neurons' trace readout (each neuron's spikes low-passed with tau_r), so readout='event' is refused."""
+    from astrogate.models import spiking_equations as spk
+
+    if spiking is not None and options:
+        raise InputError("give the spiking parameters either as `spiking` or as keywords, not both")
+    try:
+        spiking = spiking or spk.SpikingParameters(**options)
+    except TypeError:
+        known = ", ".join(sorted(spk.SpikingParameters().to_dict()))
+        raise InputError(f"unknown option(s) {', '.join(sorted(options))}: spiking options are {known}") from None
+    if spiking.readout != "trace":
+        raise InputError("calcium astrocytes read the spiking neurons' trace readout (readout='trace'), got "
+                         f"readout={spiking.readout!r}")
+    return spiking
 
 
 def b2_clock(dt_ms: float, name: str):

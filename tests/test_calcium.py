@@ -493,7 +493,9 @@ def test_replicator_is_the_default_and_unchanged():
     (dict(astrocyte="calcium", calcium={"speedup": 1e6}), "calcium speedup 1e\\+06 is too large for dt"),
     (dict(astrocyte="calcium", calcium=[1, 2]), "calcium must be a CalciumSetup or a dict"),
     (dict(calcium={"speedup": 10.0}), "calcium parameters need the calcium astrocytes"),
-    (dict(astrocyte="calcium", neuron="lif"), "calcium astrocytes run with rate neurons"),
+    (dict(astrocyte="calcium", neuron="poisson", readout="event"), "read the spiking neurons' trace readout"),
+    (dict(astrocyte="calcium", neuron="spiky"), "unknown neuron model 'spiky'"),
+    (dict(astrocyte="calcium", neuron="lif", nu_max=600.0), "LIF neurons fire at most 1/t_ref = 500 Hz"),
     (dict(astrocyte="calcium", gating="dense"), "calcium astrocytes gate the factorised synapses"),
     (dict(astrocyte="calcium", nu_max=3.0), "unknown option\\(s\\) nu_max"),
 ])
@@ -504,6 +506,44 @@ def test_bad_calcium_memory_input_is_a_one_line_input_error(kwargs, match):
     with pytest.raises(InputError, match=match) as error:
         AstrocyteGatedMemory(xi, **kwargs)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.brian2
+@pytest.mark.parametrize("neuron", ["poisson", "lif"])
+def test_calcium_memory_with_spiking_neurons_retrieves_with_gains_on_the_simplex(neuron):
+    """Spiking neurons drive the calcium astrocytes: K = 10, N = 100, 10 of 100 bits flipped; neurons with
+    tau_u = 10 ms at dt = 0.1 ms (Poisson at nu_max = 200 Hz, LIF at 400 Hz, below 1/t_ref), the readout
+    tau_r = 5 ms, so over the 150 ms the drive is the spikes' (30 tau_r: the readout's start at the cue's rate is
+    forgotten); calcium 100 times faster (1 s in 10 ms), O_A = 60/s. The astrocytes' drive is the overlap of the
+    filtered spike trains, m = xi v_hat / N with v_hat = 2 r / nu_max - 1 (exactly, at the last step); sign(u)
+    ends on the stored pattern with the target's astrocyte holding most of the pool (measured 0.98 to 1.0 over
+    seeds 0-2 for both neurons), and at every step every gain is >= 0 and their sum <= 1 (1e-12)."""
+    import brian2 as b2
+    from brian2 import second
+
+    from astrogate.network.calcium import ORDER
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    b2.prefs.codegen.target = "numpy"
+    rng = np.random.default_rng(0)
+    xi = rng.choice([-1.0, 1.0], size=(10, 100))
+    cue = corrupted(xi[0], 10, rng)
+    mem = AstrocyteGatedMemory(xi, astrocyte="calcium", calcium={"speedup": 100.0, "O_A": 60 / second},
+                               neuron=neuron, nu_max=200.0 if neuron == "poisson" else 400.0, tau_r=5.0,
+                               tau_u=10.0, gamma=3.0, kappa=1.0, cue_scale=1.0, dt=0.1)
+    mem.set_cue(cue)
+    monitor = b2.StateMonitor(mem.astrocytes, "g", record=True, when="end", order=ORDER["monitors"])
+    spikes = b2.SpikeMonitor(mem.neurons, record=False)
+    b2.seed(1)
+    b2.Network(mem, monitor, spikes).run(150 * b2.ms, namespace={})
+    g = np.asarray(monitor.g[:])
+    assert g.min() >= 0 and g.sum(axis=0).max() <= 1 + 1e-12
+    v_hat = np.asarray(mem.neurons.v[:])
+    assert spikes.num_spikes > 1000
+    np.testing.assert_allclose(np.asarray(mem.astrocytes.m[:]), xi @ v_hat / 100, rtol=0, atol=1e-12)
+    state = mem.state()
+    assert np.array_equal(np.sign(state["u"]), xi[0])
+    assert np.argmax(state["g"]) == 0 and state["g"][0] > 0.9 and state["m"][0] > 0.7
 
 
 @pytest.mark.brian2
@@ -520,6 +560,10 @@ def test_bad_calcium_memory_state_is_an_input_error():
             mem.set_cue(xi[0], gains=gains)
     with pytest.raises(InputError, match="no logits"):
         mem.state_values(a0=np.zeros(4))
+    from astrogate.models.spiking_equations import SpikingParameters
+
+    with pytest.raises(InputError, match="spiking parameters need spiking neurons"):
+        mem.state_values(spiking=SpikingParameters())
 
 
 @pytest.mark.brian2
@@ -552,3 +596,117 @@ def test_calcium_memory_on_cpp_standalone_equals_the_runtime_run(tmp_path):
     for key in ("u", "g", "C"):
         np.testing.assert_allclose(states[1][key], states[0][key], rtol=0, atol=1e-9, err_msg=key)
     assert states[1]["g"].argmax() == 0
+
+
+# -- 7. the coupling study on the study engine ----------------------------------------------------------------------
+TINY_COUPLING = """
+[study]
+name = "tiny_coupling"
+evaluation = "calcium_coupling"
+
+[fixed]
+O_A = 60.0
+map_K = 6
+map_N = 12
+flips = 2
+per_kind = 1
+settle = 60.0
+window = 10.0
+retrieval_K = 6
+retrieval_sets = 1
+target = "numpy"
+
+[axes]
+mechanism = { values = ["shared pool", "private pools"] }
+"""
+
+
+@pytest.mark.brian2
+def test_coupling_study_runs_on_the_engine_and_only_the_shared_pool_competes(tmp_path, saved_figures):
+    """Two points through the engine (K = 6 patterns of N = 12 bits, 4 protocol states, 60 s of release; retrieval
+    at K = 6, one set): the shared pool's gains follow softmax(f / T_eff) (measured r = 0.997 at T_eff = 0.38),
+    private pools' do not (r = 0.87, T_eff = 5.3, each gain <= 1/K); every gain >= 0 and every sum <= 1 (1e-12)
+    in the map's every step and the memory's every sample; the figure draws the table's values."""
+    import pandas as pd
+
+    from astrogate.analysis.engine import run_study
+    from astrogate.analysis.spec import parse_study
+
+    study = parse_study(TINY_COUPLING, tmp_path / "tiny.toml")
+    outcome = run_study(study, tmp_path / "out", workers=2, progress=False)
+    assert outcome.complete and outcome.failed == 0
+    table = pd.read_csv(tmp_path / "out" / "results.csv").set_index("mechanism")
+    shared, private = table.loc["shared pool"], table.loc["private pools"]
+    assert shared["r"] >= 0.98 and private["r"] < shared["r"] - 0.05
+    assert shared["T_eff"] < private["T_eff"]
+    for row in (shared, private):
+        assert row["g_low"] >= 0 and row["sum_max"] <= 1 + 1e-12
+        assert row["retrieval_g_min"] >= 0 and row["retrieval_sum_max"] <= 1 + 1e-12
+        assert row["calcium_hamming"] == 0 and row["calcium_winner_is_target"] == 1 and row["calcium_overlap"] > 0.99
+    assert 0 <= shared["free_low"] < 0.01 and np.isnan(private["free_low"])
+    assert private["sum_max"] <= 1 + 1e-12 and private["top_gain_mean"] <= 1 / 6 + 1e-12
+    assert shared["calcium_top_gain"] > 0.9 and private["calcium_top_gain"] <= 1 / 6 + 1e-12
+    # the figure: one line per mechanism in each panel, at the table's values
+    from astrogate.analysis.calcium import COUPLING_PANELS
+
+    panels = saved_figures["coupling.png"].axes
+    assert len(panels) == len(COUPLING_PANELS)
+    for ax, (metric, label) in zip(panels, COUPLING_PANELS):
+        assert ax.get_ylabel() == label
+        lines = {line.get_label().split(" (")[0]: line for line in ax.lines}
+        for mechanism in ("shared pool", "private pools"):
+            np.testing.assert_allclose(lines[mechanism].get_xdata(), [60.0])
+            np.testing.assert_allclose(lines[mechanism].get_ydata(), [table.loc[mechanism, metric]])
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ('mechanism = "shared pool"\nF_GJ = 0.5', "F_GJ = 0.5 uM/s needs gap junctions"),
+    ('mechanism = "syncytium"', "unknown mechanism 'syncytium'"),
+    ("retrieval_flips = 40", "retrieval_flips must be at most N = 20"),
+    ('varied = "speedup"', "unknown varied strength 'speedup'"),
+    ("O_A = -1.0", "O_A"),
+])
+def test_coupling_study_refuses_bad_points_before_running(change, fragment):
+    from astrogate.analysis.spec import parse_study
+
+    text = TINY_COUPLING.replace("[axes]\nmechanism = { values = [\"shared pool\", \"private pools\"] }\n", "")
+    text = text.replace("O_A = 60.0\n", "" if "O_A" in change else "O_A = 60.0\n").replace(
+        "[fixed]\n", f"[fixed]\n{change}\n")
+    with pytest.raises(InputError, match=fragment) as error:
+        parse_study(text, "tiny.toml")
+    assert "\n" not in str(error.value) and str(error.value).startswith("tiny.toml:")
+
+
+# -- 8. the benchmark's model kind ----------------------------------------------------------------------------------
+@pytest.mark.brian2
+def test_benchmark_kind_gated_calcium_retrieves_the_cues_of_a_cell():
+    """make_benchmark_model("gated_calcium"): one network for the pattern set, re-run from each cue (K = 6, N = 20,
+    2 flipped bits, numpy): sign(u) is each cue's pattern, the gains are the final g (sum <= 1, the target's
+    largest), converged where one pattern holds more than half of the pool; rates are tanh(gamma u)."""
+    from astrogate.analysis.bench_models import make_benchmark_model
+
+    rng = np.random.default_rng(3)
+    xi = rng.choice([-1.0, 1.0], size=(6, 20))
+    cues = np.array([corrupted(xi[0], 2, rng), corrupted(xi[4], 2, rng)])
+    result = make_benchmark_model("gated_calcium", xi, duration=12.0, target="numpy").retrieve(cues)
+    np.testing.assert_array_equal(result.states, xi[[0, 4]])
+    assert result.gains.shape == (2, 6) and np.all(result.gains.sum(axis=1) <= 1 + 1e-12) and result.gains.min() >= 0
+    assert list(np.argmax(result.gains, axis=1)) == [0, 4] and result.converged.all()
+    assert np.all(np.sign(result.rates) == result.states) and list(result.steps) == [1200, 1200]
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(calcium={"Y_patern": 1.0}), "gated_calcium: unknown calcium parameter 'Y_patern'"),
+    (dict(calcium={"O_A": -1.0}), "gated_calcium: calcium parameter O_A must be finite and >= 0"),
+    (dict(calcium={"O_A": "fast"}), "calcium parameter O_A must be a number"),
+    (dict(calcium=[1.0]), "option calcium must be a table"),
+    (dict(pool="common"), "gated_calcium: unknown pool 'common'"),
+    (dict(duration=-1.0), "gated_calcium: option duration"),
+    (dict(target="gpu"), "gated_calcium: option target"),
+])
+def test_benchmark_kind_gated_calcium_refuses_bad_options(options, match):
+    from astrogate.analysis.bench_models import make_benchmark_model
+
+    with pytest.raises(InputError, match=match) as error:
+        make_benchmark_model("gated_calcium", np.ones((2, 4)), **options)
+    assert "\n" not in str(error.value)

@@ -167,3 +167,57 @@ def test_speed_benchmark_cuda_project_compiles_with_nvcc(tmp_path):
     _, build_dir, built, compiled = speed.build_standalone_project(30, 20, speed.cuda_variant(gating="wired"), 1000,
                                                                    str(tmp_path), compile=True)
     assert (build_dir / "main").stat().st_size > 100_000 and compiled > 0
+
+
+def calcium_memories_project(tmp_path, compile: bool):
+    """Two memories with calcium astrocytes in the user's Network with a monitor, as a cuda_standalone project: rate
+    neurons with a shared pool and ring gap junctions, Poisson neurons with private pools. Returns (project
+    folder, the two memories' names)."""
+    import brian2 as b2
+    from brian2 import second, umolar
+
+    from astrogate.network import devices
+    from astrogate.network.calcium import CalciumSetup
+    from astrogate.network.memory import AstrocyteGatedMemory
+
+    build = devices.activate(devices.DeviceChoice("cuda_standalone", build_root=tmp_path, compute_capability=8.0),
+                             0.01)
+    rng = np.random.default_rng(0)
+    xi = rng.choice([-1.0, 1.0], size=(5, 16))
+    options = dict(tau_u=1.0, gamma=3.0, kappa=1.0, cue_scale=1.0, dt=0.01)
+    ring = CalciumSetup(gap_junctions="ring", parameters={"speedup": 1000.0, "F_GJ": 2 * umolar / second})
+    rate = AstrocyteGatedMemory(xi, astrocyte="calcium", calcium=ring, **options)
+    spiking = AstrocyteGatedMemory(xi, astrocyte="calcium", calcium=CalciumSetup(pool="private"), neuron="poisson",
+                                   nu_max=2000.0, tau_r=2.0, **options)
+    rate.set_cue(xi[0])
+    spiking.set_cue(xi[1])
+    net = b2.Network(rate, spiking, b2.StateMonitor(rate.astrocytes, ["g", "C"], record=True))
+    net.run(2 * b2.ms)
+    b2.device.build(directory=str(build), compile=compile, run=False, with_output=False)
+    return build, rate.name, spiking.name
+
+
+def test_cuda_code_is_generated_for_the_memory_with_calcium_astrocytes(tmp_path):
+    """The calcium astrocytes' updates become CUDA kernels: the G-ChI integration, the release store, the pool's
+    exact gain step and its hub, the gap junctions' and the pool's sums; spikes reach the overlaps on the GPU."""
+    build, rate, spiking = calcium_memories_project(tmp_path, compile=False)
+    files = project_files(build)
+    kernels = [name for name, text in files.items() if name.endswith(".cu") and "__global__" in text]
+    for part in (f"{rate}_astrocytes_stateupdater", f"{rate}_store", f"{rate}_gains", f"{rate}_hub_exposure",
+                 f"{rate}_pool_summed_variable_bound_post", f"{rate}_gap_junctions_summed_variable_J_coupling_post",
+                 f"{rate}_overlap_summed_variable_m_post", f"{rate}_output_summed_variable_I_rec_post",
+                 f"{spiking}_astrocytes_stateupdater", f"{spiking}_gains", f"{spiking}_neurons_spike_thresholder"):
+        assert any(name.startswith(part) for name in kernels), part
+    assert not any(name.startswith(f"{spiking}_hub") for name in kernels)  # private pools: no hub
+    header = files["objects.h"]
+    for synapses in ("overlap", "output", "pool", "gap_junctions"):
+        assert f"{rate}_{synapses}_multiple_pre_post" in header, synapses
+    gains = next(text for name, text in files.items() if name.startswith(f"{rate}_gains") and name.endswith(".cu"))
+    assert "exposure" in gains and "exp(" in gains  # the exact step, not an Euler one
+    assert any("curand" in text for name, text in files.items() if name.endswith(".cu"))  # the Poisson draws
+
+
+@pytest.mark.nvcc
+def test_cuda_project_of_calcium_memories_compiles_with_nvcc(tmp_path):
+    build, _, _ = calcium_memories_project(tmp_path, compile=True)
+    assert (build / "main").stat().st_size > 100_000
