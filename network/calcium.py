@@ -435,40 +435,28 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
     bound = sum g), ``setup`` (the `CalciumSetup`).
     """
 
-    def __init__(self, patterns, params=None, *, neuron: str = "rate", gating: str = "factorised",
-                 name: str = "agm*", record_every=None, calcium=None, **options):
+    def __init__(self, patterns, params=None, settings=None, *, name: str = "agm*", calcium=None, **options):
         from brian2.core.names import find_name
 
         from astrogate.models import checks
+        from astrogate.models import spiking_equations as spk
         from astrogate.models.parameters import Parameters
         from astrogate.models.patterns import validate_patterns
-        from astrogate.network.memory import METHODS, OVERLAP_LAYOUTS, SLOT, _split_options
+        from astrogate.network.memory import SLOT, _split_options, check_memory_name, network_settings
 
-        if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
-            raise InputError("name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 "
-                             f"objects' names), got {checks.shown(name)}")
+        check_memory_name(name)
         if params is not None:
             checks.instance(params, Parameters, "params", "an astrogate Parameters")
-        from astrogate.models import spiking_equations as spk
-
-        spk.check_neuron_model(neuron)
-        if gating != "factorised":
-            raise InputError(f"calcium astrocytes gate the factorised synapses (gating='factorised'), got "
-                             f"gating={gating!r}")
         options.pop("astrocyte", None)  # "calcium": __new__ made this class for it
-        method = options.pop("method", "euler")  # the neurons' integration method, as the replicator memory's
-        checks.one_of(method, METHODS, f"unknown method {checks.shown(method)}")
-        # the replicator memory's other options, where they apply
-        neuron_sample = checks.whole_number(options.pop("neuron_sample", 10), "neuron_sample", 1)
-        overlap_layout = options.pop("overlap_layout", "by_neuron")
-        checks.one_of(overlap_layout, OVERLAP_LAYOUTS, f"unknown overlap_layout {checks.shown(overlap_layout)}")
-        checks.flag(options.pop("energy", True), "energy")  # the network computes no Lyapunov function here
-        if options.pop("weight_dtype", None) is not None:
+        settings = network_settings(settings, options)  # the replicator memory's settings, checked there
+        if settings.gating != "factorised":
+            raise InputError(f"calcium astrocytes gate the factorised synapses (gating='factorised'), got "
+                             f"gating={settings.gating!r}")
+        if settings.weight_dtype is not None:
             raise InputError("option weight_dtype does not apply to calcium astrocytes (float64)")
-        spiking = options.pop("spiking", None)
-        if spiking is not None:
-            checks.instance(spiking, spk.SpikingParameters, "spiking", "a SpikingParameters")
-        options.pop("raster_neurons", None)
+        # energy and raster_neurons are the replicator memory's: no Lyapunov function, no raster here
+        neuron, method, spiking = settings.neuron, settings.method, settings.spiking
+        neuron_sample, overlap_layout = settings.neuron_sample, settings.overlap_layout
         params, rest = _split_options(params, options)
         if neuron in spk.SPIKING:
             spiking = spiking_parameters(spiking, rest)
@@ -485,7 +473,7 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         params = params.resolved(N)
         if spiking is not None:
             spiking.check(neuron, params.dt)
-        record_every = checks.optional_duration(record_every, "record_every")
+        record_every = settings.record_every
         if record_every is not None and not record_every >= params.dt:
             raise InputError(f"record_every must be at least dt = {params.dt} ms, got {record_every}")
         if setup.gap_junctions == "ring" and K < 3:
@@ -495,7 +483,7 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
         super(AstrocyteGatedMemory, self).__init__(clock=clock, when=SLOT, name=name)
         self.patterns, self.K, self.N, self.params = xi, K, N, params
         self.batch, self.copies, self.copy_params = None, 1, None  # one memory: calcium astrocytes are not batched
-        self.neuron, self.gating, self.method, self.spiking = neuron, gating, method, spiking
+        self.neuron, self.gating, self.method, self.spiking = neuron, settings.gating, method, spiking
         self.record_every, self.overlap_layout, self.wired_patterns = record_every, overlap_layout, None
         self.energy, self.setup, self.astrocyte = False, setup, "calcium"
         build_calcium_memory(self, xi, setup, record_every, neuron_sample)

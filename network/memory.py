@@ -119,6 +119,13 @@ def network_settings(settings: NetworkSettings | None, options: dict) -> Network
     return (settings or NetworkSettings()).changed(**{k: options.pop(k) for k in list(options) if k in fields})
 
 
+def check_memory_name(name) -> None:
+    """A memory's name: a Python identifier, optionally ending in '*' (it prefixes its Brian2 objects' names)."""
+    if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
+        raise InputError(f"name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 objects' "
+                         f"names), got {checks.shown(name)}")
+
+
 def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
     """Keyword options that name model parameters, in astrogate's or the paper's names (tau_u=10*ms, beta=...,
     T=0.01, sigma=3) update `params`; the rest are the spiking neurons' (nu_max, tau_r, readout, seed, ...)."""
@@ -245,9 +252,7 @@ class AstrocyteGatedMemory(b2.BrianObject):
         if options.pop("calcium", None) is not None:
             raise InputError("calcium parameters need the calcium astrocytes: add astrocyte='calcium'")
 
-        if not isinstance(name, str) or not name.removesuffix("*").isidentifier():
-            raise InputError(f"name must be a Python identifier, optionally ending in '*' (it prefixes the Brian2 objects' names), got "
-                             f"{checks.shown(name)}")
+        check_memory_name(name)
         # the arguments' types, before any Brian2 object is made
         if params is not None:
             checks.instance(params, Parameters, "params", "an astrogate Parameters")
