@@ -498,6 +498,8 @@ def test_replicator_is_the_default_and_unchanged():
     (dict(astrocyte="calcium", neuron="lif", nu_max=600.0), "LIF neurons fire at most 1/t_ref = 500 Hz"),
     (dict(astrocyte="calcium", gating="dense"), "calcium astrocytes gate the factorised synapses"),
     (dict(astrocyte="calcium", nu_max=3.0), "unknown option\\(s\\) nu_max"),
+    (dict(astrocyte="calcium", method="rk4"), "unknown method 'rk4'"),
+    (dict(astrocyte="calcium", record_every=-1.0), "record_every"),
 ])
 def test_bad_calcium_memory_input_is_a_one_line_input_error(kwargs, match):
     from astrogate.network.memory import AstrocyteGatedMemory
@@ -547,6 +549,17 @@ def test_calcium_memory_with_spiking_neurons_retrieves_with_gains_on_the_simplex
 
 
 @pytest.mark.brian2
+def test_calcium_memory_takes_the_network_settings_object():
+    import astrogate as ag
+
+    xi = np.random.default_rng(0).choice([-1.0, 1.0], size=(4, 10))
+    settings = ag.NetworkSettings(method="exponential_euler", record_every=0.5, neuron_sample=3)
+    memory = ag.AstrocyteGatedMemory(xi, None, settings, astrocyte="calcium", name="calcium_settings")
+    assert (memory.method, memory.record_every, len(memory.neuron_sample)) == ("exponential_euler", 0.5, 3)
+    with pytest.raises(InputError, match="gate the factorised synapses"):
+        ag.AstrocyteGatedMemory(xi, None, settings.changed(gating="wired"), astrocyte="calcium")
+
+
 def test_bad_calcium_memory_state_is_an_input_error():
     import brian2 as b2
 
