@@ -43,7 +43,8 @@ HORIZON = 10.0  # t_f of every figure (appendix .5: 10 / dt steps)
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "sigma")
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4")
 VARIED = {"fig1": "tau_p", "fig2": "tau_x", "fig3": "T", "sigma": "sigma"}
-GATED_CHUNK = 64  # trials integrated together: larger stacks leave the cache and run slower per trial
+# Fig. 4's float type: float32 gives float64's Hamming errors on the cells compared (docs/results/paper_figures.md)
+FIG4_DTYPE = "float32"
 
 
 @dataclass(frozen=True)
@@ -119,35 +120,28 @@ def dynamics_cell(spec: FigureSpec, value: float) -> dict:
     }
 
 
-def fig4_cell(spec: FigureSpec, model: str, K: int) -> dict:
-    """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model."""
-    xi_sets = pattern_sets(spec.N, K, spec.sets, spec.seed)
+def fig4_cell(spec: FigureSpec, model: str, K: int, dtype: str = FIG4_DTYPE) -> dict:
+    """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model. The
+    cues of one pattern set (its spec.flips corruptions) are integrated together (one matrix product per set)."""
+    xi = pattern_sets(spec.N, K, spec.sets, spec.seed)
     rng = cue_generator(spec.seed, spec.N, K, 0)
-    cues = np.stack([flipped_cues(xi_sets[:, 0], n, rng) for n in spec.flips])  # (flips, sets, N)
-    xi = np.broadcast_to(xi_sets, (len(spec.flips),) + xi_sets.shape).reshape(-1, K, spec.N)
-    flat_cues = cues.reshape(-1, spec.N)
-    targets = xi[:, 0]
+    cues = np.stack([flipped_cues(xi[:, 0], n, rng) for n in spec.flips], axis=1)  # (sets, flips, N)
     params = paper_parameters()
+    dt = paper_dt("T", params["T"])
     start = time.perf_counter()
-    steps = np.zeros(len(flat_cues))
+    steps = np.zeros(cues.shape[:2])
     if model == "gated":
-        states = np.empty_like(flat_cues)
-        for lo in range(0, len(flat_cues), GATED_CHUNK):
-            part = slice(lo, lo + GATED_CHUNK)
-            run = integrate_gated(xi[part], flat_cues[part], params, paper_dt("T", params["T"]), spec.horizon,
-                                  stop="decided")
-            states[part], steps[part] = run["x"], run["steps"]
+        run = integrate_gated(xi, cues, params, dt, spec.horizon, stop="decided", dtype=dtype)
+        states, steps = run["x"], run["steps"]
     elif model == "hopfield":
-        states = integrate_hopfield(xi, flat_cues, params["tau_x"], params["sigma"], paper_dt("T", params["T"]),
-                                    spec.horizon)
+        states = integrate_hopfield(xi, cues, params["tau_x"], params["sigma"], dt, spec.horizon, dtype=dtype)
     elif model == "naam":
-        states = naam_states(integrate_naam(xi, flat_cues, spec.horizon))
+        states = naam_states(integrate_naam(xi, cues, spec.horizon, dtype=dtype))
     else:
         raise InputError(f"unknown model {model!r}: use {', '.join(FIG4_MODELS)}")
     seconds = time.perf_counter() - start
-    shape = (len(spec.flips), spec.sets)
-    return {"hamming_error": hamming_error(states, targets).reshape(shape), "steps": steps.reshape(shape),
-            "undefined": (~np.isfinite(states).all(axis=1) | np.all(states == 0, axis=1)).reshape(shape),
+    undefined = ~np.isfinite(states).all(axis=-1) | np.all(states == 0, axis=-1)
+    return {"hamming_error": hamming_error(states, xi[:, None, 0]).T, "steps": steps.T, "undefined": undefined.T,
             "seconds": np.float64(seconds)}
 
 
