@@ -31,7 +31,7 @@ from astrogate.models.abstract import (
     replicator_rates,
     sample_steps,
 )
-from astrogate.models.baselines import NeuronAstrocyteMemory
+from astrogate.models.baselines import DenseAssociativeMemory, ModernHopfield, NeuronAstrocyteMemory
 from astrogate.models.checks import euler_steps
 from astrogate.models.parameters import Parameters
 from astrogate.models.presets import PAPER_PRESET
@@ -304,6 +304,33 @@ def naam_per_trial(xi, cues, duration: float) -> np.ndarray:
         model = NeuronAstrocyteMemory(xi[b])
         model.steps = euler_steps(duration, model.dt)
         rows.append(model.integrate(cues[b])[0])
+    return np.array(rows)
+
+
+# Modern Hopfield's inverse temperature, beta = MODERN_BETA_OVER_N / N: the value the retrieval benchmark's
+# tuning chose (docs/results/retrieval.md, grid 1 to 256 / N), not tuned on the figure's grid
+MODERN_BETA_OVER_N = 256.0
+DAM_POWER = 3
+
+
+def discrete_baseline_states(kind: str, xi, cues) -> np.ndarray:
+    """The retrieved states (S, F, N) of modern Hopfield ("modern": Ramsauer et al., iterated to convergence,
+    beta = MODERN_BETA_OVER_N / N) or the dense associative memory ("dam3": Krotov & Hopfield, F(z) = z^3,
+    asynchronous sweeps in a random order seeded by the set's index) from the same cues (S, F, N) of the same
+    pattern sets (S, K, N); the models of models/baselines.py, one pattern set at a time. Neither is a flow
+    in time, so the horizon does not apply: each runs until its state stops changing."""
+    xi = np.asarray(xi, float)
+    cues = np.asarray(cues, float)
+    N = xi.shape[2]
+    rows = []
+    for s, (patterns, set_cues) in enumerate(zip(xi, cues)):
+        if kind == "modern":
+            model = ModernHopfield(patterns, beta=MODERN_BETA_OVER_N / N, iterate=True)
+        elif kind == "dam3":
+            model = DenseAssociativeMemory(patterns, power=DAM_POWER, seed=s)
+        else:
+            raise InputError(f"unknown discrete baseline {kind!r}: use modern or dam3")
+        rows.append(model.retrieve(set_cues).states)
     return np.array(rows)
 
 
