@@ -136,12 +136,18 @@ def dynamics_cell(spec: FigureSpec, value: float) -> dict:
     }
 
 
+def fig4_trials(spec: FigureSpec, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grid cell's pattern sets (sets, K, N) and cues (sets, flips, N): pattern 0 of each set with n bits
+    flipped for each n of spec.flips (the same for every model)."""
+    xi = pattern_sets(spec.N, K, spec.sets, spec.seed, spec.correlation)
+    rng = cue_generator(spec.seed, spec.N, K, 0)
+    return xi, np.stack([flipped_cues(xi[:, 0], n, rng) for n in spec.flips], axis=1)
+
+
 def fig4_cell(spec: FigureSpec, model: str, K: int, dtype: str = FIG4_DTYPE) -> dict:
     """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model. The
     cues of one pattern set (its spec.flips corruptions) are integrated together (one matrix product per set)."""
-    xi = pattern_sets(spec.N, K, spec.sets, spec.seed, spec.correlation)
-    rng = cue_generator(spec.seed, spec.N, K, 0)
-    cues = np.stack([flipped_cues(xi[:, 0], n, rng) for n in spec.flips], axis=1)  # (sets, flips, N)
+    xi, cues = fig4_trials(spec, K)
     params = paper_parameters()
     dt = paper_dt("T", params["T"])
     start = time.perf_counter()
