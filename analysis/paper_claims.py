@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
-from astrogate.analysis.paper_figures import FIG4_DTYPE, fig4_cell, fig4_trials, figure_spec
+from astrogate.analysis.paper_figures import FIG4_DTYPES, fig4_cell, fig4_trials, figure_spec
 from astrogate.analysis.paper_numerics import (
     cue_generator,
     flipped_cues,
@@ -114,7 +114,7 @@ def speed_comparison(sample: int = 4) -> list[dict]:
     rows.append(_speed("fig1-3 cell: gated, N = 30, K = 100, 10^4 steps", len(xi), t_batched, sample, t_single,
                        hamming_error(batched["x"][:sample], xi[:sample, 0]),
                        hamming_error(single["x"], xi[:sample, 0])))
-    # a whole Fig. 4 cell as the figure runs it (fig4_cell: the cues of a set together, FIG4_DTYPE) against the
+    # a whole Fig. 4 cell as the figure runs it (fig4_cell: the cues of a set together, FIG4_DTYPES) against the
     # per-trial loop (float64) on `sample` of its trials (n = 5 flipped bits)
     spec, K, n = figure_spec("fig4"), 100, 5
     xi, cues = fig4_trials(spec, K)
@@ -131,7 +131,7 @@ def speed_comparison(sample: int = 4) -> list[dict]:
         else:
             y = naam_states(naam_per_trial(sample_xi, sample_cues, spec.horizon))
         t_single = time.perf_counter() - start
-        rows.append(_speed(f"fig4 cell: {model}, N = 20, K = 100, n = 0..10, {FIG4_DTYPE}", cell["hamming_error"].size,
+        rows.append(_speed(f"fig4 cell: {model}, N = 20, K = 100, n = 0..10, {FIG4_DTYPES[model]}", cell["hamming_error"].size,
                            float(cell["seconds"]), sample, t_single, cell["hamming_error"][row, :sample],
                            hamming_error(y, sample_xi[:, 0])))
     return rows

@@ -51,8 +51,11 @@ GRIDS = ("fig4", "fig4_baselines", "fig4_correlated")  # the figures of Fig. 4's
 CORRELATION = 0.4  # fig4_correlated: the parent model's correlation (models.patterns.random_patterns)
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4")
 VARIED = {"fig1": "tau_p", "fig2": "tau_x", "fig3": "T", "sigma": "sigma"}
-# Fig. 4's float type: float32 gives float64's Hamming errors on the cells compared (docs/results/paper_figures.md)
-FIG4_DTYPE = "float32"
+# Fig. 4's float type per model: float32 only where it gives float64's Hamming errors. NAAM: the same in every
+# trial compared. Eq. 12 and the gated model: not at K = 2, where a cue with no net overlap with the two
+# patterns decays toward the saddle x = 0 (to |x| ~ e^-10 at t_f); float32's rounding grows along its unstable
+# directions to O(1) within t_f and picks a sign, float64's does not (docs/results/paper_figures.md).
+FIG4_DTYPES = {"gated": "float64", "hopfield": "float64", "naam": "float32"}
 
 
 @dataclass(frozen=True)
@@ -144,10 +147,11 @@ def fig4_trials(spec: FigureSpec, K: int) -> tuple[np.ndarray, np.ndarray]:
     return xi, np.stack([flipped_cues(xi[:, 0], n, rng) for n in spec.flips], axis=1)
 
 
-def fig4_cell(spec: FigureSpec, model: str, K: int, dtype: str = FIG4_DTYPE) -> dict:
+def fig4_cell(spec: FigureSpec, model: str, K: int, dtype: str | None = None) -> dict:
     """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model. The
     cues of one pattern set (its spec.flips corruptions) are integrated together (one matrix product per set)."""
     xi, cues = fig4_trials(spec, K)
+    dtype = dtype or FIG4_DTYPES.get(model, "float64")
     params = paper_parameters()
     dt = paper_dt("T", params["T"])
     start = time.perf_counter()
