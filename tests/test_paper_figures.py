@@ -95,9 +95,10 @@ def test_grouped_cues_equal_one_cue_per_set():
 
 @pytest.mark.parametrize("correlation", [0.0, 0.4])
 def test_float32_gives_the_float64_hamming_errors(correlation):
-    """Fig. 4 runs in float32: on sampled cells (high load, every corruption level, independent and correlated
-    patterns) each model's Hamming errors are float64's, trial by trial, and the gated trials stop at the same
-    steps to within a few (rounding moves the step at which the rule first holds)."""
+    """On sampled cells (high load, every corruption level, independent and correlated patterns) each model's
+    Hamming errors in float32 are float64's, trial by trial, and the gated trials stop at the same steps to
+    within a few (rounding moves the step at which the rule first holds). Fig. 4 uses float32 for NAAM only
+    (FIG4_DTYPES: see the saddle test below)."""
     xi, cues = _grouped_trials(20, 150, (0, 2, 4, 6, 8, 10), 3, seed=11, correlation=correlation)
     targets = xi[:, None, 0]
     params = pn.paper_parameters()
@@ -112,6 +113,30 @@ def test_float32_gives_the_float64_hamming_errors(correlation):
     naam = {d: pn.naam_states(pn.integrate_naam(xi, cues, 10.0, dtype=d)) for d in pn.FLOAT_TYPES}
     np.testing.assert_array_equal(hamming_error(naam["float32"], targets), hamming_error(naam["float64"], targets))
     assert not np.array_equal(hop["float32"], hop["float64"])  # the float32 path did run in float32
+
+
+def test_a_cue_without_overlap_decays_to_the_saddle_in_fig4s_float_type():
+    """Two orthogonal patterns (K = 2) and a cue with zero overlap with both (n = 10 of N = 20 bits flipped): the
+    drive W phi(x) is 0, so eq. 12 and the gated model (gains stay 1/2) only decay, x(t) = cue (1 - dt)^steps,
+    keeping the cue's signs (Hamming error 10). The zero state is a saddle, unstable once |x| is small: float32's
+    rounding grows to O(1) within t_f = 10 and flips bits, so Fig. 4 integrates these models in float64."""
+    rng = np.random.default_rng(5)
+    N, dt = 20, 5e-4
+    target = rng.choice([-1.0, 1.0], N)
+    differ = rng.permutation(N)
+    other, cue = target.copy(), target.copy()
+    other[differ[:10]] *= -1
+    cue[np.concatenate([differ[:5], differ[10:15]])] *= -1
+    assert cue @ target == cue @ other == target @ other == 0
+    xi = np.stack([target, other])[None]
+    decay = (1 - dt) ** 20_000
+    hop = pn.integrate_hopfield(xi, cue[None], 1.0, 3.0, dt, 10.0, dtype=pf.FIG4_DTYPES["hopfield"])
+    gated = pn.integrate_gated(xi, cue[None], pn.paper_parameters(), dt, 10.0, stop="decided",
+                               dtype=pf.FIG4_DTYPES["gated"])
+    for x in (hop[0], gated["x"][0]):
+        np.testing.assert_allclose(x, cue * decay, rtol=1e-6)
+        assert hamming_error(x, target) == 10
+    assert not gated["decided"][0]
 
 
 def test_eq12_hopfield_keeps_stored_patterns_and_padding_is_inert():
