@@ -359,7 +359,7 @@ def draw_fig4(table):
         ax.set_title(name)
         ax.set_xlabel("K (stored patterns)")
         ax.set_ylabel("n (flipped bits)")
-    fig.colorbar(image, ax=axes[1, :len(diffs)].tolist(), label="difference of mean Hamming errors")
+    fig.colorbar(image, ax=axes[1].tolist(), label="difference of mean Hamming errors")  # the rows stay aligned
     for ax in axes[1, len(diffs):]:
         ax.axis("off")
     sets = int(table["sets"].iloc[0])
