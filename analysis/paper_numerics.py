@@ -60,8 +60,8 @@ def integrate_gated(xi, cues, params: dict, dt: float, duration: float, stop: st
     over the set's patterns, several times faster than one per trial). params: the paper's T, tau_p, tau_x,
     sigma (scalars or arrays of one per cue, (S,) or (S, F)); step dt, horizon `duration`. live (S, K) bool: the
     real patterns of a padded stack (padding rows start and stay at gain 0; K in eq. 5 counts the live ones).
-    dtype: the state's and patterns' float type (float32 halves the memory the products stream; Fig. 4's
-    Hamming errors are the float64 ones, tested on sampled cells).
+    dtype: the state's and patterns' float type (float32 halves the memory the products stream, but its rounding
+    can decide a trial that ends near a saddle: analysis.paper_figures.FIG4_DTYPES).
 
     Returns, with the cues' leading shape: x (.., N), p (.., K), convergence_time (the function of
     models.abstract on the same samples as a run), steps each trial took, decided (bool)."""
