@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
-from astrogate.analysis.paper_figures import figure_spec
+from astrogate.analysis.paper_figures import FIG4_DTYPES, fig4_cell, fig4_trials, figure_spec
 from astrogate.analysis.paper_numerics import (
     cue_generator,
     flipped_cues,
@@ -23,8 +23,8 @@ from astrogate.analysis.paper_numerics import (
     hopfield_per_trial,
     integrate_gated,
     integrate_hopfield,
-    integrate_naam,
     naam_per_trial,
+    naam_states,
     paper_dt,
     paper_parameters,
     pattern_sets,
@@ -114,28 +114,26 @@ def speed_comparison(sample: int = 4) -> list[dict]:
     rows.append(_speed("fig1-3 cell: gated, N = 30, K = 100, 10^4 steps", len(xi), t_batched, sample, t_single,
                        hamming_error(batched["x"][:sample], xi[:sample, 0]),
                        hamming_error(single["x"], xi[:sample, 0])))
-    N, K, n = 20, 100, 5
-    xi = pattern_sets(N, K, spec.sets, 0)
-    cues = flipped_cues(xi[:, 0], n, cue_generator(0, N, K, n))
+    # a whole Fig. 4 cell as the figure runs it (fig4_cell: the cues of a set together, FIG4_DTYPES) against the
+    # per-trial loop (float64) on `sample` of its trials (n = 5 flipped bits)
+    spec, K, n = figure_spec("fig4"), 100, 5
+    xi, cues = fig4_trials(spec, K)
+    row = list(spec.flips).index(n)
+    sample_xi, sample_cues = xi[:sample], cues[:sample, row]
+    dt = paper_dt("T", params["T"])
     for model in ("gated", "hopfield", "naam"):
+        cell = fig4_cell(spec, model, K)
         start = time.perf_counter()
         if model == "gated":
-            x = integrate_gated(xi, cues, params, 0.001, 10.0, stop="decided")["x"]
+            y = gated_per_trial(sample_xi, sample_cues, params, dt, spec.horizon)["x"]
         elif model == "hopfield":
-            x = integrate_hopfield(xi, cues, 1.0, params["sigma"], 0.001, 10.0)
+            y = hopfield_per_trial(sample_xi, sample_cues, params["tau_x"], params["sigma"], dt, spec.horizon)
         else:
-            x = integrate_naam(xi, cues, 10.0)
-        t_batched = time.perf_counter() - start
-        start = time.perf_counter()
-        if model == "gated":
-            y = gated_per_trial(xi[:sample], cues[:sample], params, 0.001, 10.0)["x"]
-        elif model == "hopfield":
-            y = hopfield_per_trial(xi[:sample], cues[:sample], 1.0, params["sigma"], 0.001, 10.0)
-        else:
-            y = naam_per_trial(xi[:sample], cues[:sample], 10.0)
+            y = naam_states(naam_per_trial(sample_xi, sample_cues, spec.horizon))
         t_single = time.perf_counter() - start
-        rows.append(_speed(f"fig4 cell: {model}, N = 20, K = 100, n = 5", len(xi), t_batched, sample, t_single,
-                           hamming_error(x[:sample], xi[:sample, 0]), hamming_error(y, xi[:sample, 0])))
+        rows.append(_speed(f"fig4 cell: {model}, N = 20, K = 100, n = 0..10, {FIG4_DTYPES[model]}", cell["hamming_error"].size,
+                           float(cell["seconds"]), sample, t_single, cell["hamming_error"][row, :sample],
+                           hamming_error(y, sample_xi[:, 0])))
     return rows
 
 

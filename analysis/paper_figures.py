@@ -29,6 +29,7 @@ from astrogate.analysis.paper_numerics import (
     integrate_gated,
     integrate_hopfield,
     integrate_naam,
+    discrete_baseline_states,
     naam_states,
     paper_dt,
     paper_parameters,
@@ -39,11 +40,22 @@ from astrogate.errors import InputError
 BANDS = ((5, 95), (10, 90), (20, 80), (25, 75))
 DYNAMICS_OBSERVABLES = ("soft_hamming_error", "perplexity", "convergence_time", "hamming_error")
 FIG4_MODELS = ("hopfield", "naam", "gated")
+# beyond the paper: modern Hopfield and the dense associative memory (n = 3) on Fig. 4's grid
+EXTRA_MODELS = ("modern", "dam3")
+MODEL_TITLES = {"hopfield": "classical Hopfield (eq. 12)", "naam": "NAAM (Kozachkov et al.)",
+                "gated": "astrocyte-gated", "modern": "modern Hopfield (iterated)",
+                "dam3": "dense associative memory, $z^3$"}
 HORIZON = 10.0  # t_f of every figure (appendix .5: 10 / dt steps)
-FIGURES = ("fig1", "fig2", "fig3", "fig4", "sigma")
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated")
+GRIDS = ("fig4", "fig4_baselines", "fig4_correlated")  # the figures of Fig. 4's kind (heat maps over K and n)
+CORRELATION = 0.4  # fig4_correlated: the parent model's correlation (models.patterns.random_patterns)
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4")
 VARIED = {"fig1": "tau_p", "fig2": "tau_x", "fig3": "T", "sigma": "sigma"}
-GATED_CHUNK = 64  # trials integrated together: larger stacks leave the cache and run slower per trial
+# Fig. 4's float type per model: float32 only where it gives float64's Hamming errors. NAAM: the same in every
+# trial compared. Eq. 12 and the gated model: not at K = 2, where a cue with no net overlap with the two
+# patterns decays toward the saddle x = 0 (to |x| ~ e^-10 at t_f); float32's rounding grows along its unstable
+# directions to O(1) within t_f and picks a sign, float64's does not (docs/results/paper_figures.md).
+FIG4_DTYPES = {"gated": "float64", "hopfield": "float64", "naam": "float32"}
 
 
 @dataclass(frozen=True)
@@ -59,16 +71,24 @@ class FigureSpec:
     horizon: float = HORIZON
     seed: int = 0
     models: tuple = field(default=FIG4_MODELS)
+    correlation: float = 0.0  # fig4 grids: the patterns' parent-model correlation
+    cells: str = ""  # the folder of its cells under DIR/cells (default: the name); grids that share one share cells
 
 
 def figure_spec(name: str, quick: bool = False) -> FigureSpec:
     """The paper's grid for a figure, or the quick grid (--quick: a few cells, under a minute for all)."""
     if name not in FIGURES:
         raise InputError(f"unknown figure {name!r}: use {', '.join(FIGURES)}")
-    if name == "fig4":
-        if quick:
-            return FigureSpec("fig4", N=20, sets=6, K=(2, 20, 200), flips=(0, 4, 10))
-        return FigureSpec("fig4", N=20, sets=50, K=tuple(range(2, 201, 2)), flips=tuple(range(11)))
+    if name in GRIDS:
+        grid = dict(N=20, sets=6, K=(2, 20, 200), flips=(0, 4, 10)) if quick else \
+            dict(N=20, sets=50, K=tuple(range(2, 201, 2)), flips=tuple(range(11)))
+        if name == "fig4":
+            return FigureSpec(name, **grid)
+        if name == "fig4_baselines":  # Fig. 4's cells (shared) and the two extra models
+            return FigureSpec(name, models=FIG4_MODELS + EXTRA_MODELS, cells="fig4", **grid)
+        if not quick:  # the correlated grid at every 8th load (25 of Fig. 4's 100)
+            grid["K"] = tuple(range(2, 201, 8))
+        return FigureSpec(name, models=FIG4_MODELS + EXTRA_MODELS, correlation=CORRELATION, **grid)
     parameter = VARIED[name]
     if quick:
         values = {"tau_p": (0.1, 1.0, 10.0, 100.0), "tau_x": (0.1, 1.0, 10.0, 100.0),
@@ -83,7 +103,7 @@ def figure_spec(name: str, quick: bool = False) -> FigureSpec:
 
 # -- cells -----------------------------------------------------------------------------------------------
 def _cell_path(out: Path, spec: FigureSpec, key: str) -> Path:
-    return out / "cells" / spec.name / f"{key}.npz"
+    return out / "cells" / (spec.cells or spec.name) / f"{key}.npz"
 
 
 def _value_key(parameter: str, value: float) -> str:
@@ -119,40 +139,42 @@ def dynamics_cell(spec: FigureSpec, value: float) -> dict:
     }
 
 
-def fig4_cell(spec: FigureSpec, model: str, K: int) -> dict:
-    """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model."""
-    xi_sets = pattern_sets(spec.N, K, spec.sets, spec.seed)
+def fig4_trials(spec: FigureSpec, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grid cell's pattern sets (sets, K, N) and cues (sets, flips, N): pattern 0 of each set with n bits
+    flipped for each n of spec.flips (the same for every model)."""
+    xi = pattern_sets(spec.N, K, spec.sets, spec.seed, spec.correlation)
     rng = cue_generator(spec.seed, spec.N, K, 0)
-    cues = np.stack([flipped_cues(xi_sets[:, 0], n, rng) for n in spec.flips])  # (flips, sets, N)
-    xi = np.broadcast_to(xi_sets, (len(spec.flips),) + xi_sets.shape).reshape(-1, K, spec.N)
-    flat_cues = cues.reshape(-1, spec.N)
-    targets = xi[:, 0]
+    return xi, np.stack([flipped_cues(xi[:, 0], n, rng) for n in spec.flips], axis=1)
+
+
+def fig4_cell(spec: FigureSpec, model: str, K: int, dtype: str | None = None) -> dict:
+    """One model at one load: Hamming errors (flips, sets) of sign(x(t_f)), the same cues for every model. The
+    cues of one pattern set (its spec.flips corruptions) are integrated together (one matrix product per set)."""
+    xi, cues = fig4_trials(spec, K)
+    dtype = dtype or FIG4_DTYPES.get(model, "float64")
     params = paper_parameters()
+    dt = paper_dt("T", params["T"])
     start = time.perf_counter()
-    steps = np.zeros(len(flat_cues))
+    steps = np.zeros(cues.shape[:2])
     if model == "gated":
-        states = np.empty_like(flat_cues)
-        for lo in range(0, len(flat_cues), GATED_CHUNK):
-            part = slice(lo, lo + GATED_CHUNK)
-            run = integrate_gated(xi[part], flat_cues[part], params, paper_dt("T", params["T"]), spec.horizon,
-                                  stop="decided")
-            states[part], steps[part] = run["x"], run["steps"]
+        run = integrate_gated(xi, cues, params, dt, spec.horizon, stop="decided", dtype=dtype)
+        states, steps = run["x"], run["steps"]
     elif model == "hopfield":
-        states = integrate_hopfield(xi, flat_cues, params["tau_x"], params["sigma"], paper_dt("T", params["T"]),
-                                    spec.horizon)
+        states = integrate_hopfield(xi, cues, params["tau_x"], params["sigma"], dt, spec.horizon, dtype=dtype)
     elif model == "naam":
-        states = naam_states(integrate_naam(xi, flat_cues, spec.horizon))
+        states = naam_states(integrate_naam(xi, cues, spec.horizon, dtype=dtype))
+    elif model in EXTRA_MODELS:
+        states = discrete_baseline_states(model, xi, cues)
     else:
-        raise InputError(f"unknown model {model!r}: use {', '.join(FIG4_MODELS)}")
+        raise InputError(f"unknown model {model!r}: use {', '.join(FIG4_MODELS + EXTRA_MODELS)}")
     seconds = time.perf_counter() - start
-    shape = (len(spec.flips), spec.sets)
-    return {"hamming_error": hamming_error(states, targets).reshape(shape), "steps": steps.reshape(shape),
-            "undefined": (~np.isfinite(states).all(axis=1) | np.all(states == 0, axis=1)).reshape(shape),
+    undefined = ~np.isfinite(states).all(axis=-1) | np.all(states == 0, axis=-1)
+    return {"hamming_error": hamming_error(states, xi[:, None, 0]).T, "steps": steps.T, "undefined": undefined.T,
             "seconds": np.float64(seconds)}
 
 
 def _cells(spec: FigureSpec) -> list[tuple[str, tuple]]:
-    if spec.name == "fig4":
+    if spec.name in GRIDS:
         return [(f"{model}_K{K:03d}", (model, K)) for K in spec.K for model in spec.models]
     return [(_value_key(VARIED[spec.name], v), (v,)) for v in spec.values]
 
@@ -161,7 +183,7 @@ def _run_order(spec: FigureSpec) -> list[tuple[str, tuple]]:
     """The cells in the order they are computed: the cheapest step first (dynamics figures); for fig4 every 8th
     load, then every 4th, 2nd and the rest, so that a run stopped early leaves a regular coarser grid."""
     cells = _cells(spec)
-    if spec.name == "fig4":
+    if spec.name in GRIDS:
         index = {K: i for i, K in enumerate(spec.K)}
 
         def level(cell):
@@ -183,7 +205,7 @@ def compute(spec: FigureSpec, out, progress=None) -> dict:
         if path.exists():
             skipped += 1
             continue
-        cell = fig4_cell(spec, *args) if spec.name == "fig4" else dynamics_cell(spec, *args)
+        cell = fig4_cell(spec, *args) if spec.name in GRIDS else dynamics_cell(spec, *args)
         _save_cell(path, **cell)
         ran += 1
         if progress:
@@ -217,7 +239,7 @@ def assemble(spec: FigureSpec, out):
                          f"run the figure into this folder")
     cells = {key: dict(np.load(_cell_path(out, spec, key))) for key, _ in _cells(spec)}
     params = paper_parameters()
-    if spec.name == "fig4":
+    if spec.name in GRIDS:
         errors = np.array([[cells[f"{m}_K{K:03d}"]["hamming_error"] for K in spec.K] for m in spec.models])
         seconds = np.array([[float(cells[f"{m}_K{K:03d}"]["seconds"]) for K in spec.K] for m in spec.models])
         dataset = xr.Dataset(
@@ -225,6 +247,7 @@ def assemble(spec: FigureSpec, out):
              "seconds": (("model", "K"), seconds)},
             coords={"model": list(spec.models), "K": list(spec.K), "n": list(spec.flips), "set": np.arange(spec.sets)},
             attrs={"N": spec.N, "t_f": spec.horizon, "sigma": params["sigma"], "T": params["T"],
+                   "correlation": spec.correlation,
                    "tau_p": params["tau_p"], "tau_x": params["tau_x"], "dt": paper_dt("T", params["T"])})
         rows = []
         for i, model in enumerate(spec.models):
@@ -232,7 +255,7 @@ def assemble(spec: FigureSpec, out):
                 for k, n in enumerate(spec.flips):
                     trial = errors[i, j, k]
                     rows.append({"model": model, "N": spec.N, "K": K, "n": n, "sets": spec.sets,
-                                 "sigma": params["sigma"], "t_f": spec.horizon,
+                                 "sigma": params["sigma"], "t_f": spec.horizon, "correlation": spec.correlation,
                                  "mean_hamming_error": float(np.mean(trial)),
                                  "median_hamming_error": float(np.median(trial)),
                                  "exact_fraction": float(np.mean(trial == 0))})
@@ -296,7 +319,8 @@ def draw_dynamics(table, parameter: str):
 
 
 def fig4_grids(table) -> dict:
-    """model -> (n x K) array of the mean Hamming error, rows n ascending, columns K ascending."""
+    """model -> (n x K) array of the mean Hamming error, rows n ascending, columns K ascending (models in the
+    table's order)."""
     grids = {}
     for model, part in table.groupby("model", sort=False):
         grids[model] = part.pivot(index="n", columns="K", values="mean_hamming_error").sort_index().to_numpy()
@@ -304,28 +328,30 @@ def fig4_grids(table) -> dict:
 
 
 def draw_fig4(table):
-    """Top: the mean Hamming error of each model over (K, n) on one colour scale; bottom: gated minus each
-    baseline (blue: the gated model lower). Returns the Figure."""
+    """Top: the mean Hamming error of each model of the table over (K, n) on one colour scale; bottom: gated
+    minus each other model (blue: the gated model lower), on one symmetric scale. Returns the Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     grids = fig4_grids(table)
+    models = list(grids)
     K = np.sort(table["K"].unique())
     n = np.sort(table["n"].unique())
-    extent = (K[0] - 0.5, K[-1] + 0.5, n[0] - 0.5, n[-1] + 0.5)
+    step = K[1] - K[0] if len(K) > 1 else 1
+    extent = (K[0] - step / 2, K[-1] + step / 2, n[0] - 0.5, n[-1] + 0.5)
     vmax = max(float(np.max(g)) for g in grids.values())
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True)
-    for ax, model in zip(axes[0], FIG4_MODELS):
+    columns = len(models)
+    fig, axes = plt.subplots(2, columns, figsize=(4 * columns, 6.5), constrained_layout=True, squeeze=False)
+    for ax, model in zip(axes[0], models):
         image = ax.imshow(grids[model], origin="lower", aspect="auto", extent=extent, vmin=0, vmax=vmax,
                           cmap="viridis", interpolation="nearest")
-        ax.set_title({"hopfield": "classical Hopfield (eq. 12)", "naam": "NAAM (Kozachkov et al.)",
-                      "gated": "astrocyte-gated"}[model])
+        ax.set_title(MODEL_TITLES.get(model, model))
         ax.set_xlabel("K (stored patterns)")
         ax.set_ylabel("n (flipped bits)")
     fig.colorbar(image, ax=axes[0].tolist(), label="mean Hamming error (eq. 15)")
-    diffs = {f"gated - {b}": grids["gated"] - grids[b] for b in ("hopfield", "naam")}
+    diffs = {f"gated - {b}": grids["gated"] - grids[b] for b in models if b != "gated"}
     limit = max(float(np.max(np.abs(d))) for d in diffs.values()) or 1.0
     for ax, (name, diff) in zip(axes[1], diffs.items()):
         image = ax.imshow(diff, origin="lower", aspect="auto", extent=extent, vmin=-limit, vmax=limit,
@@ -333,11 +359,14 @@ def draw_fig4(table):
         ax.set_title(name)
         ax.set_xlabel("K (stored patterns)")
         ax.set_ylabel("n (flipped bits)")
-    fig.colorbar(image, ax=axes[1, :2].tolist(), label="difference of mean Hamming errors")
-    axes[1, 2].axis("off")
+    fig.colorbar(image, ax=axes[1].tolist(), label="difference of mean Hamming errors")  # the rows stay aligned
+    for ax in axes[1, len(diffs):]:
+        ax.axis("off")
     sets = int(table["sets"].iloc[0])
-    fig.suptitle(f"N = {int(table['N'].iloc[0])}, {sets} pattern sets per cell, $t_f$ = {table['t_f'].iloc[0]:g}, "
-                 f"x(0) = the cue", fontsize=10)
+    correlation = float(table["correlation"].iloc[0]) if "correlation" in table else 0.0
+    patterns = f"patterns correlated {correlation:g} (parent model)" if correlation else "independent patterns"
+    fig.suptitle(f"N = {int(table['N'].iloc[0])}, {sets} pattern sets per cell, {patterns}, "
+                 f"$t_f$ = {table['t_f'].iloc[0]:g}, x(0) = the cue", fontsize=10)
     return fig
 
 
@@ -352,7 +381,7 @@ def paper_figure(name: str, out, quick: bool = False, progress=None) -> dict:
     dataset, table = assemble(spec, out)
     files = [out / f"{name}.csv", out / f"{name}.nc"]
     for suffix in ("png", "pdf"):
-        fig = draw_fig4(table) if name == "fig4" else draw_dynamics(table, VARIED[name])
+        fig = draw_fig4(table) if name in GRIDS else draw_dynamics(table, VARIED[name])
         files.append(save_figure(fig, out / f"{name}.{suffix}", dpi=110))
     return {"table": table, "dataset": dataset, "files": files, **counts}
 

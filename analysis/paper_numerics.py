@@ -31,13 +31,14 @@ from astrogate.models.abstract import (
     replicator_rates,
     sample_steps,
 )
-from astrogate.models.baselines import NeuronAstrocyteMemory
+from astrogate.models.baselines import DenseAssociativeMemory, ModernHopfield, NeuronAstrocyteMemory
 from astrogate.models.checks import euler_steps
 from astrogate.models.parameters import Parameters
 from astrogate.models.presets import PAPER_PRESET
 
 PAPER_NAMES = ("T", "tau_p", "tau_x", "sigma")
 STOP_RULES = ("none", "decided")
+FLOAT_TYPES = ("float64", "float32")
 
 
 def paper_parameters(**changes) -> dict:
@@ -52,36 +53,60 @@ def _per_trial(params: dict, B: int) -> dict:
     return {name: np.broadcast_to(np.asarray(params[name], float), (B,)).copy() for name in PAPER_NAMES}
 
 
-def integrate_gated(xi, cues, params: dict, dt: float, duration: float, stop: str = "none", live=None) -> dict:
-    """Forward Euler of the gated model on a batch: xi (B, K, N) pattern sets, cues (B, N), params the paper's
-    T, tau_p, tau_x, sigma (scalars or (B,) arrays), step dt, horizon `duration`. live (B, K) bool: the real
-    patterns of a padded stack (padding rows start and stay at gain 0; K in eq. 5 counts the live ones).
+def integrate_gated(xi, cues, params: dict, dt: float, duration: float, stop: str = "none", live=None,
+                    dtype: str = "float64") -> dict:
+    """Forward Euler of the gated model on a batch: xi (S, K, N) pattern sets and cues (S, N), one per set, or
+    cues (S, F, N), F of each set (Fig. 4's corruptions of one set: their products are then matrix products
+    over the set's patterns, several times faster than one per trial). params: the paper's T, tau_p, tau_x,
+    sigma (scalars or arrays of one per cue, (S,) or (S, F)); step dt, horizon `duration`. live (S, K) bool: the
+    real patterns of a padded stack (padding rows start and stay at gain 0; K in eq. 5 counts the live ones).
+    dtype: the state's and patterns' float type (float32 halves the memory the products stream, but its rounding
+    can decide a trial that ends near a saddle: analysis.paper_figures.FIG4_DTYPES).
 
-    Returns x (B, N), p (B, K), convergence_time (B,) (the function of models.abstract on the same samples as a
-    run), steps (B,) each trial took, decided (B,) bool."""
+    Returns, with the cues' leading shape: x (.., N), p (.., K), convergence_time (the function of
+    models.abstract on the same samples as a run), steps each trial took, decided (bool)."""
     if stop not in STOP_RULES:
         raise InputError(f"unknown stopping rule {stop!r}: use {' or '.join(STOP_RULES)}")
-    xi = np.asarray(xi, float)
-    B, K, N = xi.shape
+    if dtype not in FLOAT_TYPES:
+        raise InputError(f"unknown dtype {dtype!r}: use {' or '.join(FLOAT_TYPES)}")
+    xi = np.asarray(xi, dtype)
+    S, K, N = xi.shape
+    cues = np.asarray(cues, float)
+    shape = cues.shape[:-1]
+    if cues.ndim not in (2, 3) or shape[0] != S or cues.shape[-1] != N:
+        raise InputError(f"cues of shape {cues.shape} do not match pattern sets of shape {xi.shape}: expected "
+                         f"({S}, {N}) or ({S}, F, {N})")
+    F = 1 if cues.ndim == 2 else shape[1]
+    B = S * F
+    set_of = np.repeat(np.arange(S), F)  # trials are set-major: trial b uses pattern set b // F
     n_steps = euler_steps(duration, dt)
-    p = _per_trial(params, B)
-    live = np.ones((B, K), bool) if live is None else np.asarray(live, bool)
-    k_live = live.sum(axis=1).astype(float)
+    p = {name: np.broadcast_to(np.asarray(params[name], float).reshape(-1), (B,)).copy()
+         if np.size(params[name]) in (1, B) else _bad_params(name, params[name], shape) for name in PAPER_NAMES}
+    live = np.ones((S, K), bool) if live is None else np.asarray(live, bool)
+    k_live = live.sum(axis=1).astype(float)[set_of]
     similarity = PAPER_PRESET.parameters().F
     beta, tau_g = N / p["T"], p["tau_p"] / p["T"]
     for name, tau in (("tau_x", p["tau_x"]), ("tau_p / T", tau_g)):
         if np.any(dt >= tau):  # the check Parameters makes of one trial's dt
             raise InputError(f"dt = {dt:g} is not below {name} = {float(np.min(tau)):g}: forward Euler overshoots")
-    x = np.array(cues, float) * PAPER_PRESET.params["cue_scale"]
-    g = live / k_live[:, None]
+    x = cues.reshape(B, N).astype(dtype) * float(PAPER_PRESET.params["cue_scale"])
+    g = (live[set_of] / k_live[:, None]).astype(dtype)
     sampled = set(sample_steps(n_steps, dt).tolist())
     window_checks = 1 + min(n_steps, int(np.ceil(min(DECIDED_WINDOW / dt, n_steps) - 1e-9)))
-    final_x, final_g = x.copy(), g.copy()
+    final_x, final_g = x.astype(float), g.astype(float)
     steps = np.full(B, n_steps)
     decided = np.zeros(B, bool)
+    # The working batch: the trials still integrated. A decided trial's outcome is kept when it is decided and
+    # it stays in the batch (frozen: no longer checked or walked) while the products are taken per pattern set
+    # (groups of F), or until an eighth of the batch is frozen once they are taken per trial (groups of 1).
     active = np.arange(B)
-    xw, gw, xiw = x, g, xi
-    kw, sigw, betaw, taugw, tauxw = k_live, p["sigma"], beta, tau_g, p["tau_x"]
+    frozen = np.zeros(B, bool)
+    xw, gw = x, g
+    groups = (S, F)
+    xi_t = np.ascontiguousarray(np.swapaxes(xi, 1, 2))
+    xiw, xiw_t = xi, xi_t
+    per_trial = {"k": k_live, "sigma": p["sigma"], "beta": beta, "tau_g": tau_g, "tau_x": p["tau_x"]}
+    w = {name: values.astype(dtype)[:, None] for name, values in per_trial.items()}
     held, last_lead = np.zeros(B, int), np.full(B, -1)
     path, previous = np.zeros(B), None
     checkpoint_t, checkpoint_path = [], []
@@ -89,19 +114,33 @@ def integrate_gated(xi, cues, params: dict, dt: float, duration: float, stop: st
     def walk(m, gains):
         nonlocal previous
         if previous is not None:
-            path[active] += np.maximum(np.max(np.abs(m - previous[0]), axis=-1),
-                                       np.max(np.abs(gains - previous[1]), axis=-1))
+            moved = np.maximum(np.max(np.abs(m - previous[0]), axis=-1),
+                               np.max(np.abs(gains - previous[1]), axis=-1))
+            path[active] += np.where(frozen, 0.0, moved)
         previous = (m, gains)
 
-    def terms(xw, gw, xiw):
-        phi = np.tanh(sigw[:, None] * xw)
-        m = np.matmul(xiw, phi[:, :, None])[:, :, 0] / N
-        drive = kw[:, None] * np.matmul((gw * similarity.dF(m))[:, None, :], xiw)[:, 0, :]
-        return m, drive, betaw[:, None] * similarity.F(m)
+    def terms(xw, gw):
+        phi = np.tanh(w["sigma"] * xw).reshape(groups + (N,))
+        m = np.matmul(phi, xiw_t).reshape(-1, K)  # the overlaps: (sets, F, N) x (sets, N, K)
+        m /= N
+        weights = gw * similarity.dF(m)
+        weights *= w["k"]
+        drive = np.matmul(weights.reshape(groups + (K,)), xiw).reshape(-1, N)
+        return m, drive, w["beta"] * similarity.F(m)
+
+    def compact(keep):
+        nonlocal active, frozen, xw, gw, xiw, xiw_t, held, last_lead, previous, w, groups
+        active, frozen, xw, gw = active[keep], frozen[keep], xw[keep], gw[keep]
+        xiw, xiw_t = xi[set_of[active]], xi_t[set_of[active]]
+        held, last_lead = held[keep], last_lead[keep]
+        w = {name: values[keep] for name, values in w.items()}
+        groups = (active.size, 1)
+        if previous is not None:
+            previous = (previous[0][keep], previous[1][keep])
 
     step = 0
     for step in range(n_steps):
-        m, drive, target = terms(xw, gw, xiw)
+        m, drive, target = terms(xw, gw)
         sampled_now = step in sampled
         if sampled_now:
             walk(m, gw)
@@ -110,39 +149,52 @@ def integrate_gated(xi, cues, params: dict, dt: float, duration: float, stop: st
             holds = AstroGateModel.outcome_decided(xw, gw, gw, drive, target, DECIDED_EPS)
             held_now = np.where(holds & (lead == last_lead), held + 1, holds.astype(int))
             held, last_lead = held_now, lead
-            done = held_now >= window_checks
+            done = (held_now >= window_checks) & ~frozen
             if np.any(done):
                 if not sampled_now:
                     walk(m, gw)
                 leaving = active[done]
                 final_x[leaving], final_g[leaving] = xw[done], gw[done]
                 steps[leaving], decided[leaving] = step, True
-                keep = ~done
-                active, xw, gw, xiw = active[keep], xw[keep], gw[keep], xiw[keep]
-                m, drive, target = m[keep], drive[keep], target[keep]
-                kw, sigw, betaw, taugw, tauxw = kw[keep], sigw[keep], betaw[keep], taugw[keep], tauxw[keep]
-                held, last_lead = held[keep], last_lead[keep]
-                previous = (previous[0][keep], previous[1][keep])
-                if active.size == 0:
+                frozen = frozen | done
+                if np.all(frozen):
+                    active = active[:0]
                     break
+                dead = np.count_nonzero(frozen)
+                # per set while fewer than half of the trials are done; per trial then (a per-set product is
+                # several times cheaper per trial, so it pays while at least half of its trials are live)
+                if dead * (2 if groups[1] > 1 else 8) >= active.size:
+                    keep = ~frozen
+                    compact(keep)
+                    m, drive, target = m[keep], drive[keep], target[keep]
         if sampled_now:
             checkpoint_t.append(step * dt)
             checkpoint_path.append(path.copy())
-        dg, _ = replicator_rates(gw, target, taugw[:, None])
-        xw = xw + dt * (drive - xw) / tauxw[:, None]
-        gw = gw + dt * dg
+        dg, _ = replicator_rates(gw, target, w["tau_g"])
+        drive -= xw
+        drive *= dt / w["tau_x"]
+        xw = xw + drive
+        dg *= dt
+        gw = gw + dg
         AstroGateModel._check_simplex(gw, (step + 1) * dt)
     else:
         step = n_steps
         if active.size:
-            m, _, _ = terms(xw, gw, xiw)
+            m, _, _ = terms(xw, gw)
             walk(m, gw)
-    final_x[active], final_g[active] = xw, gw
+    running = ~frozen if active.size else frozen[:0]
+    final_x[active[running]], final_g[active[running]] = xw[running], gw[running]
     checkpoint_t.append(step * dt)
     checkpoint_path.append(path.copy())
     t_end = np.where(decided, steps * dt, n_steps * dt)
     rest = convergence_time(np.array(checkpoint_t), np.array(checkpoint_path), t_end)
-    return {"x": final_x, "p": final_g, "convergence_time": rest, "steps": steps, "decided": decided}
+    return {"x": final_x.reshape(shape + (N,)), "p": final_g.reshape(shape + (K,)),
+            "convergence_time": rest.reshape(shape), "steps": steps.reshape(shape),
+            "decided": decided.reshape(shape)}
+
+
+def _bad_params(name, value, shape):
+    raise InputError(f"parameter {name}: {np.size(value)} values for cues of shape {shape} (give one, or one per cue)")
 
 
 def gated_per_trial(xi, cues, params: dict, dt: float, duration: float) -> dict:
@@ -162,16 +214,36 @@ def gated_per_trial(xi, cues, params: dict, dt: float, duration: float) -> dict:
     return {"x": np.array(xs), "p": np.array(gs), "convergence_time": np.array(rest)}
 
 
-def integrate_hopfield(xi, cues, tau_x: float, sigma: float, dt: float, duration: float) -> np.ndarray:
-    """Classical continuous Hopfield (eq. 12) on a batch, forward Euler to `duration`: the final x (B, N)."""
-    xi = np.asarray(xi, float)
+def integrate_hopfield(xi, cues, tau_x: float, sigma: float, dt: float, duration: float,
+                       dtype: str = "float64") -> np.ndarray:
+    """Classical continuous Hopfield (eq. 12) on a batch, forward Euler to `duration`: xi (S, K, N) pattern sets,
+    cues (S, N) or (S, F, N) (F cues of each set); the final x with the cues' shape."""
+    shape = np.shape(cues)
+    xi, cues, _ = _grouped(xi, cues, dtype)
     N = xi.shape[2]
-    W = np.matmul(np.swapaxes(xi, 1, 2), xi) / N  # W_H = Xi Xi^T / N, per pattern set
-    x = np.array(cues, float) * PAPER_PRESET.params["cue_scale"]
+    W = np.matmul(np.swapaxes(xi, 1, 2), xi) / N  # W_H = Xi Xi^T / N, per pattern set (symmetric)
+    x = cues * float(PAPER_PRESET.params["cue_scale"])
+    rate = dt / tau_x
     for _ in range(euler_steps(duration, dt)):
-        drive = np.matmul(W, np.tanh(sigma * x)[:, :, None])[:, :, 0]
-        x = x + dt * (drive - x) / tau_x
-    return x
+        drive = np.matmul(np.tanh(sigma * x), W)  # (S, F, N): phi W = (W phi)^T, W symmetric
+        drive -= x
+        drive *= rate
+        x += drive
+    return x.astype(float).reshape(shape)
+
+
+def _grouped(xi, cues, dtype: str):
+    """xi (S, K, N) and cues (S, N) or (S, F, N) as arrays of dtype, the cues as (S, F, N); and F."""
+    if dtype not in FLOAT_TYPES:
+        raise InputError(f"unknown dtype {dtype!r}: use {' or '.join(FLOAT_TYPES)}")
+    xi = np.asarray(xi, dtype)
+    cues = np.asarray(cues, dtype)
+    S, K, N = xi.shape
+    if cues.ndim not in (2, 3) or cues.shape[0] != S or cues.shape[-1] != N:
+        raise InputError(f"cues of shape {cues.shape} do not match pattern sets of shape {xi.shape}: expected "
+                         f"({S}, {N}) or ({S}, F, {N})")
+    F = 1 if cues.ndim == 2 else cues.shape[1]
+    return xi, cues.reshape(S, F, N), F
 
 
 def hopfield_per_trial(xi, cues, tau_x: float, sigma: float, dt: float, duration: float) -> np.ndarray:
@@ -186,36 +258,43 @@ def hopfield_per_trial(xi, cues, tau_x: float, sigma: float, dt: float, duration
 
 
 class StackedNaam(NeuronAstrocyteMemory):
-    """NeuronAstrocyteMemory with one pattern set per cue (a stack (B, K, N)): its dynamics, initial state and
-    Euler step unchanged, only the tensor contraction T:q taken per cue with the cue's own patterns."""
+    """NeuronAstrocyteMemory with its own pattern set for each group of cues: stack (S, K, N), the cues
+    set-major (cue b uses set b // F). Its dynamics, initial state and Euler step unchanged; only the tensor
+    contraction T:q is taken per set, as two matrix products with the set's outer products xi_mu xi_mu^T."""
 
     def __init__(self, stack, b: float = 5.0, dt: float = 0.05, steps: int = 1000):
         stack = np.asarray(stack, float)
         super().__init__(stack[0], b=b, dt=dt, steps=steps)
-        self.stack = stack
+        S, K, N = stack.shape
+        self.outer = (stack[:, :, :, None] * stack[:, :, None, :]).reshape(S, K, N * N)
+        self.outer_t = np.ascontiguousarray(np.swapaxes(self.outer, 1, 2))
 
     def contract(self, q: np.ndarray) -> np.ndarray:
-        N = self.N
-        projected = np.matmul(q, np.swapaxes(self.stack, 1, 2))  # (B, N, K): sum_l q_kl xi_mu,l
-        per_pattern = np.einsum("bkm,bmk->bm", projected, self.stack) / N**3
-        return np.matmul(np.swapaxes(self.stack, 1, 2) * per_pattern[:, None, :], self.stack)
+        S, N = self.outer.shape[0], self.N
+        per_pattern = np.matmul(np.ascontiguousarray(q).reshape(S, -1, N * N), self.outer_t)  # xi_mu^T q xi_mu
+        per_pattern /= N**3
+        return np.matmul(per_pattern, self.outer).reshape(q.shape)
 
 
-def integrate_naam(xi, cues, duration: float) -> np.ndarray:
-    """NAAM on a batch for `duration` at its own step (NeuronAstrocyteMemory's dt, 0.05): the final x (B, N),
-    NaN rows where its initial state is undefined (see NeuronAstrocyteMemory)."""
-    model = StackedNaam(xi)
+def integrate_naam(xi, cues, duration: float, dtype: str = "float64") -> np.ndarray:
+    """NAAM on a batch for `duration` at its own step (NeuronAstrocyteMemory's dt, 0.05): xi (S, K, N) pattern
+    sets, cues (S, N) or (S, F, N); the final x with the cues' shape, NaN rows where its initial state is
+    undefined (see NeuronAstrocyteMemory; those trials are integrated from zero and dropped)."""
+    xi64, grouped, F = _grouped(xi, cues, "float64")
+    S, K, N = xi64.shape
+    model = StackedNaam(xi64)
     n_steps = euler_steps(duration, model.dt)
-    state = model.initial_state(cues)
+    state = model.initial_state(grouped.reshape(S * F, N))  # in float64: the artanh near +-1 needs it
     defined = np.isfinite(state.S).all(axis=(1, 2)) & np.isfinite(state.P).all(axis=(1, 2))
-    x = np.full(state.x.shape, np.nan)
-    if np.any(defined):
-        model.stack = model.stack[defined]
-        state.x, state.S, state.P = state.x[defined], state.S[defined], state.P[defined]
-        for _ in range(n_steps):
-            model.euler_step(state)
-        x[defined] = state.x
-    return x
+    model.outer, model.outer_t = model.outer.astype(dtype), model.outer_t.astype(dtype)
+    for name in ("x", "S", "P"):
+        values = getattr(state, name)
+        values[~defined] = 0.0
+        setattr(state, name, values.astype(dtype))
+    for _ in range(n_steps):
+        model.euler_step(state)
+    x = np.where(defined[:, None], state.x.astype(float), np.nan)
+    return x.reshape(np.shape(cues))
 
 
 def naam_per_trial(xi, cues, duration: float) -> np.ndarray:
@@ -225,6 +304,33 @@ def naam_per_trial(xi, cues, duration: float) -> np.ndarray:
         model = NeuronAstrocyteMemory(xi[b])
         model.steps = euler_steps(duration, model.dt)
         rows.append(model.integrate(cues[b])[0])
+    return np.array(rows)
+
+
+# Modern Hopfield's inverse temperature, beta = MODERN_BETA_OVER_N / N: the value the retrieval benchmark's
+# tuning chose (docs/results/retrieval.md, grid 1 to 256 / N), not tuned on the figure's grid
+MODERN_BETA_OVER_N = 256.0
+DAM_POWER = 3
+
+
+def discrete_baseline_states(kind: str, xi, cues) -> np.ndarray:
+    """The retrieved states (S, F, N) of modern Hopfield ("modern": Ramsauer et al., iterated to convergence,
+    beta = MODERN_BETA_OVER_N / N) or the dense associative memory ("dam3": Krotov & Hopfield, F(z) = z^3,
+    asynchronous sweeps in a random order seeded by the set's index) from the same cues (S, F, N) of the same
+    pattern sets (S, K, N); the models of models/baselines.py, one pattern set at a time. Neither is a flow
+    in time, so the horizon does not apply: each runs until its state stops changing."""
+    xi = np.asarray(xi, float)
+    cues = np.asarray(cues, float)
+    N = xi.shape[2]
+    rows = []
+    for s, (patterns, set_cues) in enumerate(zip(xi, cues)):
+        if kind == "modern":
+            model = ModernHopfield(patterns, beta=MODERN_BETA_OVER_N / N, iterate=True)
+        elif kind == "dam3":
+            model = DenseAssociativeMemory(patterns, power=DAM_POWER, seed=s)
+        else:
+            raise InputError(f"unknown discrete baseline {kind!r}: use modern or dam3")
+        rows.append(model.retrieve(set_cues).states)
     return np.array(rows)
 
 

@@ -4,7 +4,9 @@ fig1, fig2, fig3: the soft Hamming error, perplexity and convergence time at t_f
 bits, 50 pattern sets per value) against tau_p, tau_x and T, medians with the (5, 95), (10, 90), (20, 80) and
 (25, 75) percentile bands. fig4: the mean Hamming error of classical Hopfield, NAAM and the gated model over
 K = 2..200 and n = 0..10 flipped bits (N = 20, 50 pattern sets per cell). sigma: fig1's layout with the neural gain
-varied (the paper does not state it; the preset uses 3). all: the paper's four.
+varied (the paper does not state it; the preset uses 3). fig4_baselines: Fig. 4's grid with modern Hopfield and
+the dense associative memory (z^3) as extra panels (it reuses fig4's cells in the same DIR). fig4_correlated: the
+five models on patterns correlated 0.4 (parent model), every 8th load. all: the paper's four.
 
 Each figure writes DIR/NAME.csv, DIR/NAME.nc, DIR/NAME.png and DIR/NAME.pdf. Every cell is kept in DIR/cells as
 it finishes: a run interrupted and started again into the same DIR skips the cells it already has.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "all")
+FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated", "all")
 
 
 def register(subparsers) -> None:

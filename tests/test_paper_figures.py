@@ -63,6 +63,82 @@ def test_fig4_models_batched_equal_per_trial():
     np.testing.assert_allclose(naam, naam_single, atol=1e-9)
 
 
+def _grouped_trials(N, K, flips, sets, seed=3, correlation=0.0):
+    """Fig. 4's layout: each pattern set with several corruptions, cues (sets, len(flips), N)."""
+    xi = pn.pattern_sets(N, K, sets, seed, correlation)
+    rng = pn.cue_generator(seed, N, K, 0)
+    return xi, np.stack([pn.flipped_cues(xi[:, 0], n, rng) for n in flips], axis=1)
+
+
+def test_grouped_cues_equal_one_cue_per_set():
+    """The corruptions of one pattern set integrated together (products per set, then per trial once half are
+    decided) give what each cue gives alone with its own copy of the set: the same Hamming errors, steps and
+    final states to round-off, for the three models."""
+    xi, cues = _grouped_trials(20, 150, (1, 3, 6, 9), 3)
+    S, F, N = cues.shape
+    flat_xi, flat_cues = np.repeat(xi, F, axis=0), cues.reshape(-1, N)
+    targets = xi[:, None, 0]
+    params = pn.paper_parameters()
+    grouped = pn.integrate_gated(xi, cues, params, 0.001, 6.0, stop="decided")
+    alone = pn.integrate_gated(flat_xi, flat_cues, params, 0.001, 6.0, stop="decided")
+    steps = grouped["steps"].ravel()
+    assert S * F / 2 <= np.count_nonzero(steps < 6_000) < S * F  # half decided (the switch), some never
+    np.testing.assert_array_equal(hamming_error(grouped["x"], targets).ravel(), hamming_error(alone["x"], flat_xi[:, 0]))
+    np.testing.assert_array_equal(steps, alone["steps"])
+    np.testing.assert_allclose(grouped["x"].reshape(-1, N), alone["x"], atol=1e-9)
+    hop = pn.integrate_hopfield(xi, cues, 1.0, 3.0, 0.001, 3.0)
+    np.testing.assert_allclose(hop.reshape(-1, N), pn.integrate_hopfield(flat_xi, flat_cues, 1.0, 3.0, 0.001, 3.0),
+                               atol=1e-9)
+    naam = pn.integrate_naam(xi, cues, 10.0)
+    np.testing.assert_allclose(naam.reshape(-1, N), pn.naam_per_trial(flat_xi, flat_cues, 10.0), atol=1e-9)
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.4])
+def test_float32_gives_the_float64_hamming_errors(correlation):
+    """On sampled cells (high load, every corruption level, independent and correlated patterns) each model's
+    Hamming errors in float32 are float64's, trial by trial, and the gated trials stop at the same steps to
+    within a few (rounding moves the step at which the rule first holds). Fig. 4 uses float32 for NAAM only
+    (FIG4_DTYPES: see the saddle test below)."""
+    xi, cues = _grouped_trials(20, 150, (0, 2, 4, 6, 8, 10), 3, seed=11, correlation=correlation)
+    targets = xi[:, None, 0]
+    params = pn.paper_parameters()
+    runs = {d: pn.integrate_gated(xi, cues, params, 0.001, 6.0, stop="decided", dtype=d) for d in pn.FLOAT_TYPES}
+    np.testing.assert_array_equal(hamming_error(runs["float32"]["x"], targets),
+                                  hamming_error(runs["float64"]["x"], targets))
+    assert np.max(np.abs(runs["float32"]["steps"] - runs["float64"]["steps"])) <= 20
+    for d in pn.FLOAT_TYPES:  # Python scalars keep float32 float32 (NEP 50): the states are what was integrated
+        assert runs[d]["x"].dtype == np.float64
+    hop = {d: pn.integrate_hopfield(xi, cues, 1.0, 3.0, 0.001, 4.0, dtype=d) for d in pn.FLOAT_TYPES}
+    np.testing.assert_array_equal(hamming_error(hop["float32"], targets), hamming_error(hop["float64"], targets))
+    naam = {d: pn.naam_states(pn.integrate_naam(xi, cues, 10.0, dtype=d)) for d in pn.FLOAT_TYPES}
+    np.testing.assert_array_equal(hamming_error(naam["float32"], targets), hamming_error(naam["float64"], targets))
+    assert not np.array_equal(hop["float32"], hop["float64"])  # the float32 path did run in float32
+
+
+def test_a_cue_without_overlap_decays_to_the_saddle_in_fig4s_float_type():
+    """Two orthogonal patterns (K = 2) and a cue with zero overlap with both (n = 10 of N = 20 bits flipped): the
+    drive W phi(x) is 0, so eq. 12 and the gated model (gains stay 1/2) only decay, x(t) = cue (1 - dt)^steps,
+    keeping the cue's signs (Hamming error 10). The zero state is a saddle, unstable once |x| is small: float32's
+    rounding grows to O(1) within t_f = 10 and flips bits, so Fig. 4 integrates these models in float64."""
+    rng = np.random.default_rng(5)
+    N, dt = 20, 5e-4
+    target = rng.choice([-1.0, 1.0], N)
+    differ = rng.permutation(N)
+    other, cue = target.copy(), target.copy()
+    other[differ[:10]] *= -1
+    cue[np.concatenate([differ[:5], differ[10:15]])] *= -1
+    assert cue @ target == cue @ other == target @ other == 0
+    xi = np.stack([target, other])[None]
+    decay = (1 - dt) ** 20_000
+    hop = pn.integrate_hopfield(xi, cue[None], 1.0, 3.0, dt, 10.0, dtype=pf.FIG4_DTYPES["hopfield"])
+    gated = pn.integrate_gated(xi, cue[None], pn.paper_parameters(), dt, 10.0, stop="decided",
+                               dtype=pf.FIG4_DTYPES["gated"])
+    for x in (hop[0], gated["x"][0]):
+        np.testing.assert_allclose(x, cue * decay, rtol=1e-6)
+        assert hamming_error(x, target) == 10
+    assert not gated["decided"][0]
+
+
 def test_eq12_hopfield_keeps_stored_patterns_and_padding_is_inert():
     """Eq. 12 at low load from an uncorrupted cue stays on it; a padded stack (zero patterns, gain 0) gives the
     gated run of the unpadded one."""
@@ -105,6 +181,8 @@ def test_band_statistics_on_a_constructed_sample():
 def quick_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
     assert main(["paper", "all", "--quick", "--out", str(out)]) == 0
+    for extra in ("fig4_baselines", "fig4_correlated"):
+        assert main(["paper", extra, "--quick", "--out", str(out)]) == 0
     return out
 
 
@@ -179,6 +257,36 @@ def test_quick_figures_draw_the_data(quick_dir, saved_figures):
     assert len({image.get_clim() for image in images[:3]}) == 1  # one colour scale for the three models
     np.testing.assert_allclose(images[3].get_array(), grids["gated"] - grids["hopfield"])
     np.testing.assert_allclose(images[4].get_array(), grids["gated"] - grids["naam"])
+
+
+def test_quick_extra_grids_draw_the_data(quick_dir, saved_figures):
+    """fig4_baselines reuses Fig. 4's cells and adds modern Hopfield and the DAM; fig4_correlated draws its five
+    models on correlated patterns. Each heat map is its model's grid, on one colour scale; each difference
+    map is gated minus that model."""
+    fig4 = pd.read_csv(quick_dir / "fig4.csv")
+    for name in ("fig4_baselines", "fig4_correlated"):
+        assert pf.paper_figure(name, quick_dir, quick=True)["run"] == 0  # every cell is there (fig4's shared)
+    for name, correlation in (("fig4_baselines", 0.0), ("fig4_correlated", pf.CORRELATION)):
+        table = pd.read_csv(quick_dir / f"{name}.csv")
+        models = pf.FIG4_MODELS + pf.EXTRA_MODELS
+        assert list(table["model"].unique()) == list(models) and (table["correlation"] == correlation).all()
+        grids = pf.fig4_grids(table)
+        fig = saved_figures[f"{name}.png"]
+        images = [ax.images[0] for ax in fig.axes if ax.images]
+        assert len(images) == 2 * len(models) - 1
+        for image, model in zip(images, models):
+            np.testing.assert_allclose(image.get_array(), grids[model])
+        assert len({image.get_clim() for image in images[:len(models)]}) == 1
+        others = [m for m in models if m != "gated"]
+        for image, model in zip(images[len(models):], others):
+            np.testing.assert_allclose(image.get_array(), grids["gated"] - grids[model])
+            assert image.axes.get_title() == f"gated - {model}"
+        assert (f"correlated {correlation:g}" in fig._suptitle.get_text()) == bool(correlation)
+    same = pd.read_csv(quick_dir / "fig4_baselines.csv").query("model in @pf.FIG4_MODELS").reset_index(drop=True)
+    pd.testing.assert_frame_equal(same.drop(columns="correlation"), fig4.drop(columns="correlation"))
+    # stored patterns are fixed points of both discrete baselines at low load
+    table = pd.read_csv(quick_dir / "fig4_baselines.csv").set_index(["model", "K", "n"])
+    assert table.loc[("modern", 2, 0), "mean_hamming_error"] == 0 and table.loc[("dam3", 2, 0), "mean_hamming_error"] == 0
 
 
 def test_interrupted_run_resumes(tmp_path):
