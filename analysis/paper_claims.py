@@ -25,6 +25,7 @@ from astrogate.analysis.paper_numerics import (
     integrate_hopfield,
     naam_per_trial,
     naam_states,
+    FIG4_DT,
     paper_dt,
     paper_parameters,
     pattern_sets,
@@ -120,7 +121,7 @@ def speed_comparison(sample: int = 4) -> list[dict]:
     xi, cues = fig4_trials(spec, K)
     row = list(spec.flips).index(n)
     sample_xi, sample_cues = xi[:sample], cues[:sample, row]
-    dt = paper_dt("T", params["T"])
+    dt = FIG4_DT
     for model in ("gated", "hopfield", "naam"):
         cell = fig4_cell(spec, model, K)
         start = time.perf_counter()
@@ -319,7 +320,7 @@ def brian2_check(sets: int = 10, device: str = "cpp_standalone", build_dir: str 
         for figure, name, value, K, n in BRIAN2_POINTS:
             N = 20 if figure == "fig4" else 30
             params = paper_parameters(**({name: value} if name else {}))
-            dt = paper_dt(name, value) if name else 0.001
+            dt = paper_dt(name, value) if name else FIG4_DT
             xi = pattern_sets(N, K, sets)
             cues = flipped_cues(xi[:, 0], n, cue_generator(0, N, K, n))
             start = time.perf_counter()

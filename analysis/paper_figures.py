@@ -24,6 +24,7 @@ import numpy as np
 
 from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
 from astrogate.analysis.paper_numerics import (
+    FIG4_DT,
     cue_generator,
     flipped_cues,
     integrate_gated,
@@ -153,7 +154,7 @@ def fig4_cell(spec: FigureSpec, model: str, K: int, dtype: str | None = None) ->
     xi, cues = fig4_trials(spec, K)
     dtype = dtype or FIG4_DTYPES.get(model, "float64")
     params = paper_parameters()
-    dt = paper_dt("T", params["T"])
+    dt = FIG4_DT
     start = time.perf_counter()
     steps = np.zeros(cues.shape[:2])
     if model == "gated":
@@ -248,7 +249,7 @@ def assemble(spec: FigureSpec, out):
             coords={"model": list(spec.models), "K": list(spec.K), "n": list(spec.flips), "set": np.arange(spec.sets)},
             attrs={"N": spec.N, "t_f": spec.horizon, "sigma": params["sigma"], "T": params["T"],
                    "correlation": spec.correlation,
-                   "tau_p": params["tau_p"], "tau_x": params["tau_x"], "dt": paper_dt("T", params["T"])})
+                   "tau_p": params["tau_p"], "tau_x": params["tau_x"], "dt": FIG4_DT})
         rows = []
         for i, model in enumerate(spec.models):
             for j, K in enumerate(spec.K):

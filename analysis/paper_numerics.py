@@ -346,6 +346,10 @@ def naam_states(x: np.ndarray) -> np.ndarray:
 SMALLEST_DT = 5e-5
 
 
+# Fig. 4 varies the load and the corruption, neither a time scale nor T: the paper's base step
+FIG4_DT = PAPER_PRESET.params["dt"]
+
+
 def paper_dt(name: str, value: float) -> float:
     """The paper's step (appendix .5): dt = 0.001, or 0.05 alpha where the varied parameter alpha <= 0.01 (the
     time constants and T; sigma is not a time scale), never below SMALLEST_DT."""
