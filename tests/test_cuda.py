@@ -80,7 +80,7 @@ def memory_in_a_users_network(tmp_path, compile: bool, readout: str = "event"):
     net = b2.Network(rate, spiking, b2.StateMonitor(rate.astrocytes, "g", record=True))
     net.run(2 * b2.ms)
     b2.device.build(directory=str(build), compile=compile, run=False, with_output=False)
-    return build, rate.name, memories[-1].name
+    return build, rate.name, spiking.name
 
 
 def test_cuda_project_declares_the_synapses_inside_a_memory(tmp_path):
