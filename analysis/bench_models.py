@@ -67,8 +67,8 @@ class SpikingGated:
 
     def retrieve(self, cues) -> RetrievalResult:
         cues = np.atleast_2d(validate_cue(cues, self.N))
-        trials = spiking_retrieval_trials(self.xi, cues, None, self.params, self.neuron, self.spiking,
-                                          self.duration, self.device, self.target)
+        trials = spiking_retrieval_trials(self.xi, cues, None, self.params, self.duration, self.neuron,
+                                          self.spiking, device=self.device, target=self.target)
         B = len(cues)
         steps = np.full(B, int(round(self.duration / self.params.dt)))
         converged = np.argmax(trials["g"], axis=1) == np.argmax(trials["late_mean_gains"], axis=1)

@@ -243,10 +243,11 @@ def plot_raster_and_gains(record: dict, path, max_neurons: int = 50) -> Path:
     return path
 
 
-def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron: str = "poisson",
-                             spiking: SpikingParameters | None = None, duration: float = 300.0,
-                             device: str = "runtime", target: str = "cython", build_dir=None) -> dict:
-    """Retrieve each cue (B x N) on one spiking network (a benchmark column beside the rate model).
+def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, duration: float = 300.0,
+                             neuron: str = "poisson", spiking: SpikingParameters | None = None,
+                             **session_options) -> dict:
+    """Retrieve each cue (B x N) on one spiking network (a benchmark column beside the rate model); the
+    session's device, target and build_dir as Brian2Session takes them (runtime, cython by default).
     One Brian2Session: on cpp_standalone the first trial compiles and the others re-run it with run_args;
     on runtime the first trial builds the network and the others re-run it (Brian2Session); the seed is set
     at the build, so every trial draws the same random-number stream.
@@ -263,8 +264,8 @@ def spiking_retrieval_trials(patterns, cues, targets, params: Parameters, neuron
     out = {key: [] for key in keys}
     frozen = False
     try:
-        with Brian2Session(device, target, build_dir=build_dir, record_every=1.0, neuron=neuron,
-                           spiking=spiking or SpikingParameters()) as session:
+        with Brian2Session(record_every=1.0, neuron=neuron, spiking=spiking or SpikingParameters(),
+                           **session_options) as session:
             for cue, goal in zip(cues, targets):
                 record = recall(RecallProblem(patterns, cue, goal), params, backend="brian2", duration=duration,
                                            tol=0.0, session=session)

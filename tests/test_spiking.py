@@ -206,7 +206,7 @@ def test_benchmark_column_retrieves_each_cue():
     xi = random_patterns(20, 60, rng)
     targets = [3, 11]
     cues = np.array([flip_cue(xi[t], 0.15, rng) for t in targets])
-    trials = spiking_retrieval_trials(xi, cues, targets, Parameters(), "poisson", duration=100.0, target="numpy")
+    trials = spiking_retrieval_trials(xi, cues, targets, Parameters(), 100.0, "poisson", target="numpy")
     assert trials["retrieved"].tolist() == targets and trials["correct"].all()
     assert trials["v"].shape == (2, 60) and trials["late_mean_gains"].shape == (2, 20)
 
