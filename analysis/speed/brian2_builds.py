@@ -14,18 +14,18 @@ import numpy as np
 from astrogate.analysis.speed.config import CUDA, DT_MS, LAYOUT, SpeedConfig, StandaloneVariant
 from astrogate.analysis.speed.numpy_timers import benchmark_parameters, benchmark_patterns
 
-def time_brian2(N: int, K: int, repeats: int, device: str, steps, threads: int = 1,
-                weight_dtype: str = "float64", layout: str = LAYOUT, build_root: str | None = None,
-                gating: str = "factorised") -> dict:
+def time_brian2(N: int, K: int, repeats: int, steps, build_root: str | None = None, **build) -> dict:
     """The Brian2 network (factorised or wired gating, without its Lyapunov monitors, O(N + K) per step and
     more code to compile) per step: runtime/cython by differencing two run lengths; cpp_standalone by the
     binary's own timer around the simulation loop, which leaves out loading the arrays; cuda_standalone by a
-    timer of ours around the loop between two cudaDeviceSynchronize (cuda_instrumentation())."""
-    if device == "runtime":
-        return _time_runtime(N, K, repeats, steps, weight_dtype, layout, gating)
-    variant = StandaloneVariant(device=device, threads=threads, weight_dtype=weight_dtype, layout=layout,
-                                gating=gating)
-    return _time_standalone(N, K, repeats, variant, steps, build_root)
+    timer of ours around the loop between two cudaDeviceSynchronize (cuda_instrumentation()). build: device
+    ("runtime", or StandaloneVariant's device) and StandaloneVariant's other fields."""
+    if build.get("device") == "runtime":
+        return _time_runtime(N, K, repeats, steps, build.get("weight_dtype", "float64"), build.get("layout", LAYOUT),
+                             build.get("gating", "factorised"))
+    # build: StandaloneVariant's fields (device, threads, weight_dtype, layout, gating), as keywords because the
+    # benchmark calls this by name in a fresh process
+    return _time_standalone(N, K, repeats, StandaloneVariant(**build), steps, build_root)
 
 
 def _benchmark_network(N: int, K: int, weight_dtype: str, layout: str, gating: str, record_steps: int):
