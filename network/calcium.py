@@ -593,15 +593,9 @@ class CalciumGatedMemory(AstrocyteGatedMemory):
 def spiking_parameters(spiking, options: dict):
     """The spiking neurons' parameters: `spiking` or keywords (nu_max, tau_r, ...), not both. The astrocytes
     read the neurons' trace readout (each neuron's spikes low-passed with tau_r), so readout='event' is refused."""
-    from astrogate.models import spiking_equations as spk
+    from astrogate.network.memory import spiking_from_options
 
-    if spiking is not None and options:
-        raise InputError("give the spiking parameters either as `spiking` or as keywords, not both")
-    try:
-        spiking = spiking or spk.SpikingParameters(**options)
-    except TypeError:
-        known = ", ".join(sorted(spk.SpikingParameters().to_dict()))
-        raise InputError(f"unknown option(s) {', '.join(sorted(options))}: spiking options are {known}") from None
+    spiking = spiking_from_options(spiking, options)
     if spiking.readout != "trace":
         raise InputError("calcium astrocytes read the spiking neurons' trace readout (readout='trace'), got "
                          f"readout={spiking.readout!r}")

@@ -126,6 +126,17 @@ def check_memory_name(name) -> None:
                          f"names), got {checks.shown(name)}")
 
 
+def spiking_from_options(spiking: spk.SpikingParameters | None, options: dict) -> spk.SpikingParameters:
+    """The spiking neurons' parameters: `spiking` or keywords (nu_max, tau_r, ...), not both."""
+    if spiking is not None and options:
+        raise InputError("give the spiking parameters either as `spiking` or as keywords, not both")
+    try:
+        return spiking or spk.SpikingParameters(**options)
+    except TypeError:
+        known = ", ".join(sorted(spk.SpikingParameters().to_dict()))
+        raise InputError(f"unknown option(s) {', '.join(sorted(options))}: spiking options are {known}") from None
+
+
 def _split_options(params: Parameters | None, options: dict) -> tuple[Parameters, dict]:
     """Keyword options that name model parameters, in astrogate's or the paper's names (tau_u=10*ms, beta=...,
     T=0.01, sigma=3) update `params`; the rest are the spiking neurons' (nu_max, tau_r, readout, seed, ...)."""
@@ -276,14 +287,7 @@ class AstrocyteGatedMemory(b2.BrianObject):
             check_gating(gating, p, xi)
         is_spiking = neuron in spk.SPIKING
         if is_spiking:
-            if spiking is not None and neuron_options:
-                raise InputError("give the spiking parameters either as `spiking` or as keywords, not both")
-            try:
-                spiking = spiking or spk.SpikingParameters(**neuron_options)
-            except TypeError:
-                known = ", ".join(sorted(spk.SpikingParameters().to_dict()))
-                raise InputError(f"unknown option(s) {', '.join(sorted(neuron_options))}: spiking options are "
-                                 f"{known}") from None
+            spiking = spiking_from_options(spiking, neuron_options)
             spiking.check(neuron, params.dt)
             energy = False  # the Lyapunov function is not one for a stochastic network
         else:
