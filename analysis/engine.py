@@ -282,7 +282,7 @@ class Runner:
         self.folder.own_folder(f"{sub}/{POINTS_DIR}" if sub else POINTS_DIR)  # a link there is not followed
         records, _ = read_points(study, self.out, sub)
         finished = {pid for pid, r in records.items() if r["status"] == "ok"}
-        pending = [p for p in points if p.id not in finished]
+        pending = evaluation(study.evaluation).order([p for p in points if p.id not in finished], study)
         context = {"build_root": str((self.out / "build").resolve()), "function": study.function}
         submissions = {}
         for p in pending:

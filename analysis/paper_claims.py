@@ -1,6 +1,6 @@
 """The paper's claims about its figures, each tested on the reproduced data (analysis/paper_figures.py).
 
-`claims_table(figures_dir, checks)` returns one row per claim: the claim, what astrogate measures, whether it
+`claims_table(read_tables(figures_dir), checks)` returns one row per claim: the claim, what astrogate measures, whether it
 holds and the evidence (numbers read from the figures' tables). Two measurements the figures do not hold are made
 by `extra_checks`: the dynamics figure's slow-astrocyte cells run to a longer horizon (is the failure beyond
 tau_p ~ 10 only the finite t_f?), and classical Hopfield (eq. 12) on the same cues as Fig. 3 (does large T recover
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
-from astrogate.analysis.paper_figures import FIG4_DTYPES, fig4_cell, fig4_trials, figure_spec
+from astrogate.analysis.paper_figures import FIG4_DTYPES, figure_study, grid_point, grid_trials
 from astrogate.analysis.paper_numerics import (
     cue_generator,
     flipped_cues,
@@ -35,10 +35,10 @@ LONG_HORIZON_TAU_P = (10.0, 31.6227766, 100.0)
 
 
 def _dynamics_trials(sets: int, seed: int = 0):
-    spec = figure_spec("fig1")
-    K, n = spec.K[0], spec.flips[0]
-    xi = pattern_sets(spec.N, K, sets, seed)
-    return xi, flipped_cues(xi[:, 0], n, cue_generator(seed, spec.N, K, n))
+    protocol = figure_study("fig1").fixed
+    N, K, n = protocol["N"], protocol["K"], protocol["flips"]
+    xi = pattern_sets(N, K, sets, seed)
+    return xi, flipped_cues(xi[:, 0], n, cue_generator(seed, N, K, n))
 
 
 def _observables(run, xi, sigma):
@@ -103,8 +103,7 @@ def speed_comparison(sample: int = 4) -> list[dict]:
     """Trials per second of the batched path and of the per-trial loop, side by side in one process, on one cell
     of each kind (the per-trial loop on `sample` of the cell's trials), with whether their outcomes agree."""
     rows = []
-    spec = figure_spec("fig1")
-    xi, cues = _dynamics_trials(spec.sets)
+    xi, cues = _dynamics_trials(figure_study("fig1").fixed["sets"])
     params = paper_parameters()
     start = time.perf_counter()
     batched = integrate_gated(xi, cues, params, 0.001, 10.0)
@@ -115,25 +114,28 @@ def speed_comparison(sample: int = 4) -> list[dict]:
     rows.append(_speed("fig1-3 cell: gated, N = 30, K = 100, 10^4 steps", len(xi), t_batched, sample, t_single,
                        hamming_error(batched["x"][:sample], xi[:sample, 0]),
                        hamming_error(single["x"], xi[:sample, 0])))
-    # a whole Fig. 4 cell as the figure runs it (fig4_cell: the cues of a set together, FIG4_DTYPES) against the
-    # per-trial loop (float64) on `sample` of its trials (n = 5 flipped bits)
-    spec, K, n = figure_spec("fig4"), 100, 5
-    xi, cues = fig4_trials(spec, K)
-    row = list(spec.flips).index(n)
+    # a whole Fig. 4 point as the figure runs it (grid_point: the cues of a set together, FIG4_DTYPES) against
+    # the per-trial loop (float64) on `sample` of its trials (n = 5 flipped bits)
+    protocol, K, n = figure_study("fig4").fixed, 100, 5
+    xi, cues = grid_trials({**protocol, "K": K})
+    t_f = protocol["t_f"]
+    row = list(protocol["flips"]).index(n)
     sample_xi, sample_cues = xi[:sample], cues[:sample, row]
     dt = FIG4_DT
     for model in ("gated", "hopfield", "naam"):
-        cell = fig4_cell(spec, model, K)
+        start = time.perf_counter()
+        cell = grid_point({**protocol, "K": K, "model": model})
+        t_batched = time.perf_counter() - start
         start = time.perf_counter()
         if model == "gated":
-            y = gated_per_trial(sample_xi, sample_cues, params, dt, spec.horizon)["x"]
+            y = gated_per_trial(sample_xi, sample_cues, params, dt, t_f)["x"]
         elif model == "hopfield":
-            y = hopfield_per_trial(sample_xi, sample_cues, params["tau_x"], params["sigma"], dt, spec.horizon)
+            y = hopfield_per_trial(sample_xi, sample_cues, params["tau_x"], params["sigma"], dt, t_f)
         else:
-            y = naam_states(naam_per_trial(sample_xi, sample_cues, spec.horizon))
+            y = naam_states(naam_per_trial(sample_xi, sample_cues, t_f))
         t_single = time.perf_counter() - start
         rows.append(_speed(f"fig4 cell: {model}, N = 20, K = 100, n = 0..10, {FIG4_DTYPES[model]}", cell["hamming_error"].size,
-                           float(cell["seconds"]), sample, t_single, cell["hamming_error"][row, :sample],
+                           t_batched, sample, t_single, cell["hamming_error"][row, :sample],
                            hamming_error(y, sample_xi[:, 0])))
     return rows
 
@@ -149,7 +151,7 @@ def _speed(what, batched_trials, t_batched, single_trials, t_single, a, b) -> di
 def fig4_comparison(table) -> dict:
     """Per (K, n) cell: gated against the better baseline. Counts of cells where the gated mean error is lowest
     (strictly), tied with the best baseline, or above it; and the mean advantage by load band."""
-    wide = table.pivot_table(index=["K", "n"], columns="model", values="mean_hamming_error")
+    wide = table.pivot_table(index=["K", "flips"], columns="model", values="mean_hamming_error")
     best = wide[["hopfield", "naam"]].min(axis=1)
     gap = best - wide["gated"]  # positive: the gated model lower
     K = wide.index.get_level_values("K")
@@ -161,16 +163,20 @@ def fig4_comparison(table) -> dict:
         "gated_above_naam": int(np.sum(wide["gated"] > wide["naam"])),
         "mean_error": {m: float(wide[m].mean()) for m in ("hopfield", "naam", "gated")},
         "advantage_by_load": {name: float(gap[mask].mean()) for name, mask in bands.items()},
-        "worst_cell": {"K": int(gap.idxmin()[0]), "n": int(gap.idxmin()[1]), "gap": float(gap.min())},
+        "worst_cell": {"K": int(gap.idxmin()[0]), "flips": int(gap.idxmin()[1]), "gap": float(gap.min())},
     }
 
 
 def read_tables(figures_dir) -> dict:
+    """The figures' tables (summary.csv) in `figures_dir`, one subfolder per figure as `astrogate paper` writes
+    them: {"fig1": DataFrame, ...} of those present."""
     import pandas as pd
 
+    from astrogate.analysis.paper_figures import PAPER_FIGURES, SUMMARY_FILE
+
     figures_dir = Path(figures_dir)
-    return {name: pd.read_csv(figures_dir / f"{name}.csv") for name in ("fig1", "fig2", "fig3", "fig4")
-            if (figures_dir / f"{name}.csv").exists()}
+    return {name: pd.read_csv(figures_dir / name / SUMMARY_FILE) for name in PAPER_FIGURES
+            if (figures_dir / name / SUMMARY_FILE).exists()}
 
 
 def _at(table, value):
@@ -280,7 +286,7 @@ def claims_table(tables: dict, checks) -> list[dict]:
                                  f"{c['gated_above_hopfield']}, above NAAM in {c['gated_above_naam']}); mean over the "
                                  f"grid: Hopfield {c['mean_error']['hopfield']:.2f}, NAAM "
                                  f"{c['mean_error']['naam']:.2f}, gated {c['mean_error']['gated']:.2f}; worst cell K = {c['worst_cell']['K']}, n = "
-                                 f"{c['worst_cell']['n']} (gated {-c['worst_cell']['gap']:.2f} bits above)"})
+                                 f"{c['worst_cell']['flips']} (gated {-c['worst_cell']['gap']:.2f} bits above)"})
         adv = c["advantage_by_load"]
         rising = list(adv.values())
         rows.append({"claim": "Fig. 4: the largest gains appear at high memory load",

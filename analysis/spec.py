@@ -244,7 +244,7 @@ def _field(ev, key: str, loc: _Locator, table: str, line_key: str, occurrence: i
 
 
 def typed(value, kind: str):
-    """value as `kind` ("int", "float", "str", "strings", "any"), or an InputError naming what was expected;
+    """value as `kind` ("int", "float", "str", "strings", "ints", "any"), or an InputError naming what was expected;
     ints pass as floats, booleans never pass as numbers."""
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
         try:
@@ -261,10 +261,14 @@ def typed(value, kind: str):
         return value
     if kind == "strings" and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
+    if kind == "ints" and isinstance(value, list) and value and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
     if kind == "any" and (isinstance(value, (str, bool, int, float)) or value is None):
         return value
     expected = {"float": "a finite number", "int": "a whole number", "str": "a string",
-                "strings": "a list of strings", "any": "a number or a string"}[kind]
+                "strings": "a list of strings", "ints": "a non-empty list of whole numbers",
+                "any": "a number or a string"}[kind]
     raise InputError(f"expected {expected}, got {short(value)}")
 
 

@@ -13,6 +13,8 @@ the outputs of a finished study. The registered evaluations:
 - "spiking": one spiking retrieval against the abstract fixed point, analysis/spiking.py;
 - "calcium_coupling": one coupling of the calcium astrocytes at one strength, its quasi-static map and
   retrieval, analysis/calcium.py;
+- "paper_dynamics", "paper_grid": one point of the paper's Figs. 1-3 (one value of the swept parameter) or of
+  its Fig. 4 (one model at one load), every pattern set a row, analysis/paper_figures.py;
 - "fast_check": one cell retrieved with the reference and the fast run settings, analysis/fast_check.py;
 - "explore": the user's own function of a point, analysis/explore.py;
 - "speed": the speed benchmark, read from the same schema and run by its own fresh-process loop.
@@ -120,7 +122,8 @@ def definition_hash(study: Study) -> str:
 
 @dataclass(frozen=True)
 class Field:
-    """A field of a point: its type ("int", "float", "str", "strings": a list of strings, or "any") and a
+    """A field of a point: its type ("int", "float", "str", "strings": a list of strings, "ints": a list of whole
+    numbers, or "any") and a
     check of one value (returns it, or raises an InputError whose message names the field)."""
 
     kind: str
@@ -195,6 +198,10 @@ class Evaluation:
     def check(self, study: Study, loc) -> None:
         """Every point checked before any work starts (sizes, memory, combinations of values)."""
 
+    def order(self, points: list, study: Study) -> list:
+        """The unfinished points in the order they are submitted (the cluster starts them roughly in it)."""
+        return points
+
     def run(self, values: dict, settings: dict, context: dict) -> dict:
         """One point's result: {"metrics": {...}} or {"rows": [...]} (JSON-able); raises when it fails."""
         raise NotImplementedError
@@ -240,6 +247,8 @@ EVALUATIONS = {
     "mqar": "astrogate.analysis.mqar:MQAR",
     "spiking": "astrogate.analysis.spiking:SPIKING_STUDY",
     "calcium_coupling": "astrogate.analysis.calcium:COUPLING_STUDY",
+    "paper_dynamics": "astrogate.analysis.paper_figures:PAPER_DYNAMICS",
+    "paper_grid": "astrogate.analysis.paper_figures:PAPER_GRID",
     "fast_check": "astrogate.analysis.fast_check:FAST_CHECK",
     "explore": "astrogate.analysis.explore:EXPLORE",
     "speed": "astrogate.analysis.speed.study:SPEED",

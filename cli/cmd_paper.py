@@ -3,18 +3,21 @@
 fig1, fig2, fig3: the soft Hamming error, perplexity and convergence time at t_f = 10 (N = 30, K = 100, 6 flipped
 bits, 50 pattern sets per value) against tau_p, tau_x and T, medians with the (5, 95), (10, 90), (20, 80) and
 (25, 75) percentile bands. fig4: the mean Hamming error of classical Hopfield, NAAM and the gated model over
-K = 2..200 and n = 0..10 flipped bits (N = 20, 50 pattern sets per cell). sigma: fig1's layout with the neural gain
-varied (the paper does not state it; the preset uses 3). fig4_baselines: Fig. 4's grid with modern Hopfield and
-the dense associative memory (z^3) as extra panels (it reuses fig4's cells in the same DIR). fig4_correlated: the
-five models on patterns correlated 0.4 (parent model), every 8th load. all: the paper's four.
+K = 2..200 and 0..10 flipped bits (N = 20, 50 pattern sets per cell). sigma: fig1's layout with the neural gain
+swept (the paper does not state it; the preset uses 3). fig4_baselines: Fig. 4's grid with modern Hopfield and
+the dense associative memory (z^3) as extra panels. fig4_correlated: the five models on patterns correlated 0.4
+(parent model), every 8th load. all: the paper's four.
 
-Each figure writes DIR/NAME.csv, DIR/NAME.nc, DIR/NAME.png and DIR/NAME.pdf. Every cell is kept in DIR/cells as
-it finishes: a run interrupted and started again into the same DIR skips the cells it already has.
+Each figure is a study of the study engine (runs/configs/paper_<figure>.toml; `astrogate sweep paper_fig1` runs
+the same) written to DIR/<figure>: points/ (one file per finished point), results.nc (every trial),
+results.csv, summary.csv (the figure's table), figure.png and figure.pdf. --resume continues an interrupted run.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from astrogate.cli.options import count
 
 FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated", "all")
 
@@ -24,24 +27,38 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", nargs="?", default="all", choices=FIGURE_CHOICES,
                         help="which figure (default all: fig1 to fig4)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (resumed when it holds cells)")
-    parser.add_argument("--quick", action="store_true", help="a few cells and pattern sets: under a minute")
+    parser.add_argument("--out", default="runs/paper", metavar="DIR",
+                        help="output folder, one subfolder per figure (default %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs in DIR, skipping their finished points")
+    parser.add_argument("--force", action="store_true", help="replace the results of earlier runs in DIR")
+    parser.add_argument("--quick", action="store_true", help="a few points and pattern sets: under a minute")
+    parser.add_argument("--workers", type=count("value"), default=None,
+                        help="worker processes of the local cluster (default: one per core)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from astrogate.analysis.paper_figures import paper_figures
+    from astrogate.analysis.paper_figures import FIGURE_FILES, PAPER_FIGURES, SUMMARY_FILE, check_old_folder, figure_study
+    from astrogate.cli.cmd_sweep import run_study_command
     from astrogate.errors import InputError
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file, expected a folder")
-    names = "all" if args.figure == "all" else [args.figure]
-    results = paper_figures(names, out, quick=args.quick, progress=print)
-    for name, result in results.items():
-        print(f"{name}: {result['run']} cell(s) run, {result['skipped']} already there, {result['seconds']:.1f} s")
-        for path in result["files"]:
-            print(f"wrote {path}")
-    return 0
+    check_old_folder(out)
+    names = PAPER_FIGURES if args.figure == "all" else (args.figure,)
+    studies = {name: figure_study(name, args.quick) for name in names}  # every study checked before any runs
+    status = 0
+    for name, study in studies.items():
+        folder = argparse.Namespace(**{**vars(args), "out": str(out / name)})
+        outcome = run_study_command(study, folder, workers=args.workers)
+        if not outcome.complete or outcome.failed:
+            status = 1
+            continue
+        for file in (SUMMARY_FILE, *FIGURE_FILES):
+            print(f"wrote {out / name / file}")
+    return status

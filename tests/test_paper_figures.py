@@ -1,6 +1,6 @@
 """The paper's four figures (analysis/paper_figures.py): the batched integrators against the per-trial model,
-the quick figures' data and what they draw, the percentile bands, the resumable cells and Fig. 4's Hopfield
-column."""
+the quick figures' data (studies of the study engine) and what they draw, the percentile bands, a resumed
+figure, bad specs and Fig. 4's Hopfield column."""
 
 from __future__ import annotations
 
@@ -180,34 +180,45 @@ def test_band_statistics_on_a_constructed_sample():
 @pytest.fixture(scope="module")
 def quick_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("paper")
-    assert main(["paper", "all", "--quick", "--out", str(out)]) == 0
+    assert main(["paper", "all", "--quick", "--no-progress", "--out", str(out)]) == 0
     for extra in ("fig4_baselines", "fig4_correlated"):
-        assert main(["paper", extra, "--quick", "--out", str(out)]) == 0
+        assert main(["paper", extra, "--quick", "--no-progress", "--out", str(out)]) == 0
     return out
 
 
-def test_quick_data_has_every_cell_and_observable(quick_dir):
+def summary(folder, name):
+    return pd.read_csv(folder / name / pf.SUMMARY_FILE)
+
+
+def test_quick_data_has_every_point_and_observable(quick_dir):
     import xarray as xr
 
     for name in ("fig1", "fig2", "fig3"):
-        spec = pf.figure_spec(name, quick=True)
-        table = pd.read_csv(quick_dir / f"{name}.csv")
-        np.testing.assert_allclose(table["value"], spec.values)
+        study = pf.figure_study(name, quick=True)
+        varied = study.fixed["varied"]
+        table = summary(quick_dir, name)
+        np.testing.assert_allclose(table["value"], study.axes[0].values[varied])
+        assert (table["parameter"] == varied).all() and (table["sets"] == study.fixed["sets"]).all()
         for obs in pf.DYNAMICS_OBSERVABLES:
             for stat in ("median", "mean", *(f"p{q}" for band in pf.BANDS for q in band)):
                 assert table[f"{obs}_{stat}"].notna().all(), (name, obs, stat)
-        data = xr.open_dataset(quick_dir / f"{name}.nc", engine="scipy")
-        assert data["soft_hamming_error"].shape == (len(spec.values), spec.sets)
+        data = xr.open_dataset(quick_dir / name / "results.nc", engine="scipy")
+        assert data["soft_hamming_error"].sizes == {"set": study.fixed["sets"], varied: study.n_points}
+        assert (data["status"] == "ok").all()
         # the table's medians are those of the per-trial data
-        np.testing.assert_allclose(table["perplexity_median"], np.median(data["perplexity"].values, axis=1))
+        np.testing.assert_allclose(table["perplexity_median"],
+                                   np.median(data["perplexity"].transpose(varied, "set").values, axis=1))
         assert np.all(table["perplexity_p5"] >= 1 - 1e-9) and np.all(table["perplexity_p95"] <= 100 + 1e-9)
-    spec = pf.figure_spec("fig4", quick=True)
-    table = pd.read_csv(quick_dir / "fig4.csv")
-    for column in ("model", "N", "K", "n", "sets", "sigma", "mean_hamming_error"):
+    study = pf.figure_study("fig4", quick=True)
+    table = summary(quick_dir, "fig4")
+    for column in ("model", "N", "K", "flips", "sets", "sigma", "mean_hamming_error"):
         assert column in table
-    assert len(table) == len(spec.models) * len(spec.K) * len(spec.flips)
+    assert len(table) == study.n_points * len(study.fixed["flips"])
     assert set(table["model"]) == {"hopfield", "naam", "gated"} and (table["N"] == 20).all()
-    assert (table["sets"] == spec.sets).all() and (table["sigma"] == 3.0).all()
+    assert (table["sets"] == study.fixed["sets"]).all() and (table["sigma"] == 3.0).all()
+    data = xr.open_dataset(quick_dir / "fig4" / "results.nc", engine="scipy")
+    errors = data["hamming_error"].transpose("model", "K", "flips", "set").values
+    np.testing.assert_allclose(table["mean_hamming_error"], errors.mean(axis=-1).ravel())
 
 
 def test_quick_fig4_hopfield_column(quick_dir):
@@ -215,7 +226,7 @@ def test_quick_fig4_hopfield_column(quick_dir):
     W(1/K) = Xi Xi^T / N has the self-coupling K / N = 10 on its diagonal: the cue itself is then a fixed point,
     so the network corrects nothing (error at least the cue's n flipped bits, 0 only for n = 0), while at K = 2 it
     corrects a 4-bit cue."""
-    table = pd.read_csv(quick_dir / "fig4.csv").set_index(["model", "K", "n"])
+    table = summary(quick_dir, "fig4").set_index(["model", "K", "flips"])
     assert table.loc[("hopfield", 2, 0), "mean_hamming_error"] == 0
     assert table.loc[("hopfield", 2, 4), "mean_hamming_error"] < 1
     for n in (0, 4, 10):
@@ -223,17 +234,23 @@ def test_quick_fig4_hopfield_column(quick_dir):
     assert table.loc[("hopfield", 200, 10), "mean_hamming_error"] >= 9
 
 
+def rerun(quick_dir, name, saved_figures):
+    """A rerun of a finished figure with --resume: no point runs again, the table is rewritten the same, and
+    the figure is drawn again (returned, as saved)."""
+    before = (quick_dir / name / pf.SUMMARY_FILE).read_text()
+    points = {p: p.stat().st_mtime_ns for p in (quick_dir / name / "points").glob("*.json")}
+    saved_figures.clear()
+    assert main(["paper", name, "--quick", "--resume", "--no-progress", "--out", str(quick_dir)]) == 0
+    assert (quick_dir / name / pf.SUMMARY_FILE).read_text() == before
+    assert {p: p.stat().st_mtime_ns for p in (quick_dir / name / "points").glob("*.json")} == points
+    return summary(quick_dir, name), saved_figures["figure.png"]
+
+
 def test_quick_figures_draw_the_data(quick_dir, saved_figures):
-    """A rerun into the same folder runs no cell (all are there), writes the same tables, and its figures show
-    the tables' values: medians as the lines, each band's edges as the shaded areas, heat maps as the grids."""
-    before = {name: (quick_dir / f"{name}.csv").read_text() for name in pf.PAPER_FIGURES}
-    results = pf.paper_figures("all", quick_dir, quick=True)
-    for name, result in results.items():
-        assert result["run"] == 0 and result["skipped"] > 0
-        assert (quick_dir / f"{name}.csv").read_text() == before[name]
+    """Each figure shows its table's values: medians as the lines, each band's edges as the shaded areas, heat
+    maps as the grids."""
     for name in ("fig1", "fig2", "fig3"):
-        table = results[name]["table"]
-        fig = saved_figures[f"{name}.png"]
+        table, fig = rerun(quick_dir, name, saved_figures)
         for ax, obs in zip(fig.axes, pf.DYNAMICS_OBSERVABLES[:3]):
             line = ax.lines[0]
             np.testing.assert_allclose(line.get_xdata(), table["value"])
@@ -248,8 +265,8 @@ def test_quick_figures_draw_the_data(quick_dir, saved_figures):
                     np.testing.assert_allclose(sorted({round(v, 9) for v in y[at]}),
                                                sorted({round(table[f"{obs}_p{band[0]}"][k], 9),
                                                        round(table[f"{obs}_p{band[1]}"][k], 9)}))
-    fig = saved_figures["fig4.png"]
-    grids = pf.fig4_grids(results["fig4"]["table"])
+    table, fig = rerun(quick_dir, "fig4", saved_figures)
+    grids = pf.fig4_grids(table)
     images = [ax.images[0] for ax in fig.axes if ax.images]
     assert len(images) == 5
     for image, model in zip(images[:3], pf.FIG4_MODELS):
@@ -260,18 +277,14 @@ def test_quick_figures_draw_the_data(quick_dir, saved_figures):
 
 
 def test_quick_extra_grids_draw_the_data(quick_dir, saved_figures):
-    """fig4_baselines reuses Fig. 4's cells and adds modern Hopfield and the DAM; fig4_correlated draws its five
-    models on correlated patterns. Each heat map is its model's grid, on one colour scale; each difference
-    map is gated minus that model."""
-    fig4 = pd.read_csv(quick_dir / "fig4.csv")
-    for name in ("fig4_baselines", "fig4_correlated"):
-        assert pf.paper_figure(name, quick_dir, quick=True)["run"] == 0  # every cell is there (fig4's shared)
+    """fig4_baselines adds modern Hopfield and the DAM to Fig. 4's models (the same numbers for those three);
+    fig4_correlated draws its five models on correlated patterns. Each heat map is its model's grid, on one
+    colour scale; each difference map is gated minus that model."""
     for name, correlation in (("fig4_baselines", 0.0), ("fig4_correlated", pf.CORRELATION)):
-        table = pd.read_csv(quick_dir / f"{name}.csv")
+        table, fig = rerun(quick_dir, name, saved_figures)
         models = pf.FIG4_MODELS + pf.EXTRA_MODELS
         assert list(table["model"].unique()) == list(models) and (table["correlation"] == correlation).all()
         grids = pf.fig4_grids(table)
-        fig = saved_figures[f"{name}.png"]
         images = [ax.images[0] for ax in fig.axes if ax.images]
         assert len(images) == 2 * len(models) - 1
         for image, model in zip(images, models):
@@ -282,37 +295,59 @@ def test_quick_extra_grids_draw_the_data(quick_dir, saved_figures):
             np.testing.assert_allclose(image.get_array(), grids["gated"] - grids[model])
             assert image.axes.get_title() == f"gated - {model}"
         assert (f"correlated {correlation:g}" in fig._suptitle.get_text()) == bool(correlation)
-    same = pd.read_csv(quick_dir / "fig4_baselines.csv").query("model in @pf.FIG4_MODELS").reset_index(drop=True)
-    pd.testing.assert_frame_equal(same.drop(columns="correlation"), fig4.drop(columns="correlation"))
+    same = summary(quick_dir, "fig4_baselines").query("model in @pf.FIG4_MODELS").reset_index(drop=True)
+    pd.testing.assert_frame_equal(same, summary(quick_dir, "fig4"))
     # stored patterns are fixed points of both discrete baselines at low load
-    table = pd.read_csv(quick_dir / "fig4_baselines.csv").set_index(["model", "K", "n"])
+    table = summary(quick_dir, "fig4_baselines").set_index(["model", "K", "flips"])
     assert table.loc[("modern", 2, 0), "mean_hamming_error"] == 0 and table.loc[("dam3", 2, 0), "mean_hamming_error"] == 0
 
 
-def test_interrupted_run_resumes(tmp_path):
-    """Cells written before an interruption are kept and skipped; a half-written cell file is never taken."""
-    spec = pf.figure_spec("fig1", quick=True)
-    first = pf.compute(spec, tmp_path)
-    cells = sorted((tmp_path / "cells" / "fig1").glob("*.npz"))
-    assert first["run"] == len(spec.values) == len(cells)
-    cells[0].unlink()
-    (tmp_path / "cells" / "fig1" / "junk.partial.npz").write_bytes(b"half")
-    again = pf.compute(spec, tmp_path)
-    assert again["run"] == 1 and again["skipped"] == len(spec.values) - 1
-    pf.assemble(spec, tmp_path)
+def test_interrupted_figure_resumes(tmp_path):
+    """Points finished before an interruption are kept and skipped; a damaged point file is run again; the
+    resumed study's table equals an uninterrupted run's."""
+    from astrogate.analysis.engine import execute, prepare_folder, run_study
+
+    study = pf.figure_study("fig1", quick=True)
+    with prepare_folder(study, tmp_path / "a") as folder:
+        first = execute(study, folder, workers=1, progress=False, max_points=2)
+    assert first.ran == 2 and not first.complete
+    points = sorted((tmp_path / "a" / "points").glob("*.json"))
+    points[0].write_text("{half")
+    again = run_study(study, tmp_path / "a", workers=1, resume=True, progress=False)
+    assert again.complete and (again.skipped, again.ran) == (1, study.n_points - 1)
+    whole = run_study(study, tmp_path / "b", workers=1, progress=False)
+    assert (tmp_path / "a" / pf.SUMMARY_FILE).read_text() == (tmp_path / "b" / pf.SUMMARY_FILE).read_text()
+    assert whole.ran == study.n_points
 
 
 def test_bad_requests(tmp_path, capsys):
+    from astrogate.analysis.spec import parse_study
+
     with pytest.raises(InputError, match="unknown figure"):
-        pf.figure_spec("fig9")
-    with pytest.raises(InputError, match="not computed yet"):
-        pf.assemble(pf.figure_spec("fig1", quick=True), tmp_path)
+        pf.figure_study("fig9")
     with pytest.raises(InputError, match="unknown paper parameter"):
         pn.paper_parameters(beta=3)
+    head = '[study]\nevaluation = "paper_dynamics"\n'
+    with pytest.raises(InputError, match=r"spec.toml:\d+: a dynamics figure sweeps one of T, tau_p, tau_x, sigma"):
+        parse_study(head + "[axes]\nT = { values = [0.1] }\ntau_p = { values = [1.0] }\n", tmp_path / "spec.toml")
+    with pytest.raises(InputError, match=r"spec.toml:5: .*flips must be at most N = 30, got 40"):
+        parse_study(head + "[fixed]\nflips = 40\n[axes]\nT = { values = [0.1] }\n", tmp_path / "spec.toml")
+    grid = '[study]\nevaluation = "paper_grid"\n[axes]\nmodel = { values = ["gated"] }\nK = { values = [4] }\n'
+    with pytest.raises(InputError, match=r"spec.toml:7: flips: expected a non-empty list of whole numbers"):
+        parse_study(grid + "[fixed]\nflips = 3\n", tmp_path / "spec.toml")
+    with pytest.raises(InputError, match=r"spec.toml:7: flips: the list repeats a count"):
+        parse_study(grid + "[fixed]\nflips = [1, 1]\n", tmp_path / "spec.toml")
+    with pytest.raises(InputError, match=r"spec.toml:4: unknown model 'hebb'"):
+        parse_study(grid.replace('"gated"', '"hebb"'), tmp_path / "spec.toml")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["paper", "fig1", "--quick", "--out", str(blocker)]) == 2
     assert "is a file" in capsys.readouterr().err
+    old = tmp_path / "old"
+    (old / "cells" / "fig1").mkdir(parents=True)
+    (old / "cells" / "fig1" / "tau_p_1.000000e-01.npz").write_bytes(b"PK")
+    assert main(["paper", "fig1", "--quick", "--out", str(old)]) == 2
+    assert "earlier astrogate version" in capsys.readouterr().err and not (old / "fig1").exists()
 
 
 def test_fig4_comparison_counts_cells():
@@ -322,12 +357,12 @@ def test_fig4_comparison_counts_cells():
     rows = []
     for K, n, errors in ((2, 0, (0, 0, 0)), (10, 2, (3, 2, 1)), (50, 2, (6, 5, 2)), (150, 4, (9, 8, 1)),
                          (200, 4, (9, 3, 4))):
-        rows += [{"model": m, "K": K, "n": n, "mean_hamming_error": e} for m, e in zip(pf.FIG4_MODELS, errors)]
+        rows += [{"model": m, "K": K, "flips": n, "mean_hamming_error": e} for m, e in zip(pf.FIG4_MODELS, errors)]
     table = pd.DataFrame(rows)
     c = fig4_comparison(table)
     assert (c["cells"], c["gated_lowest"], c["tied"], c["gated_above"]) == (5, 3, 1, 1)
     assert c["gated_above_naam"] == 1 and c["gated_above_hopfield"] == 0
-    assert c["worst_cell"] == {"K": 200, "n": 4, "gap": -1.0}
+    assert c["worst_cell"] == {"K": 200, "flips": 4, "gap": -1.0}
     assert c["advantage_by_load"]["K <= 20"] == pytest.approx(0.5)
     claims = claims_table({"fig4": table}, None)
     assert [row["holds"] for row in claims] == ["no", "yes"]  # not lowest everywhere; largest gain at K > 100
