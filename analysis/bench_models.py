@@ -42,10 +42,14 @@ class SpikingGated:
 
     name = "gated_spiking"
 
+    # the spiking neurons' options of a benchmark column (SpikingParameters' defaults apart from tau_r)
+    SPIKING_DEFAULTS = {"nu_max": 200.0, "tau_r": 20.0, "readout": "trace", "seed": 0}
+
     def __init__(self, patterns, params: Parameters | None = None, neuron: str = "poisson",
-                 duration: float = 100.0, nu_max: float = 200.0, tau_r: float = 20.0, readout: str = "trace",
-                 device: str = "runtime", target: str = "cython", seed: int = 0):
+                 duration: float = 100.0, device: str = "runtime", target: str = "cython", **spiking):
+        """spiking: the SpikingParameters fields nu_max, tau_r, readout, seed (SPIKING_DEFAULTS)."""
         from astrogate.network.devices import CODEGEN_TARGETS
+        from astrogate.network.memory import spiking_from_options
 
         self.xi = validate_patterns(patterns)
         self.K, self.N = self.xi.shape
@@ -57,9 +61,10 @@ class SpikingGated:
         one_of(target, CODEGEN_TARGETS, f"gated_spiking: option target = {shown(target)}")
         duration = checks.duration(duration, "gated_spiking: option duration")
         euler_steps(duration, self.params.dt)  # at least one step, not absurdly many
-        seed = checks.seed(seed, "gated_spiking: option seed")
+        spiking = {**self.SPIKING_DEFAULTS, **spiking}
+        spiking["seed"] = int(checks.seed(spiking["seed"], "gated_spiking: option seed"))
         try:
-            self.spiking = SpikingParameters(nu_max=nu_max, tau_r=tau_r, readout=readout, seed=int(seed))
+            self.spiking = spiking_from_options(None, spiking)
             self.spiking.check(neuron, self.params.dt)
         except InputError as exc:
             raise InputError(f"gated_spiking: {exc}") from None

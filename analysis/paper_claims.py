@@ -189,6 +189,20 @@ def _fmt(row, obs):
     return (f"{row[f'{obs}_median']:.3g} [{row[f'{obs}_p5']:.3g}, {row[f'{obs}_p95']:.3g}]")
 
 
+def _sharp_routing(table, name: str, below: float, shown: float, claim: str) -> dict:
+    """The claim that small values of `name` retrieve with one winner: median soft error <= 0.5 and median
+    perplexity <= 1.5 at every value <= `below`; the evidence at `shown`."""
+    small = table[table["value"] <= below]
+    ok = bool((small["soft_hamming_error_median"] <= 0.5).all() and (small["perplexity_median"] <= 1.5).all())
+    row = _at(table, shown)
+    return {"claim": claim,
+            "measure": f"median soft error <= 0.5 and median perplexity <= 1.5 at every {name} <= {below:g}",
+            "holds": "yes" if ok else "no",
+            "evidence": f"{name} = {shown:g}: soft error {_fmt(row, 'soft_hamming_error')}, perplexity "
+                        f"{_fmt(row, 'perplexity')}; max median error over {name} <= {below:g}: "
+                        f"{small['soft_hamming_error_median'].max():.3g}"}
+
+
 def claims_table(tables: dict, checks) -> list[dict]:
     """One row per claim of the paper's text: claim, measure (what astrogate measures and the criterion), holds
     ("yes", "no" or "partly") and evidence. tables: fig1..fig4 tables (read_tables); checks: extra_checks'
@@ -197,15 +211,8 @@ def claims_table(tables: dict, checks) -> list[dict]:
     f1, f2, f3, f4 = (tables.get(name) for name in ("fig1", "fig2", "fig3", "fig4"))
     K = 100
     if f1 is not None:
-        small = f1[f1["value"] <= 0.1]
-        ok = bool((small["soft_hamming_error_median"] <= 0.5).all() and (small["perplexity_median"] <= 1.5).all())
-        row = _at(f1, 1e-3)
-        rows.append({"claim": "Fig. 1: small tau_p gives fast routing, low error and low perplexity",
-                     "measure": "median soft error <= 0.5 and median perplexity <= 1.5 at every tau_p <= 0.1",
-                     "holds": "yes" if ok else "no",
-                     "evidence": f"tau_p = 1e-3: soft error {_fmt(row, 'soft_hamming_error')}, perplexity "
-                                 f"{_fmt(row, 'perplexity')}; max median error over tau_p <= 0.1: "
-                                 f"{small['soft_hamming_error_median'].max():.3g}"})
+        rows.append(_sharp_routing(f1, "tau_p", 0.1, 1e-3,
+                                   "Fig. 1: small tau_p gives fast routing, low error and low perplexity"))
     if f1 is not None and checks is not None:
         long = checks[checks["check"] == "tau_p horizon"]
         parts, recovered, fully = [], [], []
@@ -253,14 +260,8 @@ def claims_table(tables: dict, checks) -> list[dict]:
                                  f"{_fmt(near, 'perplexity')}; the median soft error is within 0.5 of 6 from "
                                  f"tau_x = {first:.3g}"})
     if f3 is not None:
-        small = f3[f3["value"] <= 1e-3]
-        ok = bool((small["soft_hamming_error_median"] <= 0.5).all() and (small["perplexity_median"] <= 1.5).all())
-        row = _at(f3, 1e-4)
-        rows.append({"claim": "Fig. 3: small T gives sharp routing (low perplexity) and low error",
-                     "measure": "median soft error <= 0.5 and median perplexity <= 1.5 at every T <= 1e-3",
-                     "holds": "yes" if ok else "no",
-                     "evidence": f"T = 1e-4: soft error {_fmt(row, 'soft_hamming_error')}, perplexity "
-                                 f"{_fmt(row, 'perplexity')}"})
+        rows.append(_sharp_routing(f3, "T", 1e-3, 1e-4, "Fig. 3: small T gives sharp routing (low perplexity) and "
+                                   "low error"))
         hot = _at(f3, 100.0)
         evidence = f"T = 100: soft error {_fmt(hot, 'soft_hamming_error')}, perplexity {_fmt(hot, 'perplexity')}"
         ok = hot["perplexity_median"] >= 0.9 * K

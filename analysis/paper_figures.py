@@ -40,7 +40,18 @@ from astrogate.analysis.paper_numerics import (
     paper_parameters,
     pattern_sets,
 )
-from astrogate.analysis.study import Evaluation, Field, Study, choice, fraction, positive, seed, valid_rows, whole
+from astrogate.analysis.study import (
+    Evaluation,
+    Field,
+    Study,
+    check_points,
+    choice,
+    fraction,
+    positive,
+    seed,
+    valid_rows,
+    whole,
+)
 from astrogate.errors import InputError
 
 BANDS = ((5, 95), (10, 90), (20, 80), (25, 75))
@@ -168,18 +179,15 @@ class PaperFigure(Evaluation):
                 fixed.setdefault(key, value)
 
     def check(self, study: Study, loc) -> None:
-        from astrogate.analysis.spec import where
-        from astrogate.analysis.study import point_values
+        check_points(study, loc, self.check_point)
+
+    def check_point(self, values: dict) -> None:
         from astrogate.models.checks import euler_steps
 
-        for index, values in point_values(study):
-            try:
-                largest = max(values["flips"]) if isinstance(values["flips"], tuple) else values["flips"]
-                if largest > values["N"]:
-                    raise InputError(f"flips must be at most N = {values['N']}, got {largest}")
-                euler_steps(values["t_f"], self.step(values))
-            except InputError as exc:
-                raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
+        largest = max(values["flips"]) if isinstance(values["flips"], tuple) else values["flips"]
+        if largest > values["N"]:
+            raise InputError(f"flips must be at most N = {values['N']}, got {largest}")
+        euler_steps(values["t_f"], self.step(values))
 
     def step(self, values: dict) -> float:
         return FIG4_DT

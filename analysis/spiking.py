@@ -86,19 +86,15 @@ class SpikingStudy(Evaluation):
                 fixed.setdefault(key, value)
 
     def check(self, study: Study, loc) -> None:
-        from astrogate.analysis.spec import where
-        from astrogate.analysis.study import point_values
+        from astrogate.analysis.study import check_points, point_values
         from astrogate.network.recall import network_bytes
 
-        largest_N = 2
-        for index, values in point_values(study):
-            try:
-                euler_steps(values["duration"], Parameters().dt)
-                SpikingParameters(nu_max=values["nu_max"], tau_r=values["tau_r"]).check(values["neuron"],
-                                                                                      Parameters().dt)
-            except InputError as exc:
-                raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
-            largest_N = max(largest_N, values["N"])
+        def check_point(values):
+            euler_steps(values["duration"], Parameters().dt)
+            SpikingParameters(nu_max=values["nu_max"], tau_r=values["tau_r"]).check(values["neuron"], Parameters().dt)
+
+        check_points(study, loc, check_point)
+        largest_N = max([2, *(values["N"] for _, values in point_values(study))])
         K = study.fixed["K"]
         try:
             require_memory(network_bytes(K, largest_N) + pattern_bytes(K, largest_N),

@@ -99,6 +99,18 @@ def point_id(values: dict, settings: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def check_points(study: Study, loc, check_one: Callable) -> None:
+    """check_one(values) on every grid position; an InputError it raises is refused at the study file's
+    [axes] (or [fixed]) line, naming the position (an evaluation's check() of each point on its own)."""
+    from astrogate.analysis.spec import where
+
+    for index, values in point_values(study):
+        try:
+            check_one(values)
+        except InputError as exc:
+            raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
+
+
 def enumerate_points(study: Study) -> list[Point]:
     """The points of the study that its evaluation runs (a benchmark's image cells take their own
     corruptions: the other combinations of the grid are absent)."""

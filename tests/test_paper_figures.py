@@ -305,17 +305,20 @@ def test_quick_extra_grids_draw_the_data(quick_dir, saved_figures):
 def test_interrupted_figure_resumes(tmp_path):
     """Points finished before an interruption are kept and skipped; a damaged point file is run again; the
     resumed study's table equals an uninterrupted run's."""
+    from distributed import Client, LocalCluster
+
     from astrogate.analysis.engine import execute, prepare_folder, run_study
 
     study = pf.figure_study("fig1", quick=True)
-    with prepare_folder(study, tmp_path / "a") as folder:
-        first = execute(study, folder, workers=1, progress=False, max_points=2)
-    assert first.ran == 2 and not first.complete
-    points = sorted((tmp_path / "a" / "points").glob("*.json"))
-    points[0].write_text("{half")
-    again = run_study(study, tmp_path / "a", workers=1, resume=True, progress=False)
-    assert again.complete and (again.skipped, again.ran) == (1, study.n_points - 1)
-    whole = run_study(study, tmp_path / "b", workers=1, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
+        with prepare_folder(study, tmp_path / "a") as folder:
+            first = execute(study, folder, client, progress=False, max_points=2)
+        assert first.ran == 2 and not first.complete
+        points = sorted((tmp_path / "a" / "points").glob("*.json"))
+        points[0].write_text("{half")
+        again = run_study(study, tmp_path / "a", client, resume=True, progress=False)
+        assert again.complete and (again.skipped, again.ran) == (1, study.n_points - 1)
+        whole = run_study(study, tmp_path / "b", client, progress=False)
     assert (tmp_path / "a" / pf.SUMMARY_FILE).read_text() == (tmp_path / "b" / pf.SUMMARY_FILE).read_text()
     assert whole.ran == study.n_points
 
