@@ -1,10 +1,12 @@
 """The paper's claims about its figures, each tested on the reproduced data (analysis/paper_figures.py).
 
-`claims_table(read_tables(figures_dir), checks)` returns one row per claim: the claim, what astrogate measures, whether it
-holds and the evidence (numbers read from the figures' tables). Two measurements the figures do not hold are made
-by `extra_checks`: the dynamics figure's slow-astrocyte cells run to a longer horizon (is the failure beyond
-tau_p ~ 10 only the finite t_f?), and classical Hopfield (eq. 12) on the same cues as Fig. 3 (does large T recover
-it?). `speed_comparison` measures the batched path against the per-trial loop side by side.
+`claims_table(read_tables(figures_dir))` returns one row per claim: the claim, what astrogate measures, whether
+it holds and the evidence (numbers read from the studies' tables, `astrogate paper ... --out figures_dir`). Two
+measurements the figures do not hold are studies of their own (CLAIM_STUDIES): Fig. 1's slow-astrocyte values run
+to a longer horizon (is the failure beyond tau_p ~ 10 only the finite t_f?), and classical Hopfield (eq. 12) on the
+cues of Figs. 1-3 (does large T recover it?). Checks of the numerics, not of the paper, are functions here:
+`dt_floor_check` (the step below T = 1e-3), `speed_comparison` (the batched path against the per-trial loop side by
+side) and `brian2_check` (a point of each figure on the Brian2 network).
 """
 
 from __future__ import annotations
@@ -31,9 +33,6 @@ from astrogate.analysis.paper_numerics import (
     pattern_sets,
 )
 
-LONG_HORIZON_TAU_P = (10.0, 31.6227766, 100.0)
-
-
 def _dynamics_trials(sets: int, seed: int = 0):
     protocol = figure_study("fig1").fixed
     N, K, n = protocol["N"], protocol["K"], protocol["flips"]
@@ -46,28 +45,6 @@ def _observables(run, xi, sigma):
     return {"soft_hamming_error": soft_hamming_error(np.tanh(sigma * run["x"]), targets),
             "hamming_error": hamming_error(run["x"], targets),
             "perplexity": perplexity(run["p"]), "convergence_time": run["convergence_time"]}
-
-
-def extra_checks(sets: int = 50, horizon: float = 100.0, progress=None) -> list[dict]:
-    """Rows (check, value, t_f, medians and means of the observables): the slow-astrocyte cells of Fig. 1 at t_f =
-    10 and at `horizon`, and eq. 12 on Fig. 3's cues (the same 50 pattern sets, seed 0)."""
-    xi, cues = _dynamics_trials(sets)
-    rows = []
-    for tau_p in LONG_HORIZON_TAU_P:
-        for t_f in (10.0, horizon):
-            params = paper_parameters(tau_p=tau_p)
-            start = time.perf_counter()
-            run = integrate_gated(xi, cues, params, paper_dt("tau_p", tau_p), t_f)
-            rows.append(_row("tau_p horizon", tau_p, t_f, _observables(run, xi, params["sigma"]), start))
-            if progress:
-                progress(f"tau_p = {tau_p:g}, t_f = {t_f:g}: {time.perf_counter() - start:.1f} s")
-    params = paper_parameters()
-    start = time.perf_counter()
-    x = integrate_hopfield(xi, cues, params["tau_x"], params["sigma"], 0.001, 10.0)
-    uniform = np.full((sets, xi.shape[1]), 1.0 / xi.shape[1])
-    run = {"x": x, "p": uniform, "convergence_time": np.full(sets, np.nan)}
-    rows.append(_row("hopfield eq. 12", np.inf, 10.0, _observables(run, xi, params["sigma"]), start))
-    return rows
 
 
 def dt_floor_check(T: float = 1e-4, sets: int = 5) -> dict:
@@ -168,14 +145,14 @@ def fig4_comparison(table) -> dict:
 
 
 def read_tables(figures_dir) -> dict:
-    """The figures' tables (summary.csv) in `figures_dir`, one subfolder per figure as `astrogate paper` writes
-    them: {"fig1": DataFrame, ...} of those present."""
+    """The studies' tables (summary.csv) in `figures_dir`, one subfolder per figure or claim study as
+    `astrogate paper` writes them: {"fig1": DataFrame, ...} of those present."""
     import pandas as pd
 
-    from astrogate.analysis.paper_figures import PAPER_FIGURES, SUMMARY_FILE
+    from astrogate.analysis.paper_figures import CLAIM_STUDIES, PAPER_FIGURES, SUMMARY_FILE
 
     figures_dir = Path(figures_dir)
-    return {name: pd.read_csv(figures_dir / name / SUMMARY_FILE) for name in PAPER_FIGURES
+    return {name: pd.read_csv(figures_dir / name / SUMMARY_FILE) for name in PAPER_FIGURES + CLAIM_STUDIES
             if (figures_dir / name / SUMMARY_FILE).exists()}
 
 
@@ -203,34 +180,35 @@ def _sharp_routing(table, name: str, below: float, shown: float, claim: str) -> 
                         f"{small['soft_hamming_error_median'].max():.3g}"}
 
 
-def claims_table(tables: dict, checks) -> list[dict]:
+def claims_table(tables: dict) -> list[dict]:
     """One row per claim of the paper's text: claim, measure (what astrogate measures and the criterion), holds
-    ("yes", "no" or "partly") and evidence. tables: fig1..fig4 tables (read_tables); checks: extra_checks'
-    rows (a DataFrame). Medians over the 50 pattern sets with the (5, 95) percentiles in brackets."""
+    ("yes", "no" or "partly") and evidence. tables: the summary tables of fig1..fig4 and of CLAIM_STUDIES
+    (read_tables; a claim whose tables are absent is left out). Medians over the 50 pattern sets with the (5, 95)
+    percentiles in brackets."""
     rows = []
     f1, f2, f3, f4 = (tables.get(name) for name in ("fig1", "fig2", "fig3", "fig4"))
     K = 100
     if f1 is not None:
         rows.append(_sharp_routing(f1, "tau_p", 0.1, 1e-3,
                                    "Fig. 1: small tau_p gives fast routing, low error and low perplexity"))
-    if f1 is not None and checks is not None:
-        long = checks[checks["check"] == "tau_p horizon"]
+    horizon = tables.get("fig1_horizon")
+    if f1 is not None and horizon is not None:
         parts, recovered, fully = [], [], []
         fast_mean = float(f1[f1["value"] <= 0.1]["hamming_error_mean"].max())
-        for tau_p in LONG_HORIZON_TAU_P:
-            at = long[np.isclose(long["value"], tau_p)].set_index("t_f")
-            short, far = at.loc[10.0], at.iloc[-1]
-            parts.append(f"tau_p = {tau_p:.3g}: soft error {short['soft_hamming_error_median']:.3g} at t_f = 10, "
-                         f"{far['soft_hamming_error_median']:.3g} at t_f = {at.index[-1]:g} (mean Hamming "
+        t_f = float(horizon["t_f"].iloc[0])
+        for _, far in horizon.iterrows():
+            short = _at(f1, far["value"])
+            parts.append(f"tau_p = {far['value']:.3g}: soft error {short['soft_hamming_error_median']:.3g} at t_f = "
+                         f"{short['t_f']:g}, {far['soft_hamming_error_median']:.3g} at t_f = {t_f:g} (mean Hamming "
                          f"{short['hamming_error_mean']:.3g} -> {far['hamming_error_mean']:.3g}, perplexity "
                          f"{short['perplexity_median']:.3g} -> {far['perplexity_median']:.3g})")
             recovered.append(far["soft_hamming_error_median"] <= 0.5)
             fully.append(far["hamming_error_mean"] <= fast_mean + 0.5)
         holds = "yes" if all(recovered) and all(fully) else ("partly" if any(recovered) else "no")
         rows.append({"claim": "Fig. 1: the apparent failure beyond tau_p ~ 10 comes only from the finite horizon",
-                     "measure": "the cells tau_p = 10, 31.6, 100 rerun to a 10x longer horizon on the same sets: "
-                                "median soft error back to <= 0.5 (partly), and the mean Hamming error within 0.5 "
-                                "bit of the fast astrocytes' (tau_p <= 0.1) (yes)",
+                     "measure": f"Fig. 1's values tau_p = 10, 31.6, 100 rerun to t_f = {t_f:g} on the same sets "
+                                f"(study paper_fig1_horizon): median soft error back to <= 0.5 (partly), and the "
+                                f"mean Hamming error within 0.5 bit of the fast astrocytes' (tau_p <= 0.1) (yes)",
                      "holds": holds,
                      "evidence": "; ".join(parts) + f"; fast astrocytes: mean Hamming error {fast_mean:.3g}"})
     if f2 is not None:
@@ -265,8 +243,8 @@ def claims_table(tables: dict, checks) -> list[dict]:
         hot = _at(f3, 100.0)
         evidence = f"T = 100: soft error {_fmt(hot, 'soft_hamming_error')}, perplexity {_fmt(hot, 'perplexity')}"
         ok = hot["perplexity_median"] >= 0.9 * K
-        if checks is not None:
-            hop = checks[checks["check"] == "hopfield eq. 12"].iloc[0]
+        if tables.get("fig3_hopfield") is not None:
+            hop = tables["fig3_hopfield"].iloc[0]
             close = abs(hot["soft_hamming_error_median"] - hop["soft_hamming_error_median"]) <= 0.5
             evidence += (f"; eq. 12 on the same cues: soft error {hop['soft_hamming_error_median']:.3g} (median), "
                          f"mean Hamming {hop['hamming_error_mean']:.3g} against {hot['hamming_error_mean']:.3g}")
@@ -302,6 +280,22 @@ def claims_markdown(rows: list[dict]) -> str:
     for row in rows:
         lines.append(f"| {row['claim']} | {row['measure']} | **{row['holds']}** | {row['evidence']} |")
     return "\n".join(lines)
+
+
+def write_claims(figures_dir) -> list[Path]:
+    """The claims tested on the studies in `figures_dir` (read_tables), written there as claims.csv and
+    claims.md; an InputError when it holds none of them."""
+    from astrogate.analysis.io import write_csv
+    from astrogate.errors import InputError
+    from astrogate.files import write_output
+
+    figures_dir = Path(figures_dir)
+    rows = claims_table(read_tables(figures_dir))
+    if not rows:
+        raise InputError(f"{figures_dir} holds no finished figure: run `astrogate paper all --out {figures_dir}` first")
+    markdown = claims_markdown(rows) + "\n"
+    return [write_csv(figures_dir / "claims.csv", rows),
+            write_output(figures_dir / "claims.md", "claims table", lambda fh: fh.write(markdown))]
 
 
 # one point of each figure on the Brian2 network: (figure, varied parameter, value, K, flipped bits); Figs. 1-3

@@ -60,12 +60,16 @@ FIG4_MODELS = ("hopfield", "naam", "gated")
 # beyond the paper: modern Hopfield and the dense associative memory (n = 3) on Fig. 4's grid
 EXTRA_MODELS = ("modern", "dam3")
 GRID_MODELS = FIG4_MODELS + EXTRA_MODELS
+DYNAMICS_MODELS = ("gated", "hopfield")
 MODEL_TITLES = {"hopfield": "classical Hopfield (eq. 12)", "naam": "NAAM (Kozachkov et al.)",
                 "gated": "astrocyte-gated", "modern": "modern Hopfield (iterated)",
                 "dam3": "dense associative memory, $z^3$"}
 HORIZON = 10.0  # t_f of every figure (appendix .5: 10 / dt steps)
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated")
 PAPER_FIGURES = ("fig1", "fig2", "fig3", "fig4")
+# the studies of the claims the figures do not settle (analysis/paper_claims.py): Fig. 1's slow-astrocyte values
+# run to a 10x longer horizon, and eq. 12 on the cues of Figs. 1-3
+CLAIM_STUDIES = ("fig1_horizon", "fig3_hopfield")
 CORRELATION = 0.4  # fig4_correlated: the parent model's correlation (models.patterns.random_patterns)
 # Fig. 4's float type per model: float32 only where it gives float64's Hamming errors. NAAM: the same in every
 # trial compared. Eq. 12 and the gated model: not at K = 2, where a cue with no net overlap with the two
@@ -84,26 +88,33 @@ QUICK = {"fig1": ({"sets": 6}, {"tau_p": [0.1, 1.0, 10.0, 100.0]}),
 
 
 def figure_study(name: str, quick: bool = False) -> Study:
-    """The shipped study of a figure (runs/configs/paper_<name>.toml), or its quick grid (a few points)."""
+    """The shipped study of a figure, or of a claim (CLAIM_STUDIES), runs/configs/paper_<name>.toml, or its quick
+    grid (a few points and pattern sets)."""
     from astrogate.analysis.spec import shipped_study
 
-    if name not in FIGURES:
-        raise InputError(f"unknown figure {name!r}: use {', '.join(FIGURES)}")
-    fixed, axes = QUICK[name] if quick else ({}, {})
+    if name not in FIGURES + CLAIM_STUDIES:
+        raise InputError(f"unknown figure {name!r}: use {', '.join(FIGURES + CLAIM_STUDIES)}")
+    fixed, axes = QUICK.get(name, ({"sets": 6}, {})) if quick else ({}, {})
     return shipped_study(f"paper_{name}", fixed, axes)
 
 
 # -- one point -------------------------------------------------------------------------------------------
 def dynamics_point(values: dict) -> dict:
     """One value of a dynamics figure: the observables of each of values["sets"] pattern sets (arrays (sets,)),
-    the step and the steps each set took. values: N, K, flips, sets, seed, t_f, varied and the paper's T, tau_p,
-    tau_x, sigma."""
+    the step and the steps each set took. values: N, K, flips, sets, seed, t_f, varied, the paper's T, tau_p,
+    tau_x, sigma, and model: "gated" (the default) or "hopfield" (eq. 12 on the same cues: perplexity K, no
+    convergence time)."""
     N, K, flips, sets = values["N"], values["K"], values["flips"], values["sets"]
     xi = pattern_sets(N, K, sets, values["seed"])
     cues = flipped_cues(xi[:, 0], flips, cue_generator(values["seed"], N, K, flips))
     params = paper_parameters(**{name: values[name] for name in PAPER_NAMES})
     dt = paper_dt(values["varied"], values[values["varied"]])
-    run = integrate_gated(xi, cues, params, dt, values["t_f"])
+    if values.get("model", "gated") == "hopfield":  # eq. 12: the gains frozen at 1/K
+        x = integrate_hopfield(xi, cues, params["tau_x"], params["sigma"], dt, values["t_f"])
+        run = {"x": x, "p": np.full((sets, K), 1.0 / K), "convergence_time": np.full(sets, np.nan),
+               "steps": np.full(sets, round(values["t_f"] / dt))}
+    else:
+        run = integrate_gated(xi, cues, params, dt, values["t_f"])
     rates = np.tanh(params["sigma"] * run["x"])
     return {
         "soft_hamming_error": soft_hamming_error(rates, xi[:, 0]),
@@ -221,7 +232,8 @@ class DynamicsFigure(PaperFigure):
               "N": Field("int", whole("N", 2), fixed_only=True), "K": Field("int", whole("K", 2), fixed_only=True),
               "flips": Field("int", whole("flips", 0), fixed_only=True),
               "sets": Field("int", whole("sets", 1), fixed_only=True), "seed": Field("int", seed(), fixed_only=True),
-              "t_f": Field("float", positive("t_f"), fixed_only=True)}
+              "t_f": Field("float", positive("t_f"), fixed_only=True),
+              "model": Field("str", choice("model", DYNAMICS_MODELS), fixed_only=True)}
     metrics = (*DYNAMICS_OBSERVABLES, "dt", "steps")
     default_metrics = metrics
     dims = ("set",)
@@ -232,6 +244,7 @@ class DynamicsFigure(PaperFigure):
             raise loc.error(f"a dynamics figure sweeps one of {', '.join(PAPER_NAMES)} (its one axis), got "
                             f"{', '.join(swept) or 'no axis'}", "axes" if swept else "fixed")
         super().complete(fixed, swept, loc)
+        fixed.setdefault("model", "gated")
         for name in PAPER_NAMES:
             if name not in swept:
                 fixed.setdefault(name, paper_parameters()[name])
@@ -382,6 +395,9 @@ def draw_dynamics(table, parameter: str):
             ax.fill_between(x, table[f"{obs}_p{lo}"], table[f"{obs}_p{hi}"], color="C0", alpha=alpha, lw=0,
                             label=f"({lo}, {hi})")
         ax.plot(x, table[f"{obs}_median"], color="C0", lw=1.8, marker="o", ms=3, label="median")
+        if not np.isfinite(table[f"{obs}_median"].to_numpy(float)).any():  # eq. 12 has no convergence time
+            ax.text(0.5, 0.5, "no finite value", transform=ax.transAxes, ha="center", va="center")
+            ax.set_xlim(x.min() / 2, x.max() * 2)
         ax.set_xscale("log")
         ax.set_xlabel(PARAMETER_LABELS[parameter])
         ax.set_ylabel(OBSERVABLE_LABELS[obs])

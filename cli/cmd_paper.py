@@ -6,7 +6,9 @@ bits, 50 pattern sets per value) against tau_p, tau_x and T, medians with the (5
 K = 2..200 and 0..10 flipped bits (N = 20, 50 pattern sets per cell). sigma: fig1's layout with the neural gain
 swept (the paper does not state it; the preset uses 3). fig4_baselines: Fig. 4's grid with modern Hopfield and
 the dense associative memory (z^3) as extra panels. fig4_correlated: the five models on patterns correlated 0.4
-(parent model), every 8th load. all: the paper's four.
+(parent model), every 8th load. all: the paper's four. claims: the two studies of the claims the figures do not
+settle (Fig. 1's slow astrocytes to t_f = 100, about 6 minutes; eq. 12 on the cues of Figs. 1-3), then every claim
+of the paper's text tested on the studies in DIR: DIR/claims.csv and DIR/claims.md.
 
 Each figure is a study of the study engine (runs/configs/paper_<figure>.toml; `astrogate sweep paper_fig1` runs
 the same) written to DIR/<figure>: points/ (one file per finished point), results.nc (every trial),
@@ -19,7 +21,7 @@ import argparse
 
 from astrogate.cli.options import count
 
-FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated", "all")
+FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated", "all", "claims")
 
 
 def register(subparsers) -> None:
@@ -42,7 +44,15 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from astrogate.analysis.paper_figures import FIGURE_FILES, PAPER_FIGURES, SUMMARY_FILE, check_old_folder, figure_study
+    from astrogate.analysis.paper_claims import write_claims
+    from astrogate.analysis.paper_figures import (
+        CLAIM_STUDIES,
+        FIGURE_FILES,
+        PAPER_FIGURES,
+        SUMMARY_FILE,
+        check_old_folder,
+        figure_study,
+    )
     from astrogate.cli.cmd_sweep import run_study_command
     from astrogate.errors import InputError
 
@@ -50,7 +60,7 @@ def handle(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file, expected a folder")
     check_old_folder(out)
-    names = PAPER_FIGURES if args.figure == "all" else (args.figure,)
+    names = {"all": PAPER_FIGURES, "claims": CLAIM_STUDIES}.get(args.figure, (args.figure,))
     studies = {name: figure_study(name, args.quick) for name in names}  # every study checked before any runs
     status = 0
     for name, study in studies.items():
@@ -61,4 +71,7 @@ def handle(args: argparse.Namespace) -> int:
             continue
         for file in (SUMMARY_FILE, *FIGURE_FILES):
             print(f"wrote {out / name / file}")
+    if args.figure == "claims" and status == 0:
+        for path in write_claims(out):
+            print(f"wrote {path}")
     return status

@@ -302,6 +302,26 @@ def test_quick_extra_grids_draw_the_data(quick_dir, saved_figures):
     assert table.loc[("modern", 2, 0), "mean_hamming_error"] == 0 and table.loc[("dam3", 2, 0), "mean_hamming_error"] == 0
 
 
+def test_claims_from_the_quick_studies(quick_dir):
+    """`paper claims` runs the two claim studies and tests every claim on the folder's tables: eq. 12 on the
+    dynamics figures' cues is integrate_hopfield on the same sets (uniform gains: perplexity K), and the horizon
+    study reruns Fig. 1's slow values to t_f = 100."""
+    assert main(["paper", "claims", "--quick", "--no-progress", "--out", str(quick_dir)]) == 0
+    claims = pd.read_csv(quick_dir / "claims.csv")
+    assert len(claims) == 8 and set(claims["holds"]) <= {"yes", "no", "partly"}
+    assert (quick_dir / "claims.md").read_text().count("\n| Fig.") == 8
+    hop = summary(quick_dir, "fig3_hopfield")
+    xi, cues = _trials(30, 100, 6, 6, seed=0)
+    x = pn.integrate_hopfield(xi, cues, 1.0, 3.0, 0.001, 10.0)
+    assert hop["hamming_error_mean"][0] == np.mean(hamming_error(x, xi[:, 0]))
+    assert hop["perplexity_median"][0] == pytest.approx(100) and hop["convergence_time_median"].isna().all()
+    horizon = summary(quick_dir, "fig1_horizon")
+    assert (horizon["t_f"] == 100).all()
+    np.testing.assert_allclose(horizon["value"], [10, 10 ** 1.5, 100])
+    finite = claims[claims["claim"].str.contains("finite horizon")]["evidence"].iloc[0]
+    assert "at t_f = 10," in finite and "at t_f = 100" in finite
+
+
 def test_interrupted_figure_resumes(tmp_path):
     """Points finished before an interruption are kept and skipped; a damaged point file is run again; the
     resumed study's table equals an uninterrupted run's."""
@@ -367,7 +387,7 @@ def test_fig4_comparison_counts_cells():
     assert c["gated_above_naam"] == 1 and c["gated_above_hopfield"] == 0
     assert c["worst_cell"] == {"K": 200, "flips": 4, "gap": -1.0}
     assert c["advantage_by_load"]["K <= 20"] == pytest.approx(0.5)
-    claims = claims_table({"fig4": table}, None)
+    claims = claims_table({"fig4": table})
     assert [row["holds"] for row in claims] == ["no", "yes"]  # not lowest everywhere; largest gain at K > 100
 
 
