@@ -9,11 +9,16 @@ squares of g against softmax(f / T)); the report gives the correlation r of g wi
 (state, pattern) pair, the largest deviation, the distance to the simplex (1 - sum g, and the lowest gain of any
 step) and the convergence time in seconds.
 
-    python -m astrogate.analysis.calcium --out runs/calcium          # the results page's map and sweep
+Also here: one astrocyte's response to glutamate (`transfer_function`), the memory with calcium astrocytes
+against the replicator model and Hopfield (`calcium_retrieval`), with spiking neurons
+(`calcium_spiking_retrieval`), and the results page's studies as evaluations of the study engine, each with its
+spec in runs/configs/:
 
-Also here: the memory with calcium astrocytes against the replicator model and Hopfield (`calcium_retrieval`),
-with spiking neurons (`calcium_spiking_retrieval`), and the coupling study on the study engine (evaluation
-"calcium_coupling", `CouplingStudy`: astrogate sweep calcium_coupling).
+    astrogate sweep calcium_map --out runs/calcium                 # the map per configuration (MapStudy)
+    astrogate sweep calcium_transfer --out runs/calcium_transfer   # one astrocyte's response (TransferStudy)
+    astrogate sweep calcium_memory --out runs/calcium_memory       # retrieval, mechanisms, cues (MemoryStudy)
+    astrogate sweep calcium_spiking --out runs/calcium_spiking     # rate and spiking neurons (SpikingMemoryStudy)
+    astrogate sweep calcium_coupling --out runs/calcium_coupling   # per coupling and strength (CouplingStudy)
 """
 
 from __future__ import annotations
@@ -538,10 +543,22 @@ class CalciumEvaluation(Evaluation):
             try:
                 self.check_point(values)
             except InputError as exc:
-                raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
+                raise self.located(loc, f"at {where(study, index, values)}: {exc}", str(exc).split(" ")[0]) from None
 
     def check_point(self, values: dict) -> None:
         """Raise an InputError for a point that cannot run."""
+
+    @staticmethod
+    def located(loc, problem: str, key: str) -> InputError:
+        """The error at the line that sets `key` ([fixed], [axes] or a [[zip]]), else at the grid's first table."""
+        places = [("fixed", 0), ("axes", 0), *(("zip", i) for i in range(len(loc.lines)))]
+        for table, occurrence in places:
+            if loc.line(table, key, occurrence) is not None:
+                return loc.error(problem, table, key, occurrence)
+            if table == "zip" and loc.line("zip", None, occurrence) is None:
+                break
+        table = next((t for t in ("axes", "zip", "fixed") if loc.line(t) is not None), None)
+        return loc.error(problem, table)
 
 
 def calcium_setup_of(values: dict, dt=STUDY_DT) -> CalciumSetup:
