@@ -229,7 +229,7 @@ def plot_sweep(lines: list[dict], path) -> Path:
     path = prepare_output(path, "plot")
     labels = [line["label"] for line in lines]
     y = np.arange(len(lines))
-    value = lambda key: np.array([float(line[key]) for line in lines])  # noqa: E731  (csv rows hold strings)
+    value = lambda key: np.array([np.nan if line[key] is None else float(line[key]) for line in lines])  # noqa: E731
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.35 * len(lines) + 1.5), sharey=True)
     left.barh(y - 0.2, value("r"), height=0.4, label="gains g")
     left.barh(y + 0.2, value("shape_r"), height=0.4, label="shares g / sum g")
@@ -657,7 +657,7 @@ class CouplingStudy(CalciumEvaluation):
             metrics.update({key: summary[key] for key in RETRIEVAL_METRICS if key in summary},
                            retrieval_sum_max=summary["sum_max"], retrieval_g_min=summary["g_min"])
         metrics["run_seconds"] = time.perf_counter() - start
-        return {"metrics": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}}
+        return {"metrics": finite_or_none(metrics)}
 
     def finish(self, study: Study, finished, stage) -> list[str]:
         table = finished.table
@@ -811,7 +811,7 @@ class MapStudy(CalciumEvaluation):
         return {"metrics": finite_or_none({m: summary[m] for m in self.metrics}), "summary": summary, "arrays": arrays}
 
     def valid(self, record: dict) -> bool:
-        return super().valid(record) and isinstance(record.get("summary"), dict) and isinstance(record.get("arrays"), dict)
+        return super().valid(record) and all(isinstance(record.get(key), dict) for key in ("summary", "arrays"))
 
     def finish(self, study: Study, finished, stage) -> list[str]:
         from astrogate.analysis.io import write_csv, write_json
