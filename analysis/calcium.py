@@ -739,8 +739,11 @@ def finite_or_none(values: dict) -> dict:
 
 
 class RowsEvaluation(CalciumEvaluation):
-    """A point whose result is several rows (one per pattern set, per glutamate level): the table holds the point's
-    fields and each row; a point that failed is one row with its status and error."""
+    """A point whose result is several rows, one per index of its dimension (a pattern set, a glutamate level;
+    `count` of them): the table holds the point's fields and each row; the rows of a point that failed hold its
+    status and error."""
+
+    count = "sets"  # the field that says how many rows a point has
 
     def valid(self, record: dict) -> bool:
         return valid_rows(record.get("rows"), self.text_columns)
@@ -748,7 +751,8 @@ class RowsEvaluation(CalciumEvaluation):
     def rows(self, point, record: dict, study: Study) -> list[dict]:
         if record["status"] == "ok":
             return [{"point": point.id, **point.values, **row, "status": "ok", "error": ""} for row in record["rows"]]
-        return [{"point": point.id, **point.values, "status": record["status"], "error": record.get("error") or ""}]
+        return [{"point": point.id, **point.values, self.dims[0]: i, "status": record["status"],
+                 "error": record.get("error") or ""} for i in range(point.values[self.count])]
 
 
 MAP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_deviation", "rms_deviation",
@@ -853,6 +857,7 @@ class TransferStudy(RowsEvaluation):
     metrics = ("glutamate_um", "release", "C_low", "C_high", "g")
     default_metrics = metrics
     dims = ("level",)
+    count = "levels"
     outputs = ("transfer.csv", "calcium_transfer.png")
     DEFAULTS = {"glutamate_low": 1e-3, "glutamate_high": 30.0, "levels": 41, "settle": 300.0, "window": 200.0,
                 "target": "cython"}

@@ -821,6 +821,25 @@ def test_memory_study_on_the_engine_writes_the_summaries_of_calcium_retrieval(tm
     assert {name: (out / name).read_text() for name in tables} == tables
 
 
+def test_a_failed_memory_point_has_a_row_per_set_with_its_error():
+    """In the table and the Dataset, a failed point's sets say "failed" and why, beside a finished point's
+    values and the points not run yet ("missing")."""
+    from astrogate.analysis.engine import collect
+    from astrogate.analysis.spec import parse_study
+    from astrogate.analysis.study import enumerate_points
+
+    study = parse_study(TINY_MEMORY.replace("sets = 1", "sets = 2"), "tiny.toml")
+    failed, finished, _ = enumerate_points(study)
+    rows = [{"K": 10, "set": s, "calcium_hamming": float(s)} for s in (0, 1)]
+    dataset, table = collect(study, {failed.id: {"status": "failed", "error": "RuntimeError: boom"},
+                                     finished.id: {"status": "ok", "rows": rows}})
+    assert table["status"].tolist() == ["failed"] * 2 + ["ok"] * 2 + ["missing"] * 2
+    assert table["set"].tolist() == [0, 1] * 3 and set(table["error"][:2]) == {"RuntimeError: boom"}
+    assert dataset["status"].dims == ("set", "row")
+    assert dataset["status"].values.tolist() == [["failed", "ok", "missing"]] * 2
+    np.testing.assert_array_equal(dataset["calcium_hamming"].values[:, 1], [0.0, 1.0])
+
+
 @pytest.mark.brian2
 def test_spiking_memory_study_on_the_engine_writes_the_summary_of_calcium_spiking_retrieval(tmp_path, thread_client):
     from astrogate.analysis.calcium import calcium_spiking_retrieval, spiking_summary
