@@ -9,11 +9,16 @@ squares of g against softmax(f / T)); the report gives the correlation r of g wi
 (state, pattern) pair, the largest deviation, the distance to the simplex (1 - sum g, and the lowest gain of any
 step) and the convergence time in seconds.
 
-    python -m astrogate.analysis.calcium --out runs/calcium          # the results page's map and sweep
+Also here: one astrocyte's response to glutamate (`transfer_function`), the memory with calcium astrocytes
+against the replicator model and Hopfield (`calcium_retrieval`), with spiking neurons
+(`calcium_spiking_retrieval`), and the results page's studies as evaluations of the study engine, each with its
+spec in runs/configs/:
 
-Also here: the memory with calcium astrocytes against the replicator model and Hopfield (`calcium_retrieval`),
-with spiking neurons (`calcium_spiking_retrieval`), and the coupling study on the study engine (evaluation
-"calcium_coupling", `CouplingStudy`: astrogate sweep calcium_coupling).
+    astrogate sweep calcium_map --out runs/calcium                 # the map per configuration (MapStudy)
+    astrogate sweep calcium_transfer --out runs/calcium_transfer   # one astrocyte's response (TransferStudy)
+    astrogate sweep calcium_memory --out runs/calcium_memory       # retrieval, mechanisms, cues (MemoryStudy)
+    astrogate sweep calcium_spiking --out runs/calcium_spiking     # rate and spiking neurons (SpikingMemoryStudy)
+    astrogate sweep calcium_coupling --out runs/calcium_coupling   # per coupling and strength (CouplingStudy)
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
-from astrogate.analysis.study import Evaluation, Field, Study, choice, positive, whole
+from astrogate.analysis.study import Evaluation, Field, Study, choice, positive, valid_rows, whole
 from astrogate.analysis.study import seed as seed_field
 from astrogate.errors import InputError
 from astrogate.network.calcium import CalciumSetup, run_clamped
@@ -177,87 +182,6 @@ def shape_agreement(g, f) -> dict:
     return fit_temperature(shares, f)
 
 
-# -- the study of the results page: the drive, the capture strength, the exocytosis steepness, the mechanism ----
-def study_rows() -> list[dict]:
-    """The configurations of docs/results/calcium.md: one row each, {group, label, setup}."""
-    from brian2 import second, umolar
-
-    def row(group, label, pool="shared", gap_junctions="none", **overrides):
-        return {"group": group, "label": label, "setup": CalciumSetup(pool, gap_junctions, overrides, dt=STUDY_DT)}
-
-    rows = [row("drive", f"Y_pattern={y:g}uM", Y_pattern=y * umolar) for y in (0.1, 0.3, 1.0, 3.0)]
-    rows += [row("capture", f"O_A={o:g}/s", Y_pattern=0.3 * umolar, O_A=o / second) for o in (6.0, 60.0, 600.0)]
-    rows += [row("exocytosis", f"n_A={n:g}", Y_pattern=0.3 * umolar, O_A=600 / second, n_A=n) for n in (4.0, 16.0)]
-    rows += [row("mechanism", "private pool", "private", Y_pattern=0.3 * umolar, O_A=600 / second),
-             row("mechanism", "gap junctions ring F=2uM/s", "shared", "ring", Y_pattern=0.3 * umolar,
-                 O_A=600 / second, F_GJ=2 * umolar / second),
-             row("mechanism", "gap junctions all F=0.09uM/s", "shared", "all", Y_pattern=0.3 * umolar,
-                 O_A=600 / second, F_GJ=0.09 * umolar / second)]
-    return rows
-
-
-SWEEP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_deviation", "rms_deviation",
-                 "shape_T_eff", "shape_r", "shape_max_deviation", "sum_mean", "sum_min", "free_low", "g_low",
-                 "top_gain_mean", "oscillating_states", "convergence_s_median", "convergence_s_max",
-                 "unconverged_states", "run_seconds")
-
-
-def calcium_study(out, per_kind: int = 10, settle: float = 300.0, window: float = 200.0, only: list | None = None,
-                  target: str = "cython") -> list[dict]:
-    """Every row of `study_rows` (or those whose label is in `only`) on the protocol states; writes into `out`
-    sweep.csv (one line per row), <row>.json (its summary) and <row>.npz (f, g, kinds, the sampled sums) and the
-    figures calcium_map_<row>.png. Returns the sweep's lines."""
-    from astrogate.analysis.io import write_csv, write_json
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    states = protocol_states(per_kind=per_kind)
-    rows = [r for r in study_rows() if only is None or r["label"] in only]
-    if only is not None and len(rows) != len(only):
-        known = ", ".join(r["label"] for r in study_rows())
-        raise InputError(f"unknown study row(s) {sorted(set(only) - {r['label'] for r in rows})}: known are {known}")
-    if only is None:  # the single astrocyte's response, which the rows' allocations are made of
-        levels = np.geomspace(1e-3, 30.0, 41)
-        response = transfer_function(levels, settle=settle, window=window, target=target)
-        write_csv(out / "transfer.csv", [dict(zip(response, values)) for values in zip(*response.values())],
-                  float_format=".6g")
-        plot_transfer(response, out / "calcium_transfer.png")
-    lines = []
-    for row in rows:
-        result = quasi_static_map(row["setup"], states, settle=settle, window=window, target=target)
-        summary = result["summary"]
-        shape = shape_agreement(result["g"], result["f"])
-        summary.update({f"shape_{k}": v for k, v in shape.items() if k != "rms_deviation"}, group=row["group"],
-                       label=row["label"])
-        stem = file_stem(row["label"])
-        write_json(out / f"{stem}.json", summary)
-        np.savez_compressed(out / f"{stem}.npz", f=result["f"], g=result["g"], kinds=result["kinds"],
-                            t=result["run"]["t"], bound=result["run"]["bound"], T_eff=summary["T_eff"],
-                            g_trace=result["run"]["g"][:, :, ::5], release=result["run"]["release_mean"],
-                            C_low=result["run"]["C_low"], C_high=result["run"]["C_high"])
-        plot_map(result, out / f"calcium_map_{stem}.png", row["label"])
-        lines.append({c: summary.get(c, summary["setup"].get(c)) for c in SWEEP_COLUMNS})
-        merged = merged_lines(out / "sweep.csv", lines)
-        write_csv(out / "sweep.csv", merged, SWEEP_COLUMNS, float_format=".6g")
-        plot_sweep(merged, out / "calcium_sweep.png")
-    return lines
-
-
-def merged_lines(path: Path, lines: list[dict]) -> list[dict]:
-    """The lines of an earlier sweep.csv in `path` whose rows were not run again, and `lines`, in study order:
-    a run of some rows (--only) updates the table, and a stopped run keeps the rows it finished."""
-    import csv
-
-    new = {line["label"]: line for line in lines}
-    old = {}
-    if path.exists():
-        with open(path, newline="") as fh:
-            old = {row["label"]: row for row in csv.DictReader(fh)}
-    order = [r["label"] for r in study_rows()]
-    labels = sorted(set(old) | set(new), key=lambda label: order.index(label) if label in order else len(order))
-    return [new.get(label, old.get(label)) for label in labels]
-
-
 def file_stem(label: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in label)
 
@@ -305,7 +229,7 @@ def plot_sweep(lines: list[dict], path) -> Path:
     path = prepare_output(path, "plot")
     labels = [line["label"] for line in lines]
     y = np.arange(len(lines))
-    value = lambda key: np.array([float(line[key]) for line in lines])  # noqa: E731  (csv rows hold strings)
+    value = lambda key: np.array([np.nan if line[key] is None else float(line[key]) for line in lines])  # noqa: E731
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.35 * len(lines) + 1.5), sharey=True)
     left.barh(y - 0.2, value("r"), height=0.4, label="gains g")
     left.barh(y + 0.2, value("shape_r"), height=0.4, label="shares g / sum g")
@@ -343,29 +267,6 @@ def plot_transfer(response: dict, path) -> Path:
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return path
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    from astrogate.network.devices import quiet_brian2
-
-    parser = argparse.ArgumentParser(prog="python -m astrogate.analysis.calcium", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--per-kind", type=int, default=10, help="states of each kind (default 10: 40 states)")
-    parser.add_argument("--settle", type=float, default=300.0,
-                        help="seconds from the release onset to the averaging window (after 60 s of calcium alone)")
-    parser.add_argument("--window", type=float, default=200.0, help="seconds of the averaging window")
-    parser.add_argument("--only", nargs="*", help="run only these rows (labels of study_rows)")
-    args = parser.parse_args(argv)
-    quiet_brian2()
-    try:
-        lines = calcium_study(args.out, args.per_kind, args.settle, args.window, args.only)
-    except InputError as exc:
-        parser.exit(2, f"astrogate: error: {exc}\n")
-    for line in lines:
-        print(json.dumps({k: line[k] for k in ("label", "T_eff", "r", "max_deviation", "sum_min", "shape_r")}))
-    return 0
 
 
 def transfer_function(glutamate_um, setup: CalciumSetup | None = None, settle: float = 300.0, window: float = 200.0,
@@ -422,68 +323,87 @@ def energy_rises(L) -> dict:
     return {"largest_rise": float(max(steps.max(), 0.0) / scale), "rising_steps": float(np.mean(steps > 1e-9 * scale))}
 
 
+def retrieval_problems(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 10, seed: int = 0) -> list[dict]:
+    """The pattern sets and cues of `calcium_retrieval`, in the order one generator seeded by `seed` draws them:
+    for each K in turn, `sets` random +-1 sets of K patterns of N bits, each with its cue (pattern 0 with `flips`
+    bits flipped). One dict per (K, set): K, N, flips, set, patterns, cue."""
+    from astrogate.models.patterns import flip_cue
+
+    rng = np.random.default_rng(seed)
+    problems = []
+    for K in Ks:
+        for s in range(sets):
+            xi = rng.choice([-1.0, 1.0], size=(K, N))
+            problems.append({"K": K, "N": N, "flips": flips, "set": s, "patterns": xi,
+                             "cue": flip_cue(xi[0], flips / N, rng)})
+    return problems
+
+
 def calcium_retrieval(Ks=(10, 30, 60), N: int = 20, flips: int = 2, sets: int = 10, calcium=None,
                       duration: float = 30.0, seed: int = 0, target: str = "cython") -> list[dict]:
     """A small version of the paper's Fig. 4 protocol: for each K, `sets` random +-1 pattern sets of N bits, the
-    cue = pattern 0 with `flips` bits flipped; the sign(u) Hamming error (eq. 15) after `duration` ms of the
-    memory with calcium astrocytes (`calcium`: a CalciumSetup or parameter overrides; MEMORY_NEURONS; speedup
-    MEMORY_SPEEDUP and O_A = MEMORY_CAPTURE unless given; gains from 0; the runtime device, `target` cython or numpy),
-    of the replicator model with the paper's preset and
-    of classical Hopfield, on the same patterns and cues. Along each calcium run: the replicator's Lyapunov
-    function (`replicator_lyapunov`, sampled every 0.1 ms), the gains' sum and lowest value. One line per
-    (K, set)."""
-    import brian2 as b2
+    cue = pattern 0 with `flips` bits flipped (`retrieval_problems`), retrieved by `calcium_retrieval_runs`. One
+    line per (K, set)."""
+    return calcium_retrieval_runs(retrieval_problems(Ks, N, flips, sets, seed), calcium, duration, seed, target)
 
-    from astrogate.models.baselines import ClassicalHopfield
+
+def calcium_retrieval_runs(problems: list[dict], calcium=None, duration: float = 30.0, seed: int = 0,
+                           target: str = "cython") -> list[dict]:
+    """Each problem of `retrieval_problems`: the sign(u) Hamming error (eq. 15) after `duration` ms of the memory
+    with calcium astrocytes (`calcium`: a CalciumSetup or parameter overrides; MEMORY_NEURONS; speedup
+    MEMORY_SPEEDUP and O_A = MEMORY_CAPTURE unless given; gains from 0; the runtime device, `target` cython or
+    numpy), of the replicator model with the paper's preset and of classical Hopfield (seeded seed + set), on the
+    same patterns and cues. Along each calcium run: the replicator's Lyapunov function (`replicator_lyapunov`,
+    sampled every 0.1 ms), the gains' sum and lowest value. One network per K, restored for each of its sets. One
+    line per problem."""
+    import brian2 as b2
+    from brian2 import second
+
     from astrogate.models.abstract import AstroGateModel
+    from astrogate.models.baselines import ClassicalHopfield
     from astrogate.models.parameters import Parameters
-    from astrogate.models.patterns import flip_cue
     from astrogate.models.presets import PAPER_PRESET
     from astrogate.network import devices
     from astrogate.network.calcium import ORDER, calcium_setup
     from astrogate.network.memory import AstrocyteGatedMemory
-
-    from brian2 import second
 
     setup = calcium_setup(calcium)
     setup = replace(setup, parameters={"speedup": MEMORY_SPEEDUP, "O_A": MEMORY_CAPTURE / second,
                                        **setup.parameters})
     paper = PAPER_PRESET.parameters()
     memory_params = Parameters(**MEMORY_NEURONS)
-    rng = np.random.default_rng(seed)
-    lines = []
-    for K in Ks:
-        devices.activate(devices.DeviceChoice("runtime", target), memory_params.dt)
-        xi = rng.choice([-1.0, 1.0], size=(K, N))
-        mem = AstrocyteGatedMemory(xi, memory_params, astrocyte="calcium", calcium=setup, name="calcium_memory")
-        sample = dict(dt=0.1 * b2.ms, when="end", order=ORDER["monitors"])
-        gains_monitor = b2.StateMonitor(mem.astrocytes, "g", record=True, **sample)
-        neurons_monitor = b2.StateMonitor(mem.neurons, "u", record=True, **sample)
-        net = b2.Network(mem, gains_monitor, neurons_monitor)
-        net.store("built")
-        for s in range(sets):
-            if s > 0:
-                xi = rng.choice([-1.0, 1.0], size=(K, N))
-            cue = flip_cue(xi[0], flips / N, rng)
-            net.restore("built")
-            mem.set_patterns(xi)
-            mem.set_cue(cue)
-            net.run(duration * b2.ms, namespace={})
-            u_trace, g_trace = np.asarray(neurons_monitor.u[:]).T, np.asarray(gains_monitor.g[:]).T
-            state = mem.state()
-            replicator = AstroGateModel(xi, paper).run(cue, **PAPER_PRESET.run)
-            hopfield = ClassicalHopfield(xi, seed=seed + s).retrieve(cue).states[0]
-            L = replicator_lyapunov(xi, memory_params.updated(T=paper.T), u_trace, g_trace)
-            sums = g_trace.sum(axis=1)
-            lines.append({
-                "K": K, "N": N, "load": K / N, "flips": flips, "set": s,
-                "calcium_hamming": hamming(state["u"], xi[0]), "replicator_hamming": hamming(replicator.u, xi[0]),
-                "hopfield_hamming": hamming(hopfield, xi[0]),
-                "calcium_overlap": float(state["m"][0]), "calcium_top_gain": float(state["g"].max()), "calcium_winner_is_target": bool(np.argmax(state["g"]) == 0),
-                "calcium_bound": state["bound"], "sum_max": float(sums.max()), "g_min": float(g_trace.min()),
-                **energy_rises(L), "L_first": float(L[np.isfinite(L)][0]) if np.any(np.isfinite(L)) else float("nan"),
-                "L_last": float(L[-1]),
-            })
+    lines, net, built_K = [], None, None
+    for problem in problems:
+        xi, cue, K, N, s = problem["patterns"], problem["cue"], problem["K"], problem["N"], problem["set"]
+        if K != built_K:
+            devices.activate(devices.DeviceChoice("runtime", target), memory_params.dt)
+            mem = AstrocyteGatedMemory(xi, memory_params, astrocyte="calcium", calcium=setup, name="calcium_memory")
+            sample = dict(dt=0.1 * b2.ms, when="end", order=ORDER["monitors"])
+            gains_monitor = b2.StateMonitor(mem.astrocytes, "g", record=True, **sample)
+            neurons_monitor = b2.StateMonitor(mem.neurons, "u", record=True, **sample)
+            net = b2.Network(mem, gains_monitor, neurons_monitor)
+            net.store("built")
+            built_K = K
+        net.restore("built")
+        mem.set_patterns(xi)
+        mem.set_cue(cue)
+        net.run(duration * b2.ms, namespace={})
+        u_trace, g_trace = np.asarray(neurons_monitor.u[:]).T, np.asarray(gains_monitor.g[:]).T
+        state = mem.state()
+        replicator = AstroGateModel(xi, paper).run(cue, **PAPER_PRESET.run)
+        hopfield = ClassicalHopfield(xi, seed=seed + s).retrieve(cue).states[0]
+        L = replicator_lyapunov(xi, memory_params.updated(T=paper.T), u_trace, g_trace)
+        sums = g_trace.sum(axis=1)
+        lines.append({
+            "K": K, "N": N, "load": K / N, "flips": problem["flips"], "set": s,
+            "calcium_hamming": hamming(state["u"], xi[0]), "replicator_hamming": hamming(replicator.u, xi[0]),
+            "hopfield_hamming": hamming(hopfield, xi[0]),
+            "calcium_overlap": float(state["m"][0]), "calcium_top_gain": float(state["g"].max()),
+            "calcium_winner_is_target": bool(np.argmax(state["g"]) == 0),
+            "calcium_bound": state["bound"], "sum_max": float(sums.max()), "g_min": float(g_trace.min()),
+            **energy_rises(L), "L_first": float(L[np.isfinite(L)][0]) if np.any(np.isfinite(L)) else float("nan"),
+            "L_last": float(L[-1]),
+        })
     devices.reset_runtime()
     return lines
 
@@ -516,56 +436,6 @@ def retrieval_summary(lines: list[dict]) -> list[dict]:
     return out
 
 
-def mechanism_rows() -> list[dict]:
-    """The configurations of the memory study: the mechanism (shared pool, private pools, gap junctions on top of
-    the pool), the capture strength O_A and calcium's speedup (the ratio of time scales). One row each,
-    {group, label, calcium}."""
-    from brian2 import second, umolar
-
-    def row(group, label, pool="shared", gap_junctions="none", **overrides):
-        return {"group": group, "label": label, "calcium": CalciumSetup(pool, gap_junctions, overrides)}
-
-    rows = [row("mechanism", "shared pool"), row("mechanism", "private pool", "private"),
-            row("mechanism", "ring F=2uM/s", "shared", "ring", F_GJ=2 * umolar / second),
-            row("mechanism", "all F=0.09uM/s", "shared", "all", F_GJ=0.09 * umolar / second)]
-    rows += [row("capture", f"O_A={o:g}/s", O_A=o / second) for o in (0.6, 6.0, 600.0)]
-    rows += [row("speedup", f"speedup={s:g}", speedup=s) for s in (100.0, 10000.0)]
-    return rows
-
-
-def calcium_memory_study(out, Ks=(10, 30, 60), sets: int = 10, mechanism_K: int = 60, mechanism_sets: int = 10,
-                         only: list | None = None, flips=(4, 6, 8)) -> dict:
-    """The results page's memory measurements: `calcium_retrieval` at Ks with the defaults (retrieval.csv, one line
-    per run; retrieval_summary.csv), then each row of `mechanism_rows` (or those labelled in `only`) at K =
-    mechanism_K (mechanisms.csv), then harder cues (`flips` of the N = 20 bits flipped) at K = mechanism_K
-    (flips.csv). Returns the summaries."""
-    from astrogate.analysis.io import write_csv
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    result = {}
-    if only is None:
-        lines = calcium_retrieval(Ks, sets=sets)
-        write_csv(out / "retrieval.csv", lines, float_format=".6g")
-        result["retrieval"] = retrieval_summary(lines)
-        write_csv(out / "retrieval_summary.csv", result["retrieval"], float_format=".4g")
-    mechanisms = []
-    for row in mechanism_rows():
-        if only is not None and row["label"] not in only:
-            continue
-        summary = retrieval_summary(calcium_retrieval((mechanism_K,), sets=mechanism_sets, calcium=row["calcium"]))
-        mechanisms.append({"group": row["group"], "label": row["label"], **summary[0]})
-        write_csv(out / "mechanisms.csv", mechanisms, float_format=".4g")
-    result["mechanisms"] = mechanisms
-    harder = []
-    for n in flips:
-        summary = retrieval_summary(calcium_retrieval((mechanism_K,), flips=n, sets=sets))
-        harder.append({"flips": n, **summary[0]})
-        write_csv(out / "flips.csv", harder, float_format=".4g")
-    result["flips"] = harder
-    return result
-
-
 # -- spiking neurons driving the calcium astrocytes ----------------------------------------------------------------
 # Neurons at a physiological time constant (tau_u = 10 ms, dt = 0.1 ms) with calcium 100 times faster (1 s of
 # calcium in 10 ms, the same ratio of time scales as MEMORY_SPEEDUP with tau_u = 1 ms); the spikes' readout
@@ -575,14 +445,15 @@ SPIKING_SPEEDUP = 100.0
 SPIKING_RATES = {"poisson": dict(nu_max=200.0, tau_r=5.0), "lif": dict(nu_max=400.0, tau_r=5.0)}
 
 
-def calcium_spiking_retrieval(K: int = 10, N: int = 100, flips: int = 10, sets: int = 10, neurons=("rate", "poisson", "lif"),
+def calcium_spiking_retrieval(K: int = 10, N: int = 100, flips: int = 10, sets: int = 10, neuron: str = "rate",
                               duration: float = 150.0, seed: int = 0) -> list[dict]:
-    """The calcium memory with rate and spiking neurons (SPIKING_NEURONS; Poisson and LIF rates SPIKING_RATES;
-    speedup SPIKING_SPEEDUP, O_A = MEMORY_CAPTURE, the other calcium parameters the defaults) on the same `sets`
-    pattern sets and cues (pattern 0 with `flips` of N bits flipped), `duration` ms each, runtime device
-    (cython); Brian2's seed is the set's index. One line per (neuron, set): the sign(u) Hamming error (eq. 15),
-    the final overlap of the rate-coded state with the target, whether the target's gain is the largest, the
-    top gain, the largest sum and the smallest gain at every step, the number of spikes."""
+    """The calcium memory with `neuron` neurons ("rate", or spiking "poisson" or "lif": SPIKING_NEURONS; the spiking
+    rates SPIKING_RATES; speedup SPIKING_SPEEDUP, O_A = MEMORY_CAPTURE, the other calcium parameters the defaults)
+    on `sets` pattern sets and cues (pattern 0 with `flips` of N bits flipped) drawn from one generator seeded by
+    `seed` (the same for every neuron model), `duration` ms each, runtime device (cython); Brian2's seed is the
+    set's index. One line per set: the sign(u) Hamming error (eq. 15), the final overlap of the rate-coded state
+    with the target, whether the target's gain is the largest, the top gain, the largest sum and the smallest gain
+    at every step, the number of spikes."""
     import brian2 as b2
     from brian2 import second
 
@@ -597,29 +468,28 @@ def calcium_spiking_retrieval(K: int = 10, N: int = 100, flips: int = 10, sets: 
         xi = rng.choice([-1.0, 1.0], size=(K, N))
         problems.append((xi, flip_cue(xi[0], flips / N, rng)))
     calcium = {"speedup": SPIKING_SPEEDUP, "O_A": MEMORY_CAPTURE / second}
+    devices.activate(devices.DeviceChoice("runtime", "cython"), SPIKING_NEURONS["dt"])
+    options = {} if neuron == "rate" else {"neuron": neuron, **SPIKING_RATES[neuron]}
+    params = {k: v for k, v in SPIKING_NEURONS.items() if k not in ("T", "tau_p")}
+    mem = AstrocyteGatedMemory(problems[0][0], astrocyte="calcium", calcium=calcium, name="calcium_memory",
+                               **params, **options)
+    gains = b2.StateMonitor(mem.astrocytes, "g", record=True, when="end", order=ORDER["monitors"])
+    spikes = b2.SpikeMonitor(mem.neurons, record=False) if neuron != "rate" else None
+    net = b2.Network(mem, gains, *([spikes] if spikes is not None else []))
+    net.store("built")
     lines = []
-    for neuron in neurons:
-        devices.activate(devices.DeviceChoice("runtime", "cython"), SPIKING_NEURONS["dt"])
-        options = {} if neuron == "rate" else {"neuron": neuron, **SPIKING_RATES[neuron]}
-        params = {k: v for k, v in SPIKING_NEURONS.items() if k not in ("T", "tau_p")}
-        mem = AstrocyteGatedMemory(problems[0][0], astrocyte="calcium", calcium=calcium, name="calcium_memory",
-                                   **params, **options)
-        gains = b2.StateMonitor(mem.astrocytes, "g", record=True, when="end", order=ORDER["monitors"])
-        spikes = b2.SpikeMonitor(mem.neurons, record=False) if neuron != "rate" else None
-        net = b2.Network(mem, gains, *([spikes] if spikes is not None else []))
-        net.store("built")
-        for s, (xi, cue) in enumerate(problems):
-            net.restore("built")
-            mem.set_patterns(xi)
-            mem.set_cue(cue)
-            b2.seed(s)
-            net.run(duration * b2.ms, namespace={})
-            state, g = mem.state(), np.asarray(gains.g[:])
-            lines.append({"neuron": neuron, "K": K, "N": N, "flips": flips, "set": s,
-                          "calcium_hamming": hamming(state["u"], xi[0]), "overlap": float(state["m"][0]),
-                          "winner_is_target": bool(np.argmax(state["g"]) == 0), "top_gain": float(state["g"].max()),
-                          "sum_max": float(g.sum(axis=0).max()), "g_min": float(g.min()),
-                          "spikes": int(spikes.num_spikes) if spikes is not None else 0})
+    for s, (xi, cue) in enumerate(problems):
+        net.restore("built")
+        mem.set_patterns(xi)
+        mem.set_cue(cue)
+        b2.seed(s)
+        net.run(duration * b2.ms, namespace={})
+        state, g = mem.state(), np.asarray(gains.g[:])
+        lines.append({"neuron": neuron, "K": K, "N": N, "flips": flips, "set": s,
+                      "calcium_hamming": hamming(state["u"], xi[0]), "overlap": float(state["m"][0]),
+                      "winner_is_target": bool(np.argmax(state["g"]) == 0), "top_gain": float(state["g"].max()),
+                      "sum_max": float(g.sum(axis=0).max()), "g_min": float(g.min()),
+                      "spikes": int(spikes.num_spikes) if spikes is not None else 0})
     devices.reset_runtime()
     return lines
 
@@ -653,7 +523,66 @@ RETRIEVAL_METRICS = ("calcium_hamming", "replicator_hamming", "hopfield_hamming"
                      "calcium_winner_is_target", "calcium_top_gain", "retrieval_sum_max", "retrieval_g_min", "L_fell")
 
 
-class CouplingStudy(Evaluation):
+class CalciumEvaluation(Evaluation):
+    """What the calcium studies share: DEFAULTS filled into the fixed fields, every point checked by
+    `check_point` before any work (a refusal names the spec's file and line), and the calcium astrocytes of a
+    point from its fields (`calcium_setup_of`)."""
+
+    DEFAULTS: dict = {}
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        for key, value in self.DEFAULTS.items():
+            if key not in swept:
+                fixed.setdefault(key, value)
+
+    def check(self, study: Study, loc) -> None:
+        from astrogate.analysis.spec import where
+        from astrogate.analysis.study import point_values
+
+        for index, values in point_values(study):
+            try:
+                self.check_point(values)
+            except InputError as exc:
+                raise self.located(loc, f"at {where(study, index, values)}: {exc}", str(exc).split(" ")[0]) from None
+
+    def check_point(self, values: dict) -> None:
+        """Raise an InputError for a point that cannot run."""
+
+    @staticmethod
+    def located(loc, problem: str, key: str) -> InputError:
+        """The error at the line that sets `key` ([fixed], [axes] or a [[zip]]), else at the grid's first table."""
+        places = [("fixed", 0), ("axes", 0), *(("zip", i) for i in range(len(loc.lines)))]
+        for table, occurrence in places:
+            if loc.line(table, key, occurrence) is not None:
+                return loc.error(problem, table, key, occurrence)
+            if table == "zip" and loc.line("zip", None, occurrence) is None:
+                break
+        table = next((t for t in ("axes", "zip", "fixed") if loc.line(t) is not None), None)
+        return loc.error(problem, table)
+
+
+def calcium_setup_of(values: dict, dt=STUDY_DT) -> CalciumSetup:
+    """A point's calcium astrocytes: its `mechanism` (MECHANISMS) and the calcium parameters among its fields
+    (O_A in 1/s, F_GJ in uM/s, Y_pattern in uM, n_A, speedup); F_GJ > 0 without gap junctions is refused (it
+    would change nothing), and F_GJ is passed only where there are gap junctions."""
+    from brian2 import second, umolar
+
+    pool, gap_junctions = MECHANISMS[values["mechanism"]]
+    if gap_junctions == "none" and values.get("F_GJ", 0.0) > 0:
+        raise InputError(f"F_GJ = {values['F_GJ']:g} uM/s needs gap junctions: mechanism {values['mechanism']!r} "
+                         f"has none")
+    units = {"O_A": 1 / second, "Y_pattern": umolar, "n_A": 1.0, "speedup": 1.0}
+    if gap_junctions != "none":
+        units["F_GJ"] = umolar / second
+    parameters = {name: values[name] * unit for name, unit in units.items() if name in values}
+    return CalciumSetup(pool, gap_junctions, parameters, dt=dt)
+
+
+def mechanism_field():
+    return Field("str", choice("mechanism", tuple(MECHANISMS)))
+
+
+class CouplingStudy(CalciumEvaluation):
     """A point is one coupling of the calcium astrocytes (`mechanism`: a shared pool, private pools, or IP3 gap
     junctions on a ring or all-to-all on top of the shared pool) at one strength (the capture O_A, 1/s; the
     gap junctions' permeability F_GJ, uM/s), measured two ways on patterns of its own seed:
@@ -672,7 +601,7 @@ class CouplingStudy(Evaluation):
     study's `axis` (runs/configs/calcium_coupling.toml)."""
 
     name = "calcium_coupling"
-    fields = {"mechanism": Field("str", choice("mechanism", tuple(MECHANISMS))),
+    fields = {"mechanism": mechanism_field(),
               "varied": Field("str", choice("varied strength", STRENGTHS)),
               "O_A": Field("float", positive("O_A", zero=True)), "F_GJ": Field("float", positive("F_GJ", zero=True)),
               "Y_pattern": Field("float", positive("Y_pattern", zero=True)), "seed": Field("int", seed_field()),
@@ -693,41 +622,15 @@ class CouplingStudy(Evaluation):
                 "map_K": 30, "map_N": 30, "flips": 6, "per_kind": 4, "settle": 300.0, "window": 200.0,
                 "retrieval_K": 60, "retrieval_flips": 2, "retrieval_sets": 3, "target": "cython"}
 
-    def complete(self, fixed: dict, swept: dict, loc) -> None:
-        for key, value in self.DEFAULTS.items():
-            if key not in swept:
-                fixed.setdefault(key, value)
-
-    def check(self, study: Study, loc) -> None:
-        from astrogate.analysis.spec import where
-        from astrogate.analysis.study import point_values
-
-        for index, values in point_values(study):
-            try:
-                self.setup(values)
-                if values["flips"] > values["map_N"]:
-                    raise InputError(f"flips must be at most map_N = {values['map_N']}, got {values['flips']}")
-                if values["retrieval_flips"] > 20:
-                    raise InputError(f"retrieval_flips must be at most N = 20, got {values['retrieval_flips']}")
-                if values["window"] < 1.0:
-                    raise InputError(f"window must be at least 1 s (the gains are sampled every second), got "
-                                     f"{values['window']}")
-            except InputError as exc:
-                raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
-
-    @staticmethod
-    def setup(values: dict) -> CalciumSetup:
-        """The point's calcium astrocytes; F_GJ > 0 without gap junctions is refused (it would change nothing)."""
-        from brian2 import second, umolar
-
-        pool, gap_junctions = MECHANISMS[values["mechanism"]]
-        if gap_junctions == "none" and values["F_GJ"] > 0:
-            raise InputError(f"F_GJ = {values['F_GJ']:g} uM/s needs gap junctions: mechanism {values['mechanism']!r} "
-                             f"has none")
-        parameters = {"O_A": values["O_A"] / second, "Y_pattern": values["Y_pattern"] * umolar}
-        if gap_junctions != "none":
-            parameters["F_GJ"] = values["F_GJ"] * umolar / second
-        return CalciumSetup(pool, gap_junctions, parameters, dt=STUDY_DT)
+    def check_point(self, values: dict) -> None:
+        calcium_setup_of(values)
+        if values["flips"] > values["map_N"]:
+            raise InputError(f"flips must be at most map_N = {values['map_N']}, got {values['flips']}")
+        if values["retrieval_flips"] > 20:
+            raise InputError(f"retrieval_flips must be at most N = 20, got {values['retrieval_flips']}")
+        if values["window"] < 1.0:
+            raise InputError(f"window must be at least 1 s (the gains are sampled every second), got "
+                             f"{values['window']}")
 
     def run(self, values: dict, settings: dict, context: dict) -> dict:
         import time
@@ -736,7 +639,7 @@ class CouplingStudy(Evaluation):
 
         quiet_brian2()
         start = time.perf_counter()
-        setup = self.setup(values)
+        setup = calcium_setup_of(values)
         states = protocol_states(values["map_N"], values["map_K"], values["flips"], values["per_kind"], values["seed"])
         result = quasi_static_map(setup, states, settle=values["settle"], window=values["window"],
                                   target=values["target"])
@@ -754,7 +657,7 @@ class CouplingStudy(Evaluation):
             metrics.update({key: summary[key] for key in RETRIEVAL_METRICS if key in summary},
                            retrieval_sum_max=summary["sum_max"], retrieval_g_min=summary["g_min"])
         metrics["run_seconds"] = time.perf_counter() - start
-        return {"metrics": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}}
+        return {"metrics": finite_or_none(metrics)}
 
     def finish(self, study: Study, finished, stage) -> list[str]:
         table = finished.table
@@ -810,5 +713,321 @@ def plot_coupling(rows: list[dict], path) -> Path:
     return path
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+
+# -- the results page's studies on the engine: the map per configuration, one astrocyte, the memory, spiking ------
+
+def ok_lines(finished, missing=None) -> list[dict]:
+    """The rows of a finished study's table whose point ran, as dicts; NaN (an absent value: None in the point
+    file) becomes `missing`."""
+    table = finished.table
+    if "status" in table:
+        table = table[table["status"] == "ok"]
+    return [{k: (missing if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+            for row in table.to_dict("records")]
+
+
+def by_point(lines: list[dict]) -> list[list[dict]]:
+    """Lines grouped by their point, in the table's order."""
+    groups = {}
+    for line in lines:
+        groups.setdefault(line["point"], []).append(line)
+    return list(groups.values())
+
+
+def finite_or_none(values: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
+
+
+class RowsEvaluation(CalciumEvaluation):
+    """A point whose result is several rows, one per index of its dimension (a pattern set, a glutamate level;
+    `count` of them): the table holds the point's fields and each row; the rows of a point that failed hold its
+    status and error."""
+
+    count = "sets"  # the field that says how many rows a point has
+
+    def valid(self, record: dict) -> bool:
+        return valid_rows(record.get("rows"), self.text_columns)
+
+    def rows(self, point, record: dict, study: Study) -> list[dict]:
+        if record["status"] == "ok":
+            return [{"point": point.id, **point.values, **row, "status": "ok", "error": ""} for row in record["rows"]]
+        return [{"point": point.id, **point.values, self.dims[0]: i, "status": record["status"],
+                 "error": record.get("error") or ""} for i in range(point.values[self.count])]
+
+
+MAP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_deviation", "rms_deviation",
+               "shape_T_eff", "shape_r", "shape_max_deviation", "sum_mean", "sum_min", "free_low", "g_low",
+               "top_gain_mean", "oscillating_states", "convergence_s_median", "convergence_s_max",
+               "unconverged_states", "run_seconds")
+
+
+class MapStudy(CalciumEvaluation):
+    """A point is one configuration of the calcium astrocytes (a row of the results page's map table, named by
+    `group` and `label`): its `mechanism` (MECHANISMS) and calcium parameters (Y_pattern in uM, O_A in 1/s, n_A,
+    F_GJ in uM/s; the model's defaults 0.3, 0.6, 8 and no gap junctions), measured by `quasi_static_map` on the
+    protocol states (`per_kind` of each kind over K patterns of N bits, cues with `flips` flipped, `seed`):
+    60 s of calcium alone, `settle` s of release, the averaging `window` (s), dt = STUDY_DT. The finished study
+    writes sweep.csv (one line per configuration), per configuration <label>.json (its summary), <label>.npz (f,
+    g, kinds, the sampled sums, the release and calcium's range) and calcium_map_<label>.png, and
+    calcium_sweep.png (runs/configs/calcium_map.toml)."""
+
+    name = "calcium_map"
+    fields = {"group": Field("str"), "label": Field("str"), "mechanism": mechanism_field(),
+              "Y_pattern": Field("float", positive("Y_pattern", zero=True)),
+              "O_A": Field("float", positive("O_A", zero=True)), "n_A": Field("float", positive("n_A")),
+              "F_GJ": Field("float", positive("F_GJ", zero=True)),
+              "N": Field("int", whole("N", 2), fixed_only=True), "K": Field("int", whole("K", 3), fixed_only=True),
+              "flips": Field("int", whole("flips", 0), fixed_only=True),
+              "per_kind": Field("int", whole("per_kind", 1), fixed_only=True),
+              "seed": Field("int", seed_field(), fixed_only=True),
+              "settle": Field("float", positive("settle"), fixed_only=True),
+              "window": Field("float", positive("window"), fixed_only=True),
+              "target": Field("str", choice("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
+    metrics = MAP_COLUMNS[4:]
+    default_metrics = metrics
+    outputs = ("sweep.csv", "calcium_sweep.png")
+    DEFAULTS = {"group": "", "label": "defaults", "mechanism": "shared pool", "Y_pattern": 0.3, "O_A": 0.6,
+                "n_A": 8.0, "F_GJ": 0.0, "N": 30, "K": 100, "flips": 6, "per_kind": 10, "seed": 0, "settle": 300.0,
+                "window": 200.0, "target": "cython"}
+
+    def check_point(self, values: dict) -> None:
+        calcium_setup_of(values)
+        if values["flips"] > values["N"]:
+            raise InputError(f"flips must be at most N = {values['N']}, got {values['flips']}")
+        if values["window"] < 1.0:
+            raise InputError(f"window must be at least 1 s (the gains are sampled every second), got "
+                             f"{values['window']}")
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        from astrogate.network.devices import quiet_brian2
+
+        quiet_brian2()
+        states = protocol_states(values["N"], values["K"], values["flips"], values["per_kind"], values["seed"])
+        result = quasi_static_map(calcium_setup_of(values), states, settle=values["settle"], window=values["window"],
+                                  target=values["target"])
+        summary = result["summary"]
+        shape = shape_agreement(result["g"], result["f"])
+        summary.update({f"shape_{k}": v for k, v in shape.items() if k != "rms_deviation"}, group=values["group"],
+                       label=values["label"])
+        run = result["run"]
+        arrays = {"f": result["f"], "g": result["g"], "kinds": list(result["kinds"]), "t": run["t"],
+                  "bound": run["bound"], "release": run["release_mean"], "C_low": run["C_low"], "C_high": run["C_high"]}
+        return {"metrics": finite_or_none({m: summary[m] for m in self.metrics}), "summary": summary, "arrays": arrays}
+
+    def valid(self, record: dict) -> bool:
+        return super().valid(record) and all(isinstance(record.get(key), dict) for key in ("summary", "arrays"))
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        from astrogate.analysis.io import write_csv, write_json
+
+        written, lines = [], []
+        for line in ok_lines(finished):
+            record = finished.records[line["point"]]
+            pool, gap_junctions = MECHANISMS[line["mechanism"]]
+            lines.append({**{c: line.get(c) for c in MAP_COLUMNS}, "pool": pool, "gap_junctions": gap_junctions})
+            stem = file_stem(line["label"])
+            write_json(stage / f"{stem}.json", record["summary"])
+            arrays = {k: np.array(v, dtype=str if k == "kinds" else float) for k, v in record["arrays"].items()}
+            np.savez_compressed(stage / f"{stem}.npz", T_eff=record["summary"]["T_eff"], **arrays)
+            plot_map({"summary": record["summary"], "kinds": arrays["kinds"], "g": arrays["g"],
+                      "softmax": softmax(arrays["f"] / record["summary"]["T_eff"], axis=1),
+                      "run": {"t": arrays["t"], "bound": arrays["bound"]}},
+                     stage / f"calcium_map_{stem}.png", line["label"])
+            written += [f"{stem}.json", f"{stem}.npz", f"calcium_map_{stem}.png"]
+        if lines:
+            write_csv(stage / "sweep.csv", lines, MAP_COLUMNS, float_format=".6g")
+            plot_sweep(lines, stage / "calcium_sweep.png")
+            written += ["sweep.csv", "calcium_sweep.png"]
+        return written
+
+
+class TransferStudy(RowsEvaluation):
+    """A point is one astrocyte's response (`transfer_function`: a private pool of one, dt = STUDY_DT) at `levels`
+    glutamate levels spaced evenly in log from `glutamate_low` to `glutamate_high` (uM): one row per level with
+    the window-averaged release, calcium's range in the window and the mean gain. The finished study writes
+    transfer.csv and calcium_transfer.png (runs/configs/calcium_transfer.toml)."""
+
+    name = "calcium_transfer"
+    fields = {"glutamate_low": Field("float", positive("glutamate_low")),
+              "glutamate_high": Field("float", positive("glutamate_high")),
+              "levels": Field("int", whole("levels", 2)),
+              "settle": Field("float", positive("settle"), fixed_only=True),
+              "window": Field("float", positive("window"), fixed_only=True),
+              "target": Field("str", choice("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
+    metrics = ("glutamate_um", "release", "C_low", "C_high", "g")
+    default_metrics = metrics
+    dims = ("level",)
+    count = "levels"
+    outputs = ("transfer.csv", "calcium_transfer.png")
+    DEFAULTS = {"glutamate_low": 1e-3, "glutamate_high": 30.0, "levels": 41, "settle": 300.0, "window": 200.0,
+                "target": "cython"}
+
+    def check_point(self, values: dict) -> None:
+        if values["glutamate_low"] >= values["glutamate_high"]:
+            raise InputError(f"glutamate_low = {values['glutamate_low']:g} uM must be below glutamate_high = "
+                             f"{values['glutamate_high']:g} uM")
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        from astrogate.network.devices import quiet_brian2
+
+        quiet_brian2()
+        levels = np.geomspace(values["glutamate_low"], values["glutamate_high"], values["levels"])
+        response = transfer_function(levels, settle=values["settle"], window=values["window"], target=values["target"])
+        return {"rows": [finite_or_none({"level": i, **{k: float(response[k][i]) for k in self.metrics}})
+                         for i in range(len(levels))]}
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        from astrogate.analysis.io import write_csv
+
+        lines = ok_lines(finished, missing=float("nan"))
+        if not lines:
+            return []
+        write_csv(stage / "transfer.csv", [{k: line[k] for k in self.metrics} for line in lines], self.metrics,
+                  float_format=".6g")
+        plot_transfer({k: np.array([line[k] for line in lines], dtype=float) for k in self.metrics},
+                      stage / "calcium_transfer.png")
+        return list(self.outputs)
+
+
+RUN_COLUMNS = ("K", "N", "load", "flips", "set", "calcium_hamming", "replicator_hamming", "hopfield_hamming",
+               "calcium_overlap", "calcium_top_gain", "calcium_winner_is_target", "calcium_bound", "sum_max", "g_min",
+               "largest_rise", "rising_steps", "L_first", "L_last")
+MEMORY_PARTS = ("retrieval", "mechanisms", "flips", "drive")
+
+
+class MemoryStudy(RowsEvaluation):
+    """A point is one configuration of the memory with calcium astrocytes (`mechanism`, O_A in 1/s, F_GJ in uM/s,
+    `speedup`, Y_pattern in uM) retrieving `sets` pattern sets of K patterns of N bits, each cue pattern 0 with
+    `flips` bits flipped (`calcium_retrieval_runs`: the calcium memory, the replicator model and classical
+    Hopfield on the same cues, `duration` ms): one row per set. The sets are drawn as `calcium_retrieval` draws
+    them: points that differ only in K share one generator seeded by `seed`, which draws the sets of their K
+    values in the grid's order (a point draws those of the K values before its own first).
+
+    `part` says which of the results page's tables a point belongs to, and the finished study writes them:
+    retrieval.csv (every run of the "retrieval" points) and retrieval_summary.csv (per K); mechanisms.csv (per
+    "mechanisms" point, with its `group` and `label`); flips.csv (per "flips" point); drive.csv (per "drive"
+    point, with its Y_pattern) (runs/configs/calcium_memory.toml)."""
+
+    name = "calcium_memory"
+    fields = {"part": Field("str", choice("part", MEMORY_PARTS)), "group": Field("str"), "label": Field("str"),
+              "mechanism": mechanism_field(), "O_A": Field("float", positive("O_A", zero=True)),
+              "F_GJ": Field("float", positive("F_GJ", zero=True)), "speedup": Field("float", positive("speedup")),
+              "Y_pattern": Field("float", positive("Y_pattern", zero=True)), "K": Field("int", whole("K", 1)),
+              "flips": Field("int", whole("flips", 0)), "sets": Field("int", whole("sets", 1)),
+              "seed": Field("int", seed_field()), "N": Field("int", whole("N", 2), fixed_only=True),
+              "duration": Field("float", positive("duration"), fixed_only=True),
+              "target": Field("str", choice("runtime code generation target", ("numpy", "cython")), fixed_only=True)}
+    metrics = RUN_COLUMNS[5:]
+    default_metrics = metrics
+    dims = ("set",)
+    outputs = ("retrieval.csv", "retrieval_summary.csv", "mechanisms.csv", "flips.csv", "drive.csv")
+    DEFAULTS = {"part": "retrieval", "group": "", "label": "", "mechanism": "shared pool", "O_A": MEMORY_CAPTURE,
+                "F_GJ": 0.0, "speedup": MEMORY_SPEEDUP, "Y_pattern": 0.3, "K": 10, "flips": 2, "sets": 10, "seed": 0,
+                "N": 20, "duration": 30.0, "target": "cython"}
+
+    def check_point(self, values: dict) -> None:
+        from astrogate.network.calcium import CALCIUM_STEP_LIMIT
+
+        calcium_setup_of(values, dt=MEMORY_NEURONS["dt"])
+        if values["flips"] > values["N"]:
+            raise InputError(f"flips must be at most N = {values['N']}, got {values['flips']}")
+        if values["speedup"] * MEMORY_NEURONS["dt"] * 1e-3 * 10 > CALCIUM_STEP_LIMIT:
+            raise InputError(f"speedup = {values['speedup']:g} is too large for the memory's dt = "
+                             f"{MEMORY_NEURONS['dt']:g} ms (speedup * dt <= {CALCIUM_STEP_LIMIT * 100:g} ms)")
+
+    @staticmethod
+    def stream_key(values: dict) -> str:
+        return json.dumps({k: v for k, v in values.items() if k != "K"}, sort_keys=True)
+
+    def prepare(self, study: Study) -> Study:
+        """Each stream's K values in the order they draw their sets (the grid's order)."""
+        from astrogate.analysis.study import point_values
+
+        streams = {}
+        for _, values in point_values(study):
+            Ks = streams.setdefault(self.stream_key(values), [])
+            if values["K"] not in Ks:
+                Ks.append(values["K"])
+        return replace(study, settings={**study.settings, "streams": streams})
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        from astrogate.network.devices import quiet_brian2
+
+        quiet_brian2()
+        Ks = settings["streams"][self.stream_key(values)]
+        Ks = Ks[:Ks.index(values["K"]) + 1]
+        problems = [p for p in retrieval_problems(Ks, values["N"], values["flips"], values["sets"], values["seed"])
+                    if p["K"] == values["K"]]
+        lines = calcium_retrieval_runs(problems, calcium_setup_of(values, dt=MEMORY_NEURONS["dt"]),
+                                       values["duration"], values["seed"], values["target"])
+        return {"rows": [finite_or_none({k: line[k] for k in RUN_COLUMNS}) for line in lines]}
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        from astrogate.analysis.io import write_csv
+
+        lines = ok_lines(finished, missing=float("nan"))
+        written = []
+
+        def write(name, rows, columns=None, float_format=".4g"):
+            if rows:
+                write_csv(stage / name, rows, columns, float_format=float_format)
+                written.append(name)
+
+        retrieval = [line for line in lines if line["part"] == "retrieval"]
+        write("retrieval.csv", [{k: line[k] for k in RUN_COLUMNS} for line in retrieval], RUN_COLUMNS, ".6g")
+        write("retrieval_summary.csv", retrieval_summary(retrieval))
+        per_point = {part: [(group[0], retrieval_summary(group)[0]) for group in by_point(lines)
+                            if group[0]["part"] == part] for part in MEMORY_PARTS[1:]}
+        write("mechanisms.csv", [{"group": first["group"], "label": first["label"], **summary}
+                                 for first, summary in per_point["mechanisms"]])
+        write("flips.csv", [{"flips": first["flips"], **summary} for first, summary in per_point["flips"]])
+        write("drive.csv", [{"Y_pattern_uM": first["Y_pattern"], "flips": first["flips"], **summary}
+                            for first, summary in per_point["drive"]])
+        return written
+
+
+class SpikingMemoryStudy(RowsEvaluation):
+    """A point is one neuron model (`neuron`: "rate", or spiking "poisson" or "lif") of the calcium memory on
+    `sets` pattern sets of K patterns of N bits, each cue pattern 0 with `flips` bits flipped
+    (`calcium_spiking_retrieval`: `duration` ms, Brian2's seed = the set; every neuron model on the same sets of
+    the same `seed`): one row per set. The finished study writes spiking_summary.csv, one line per point
+    (`spiking_summary`) (runs/configs/calcium_spiking.toml)."""
+
+    name = "calcium_spiking"
+    fields = {"neuron": Field("str", choice("neuron model", ("rate", *SPIKING_RATES))),
+              "K": Field("int", whole("K", 1)), "flips": Field("int", whole("flips", 0)),
+              "N": Field("int", whole("N", 2)), "sets": Field("int", whole("sets", 1)),
+              "duration": Field("float", positive("duration")), "seed": Field("int", seed_field())}
+    metrics = ("calcium_hamming", "overlap", "winner_is_target", "top_gain", "sum_max", "g_min", "spikes")
+    default_metrics = metrics
+    dims = ("set",)
+    text_columns = ("neuron",)
+    outputs = ("spiking_summary.csv",)
+    DEFAULTS = {"neuron": "rate", "K": 10, "flips": 10, "N": 100, "sets": 10, "duration": 150.0, "seed": 0}
+
+    def check_point(self, values: dict) -> None:
+        if values["flips"] > values["N"]:
+            raise InputError(f"flips must be at most N = {values['N']}, got {values['flips']}")
+
+    def run(self, values: dict, settings: dict, context: dict) -> dict:
+        from astrogate.network.devices import quiet_brian2
+
+        quiet_brian2()
+        lines = calcium_spiking_retrieval(values["K"], values["N"], values["flips"], values["sets"], values["neuron"],
+                                          values["duration"], values["seed"])
+        return {"rows": [finite_or_none(line) for line in lines]}
+
+    def finish(self, study: Study, finished, stage) -> list[str]:
+        from astrogate.analysis.io import write_csv
+
+        summaries = [spiking_summary(group)[0] for group in by_point(ok_lines(finished, missing=float("nan")))]
+        if not summaries:
+            return []
+        write_csv(stage / "spiking_summary.csv", summaries, float_format=".4g")
+        return list(self.outputs)
+
+
+MAP_STUDY = MapStudy()
+TRANSFER_STUDY = TransferStudy()
+MEMORY_STUDY = MemoryStudy()
+SPIKING_MEMORY_STUDY = SpikingMemoryStudy()

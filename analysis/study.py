@@ -11,6 +11,12 @@ the outputs of a finished study. The registered evaluations:
   dimension of the Dataset), with a tuning stage: a first study on separate seeds, analysis/benchmark.py;
 - "mqar": one cell of multi-query associative recall, every mechanism on the same sequences, analysis/mqar.py;
 - "spiking": one spiking retrieval against the abstract fixed point, analysis/spiking.py;
+- "calcium_map": one configuration of the calcium astrocytes, its quasi-static map, analysis/calcium.py;
+- "calcium_transfer": one calcium astrocyte's response over a range of glutamate levels, analysis/calcium.py;
+- "calcium_memory": one configuration of the memory with calcium astrocytes on its pattern sets,
+  analysis/calcium.py;
+- "calcium_spiking": one neuron model (rate or spiking) of the calcium memory on its pattern sets,
+  analysis/calcium.py;
 - "calcium_coupling": one coupling of the calcium astrocytes at one strength, its quasi-static map and
   retrieval, analysis/calcium.py;
 - "paper_dynamics", "paper_grid": one point of the paper's Figs. 1-3 (one value of the swept parameter) or of
@@ -258,6 +264,10 @@ EVALUATIONS = {
     "benchmark": "astrogate.analysis.benchmark:BENCHMARK",
     "mqar": "astrogate.analysis.mqar:MQAR",
     "spiking": "astrogate.analysis.spiking:SPIKING_STUDY",
+    "calcium_map": "astrogate.analysis.calcium:MAP_STUDY",
+    "calcium_transfer": "astrogate.analysis.calcium:TRANSFER_STUDY",
+    "calcium_memory": "astrogate.analysis.calcium:MEMORY_STUDY",
+    "calcium_spiking": "astrogate.analysis.calcium:SPIKING_MEMORY_STUDY",
     "calcium_coupling": "astrogate.analysis.calcium:COUPLING_STUDY",
     "paper_dynamics": "astrogate.analysis.paper_figures:PAPER_DYNAMICS",
     "paper_grid": "astrogate.analysis.paper_figures:PAPER_GRID",

@@ -1,6 +1,8 @@
 """Calcium astrocytes (models/calcium.py, network/calcium.py, analysis/calcium.py): the G-ChI model against its
 equations integrated independently, the shared pool's simplex, the quasi-static map against softmax, bad input."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -690,7 +692,186 @@ def test_coupling_study_refuses_bad_points_before_running(change, fragment):
     assert "\n" not in str(error.value) and str(error.value).startswith("tiny.toml:")
 
 
-# -- 8. the benchmark's model kind ----------------------------------------------------------------------------------
+# -- 8. the results page's map, transfer function, memory and spiking studies on the engine --------------------------
+@pytest.fixture(scope="module")
+def thread_client():
+    """One in-process worker thread: the points run as Dask tasks without starting worker processes."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def run_spec(text, folder, client, **options):
+    from astrogate.analysis.engine import run_study
+    from astrogate.analysis.spec import parse_study
+
+    outcome = run_study(parse_study(text, folder.with_suffix(".toml")), folder, client, progress=False, **options)
+    assert outcome.complete and outcome.failed == 0
+    return outcome
+
+
+def csv_text(rows, columns=None, float_format=".4g", tmp=None):
+    from astrogate.analysis.io import write_csv
+
+    return write_csv(tmp, rows, columns, float_format=float_format).read_text()
+
+
+TINY_MAP = """
+[study]
+evaluation = "calcium_map"
+[fixed]
+N = 12
+K = 6
+flips = 2
+per_kind = 1
+settle = 5.0
+window = 2.0
+target = "numpy"
+[[zip]]
+name = "row"
+group = { values = ["capture", "mechanism"] }
+label = { values = ["O_A=60/s", "private pool"] }
+mechanism = { values = ["shared pool", "private pools"] }
+O_A = { values = [60.0, 60.0] }
+"""
+
+
+@pytest.mark.brian2
+def test_map_study_on_the_engine_writes_the_maps_of_quasi_static_map(tmp_path, thread_client, saved_figures):
+    """Two configurations through the engine: sweep.csv holds, per configuration, what quasi_static_map and
+    shape_agreement give for the same setup and protocol states (the same text, run time aside); the sweep figure
+    draws sweep.csv's r."""
+    from brian2 import second
+
+    from astrogate.analysis.calcium import MAP_COLUMNS, protocol_states, quasi_static_map, shape_agreement
+    from astrogate.network.calcium import CalciumSetup
+
+    run_spec(TINY_MAP, tmp_path / "map", thread_client)
+    states = protocol_states(12, 6, 2, 1, 0)
+    lines = []
+    for group, label, pool in (("capture", "O_A=60/s", "shared"), ("mechanism", "private pool", "private")):
+        setup = CalciumSetup(pool, "none", {"O_A": 60.0 / second}, dt=20.0)
+        result = quasi_static_map(setup, states, settle=5.0, window=2.0, target="numpy")
+        s = result["summary"]
+        s.update({f"shape_{k}": v for k, v in shape_agreement(result["g"], result["f"]).items()}, group=group,
+                 label=label, pool=pool, gap_junctions="none", run_seconds=0.0)
+        lines.append({c: s[c] for c in MAP_COLUMNS})
+    import csv
+
+    with open(tmp_path / "map" / "sweep.csv") as fh:
+        written = list(csv.DictReader(fh))
+    for line in written:
+        line["run_seconds"] = "0"
+    expected = list(csv.DictReader(csv_text(lines, MAP_COLUMNS, ".6g", tmp_path / "direct.csv").splitlines()))
+    assert written == expected
+    bars = saved_figures["calcium_sweep.png"].axes[0].patches  # sweep.csv: 6 significant digits
+    np.testing.assert_allclose([bar.get_width() for bar in bars[:2]], [float(line["r"]) for line in written], rtol=1e-5)
+    assert (tmp_path / "map" / "private_pool.npz").is_file() and "calcium_map_private_pool.png" in saved_figures
+
+
+@pytest.mark.brian2
+def test_transfer_study_on_the_engine_writes_the_transfer_function(tmp_path, thread_client):
+    from astrogate.analysis.calcium import transfer_function
+
+    spec = '[study]\nevaluation = "calcium_transfer"\n[fixed]\nglutamate_low = 0.01\nglutamate_high = 1.0\n' \
+           'levels = 2\nsettle = 5.0\nwindow = 2.0\ntarget = "numpy"\n'
+    run_spec(spec, tmp_path / "transfer", thread_client)
+    response = transfer_function(np.geomspace(0.01, 1.0, 2), settle=5.0, window=2.0, target="numpy")
+    rows = [dict(zip(response, values)) for values in zip(*response.values())]
+    assert (tmp_path / "transfer" / "transfer.csv").read_text() == csv_text(rows, None, ".6g", tmp_path / "d.csv")
+
+
+TINY_MEMORY = """
+[study]
+evaluation = "calcium_memory"
+[fixed]
+N = 20
+duration = 5.0
+sets = 1
+target = "numpy"
+[[zip]]
+name = "row"
+part = { values = ["retrieval", "retrieval", "flips"] }
+K = { values = [6, 10, 6] }
+flips = { values = [2, 2, 4] }
+"""
+
+
+@pytest.mark.brian2
+def test_memory_study_on_the_engine_writes_the_summaries_of_calcium_retrieval(tmp_path, thread_client):
+    """retrieval.csv, retrieval_summary.csv and flips.csv are what calcium_retrieval and retrieval_summary give
+    directly: the retrieval points draw their sets from one generator, K = 6 first, as calcium_retrieval((6, 10))
+    does. Resumed, the study runs only the point whose file was removed, and writes the same tables."""
+    from astrogate.analysis.calcium import RUN_COLUMNS, calcium_retrieval, retrieval_summary
+
+    out = tmp_path / "memory"
+    run_spec(TINY_MEMORY, out, thread_client)
+    lines = calcium_retrieval((6, 10), sets=1, duration=5.0, target="numpy")
+    harder = retrieval_summary(calcium_retrieval((6,), flips=4, sets=1, duration=5.0, target="numpy"))
+    assert (out / "retrieval.csv").read_text() == csv_text(lines, RUN_COLUMNS, ".6g", tmp_path / "a.csv")
+    assert (out / "retrieval_summary.csv").read_text() == csv_text(retrieval_summary(lines), tmp=tmp_path / "b.csv")
+    assert (out / "flips.csv").read_text() == csv_text([{"flips": 4, **harder[0]}], tmp=tmp_path / "c.csv")
+    tables = {name: (out / name).read_text() for name in ("retrieval.csv", "retrieval_summary.csv", "flips.csv")}
+    removed = sorted((out / "points").glob("*.json"))[0]
+    removed.unlink()
+    outcome = run_spec(TINY_MEMORY, out, thread_client, resume=True)
+    assert (outcome.skipped, outcome.ran) == (2, 1) and removed.is_file()
+    assert {name: (out / name).read_text() for name in tables} == tables
+
+
+def test_a_failed_memory_point_has_a_row_per_set_with_its_error():
+    """In the table and the Dataset, a failed point's sets say "failed" and why, beside a finished point's
+    values and the points not run yet ("missing")."""
+    from astrogate.analysis.engine import collect
+    from astrogate.analysis.spec import parse_study
+    from astrogate.analysis.study import enumerate_points
+
+    study = parse_study(TINY_MEMORY.replace("sets = 1", "sets = 2"), "tiny.toml")
+    failed, finished, _ = enumerate_points(study)
+    rows = [{"K": 10, "set": s, "calcium_hamming": float(s)} for s in (0, 1)]
+    dataset, table = collect(study, {failed.id: {"status": "failed", "error": "RuntimeError: boom"},
+                                     finished.id: {"status": "ok", "rows": rows}})
+    assert table["status"].tolist() == ["failed"] * 2 + ["ok"] * 2 + ["missing"] * 2
+    assert table["set"].tolist() == [0, 1] * 3 and set(table["error"][:2]) == {"RuntimeError: boom"}
+    assert dataset["status"].dims == ("set", "row")
+    assert dataset["status"].values.tolist() == [["failed", "ok", "missing"]] * 2
+    np.testing.assert_array_equal(dataset["calcium_hamming"].values[:, 1], [0.0, 1.0])
+
+
+@pytest.mark.brian2
+def test_spiking_memory_study_on_the_engine_writes_the_summary_of_calcium_spiking_retrieval(tmp_path, thread_client):
+    from astrogate.analysis.calcium import calcium_spiking_retrieval, spiking_summary
+
+    spec = '[study]\nevaluation = "calcium_spiking"\n[fixed]\nneuron = "poisson"\nK = 6\nN = 30\nflips = 3\n' \
+           'sets = 1\nduration = 20.0\n'
+    run_spec(spec, tmp_path / "spiking", thread_client)
+    summary = spiking_summary(calcium_spiking_retrieval(6, 30, 3, 1, "poisson", 20.0))
+    assert summary[0]["spikes_per_run"] > 0
+    assert (tmp_path / "spiking" / "spiking_summary.csv").read_text() == csv_text(summary, tmp=tmp_path / "s.csv")
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    (TINY_MAP.replace('O_A = { values = [60.0, 60.0] }', 'F_GJ = { values = [0.0, 0.5] }'),
+     "F_GJ = 0.5 uM/s needs gap junctions"),
+    (TINY_MAP.replace("flips = 2", "flips = 13"), "flips must be at most N = 12"),
+    (TINY_MEMORY.replace("duration = 5.0", "duration = 5.0\nspeedup = 20000.0"), "speedup = 20000 is too large"),
+    (TINY_MEMORY.replace('"flips"] }', '"sorted"] }'), "unknown part 'sorted'"),
+    ('[study]\nevaluation = "calcium_transfer"\n[fixed]\nglutamate_low = 2.0\nglutamate_high = 1.0\n',
+     "glutamate_low = 2 uM must be below glutamate_high = 1 uM"),
+    ('[study]\nevaluation = "calcium_spiking"\n[fixed]\nneuron = "izhikevich"\n', "unknown neuron model"),
+    ('[study]\nevaluation = "calcium_spiking"\n[fixed]\nN = 10\nflips = 11\n', "flips must be at most N = 10"),
+])
+def test_calcium_studies_refuse_bad_points_with_file_and_line(spec, fragment):
+    from astrogate.analysis.spec import parse_study
+
+    with pytest.raises(InputError, match=fragment) as error:
+        parse_study(spec, "bad.toml")
+    assert "\n" not in str(error.value) and re.match(r"bad\.toml:\d+: ", str(error.value))
+
+
+# -- 9. the benchmark's model kind ----------------------------------------------------------------------------------
 @pytest.mark.brian2
 def test_benchmark_kind_gated_calcium_retrieves_the_cues_of_a_cell():
     """make_benchmark_model("gated_calcium"): one network for the pattern set, re-run from each cue (K = 6, N = 20,
