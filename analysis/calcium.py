@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
-from astrogate.analysis.study import Evaluation, Field, Study, choice, positive, valid_rows, whole
+from astrogate.analysis.study import Evaluation, Field, Study, check_points, choice, positive, valid_rows, whole
 from astrogate.analysis.study import seed as seed_field
 from astrogate.errors import InputError
 from astrogate.network.calcium import CalciumSetup, run_clamped
@@ -536,29 +536,10 @@ class CalciumEvaluation(Evaluation):
                 fixed.setdefault(key, value)
 
     def check(self, study: Study, loc) -> None:
-        from astrogate.analysis.spec import where
-        from astrogate.analysis.study import point_values
-
-        for index, values in point_values(study):
-            try:
-                self.check_point(values)
-            except InputError as exc:
-                raise self.located(loc, f"at {where(study, index, values)}: {exc}", str(exc).split(" ")[0]) from None
+        check_points(study, loc, self.check_point)
 
     def check_point(self, values: dict) -> None:
         """Raise an InputError for a point that cannot run."""
-
-    @staticmethod
-    def located(loc, problem: str, key: str) -> InputError:
-        """The error at the line that sets `key` ([fixed], [axes] or a [[zip]]), else at the grid's first table."""
-        places = [("fixed", 0), ("axes", 0), *(("zip", i) for i in range(len(loc.lines)))]
-        for table, occurrence in places:
-            if loc.line(table, key, occurrence) is not None:
-                return loc.error(problem, table, key, occurrence)
-            if table == "zip" and loc.line("zip", None, occurrence) is None:
-                break
-        table = next((t for t in ("axes", "zip", "fixed") if loc.line(t) is not None), None)
-        return loc.error(problem, table)
 
 
 def calcium_setup_of(values: dict, dt=STUDY_DT) -> CalciumSetup:

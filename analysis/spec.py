@@ -69,6 +69,17 @@ class _Locator:
             number = self.line(table, None, occurrence)
         return InputError(f"{self.path}:{number or 1}: {problem}")
 
+    def error_at(self, problem: str, key: str) -> InputError:
+        """The error at the line that sets `key` ([fixed], [axes] or a [[zip]]), else at the grid's first table."""
+        places = [("fixed", 0), ("axes", 0), *(("zip", i) for i in range(len(self.lines)))]
+        for table, occurrence in places:
+            if self.line(table, key, occurrence) is not None:
+                return self.error(problem, table, key, occurrence)
+            if table == "zip" and self.line("zip", None, occurrence) is None:
+                break
+        table = next((t for t in ("axes", "zip", "fixed") if self.line(t) is not None), None)
+        return self.error(problem, table)
+
 
 def short(value) -> str:
     """repr of a value, cut short (a 400-digit integer is named by its length)."""

@@ -106,15 +106,17 @@ def point_id(values: dict, settings: dict) -> str:
 
 
 def check_points(study: Study, loc, check_one: Callable) -> None:
-    """check_one(values) on every grid position; an InputError it raises is refused at the study file's
-    [axes] (or [fixed]) line, naming the position (an evaluation's check() of each point on its own)."""
+    """check_one(values) on every grid position (an evaluation's check() of each point on its own); an
+    InputError it raises is refused naming the position, at the study file's line that sets the field its message
+    starts with ("flips must be ..."), else at the grid's first table."""
     from astrogate.analysis.spec import where
 
     for index, values in point_values(study):
         try:
             check_one(values)
         except InputError as exc:
-            raise loc.error(f"at {where(study, index, values)}: {exc}", "axes" if study.axes else "fixed") from None
+            field_name = str(exc).split(" ")[0].rstrip(":")
+            raise loc.error_at(f"at {where(study, index, values)}: {exc}", field_name) from None
 
 
 def enumerate_points(study: Study) -> list[Point]:

@@ -353,7 +353,7 @@ def test_bad_requests(tmp_path, capsys):
     head = '[study]\nevaluation = "paper_dynamics"\n'
     with pytest.raises(InputError, match=r"spec.toml:\d+: a dynamics figure sweeps one of T, tau_p, tau_x, sigma"):
         parse_study(head + "[axes]\nT = { values = [0.1] }\ntau_p = { values = [1.0] }\n", tmp_path / "spec.toml")
-    with pytest.raises(InputError, match=r"spec.toml:5: .*flips must be at most N = 30, got 40"):
+    with pytest.raises(InputError, match=r"spec.toml:4: at .*flips must be at most N = 30, got 40"):
         parse_study(head + "[fixed]\nflips = 40\n[axes]\nT = { values = [0.1] }\n", tmp_path / "spec.toml")
     grid = '[study]\nevaluation = "paper_grid"\n[axes]\nmodel = { values = ["gated"] }\nK = { values = [4] }\n'
     with pytest.raises(InputError, match=r"spec.toml:7: flips: expected a non-empty list of whole numbers"):
