@@ -23,7 +23,8 @@ the outputs of a finished study. The registered evaluations:
   its Fig. 4 (one model at one load), every pattern set a row, analysis/paper_figures.py;
 - "fast_check": one cell retrieved with the reference and the fast run settings, analysis/fast_check.py;
 - "explore": the user's own function of a point, analysis/explore.py;
-- "speed": the speed benchmark, read from the same schema and run by its own fresh-process loop.
+- "speed", "speed_batch": the speed benchmark and the batch speed benchmark (B memories in one network), read
+  from the same schema and run by their own fresh-process loops.
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ class Evaluation:
     dims: tuple = ()  # dimensions of a point's rows besides the grid's (a benchmark's "model")
     text_columns: tuple = ()  # table columns that hold text, not numbers (checked in point files)
     outputs: tuple = ()  # the files a finished study of this evaluation writes besides the engine's
+    on_cluster = True  # its points run as Dask tasks (a timing benchmark's own loop does not)
 
     def settings(self, tables: dict, loc) -> dict:
         """The evaluation's settings from its tables (a JSON-able dict); loc.error(...) for a bad one."""
@@ -276,6 +278,7 @@ EVALUATIONS = {
     "fast_check": "astrogate.analysis.fast_check:FAST_CHECK",
     "explore": "astrogate.analysis.explore:EXPLORE",
     "speed": "astrogate.analysis.speed.study:SPEED",
+    "speed_batch": "astrogate.analysis.speed.study:SPEED_BATCH",
 }
 _LOADED: dict = {}
 

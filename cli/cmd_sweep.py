@@ -50,11 +50,12 @@ def run_study_command(study, args: argparse.Namespace, scheduler: str | None = N
     what was written; the outcome. Every check (the spec, the folder and its owner) happens before a cluster
     starts."""
     from astrogate.analysis.engine import DATASET_FILE, TABLE_FILE, close_client, execute, make_client, prepare_folder
+    from astrogate.analysis.study import evaluation
 
     out = Path(args.out or Path("runs") / study.name)
     with prepare_folder(study, out, args.resume, args.force) as folder:
         client, interrupted = None, False
-        if getattr(study, "evaluation", "") != "speed":
+        if evaluation(study.evaluation).on_cluster:
             client = make_client(scheduler, workers, study.n_points)
         try:
             if client is not None:

@@ -506,3 +506,35 @@ def test_a_speed_study_runs_its_own_loop_from_astrogate_sweep(tmp_path, monkeypa
     from astrogate.analysis.speed.study import speed_config
 
     assert speed_config(load_study("speed_quick")) == speed.quick_config()  # the shipped spec is --quick
+
+
+def test_batch_speed_benchmark_is_a_study(tmp_path, monkeypatch):
+    """The batch speed benchmark reads the study schema (runs/configs/speed_batch.toml) and runs its own loop into
+    the study's folder: the sizes, batch sizes, repeats and devices reach it as the spec gives them; bad specs are
+    refused at their line before anything runs."""
+    from pathlib import Path
+
+    from astrogate.analysis.engine import run_study
+    from astrogate.analysis.spec import load_study, parse_study
+    from astrogate.analysis.speed import batch
+    from astrogate.errors import InputError
+
+    calls = []
+    monkeypatch.setattr(batch, "run", lambda out, sizes, batches, repeats, runtime, standalone: calls.append(
+        (Path(out), sizes, batches, repeats, runtime, standalone)))
+    study = load_study("speed_batch")
+    outcome = run_study(study, tmp_path / "out", progress=False)
+    assert calls == [(tmp_path / "out", [(20, 100)], [1, 10, 50, 500], 1, True, True)]
+    assert outcome.total == 0 and (tmp_path / "out" / "study.json").exists()
+    spec = tmp_path / "batch.toml"
+    head = '[study]\nevaluation = "speed_batch"\n[fixed]\ndevices = "runtime"\n'
+    spec.write_text(head + '[[zip]]\nname = "size"\nN = { values = [10, 30] }\nK = { values = [5, 7] }\n')
+    calls.clear()
+    run_study(load_study(spec), tmp_path / "two", progress=False)
+    assert calls[0][1:] == ([(10, 5), (30, 7)], [1, 10, 50, 500], 2, True, False)
+    with pytest.raises(InputError, match=r"batch.toml:5: batches: the list repeats a size"):
+        parse_study(head + "batches = [1, 1]\n", spec)
+    with pytest.raises(InputError, match=r"batch.toml:4: unknown devices 'gpu'"):
+        parse_study(head.replace('"runtime"', '"gpu"'), spec)
+    with pytest.raises(InputError, match=r"batch.toml:3: the sizes are N and K together"):
+        parse_study(head + "N = 10\n", spec)

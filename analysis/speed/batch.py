@@ -2,7 +2,7 @@
 `AstrocyteGatedMemory`), against B separate run_args runs of one memory's build and against the NumPy model,
 measured side by side in one run, each measurement in a fresh process (its own peak memory).
 
-    python -m astrogate.analysis.speed.batch --out results/batch_speed [--sizes 20x100 200x400] [--batches 1 10 50 500]
+    astrogate sweep speed_batch --out runs/speed_batch      (runs/configs/speed_batch.toml: sizes, batches, devices)
 
 The trials follow the paper's protocol (PAPER_PRESET: dt = 0.001 ms, t_f = 10 ms, 10^4 Euler steps), each with
 its own random pattern set and cue. A trial of the batched network is one copy; its time is the binary's run
@@ -13,7 +13,6 @@ Writes batch_speed.json and batch_speed.csv; prints the table.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shutil
@@ -246,7 +245,14 @@ def measure(fn_name: str, **kwargs) -> dict:
 
 def run(out: Path, sizes: list[tuple[int, int]], batches: list[int], repeats: int = 2,
         runtime: bool = False, standalone: bool = True) -> list[dict]:
+    """Every measurement at each size and batch size into `out` (batch_speed.csv and .json, rewritten after each
+    row); the study's loop (study.py BatchSpeed)."""
     make_folder(out, f"the output folder {str(out)!r}")
+    # one core per measurement, as the cpp_standalone binary (built without OpenMP): on a shared machine BLAS
+    # threads spinning against other processes made the NumPy B = 500 products 6x slower (measured). The
+    # measurements run in spawned processes, which read these before importing NumPy.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     build_root = str(out / "builds")
     rows = []
     for N, K in sizes:
@@ -315,26 +321,3 @@ def _write(out: Path, rows: list[dict]) -> None:
     (out / "batch_speed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1, default=float))
     columns = list(dict.fromkeys(key for row in rows for key in row))
     write_csv(out / "batch_speed.csv", [{c: row.get(c) for c in columns} for row in rows], columns, ".6g")
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--sizes", nargs="+", default=["20x100"], help="NxK sizes")
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 10, 50, 500])
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--runtime", action="store_true", help="also the runtime device (Cython)")
-    parser.add_argument("--runtime-only", action="store_true", help="the runtime device only")
-    args = parser.parse_args(argv)
-    # one core per measurement, as the cpp_standalone binary (built without OpenMP): on a shared machine BLAS
-    # threads spinning against other processes made the NumPy B = 500 products 6x slower (measured). The
-    # measurements run in spawned processes, which read these before importing NumPy.
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = "1"
-    sizes = [tuple(int(x) for x in size.split("x")) for size in args.sizes]
-    run(args.out, sizes, args.batches, args.repeats, args.runtime or args.runtime_only, not args.runtime_only)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,11 +1,19 @@
-"""The speed benchmark read from the study schema (runs/configs/speed_quick.toml): `astrogate sweep SPEC` and
-`astrogate bench speed --config SPEC` run it with its own loop (each measurement in a fresh process, run.py),
-not as Dask points: a timing must have the machine to itself. ::
+"""The speed benchmarks read from the study schema: `astrogate sweep SPEC` runs them with their own loops (each
+measurement in a fresh process), not as Dask points: a timing must have the machine to itself.
+
+The speed benchmark (runs/configs/speed_quick.toml; also `astrogate bench speed --config SPEC`, run.py)::
 
     [study]   evaluation = "speed"
     [model]   preset = "quick", "full" or "targets" (the standalone variants built at each size and the
               retrieval rows' sizes of that preset); simulators = [...]; retrieval_sizes = ["N:K", ...]
     [fixed]   repeats, numpy_work, standalone_work, cuda_work, batch, memory_cap_gb, naam_time_cap_s
+    [[zip]]   name = "size", N = {values = [...]}, K = {values = [...]}: the sizes measured
+
+The batch speed benchmark (runs/configs/speed_batch.toml, batch.py: B memories in one network against B separate
+runs and NumPy)::
+
+    [study]   evaluation = "speed_batch"
+    [fixed]   batches = [1, 10, ...], repeats, devices = "cpp_standalone", "runtime" or "both"
     [[zip]]   name = "size", N = {values = [...]}, K = {values = [...]}: the sizes measured
 """
 
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from astrogate.analysis.study import Evaluation, Field, Study, positive, whole
+from astrogate.analysis.study import Evaluation, Field, Study, choice, positive, whole
 from astrogate.errors import InputError
 
 PRESETS = ("quick", "full", "targets")
@@ -28,6 +36,7 @@ class Speed(Evaluation):
               **{name: Field("float", positive(name), fixed_only=True) for name in NUMBERS}}
     tables = ("model",)
     outputs = ("speed.csv", "speed_retrieval.csv", "speed.json", "speed.png")
+    on_cluster = False
 
     def settings(self, tables: dict, loc) -> dict:
         from astrogate.analysis.speed.config import SIMULATORS, parse_sizes
@@ -56,8 +65,7 @@ class Speed(Evaluation):
         return settings
 
     def complete(self, fixed: dict, swept: dict, loc) -> None:
-        if ("N" in fixed) != ("K" in fixed) or ("N" in swept) != ("K" in swept):
-            raise loc.error("the sizes are N and K together: a [[zip]] named size of N and K, or both fixed", "fixed")
+        sizes_together(fixed, swept, loc)
 
     def execute(self, study: Study, runner) -> None:
         """The speed benchmark's own loop into the run's folder (its lock held by the engine)."""
@@ -67,6 +75,58 @@ class Speed(Evaluation):
 
 
 SPEED = Speed()
+
+
+def sizes_together(fixed: dict, swept: dict, loc) -> None:
+    if ("N" in fixed) != ("K" in fixed) or ("N" in swept) != ("K" in swept):
+        raise loc.error("the sizes are N and K together: a [[zip]] named size of N and K, or both fixed", "fixed")
+
+
+def _batch_sizes(values) -> tuple:
+    from astrogate.models.checks import whole_number
+
+    batches = tuple(whole_number(B, "batches", 1) for B in values)
+    if len(set(batches)) != len(batches):
+        raise InputError(f"batches: the list repeats a size ({list(batches)})")
+    return batches
+
+
+DEVICES = ("cpp_standalone", "runtime", "both")
+
+
+class BatchSpeed(Evaluation):
+    """The batch speed benchmark (batch.py): at each size N x K and each batch size B, trials per second of one
+    cpp_standalone network of B memories against B separate run_args runs and the NumPy model (devices
+    "cpp_standalone"), of Brian2's runtime device (devices "runtime"), or both; its own loop, each measurement in a
+    fresh process, into batch_speed.csv and batch_speed.json."""
+
+    name = "speed_batch"
+    fields = {"N": Field("int", whole("N", 2)), "K": Field("int", whole("K", 2)),
+              "batches": Field("ints", _batch_sizes, fixed_only=True),
+              "repeats": Field("int", whole("repeats"), fixed_only=True),
+              "devices": Field("str", choice("devices", DEVICES), fixed_only=True)}
+    outputs = ("batch_speed.csv", "batch_speed.json", "builds")
+    on_cluster = False
+    DEFAULTS = {"batches": (1, 10, 50, 500), "repeats": 2, "devices": "cpp_standalone"}
+
+    def complete(self, fixed: dict, swept: dict, loc) -> None:
+        sizes_together(fixed, swept, loc)
+        if "N" not in fixed and "N" not in swept:
+            fixed.update(N=20, K=100)
+        for key, value in self.DEFAULTS.items():
+            fixed.setdefault(key, value)
+
+    def execute(self, study: Study, runner) -> None:
+        from astrogate.analysis.speed.batch import run
+        from astrogate.analysis.study import point_values
+
+        sizes = [(values["N"], values["K"]) for _, values in point_values(study)]
+        devices = study.fixed["devices"]
+        run(runner.out, sizes, list(study.fixed["batches"]), study.fixed["repeats"],
+            runtime=devices in ("runtime", "both"), standalone=devices in ("cpp_standalone", "both"))
+
+
+SPEED_BATCH = BatchSpeed()
 
 
 def speed_study(preset: str = "full", sizes=None, **changes) -> Study:
