@@ -22,7 +22,7 @@ from astrogate.models import checks
 from astrogate.models.checks import euler_steps, one_of, shown
 from astrogate.models.parameters import Parameters
 from astrogate.models.patterns import validate_cue, validate_patterns
-from astrogate.models.spiking_equations import SPIKING, SpikingParameters
+from astrogate.models.spiking_equations import SPIKING
 
 SPIKING_BENCH_DEVICES = ("runtime", "cpp_standalone")
 SPIKING_BENCH_OPTIONS = ("neuron", "duration", "nu_max", "tau_r", "readout", "device", "target", "seed")

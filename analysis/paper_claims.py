@@ -24,7 +24,6 @@ from astrogate.analysis.paper_numerics import (
     gated_per_trial,
     hopfield_per_trial,
     integrate_gated,
-    integrate_hopfield,
     naam_per_trial,
     naam_states,
     FIG4_DT,

@@ -20,7 +20,6 @@ figure.png and figure.pdf. The paper smooths its bands with a Gaussian filter fo
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
