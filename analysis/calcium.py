@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import softmax
 
-from astrogate.analysis.study import Evaluation, Field, Study, check_points, choice, positive, valid_rows, whole
+from astrogate.analysis.study import Evaluation, Field, Study, choice, finite_or_none, positive, valid_rows, whole
 from astrogate.analysis.study import seed as seed_field
 from astrogate.errors import InputError
 from astrogate.network.calcium import CalciumSetup, run_clamped
@@ -523,25 +523,6 @@ RETRIEVAL_METRICS = ("calcium_hamming", "replicator_hamming", "hopfield_hamming"
                      "calcium_winner_is_target", "calcium_top_gain", "retrieval_sum_max", "retrieval_g_min", "L_fell")
 
 
-class CalciumEvaluation(Evaluation):
-    """What the calcium studies share: DEFAULTS filled into the fixed fields, every point checked by
-    `check_point` before any work (a refusal names the spec's file and line), and the calcium astrocytes of a
-    point from its fields (`calcium_setup_of`)."""
-
-    DEFAULTS: dict = {}
-
-    def complete(self, fixed: dict, swept: dict, loc) -> None:
-        for key, value in self.DEFAULTS.items():
-            if key not in swept:
-                fixed.setdefault(key, value)
-
-    def check(self, study: Study, loc) -> None:
-        check_points(study, loc, self.check_point)
-
-    def check_point(self, values: dict) -> None:
-        """Raise an InputError for a point that cannot run."""
-
-
 def calcium_setup_of(values: dict, dt=STUDY_DT) -> CalciumSetup:
     """A point's calcium astrocytes: its `mechanism` (MECHANISMS) and the calcium parameters among its fields
     (O_A in 1/s, F_GJ in uM/s, Y_pattern in uM, n_A, speedup); F_GJ > 0 without gap junctions is refused (it
@@ -563,7 +544,7 @@ def mechanism_field():
     return Field("str", choice("mechanism", tuple(MECHANISMS)))
 
 
-class CouplingStudy(CalciumEvaluation):
+class CouplingStudy(Evaluation):
     """A point is one coupling of the calcium astrocytes (`mechanism`: a shared pool, private pools, or IP3 gap
     junctions on a ring or all-to-all on top of the shared pool) at one strength (the capture O_A, 1/s; the
     gap junctions' permeability F_GJ, uM/s), measured two ways on patterns of its own seed:
@@ -715,11 +696,7 @@ def by_point(lines: list[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
-def finite_or_none(values: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}
-
-
-class RowsEvaluation(CalciumEvaluation):
+class RowsEvaluation(Evaluation):
     """A point whose result is several rows, one per index of its dimension (a pattern set, a glutamate level;
     `count` of them): the table holds the point's fields and each row; the rows of a point that failed hold its
     status and error."""
@@ -742,7 +719,7 @@ MAP_COLUMNS = ("group", "label", "pool", "gap_junctions", "T_eff", "r", "max_dev
                "unconverged_states", "run_seconds")
 
 
-class MapStudy(CalciumEvaluation):
+class MapStudy(Evaluation):
     """A point is one configuration of the calcium astrocytes (a row of the results page's map table, named by
     `group` and `label`): its `mechanism` (MECHANISMS) and calcium parameters (Y_pattern in uM, O_A in 1/s, n_A,
     F_GJ in uM/s; the model's defaults 0.3, 0.6, 8 and no gap junctions), measured by `quasi_static_map` on the

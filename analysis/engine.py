@@ -145,7 +145,12 @@ def make_client(scheduler: str | None = None, workers: int | None = None, tasks:
     if note and workers is not None:
         log(note)
     options = dict(host="127.0.0.1", dashboard_address="127.0.0.1:0", preload=[__name__])
-    with dask.config.set(WORKER_ENVIRONMENT):
+    # Dask's nannies also write their environment into this process's (distributed/nanny.py): a cluster that
+    # Dask's defaults started here before left its malloc setting for every later worker to inherit
+    dask_setting = dask.config.get(f"{PRE_SPAWN}.{MALLOC_SETTING}", None)
+    if dask_setting is not None and os.environ.get(MALLOC_SETTING) == str(dask_setting):
+        del os.environ[MALLOC_SETTING]
+    with dask.config.set({f"{PRE_SPAWN}.{MALLOC_SETTING}": None}):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                **{**options, **cluster_options})
     return Client(cluster)
@@ -154,7 +159,8 @@ def make_client(scheduler: str | None = None, workers: int | None = None, tasks:
 # The local workers' environment: one BLAS thread each (Dask's default), but not Dask's MALLOC_TRIM_THRESHOLD_,
 # which also fixes glibc's mmap threshold: every NumPy temporary above 128 KiB is then mapped and unmapped anew,
 # and a Fig. 4 point of the gated model took 3 times as long (25 s against 8.8 s, 15 s of it in the kernel).
-WORKER_ENVIRONMENT = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
+MALLOC_SETTING = "MALLOC_TRIM_THRESHOLD_"
 
 
 def _is_not_the_cancel_race(record) -> bool:

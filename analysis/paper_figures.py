@@ -43,8 +43,8 @@ from astrogate.analysis.study import (
     Evaluation,
     Field,
     Study,
-    check_points,
     choice,
+    finite_or_none,
     fraction,
     positive,
     seed,
@@ -172,24 +172,11 @@ def _axis_values(point, study: Study) -> dict:
     return {name: point.values[name] for axis in study.axes for name in axis.values}
 
 
-def _finite_or_none(value):
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
 class PaperFigure(Evaluation):
     """What the two kinds of figure share: the protocol's fields, defaults, checks and one row per trial."""
 
     DEFAULTS = {"N": 30, "K": 100, "flips": 6, "sets": 50, "seed": 0, "t_f": HORIZON}
     outputs = (SUMMARY_FILE, *FIGURE_FILES)
-
-    def complete(self, fixed: dict, swept: dict, loc) -> None:
-        for key, value in self.DEFAULTS.items():
-            if key not in swept:
-                fixed.setdefault(key, value)
-
-    def check(self, study: Study, loc) -> None:
-        check_points(study, loc, self.check_point)
 
     def check_point(self, values: dict) -> None:
         from astrogate.models.checks import euler_steps
@@ -236,6 +223,7 @@ class DynamicsFigure(PaperFigure):
     metrics = (*DYNAMICS_OBSERVABLES, "dt", "steps")
     default_metrics = metrics
     dims = ("set",)
+    DEFAULTS = {**PaperFigure.DEFAULTS, "model": "gated", **paper_parameters()}  # the preset where not swept
 
     def complete(self, fixed: dict, swept: dict, loc) -> None:
         varied = [name for name in swept if name in PAPER_NAMES]
@@ -243,10 +231,6 @@ class DynamicsFigure(PaperFigure):
             raise loc.error(f"a dynamics figure sweeps one of {', '.join(PAPER_NAMES)} (its one axis), got "
                             f"{', '.join(swept) or 'no axis'}", "axes" if swept else "fixed")
         super().complete(fixed, swept, loc)
-        fixed.setdefault("model", "gated")
-        for name in PAPER_NAMES:
-            if name not in swept:
-                fixed.setdefault(name, paper_parameters()[name])
         fixed["varied"] = varied[0]  # the figure's x axis, and the parameter that sets the step
 
     def step(self, values: dict) -> float:
@@ -257,7 +241,7 @@ class DynamicsFigure(PaperFigure):
 
     def run(self, values: dict, settings: dict, context: dict) -> dict:
         point = dynamics_point(values)
-        return {"rows": [{"set": s, **{obs: _finite_or_none(point[obs][s]) for obs in DYNAMICS_OBSERVABLES},
+        return {"rows": [{"set": s, **finite_or_none({obs: float(point[obs][s]) for obs in DYNAMICS_OBSERVABLES}),
                           "dt": point["dt"], "steps": int(point["steps"][s])} for s in range(values["sets"])]}
 
     @staticmethod

@@ -80,20 +80,15 @@ class SpikingStudy(Evaluation):
     DEFAULTS = {"axis": "none", "K": 10, "N": 100, "beta": 10.0, "flip": 0.1, "nu_max": 200.0, "tau_r": 20.0,
                 "duration": 400.0, "neuron": "poisson", "target": "numpy", "seed": 0}
 
-    def complete(self, fixed: dict, swept: dict, loc) -> None:
-        for key, value in self.DEFAULTS.items():
-            if key not in swept:
-                fixed.setdefault(key, value)
+    def check_point(self, values: dict) -> None:
+        euler_steps(values["duration"], Parameters().dt)
+        SpikingParameters(nu_max=values["nu_max"], tau_r=values["tau_r"]).check(values["neuron"], Parameters().dt)
 
     def check(self, study: Study, loc) -> None:
-        from astrogate.analysis.study import check_points, point_values
+        from astrogate.analysis.study import point_values
         from astrogate.network.recall import network_bytes
 
-        def check_point(values):
-            euler_steps(values["duration"], Parameters().dt)
-            SpikingParameters(nu_max=values["nu_max"], tau_r=values["tau_r"]).check(values["neuron"], Parameters().dt)
-
-        check_points(study, loc, check_point)
+        super().check(study, loc)
         largest_N = max([2, *(values["N"] for _, values in point_values(study))])
         K = study.fixed["K"]
         try:

@@ -206,8 +206,14 @@ class Evaluation:
             raise loc.error(f"[{name}] does not apply to evaluation {self.name!r}", name)
         return {}
 
+    DEFAULTS: dict = {}  # the values of fields that a study neither fixes nor sweeps
+
     def complete(self, fixed: dict, swept: dict, loc) -> None:
-        """Fill defaults into `fixed` and refuse missing or conflicting fields (swept: field -> line)."""
+        """Fill DEFAULTS into `fixed` (those not swept) and refuse missing or conflicting fields (swept: field ->
+        line)."""
+        for key, value in self.DEFAULTS.items():
+            if key not in swept:
+                fixed.setdefault(key, value)
 
     def prepare(self, study: Study) -> Study:
         """The study as it runs (a benchmark adds its image corruptions to the corruption axis)."""
@@ -218,7 +224,12 @@ class Evaluation:
         return True
 
     def check(self, study: Study, loc) -> None:
-        """Every point checked before any work starts (sizes, memory, combinations of values)."""
+        """Every point checked before any work starts: check_point on each (check_points); an evaluation adds
+        the checks of the whole study (memory, combinations of values)."""
+        check_points(study, loc, self.check_point)
+
+    def check_point(self, values: dict) -> None:
+        """Raise an InputError, whose message starts with the field's name, for a point that cannot run."""
 
     def order(self, points: list, study: Study) -> list:
         """The unfinished points in the order they are submitted (the cluster starts them roughly in it)."""
@@ -256,6 +267,11 @@ def _valid_values(values, text_columns=()) -> bool:
     if not isinstance(values, dict):
         return False
     return all(_finite(v) or (k in text_columns and isinstance(v, str)) for k, v in values.items())
+
+
+def finite_or_none(values: dict) -> dict:
+    """A record's values with NaN and infinities as None (a point file holds finite numbers or nothing)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
 
 
 def valid_rows(rows, text_columns=()) -> bool:

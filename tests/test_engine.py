@@ -574,8 +574,13 @@ def _worker_environment():
 def test_local_workers_keep_glibc_mmap_threshold_and_one_blas_thread():
     """The local cluster's workers run one BLAS thread each and without Dask's MALLOC_TRIM_THRESHOLD_ (which fixes
     glibc's mmap threshold: NumPy temporaries mapped anew every step, the gated model's points 3 times slower)."""
+    from distributed import Client, LocalCluster
+
     from astrogate.analysis.engine import close_client, make_client
 
+    # a cluster of Dask's defaults first: its nanny leaves its malloc setting in this process's environment
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as first:
+        assert first.submit(_worker_environment, pure=False).result()["MALLOC_TRIM_THRESHOLD_"] == "65536"
     client = make_client(workers=1)
     try:
         environment = client.submit(_worker_environment, pure=False).result()
