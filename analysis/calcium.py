@@ -540,6 +540,16 @@ def calcium_setup_of(values: dict, dt=STUDY_DT) -> CalciumSetup:
     return CalciumSetup(pool, gap_junctions, parameters, dt=dt)
 
 
+def check_map_point(values: dict, bits: str) -> None:
+    """A quasi-static map's point: its astrocytes, cues of at most values[bits] flipped bits, a window of at
+    least one sample."""
+    calcium_setup_of(values)
+    if values["flips"] > values[bits]:
+        raise InputError(f"flips must be at most {bits} = {values[bits]}, got {values['flips']}")
+    if values["window"] < 1.0:
+        raise InputError(f"window must be at least 1 s (the gains are sampled every second), got {values['window']}")
+
+
 def mechanism_field():
     return Field("str", choice("mechanism", tuple(MECHANISMS)))
 
@@ -585,14 +595,9 @@ class CouplingStudy(Evaluation):
                 "retrieval_K": 60, "retrieval_flips": 2, "retrieval_sets": 3, "target": "cython"}
 
     def check_point(self, values: dict) -> None:
-        calcium_setup_of(values)
-        if values["flips"] > values["map_N"]:
-            raise InputError(f"flips must be at most map_N = {values['map_N']}, got {values['flips']}")
+        check_map_point(values, "map_N")
         if values["retrieval_flips"] > 20:
             raise InputError(f"retrieval_flips must be at most N = 20, got {values['retrieval_flips']}")
-        if values["window"] < 1.0:
-            raise InputError(f"window must be at least 1 s (the gains are sampled every second), got "
-                             f"{values['window']}")
 
     def run(self, values: dict, settings: dict, context: dict) -> dict:
         import time
@@ -749,12 +754,7 @@ class MapStudy(Evaluation):
                 "window": 200.0, "target": "cython"}
 
     def check_point(self, values: dict) -> None:
-        calcium_setup_of(values)
-        if values["flips"] > values["N"]:
-            raise InputError(f"flips must be at most N = {values['N']}, got {values['flips']}")
-        if values["window"] < 1.0:
-            raise InputError(f"window must be at least 1 s (the gains are sampled every second), got "
-                             f"{values['window']}")
+        check_map_point(values, "N")
 
     def run(self, values: dict, settings: dict, context: dict) -> dict:
         from astrogate.network.devices import quiet_brian2
