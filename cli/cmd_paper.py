@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 
+from astrogate.cli.cmd_sweep import add_run_folder_options
 from astrogate.cli.options import count
 
 FIGURE_CHOICES = ("fig1", "fig2", "fig3", "fig4", "sigma", "fig4_baselines", "fig4_correlated", "all", "claims")
@@ -29,11 +30,7 @@ def register(subparsers) -> None:
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("figure", nargs="?", default="all", choices=FIGURE_CHOICES,
                         help="which figure (default all: fig1 to fig4)")
-    parser.add_argument("--out", default="runs/paper", metavar="DIR",
-                        help="output folder, one subfolder per figure (default %(default)s)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the runs in DIR, skipping their finished points")
-    parser.add_argument("--force", action="store_true", help="replace the results of earlier runs in DIR")
+    add_run_folder_options(parser, default_out="runs/paper")  # one subfolder per figure
     parser.add_argument("--quick", action="store_true", help="a few points and pattern sets: under a minute")
     parser.add_argument("--workers", type=count("value"), default=None,
                         help="worker processes of the local cluster (default: one per core)")

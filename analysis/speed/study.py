@@ -113,8 +113,7 @@ class BatchSpeed(Evaluation):
         sizes_together(fixed, swept, loc)
         if "N" not in fixed and "N" not in swept:
             fixed.update(N=20, K=100)
-        for key, value in self.DEFAULTS.items():
-            fixed.setdefault(key, value)
+        super().complete(fixed, swept, loc)
 
     def execute(self, study: Study, runner) -> None:
         from astrogate.analysis.speed.batch import run
