@@ -192,13 +192,23 @@ def cap_workers(requested: int, tasks: int, unit: str = "task") -> tuple[int, st
 
 
 def dask_setup(worker) -> None:
-    """Dask preload of the local cluster's workers (make_client). Ctrl-C in a terminal reaches every process
-    of the job, the workers too, which then print tracebacks; the client shuts them down, so they ignore it."""
+    """Dask preload of the local cluster's workers (make_client). Ctrl-C in a terminal, a batch system's
+    SIGTERM or a closed terminal's SIGHUP reaches every process of the job, the workers too, which then print
+    tracebacks or die before the main process has heard of it (and its scheduler reports them lost). The main
+    process stops the run and its cluster, which closes them (their nanny kills one that does not close), so
+    they disregard these signals: by a handler that does nothing, not by ignoring them, which the programs they
+    start (a compiled Brian2 simulation) would inherit."""
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), _disregard_signal)
+
+
+def _disregard_signal(signum, frame) -> None:
+    """A worker's handler of the job's stop signals (dask_setup)."""
 
 
 def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:

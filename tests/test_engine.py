@@ -587,3 +587,26 @@ def test_local_workers_keep_glibc_mmap_threshold_and_one_blas_thread():
     finally:
         close_client(client, own_cluster=True)
     assert environment == {"MALLOC_TRIM_THRESHOLD_": None, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _child_sigterm_disposition() -> str:
+    return subprocess.run([sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGTERM).name)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_local_workers_outlive_the_jobs_stop_signals_and_their_programs_do_not():
+    """A batch system's SIGTERM reaches every process of the job: the workers leave it to the main process, which
+    closes them (a worker that died of it first was reported lost by the scheduler). A program a worker starts
+    (a compiled simulation) still ends on it."""
+    from astrogate.analysis.engine import close_client, make_client
+
+    client = make_client(workers=1)
+    try:
+        pid = client.submit(os.getpid, pure=False).result()
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            os.kill(pid, signum)
+        time.sleep(0.5)
+        assert client.submit(os.getpid, pure=False).result() == pid  # the same worker, alive
+        assert client.submit(_child_sigterm_disposition, pure=False).result() == "SIG_DFL"
+    finally:
+        close_client(client, own_cluster=True)
