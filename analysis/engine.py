@@ -23,7 +23,7 @@ import socket
 import time
 import traceback
 import uuid
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,6 +209,25 @@ def dask_setup(worker) -> None:
 
 def _disregard_signal(signum, frame) -> None:
     """A worker's handler of the job's stop signals (dask_setup)."""
+
+
+@contextmanager
+def study_client(studies, scheduler: str | None = None, workers: int | None = None):
+    """One client (make_client) for `studies` run one after another, or None when none of them runs its points
+    on a cluster; closed at the end, quietly after an interruption or a failure (close_client)."""
+    studies = [study for study in studies if evaluation(study.evaluation).on_cluster]
+    if not studies:
+        yield None
+        return
+    client = make_client(scheduler, workers, max(study.n_points for study in studies))
+    interrupted = False
+    try:
+        yield client
+    except BaseException:  # the cancelled points' shutdown is no news
+        interrupted = True
+        raise
+    finally:
+        close_client(client, own_cluster=not scheduler, interrupted=interrupted)
 
 
 def close_client(client, own_cluster: bool, interrupted: bool = False) -> None:

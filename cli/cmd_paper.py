@@ -50,7 +50,7 @@ def handle(args: argparse.Namespace) -> int:
         check_old_folder,
         figure_study,
     )
-    from astrogate.cli.cmd_sweep import run_study_command
+    from astrogate.cli.cmd_sweep import run_studies_command
     from astrogate.errors import InputError
 
     out = Path(args.out)
@@ -58,16 +58,15 @@ def handle(args: argparse.Namespace) -> int:
         raise InputError(f"--out {str(out)!r} is a file, expected a folder")
     check_old_folder(out)
     names = {"all": PAPER_FIGURES, "claims": CLAIM_STUDIES}.get(args.figure, (args.figure,))
-    studies = {name: figure_study(name, args.quick) for name in names}  # every study checked before any runs
+    studies = {out / name: figure_study(name, args.quick) for name in names}  # every study checked before any runs
+    outcomes = run_studies_command(studies, args, workers=args.workers)
     status = 0
-    for name, study in studies.items():
-        folder = argparse.Namespace(**{**vars(args), "out": str(out / name)})
-        outcome = run_study_command(study, folder, workers=args.workers)
+    for folder, outcome in zip(studies, outcomes):
         if not outcome.complete or outcome.failed:
             status = 1
             continue
         for file in (SUMMARY_FILE, *FIGURE_FILES):
-            print(f"wrote {out / name / file}")
+            print(f"wrote {folder / file}")
     if args.figure == "claims" and status == 0:
         for path in write_claims(out):
             print(f"wrote {path}")

@@ -47,34 +47,39 @@ def register(subparsers) -> None:
 
 def run_study_command(study, args: argparse.Namespace, scheduler: str | None = None, workers: int | None = None):
     """Run `study` into args.out (runs/<name> by default) with --resume/--force, printing what runs where and
-    what was written; the outcome. Every check (the spec, the folder and its owner) happens before a cluster
-    starts."""
-    from astrogate.analysis.engine import DATASET_FILE, TABLE_FILE, close_client, execute, make_client, prepare_folder
-    from astrogate.analysis.study import evaluation
-
+    what was written; the outcome."""
     out = Path(args.out or Path("runs") / study.name)
-    with prepare_folder(study, out, args.resume, args.force) as folder:
-        client, interrupted = None, False
-        if evaluation(study.evaluation).on_cluster:
-            client = make_client(scheduler, workers, study.n_points)
-        try:
+    return run_studies_command({out: study}, args, scheduler, workers)[0]
+
+
+def run_studies_command(studies: dict, args: argparse.Namespace, scheduler: str | None = None,
+                        workers: int | None = None) -> list:
+    """Run the studies of ``{folder: study}`` one after another into their folders (--resume/--force as in
+    args) on one cluster, printing what runs where and what was written; their outcomes. Every check (the
+    specs, the folders and their owners) happens before the cluster starts."""
+    import contextlib
+
+    from astrogate.analysis.engine import DATASET_FILE, TABLE_FILE, execute, prepare_folder, study_client
+
+    progress = not getattr(args, "no_progress", False)
+    outcomes = []
+    with contextlib.ExitStack() as held:
+        folders = [held.enter_context(prepare_folder(study, out, args.resume, args.force))
+                   for out, study in studies.items()]
+        client = held.enter_context(study_client(studies.values(), scheduler, workers))
+        for (out, study), folder in zip(studies.items(), folders):
             if client is not None:
                 n_workers = len(client.scheduler_info()["workers"])
                 where = scheduler or f"a local cluster of {n_workers} worker process{'es' if n_workers > 1 else ''}"
                 print(f"{study.evaluation} study {study.name!r}: {study.n_points} points "
                       f"({' x '.join(map(str, study.shape)) or '1'}) on {where}; writing to {out}")
-            outcome = execute(study, folder, client, progress=not getattr(args, "no_progress", False))
-        except BaseException:  # an interruption or a failure: the cancelled points' shutdown is no news
-            interrupted = True
-            raise
-        finally:
-            if client is not None:
-                close_client(client, own_cluster=not scheduler, interrupted=interrupted)
-    if outcome.total:  # a speed study has no points: its own loop reported what it measured
-        print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")
-        if outcome.complete:
-            print(f"wrote {out / DATASET_FILE} and {out / TABLE_FILE}")
-    return outcome
+            outcome = execute(study, folder, client, progress=progress)
+            if outcome.total:  # a speed study has no points: its own loop reported what it measured
+                print(f"{outcome.ran} points run, {outcome.skipped} already finished, {outcome.failed} failed")
+                if outcome.complete:
+                    print(f"wrote {out / DATASET_FILE} and {out / TABLE_FILE}")
+            outcomes.append(outcome)
+    return outcomes
 
 
 def handle_sweep(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import astrogate as ag
-from astrogate.analysis.problems import generated_set
+from astrogate.analysis.metrics import hamming_error, perplexity, soft_hamming_error
 from astrogate.cli.main import main
 from astrogate.models.abstract import AstroGateModel
 from astrogate.models.parameters import PARAMETER_TABLE
@@ -231,22 +231,32 @@ def test_the_declared_table_is_what_the_class_the_cli_and_the_sweeps_use():
 # -- the paper's protocol ---------------------------------------------------------------------------------
 def test_the_preset_reproduces_the_papers_default_result():
     """N = 30, K = 100, 6 flipped bits, 20 pattern sets: the gated network (the paper's protocol) retrieves with
-    median soft error near 0 and perplexity near 1; classical Hopfield (beta = 0) stays near the cue's error."""
+    median soft error near 0 and perplexity near 1; classical Hopfield (eq. 12) stays near the cue's error. The
+    sets run batched (equal to the model's run one trial at a time: test_paper_figures); `recall` with the
+    preset gives the same observables on two of them."""
+    from astrogate.analysis import paper_numerics as pn
+
     preset = ag.PAPER_PRESET
-    gated, hopfield = [], []
-    for seed in range(20):
-        patterns, targets, cues = generated_set(100, 30, np.random.default_rng(seed), n_cues=1, flip=0.2)
-        problem = ag.RecallProblem(patterns, cues[0], int(targets[0]))
-        assert problem.cue @ patterns[problem.target] == 30 - 2 * 6
-        gated.append(ag.recall(problem, **preset))
-        hopfield.append(ag.recall(problem, preset.parameters().updated(beta=0.0), **preset.run))
-    soft = np.median([r.soft_hamming_error for r in gated])
-    assert soft < 0.5 and np.median([r.perplexity for r in gated]) < 1.1
-    assert np.median([r.convergence_time for r in gated]) < preset.run["duration"]
-    assert np.median([r.hamming_error for r in hopfield]) >= 3.0  # clearly worse
-    assert np.mean([r.hamming_error for r in hopfield]) > np.mean([r.hamming_error for r in gated]) + 3.0
-    assert all(r.perplexity == pytest.approx(100.0) for r in hopfield)  # uniform gains: P = K
-    assert all(r.form == "replicator" and r.t[-1] == pytest.approx(10.0) for r in gated)
+    N, K, flips, sets, seed = 30, 100, 6, 20, 0
+    xi = pn.pattern_sets(N, K, sets, seed)
+    cues = pn.flipped_cues(xi[:, 0], flips, pn.cue_generator(seed, N, K, flips))
+    assert np.all(np.einsum("sn,sn->s", cues, xi[:, 0]) == N - 2 * flips)
+    params, dt, t_f = pn.paper_parameters(), preset.params["dt"], preset.run["duration"]
+    gated = pn.integrate_gated(xi, cues, params, dt, t_f)
+    soft = soft_hamming_error(np.tanh(params["sigma"] * gated["x"]), xi[:, 0])
+    hard, perplexities = hamming_error(gated["x"], xi[:, 0]), perplexity(gated["p"])
+    hopfield = hamming_error(pn.integrate_hopfield(xi, cues, params["tau_x"], params["sigma"], dt, t_f), xi[:, 0])
+    assert np.median(soft) < 0.5 and np.median(perplexities) < 1.1
+    assert np.median(gated["convergence_time"]) < t_f
+    assert np.median(hopfield) >= 3.0  # clearly worse
+    assert np.mean(hopfield) > np.mean(hard) + 3.0
+    for s in (0, 1):
+        result = ag.recall(ag.RecallProblem(xi[s], cues[s], 0), **preset)
+        assert result.form == "replicator" and result.t[-1] == pytest.approx(t_f)
+        assert result.hamming_error == hard[s]
+        assert result.soft_hamming_error == pytest.approx(soft[s], abs=1e-9)
+        assert result.perplexity == pytest.approx(perplexities[s], rel=1e-9)
+        assert result.convergence_time == pytest.approx(gated["convergence_time"][s], abs=1e-9)
 
 
 def test_the_preset_on_the_command_line_gives_the_papers_observables(tmp_path, capsys):

@@ -328,8 +328,10 @@ def test_interrupted_figure_resumes(tmp_path):
     from distributed import Client, LocalCluster
 
     from astrogate.analysis.engine import execute, prepare_folder, run_study
+    from astrogate.analysis.spec import shipped_study
 
-    study = pf.figure_study("fig1", quick=True)
+    # Fig. 1's study at a short horizon (what resuming keeps does not depend on it)
+    study = shipped_study("paper_fig1", {"sets": 3, "t_f": 1.0}, {"tau_p": [0.1, 1.0, 10.0, 100.0]})
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
         with prepare_folder(study, tmp_path / "a") as folder:
             first = execute(study, folder, client, progress=False, max_points=2)
