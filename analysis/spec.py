@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 import tomllib
 from pathlib import Path
 
@@ -95,7 +96,10 @@ def load_study(path: str | Path) -> Study:
     from astrogate.models.checks import path as check_path
 
     path = check_path(path, "spec")
-    if file_status(path, "study spec") is None and path.suffix == "" and len(path.parts) == 1:
+    status = file_status(path, "study spec")
+    # a bare name is a shipped spec unless a file of that name is here (a folder is not: the study's own
+    # output folder, say, from `astrogate sweep NAME --out NAME`)
+    if (status is None or stat.S_ISDIR(status.st_mode)) and path.suffix == "" and len(path.parts) == 1:
         from astrogate.configs import config_path
 
         if config_path(f"{path}.toml").is_file():

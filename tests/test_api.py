@@ -109,6 +109,17 @@ def test_the_shipped_configs_load_by_name():
     assert spec.name and spec.n_points > 1
 
 
+def test_a_shipped_name_beside_a_folder_of_that_name_is_the_shipped_spec(tmp_path, monkeypatch):
+    """`astrogate sweep bench_quick --out bench_quick --resume` reads the shipped spec, not the run's folder; a
+    file of that name is the user's spec."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bench_quick").mkdir()
+    assert ag.load_study("bench_quick") == ag.load_benchmark_config("quick")
+    (tmp_path / "study_load_taug").write_text('[sweep]\nname = "mine"\n[fixed]\nN = 20\nK = 4\n'
+                                             '[axes]\nbeta = { values = [1.0, 2.0] }\n')
+    assert ag.load_study("study_load_taug").name == "mine"
+
+
 def _evaluate(point):
     """A user's evaluation: exact match of one gated retrieval, and a value that depends on the point only."""
     problem = ag.generated_problem(K=int(point["load"] * point["N"]), N=point["N"], seed=0)
