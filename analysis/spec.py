@@ -217,13 +217,24 @@ def study_from_tables(data: dict, path: str | Path = "<spec>", text: str = "") -
             raise loc.error(f"{key!r} is both fixed and swept", "fixed", key)
     ev.complete(fixed, swept, loc)
     study = Study(name=name, evaluation=ev_name, settings=settings, fixed=fixed, axes=tuple(axes), metrics=metrics,
-                  description=description, text=text, path=path)
+                  description=description, text=text or _tables_text(data, path), path=path)
     if study.n_points > MAX_POINTS:
         raise loc.error(f"the grid has {study.n_points} points ({' x '.join(map(str, study.shape))}), more than "
                         f"{MAX_POINTS}: each point is a file and a task", "axes")
     study = ev.prepare(study)
     ev.check(study, loc)
     return study
+
+
+def _tables_text(data: dict, path) -> str:
+    """The TOML text of a study given as tables (a shipped one changed by options, a dict in Python): its
+    folder's spec copy, which `astrogate plot` and load_folder read. "" where a value has no TOML form."""
+    import tomli_w
+
+    try:
+        return f"# {path}\n" + tomli_w.dumps(data)
+    except (TypeError, ValueError):
+        return ""
 
 
 def where(study: Study, index: tuple, values: dict) -> str:

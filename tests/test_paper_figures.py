@@ -405,3 +405,14 @@ def test_one_point_of_each_figure_on_the_brian2_network_agrees(tmp_path):
     for row in rows:
         assert row["hamming_errors_agree"] and row["largest_soft_error_difference"] < 1e-6, row
     assert len(list(tmp_path.rglob("build-*/main"))) == 2  # one build per network size
+
+
+def test_a_quick_figures_folder_reads_back_as_its_study(quick_dir):
+    """A shipped study changed by options (--quick) keeps its spec copy: load_folder (and `astrogate plot`) read
+    the folder back as the study that ran."""
+    from astrogate.analysis.engine import load_folder
+    from astrogate.analysis.study import definition_hash
+
+    study, data, table, damaged = load_folder(quick_dir / "fig1")
+    assert definition_hash(study) == definition_hash(pf.figure_study("fig1", quick=True)) and not damaged
+    assert data["perplexity"].sizes == {"set": 6, "tau_p": 4} and len(table) == 24
